@@ -1,0 +1,263 @@
+/* drisk simulate, import and stats: the commands that fill and describe the store. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/commands.h"
+#include "data/import.h"
+#include "data/sim.h"
+#include "data/store.h"
+#include "engine/timeutil.h"
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static int open_store(const char *cmd, const char *path, struct drisk_store **store)
+{
+    struct drisk_error err;
+    drisk_error_clear(&err);
+    if (drisk_store_open(path, store, &err))
+        return drisk_fail(cmd, &err);
+    return 0;
+}
+
+/* ---- simulate ---- */
+
+static const struct drisk_opt simulate_opts[] = {
+    { "db", DRISK_OPT_STRING, "DB", "", 0, 0, "SQLite database to write (created if missing)" },
+    { "shipments", DRISK_OPT_INT, "N", "10000", 1, 100000000, "number of shipments to simulate" },
+    { "seed", DRISK_OPT_INT, "S", "1", 0, INT64_MAX, "random seed: the same seed gives the same history" },
+    { "start", DRISK_OPT_DATE, "YYYY-MM-DD", "2025-01-01", 0, 0, "first day of orders" },
+    { "days", DRISK_OPT_INT, "D", "365", 1, 3650, "days of orders; the simulated now is start + days" },
+    { "export", DRISK_OPT_STRING, "DIR", NULL, 0, 0, "also write shipments.csv and scans.csv (interchange format) to DIR" },
+    { "json", DRISK_OPT_FLAG, NULL, NULL, 0, 0, "print the summary as one JSON object on stdout" },
+    { NULL, 0, NULL, NULL, 0, 0, NULL },
+};
+
+static int run_simulate(const struct drisk_args *a)
+{
+    struct drisk_sim_options opts;
+    struct drisk_sim_summary sum;
+    struct drisk_error err;
+    struct drisk_store *store = NULL;
+    drisk_error_clear(&err);
+    drisk_sim_options_default(&opts);
+    opts.shipments = drisk_arg_int(a, "shipments");
+    opts.seed = (uint64_t)drisk_arg_int(a, "seed");
+    opts.start = drisk_arg_int(a, "start");
+    opts.days = (int)drisk_arg_int(a, "days");
+    opts.export_dir = drisk_arg_str(a, "export");
+    opts.progress = isatty(STDERR_FILENO);
+    int rc = open_store("simulate", drisk_arg_str(a, "db"), &store);
+    if (rc)
+        return rc;
+    double t0 = now_s();
+    enum drisk_status st = drisk_sim_run(store, &opts, &sum, &err);
+    double dt = now_s() - t0;
+    drisk_store_free(store);
+    if (st)
+        return drisk_fail("simulate", &err);
+    int64_t labeled = sum.delivered + sum.lost + sum.returned;
+    double on_time = labeled ? (double)sum.on_time / (double)labeled : NAN;
+    double loss = labeled ? (double)sum.lost / (double)labeled : NAN;
+    fprintf(stderr,
+            "simulated %lld shipments, %lld scans in %.1f s into %s\n"
+            "  delivered %lld (on time %.1f%% of known outcomes), lost %lld (%.2f%%), returned %lld, "
+            "in flight %lld\n",
+            (long long)sum.shipments, (long long)sum.scans, dt, drisk_arg_str(a, "db"),
+            (long long)sum.delivered, 100 * on_time, (long long)sum.lost, 100 * loss,
+            (long long)sum.returned, (long long)sum.in_flight);
+    if (drisk_arg_flag(a, "json"))
+        printf("{\"shipments\": %lld, \"scans\": %lld, \"delivered\": %lld, \"on_time\": %lld, "
+               "\"lost\": %lld, \"returned\": %lld, \"in_flight\": %lld, \"seconds\": %.3f}\n",
+               (long long)sum.shipments, (long long)sum.scans, (long long)sum.delivered,
+               (long long)sum.on_time, (long long)sum.lost, (long long)sum.returned,
+               (long long)sum.in_flight, dt);
+    return 0;
+}
+
+const struct drisk_command drisk_cmd_simulate = {
+    "simulate", "--db DB [--shipments N] [--seed S] [--start YYYY-MM-DD] [--days D] [--export DIR]",
+    "simulate a realistic shipment history (carriers, hubs, disruptions, losses) into the store",
+    "The model and its rates are described in docs/SIMULATOR.md. Re-running with the same\n"
+    "options into the same database adds nothing.",
+    simulate_opts, 0, run_simulate,
+};
+
+/* ---- import ---- */
+
+static const struct drisk_opt import_opts[] = {
+    { "db", DRISK_OPT_STRING, "DB", "", 0, 0, "SQLite database to import into (created if missing)" },
+    { "shipments", DRISK_OPT_STRING, "FILE", NULL, 0, 0, "shipments file, CSV or JSON Lines (- for stdin)" },
+    { "scans", DRISK_OPT_STRING, "FILE", NULL, 0, 0, "scans file, CSV or JSON Lines (- for stdin)" },
+    { "skip-invalid", DRISK_OPT_STRING, "REJECTS", NULL, 0, 0, "import the valid rows; write rejected ones with line and reason to REJECTS (default: atomic, any invalid row and nothing is imported)" },
+    { "json", DRISK_OPT_FLAG, NULL, NULL, 0, 0, "print the counts as one JSON object on stdout" },
+    { NULL, 0, NULL, NULL, 0, 0, NULL },
+};
+
+static void print_problem(const char *message, void *ctx)
+{
+    (void)ctx;
+    fprintf(stderr, "  %s\n", message);
+}
+
+static void counts_json(const char *name, const struct drisk_import_counts *c)
+{
+    printf("\"%s\": {\"read\": %lld, \"inserted\": %lld, \"updated\": %lld, \"unchanged\": %lld, "
+           "\"rejected\": %lld}", name, (long long)c->read, (long long)c->inserted,
+           (long long)c->updated, (long long)c->unchanged, (long long)c->rejected);
+}
+
+static void counts_text(const char *name, const struct drisk_import_counts *c, double dt)
+{
+    fprintf(stderr, "%-9s read %lld, inserted %lld, updated %lld, unchanged %lld, rejected %lld",
+            name, (long long)c->read, (long long)c->inserted, (long long)c->updated,
+            (long long)c->unchanged, (long long)c->rejected);
+    if (dt > 0)
+        fprintf(stderr, " (%.0f rows/s overall)", (double)c->read / dt);
+    fputc('\n', stderr);
+}
+
+static int run_import(const struct drisk_args *a)
+{
+    struct drisk_import_options opts = {
+        .shipments_path = drisk_arg_str(a, "shipments"),
+        .scans_path = drisk_arg_str(a, "scans"),
+        .rejects_path = drisk_arg_str(a, "skip-invalid"),
+        .progress = isatty(STDERR_FILENO),
+        .max_problems = 20,
+        .on_problem = print_problem,
+    };
+    struct drisk_import_result res;
+    struct drisk_error err;
+    struct drisk_store *store = NULL;
+    drisk_error_clear(&err);
+    if (!opts.shipments_path && !opts.scans_path) {
+        fprintf(stderr, "drisk import: nothing to import: give --shipments FILE and/or --scans "
+                "FILE (run drisk import --help)\n");
+        return 2;
+    }
+    int rc = open_store("import", drisk_arg_str(a, "db"), &store);
+    if (rc)
+        return rc;
+    double t0 = now_s();
+    enum drisk_status st = drisk_import(store, &opts, &res, &err);
+    double dt = now_s() - t0;
+    drisk_store_free(store);
+    if (res.problems > 20)
+        fprintf(stderr, "  ... and %lld more problem%s\n", (long long)(res.problems - 20),
+                res.problems - 20 == 1 ? "" : "s");
+    if (drisk_arg_flag(a, "json")) {
+        printf("{");
+        counts_json("shipments", &res.shipments);
+        printf(", ");
+        counts_json("scans", &res.scans);
+        printf(", \"seconds\": %.3f", dt);
+        if (st) {
+            printf(", \"error\": {\"code\": \"%s\", \"message\": ",
+                   st == DRISK_EINVAL ? "invalid_input" : "failed");
+            drisk_json_string(stdout, err.msg);
+            printf("}");
+        }
+        printf("}\n");
+    }
+    if (st)
+        return drisk_fail("import", &err);
+    counts_text("shipments", &res.shipments, opts.shipments_path ? dt : 0);
+    counts_text("scans", &res.scans, 0);
+    if (opts.rejects_path && res.problems)
+        fprintf(stderr, "%lld rejected row%s written to %s\n", (long long)res.problems,
+                res.problems == 1 ? "" : "s", opts.rejects_path);
+    return 0;
+}
+
+const struct drisk_command drisk_cmd_import = {
+    "import", "--db DB [--shipments FILE] [--scans FILE] [--skip-invalid REJECTS] [--json]",
+    "import shipments and scans (interchange CSV or JSON Lines) into the store",
+    "Columns are matched by header name in any order; extra columns are ignored. Events may\n"
+    "use drisk codes, AfterShip tags, or EasyPost / Shippo statuses (docs/VOCABULARY.md).\n"
+    "Shipments are imported before scans, in one transaction: by default one invalid row\n"
+    "means nothing is written (exit status 2) and the first 20 problems are listed.\n"
+    "Importing the same rows again changes nothing; changed shipment fields are updated.",
+    import_opts, 0, run_import,
+};
+
+/* ---- stats ---- */
+
+static const struct drisk_opt stats_opts[] = {
+    { "db", DRISK_OPT_STRING, "DB", "", 0, 0, "SQLite database to describe" },
+    { "json", DRISK_OPT_FLAG, NULL, NULL, 0, 0, "print the summary as one JSON object on stdout" },
+    { NULL, 0, NULL, NULL, 0, 0, NULL },
+};
+
+static double ratio(int64_t a, int64_t b)
+{
+    return b ? (double)a / (double)b : NAN;
+}
+
+static int run_stats(const struct drisk_args *a)
+{
+    struct drisk_store *store = NULL;
+    struct drisk_store_stats s;
+    struct drisk_error err;
+    char t1[DRISK_TS_BUF], t2[DRISK_TS_BUF];
+    drisk_error_clear(&err);
+    const char *path = drisk_arg_str(a, "db");
+    if (access(path, F_OK) != 0) {
+        fprintf(stderr, "drisk stats: %s does not exist: create it with drisk simulate or drisk "
+                "import\n", path);
+        return 2;
+    }
+    int rc = open_store("stats", path, &store);
+    if (rc)
+        return rc;
+    enum drisk_status st = drisk_store_stats(store, &s, &err);
+    drisk_store_free(store);
+    if (st)
+        return drisk_fail("stats", &err);
+    int json = drisk_arg_flag(a, "json");
+    FILE *out = json ? stderr : stdout;
+    fprintf(out, "%s: %lld merchants, %lld shipments, %lld scans", path, (long long)s.merchants,
+            (long long)s.shipments, (long long)s.scans);
+    if (s.shipments)
+        fprintf(out, ", created %s to %s", drisk_ts_format(s.first_created, t1),
+                drisk_ts_format(s.last_created, t2));
+    fprintf(out, "\n\n%-12s %10s %10s %9s %8s %9s %11s\n", "carrier", "shipments", "labeled",
+            "on time", "lost", "returned", "scans/ship");
+    for (size_t i = 0; i < s.n_carriers; i++) {
+        const struct drisk_carrier_stats *c = &s.carriers[i];
+        fprintf(out, "%-12s %10lld %10lld %8.1f%% %7.2f%% %8.2f%% %11.2f\n", c->carrier,
+                (long long)c->shipments, (long long)c->labeled, 100 * ratio(c->on_time, c->labeled),
+                100 * ratio(c->lost, c->labeled), 100 * ratio(c->returned, c->labeled),
+                ratio(c->scans, c->shipments));
+    }
+    if (json) {
+        printf("{\"merchants\": %lld, \"shipments\": %lld, \"scans\": %lld, \"carriers\": [",
+               (long long)s.merchants, (long long)s.shipments, (long long)s.scans);
+        for (size_t i = 0; i < s.n_carriers; i++) {
+            const struct drisk_carrier_stats *c = &s.carriers[i];
+            printf("%s{\"carrier\": ", i ? ", " : "");
+            drisk_json_string(stdout, c->carrier);
+            printf(", \"shipments\": %lld, \"labeled\": %lld, \"on_time\": %lld, \"lost\": %lld, "
+                   "\"returned\": %lld, \"scans\": %lld}", (long long)c->shipments,
+                   (long long)c->labeled, (long long)c->on_time, (long long)c->lost,
+                   (long long)c->returned, (long long)c->scans);
+        }
+        printf("]}\n");
+    }
+    drisk_store_stats_free(&s);
+    return 0;
+}
+
+const struct drisk_command drisk_cmd_stats = {
+    "stats", "--db DB [--json]",
+    "summarize the store: shipments, scans, on-time, loss and return rates per carrier",
+    "On-time, lost and returned are fractions of shipments whose outcome is known.",
+    stats_opts, 0, run_stats,
+};

@@ -1,0 +1,24 @@
+/* The drisk commands, each defined by its option table in cli/cmd_*.c, and the
+ * output helpers they share. */
+#ifndef DRISK_COMMANDS_H
+#define DRISK_COMMANDS_H
+
+#include <stdio.h>
+
+#include "cli/options.h"
+#include "engine/error.h"
+
+extern const struct drisk_command drisk_cmd_simulate;
+extern const struct drisk_command drisk_cmd_import;
+extern const struct drisk_command drisk_cmd_stats;
+
+/* CONTRACT §5 exit codes for a status: 0 ok, 2 bad usage or input, 1 anything else. */
+int drisk_exit_code(enum drisk_status status);
+
+/* Prints "drisk CMD: message" to stderr and returns the exit code for err. */
+int drisk_fail(const char *cmd, const struct drisk_error *err);
+
+/* Writes s as a JSON string literal (with quotes) to f. */
+void drisk_json_string(FILE *f, const char *s);
+
+#endif

@@ -1,0 +1,88 @@
+/* The drisk command: finds the command named by argv[1] and hands it the rest. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/commands.h"
+#include "data/store.h"
+#include "engine/log.h"
+
+static const struct drisk_command *const commands[] = {
+    &drisk_cmd_simulate,
+    &drisk_cmd_import,
+    &drisk_cmd_stats,
+};
+#define N_COMMANDS (sizeof commands / sizeof commands[0])
+
+int drisk_exit_code(enum drisk_status status)
+{
+    return status == DRISK_OK ? 0 : status == DRISK_EINVAL || status == DRISK_ESCHEMA ? 2 : 1;
+}
+
+int drisk_fail(const char *cmd, const struct drisk_error *err)
+{
+    fprintf(stderr, "drisk %s: %s\n", cmd, err->msg[0] ? err->msg : drisk_status_name(err->status));
+    return drisk_exit_code(err->status);
+}
+
+void drisk_json_string(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            fprintf(f, "\\%c", *p);
+        else if (*p < 0x20)
+            fprintf(f, "\\u%04x", *p);
+        else
+            fputc(*p, f);
+    }
+    fputc('"', f);
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: drisk COMMAND [OPTIONS]\n\n"
+               "drisk predicts which parcels will be late or lost, from shipments and their\n"
+               "carrier tracking scans.\n\ncommands:\n");
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        fprintf(f, "  %-10s %s\n", commands[i]->name, commands[i]->summary);
+    fprintf(f, "\nRun drisk COMMAND --help for a command's options and their defaults.\n"
+               "Every option can also be set in the environment as DRISK_<OPTION> (e.g. DRISK_DB).\n"
+               "Exit status: 0 success, 2 bad usage or bad input, 1 other failures.\n"
+               "Set DRISK_LOG_LEVEL to error, warn, info (default) or debug.\n");
+}
+
+int main(int argc, char **argv)
+{
+    const char *level = getenv("DRISK_LOG_LEVEL");
+    if (level && drisk_log_set_level(level) != 0) {
+        fprintf(stderr, "drisk: DRISK_LOG_LEVEL=%s is not one of error, warn, info, debug\n", level);
+        return 2;
+    }
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("drisk 0.1.0 (store schema %d)\n", drisk_store_schema_version());
+        return 0;
+    }
+    for (size_t i = 0; i < N_COMMANDS; i++) {
+        if (strcmp(argv[1], commands[i]->name) != 0)
+            continue;
+        struct drisk_args args;
+        int rc = drisk_args_parse(commands[i], argc - 2, argv + 2, &args);
+        if (rc == 1)
+            return 0;
+        if (rc)
+            return rc;
+        return commands[i]->run(&args);
+    }
+    fprintf(stderr, "drisk: unknown command \"%s\" (run drisk --help for the list)\n", argv[1]);
+    return 2;
+}

@@ -1,0 +1,697 @@
+/* The importer: reads CSV or JSON Lines row by row (data/csv.h, data/jsonl.h), maps
+ * columns to interchange fields by name, validates each field into a struct
+ * drisk_shipment / drisk_scan, and writes through the store inside one transaction.
+ * Nothing here holds more than one row: memory is bounded whatever the file size. */
+#include "data/import.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "data/csv.h"
+#include "data/export.h"
+#include "data/jsonl.h"
+#include "engine/text.h"
+#include "engine/timeutil.h"
+#include "engine/vocab.h"
+
+enum field {
+    F_SHIPMENT_ID, F_MERCHANT_ID, F_ORDER_ID, F_CARRIER, F_SERVICE, F_ORIGIN, F_DESTINATION,
+    F_WEIGHT_KG, F_DECLARED_VALUE, F_CREATED_AT, F_PROMISED_AT, F_DELIVERED_AT, F_OUTCOME,
+    F_TS, F_EVENT, F_LOCATION, F_REASON, F_DESCRIPTION,
+    F_COUNT
+};
+
+static const char *const field_names[F_COUNT] = {
+    "shipment_id", "merchant_id", "order_id", "carrier", "service", "origin", "destination",
+    "weight_kg", "declared_value", "created_at", "promised_at", "delivered_at", "outcome",
+    "ts", "event", "location", "reason", "description",
+};
+
+enum kind { KIND_SHIPMENTS, KIND_SCANS };
+
+/* Which fields each kind reads, and which of them are required. */
+static const enum field shipment_fields[] = {
+    F_SHIPMENT_ID, F_MERCHANT_ID, F_ORDER_ID, F_CARRIER, F_SERVICE, F_ORIGIN, F_DESTINATION,
+    F_WEIGHT_KG, F_DECLARED_VALUE, F_CREATED_AT, F_PROMISED_AT, F_DELIVERED_AT, F_OUTCOME,
+};
+static const enum field shipment_required[] = {
+    F_SHIPMENT_ID, F_CARRIER, F_SERVICE, F_ORIGIN, F_DESTINATION, F_CREATED_AT, F_PROMISED_AT,
+};
+static const enum field scan_fields[] = {
+    F_SHIPMENT_ID, F_MERCHANT_ID, F_TS, F_EVENT, F_LOCATION, F_REASON, F_DESCRIPTION,
+};
+static const enum field scan_required[] = { F_SHIPMENT_ID, F_TS, F_EVENT };
+
+#define N_OF(a) (sizeof(a) / sizeof((a)[0]))
+
+static int field_of_kind(enum kind kind, int f)
+{
+    const enum field *fs = kind == KIND_SHIPMENTS ? shipment_fields : scan_fields;
+    size_t n = kind == KIND_SHIPMENTS ? N_OF(shipment_fields) : N_OF(scan_fields);
+    for (size_t i = 0; i < n; i++)
+        if ((int)fs[i] == f)
+            return 1;
+    return 0;
+}
+
+/* Maps a column/key name (case-insensitive, surrounding spaces ignored) to a field of
+ * this kind; -1 for a column we do not use (other tools' extra columns are ignored). */
+static int field_by_name(enum kind kind, const char *name, size_t len)
+{
+    while (len > 0 && (*name == ' ' || *name == '\t')) {
+        name++;
+        len--;
+    }
+    while (len > 0 && (name[len - 1] == ' ' || name[len - 1] == '\t'))
+        len--;
+    for (int f = 0; f < F_COUNT; f++)
+        if (strlen(field_names[f]) == len && strncasecmp(field_names[f], name, len) == 0)
+            return field_of_kind(kind, f) ? f : -1;
+    return -1;
+}
+
+/* One input row as field values; v[f] is NULL when the field is absent or null. */
+struct row {
+    const char *v[F_COUNT];
+    size_t len[F_COUNT];
+    int64_t line;
+};
+
+struct source {
+    const char *path, *name;
+    enum kind kind;
+    FILE *f;
+    int jsonl;
+    struct drisk_csv *csv;
+    struct drisk_jsonl *jl;
+    struct drisk_csv_record crec;
+    struct drisk_jsonl_record jrec;
+    int n_cols;
+    int col_field[DRISK_CSV_MAX_FIELDS];
+    int64_t size; /* bytes, or -1 when unknown (a pipe) */
+};
+
+struct importer {
+    struct drisk_store *store;
+    const struct drisk_import_options *opts;
+    struct drisk_import_result *result;
+    FILE *rejects;
+    /* the shipment of the previous scan row: scans usually come grouped by shipment */
+    char last_merchant[DRISK_ID_MAX], last_shipment[DRISK_ID_MAX];
+    int64_t last_rowid;
+    struct timespec t0, t_last;
+    int progress_shown;
+};
+
+/* A field-level problem found while validating a row. */
+struct problem {
+    int field;      /* -1: the row as a whole */
+    int has_record; /* the row's fields were read and can be written to the rejects */
+    char msg[256];
+};
+
+static double seconds_since(const struct timespec *t)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - t->tv_sec) + (double)(now.tv_nsec - t->tv_nsec) / 1e9;
+}
+
+static int64_t source_offset(const struct source *src)
+{
+    return src->jsonl ? drisk_jsonl_offset(src->jl) : drisk_csv_offset(src->csv);
+}
+
+static void show_progress(struct importer *imp, const struct source *src,
+                          const struct drisk_import_counts *c, int final)
+{
+    double dt = seconds_since(&imp->t0);
+    char pct[16] = "";
+    if (src->size > 0)
+        snprintf(pct, sizeof pct, ", %3.0f%%",
+                 100.0 * (double)source_offset(src) / (double)src->size);
+    fprintf(stderr, "\r%s: %lld rows, %.0f rows/s%s  ", src->name, (long long)c->read,
+            dt > 0 ? (double)c->read / dt : 0.0, pct);
+    if (final)
+        fputc('\n', stderr);
+    imp->progress_shown = 1;
+}
+
+/* Writes the row back as CSV (for the rejects file). */
+static void write_record(FILE *f, const struct source *src)
+{
+    if (src->jsonl) {
+        char *s = malloc(src->jrec.raw_len + 1);
+        if (!s)
+            return;
+        memcpy(s, src->jrec.raw, src->jrec.raw_len);
+        s[src->jrec.raw_len] = '\0';
+        drisk_csv_put_field(f, s);
+        free(s);
+        return;
+    }
+    /* Re-encode the fields as one CSV line, then quote that line as a field. */
+    size_t cap = 64;
+    for (int i = 0; i < src->crec.n_fields; i++)
+        cap += src->crec.len[i] * 2 + 3;
+    char *s = malloc(cap), *p = s;
+    if (!s)
+        return;
+    for (int i = 0; i < src->crec.n_fields; i++) {
+        const char *v = src->crec.field[i];
+        int quote = strpbrk(v, ",\"\r\n") != NULL;
+        if (i)
+            *p++ = ',';
+        if (quote)
+            *p++ = '"';
+        for (; *v; v++) {
+            if (*v == '"')
+                *p++ = '"';
+            *p++ = *v;
+        }
+        if (quote)
+            *p++ = '"';
+    }
+    *p = '\0';
+    drisk_csv_put_field(f, s);
+    free(s);
+}
+
+static void report(struct importer *imp, const struct source *src, int64_t line,
+                   const struct problem *pb)
+{
+    imp->result->problems++;
+    if (imp->rejects) {
+        fprintf(imp->rejects, "%lld,", (long long)line);
+        drisk_csv_put_field(imp->rejects, src->name);
+        fputc(',', imp->rejects);
+        drisk_csv_put_field(imp->rejects, pb->field >= 0 ? field_names[pb->field] : "");
+        fputc(',', imp->rejects);
+        drisk_csv_put_field(imp->rejects, pb->msg);
+        fputc(',', imp->rejects);
+        if (pb->has_record)
+            write_record(imp->rejects, src);
+        fputc('\n', imp->rejects);
+    }
+    if (imp->opts->on_problem && imp->result->problems <= imp->opts->max_problems) {
+        char msg[512];
+        if (pb->field >= 0)
+            snprintf(msg, sizeof msg, "%s:%lld: field %s: %s", src->name, (long long)line,
+                     field_names[pb->field], pb->msg);
+        else
+            snprintf(msg, sizeof msg, "%s:%lld: %s", src->name, (long long)line, pb->msg);
+        if (imp->progress_shown) {
+            fputc('\n', stderr);
+            imp->progress_shown = 0;
+        }
+        imp->opts->on_problem(msg, imp->opts->problem_ctx);
+    }
+}
+
+static int set_problem(struct problem *pb, int field, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int set_problem(struct problem *pb, int field, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    pb->field = field;
+    pb->has_record = 1;
+    vsnprintf(pb->msg, sizeof pb->msg, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+/* Prints at most 60 bytes of a value, with control bytes replaced, for messages. */
+static const char *shown(const char *v, size_t len, char buf[80])
+{
+    size_t n = len < 60 ? len : 60;
+    for (size_t i = 0; i < n; i++)
+        buf[i] = (unsigned char)v[i] < 32 ? '?' : v[i];
+    if (len > 60) {
+        memcpy(buf + n, "...", 4);
+    } else {
+        buf[n] = '\0';
+    }
+    return buf;
+}
+
+static void trim(const char **v, size_t *len)
+{
+    while (*len > 0 && (**v == ' ' || **v == '\t')) {
+        (*v)++;
+        (*len)--;
+    }
+    while (*len > 0 && ((*v)[*len - 1] == ' ' || (*v)[*len - 1] == '\t'))
+        (*len)--;
+}
+
+/* Copies a text field into dst (cap bytes). Codes and ids are trimmed; free text
+ * (do_trim = 0) is kept as given. lower: fold ASCII to lowercase. */
+static int take_text(const struct row *r, int f, char *dst, size_t cap, int required,
+                     int do_trim, int lower, struct problem *pb)
+{
+    const char *v = r->v[f];
+    size_t len = r->len[f];
+    if (v && do_trim)
+        trim(&v, &len);
+    if (!v || len == 0) {
+        dst[0] = '\0';
+        return required ? set_problem(pb, f, "missing: this field is required") : 0;
+    }
+    if (len >= cap)
+        return set_problem(pb, f, "longer than %zu bytes", cap - 1);
+    if (!drisk_utf8_valid(v, len))
+        return set_problem(pb, f, "not valid UTF-8 (save the file as UTF-8)");
+    memcpy(dst, v, len);
+    dst[len] = '\0';
+    if (lower)
+        for (size_t i = 0; i < len; i++)
+            if (dst[i] >= 'A' && dst[i] <= 'Z')
+                dst[i] = (char)(dst[i] - 'A' + 'a');
+    return 0;
+}
+
+static int take_ts(const struct row *r, int f, int64_t *out, int required, struct problem *pb)
+{
+    const char *v = r->v[f], *why;
+    size_t len = r->len[f];
+    char buf[80];
+    if (v)
+        trim(&v, &len);
+    if (!v || len == 0) {
+        *out = DRISK_TS_NONE;
+        return required ? set_problem(pb, f, "missing: this field is required") : 0;
+    }
+    if (drisk_ts_parse(v, len, out, &why))
+        return set_problem(pb, f, "%s (got \"%s\")", why, shown(v, len, buf));
+    return 0;
+}
+
+static int take_amount(const struct row *r, int f, double *out, struct problem *pb)
+{
+    const char *v = r->v[f];
+    size_t len = r->len[f];
+    char buf[80];
+    if (v)
+        trim(&v, &len);
+    *out = NAN;
+    if (!v || len == 0)
+        return 0;
+    if (drisk_parse_double(v, len, out) || *out < 0)
+        return set_problem(pb, f, "must be a number >= 0 with a '.' decimal point (got \"%s\")",
+                           shown(v, len, buf));
+    return 0;
+}
+
+static int validate_shipment(const struct row *r, struct drisk_shipment *sh, struct problem *pb)
+{
+    char buf[80];
+    if (take_text(r, F_SHIPMENT_ID, sh->shipment_id, sizeof sh->shipment_id, 1, 1, 0, pb) ||
+        take_text(r, F_MERCHANT_ID, sh->merchant, sizeof sh->merchant, 0, 1, 0, pb) ||
+        take_text(r, F_ORDER_ID, sh->order_id, sizeof sh->order_id, 0, 1, 0, pb) ||
+        take_text(r, F_CARRIER, sh->carrier, sizeof sh->carrier, 1, 1, 1, pb) ||
+        take_text(r, F_SERVICE, sh->service, sizeof sh->service, 1, 1, 1, pb) ||
+        take_text(r, F_ORIGIN, sh->origin, sizeof sh->origin, 1, 1, 0, pb) ||
+        take_text(r, F_DESTINATION, sh->destination, sizeof sh->destination, 1, 1, 0, pb) ||
+        take_amount(r, F_WEIGHT_KG, &sh->weight_kg, pb) ||
+        take_amount(r, F_DECLARED_VALUE, &sh->declared_value, pb) ||
+        take_ts(r, F_CREATED_AT, &sh->created_at, 1, pb) ||
+        take_ts(r, F_PROMISED_AT, &sh->promised_at, 1, pb) ||
+        take_ts(r, F_DELIVERED_AT, &sh->delivered_at, 0, pb))
+        return -1;
+    if (!sh->merchant[0])
+        memcpy(sh->merchant, "default", 8);
+    sh->outcome = DRISK_OUTCOME_NONE;
+    if (r->v[F_OUTCOME]) {
+        const char *v = r->v[F_OUTCOME];
+        size_t len = r->len[F_OUTCOME];
+        trim(&v, &len);
+        int oc = drisk_outcome_parse(v, len);
+        if (oc < 0)
+            return set_problem(pb, F_OUTCOME,
+                               "unknown outcome \"%s\": use delivered, lost, returned or leave "
+                               "it empty while in flight", shown(v, len, buf));
+        sh->outcome = oc;
+    }
+    if (sh->promised_at < sh->created_at)
+        return set_problem(pb, F_PROMISED_AT, "is before created_at");
+    if (sh->delivered_at != DRISK_TS_NONE) {
+        if (sh->delivered_at < sh->created_at)
+            return set_problem(pb, F_DELIVERED_AT, "is before created_at");
+        if (sh->outcome == DRISK_OUTCOME_NONE)
+            sh->outcome = DRISK_OUTCOME_DELIVERED;
+        else if (sh->outcome != DRISK_OUTCOME_DELIVERED)
+            return set_problem(pb, F_OUTCOME, "is %s but delivered_at is set: clear one of them",
+                               drisk_outcome_name(sh->outcome));
+    } else if (sh->outcome == DRISK_OUTCOME_DELIVERED) {
+        return set_problem(pb, F_DELIVERED_AT, "missing: required when outcome is delivered");
+    }
+    return 0;
+}
+
+static int validate_scan(const struct row *r, char *merchant, char *shipment_id,
+                         struct drisk_scan *sc, struct problem *pb)
+{
+    char buf[80];
+    if (take_text(r, F_SHIPMENT_ID, shipment_id, DRISK_ID_MAX, 1, 1, 0, pb) ||
+        take_text(r, F_MERCHANT_ID, merchant, DRISK_ID_MAX, 0, 1, 0, pb) ||
+        take_ts(r, F_TS, &sc->ts, 1, pb) ||
+        take_text(r, F_LOCATION, sc->location, sizeof sc->location, 0, 1, 0, pb) ||
+        take_text(r, F_DESCRIPTION, sc->description, sizeof sc->description, 0, 0, 0, pb))
+        return -1;
+    const char *v = r->v[F_EVENT];
+    size_t len = r->len[F_EVENT];
+    if (v)
+        trim(&v, &len);
+    if (!v || len == 0)
+        return set_problem(pb, F_EVENT, "missing: this field is required");
+    sc->event = drisk_event_parse(v, len);
+    if (!sc->event)
+        return set_problem(pb, F_EVENT,
+                           "unknown event \"%s\": use a drisk event code, an AfterShip tag, or "
+                           "an EasyPost or Shippo status (docs/VOCABULARY.md)",
+                           shown(v, len, buf));
+    sc->reason = DRISK_REASON_NONE;
+    if ((v = r->v[F_REASON]) != NULL) {
+        len = r->len[F_REASON];
+        trim(&v, &len);
+        int rs = drisk_reason_parse(v, len);
+        if (rs < 0)
+            return set_problem(pb, F_REASON,
+                               "unknown reason \"%s\": use weather_delay, address_issue, damaged, "
+                               "delayed, customs, held, refused, missorted, "
+                               "recipient_unavailable or other", shown(v, len, buf));
+        sc->reason = rs;
+    }
+    return 0;
+}
+
+/* Reads the next row of src into r: 1, 0 at the end, -1 for a row-level problem. */
+static int next_row(struct source *src, struct row *r, struct problem *pb)
+{
+    struct drisk_error perr;
+    memset(r->v, 0, sizeof r->v);
+    if (src->jsonl) {
+        int rc = drisk_jsonl_next(src->jl, &src->jrec, &perr);
+        r->line = src->jrec.line;
+        if (rc <= 0) {
+            if (rc < 0) {
+                set_problem(pb, -1, "%s", perr.msg + (strncmp(perr.msg, "line ", 5) == 0
+                                                          ? strcspn(perr.msg, ",") + 2
+                                                          : 0));
+                pb->has_record = 0;
+            }
+            return rc;
+        }
+        for (int k = 0; k < src->jrec.n; k++) {
+            int f = field_by_name(src->kind, src->jrec.key[k], strlen(src->jrec.key[k]));
+            if (f >= 0 && !src->jrec.is_null[k]) {
+                r->v[f] = src->jrec.val[k];
+                r->len[f] = src->jrec.len[k];
+            }
+        }
+        return 1;
+    }
+    int rc = drisk_csv_next(src->csv, &src->crec, &perr);
+    r->line = src->crec.line;
+    if (rc < 0) {
+        /* The CSV reader's message starts with "line N: "; the caller adds the place. */
+        const char *m = strchr(perr.msg, ':');
+        set_problem(pb, -1, "%s", m ? m + 2 : perr.msg);
+        pb->has_record = 0;
+        return -1;
+    }
+    if (rc == 0)
+        return 0;
+    if (src->crec.n_fields != src->n_cols) {
+        set_problem(pb, -1, "row has %d fields but the header has %d (a missing or extra "
+                    "comma, or an unquoted line break?)", src->crec.n_fields, src->n_cols);
+        return -1;
+    }
+    for (int i = 0; i < src->n_cols; i++) {
+        int f = src->col_field[i];
+        if (f >= 0) {
+            r->v[f] = src->crec.field[i];
+            r->len[f] = src->crec.len[i];
+        }
+    }
+    return 1;
+}
+
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && strcasecmp(s + n - m, suffix) == 0;
+}
+
+static void source_close(struct source *src)
+{
+    drisk_csv_free(src->csv);
+    drisk_jsonl_free(src->jl);
+    if (src->f && src->f != stdin)
+        fclose(src->f);
+    memset(src, 0, sizeof *src);
+}
+
+/* Opens the file and, for CSV, reads and checks the header. */
+static enum drisk_status source_open(struct source *src, const char *path, enum kind kind,
+                                     struct drisk_error *err)
+{
+    memset(src, 0, sizeof *src);
+    src->path = path;
+    src->kind = kind;
+    src->name = strcmp(path, "-") == 0 ? "<stdin>" : path;
+    src->size = -1;
+    if (strcmp(path, "-") == 0) {
+        src->f = stdin;
+    } else if (!(src->f = fopen(path, "rb"))) {
+        return drisk_error_set(err, DRISK_EINVAL, "cannot open %s file %s: %m (check the path)",
+                               kind == KIND_SHIPMENTS ? "shipments" : "scans", path);
+    }
+    struct stat stt;
+    if (fstat(fileno(src->f), &stt) == 0) {
+        if (S_ISDIR(stt.st_mode))
+            return drisk_error_set(err, DRISK_EINVAL, "%s is a directory: give the %s file in it",
+                                   path, kind == KIND_SHIPMENTS ? "shipments" : "scans");
+        if (S_ISREG(stt.st_mode))
+            src->size = (int64_t)stt.st_size;
+    }
+    int c = getc(src->f);
+    if (c != EOF)
+        ungetc(c, src->f);
+    src->jsonl = ends_with(path, ".jsonl") || ends_with(path, ".ndjson") ||
+                 ends_with(path, ".json") || c == '{';
+    if (src->jsonl) {
+        if (!(src->jl = drisk_jsonl_create(src->f)))
+            return drisk_error_set(err, DRISK_ENOMEM, "out of memory opening %s", path);
+        return DRISK_OK;
+    }
+    if (!(src->csv = drisk_csv_create(src->f)))
+        return drisk_error_set(err, DRISK_ENOMEM, "out of memory opening %s", path);
+    struct drisk_error perr;
+    int rc = drisk_csv_next(src->csv, &src->crec, &perr);
+    if (rc <= 0)
+        return drisk_error_set(err, DRISK_EINVAL, "%s: %s", src->name,
+                               rc < 0 ? perr.msg : "the file is empty: expected a header row");
+    int seen[F_COUNT] = { 0 };
+    src->n_cols = src->crec.n_fields;
+    for (int i = 0; i < src->n_cols; i++) {
+        int f = field_by_name(kind, src->crec.field[i], src->crec.len[i]);
+        src->col_field[i] = f;
+        if (f >= 0 && seen[f]++)
+            return drisk_error_set(err, DRISK_EINVAL, "%s:1: column %s appears twice in the header",
+                                   src->name, field_names[f]);
+    }
+    const enum field *req = kind == KIND_SHIPMENTS ? shipment_required : scan_required;
+    size_t n_req = kind == KIND_SHIPMENTS ? N_OF(shipment_required) : N_OF(scan_required);
+    char missing[256] = "";
+    for (size_t i = 0; i < n_req; i++) {
+        if (!seen[req[i]]) {
+            if (missing[0])
+                strncat(missing, ", ", sizeof missing - strlen(missing) - 1);
+            strncat(missing, field_names[req[i]], sizeof missing - strlen(missing) - 1);
+        }
+    }
+    if (missing[0])
+        return drisk_error_set(err, DRISK_EINVAL,
+                               "%s:1: the header lacks required column(s) %s (is this a %s file? "
+                               "see the interchange format in docs/IMPORT.md)",
+                               src->name, missing, kind == KIND_SHIPMENTS ? "shipments" : "scans");
+    return DRISK_OK;
+}
+
+static enum drisk_status import_rows(struct importer *imp, struct source *src,
+                                     struct drisk_import_counts *c, struct drisk_error *err)
+{
+    struct row r;
+    struct problem pb;
+    struct drisk_shipment sh;
+    struct drisk_scan sc;
+    char merchant[DRISK_ID_MAX], shipment_id[DRISK_ID_MAX];
+    enum drisk_status rc;
+    int progress = imp->opts->progress;
+
+    clock_gettime(CLOCK_MONOTONIC, &imp->t0);
+    imp->t_last = imp->t0;
+    for (;;) {
+        int got = next_row(src, &r, &pb);
+        if (got == 0)
+            break;
+        c->read++;
+        if (progress && (c->read & 8191) == 0 && seconds_since(&imp->t_last) >= 0.25) {
+            clock_gettime(CLOCK_MONOTONIC, &imp->t_last);
+            show_progress(imp, src, c, 0);
+        }
+        if (got < 0) {
+            c->rejected++;
+            report(imp, src, r.line, &pb);
+            continue;
+        }
+        if (src->kind == KIND_SHIPMENTS) {
+            int64_t id;
+            enum drisk_upsert res;
+            if (validate_shipment(&r, &sh, &pb)) {
+                c->rejected++;
+                report(imp, src, r.line, &pb);
+                continue;
+            }
+            if ((rc = drisk_store_upsert_shipment(imp->store, &sh, &id, &res, err)))
+                return rc;
+            if (res == DRISK_UPSERT_INSERTED)
+                c->inserted++;
+            else if (res == DRISK_UPSERT_UPDATED)
+                c->updated++;
+            else
+                c->unchanged++;
+            continue;
+        }
+        if (validate_scan(&r, merchant, shipment_id, &sc, &pb)) {
+            c->rejected++;
+            report(imp, src, r.line, &pb);
+            continue;
+        }
+        if (strcmp(shipment_id, imp->last_shipment) != 0 ||
+            strcmp(merchant, imp->last_merchant) != 0) {
+            int64_t id;
+            struct drisk_error ferr;
+            char b1[80], b2[80];
+            rc = drisk_store_find_shipment(imp->store, merchant[0] ? merchant : NULL,
+                                           shipment_id, &id, &ferr);
+            if (rc == DRISK_ENOTFOUND || rc == DRISK_EINVAL) {
+                if (rc == DRISK_EINVAL)
+                    set_problem(&pb, F_MERCHANT_ID, "missing, and shipment \"%s\" belongs to "
+                                "several merchants: give merchant_id",
+                                shown(shipment_id, strlen(shipment_id), b1));
+                else if (merchant[0])
+                    set_problem(&pb, F_SHIPMENT_ID,
+                                "unknown shipment \"%s\" of merchant \"%s\": import its row with "
+                                "--shipments first (or in the same command)",
+                                shown(shipment_id, strlen(shipment_id), b1),
+                                shown(merchant, strlen(merchant), b2));
+                else
+                    set_problem(&pb, F_SHIPMENT_ID,
+                                "unknown shipment \"%s\": import its row with --shipments first "
+                                "(or in the same command)",
+                                shown(shipment_id, strlen(shipment_id), b1));
+                c->rejected++;
+                report(imp, src, r.line, &pb);
+                continue;
+            }
+            if (rc) {
+                drisk_error_set(err, rc, "%s", ferr.msg);
+                return rc;
+            }
+            memcpy(imp->last_shipment, shipment_id, strlen(shipment_id) + 1);
+            memcpy(imp->last_merchant, merchant, strlen(merchant) + 1);
+            imp->last_rowid = id;
+        }
+        int inserted;
+        if ((rc = drisk_store_insert_scan(imp->store, imp->last_rowid, &sc, &inserted, err)))
+            return rc;
+        if (inserted)
+            c->inserted++;
+        else
+            c->unchanged++;
+    }
+    if (progress)
+        show_progress(imp, src, c, 1);
+    return DRISK_OK;
+}
+
+static enum drisk_status import_file(struct importer *imp, const char *path, enum kind kind,
+                                     struct drisk_import_counts *c, struct drisk_error *err)
+{
+    struct source src;
+    enum drisk_status rc = source_open(&src, path, kind, err);
+    if (!rc)
+        rc = import_rows(imp, &src, c, err);
+    if (!rc && src.f && ferror(src.f))
+        rc = drisk_error_set(err, DRISK_EIO, "error reading %s", src.name);
+    source_close(&src);
+    return rc;
+}
+
+enum drisk_status drisk_import(struct drisk_store *store, const struct drisk_import_options *opts,
+                               struct drisk_import_result *result, struct drisk_error *err)
+{
+    struct importer imp = { .store = store, .opts = opts, .result = result };
+    enum drisk_status rc;
+    memset(result, 0, sizeof *result);
+    if (opts->shipments_path && opts->scans_path && strcmp(opts->shipments_path, "-") == 0 &&
+        strcmp(opts->scans_path, "-") == 0)
+        return drisk_error_set(err, DRISK_EINVAL,
+                               "only one of --shipments and --scans can read standard input");
+    if (opts->rejects_path) {
+        if (!(imp.rejects = fopen(opts->rejects_path, "w")))
+            return drisk_error_set(err, DRISK_EINVAL, "cannot write the rejects file %s: %m",
+                                   opts->rejects_path);
+        fputs("line,file,field,problem,record\n", imp.rejects);
+    }
+    drisk_store_set_cache_bytes(store, (int64_t)256 << 20);
+    if ((rc = drisk_store_begin(store, err)))
+        goto out;
+    if (opts->shipments_path &&
+        (rc = import_file(&imp, opts->shipments_path, KIND_SHIPMENTS, &result->shipments, err)))
+        goto out;
+    if (opts->scans_path) {
+        int deferred;
+        if ((rc = drisk_store_bulk_begin(store, &deferred, err)) ||
+            (rc = import_file(&imp, opts->scans_path, KIND_SCANS, &result->scans, err)) ||
+            (rc = drisk_store_bulk_end(store, deferred, err)))
+            goto out;
+    }
+    if (result->problems && !opts->rejects_path) {
+        rc = drisk_error_set(err, DRISK_EINVAL,
+                             "%lld invalid row%s: nothing was imported. Fix %s, or pass "
+                             "--skip-invalid REJECTS_FILE to import the valid rows and set the "
+                             "others aside",
+                             (long long)result->problems, result->problems == 1 ? "" : "s",
+                             result->problems == 1 ? "it" : "them");
+        goto out;
+    }
+    if (imp.rejects && (ferror(imp.rejects) | fflush(imp.rejects))) {
+        rc = drisk_error_set(err, DRISK_EIO, "error writing the rejects file %s: nothing was "
+                             "imported", opts->rejects_path);
+        goto out;
+    }
+    rc = drisk_store_commit(store, err);
+out:
+    if (rc) {
+        drisk_store_rollback(store);
+        /* Nothing was written: say so in the counts too. */
+        result->shipments.inserted = result->shipments.updated = 0;
+        result->scans.inserted = result->scans.updated = 0;
+    }
+    if (imp.rejects && fclose(imp.rejects) != 0 && !rc)
+        rc = drisk_error_set(err, DRISK_EIO, "error closing the rejects file %s",
+                             opts->rejects_path);
+    drisk_store_set_cache_bytes(store, (int64_t)64 << 20);
+    return rc;
+}

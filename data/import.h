@@ -1,0 +1,45 @@
+/* Importing shipments and scans in the interchange format (CONTRACT §2), CSV or JSON
+ * Lines, into the store: validation of every field, foreign status vocabularies mapped
+ * (engine/vocab.h), atomic by default, idempotent, streaming in bounded memory. */
+#ifndef DRISK_IMPORT_H
+#define DRISK_IMPORT_H
+
+#include <stdint.h>
+
+#include "data/store.h"
+#include "engine/error.h"
+
+struct drisk_import_counts {
+    int64_t read, inserted, updated, unchanged, rejected;
+};
+
+struct drisk_import_result {
+    struct drisk_import_counts shipments, scans;
+    int64_t problems; /* invalid rows found (all of them, not only those reported) */
+};
+
+/* Called for each of the first max_problems problems with a one-line message naming
+ * the file, line, field and what is wrong. */
+typedef void (*drisk_problem_fn)(const char *message, void *ctx);
+
+struct drisk_import_options {
+    const char *shipments_path; /* NULL: none; "-": standard input */
+    const char *scans_path;     /* NULL: none; "-": standard input */
+    /* NULL: atomic (any invalid row and nothing is written). Otherwise valid rows are
+     * imported and rejected ones are written to this CSV with their line and reason. */
+    const char *rejects_path;
+    int progress;     /* 1: a progress line on stderr */
+    int max_problems; /* how many problems to report through on_problem (e.g. 20) */
+    drisk_problem_fn on_problem;
+    void *problem_ctx;
+};
+
+/* Imports the shipments file, then the scans file, in one transaction. Format: JSON
+ * Lines for names ending .jsonl/.ndjson/.json or content starting with '{', else CSV.
+ * Returns DRISK_OK (committed), DRISK_EINVAL (bad input: in atomic mode nothing was
+ * written; err says how many rows were invalid), or another status on I/O failure
+ * (nothing written). *result is filled in every case. */
+enum drisk_status drisk_import(struct drisk_store *store, const struct drisk_import_options *opts,
+                               struct drisk_import_result *result, struct drisk_error *err);
+
+#endif

@@ -1,0 +1,119 @@
+/* The store's schema as numbered migrations. Migration i (1-based) brings a database
+ * from PRAGMA user_version i-1 to i; never edit a released migration, append a new one.
+ * Private to data/store.c. */
+#ifndef DRISK_SCHEMA_H
+#define DRISK_SCHEMA_H
+
+/* Secondary indexes of scans, also dropped and rebuilt around bulk loads. */
+#define DRISK_SCANS_INDEX_SQL "CREATE INDEX scans_by_location_ts ON scans(location, ts);"
+#define DRISK_SCANS_INDEX_DROP_SQL "DROP INDEX scans_by_location_ts;"
+
+static const char *const drisk_migrations[] = {
+    /* 1: merchants, shipments, scans; registry, risk, alerts, recommendations, keys. */
+    "CREATE TABLE merchants ("
+    "  id INTEGER PRIMARY KEY,"
+    "  name TEXT NOT NULL UNIQUE,"
+    "  settings TEXT"                       /* JSON: alert thresholds, costs */
+    ");"
+    /* Timestamps are INTEGER UTC seconds; event/reason codes are enum drisk_event /
+     * enum drisk_reason, named in event_codes / reason_codes for SQL users. */
+    "CREATE TABLE shipments ("
+    "  id INTEGER PRIMARY KEY,"
+    "  merchant_id INTEGER NOT NULL REFERENCES merchants(id),"
+    "  shipment_key TEXT NOT NULL,"         /* the interchange shipment_id */
+    "  order_id TEXT,"
+    "  carrier TEXT NOT NULL,"
+    "  service TEXT NOT NULL,"
+    "  origin TEXT NOT NULL,"
+    "  destination TEXT NOT NULL,"
+    "  weight_kg REAL,"
+    "  declared_value REAL,"
+    "  created_at INTEGER NOT NULL,"
+    "  promised_at INTEGER NOT NULL,"
+    "  delivered_at INTEGER,"
+    "  outcome TEXT CHECK (outcome IN ('delivered','lost','returned')),"
+    "  UNIQUE (merchant_id, shipment_key)"
+    ");"
+    "CREATE INDEX shipments_by_merchant_created ON shipments(merchant_id, created_at);"
+    "CREATE INDEX shipments_by_created ON shipments(created_at);"
+    "CREATE INDEX shipments_by_key ON shipments(shipment_key);" /* scans without merchant */
+    /* The primary key is the idempotency key and the 'scans of a shipment in time
+     * order' access path in one B-tree (WITHOUT ROWID: no second index to maintain). */
+    "CREATE TABLE scans ("
+    "  shipment_id INTEGER NOT NULL REFERENCES shipments(id) ON DELETE CASCADE,"
+    "  ts INTEGER NOT NULL,"
+    "  event INTEGER NOT NULL,"
+    "  location TEXT NOT NULL DEFAULT '',"
+    "  reason INTEGER,"
+    "  description TEXT,"
+    "  PRIMARY KEY (shipment_id, ts, event, location)"
+    ") WITHOUT ROWID;"
+    DRISK_SCANS_INDEX_SQL
+    "CREATE TABLE event_codes (code INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);"
+    "INSERT INTO event_codes VALUES (1,'label_created'),(2,'picked_up'),"
+    "  (3,'arrived_at_facility'),(4,'departed_facility'),(5,'in_transit'),"
+    "  (6,'out_for_delivery'),(7,'delivery_attempted'),(8,'available_for_pickup'),"
+    "  (9,'delivered'),(10,'exception'),(11,'return_to_sender'),(12,'lost');"
+    "CREATE TABLE reason_codes (code INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);"
+    "INSERT INTO reason_codes VALUES (1,'weather_delay'),(2,'address_issue'),(3,'damaged'),"
+    "  (4,'delayed'),(5,'customs'),(6,'held'),(7,'refused'),(8,'missorted'),"
+    "  (9,'recipient_unavailable'),(10,'other');"
+    /* Model registry: the payload is the model file (magic, version, metadata, data). */
+    "CREATE TABLE models ("
+    "  id INTEGER PRIMARY KEY,"
+    "  target TEXT NOT NULL CHECK (target IN ('late','lost','eta')),"
+    "  algorithm TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  active INTEGER NOT NULL DEFAULT 0,"
+    "  schema_hash TEXT NOT NULL,"
+    "  train_from INTEGER, train_until INTEGER,"
+    "  train_rows INTEGER, valid_rows INTEGER,"
+    "  metrics TEXT,"                       /* JSON */
+    "  payload BLOB NOT NULL"
+    ");"
+    "CREATE UNIQUE INDEX models_one_active ON models(target) WHERE active = 1;"
+    /* The latest risk of each shipment, as scored by the server or a batch job. */
+    "CREATE TABLE risk ("
+    "  shipment_id INTEGER PRIMARY KEY REFERENCES shipments(id) ON DELETE CASCADE,"
+    "  as_of INTEGER NOT NULL,"
+    "  p_late REAL, p_lost REAL, eta INTEGER, eta_p90 INTEGER,"
+    "  level TEXT, reasons TEXT,"           /* JSON array */
+    "  model_ids TEXT"                      /* JSON object */
+    ");"
+    "CREATE TABLE alerts ("
+    "  id INTEGER PRIMARY KEY,"             /* also the feed cursor */
+    "  merchant_id INTEGER NOT NULL REFERENCES merchants(id),"
+    "  shipment_id INTEGER NOT NULL REFERENCES shipments(id) ON DELETE CASCADE,"
+    "  type TEXT NOT NULL,"
+    "  severity TEXT NOT NULL,"
+    "  opened_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL,"
+    "  cleared_at INTEGER,"
+    "  message TEXT"
+    ");"
+    "CREATE INDEX alerts_by_merchant ON alerts(merchant_id, id);"
+    "CREATE UNIQUE INDEX alerts_one_open ON alerts(shipment_id, type) WHERE cleared_at IS NULL;"
+    "CREATE TABLE recommendations ("
+    "  id INTEGER PRIMARY KEY,"
+    "  merchant_id INTEGER NOT NULL REFERENCES merchants(id),"
+    "  shipment_id INTEGER NOT NULL REFERENCES shipments(id) ON DELETE CASCADE,"
+    "  created_at INTEGER NOT NULL,"
+    "  action TEXT NOT NULL,"
+    "  deadline INTEGER,"
+    "  costs TEXT,"                         /* JSON: expected cost of every option */
+    "  why TEXT,"
+    "  open INTEGER NOT NULL DEFAULT 1"
+    ");"
+    "CREATE INDEX recommendations_open ON recommendations(merchant_id, open);"
+    "CREATE TABLE api_keys ("
+    "  id INTEGER PRIMARY KEY,"
+    "  merchant_id INTEGER REFERENCES merchants(id),"
+    "  key_hash BLOB NOT NULL UNIQUE,"      /* only a hash is kept */
+    "  admin INTEGER NOT NULL DEFAULT 0,"
+    "  created_at INTEGER NOT NULL"
+    ");",
+};
+
+#define DRISK_SCHEMA_VERSION ((int)(sizeof drisk_migrations / sizeof drisk_migrations[0]))
+
+#endif

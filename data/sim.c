@@ -1,0 +1,1160 @@
+/* The shipment simulator. A fixed network (12 regions with a hub and a few delivery
+ * stations each), four carriers, three service levels and four merchants; each shipment
+ * is simulated on its own counter-based random stream (splitmix64 of seed and shipment
+ * index), so the history is identical for the same options however it is consumed, and
+ * the network disruptions come from a separate stream of the seed. A parcel's whole
+ * journey is simulated, then cut at the simulated "now": what lies after it is not yet
+ * known. Shipments are streamed one at a time into the store and the CSV export, so
+ * memory does not grow with the history. docs/SIMULATOR.md documents the model. */
+#include "data/sim.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "data/export.h"
+#include "engine/timeutil.h"
+#include "engine/vocab.h"
+
+#define HOUR 3600
+#define DAY 86400
+
+/* ---------------------------------------------------------------- random numbers */
+
+/* splitmix64: a counter-based generator; seeding it from (seed, stream, index) gives
+ * every shipment and every day its own independent stream. */
+struct rng {
+    uint64_t s;
+};
+
+static uint64_t mix64(uint64_t z)
+{
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+static void rng_seed(struct rng *r, uint64_t seed, uint64_t stream, uint64_t index)
+{
+    r->s = mix64(mix64(seed + 0x632be59bd9b4e019ULL * (stream + 1)) ^ index);
+}
+
+static uint64_t rng_next(struct rng *r)
+{
+    r->s += 0x9e3779b97f4a7c15ULL;
+    return mix64(r->s);
+}
+
+/* Uniform in [0, 1). */
+static double unit(struct rng *r)
+{
+    return (double)(rng_next(r) >> 11) * 0x1.0p-53;
+}
+
+/* Uniform integer in [0, n). */
+static int below(struct rng *r, int n)
+{
+    return (int)(((rng_next(r) >> 32) * (uint64_t)n) >> 32);
+}
+
+static int chance(struct rng *r, double p)
+{
+    return unit(r) < p;
+}
+
+static int64_t hours(double h)
+{
+    return (int64_t)(h * HOUR);
+}
+
+/* ---------------------------------------------------------------- the network */
+
+#define N_REGIONS 12
+#define MAX_DS 4
+#define N_FAC (N_REGIONS * (1 + MAX_DS)) /* hub of r: r; station k of r: N_REGIONS + r*MAX_DS + k */
+
+static const struct region {
+    double x, y; /* position, units of 100 km */
+    double pop;  /* share of recipients (relative) */
+    int n_ds;    /* delivery stations */
+} regions[N_REGIONS] = {
+    { 1.0, 1.0, 1.2, 3 },  { 4.0, 1.5, 0.8, 2 }, { 7.0, 1.0, 1.0, 3 }, { 10.5, 1.5, 0.7, 2 },
+    { 2.0, 4.0, 1.5, 4 },  { 5.5, 4.0, 1.0, 3 }, { 8.5, 4.5, 1.3, 3 }, { 12.0, 4.0, 0.6, 2 },
+    { 1.5, 7.0, 0.9, 2 },  { 5.0, 7.5, 1.4, 4 }, { 8.0, 7.0, 1.1, 3 }, { 11.5, 7.5, 0.5, 2 },
+};
+
+enum { SV_EXPRESS, SV_STANDARD, SV_ECONOMY, N_SERVICES };
+static const char *const service_names[N_SERVICES] = { "express", "standard", "economy" };
+static const double service_dwell[N_SERVICES] = { 0.6, 1.0, 1.4 };
+
+#define MAX_HUBS 4 /* hubs on a route */
+#define N_CARRIERS 4
+static const struct carrier {
+    const char *name, *prefix, *suffix;
+    int digits;          /* of the tracking number */
+    double scan_p;       /* an intermediate scan is recorded */
+    double exc_scan_p;   /* a delay is reported with an exception scan */
+    double loss_p;       /* a parcel is lost on the way */
+    double declare_p;    /* a lost parcel is declared lost (a `lost` scan) */
+    double dwell_h;      /* typical hub dwell, hours */
+    double linehaul_f;   /* linehaul time factor */
+    double exc_p;        /* an exception (delay) at each hub */
+    double fail_p;       /* a delivery attempt fails */
+    int max_attempts;    /* then: available for pickup at the station */
+    int sat_delivery;    /* delivers on Saturdays */
+    int pickup_hour;     /* daily collection at merchants' warehouses (UTC) */
+    int cutoff_hour;     /* orders after it count from the next business day */
+    int promise_bd[N_SERVICES][MAX_HUBS]; /* business days by hubs on the route - 1;
+                                           * 0: service not offered */
+} carriers[N_CARRIERS] = {
+    { "apex", "APX", "", 10, 0.97, 0.90, 0.0015, 0.90, 2.5, 0.90, 0.010, 0.035, 3, 1, 17, 15,
+      { { 1, 2, 3, 3 }, { 2, 3, 3, 4 }, { 0, 0, 0, 0 } } },
+    { "fleetex", "FX", "", 12, 0.93, 0.75, 0.0045, 0.70, 3.5, 1.00, 0.020, 0.050, 2, 0, 17, 14,
+      { { 1, 2, 3, 3 }, { 2, 2, 3, 4 }, { 2, 3, 4, 5 } } },
+    { "unipost", "UP", "UN", 9, 0.82, 0.40, 0.0110, 0.35, 6.0, 1.10, 0.035, 0.070, 1, 1, 16, 13,
+      { { 0, 0, 0, 0 }, { 2, 3, 3, 4 }, { 3, 4, 4, 5 } } },
+    { "cityhop", "CH", "", 10, 0.72, 0.35, 0.0150, 0.30, 5.0, 1.05, 0.045, 0.090, 2, 0, 18, 15,
+      { { 0, 0, 0, 0 }, { 2, 2, 3, 4 }, { 2, 3, 3, 4 } } },
+};
+enum { C_APEX, C_FLEETEX, C_UNIPOST, C_CITYHOP };
+
+#define N_MERCHANTS 4
+#define MAX_WH 2
+#define MAX_LANES 6
+static const struct merchant {
+    const char *name, *code, *order_prefix;
+    double share;                 /* of all orders */
+    int n_wh;
+    int wh_region[MAX_WH];        /* warehouses (region index) */
+    double wh_share[MAX_WH];
+    double w_min, w_max;          /* parcel weight range, kg (skewed to light) */
+    double v_min, v_max;          /* declared value range (skewed to low) */
+    double declared_p;            /* a value is declared */
+    double late_handover_p;       /* the parcel is handed over a business day late */
+    int n_lanes;
+    struct lane {
+        int carrier, service;
+        double share;
+    } lanes[MAX_LANES];
+} merchants[N_MERCHANTS] = {
+    { "acme-outdoor", "ACME", "AO-", 0.35, 1, { 2, 0 }, { 1.0, 0 }, 0.4, 22.0, 25, 650, 0.95, 0.04,
+      6, { { C_FLEETEX, SV_STANDARD, 0.35 }, { C_FLEETEX, SV_ECONOMY, 0.10 },
+           { C_UNIPOST, SV_STANDARD, 0.20 }, { C_CITYHOP, SV_STANDARD, 0.15 },
+           { C_APEX, SV_STANDARD, 0.10 }, { C_APEX, SV_EXPRESS, 0.10 } } },
+    { "bloom-beauty", "BLOOM", "BB-", 0.30, 2, { 4, 10 }, { 0.7, 0.3 }, 0.1, 2.5, 8, 180, 0.60, 0.06,
+      5, { { C_UNIPOST, SV_ECONOMY, 0.35 }, { C_UNIPOST, SV_STANDARD, 0.15 },
+           { C_CITYHOP, SV_ECONOMY, 0.20 }, { C_CITYHOP, SV_STANDARD, 0.10 },
+           { C_FLEETEX, SV_ECONOMY, 0.20 } } },
+    { "techhaven", "TECH", "TH-", 0.20, 1, { 6, 0 }, { 1.0, 0 }, 0.3, 9.0, 60, 2800, 1.00, 0.02,
+      5, { { C_APEX, SV_EXPRESS, 0.30 }, { C_APEX, SV_STANDARD, 0.25 },
+           { C_FLEETEX, SV_EXPRESS, 0.15 }, { C_FLEETEX, SV_STANDARD, 0.20 },
+           { C_UNIPOST, SV_STANDARD, 0.10 } } },
+    { "casa-home", "CASA", "CASA-", 0.15, 2, { 9, 0 }, { 0.6, 0.4 }, 1.5, 30.0, 30, 900, 0.85, 0.08,
+      4, { { C_FLEETEX, SV_STANDARD, 0.35 }, { C_FLEETEX, SV_ECONOMY, 0.15 },
+           { C_CITYHOP, SV_STANDARD, 0.25 }, { C_UNIPOST, SV_STANDARD, 0.25 } } },
+};
+
+/* Location ids: 0 is "", then the facilities, then the merchants' warehouses. */
+#define LOC_NONE 0
+#define LOC_FAC(f) (1 + (f))
+#define LOC_WH(m, w) (1 + N_FAC + (m) * MAX_WH + (w))
+#define N_LOC (1 + N_FAC + N_MERCHANTS * MAX_WH)
+#define LOC_MAX 32
+
+/* Storms and backlogs (per region or facility, per day). */
+#define STORM_P_WINTER (1.0 / 40) /* December to February */
+#define STORM_P (1.0 / 120)
+#define HUB_BACKLOG_P (1.0 / 150)
+#define DS_BACKLOG_P (1.0 / 250)
+#define DISRUPT_TAIL_DAYS 120 /* disruptions are generated up to now + this */
+
+#define SILENT_LOST_DAYS 30 /* a parcel silent this long before "now" is lost */
+#define MAX_SCANS 64        /* per shipment; the model's journeys stay well below */
+
+/* ---------------------------------------------------------------- calendar */
+
+static int64_t day_of(int64_t ts)
+{
+    return ts >= 0 ? ts / DAY : -((-ts + DAY - 1) / DAY);
+}
+
+static int is_holiday(int64_t day)
+{
+    int y, m, d;
+    drisk_civil_from_days(day, &y, &m, &d);
+    return (m == 1 && d == 1) || (m == 12 && (d == 25 || d == 26));
+}
+
+static int is_business(int64_t day)
+{
+    return drisk_is_business_day(day * DAY);
+}
+
+/* Peak season: 20 November to 24 December. */
+static int is_peak(int64_t day)
+{
+    int y, m, d;
+    drisk_civil_from_days(day, &y, &m, &d);
+    return (m == 11 && d >= 20) || (m == 12 && d <= 24);
+}
+
+/* Deliveries: Monday to Friday, Saturday for some carriers, never Sundays or holidays. */
+static int is_delivery_day(const struct carrier *c, int64_t day)
+{
+    int wd = drisk_weekday(day * DAY);
+    if (wd == 6 || is_holiday(day))
+        return 0;
+    return wd < 5 || c->sat_delivery;
+}
+
+/* ---------------------------------------------------------------- simulator state */
+
+struct sim_scan {
+    int64_t ts;
+    uint8_t event, reason;
+    uint16_t loc;
+};
+
+enum { END_DELIVERED = 1, END_RETURNED, END_LOST };
+
+/* One parcel's journey while it is simulated. */
+struct parcel {
+    struct rng rng;
+    const struct carrier *c;
+    int service;
+    int64_t created, promised;
+    int64_t last;       /* time of the latest event, recorded or not */
+    int lost_stage;     /* lost after this checkpoint; -1: never */
+    int stage;
+    int end;            /* END_* */
+    int64_t end_ts;     /* delivered / returned / declared lost; INT64_MAX: silent */
+    int n;
+    struct sim_scan scans[MAX_SCANS];
+};
+
+struct disruption {
+    int storm, where; /* region (storm) or facility (backlog) */
+    int64_t start_day, days;
+    int delay_h;
+};
+
+struct sim {
+    const struct drisk_sim_options *opts;
+    int64_t now;
+    char loc[N_LOC][LOC_MAX];
+    char region_code[N_REGIONS][16];
+    int fac_region[N_FAC];
+    int fac_valid[N_FAC];
+    double dist_km[N_REGIONS][N_REGIONS];
+    int route_n[N_REGIONS][N_REGIONS];
+    int route[N_REGIONS][N_REGIONS][MAX_HUBS];
+    double dest_cum[N_REGIONS];
+    /* Disruptions: per facility and day, the extra dwell in hours (bit 7: storm). */
+    int64_t tab_day0;
+    int64_t tab_days;
+    uint8_t *disrupt;
+    struct disruption *events;
+    size_t n_events;
+    /* Orders: first shipment index of each order day. */
+    int64_t *day_first;
+    int64_t order_seq[N_MERCHANTS];
+};
+
+static int ds_fac(int region, int k)
+{
+    return N_REGIONS + region * MAX_DS + k;
+}
+
+static void build_network(struct sim *s)
+{
+    memset(s->loc[LOC_NONE], 0, LOC_MAX);
+    for (int r = 0; r < N_REGIONS; r++) {
+        snprintf(s->region_code[r], sizeof s->region_code[r], "R%02d", r + 1);
+        snprintf(s->loc[LOC_FAC(r)], LOC_MAX, "R%02d-HUB", r + 1);
+        s->fac_region[r] = r;
+        s->fac_valid[r] = 1;
+        for (int k = 0; k < MAX_DS; k++) {
+            int f = ds_fac(r, k);
+            snprintf(s->loc[LOC_FAC(f)], LOC_MAX, "R%02d-DS%d", r + 1, k + 1);
+            s->fac_region[f] = r;
+            s->fac_valid[f] = k < regions[r].n_ds;
+        }
+    }
+    for (int m = 0; m < N_MERCHANTS; m++)
+        for (int w = 0; w < MAX_WH; w++)
+            snprintf(s->loc[LOC_WH(m, w)], LOC_MAX, "R%02d-WH-%s",
+                     merchants[m].wh_region[w] + 1, merchants[m].code);
+
+    for (int a = 0; a < N_REGIONS; a++)
+        for (int b = 0; b < N_REGIONS; b++)
+            s->dist_km[a][b] = 100.0 * hypot(regions[a].x - regions[b].x,
+                                             regions[a].y - regions[b].y);
+    /* Routes: short hauls go hub to hub, medium ones through the best intermediate hub,
+     * long ones through the best pair of intermediate hubs. */
+    for (int a = 0; a < N_REGIONS; a++) {
+        for (int b = 0; b < N_REGIONS; b++) {
+            int *rt = s->route[a][b];
+            double d = s->dist_km[a][b];
+            rt[0] = a;
+            if (a == b) {
+                s->route_n[a][b] = 1;
+            } else if (d <= 450) {
+                rt[1] = b;
+                s->route_n[a][b] = 2;
+            } else if (d <= 850) {
+                double best = 1e18;
+                for (int k = 0; k < N_REGIONS; k++) {
+                    double len = s->dist_km[a][k] + s->dist_km[k][b];
+                    if (k != a && k != b && len < best) {
+                        best = len;
+                        rt[1] = k;
+                    }
+                }
+                rt[2] = b;
+                s->route_n[a][b] = 3;
+            } else {
+                double best = 1e18;
+                for (int k = 0; k < N_REGIONS; k++)
+                    for (int l = 0; l < N_REGIONS; l++) {
+                        if (k == a || k == b || l == a || l == b || k == l)
+                            continue;
+                        double len = s->dist_km[a][k] + s->dist_km[k][l] + s->dist_km[l][b];
+                        if (len < best) {
+                            best = len;
+                            rt[1] = k;
+                            rt[2] = l;
+                        }
+                    }
+                rt[3] = b;
+                s->route_n[a][b] = 4;
+            }
+        }
+    }
+    double total = 0;
+    for (int r = 0; r < N_REGIONS; r++)
+        total += regions[r].pop;
+    double acc = 0;
+    for (int r = 0; r < N_REGIONS; r++) {
+        acc += regions[r].pop / total;
+        s->dest_cum[r] = acc;
+    }
+    s->dest_cum[N_REGIONS - 1] = 1.0;
+}
+
+/* Generates the storms and backlogs of [start - 7 days, now + DISRUPT_TAIL_DAYS) from the
+ * seed alone, into s->events (in start order) and the per-day table. */
+static enum drisk_status build_disruptions(struct sim *s, struct drisk_error *err)
+{
+    struct rng r;
+    int64_t until_storm[N_REGIONS] = { 0 }, until_backlog[N_FAC] = { 0 };
+    size_t cap = 0;
+    s->tab_day0 = day_of(s->opts->start) - 7;
+    s->tab_days = s->opts->days + 7 + DISRUPT_TAIL_DAYS;
+    s->disrupt = calloc((size_t)s->tab_days * N_FAC, 1);
+    if (!s->disrupt)
+        return drisk_error_set(err, DRISK_ENOMEM, "out of memory for the simulated network");
+    rng_seed(&r, s->opts->seed, 2, 0);
+    for (int64_t d = 0; d < s->tab_days; d++) {
+        int y, m, dd;
+        drisk_civil_from_days(s->tab_day0 + d, &y, &m, &dd);
+        double storm_p = (m == 12 || m <= 2) ? STORM_P_WINTER : STORM_P;
+        for (int i = 0; i < N_REGIONS + N_FAC; i++) {
+            struct disruption ev;
+            int storm = i < N_REGIONS;
+            int where = storm ? i : i - N_REGIONS;
+            if (!storm && !s->fac_valid[where])
+                continue;
+            double p = storm ? storm_p : where < N_REGIONS ? HUB_BACKLOG_P : DS_BACKLOG_P;
+            int64_t *until = storm ? &until_storm[where] : &until_backlog[where];
+            /* Draw for every slot and day so one event never shifts the others. */
+            double u = unit(&r);
+            uint64_t v = rng_next(&r);
+            if (d < *until || u >= p)
+                continue;
+            ev.storm = storm;
+            ev.where = where;
+            ev.start_day = s->tab_day0 + d;
+            ev.days = storm ? 1 + (int)(v % 3) : 2 + (int)(v % 4);
+            ev.delay_h = storm ? 12 + (int)((v >> 8) % 37) : 8 + (int)((v >> 8) % 29);
+            *until = d + ev.days;
+            if (s->n_events == cap) {
+                size_t ncap = cap ? cap * 2 : 256;
+                struct disruption *pe = realloc(s->events, ncap * sizeof *pe);
+                if (!pe)
+                    return drisk_error_set(err, DRISK_ENOMEM,
+                                           "out of memory for the simulated disruptions");
+                s->events = pe;
+                cap = ncap;
+            }
+            s->events[s->n_events++] = ev;
+            for (int64_t k = d; k < d + ev.days && k < s->tab_days; k++) {
+                for (int f = 0; f < N_FAC; f++) {
+                    if (storm ? s->fac_region[f] != where : f != where)
+                        continue;
+                    uint8_t *cell = &s->disrupt[(size_t)f * (size_t)s->tab_days + (size_t)k];
+                    if ((*cell & 0x7f) < ev.delay_h)
+                        *cell = (uint8_t)(ev.delay_h | (storm ? 0x80 : 0));
+                }
+            }
+        }
+    }
+    return DRISK_OK;
+}
+
+/* Order volume per day: weekday, month, peak season, holidays, and day-to-day noise;
+ * shipment indexes are spread over the days in proportion. */
+static enum drisk_status build_volume(struct sim *s, struct drisk_error *err)
+{
+    static const double weekday_f[7] = { 1.15, 1.10, 1.05, 1.00, 0.95, 0.45, 0.30 };
+    static const double month_f[12] = { 0.85, 0.90, 1.00, 1.00, 1.00, 0.95,
+                                        0.90, 0.95, 1.00, 1.05, 1.10, 1.00 };
+    int days = s->opts->days;
+    double *w = malloc((size_t)days * sizeof *w);
+    s->day_first = malloc(((size_t)days + 1) * sizeof *s->day_first);
+    if (!w || !s->day_first) {
+        free(w);
+        return drisk_error_set(err, DRISK_ENOMEM, "out of memory for the order calendar");
+    }
+    double total = 0;
+    int64_t day0 = day_of(s->opts->start);
+    for (int d = 0; d < days; d++) {
+        struct rng r;
+        int y, m, dd;
+        rng_seed(&r, s->opts->seed, 3, (uint64_t)d);
+        drisk_civil_from_days(day0 + d, &y, &m, &dd);
+        double f = weekday_f[drisk_weekday((day0 + d) * DAY)] * month_f[m - 1];
+        if (is_peak(day0 + d))
+            f *= dd >= 21 && m == 12 ? 1.2 : 1.8;
+        if (is_holiday(day0 + d))
+            f *= 0.3;
+        w[d] = f * (0.9 + 0.2 * unit(&r));
+        total += w[d];
+    }
+    double acc = 0;
+    for (int d = 0; d < days; d++) {
+        s->day_first[d] = (int64_t)llround(acc / total * (double)s->opts->shipments);
+        acc += w[d];
+    }
+    s->day_first[days] = s->opts->shipments;
+    free(w);
+    return DRISK_OK;
+}
+
+/* Labels are printed mostly in warehouse hours: relative weight of each UTC hour. */
+static const double hour_w[24] = { 0.5, 0.3, 0.2, 0.2, 0.3, 0.6, 1.5, 3.0, 5.0, 6.5, 7.0, 7.0,
+                                   6.5, 6.5, 6.0, 5.5, 5.0, 4.0, 3.0, 2.5, 2.0, 1.5, 1.0, 0.7 };
+
+/* The creation time of the j-th of n shipments of a day: the (j + u) / n quantile of the
+ * hour profile, so creation times are increasing within the day. */
+static int64_t creation_time(int64_t day_start, int64_t j, int64_t n, double u)
+{
+    double total = 0;
+    for (int h = 0; h < 24; h++)
+        total += hour_w[h];
+    double q = ((double)j + u) / (double)n * total;
+    for (int h = 0; h < 24; h++) {
+        if (q < hour_w[h] || h == 23) {
+            double frac = q / hour_w[h];
+            if (frac > 0.9997)
+                frac = 0.9997;
+            return day_start + h * HOUR + (int64_t)(frac * HOUR);
+        }
+        q -= hour_w[h];
+    }
+    return day_start;
+}
+
+/* ---------------------------------------------------------------- one parcel */
+
+/* Records an event at ts, or at least a minute after the previous one, so scans are in
+ * strictly increasing time (and never collide on the store's key); the carrier records it
+ * with probability record_p. Returns the time used.
+ * Each call draws from the parcel's stream at most once in its arguments and once here:
+ * two draws in one argument list would be evaluated in a compiler-chosen order. */
+static int64_t emit(struct parcel *p, int64_t ts, int event, int reason, int loc,
+                    double record_p)
+{
+    if (ts < p->last + 60)
+        ts = p->last + 60;
+    p->last = ts;
+    if ((record_p >= 1 || chance(&p->rng, record_p)) && p->n < MAX_SCANS) {
+        struct sim_scan *sc = &p->scans[p->n++];
+        sc->ts = ts;
+        sc->event = (uint8_t)event;
+        sc->reason = (uint8_t)reason;
+        sc->loc = (uint16_t)loc;
+    }
+    return ts;
+}
+
+/* 1 when the parcel is lost at this checkpoint of its journey. */
+static int lost_here(struct parcel *p)
+{
+    return p->stage++ == p->lost_stage;
+}
+
+static void parcel_lost(struct parcel *p)
+{
+    p->end = END_LOST;
+    p->end_ts = INT64_MAX;
+    if (chance(&p->rng, p->c->declare_p))
+        p->end_ts = emit(p, p->last + hours(24 * (10 + 15 * unit(&p->rng))), DRISK_EVENT_LOST,
+                         0, LOC_NONE, 1);
+}
+
+static void parcel_end(struct parcel *p, int end, int64_t ts, int event, int reason, int loc)
+{
+    p->end = end;
+    p->end_ts = emit(p, ts, event, reason, loc, 1);
+}
+
+/* Extra dwell at facility f at time t from a storm or backlog there (0 if none). */
+static double disruption_delay(const struct sim *s, struct parcel *p, int f, int64_t t,
+                               int *storm)
+{
+    int64_t d = day_of(t) - s->tab_day0;
+    if (d < 0 || d >= s->tab_days)
+        return 0;
+    uint8_t cell = s->disrupt[(size_t)f * (size_t)s->tab_days + (size_t)d];
+    if (!cell)
+        return 0;
+    *storm = cell >> 7;
+    return (cell & 0x7f) * (0.5 + 0.5 * unit(&p->rng));
+}
+
+/* A random carrier exception at a facility: returns its delay in hours (0: none) and
+ * its reason. */
+static double random_exception(struct parcel *p, double p_exc, int *reason)
+{
+    if (!chance(&p->rng, p_exc))
+        return 0;
+    double u = unit(&p->rng);
+    double h = unit(&p->rng);
+    if (u < 0.35) {
+        *reason = DRISK_REASON_DELAYED;
+        return 6 + 18 * h;
+    }
+    if (u < 0.60) {
+        *reason = DRISK_REASON_MISSORTED;
+        return 24 + 24 * h;
+    }
+    if (u < 0.75) {
+        *reason = DRISK_REASON_HELD;
+        return 24 + 48 * h;
+    }
+    if (u < 0.90) {
+        *reason = DRISK_REASON_DAMAGED;
+        return 12 + 24 * h;
+    }
+    *reason = DRISK_REASON_OTHER;
+    return 6 + 18 * h;
+}
+
+/* The parcel's time in a hub from arrival t to departure, exceptions recorded on the
+ * way. Returns the departure time, or -1 if a damaged parcel is returned to sender. */
+static int64_t hub_stay(const struct sim *s, struct parcel *p, int hub, int64_t t, int origin,
+                        double heavy)
+{
+    const struct carrier *c = p->c;
+    int64_t day = day_of(t);
+    int wd = drisk_weekday(t);
+    double h = c->dwell_h * service_dwell[p->service] * (0.6 + 0.8 * unit(&p->rng)) * heavy;
+    if (chance(&p->rng, 0.05))
+        h += 4 + 20 * unit(&p->rng);
+    if (origin && p->service == SV_ECONOMY)
+        h += 12 * unit(&p->rng); /* waits for a full trailer */
+    if (wd == 5)
+        h *= 1.3;
+    else if (wd == 6)
+        h *= 1.7;
+    if (is_peak(day)) {
+        h *= 1.5;
+        if (chance(&p->rng, 0.25))
+            h += 6 + 18 * unit(&p->rng);
+    }
+    int storm = 0;
+    double dh = disruption_delay(s, p, hub, t, &storm);
+    if (dh > 0) {
+        h += dh;
+        if (chance(&p->rng, c->exc_scan_p * 0.7))
+            emit(p, t + hours(0.5 + unit(&p->rng)), DRISK_EVENT_EXCEPTION,
+                 storm ? DRISK_REASON_WEATHER_DELAY : DRISK_REASON_DELAYED, LOC_FAC(hub), 1);
+    }
+    int reason = 0;
+    double eh = random_exception(p, c->exc_p, &reason);
+    if (eh > 0) {
+        int64_t et = emit(p, t + hours(0.5 + 2 * unit(&p->rng)), DRISK_EVENT_EXCEPTION, reason,
+                          LOC_FAC(hub), c->exc_scan_p);
+        if (reason == DRISK_REASON_DAMAGED && chance(&p->rng, 0.25)) {
+            parcel_end(p, END_RETURNED, et + hours(24 + 48 * unit(&p->rng)),
+                       DRISK_EVENT_RETURN_TO_SENDER, DRISK_REASON_DAMAGED, LOC_FAC(hub));
+            return -1;
+        }
+        h += eh;
+    }
+    int64_t dep = t + hours(h);
+    if (dep < p->last + 60)
+        dep = p->last + 60;
+    /* Economy parcels are not line-hauled on Sundays. */
+    if (p->service == SV_ECONOMY && drisk_weekday(dep) == 6)
+        dep = (day_of(dep) + 1) * DAY + hours(2 + 4 * unit(&p->rng));
+    return dep;
+}
+
+/* Linehaul time between two hubs, hours. */
+static double linehaul_h(const struct sim *s, struct parcel *p, int a, int b)
+{
+    double km = s->dist_km[a][b];
+    double h;
+    if (p->service == SV_EXPRESS && km > 300)
+        h = 3.0 + km / 500.0; /* by air */
+    else
+        h = (1.0 + km / 70.0) * (p->service == SV_ECONOMY ? 1.15 : 1.0);
+    return h * p->c->linehaul_f * (0.95 + 0.25 * unit(&p->rng));
+}
+
+/* The first delivery day whose vans (leaving about 07:30) can take a parcel ready at t. */
+static int64_t delivery_day(const struct carrier *c, int64_t t)
+{
+    int64_t d = day_of(t);
+    if (t > d * DAY + 7 * HOUR)
+        d++;
+    while (!is_delivery_day(c, d))
+        d++;
+    return d;
+}
+
+/* From arrival at the delivery station at t to delivered, returned or lost. */
+static void last_mile(const struct sim *s, struct parcel *p, int ds, int64_t t, double value)
+{
+    const struct carrier *c = p->c;
+    struct rng *r = &p->rng;
+    int loc = LOC_FAC(ds);
+    int64_t ready = t + HOUR;
+    int storm = 0;
+    double dh = disruption_delay(s, p, ds, t, &storm);
+    if (dh > 0) {
+        ready += hours(dh);
+        if (chance(r, c->exc_scan_p * 0.7))
+            emit(p, t + hours(0.5 + unit(r)), DRISK_EVENT_EXCEPTION,
+                 storm ? DRISK_REASON_WEATHER_DELAY : DRISK_REASON_DELAYED, loc, 1);
+    }
+    int reason = 0;
+    double eh = random_exception(p, c->exc_p * 0.4, &reason);
+    if (eh > 0) {
+        emit(p, t + hours(0.5 + unit(r)), DRISK_EVENT_EXCEPTION, reason, loc,
+             c->exc_scan_p);
+        ready += hours(eh);
+    }
+    if (is_peak(day_of(t)) && chance(r, 0.15))
+        ready += DAY; /* vans full: the parcel waits a day */
+
+    double fail_p = c->fail_p * (value > 400 ? 1.8 : 1.0); /* signature required */
+    for (int attempt = 1;; attempt++) {
+        int64_t d = delivery_day(c, ready);
+        int64_t ofd = emit(p, d * DAY + hours(7.5 + 1.5 * unit(r)), DRISK_EVENT_OUT_FOR_DELIVERY,
+                           0, loc, p->c->scan_p);
+        if (attempt == 1 && lost_here(p)) {
+            parcel_lost(p);
+            return;
+        }
+        int64_t at = ofd + hours(0.5 + 9.5 * unit(r));
+        if (!chance(r, attempt == 1 ? fail_p : 0.5)) {
+            parcel_end(p, END_DELIVERED, at, DRISK_EVENT_DELIVERED, 0, loc);
+            return;
+        }
+        double u = unit(r);
+        int why = u < 0.80 ? DRISK_REASON_RECIPIENT_UNAVAILABLE
+                  : u < 0.95 ? DRISK_REASON_ADDRESS_ISSUE : DRISK_REASON_REFUSED;
+        at = emit(p, at, DRISK_EVENT_DELIVERY_ATTEMPTED, why, loc, 1);
+        if (why == DRISK_REASON_REFUSED) {
+            parcel_end(p, END_RETURNED, at + hours(1 + 2 * unit(r)),
+                       DRISK_EVENT_RETURN_TO_SENDER, why, loc);
+            return;
+        }
+        if (why == DRISK_REASON_ADDRESS_ISSUE && chance(r, 0.5)) {
+            parcel_end(p, END_RETURNED,
+                       drisk_add_business_days(at, 2) + hours(8 + 2 * unit(r)),
+                       DRISK_EVENT_RETURN_TO_SENDER, why, loc);
+            return;
+        }
+        if (attempt < c->max_attempts) {
+            ready = at + 12 * HOUR; /* next delivery day */
+            continue;
+        }
+        /* Last attempt failed: held at the station for the recipient. */
+        int64_t held = delivery_day(c, at + 12 * HOUR);
+        emit(p, held * DAY + hours(8 + unit(r)), DRISK_EVENT_AVAILABLE_FOR_PICKUP, 0, loc, 1);
+        if (chance(r, 0.85)) {
+            int64_t pd = held;
+            for (int k = below(r, 4); k > 0; k--)
+                pd = delivery_day(c, (pd + 1) * DAY);
+            parcel_end(p, END_DELIVERED, pd * DAY + hours(10 + 8 * unit(r)),
+                       DRISK_EVENT_DELIVERED, 0, loc);
+        } else {
+            parcel_end(p, END_RETURNED,
+                       drisk_add_business_days((held + 7) * DAY, 1) + hours(8 + 2 * unit(r)),
+                       DRISK_EVENT_RETURN_TO_SENDER, DRISK_REASON_RECIPIENT_UNAVAILABLE, loc);
+        }
+        return;
+    }
+}
+
+/* The whole journey of a parcel from its label to its end (which may be after "now"). */
+static void simulate_journey(const struct sim *s, struct parcel *p, int merchant, int wh,
+                             int dest, int ds, double weight, double value)
+{
+    const struct carrier *c = p->c;
+    const struct merchant *m = &merchants[merchant];
+    struct rng *r = &p->rng;
+    int origin = m->wh_region[wh];
+    int n_hubs = s->route_n[origin][dest];
+    const int *route = s->route[origin][dest];
+    double heavy = weight > 15 ? 1.25 : 1.0;
+
+    p->last = p->created - 60;
+    emit(p, p->created, DRISK_EVENT_LABEL_CREATED, 0, LOC_WH(merchant, wh), 1);
+
+    /* Collection: the carrier's daily pickup on business days, after the label. */
+    int64_t d = day_of(p->created);
+    while (!is_business(d) || p->created + 1800 > d * DAY + c->pickup_hour * HOUR)
+        d++;
+    if (chance(r, m->late_handover_p))
+        d = day_of(drisk_add_business_days(d * DAY, 1));
+    int64_t t = emit(p, d * DAY + hours(c->pickup_hour + 1.5 * unit(r)), DRISK_EVENT_PICKED_UP,
+                     0, LOC_WH(merchant, wh), p->c->scan_p);
+    /* Lost checkpoints: after pickup, at each hub arrival and departure, at the station
+     * and on the van. */
+    p->lost_stage = chance(r, c->loss_p) ? below(r, 2 * n_hubs + 3) : -1;
+    if (lost_here(p)) {
+        parcel_lost(p);
+        return;
+    }
+    t += hours(0.5 + 2 * unit(r));
+    for (int i = 0; i < n_hubs; i++) {
+        int hub = route[i];
+        t = emit(p, t, DRISK_EVENT_ARRIVED_AT_FACILITY, 0, LOC_FAC(hub), p->c->scan_p);
+        if (lost_here(p)) {
+            parcel_lost(p);
+            return;
+        }
+        int64_t dep = hub_stay(s, p, hub, t, i == 0, heavy);
+        if (dep < 0)
+            return;
+        t = emit(p, dep, DRISK_EVENT_DEPARTED_FACILITY, 0, LOC_FAC(hub), p->c->scan_p);
+        if (lost_here(p)) {
+            parcel_lost(p);
+            return;
+        }
+        if (i + 1 < n_hubs) {
+            double h = linehaul_h(s, p, hub, route[i + 1]);
+            if (h >= 6)
+                emit(p, t + hours(h * (0.3 + 0.4 * unit(r))), DRISK_EVENT_IN_TRANSIT, 0,
+                     LOC_NONE, p->c->scan_p);
+            t += hours(h);
+        } else {
+            t += hours(0.75 + 1.75 * unit(r)); /* to the delivery station */
+        }
+    }
+    t = emit(p, t, DRISK_EVENT_ARRIVED_AT_FACILITY, 0, LOC_FAC(ds), p->c->scan_p);
+    if (lost_here(p)) {
+        parcel_lost(p);
+        return;
+    }
+    last_mile(s, p, ds, t, value);
+}
+
+static int pick_lane(const struct merchant *m, double u)
+{
+    for (int i = 0; i < m->n_lanes; i++) {
+        if (u < m->lanes[i].share)
+            return i;
+        u -= m->lanes[i].share;
+    }
+    return m->n_lanes - 1;
+}
+
+/* Simulates shipment i into sh and p (the recorded scans up to "now"). */
+static void simulate_shipment(struct sim *s, int64_t i, int64_t created,
+                              struct drisk_shipment *sh, struct parcel *p)
+{
+    struct rng *r = &p->rng;
+    rng_seed(r, s->opts->seed, 1, (uint64_t)i);
+
+    double u = unit(r);
+    int mi = 0;
+    while (mi + 1 < N_MERCHANTS && u >= merchants[mi].share) {
+        u -= merchants[mi].share;
+        mi++;
+    }
+    const struct merchant *m = &merchants[mi];
+    const struct lane *lane = &m->lanes[pick_lane(m, unit(r))];
+    const struct carrier *c = &carriers[lane->carrier];
+    int wh = (m->n_wh > 1 && unit(r) >= m->wh_share[0]) ? 1 : 0;
+    int origin = m->wh_region[wh];
+    double ud = unit(r);
+    int dest = 0;
+    while (dest + 1 < N_REGIONS && ud >= s->dest_cum[dest])
+        dest++;
+    int ds = ds_fac(dest, below(r, regions[dest].n_ds));
+
+    double uw = unit(r);
+    double weight = m->w_min * exp(log(m->w_max / m->w_min) * pow(uw, 1.6));
+    weight = floor(weight * 1000 + 0.5) / 1000;
+    double uv = unit(r);
+    double value = floor(m->v_min * exp(log(m->v_max / m->v_min) * uv * uv)) + 0.99;
+    int declared = chance(r, m->declared_p);
+
+    p->c = c;
+    p->service = lane->service;
+    p->created = created;
+    p->n = 0;
+    p->stage = 0;
+    p->end = 0;
+    p->end_ts = INT64_MAX;
+
+    /* The promise: business days by route length (hubs), counted from the order day (the next
+     * business day after the cutoff), ending at 20:00 UTC. */
+    int bd = c->promise_bd[p->service][s->route_n[origin][dest] - 1];
+    int64_t cd = day_of(created);
+    int64_t day0 = is_business(cd) && created - cd * DAY < c->cutoff_hour * HOUR
+                       ? cd * DAY
+                       : drisk_add_business_days(created, 1);
+    p->promised = drisk_add_business_days(day0, bd) + 20 * HOUR;
+
+    simulate_journey(s, p, mi, wh, dest, ds, weight, value);
+
+    /* Cut at "now". */
+    int kept = 0;
+    while (kept < p->n && p->scans[kept].ts <= s->now)
+        kept++;
+    p->n = kept;
+
+    snprintf(sh->merchant, sizeof sh->merchant, "%s", m->name);
+    uint64_t mod = 1;
+    for (int k = 0; k < c->digits; k++)
+        mod *= 10;
+    uint64_t num = ((uint64_t)i * 3367900313ULL + mix64(s->opts->seed ^ 0x7f4a7c15ULL)) % mod;
+    snprintf(sh->shipment_id, sizeof sh->shipment_id, "%s%0*llu%s", c->prefix, c->digits,
+             (unsigned long long)num, c->suffix);
+    snprintf(sh->order_id, sizeof sh->order_id, "%s%08lld", m->order_prefix,
+             (long long)(1000000 + s->order_seq[mi]++));
+    snprintf(sh->carrier, sizeof sh->carrier, "%s", c->name);
+    snprintf(sh->service, sizeof sh->service, "%s", service_names[p->service]);
+    snprintf(sh->origin, sizeof sh->origin, "%s", s->region_code[origin]);
+    snprintf(sh->destination, sizeof sh->destination, "%s", s->region_code[dest]);
+    sh->id = 0;
+    sh->weight_kg = weight;
+    sh->declared_value = declared ? value : NAN;
+    sh->created_at = created;
+    sh->promised_at = p->promised;
+    sh->delivered_at = DRISK_TS_NONE;
+    sh->outcome = DRISK_OUTCOME_NONE;
+    if (p->end_ts <= s->now) {
+        sh->outcome = p->end == END_DELIVERED ? DRISK_OUTCOME_DELIVERED
+                      : p->end == END_RETURNED ? DRISK_OUTCOME_RETURNED
+                                               : DRISK_OUTCOME_LOST;
+        if (p->end == END_DELIVERED)
+            sh->delivered_at = p->end_ts;
+    } else if (p->end == END_LOST && p->n > 0 &&
+               p->scans[p->n - 1].ts + SILENT_LOST_DAYS * DAY <= s->now) {
+        sh->outcome = DRISK_OUTCOME_LOST;
+    }
+}
+
+/* Carrier-style descriptions of each event (and, for exceptions and attempts, reason). */
+static const char *describe(int event, int reason)
+{
+    switch (event) {
+    case DRISK_EVENT_LABEL_CREATED: return "Shipping label created";
+    case DRISK_EVENT_PICKED_UP: return "Picked up by carrier";
+    case DRISK_EVENT_ARRIVED_AT_FACILITY: return "Arrived at facility";
+    case DRISK_EVENT_DEPARTED_FACILITY: return "Departed facility";
+    case DRISK_EVENT_IN_TRANSIT: return "In transit";
+    case DRISK_EVENT_OUT_FOR_DELIVERY: return "Out for delivery";
+    case DRISK_EVENT_AVAILABLE_FOR_PICKUP: return "Available for pickup at delivery station";
+    case DRISK_EVENT_DELIVERED: return "Delivered";
+    case DRISK_EVENT_LOST: return "Parcel declared lost";
+    case DRISK_EVENT_DELIVERY_ATTEMPTED:
+        return reason == DRISK_REASON_ADDRESS_ISSUE ? "Delivery attempted - address problem"
+               : reason == DRISK_REASON_REFUSED     ? "Delivery refused by recipient"
+                                                    : "Delivery attempted - recipient not available";
+    case DRISK_EVENT_RETURN_TO_SENDER:
+        return reason == DRISK_REASON_DAMAGED ? "Damaged - returning to sender"
+                                              : "Returning to sender";
+    case DRISK_EVENT_EXCEPTION:
+        switch (reason) {
+        case DRISK_REASON_WEATHER_DELAY: return "Delayed by severe weather";
+        case DRISK_REASON_DELAYED: return "Processing delayed at facility";
+        case DRISK_REASON_MISSORTED: return "Missorted - rerouted";
+        case DRISK_REASON_HELD: return "Held at facility";
+        case DRISK_REASON_DAMAGED: return "Package damaged - repackaging";
+        default: return "Exception";
+        }
+    default: return "";
+    }
+}
+
+static void copy_str(char *dst, size_t cap, const char *src)
+{
+    size_t n = strlen(src);
+    if (n >= cap)
+        n = cap - 1;
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
+/* ---------------------------------------------------------------- running */
+
+void drisk_sim_options_default(struct drisk_sim_options *opts)
+{
+    memset(opts, 0, sizeof *opts);
+    opts->shipments = 10000;
+    opts->seed = 1;
+    opts->start = drisk_days_from_civil(2025, 1, 1) * DAY;
+    opts->days = 365;
+    opts->export_dir = NULL;
+    opts->progress = 0;
+}
+
+static enum drisk_status check_options(const struct drisk_sim_options *opts,
+                                       struct drisk_error *err)
+{
+    if (opts->shipments < 1 || opts->shipments > DRISK_SIM_MAX_SHIPMENTS)
+        return drisk_error_set(err, DRISK_EINVAL,
+                               "the number of shipments must be between 1 and %lld (got %lld)",
+                               DRISK_SIM_MAX_SHIPMENTS, (long long)opts->shipments);
+    if (opts->days < 1 || opts->days > DRISK_SIM_MAX_DAYS)
+        return drisk_error_set(err, DRISK_EINVAL,
+                               "the number of days must be between 1 and %d (got %d)",
+                               DRISK_SIM_MAX_DAYS, opts->days);
+    if (opts->start < drisk_days_from_civil(1971, 1, 1) * DAY ||
+        opts->start > drisk_days_from_civil(9000, 1, 1) * DAY)
+        return drisk_error_set(err, DRISK_EINVAL,
+                               "the start date must be between 1971-01-01 and 9000-01-01");
+    return DRISK_OK;
+}
+
+static void sim_free(struct sim *s)
+{
+    if (!s)
+        return;
+    free(s->disrupt);
+    free(s->events);
+    free(s->day_first);
+    free(s);
+}
+
+static enum drisk_status sim_create(const struct drisk_sim_options *opts, struct sim **out,
+                                    struct drisk_error *err)
+{
+    enum drisk_status rc;
+    struct sim *s = calloc(1, sizeof *s);
+    *out = NULL;
+    if (!s)
+        return drisk_error_set(err, DRISK_ENOMEM, "out of memory starting the simulator");
+    s->opts = opts;
+    s->now = day_of(opts->start) * DAY + (int64_t)opts->days * DAY;
+    build_network(s);
+    if ((rc = build_disruptions(s, err)) || (rc = build_volume(s, err))) {
+        sim_free(s);
+        return rc;
+    }
+    *out = s;
+    return DRISK_OK;
+}
+
+enum drisk_status drisk_sim_disruptions(const struct drisk_sim_options *opts,
+                                        struct drisk_sim_disruption *out, size_t cap,
+                                        size_t *n, struct drisk_error *err)
+{
+    struct sim *s = NULL;
+    enum drisk_status rc;
+    *n = 0;
+    if ((rc = check_options(opts, err)) || (rc = sim_create(opts, &s, err)))
+        return rc;
+    for (size_t i = 0; i < s->n_events && i < cap; i++) {
+        const struct disruption *ev = &s->events[i];
+        struct drisk_sim_disruption *o = &out[i];
+        copy_str(o->location, sizeof o->location,
+                 ev->storm ? s->region_code[ev->where] : s->loc[LOC_FAC(ev->where)]);
+        o->storm = ev->storm;
+        o->start = ev->start_day * DAY;
+        o->end = (ev->start_day + ev->days) * DAY;
+        o->delay_h = ev->delay_h;
+    }
+    *n = s->n_events;
+    sim_free(s);
+    return DRISK_OK;
+}
+
+static enum drisk_status open_export(const char *dir, const char *name, FILE **f,
+                                     struct drisk_error *err)
+{
+    char path[4096];
+    if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, name) >= sizeof path)
+        return drisk_error_set(err, DRISK_EINVAL, "export directory path too long: %s", dir);
+    *f = fopen(path, "wb");
+    if (!*f)
+        return drisk_error_set(err, DRISK_EIO, "cannot write %s: %s", path, strerror(errno));
+    setvbuf(*f, NULL, _IOFBF, 1 << 20);
+    return DRISK_OK;
+}
+
+static enum drisk_status close_export(FILE **f, const char *dir, const char *name,
+                                      struct drisk_error *err)
+{
+    int bad = ferror(*f);
+    if (fclose(*f) != 0)
+        bad = 1;
+    *f = NULL;
+    if (bad)
+        return drisk_error_set(err, DRISK_EIO, "error writing %s/%s (is the disk full?)", dir,
+                               name);
+    return DRISK_OK;
+}
+
+static double elapsed_s(const struct timespec *t0)
+{
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) * 1e-9;
+}
+
+static void progress_line(const struct drisk_sim_options *opts, int64_t done, double secs)
+{
+    fprintf(stderr, "\rsimulating: %lld / %lld shipments (%.0f/s, %.0f%%)   ", (long long)done,
+            (long long)opts->shipments, secs > 0 ? (double)done / secs : 0.0,
+            100.0 * (double)done / (double)opts->shipments);
+}
+
+enum drisk_status drisk_sim_run(struct drisk_store *store, const struct drisk_sim_options *opts,
+                                struct drisk_sim_summary *summary, struct drisk_error *err)
+{
+    enum drisk_status rc;
+    struct sim *s = NULL;
+    struct parcel *p = NULL;
+    struct drisk_shipment *sh = NULL;
+    struct drisk_scan *scan = NULL;
+    FILE *fsh = NULL, *fsc = NULL;
+    int in_txn = 0;
+    struct timespec t0;
+    double last_print = 0;
+
+    memset(summary, 0, sizeof *summary);
+    if ((rc = check_options(opts, err)) || (rc = sim_create(opts, &s, err)))
+        goto out;
+    p = malloc(sizeof *p);
+    sh = malloc(sizeof *sh);
+    scan = malloc(sizeof *scan);
+    if (!p || !sh || !scan) {
+        rc = drisk_error_set(err, DRISK_ENOMEM, "out of memory starting the simulator");
+        goto out;
+    }
+    if (opts->export_dir) {
+        if (mkdir(opts->export_dir, 0777) != 0 && errno != EEXIST) {
+            rc = drisk_error_set(err, DRISK_EIO, "cannot create export directory %s: %s",
+                                 opts->export_dir, strerror(errno));
+            goto out;
+        }
+        if ((rc = open_export(opts->export_dir, "shipments.csv", &fsh, err)) ||
+            (rc = open_export(opts->export_dir, "scans.csv", &fsc, err)))
+            goto out;
+        fputs(drisk_shipments_csv_header, fsh);
+        fputs(drisk_scans_csv_header, fsc);
+    }
+    if (store) {
+        drisk_store_set_cache_bytes(store, (int64_t)512 << 20);
+        if ((rc = drisk_store_begin(store, err)))
+            goto out;
+        in_txn = 1;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+
+    int64_t day0 = day_of(opts->start);
+    int64_t i = 0;
+    for (int d = 0; d < opts->days; d++) {
+        int64_t first = s->day_first[d], n = s->day_first[d + 1] - first;
+        for (int64_t j = 0; j < n; j++, i++) {
+            struct rng tr;
+            rng_seed(&tr, opts->seed, 4, (uint64_t)i);
+            int64_t created = creation_time((day0 + d) * DAY, j, n, unit(&tr));
+            simulate_shipment(s, i, created, sh, p);
+
+            summary->shipments++;
+            summary->scans += p->n;
+            switch (sh->outcome) {
+            case DRISK_OUTCOME_DELIVERED:
+                summary->delivered++;
+                summary->on_time += sh->delivered_at <= sh->promised_at;
+                break;
+            case DRISK_OUTCOME_LOST: summary->lost++; break;
+            case DRISK_OUTCOME_RETURNED: summary->returned++; break;
+            default: summary->in_flight++; break;
+            }
+
+            int64_t row = 0;
+            enum drisk_upsert res;
+            if (store && (rc = drisk_store_upsert_shipment(store, sh, &row, &res, err)))
+                goto out;
+            if (fsh && drisk_write_shipment_csv(fsh, sh) != 0) {
+                rc = drisk_error_set(err, DRISK_EIO, "error writing %s/shipments.csv",
+                                     opts->export_dir);
+                goto out;
+            }
+            for (int k = 0; k < p->n; k++) {
+                const struct sim_scan *ss = &p->scans[k];
+                scan->ts = ss->ts;
+                scan->event = ss->event;
+                scan->reason = ss->reason;
+                copy_str(scan->location, sizeof scan->location, s->loc[ss->loc]);
+                copy_str(scan->description, sizeof scan->description,
+                         describe(ss->event, ss->reason));
+                int inserted;
+                if (store && (rc = drisk_store_insert_scan(store, row, scan, &inserted, err)))
+                    goto out;
+                if (fsc && drisk_write_scan_csv(fsc, sh, scan) != 0) {
+                    rc = drisk_error_set(err, DRISK_EIO, "error writing %s/scans.csv",
+                                         opts->export_dir);
+                    goto out;
+                }
+            }
+            if (opts->progress && (i & 1023) == 0) {
+                double secs = elapsed_s(&t0);
+                if (secs - last_print >= 0.25) {
+                    progress_line(opts, i + 1, secs);
+                    last_print = secs;
+                }
+            }
+        }
+    }
+    if (fsh && (rc = close_export(&fsh, opts->export_dir, "shipments.csv", err)))
+        goto out;
+    if (fsc && (rc = close_export(&fsc, opts->export_dir, "scans.csv", err)))
+        goto out;
+    if (store) {
+        if ((rc = drisk_store_commit(store, err)))
+            goto out;
+        in_txn = 0;
+    }
+    if (opts->progress) {
+        progress_line(opts, summary->shipments, elapsed_s(&t0));
+        fputc('\n', stderr);
+    }
+out:
+    if (in_txn)
+        drisk_store_rollback(store);
+    if (fsh)
+        fclose(fsh);
+    if (fsc)
+        fclose(fsc);
+    free(scan);
+    free(sh);
+    free(p);
+    sim_free(s);
+    return rc;
+}

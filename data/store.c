@@ -1,0 +1,642 @@
+/* SQLite-backed store: opening and migrating, transactions, shipment upserts, scan
+ * inserts, and the streaming shipment+scans iterator that training and evaluation read.
+ * Statements are prepared once per connection and reset after each use. */
+#include "data/store.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "data/schema.h"
+#include "engine/vocab.h"
+
+enum stmt_id {
+    ST_MERCHANT_FIND,
+    ST_MERCHANT_INSERT,
+    ST_SHIPMENT_FIND_FULL,
+    ST_SHIPMENT_FIND,
+    ST_SHIPMENT_FIND_ANY,
+    ST_SHIPMENT_INSERT,
+    ST_SHIPMENT_UPDATE,
+    ST_SCAN_INSERT,
+    ST_COUNT
+};
+
+static const char *const stmt_sql[ST_COUNT] = {
+    [ST_MERCHANT_FIND] = "SELECT id FROM merchants WHERE name = ?1",
+    [ST_MERCHANT_INSERT] = "INSERT INTO merchants(name) VALUES (?1)",
+    [ST_SHIPMENT_FIND_FULL] =
+        "SELECT id, order_id, carrier, service, origin, destination, weight_kg,"
+        " declared_value, created_at, promised_at, delivered_at, outcome"
+        " FROM shipments WHERE merchant_id = ?1 AND shipment_key = ?2",
+    [ST_SHIPMENT_FIND] =
+        "SELECT s.id FROM shipments s JOIN merchants m ON m.id = s.merchant_id"
+        " WHERE m.name = ?1 AND s.shipment_key = ?2",
+    [ST_SHIPMENT_FIND_ANY] = "SELECT id FROM shipments WHERE shipment_key = ?1 LIMIT 2",
+    [ST_SHIPMENT_INSERT] =
+        "INSERT INTO shipments(merchant_id, shipment_key, order_id, carrier, service, origin,"
+        " destination, weight_kg, declared_value, created_at, promised_at, delivered_at, outcome)"
+        " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13)",
+    [ST_SHIPMENT_UPDATE] =
+        "UPDATE shipments SET order_id=?3, carrier=?4, service=?5, origin=?6, destination=?7,"
+        " weight_kg=?8, declared_value=?9, created_at=?10, promised_at=?11, delivered_at=?12,"
+        " outcome=?13 WHERE merchant_id = ?1 AND shipment_key = ?2",
+    [ST_SCAN_INSERT] =
+        "INSERT OR IGNORE INTO scans(shipment_id, ts, event, location, reason, description)"
+        " VALUES (?1,?2,?3,?4,?5,?6)",
+};
+
+struct drisk_store {
+    sqlite3 *db;
+    sqlite3_stmt *stmt[ST_COUNT];
+    int in_txn;
+    /* One-entry merchant cache: imports and the simulator use few merchants. */
+    char merchant_name[DRISK_ID_MAX];
+    int64_t merchant_id;
+};
+
+static enum drisk_status db_error(struct drisk_store *store, struct drisk_error *err,
+                                  const char *what)
+{
+    return drisk_error_set(err, DRISK_EIO, "database error while %s: %s", what,
+                           sqlite3_errmsg(store->db));
+}
+
+static enum drisk_status exec(struct drisk_store *store, const char *sql, const char *what,
+                              struct drisk_error *err)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(store->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        drisk_error_set(err, DRISK_EIO, "database error while %s: %s", what,
+                        msg ? msg : sqlite3_errmsg(store->db));
+        sqlite3_free(msg);
+        return DRISK_EIO;
+    }
+    return DRISK_OK;
+}
+
+int drisk_store_schema_version(void)
+{
+    return DRISK_SCHEMA_VERSION;
+}
+
+static enum drisk_status migrate(struct drisk_store *store, struct drisk_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int version = 0;
+    if (sqlite3_prepare_v2(store->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
+        return db_error(store, err, "reading the schema version");
+    if (sqlite3_step(st) == SQLITE_ROW)
+        version = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    if (version > DRISK_SCHEMA_VERSION)
+        return drisk_error_set(err, DRISK_ESCHEMA,
+                               "the database has schema version %d but this drisk knows only "
+                               "up to %d: use a newer drisk build",
+                               version, DRISK_SCHEMA_VERSION);
+    for (int v = version; v < DRISK_SCHEMA_VERSION; v++) {
+        char sql[64];
+        enum drisk_status rc;
+        if ((rc = exec(store, "BEGIN IMMEDIATE", "starting a migration", err)))
+            return rc;
+        snprintf(sql, sizeof sql, "PRAGMA user_version = %d", v + 1);
+        if ((rc = exec(store, drisk_migrations[v], "migrating the schema", err)) ||
+            (rc = exec(store, sql, "migrating the schema", err)) ||
+            (rc = exec(store, "COMMIT", "migrating the schema", err))) {
+            sqlite3_exec(store->db, "ROLLBACK", NULL, NULL, NULL);
+            return rc;
+        }
+    }
+    return DRISK_OK;
+}
+
+static pthread_once_t sqlite_once = PTHREAD_ONCE_INIT;
+
+/* Process-wide SQLite settings, before its first use: no memory statistics (a global
+ * mutex on every malloc otherwise). Connections are opened NOMUTEX: each struct
+ * drisk_store is used by one thread at a time. */
+static void sqlite_setup(void)
+{
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
+enum drisk_status drisk_store_open(const char *path, struct drisk_store **out,
+                                   struct drisk_error *err)
+{
+    enum drisk_status rc = DRISK_OK;
+    pthread_once(&sqlite_once, sqlite_setup);
+    struct drisk_store *store = calloc(1, sizeof *store);
+    *out = NULL;
+    if (!store)
+        return drisk_error_set(err, DRISK_ENOMEM, "out of memory opening %s", path);
+    if (sqlite3_open_v2(path, &store->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                                                   SQLITE_OPEN_NOMUTEX, NULL) !=
+        SQLITE_OK) {
+        rc = drisk_error_set(err, DRISK_EIO, "cannot open database %s: %s (check the path and "
+                             "its directory's permissions)", path,
+                             store->db ? sqlite3_errmsg(store->db) : "out of memory");
+        goto out;
+    }
+    sqlite3_busy_timeout(store->db, 10000);
+    /* WAL lets the server read while an import writes; synchronous=FULL makes every
+     * commit durable when it returns (a bulk import commits once, so it costs little). */
+    if ((rc = exec(store,
+                   "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"
+                   "PRAGMA temp_store=MEMORY; PRAGMA cache_size=-65536;",
+                   "configuring the connection", err)))
+        goto out;
+    if ((rc = migrate(store, err)))
+        goto out;
+    for (int i = 0; i < ST_COUNT; i++) {
+        if (sqlite3_prepare_v3(store->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
+                               &store->stmt[i], NULL) != SQLITE_OK) {
+            rc = db_error(store, err, "preparing statements");
+            goto out;
+        }
+    }
+out:
+    if (rc) {
+        if (rc == DRISK_EIO && err && strstr(err->msg, "not a database"))
+            drisk_error_set(err, DRISK_EINVAL, "%s is not a drisk (SQLite) database: give "
+                            "another --db path", path);
+        drisk_store_free(store);
+        return rc;
+    }
+    *out = store;
+    return DRISK_OK;
+}
+
+void drisk_store_free(struct drisk_store *store)
+{
+    if (!store)
+        return;
+    if (store->in_txn)
+        sqlite3_exec(store->db, "ROLLBACK", NULL, NULL, NULL);
+    for (int i = 0; i < ST_COUNT; i++)
+        sqlite3_finalize(store->stmt[i]);
+    sqlite3_close(store->db);
+    free(store);
+}
+
+enum drisk_status drisk_store_begin(struct drisk_store *store, struct drisk_error *err)
+{
+    enum drisk_status rc = exec(store, "BEGIN IMMEDIATE", "starting a transaction", err);
+    if (!rc)
+        store->in_txn = 1;
+    return rc;
+}
+
+enum drisk_status drisk_store_commit(struct drisk_store *store, struct drisk_error *err)
+{
+    enum drisk_status rc = exec(store, "COMMIT", "committing", err);
+    if (!rc)
+        store->in_txn = 0;
+    return rc;
+}
+
+void drisk_store_rollback(struct drisk_store *store)
+{
+    if (store->in_txn)
+        sqlite3_exec(store->db, "ROLLBACK", NULL, NULL, NULL);
+    store->in_txn = 0;
+    store->merchant_name[0] = '\0'; /* the cached merchant row may have been rolled back */
+}
+
+void drisk_store_set_cache_bytes(struct drisk_store *store, int64_t bytes)
+{
+    char sql[64];
+    snprintf(sql, sizeof sql, "PRAGMA cache_size=%lld", -(long long)(bytes / 1024));
+    sqlite3_exec(store->db, sql, NULL, NULL, NULL);
+}
+
+static enum drisk_status merchant_id(struct drisk_store *store, const char *name, int64_t *id,
+                                     struct drisk_error *err)
+{
+    if (store->merchant_name[0] && strcmp(store->merchant_name, name) == 0) {
+        *id = store->merchant_id;
+        return DRISK_OK;
+    }
+    sqlite3_stmt *st = store->stmt[ST_MERCHANT_FIND];
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    int r = sqlite3_step(st);
+    if (r == SQLITE_ROW) {
+        *id = sqlite3_column_int64(st, 0);
+        sqlite3_reset(st);
+    } else {
+        sqlite3_reset(st);
+        if (r != SQLITE_DONE)
+            return db_error(store, err, "looking up a merchant");
+        st = store->stmt[ST_MERCHANT_INSERT];
+        sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+        r = sqlite3_step(st);
+        sqlite3_reset(st);
+        if (r != SQLITE_DONE)
+            return db_error(store, err, "creating a merchant");
+        *id = sqlite3_last_insert_rowid(store->db);
+    }
+    snprintf(store->merchant_name, sizeof store->merchant_name, "%s", name);
+    store->merchant_id = *id;
+    return DRISK_OK;
+}
+
+static void bind_opt_text(sqlite3_stmt *st, int i, const char *s)
+{
+    if (s[0])
+        sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+static void bind_opt_double(sqlite3_stmt *st, int i, double v)
+{
+    if (isnan(v))
+        sqlite3_bind_null(st, i);
+    else
+        sqlite3_bind_double(st, i, v);
+}
+
+static void bind_shipment(sqlite3_stmt *st, int64_t mid, const struct drisk_shipment *sh)
+{
+    sqlite3_bind_int64(st, 1, mid);
+    sqlite3_bind_text(st, 2, sh->shipment_id, -1, SQLITE_STATIC);
+    bind_opt_text(st, 3, sh->order_id);
+    sqlite3_bind_text(st, 4, sh->carrier, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, sh->service, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 6, sh->origin, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 7, sh->destination, -1, SQLITE_STATIC);
+    bind_opt_double(st, 8, sh->weight_kg);
+    bind_opt_double(st, 9, sh->declared_value);
+    sqlite3_bind_int64(st, 10, sh->created_at);
+    sqlite3_bind_int64(st, 11, sh->promised_at);
+    if (sh->delivered_at == DRISK_TS_NONE)
+        sqlite3_bind_null(st, 12);
+    else
+        sqlite3_bind_int64(st, 12, sh->delivered_at);
+    bind_opt_text(st, 13, drisk_outcome_name(sh->outcome));
+}
+
+static int text_eq(sqlite3_stmt *st, int col, const char *s)
+{
+    const unsigned char *v = sqlite3_column_text(st, col);
+    return v ? strcmp((const char *)v, s) == 0 : s[0] == '\0';
+}
+
+static int double_eq(sqlite3_stmt *st, int col, double v)
+{
+    if (sqlite3_column_type(st, col) == SQLITE_NULL)
+        return isnan(v);
+    return !isnan(v) && sqlite3_column_double(st, col) == v;
+}
+
+static int ts_eq(sqlite3_stmt *st, int col, int64_t v)
+{
+    if (sqlite3_column_type(st, col) == SQLITE_NULL)
+        return v == DRISK_TS_NONE;
+    return sqlite3_column_int64(st, col) == v;
+}
+
+/* 1 when the stored row (ST_SHIPMENT_FIND_FULL's current row) equals sh. */
+static int shipment_unchanged(sqlite3_stmt *st, const struct drisk_shipment *sh)
+{
+    return text_eq(st, 1, sh->order_id) && text_eq(st, 2, sh->carrier) &&
+           text_eq(st, 3, sh->service) && text_eq(st, 4, sh->origin) &&
+           text_eq(st, 5, sh->destination) && double_eq(st, 6, sh->weight_kg) &&
+           double_eq(st, 7, sh->declared_value) && ts_eq(st, 8, sh->created_at) &&
+           ts_eq(st, 9, sh->promised_at) && ts_eq(st, 10, sh->delivered_at) &&
+           text_eq(st, 11, drisk_outcome_name(sh->outcome));
+}
+
+enum drisk_status drisk_store_upsert_shipment(struct drisk_store *store,
+                                              const struct drisk_shipment *sh, int64_t *id,
+                                              enum drisk_upsert *result,
+                                              struct drisk_error *err)
+{
+    int64_t mid = 0;
+    enum drisk_status rc = merchant_id(store, sh->merchant, &mid, err);
+    if (rc)
+        return rc;
+    sqlite3_stmt *st = store->stmt[ST_SHIPMENT_FIND_FULL];
+    sqlite3_bind_int64(st, 1, mid);
+    sqlite3_bind_text(st, 2, sh->shipment_id, -1, SQLITE_STATIC);
+    int r = sqlite3_step(st);
+    if (r == SQLITE_ROW) {
+        *id = sqlite3_column_int64(st, 0);
+        int same = shipment_unchanged(st, sh);
+        sqlite3_reset(st);
+        if (same) {
+            *result = DRISK_UPSERT_UNCHANGED;
+            return DRISK_OK;
+        }
+        st = store->stmt[ST_SHIPMENT_UPDATE];
+        bind_shipment(st, mid, sh);
+        r = sqlite3_step(st);
+        sqlite3_reset(st);
+        if (r != SQLITE_DONE)
+            return db_error(store, err, "updating a shipment");
+        *result = DRISK_UPSERT_UPDATED;
+        return DRISK_OK;
+    }
+    sqlite3_reset(st);
+    if (r != SQLITE_DONE)
+        return db_error(store, err, "looking up a shipment");
+    st = store->stmt[ST_SHIPMENT_INSERT];
+    bind_shipment(st, mid, sh);
+    r = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (r != SQLITE_DONE)
+        return db_error(store, err, "inserting a shipment");
+    *id = sqlite3_last_insert_rowid(store->db);
+    *result = DRISK_UPSERT_INSERTED;
+    return DRISK_OK;
+}
+
+enum drisk_status drisk_store_find_shipment(struct drisk_store *store, const char *merchant,
+                                            const char *shipment_id, int64_t *id,
+                                            struct drisk_error *err)
+{
+    sqlite3_stmt *st;
+    if (merchant) {
+        st = store->stmt[ST_SHIPMENT_FIND];
+        sqlite3_bind_text(st, 1, merchant, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, shipment_id, -1, SQLITE_STATIC);
+    } else {
+        st = store->stmt[ST_SHIPMENT_FIND_ANY];
+        sqlite3_bind_text(st, 1, shipment_id, -1, SQLITE_STATIC);
+    }
+    int r = sqlite3_step(st);
+    if (r == SQLITE_ROW) {
+        *id = sqlite3_column_int64(st, 0);
+        if (!merchant && sqlite3_step(st) == SQLITE_ROW) {
+            sqlite3_reset(st);
+            return drisk_error_set(err, DRISK_EINVAL,
+                                   "shipment_id is used by several merchants: give merchant_id");
+        }
+    }
+    sqlite3_reset(st);
+    if (r == SQLITE_ROW)
+        return DRISK_OK;
+    if (r == SQLITE_DONE)
+        return DRISK_ENOTFOUND;
+    return db_error(store, err, "looking up a shipment");
+}
+
+enum drisk_status drisk_store_insert_scan(struct drisk_store *store, int64_t shipment,
+                                          const struct drisk_scan *scan, int *inserted,
+                                          struct drisk_error *err)
+{
+    sqlite3_stmt *st = store->stmt[ST_SCAN_INSERT];
+    sqlite3_bind_int64(st, 1, shipment);
+    sqlite3_bind_int64(st, 2, scan->ts);
+    sqlite3_bind_int(st, 3, scan->event);
+    sqlite3_bind_text(st, 4, scan->location, -1, SQLITE_STATIC);
+    if (scan->reason)
+        sqlite3_bind_int(st, 5, scan->reason);
+    else
+        sqlite3_bind_null(st, 5);
+    bind_opt_text(st, 6, scan->description);
+    int r = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (r != SQLITE_DONE)
+        return db_error(store, err, "inserting a scan");
+    *inserted = sqlite3_changes(store->db) > 0;
+    return DRISK_OK;
+}
+
+static int64_t scalar(struct drisk_store *store, const char *sql, int *ok);
+
+enum drisk_status drisk_store_bulk_begin(struct drisk_store *store, int *deferred,
+                                         struct drisk_error *err)
+{
+    int ok = 1;
+    *deferred = 0;
+    if (scalar(store, "SELECT count(*) FROM (SELECT 1 FROM scans LIMIT 1)", &ok) != 0)
+        return ok ? DRISK_OK : db_error(store, err, "checking the scans table");
+    if (!ok)
+        return db_error(store, err, "checking the scans table");
+    enum drisk_status rc = exec(store, DRISK_SCANS_INDEX_DROP_SQL, "preparing a bulk load", err);
+    if (!rc)
+        *deferred = 1;
+    return rc;
+}
+
+enum drisk_status drisk_store_bulk_end(struct drisk_store *store, int deferred,
+                                       struct drisk_error *err)
+{
+    return deferred ? exec(store, DRISK_SCANS_INDEX_SQL, "rebuilding the scan index", err)
+                    : DRISK_OK;
+}
+
+static void copy_col(sqlite3_stmt *st, int col, char *dst, size_t cap)
+{
+    const unsigned char *v = sqlite3_column_text(st, col);
+    snprintf(dst, cap, "%s", v ? (const char *)v : "");
+}
+
+static void read_shipment(sqlite3_stmt *st, struct drisk_shipment *sh)
+{
+    sh->id = sqlite3_column_int64(st, 0);
+    copy_col(st, 1, sh->merchant, sizeof sh->merchant);
+    copy_col(st, 2, sh->shipment_id, sizeof sh->shipment_id);
+    copy_col(st, 3, sh->order_id, sizeof sh->order_id);
+    copy_col(st, 4, sh->carrier, sizeof sh->carrier);
+    copy_col(st, 5, sh->service, sizeof sh->service);
+    copy_col(st, 6, sh->origin, sizeof sh->origin);
+    copy_col(st, 7, sh->destination, sizeof sh->destination);
+    sh->weight_kg = sqlite3_column_type(st, 8) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 8);
+    sh->declared_value =
+        sqlite3_column_type(st, 9) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 9);
+    sh->created_at = sqlite3_column_int64(st, 10);
+    sh->promised_at = sqlite3_column_int64(st, 11);
+    sh->delivered_at =
+        sqlite3_column_type(st, 12) == SQLITE_NULL ? DRISK_TS_NONE : sqlite3_column_int64(st, 12);
+    const unsigned char *oc = sqlite3_column_text(st, 13);
+    sh->outcome = oc ? drisk_outcome_parse((const char *)oc, strlen((const char *)oc)) : 0;
+    if (sh->outcome < 0)
+        sh->outcome = 0;
+}
+
+enum drisk_status drisk_store_iterate(struct drisk_store *store,
+                                      const struct drisk_store_filter *filter,
+                                      drisk_shipment_fn fn, void *ctx, struct drisk_error *err)
+{
+    /* One streaming join: the shipments_by_created index gives the shipment order and the
+     * scans primary key gives each shipment's scans in time order, so SQLite sorts nothing. */
+    static const char sql[] =
+        "SELECT s.id, m.name, s.shipment_key, s.order_id, s.carrier, s.service, s.origin,"
+        " s.destination, s.weight_kg, s.declared_value, s.created_at, s.promised_at,"
+        " s.delivered_at, s.outcome, c.ts, c.event, c.reason, c.location, c.description"
+        " FROM shipments s JOIN merchants m ON m.id = s.merchant_id"
+        " LEFT JOIN scans c ON c.shipment_id = s.id"
+        " WHERE s.created_at >= ?1 AND s.created_at < ?2 AND (?3 IS NULL OR m.name = ?3)"
+        " ORDER BY s.created_at, s.id, c.ts, c.event, c.location";
+    enum drisk_status rc = DRISK_OK;
+    sqlite3_stmt *st = NULL;
+    struct drisk_scan *scans = NULL;
+    size_t n = 0, cap = 0;
+    struct drisk_shipment cur;
+    int have = 0;
+
+    if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return db_error(store, err, "preparing the shipment iterator");
+    sqlite3_bind_int64(st, 1, filter ? filter->created_from : INT64_MIN);
+    sqlite3_bind_int64(st, 2, filter ? filter->created_to : INT64_MAX);
+    if (filter && filter->merchant)
+        sqlite3_bind_text(st, 3, filter->merchant, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, 3);
+
+    for (;;) {
+        int r = sqlite3_step(st);
+        if (r != SQLITE_ROW && r != SQLITE_DONE) {
+            rc = db_error(store, err, "reading shipments");
+            goto out;
+        }
+        if (r == SQLITE_DONE || !have || sqlite3_column_int64(st, 0) != cur.id) {
+            if (have && fn(&cur, scans, n, ctx, err)) {
+                rc = DRISK_EINVAL;
+                goto out;
+            }
+            if (r == SQLITE_DONE)
+                break;
+            read_shipment(st, &cur);
+            have = 1;
+            n = 0;
+        }
+        if (sqlite3_column_type(st, 14) == SQLITE_NULL)
+            continue; /* a shipment without scans */
+        if (n == cap) {
+            if (cap >= DRISK_MAX_SCANS_PER_SHIPMENT) {
+                rc = drisk_error_set(err, DRISK_EINVAL,
+                                     "shipment %s has more than %d scans: drisk refuses to load "
+                                     "it; remove its duplicate or bogus scans",
+                                     cur.shipment_id, DRISK_MAX_SCANS_PER_SHIPMENT);
+                goto out;
+            }
+            size_t ncap = cap ? cap * 2 : 64;
+            if (ncap > DRISK_MAX_SCANS_PER_SHIPMENT)
+                ncap = DRISK_MAX_SCANS_PER_SHIPMENT;
+            struct drisk_scan *p = realloc(scans, ncap * sizeof *p);
+            if (!p) {
+                rc = drisk_error_set(err, DRISK_ENOMEM, "out of memory reading scans");
+                goto out;
+            }
+            scans = p;
+            cap = ncap;
+        }
+        struct drisk_scan *sc = &scans[n++];
+        sc->ts = sqlite3_column_int64(st, 14);
+        sc->event = sqlite3_column_int(st, 15);
+        sc->reason = sqlite3_column_int(st, 16);
+        copy_col(st, 17, sc->location, sizeof sc->location);
+        copy_col(st, 18, sc->description, sizeof sc->description);
+    }
+out:
+    sqlite3_finalize(st);
+    free(scans);
+    return rc;
+}
+
+static int64_t scalar(struct drisk_store *store, const char *sql, int *ok)
+{
+    sqlite3_stmt *st = NULL;
+    int64_t v = 0;
+    if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK) {
+        *ok = 0;
+        return 0;
+    }
+    int r = sqlite3_step(st);
+    if (r == SQLITE_ROW)
+        v = sqlite3_column_type(st, 0) == SQLITE_NULL ? DRISK_TS_NONE : sqlite3_column_int64(st, 0);
+    else if (r != SQLITE_DONE)
+        *ok = 0;
+    sqlite3_finalize(st);
+    return v;
+}
+
+enum drisk_status drisk_store_count(struct drisk_store *store, int64_t *shipments,
+                                    int64_t *scans, struct drisk_error *err)
+{
+    int ok = 1;
+    *shipments = scalar(store, "SELECT count(*) FROM shipments", &ok);
+    *scans = scalar(store, "SELECT count(*) FROM scans", &ok);
+    return ok ? DRISK_OK : db_error(store, err, "counting rows");
+}
+
+enum drisk_status drisk_store_stats(struct drisk_store *store, struct drisk_store_stats *out,
+                                    struct drisk_error *err)
+{
+    static const char sql[] =
+        "SELECT s.carrier, count(*), sum(s.outcome IS NOT NULL),"
+        " sum(s.outcome = 'delivered' AND s.delivered_at <= s.promised_at),"
+        " sum(s.outcome = 'lost'), sum(s.outcome = 'returned')"
+        " FROM shipments s GROUP BY s.carrier ORDER BY s.carrier";
+    /* One pass over scans, each joined to its shipment by row id. */
+    static const char scans_sql[] =
+        "SELECT t.carrier, count(*) FROM scans c JOIN shipments t ON t.id = c.shipment_id"
+        " GROUP BY t.carrier";
+    int ok = 1;
+    memset(out, 0, sizeof *out);
+    out->merchants = scalar(store, "SELECT count(*) FROM merchants", &ok);
+    out->shipments = scalar(store, "SELECT count(*) FROM shipments", &ok);
+    out->scans = scalar(store, "SELECT count(*) FROM scans", &ok);
+    out->first_created = scalar(store, "SELECT min(created_at) FROM shipments", &ok);
+    out->last_created = scalar(store, "SELECT max(created_at) FROM shipments", &ok);
+    if (!ok)
+        return db_error(store, err, "summarizing the store");
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return db_error(store, err, "summarizing carriers");
+    size_t cap = 0;
+    int r;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        if (out->n_carriers == cap) {
+            size_t ncap = cap ? cap * 2 : 8;
+            struct drisk_carrier_stats *p = realloc(out->carriers, ncap * sizeof *p);
+            if (!p) {
+                sqlite3_finalize(st);
+                drisk_store_stats_free(out);
+                return drisk_error_set(err, DRISK_ENOMEM, "out of memory summarizing");
+            }
+            out->carriers = p;
+            cap = ncap;
+        }
+        struct drisk_carrier_stats *c = &out->carriers[out->n_carriers++];
+        copy_col(st, 0, c->carrier, sizeof c->carrier);
+        c->shipments = sqlite3_column_int64(st, 1);
+        c->labeled = sqlite3_column_int64(st, 2);
+        c->on_time = sqlite3_column_int64(st, 3);
+        c->lost = sqlite3_column_int64(st, 4);
+        c->returned = sqlite3_column_int64(st, 5);
+        c->scans = 0;
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    if (r != SQLITE_DONE || sqlite3_prepare_v2(store->db, scans_sql, -1, &st, NULL) != SQLITE_OK)
+        goto fail;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        const unsigned char *name = sqlite3_column_text(st, 0);
+        for (size_t i = 0; name && i < out->n_carriers; i++)
+            if (strcmp(out->carriers[i].carrier, (const char *)name) == 0)
+                out->carriers[i].scans = sqlite3_column_int64(st, 1);
+    }
+    if (r != SQLITE_DONE)
+        goto fail;
+    sqlite3_finalize(st);
+    return DRISK_OK;
+fail:
+    sqlite3_finalize(st);
+    drisk_store_stats_free(out);
+    return db_error(store, err, "summarizing carriers");
+}
+
+void drisk_store_stats_free(struct drisk_store_stats *stats)
+{
+    if (!stats)
+        return;
+    free(stats->carriers);
+    stats->carriers = NULL;
+    stats->n_carriers = 0;
+}

@@ -1,0 +1,157 @@
+/* The drisk store: one SQLite database holding merchants, shipments, their scans, and
+ * the tables later modules use (model registry, risk, alerts, recommendations, API keys).
+ * SQLite lives in data/ and nowhere else; every statement is prepared once, with
+ * parameters bound (no SQL is ever assembled from input).
+ *
+ * Threads: a struct drisk_store is one SQLite connection; use it from one thread at a
+ * time (open one per thread). Timestamps are int64 UTC seconds (engine/timeutil.h). */
+#ifndef DRISK_STORE_H
+#define DRISK_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine/error.h"
+
+/* Field size limits (bytes, including the terminator). Longer input is rejected by the
+ * importers with a clear message rather than truncated. */
+#define DRISK_ID_MAX 128      /* shipment_id, merchant_id, order_id */
+#define DRISK_NAME_MAX 64     /* carrier, service, origin, destination, location */
+#define DRISK_DESC_MAX 512    /* scan description */
+
+#define DRISK_TS_NONE INT64_MIN /* an absent timestamp (delivered_at of a parcel in flight) */
+
+struct drisk_store;
+
+struct drisk_shipment {
+    int64_t id; /* store row id; 0 before it is stored */
+    char merchant[DRISK_ID_MAX];
+    char shipment_id[DRISK_ID_MAX];
+    char order_id[DRISK_ID_MAX];
+    char carrier[DRISK_NAME_MAX]; /* stored lowercase: carriers are case-insensitive */
+    char service[DRISK_NAME_MAX];
+    char origin[DRISK_NAME_MAX];
+    char destination[DRISK_NAME_MAX];
+    double weight_kg;      /* NAN when absent */
+    double declared_value; /* NAN when absent */
+    int64_t created_at;
+    int64_t promised_at;
+    int64_t delivered_at; /* DRISK_TS_NONE when absent */
+    int outcome;          /* enum drisk_outcome */
+};
+
+struct drisk_scan {
+    int64_t ts;
+    int event;  /* enum drisk_event */
+    int reason; /* enum drisk_reason */
+    char location[DRISK_NAME_MAX];
+    char description[DRISK_DESC_MAX];
+};
+
+enum drisk_upsert {
+    DRISK_UPSERT_INSERTED = 0,
+    DRISK_UPSERT_UPDATED,
+    DRISK_UPSERT_UNCHANGED
+};
+
+/* Opens (creating if needed) the database at path and brings its schema up to date.
+ * On success *out is owned by the caller and released with drisk_store_free. Fails with
+ * DRISK_ESCHEMA for a database written by a newer drisk. */
+enum drisk_status drisk_store_open(const char *path, struct drisk_store **out,
+                                   struct drisk_error *err);
+
+/* Closes the connection; NULL is a no-op. An open transaction is rolled back. */
+void drisk_store_free(struct drisk_store *store);
+
+/* The schema version this build migrates to (PRAGMA user_version). */
+int drisk_store_schema_version(void);
+
+/* Transactions. begin takes the write lock at once (BEGIN IMMEDIATE) so a long import
+ * never fails half-way on a busy database; commit is durable when it returns. */
+enum drisk_status drisk_store_begin(struct drisk_store *store, struct drisk_error *err);
+enum drisk_status drisk_store_commit(struct drisk_store *store, struct drisk_error *err);
+void drisk_store_rollback(struct drisk_store *store);
+
+/* Sets the page cache size for bulk work (bytes); the default is 64 MiB. */
+void drisk_store_set_cache_bytes(struct drisk_store *store, int64_t bytes);
+
+/* Inserts the shipment, or updates the stored row with the same (merchant, shipment_id)
+ * when any field differs. Sets *id (the row id) and *result. The merchant is created on
+ * first use. sh is only read. */
+enum drisk_status drisk_store_upsert_shipment(struct drisk_store *store,
+                                              const struct drisk_shipment *sh, int64_t *id,
+                                              enum drisk_upsert *result,
+                                              struct drisk_error *err);
+
+/* Finds a shipment's row id; DRISK_ENOTFOUND (err untouched) when there is none. With
+ * merchant NULL, the shipment_id must belong to exactly one merchant: DRISK_EINVAL (err
+ * filled) when several merchants have it. */
+enum drisk_status drisk_store_find_shipment(struct drisk_store *store, const char *merchant,
+                                            const char *shipment_id, int64_t *id,
+                                            struct drisk_error *err);
+
+/* Inserts a scan of the shipment with row id shipment; a scan equal on (shipment, ts,
+ * event, location) to a stored one is ignored (*inserted = 0), so ingestion is
+ * idempotent. */
+enum drisk_status drisk_store_insert_scan(struct drisk_store *store, int64_t shipment,
+                                          const struct drisk_scan *scan, int *inserted,
+                                          struct drisk_error *err);
+
+/* Bulk loading: inside a transaction, when the scans table is empty, drops its secondary
+ * indexes (*deferred = 1) so that rows go into one B-tree; drisk_store_bulk_end rebuilds
+ * them with one sort, much faster than millions of random index inserts. Both are
+ * undone by a rollback like any other write. */
+enum drisk_status drisk_store_bulk_begin(struct drisk_store *store, int *deferred,
+                                         struct drisk_error *err);
+enum drisk_status drisk_store_bulk_end(struct drisk_store *store, int deferred,
+                                       struct drisk_error *err);
+
+/* Which shipments drisk_store_iterate visits: created_at in [created_from, created_to),
+ * and of one merchant unless merchant is NULL. */
+struct drisk_store_filter {
+    const char *merchant;
+    int64_t created_from; /* INT64_MIN for no bound */
+    int64_t created_to;   /* INT64_MAX for no bound */
+};
+
+/* Called for each shipment with its scans in time order. Both are borrowed for the
+ * duration of the call. A non-zero return stops the iteration and is returned as
+ * DRISK_EINVAL with the callback's own message left in err. */
+typedef int (*drisk_shipment_fn)(const struct drisk_shipment *sh, const struct drisk_scan *scans,
+                                 size_t n_scans, void *ctx, struct drisk_error *err);
+
+/* Visits the filtered shipments in (created_at, id) order, each with its scans, in memory
+ * bounded by the largest single shipment (at most DRISK_MAX_SCANS_PER_SHIPMENT scans;
+ * more fails with DRISK_EINVAL). */
+#define DRISK_MAX_SCANS_PER_SHIPMENT 10000
+enum drisk_status drisk_store_iterate(struct drisk_store *store,
+                                      const struct drisk_store_filter *filter,
+                                      drisk_shipment_fn fn, void *ctx, struct drisk_error *err);
+
+/* Per-carrier summary of the store (what `drisk stats` prints). */
+struct drisk_carrier_stats {
+    char carrier[DRISK_NAME_MAX];
+    int64_t shipments;
+    int64_t labeled;   /* outcome known */
+    int64_t on_time;   /* delivered at or before promised_at */
+    int64_t lost;
+    int64_t returned;
+    int64_t scans;
+};
+
+struct drisk_store_stats {
+    int64_t merchants, shipments, scans;
+    int64_t first_created, last_created; /* DRISK_TS_NONE when empty */
+    size_t n_carriers;
+    struct drisk_carrier_stats *carriers; /* owned: release with drisk_store_stats_free */
+};
+
+enum drisk_status drisk_store_stats(struct drisk_store *store, struct drisk_store_stats *out,
+                                    struct drisk_error *err);
+void drisk_store_stats_free(struct drisk_store_stats *stats);
+
+/* Row counts of the core tables (cheap enough for tests and summaries). */
+enum drisk_status drisk_store_count(struct drisk_store *store, int64_t *shipments,
+                                    int64_t *scans, struct drisk_error *err);
+
+#endif

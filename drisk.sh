@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# drisk's two set-up commands (CONTRACT §1), for a fresh Debian 12 machine:
+#   ./drisk.sh demo   build, simulate a shipment history into drisk.db and describe it
+#   ./drisk.sh test   build with -Werror and run the ctest suite
+# Each installs the Debian packages it is missing first (as root, or through sudo).
+set -euo pipefail
+cd "$(dirname "$0")"
+
+BUILD_PACKAGES=(gcc make cmake pkg-config libopenblas-dev libsvm-dev libsqlite3-dev
+                libcjson-dev libmicrohttpd-dev)
+TEST_PACKAGES=(sqlite3)
+
+say() { printf '==> %s\n' "$*" >&2; }
+
+install_missing() {
+  local missing=() p
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  ((${#missing[@]})) || return 0
+  say "installing missing Debian packages: ${missing[*]}"
+  local sudo=()
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || { echo "drisk.sh: need root or sudo to install ${missing[*]}" >&2; exit 1; }
+    sudo=(sudo)
+  fi
+  "${sudo[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+}
+
+jobs() { nproc 2>/dev/null || echo 2; }
+
+build() { # build DIR [cmake args...]
+  local dir=$1; shift
+  cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Release "$@" >/dev/null
+  cmake --build "$dir" -j"$(jobs)"
+}
+
+case "${1:-}" in
+  demo)
+    install_missing "${BUILD_PACKAGES[@]}"
+    say "building"
+    build build
+    DB=${DRISK_DB:-drisk.db}
+    N=${DRISK_DEMO_SHIPMENTS:-100000}
+    say "simulating $N shipments into $DB (drisk simulate; same seed, same history)"
+    ./build/drisk simulate --db "$DB" --shipments "$N" --seed 42
+    say "what $DB holds (drisk stats)"
+    ./build/drisk stats --db "$DB"
+    cat >&2 <<MSG
+
+Try next:
+  ./build/drisk --help
+  ./build/drisk simulate --db my.db --shipments 5000 --export ./history   # interchange CSVs
+  ./build/drisk import --db olist.db --shipments ../shared/datasets/olist/shipments.csv \\
+                       --scans ../shared/datasets/olist/scans.csv
+  sqlite3 $DB 'SELECT carrier, count(*) FROM shipments GROUP BY carrier'
+MSG
+    ;;
+  test)
+    install_missing "${BUILD_PACKAGES[@]}" "${TEST_PACKAGES[@]}"
+    say "building with -Werror"
+    build build -DDRISK_WERROR=ON
+    say "running the test suite (ctest, all labels but slow)"
+    ctest --test-dir build --output-on-failure -LE slow -j"$(jobs)"
+    ;;
+  *)
+    echo "usage: $0 demo|test" >&2
+    exit 2
+    ;;
+esac

@@ -1,0 +1,213 @@
+/* The drisk command end to end: help and usage errors, exit codes, import atomicity and
+ * --json counts, the real Olist data, a file written by another tool (shuffled header,
+ * extra columns, AfterShip/EasyPost/Shippo statuses), and a simulate --export whose
+ * files import back into an identical store.
+ * argv: drisk binary, fixtures dir, shared datasets dir, scratch dir. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "data/store.h"
+#include "engine/vocab.h"
+#include "tests/check.h"
+
+static const char *drisk, *fixtures, *datasets, *dir;
+static char out_text[1 << 16], err_text[1 << 16];
+
+static void slurp(const char *p, char *buf, size_t cap)
+{
+    FILE *f = fopen(p, "rb");
+    size_t n = f ? fread(buf, 1, cap - 1, f) : 0;
+    buf[n] = '\0';
+    if (f)
+        fclose(f);
+}
+
+/* Runs drisk with args (a shell fragment); returns its exit status and captures output. */
+static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int run(const char *fmt, ...)
+{
+    char args[2048], cmd[4096], o[600], e[600];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    snprintf(o, sizeof o, "%s/stdout.txt", dir);
+    snprintf(e, sizeof e, "%s/stderr.txt", dir);
+    snprintf(cmd, sizeof cmd, "'%s' %s >'%s' 2>'%s'", drisk, args, o, e);
+    int st = system(cmd);
+    slurp(o, out_text, sizeof out_text);
+    slurp(e, err_text, sizeof err_text);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static int64_t rows(const char *db, int scans)
+{
+    struct drisk_store *st = NULL;
+    struct drisk_error err;
+    int64_t ns = -1, nc = -1;
+    if (drisk_store_open(db, &st, &err) == 0)
+        drisk_store_count(st, &ns, &nc, &err);
+    drisk_store_free(st);
+    return scans ? nc : ns;
+}
+
+static void test_usage(void)
+{
+    CHECK(run("--help") == 0 && strstr(out_text, "simulate") && strstr(out_text, "import"));
+    CHECK(run("%s", "") == 2);
+    CHECK(run("frobnicate") == 2 && strstr(err_text, "unknown command"));
+    CHECK(run("simulate --help") == 0);
+    /* every option with its default */
+    CHECK(strstr(out_text, "--shipments N") && strstr(out_text, "default: 10000") &&
+          strstr(out_text, "--seed S") && strstr(out_text, "default: 2025-01-01") &&
+          strstr(out_text, "--db DB") && strstr(out_text, "required"));
+    CHECK(run("import --help") == 0 && strstr(out_text, "--skip-invalid REJECTS"));
+    CHECK(run("import --shipments x.csv") == 2 && strstr(err_text, "--db DB is required"));
+    CHECK(run("import --db '%s/u.db' --bogus", dir) == 2 && strstr(err_text, "unknown option --bogus"));
+    CHECK(run("import --db '%s/u.db'", dir) == 2 && strstr(err_text, "nothing to import"));
+    CHECK(run("import --db '%s/u.db' --scans '%s/missing.csv'", dir, dir) == 2 &&
+          strstr(err_text, "cannot open"));
+    CHECK(run("simulate --db '%s/u.db' --shipments zero", dir) == 2 &&
+          strstr(err_text, "whole number"));
+    CHECK(run("simulate --db '%s/u.db' --start 2025-02-30", dir) == 2);
+    CHECK(run("stats --db '%s/nothing-here.db'", dir) == 2 && strstr(err_text, "does not exist"));
+}
+
+static void test_import_atomic(void)
+{
+    char db[600], bad[600], rej[600];
+    snprintf(db, sizeof db, "%s/atomic.db", dir);
+    snprintf(bad, sizeof bad, "%s/bad_ships.csv", dir);
+    snprintf(rej, sizeof rej, "%s/rejects.csv", dir);
+    unlink(db);
+    FILE *f = fopen(bad, "w");
+    fputs("shipment_id,carrier,service,origin,destination,created_at,promised_at\n", f);
+    for (int i = 0; i < 30; i++)
+        fprintf(f, "G%d,apex,ground,R01,R02,2025-01-0%dT10:00:00Z,2025-01-09T10:00:00Z\n", i,
+                1 + i % 5);
+    fputs("B1,apex,ground,R01,R02,2025-01-03T10:00:00Z,not-a-time\n", f); /* line 32 */
+    for (int i = 0; i < 25; i++)
+        fprintf(f, "C%d,apex,ground,R01,R02,2025-01-03T10:00:00Z,\n", i); /* missing promise */
+    fclose(f);
+    CHECK(run("import --db '%s' --shipments '%s' --json", db, bad) == 2);
+    CHECK(strstr(err_text, "bad_ships.csv:32: field promised_at:") != NULL);
+    CHECK(strstr(err_text, "and 6 more problems") != NULL); /* 26 problems, 20 shown */
+    CHECK(strstr(err_text, "nothing was imported") != NULL);
+    CHECK(strstr(out_text, "\"rejected\": 26") && strstr(out_text, "\"inserted\": 0"));
+    CHECK(rows(db, 0) == 0);
+    CHECK(run("import --db '%s' --shipments '%s' --skip-invalid '%s' --json", db, bad, rej) == 0);
+    CHECK(strstr(out_text, "\"inserted\": 30") && strstr(out_text, "\"rejected\": 26"));
+    CHECK(rows(db, 0) == 30);
+    struct stat st;
+    CHECK(stat(rej, &st) == 0 && st.st_size > 100);
+}
+
+struct seen {
+    int n, delivered_ts_ok, events[DRISK_EVENT_COUNT + 1];
+    int ups_lower;
+};
+
+static int see(const struct drisk_shipment *sh, const struct drisk_scan *sc, size_t n, void *ctx,
+               struct drisk_error *err)
+{
+    (void)err;
+    struct seen *s = ctx;
+    s->n++;
+    if (strcmp(sh->carrier, "ups") == 0 && strcmp(sh->service, "ground") == 0)
+        s->ups_lower = 1;
+    for (size_t i = 0; i < n; i++) {
+        s->events[sc[i].event]++;
+        /* 2025-05-09T15:30:00-04:00 is 19:30 UTC */
+        if (sc[i].event == DRISK_EVENT_DELIVERED && sc[i].ts == 1746819000)
+            s->delivered_ts_ok = 1;
+    }
+    return 0;
+}
+
+static void test_foreign_file(void)
+{
+    char db[600];
+    snprintf(db, sizeof db, "%s/foreign.db", dir);
+    unlink(db);
+    CHECK(run("import --db '%s' --shipments '%s/aftership_shipments.csv' --scans "
+              "'%s/aftership_scans.csv' --json", db, fixtures, fixtures) == 0);
+    CHECK(strstr(out_text, "\"shipments\": {\"read\": 2, \"inserted\": 2") != NULL);
+    CHECK(strstr(out_text, "\"scans\": {\"read\": 8, \"inserted\": 8") != NULL);
+    struct drisk_store *st = NULL;
+    struct drisk_error err;
+    struct seen s = { 0 };
+    if (drisk_store_open(db, &st, &err) == 0)
+        drisk_store_iterate(st, NULL, see, &s, &err);
+    drisk_store_free(st);
+    CHECK(s.n == 2 && s.ups_lower && s.delivered_ts_ok);
+    CHECK(s.events[DRISK_EVENT_LABEL_CREATED] == 2 && s.events[DRISK_EVENT_IN_TRANSIT] == 2);
+    CHECK(s.events[DRISK_EVENT_DELIVERY_ATTEMPTED] == 1 && s.events[DRISK_EVENT_EXCEPTION] == 1);
+    CHECK(s.events[DRISK_EVENT_OUT_FOR_DELIVERY] == 1 && s.events[DRISK_EVENT_DELIVERED] == 1);
+}
+
+static void test_olist(void)
+{
+    char db[600];
+    snprintf(db, sizeof db, "%s/olist.db", dir);
+    unlink(db);
+    CHECK(run("import --db '%s' --shipments '%s/olist/shipments.csv' --scans "
+              "'%s/olist/scans.csv' --json", db, datasets, datasets) == 0);
+    CHECK_MSG(strstr(out_text, "\"shipments\": {\"read\": 10000, \"inserted\": 10000, "
+                               "\"updated\": 0, \"unchanged\": 0, \"rejected\": 0}") != NULL,
+              "%s %s", out_text, err_text);
+    CHECK(strstr(out_text, "\"scans\": {\"read\": 29999, \"inserted\": 29999") != NULL);
+    CHECK(rows(db, 0) == 10000 && rows(db, 1) == 29999);
+    /* again: nothing changes */
+    CHECK(run("import --db '%s' --shipments '%s/olist/shipments.csv' --scans "
+              "'%s/olist/scans.csv' --json", db, datasets, datasets) == 0);
+    CHECK(strstr(out_text, "\"unchanged\": 10000") && strstr(out_text, "\"unchanged\": 29999"));
+    CHECK(run("stats --db '%s' --json", db) == 0 && strstr(out_text, "\"carrier\": \"unknown\""));
+}
+
+static void test_simulate_roundtrip(void)
+{
+    char db1[600], db2[600], ex[600];
+    snprintf(db1, sizeof db1, "%s/sim1.db", dir);
+    snprintf(db2, sizeof db2, "%s/sim2.db", dir);
+    snprintf(ex, sizeof ex, "%s/export", dir);
+    unlink(db1);
+    unlink(db2);
+    mkdir(ex, 0755);
+    CHECK(run("simulate --db '%s' --shipments 2000 --seed 7 --days 60 --export '%s' --json", db1, ex) == 0);
+    CHECK(strstr(out_text, "\"shipments\": 2000") != NULL);
+    int64_t ns = rows(db1, 0), nc = rows(db1, 1);
+    CHECK(ns == 2000 && nc > 2000 * 5);
+    /* the same options again add nothing */
+    CHECK(run("simulate --db '%s' --shipments 2000 --seed 7 --days 60", db1) == 0);
+    CHECK(rows(db1, 0) == ns && rows(db1, 1) == nc);
+    /* the export imports cleanly into an identical store */
+    CHECK(run("import --db '%s' --shipments '%s/shipments.csv' --scans '%s/scans.csv' --json",
+              db2, ex, ex) == 0);
+    CHECK(strstr(out_text, "\"rejected\": 0}, \"scans\"") != NULL);
+    CHECK(rows(db2, 0) == ns && rows(db2, 1) == nc);
+    CHECK(run("stats --db '%s'", db2) == 0 && strstr(out_text, "on time"));
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 5) {
+        fprintf(stderr, "usage: test_cli DRISK FIXTURES DATASETS SCRATCH\n");
+        return 2;
+    }
+    drisk = argv[1];
+    fixtures = argv[2];
+    datasets = argv[3];
+    dir = argv[4];
+    mkdir(dir, 0755);
+    test_usage();
+    test_import_atomic();
+    test_foreign_file();
+    test_olist();
+    test_simulate_roundtrip();
+    CHECK_DONE();
+}

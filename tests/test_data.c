@@ -1,0 +1,416 @@
+/* data/: the CSV and JSON Lines readers, the store (migrations, upserts, idempotent
+ * scans, ordered iteration) and the importer (atomicity, idempotency, updates,
+ * --skip-invalid, foreign vocabularies, JSON Lines). argv[1]: a scratch directory. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "data/csv.h"
+#include "data/import.h"
+#include "data/jsonl.h"
+#include "data/store.h"
+#include "engine/timeutil.h"
+#include "engine/vocab.h"
+#include "tests/check.h"
+
+static const char *dir;
+
+static char *path(const char *name)
+{
+    static char buf[8][512];
+    static int k;
+    k = (k + 1) % 8;
+    snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
+    return buf[k];
+}
+
+static void write_file(const char *p, const char *text)
+{
+    FILE *f = fopen(p, "wb");
+    if (!f) {
+        perror(p);
+        exit(1);
+    }
+    fputs(text, f);
+    fclose(f);
+}
+
+/* ---- CSV ---- */
+
+static int csv_all(const char *text, struct drisk_csv_record *recs, int max, int *errors)
+{
+    FILE *f = fmemopen((void *)text, strlen(text), "rb");
+    struct drisk_csv *csv = drisk_csv_create(f);
+    struct drisk_error err;
+    int n = 0, r;
+    *errors = 0;
+    static char store[16][4][64];
+    while ((r = drisk_csv_next(csv, &recs[n], &err)) != 0) {
+        if (r < 0) {
+            (*errors)++;
+            continue;
+        }
+        /* copy fields out: they are borrowed until the next call */
+        for (int i = 0; i < recs[n].n_fields && i < 4; i++) {
+            snprintf(store[n][i], 64, "%s", recs[n].field[i]);
+            recs[n].field[i] = store[n][i];
+        }
+        if (++n == max)
+            break;
+    }
+    drisk_csv_free(csv);
+    fclose(f);
+    return n;
+}
+
+static void test_csv(void)
+{
+    struct drisk_csv_record r[16];
+    int errors;
+    int n = csv_all("a,b,c\n1,2,3\n", r, 16, &errors);
+    CHECK(n == 2 && errors == 0);
+    CHECK(r[1].n_fields == 3 && strcmp(r[1].field[2], "3") == 0 && r[1].line == 2);
+
+    /* BOM and CRLF */
+    n = csv_all("\xEF\xBB\xBFid,name\r\nx,y\r\n", r, 16, &errors);
+    CHECK(n == 2 && errors == 0);
+    CHECK(strcmp(r[0].field[0], "id") == 0 && strcmp(r[1].field[1], "y") == 0);
+    CHECK(r[1].len[1] == 1);
+
+    /* quotes, doubled quotes, commas and an embedded CRLF newline inside quotes */
+    n = csv_all("a,b\n\"x, \"\"y\"\"\",\"line1\r\nline2\"\nlast,\"\"\n", r, 16, &errors);
+    CHECK(n == 3 && errors == 0);
+    CHECK(strcmp(r[1].field[0], "x, \"y\"") == 0);
+    CHECK(strcmp(r[1].field[1], "line1\r\nline2") == 0);
+    CHECK(r[2].line == 4); /* the embedded newline counted */
+    CHECK(strcmp(r[2].field[1], "") == 0 && r[2].n_fields == 2);
+
+    /* short rows, empty fields, blank lines, no final newline */
+    n = csv_all("a,b,c\n\n1\n,,\n4,5,6", r, 16, &errors);
+    CHECK(n == 4 && errors == 0);
+    CHECK(r[1].n_fields == 1 && r[1].line == 3);
+    CHECK(r[2].n_fields == 3 && r[2].len[0] == 0);
+    CHECK(r[3].n_fields == 3 && strcmp(r[3].field[2], "6") == 0 && r[3].line == 5);
+
+    /* errors: unterminated quote; junk after a closing quote (reader recovers) */
+    n = csv_all("a\n\"open\n", r, 16, &errors);
+    CHECK(n == 1 && errors == 1);
+    n = csv_all("a,b\n\"x\"y,2\n3,4\n", r, 16, &errors);
+    CHECK(n == 2 && errors == 1 && strcmp(r[1].field[0], "3") == 0);
+}
+
+/* ---- JSON Lines ---- */
+
+static void test_jsonl(void)
+{
+    struct drisk_jsonl_record rec;
+    struct drisk_error err;
+    char scratch[512];
+    const char *line = "{\"a\": \"x\\\"y\\u00e9\\ud83d\\udce6\", \"n\": -1.5e2, \"t\": true, \"z\": null}";
+    CHECK(drisk_jsonl_parse_line(line, strlen(line), scratch, &rec, &err) == 0);
+    CHECK(rec.n == 4);
+    CHECK(strcmp(rec.key[0], "a") == 0 && strcmp(rec.val[0], "x\"y\xc3\xa9\xf0\x9f\x93\xa6") == 0);
+    CHECK(strcmp(rec.val[1], "-1.5e2") == 0 && strcmp(rec.val[2], "true") == 0);
+    CHECK(rec.is_null[3] && rec.len[3] == 0);
+    const char *bad[] = {
+        "[1,2]", "{\"a\":}", "{\"a\":1,}", "{\"a\":{\"b\":1}}", "{\"a\":[1]}", "{\"a\":\"x}",
+        "{\"a\":1} {\"b\":2}", "{a:1}", "{\"a\":01}", "{\"a\":\"\\ud800\"}", "{\"a\":\"\\u0000\"}",
+        "{\"a\":\"tab\there\"}", "{\"a\":tru}", "{\"a\":1",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        CHECK_MSG(drisk_jsonl_parse_line(bad[i], strlen(bad[i]), scratch, &rec, &err) == -1,
+                  "accepted %s", bad[i]);
+    CHECK(drisk_jsonl_parse_line("{}", 2, scratch, &rec, &err) == 0 && rec.n == 0);
+}
+
+/* ---- store ---- */
+
+static void fill(struct drisk_shipment *sh, const char *id, int64_t created)
+{
+    memset(sh, 0, sizeof *sh);
+    snprintf(sh->merchant, sizeof sh->merchant, "m1");
+    snprintf(sh->shipment_id, sizeof sh->shipment_id, "%s", id);
+    snprintf(sh->carrier, sizeof sh->carrier, "apex");
+    snprintf(sh->service, sizeof sh->service, "ground");
+    snprintf(sh->origin, sizeof sh->origin, "R01");
+    snprintf(sh->destination, sizeof sh->destination, "R02");
+    sh->weight_kg = 1.25;
+    sh->declared_value = NAN;
+    sh->created_at = created;
+    sh->promised_at = created + 3 * 86400;
+    sh->delivered_at = DRISK_TS_NONE;
+}
+
+struct collected {
+    int n;
+    char ids[8][DRISK_ID_MAX];
+    int n_scans[8];
+    int64_t first_ts[8];
+    int ordered;
+};
+
+static int collect(const struct drisk_shipment *sh, const struct drisk_scan *scans, size_t n,
+                   void *ctx, struct drisk_error *err)
+{
+    (void)err;
+    struct collected *c = ctx;
+    if (c->n < 8) {
+        snprintf(c->ids[c->n], DRISK_ID_MAX, "%s", sh->shipment_id);
+        c->n_scans[c->n] = (int)n;
+        c->first_ts[c->n] = n ? scans[0].ts : 0;
+    }
+    for (size_t i = 1; i < n; i++)
+        if (scans[i].ts < scans[i - 1].ts)
+            c->ordered = 0;
+    c->n++;
+    return 0;
+}
+
+static void test_store(void)
+{
+    struct drisk_store *st = NULL;
+    struct drisk_error err;
+    struct drisk_shipment a, b;
+    int64_t id_a, id_b, id;
+    enum drisk_upsert res;
+    unlink(path("store.db"));
+    CHECK(drisk_store_open(path("store.db"), &st, &err) == DRISK_OK);
+    if (!st)
+        return;
+    fill(&a, "A1", 1700000000);
+    fill(&b, "B1", 1690000000);
+    CHECK(drisk_store_upsert_shipment(st, &a, &id_a, &res, &err) == 0 && res == DRISK_UPSERT_INSERTED);
+    CHECK(drisk_store_upsert_shipment(st, &a, &id, &res, &err) == 0 && res == DRISK_UPSERT_UNCHANGED && id == id_a);
+    a.delivered_at = a.created_at + 86400;
+    a.outcome = DRISK_OUTCOME_DELIVERED;
+    CHECK(drisk_store_upsert_shipment(st, &a, &id, &res, &err) == 0 && res == DRISK_UPSERT_UPDATED && id == id_a);
+    CHECK(drisk_store_upsert_shipment(st, &b, &id_b, &res, &err) == 0 && res == DRISK_UPSERT_INSERTED);
+    /* the same shipment_id for another merchant is another shipment */
+    snprintf(b.merchant, sizeof b.merchant, "m2");
+    CHECK(drisk_store_upsert_shipment(st, &b, &id, &res, &err) == 0 && res == DRISK_UPSERT_INSERTED && id != id_b);
+
+    struct drisk_scan sc = { .ts = 1700000100, .event = DRISK_EVENT_PICKED_UP };
+    snprintf(sc.location, sizeof sc.location, "R01-HUB");
+    int ins;
+    CHECK(drisk_store_insert_scan(st, id_a, &sc, &ins, &err) == 0 && ins == 1);
+    CHECK(drisk_store_insert_scan(st, id_a, &sc, &ins, &err) == 0 && ins == 0);
+    sc.ts = 1700000050; /* an older scan arriving later */
+    sc.event = DRISK_EVENT_LABEL_CREATED;
+    CHECK(drisk_store_insert_scan(st, id_a, &sc, &ins, &err) == 0 && ins == 1);
+    CHECK(drisk_store_find_shipment(st, "m1", "A1", &id, &err) == DRISK_OK && id == id_a);
+    CHECK(drisk_store_find_shipment(st, "m1", "nope", &id, &err) == DRISK_ENOTFOUND);
+    CHECK(drisk_store_find_shipment(st, "m3", "A1", &id, &err) == DRISK_ENOTFOUND);
+
+    struct collected c = { .ordered = 1 };
+    CHECK(drisk_store_iterate(st, NULL, collect, &c, &err) == DRISK_OK);
+    CHECK(c.n == 3);
+    /* by created_at: B1 (m1), B1 (m2), then A1 with its two scans in time order */
+    CHECK(strcmp(c.ids[0], "B1") == 0 && strcmp(c.ids[2], "A1") == 0);
+    CHECK(c.n_scans[2] == 2 && c.first_ts[2] == 1700000050 && c.ordered);
+    struct drisk_store_filter f = { "m1", 1695000000, INT64_MAX };
+    c = (struct collected){ .ordered = 1 };
+    CHECK(drisk_store_iterate(st, &f, collect, &c, &err) == DRISK_OK && c.n == 1);
+
+    /* a rolled-back transaction leaves nothing */
+    int64_t ns, nc;
+    CHECK(drisk_store_begin(st, &err) == 0);
+    fill(&a, "C1", 1710000000);
+    CHECK(drisk_store_upsert_shipment(st, &a, &id, &res, &err) == 0);
+    drisk_store_rollback(st);
+    CHECK(drisk_store_count(st, &ns, &nc, &err) == 0 && ns == 3 && nc == 2);
+    drisk_store_free(st);
+
+    /* reopening keeps data and schema; a newer schema is refused */
+    CHECK(drisk_store_open(path("store.db"), &st, &err) == DRISK_OK);
+    CHECK(st && drisk_store_count(st, &ns, &nc, &err) == 0 && ns == 3);
+    drisk_store_free(st);
+    write_file(path("notadb.db"), "this is not a database, it is a text file of some length........");
+    st = NULL;
+    CHECK(drisk_store_open(path("notadb.db"), &st, &err) != DRISK_OK && st == NULL);
+    CHECK(strstr(err.msg, "not a drisk") != NULL);
+}
+
+/* ---- import ---- */
+
+struct problems {
+    int n;
+    char first[512];
+};
+
+static void on_problem(const char *msg, void *ctx)
+{
+    struct problems *p = ctx;
+    if (p->n++ == 0)
+        snprintf(p->first, sizeof p->first, "%s", msg);
+}
+
+static enum drisk_status run_import(const char *db, const char *ship, const char *scans,
+                                    const char *rejects, struct drisk_import_result *res,
+                                    struct problems *pb)
+{
+    struct drisk_store *st = NULL;
+    struct drisk_error err;
+    memset(pb, 0, sizeof *pb);
+    if (drisk_store_open(db, &st, &err)) {
+        fprintf(stderr, "  (open: %s)\n", err.msg);
+        return err.status;
+    }
+    struct drisk_import_options o = { ship, scans, rejects, 0, 20, on_problem, pb };
+    enum drisk_status rc = drisk_import(st, &o, res, &err);
+    if (rc)
+        fprintf(stderr, "  (import: %s)\n", err.msg);
+    drisk_store_free(st);
+    return rc;
+}
+
+static int64_t count_scans(const char *db)
+{
+    struct drisk_store *st = NULL;
+    struct drisk_error err;
+    int64_t ns = -1, nc = -1;
+    if (drisk_store_open(db, &st, &err) == 0)
+        drisk_store_count(st, &ns, &nc, &err);
+    drisk_store_free(st);
+    return ns * 1000000 + nc; /* shipments and scans in one number */
+}
+
+static const char ships_csv[] =
+    "shipment_id,merchant_id,carrier,service,origin,destination,weight_kg,declared_value,"
+    "created_at,promised_at,delivered_at,outcome\n"
+    "S1,m1,Apex,ground,R01,R02,1.5,20.00,2025-03-03T10:00:00Z,2025-03-06T20:00:00Z,,\n"
+    "S2,m1,apex,express,R01,R03,,,2025-03-03T11:00:00+01:00,2025-03-04T20:00:00Z,"
+    "2025-03-04T15:00:00Z,delivered\n";
+static const char scans_csv[] =
+    "shipment_id,merchant_id,ts,event,location,reason,description\n"
+    "S1,m1,2025-03-03T10:00:00Z,label_created,,,\n"
+    "S1,m1,2025-03-03T18:00:00Z,picked_up,R01-HUB,,\"Picked up, by driver\"\n"
+    "S2,m1,2025-03-03T10:05:00Z,InfoReceived,,,\n"
+    "S2,m1,2025-03-04T08:00:00Z,OutForDelivery,R03-DS1,,\n"
+    "S2,m1,2025-03-04T15:00:00Z,DELIVERED,R03-DS1,,\n";
+
+static void test_import(void)
+{
+    struct drisk_import_result r;
+    struct problems pb;
+    char db[512];
+    snprintf(db, sizeof db, "%s", path("imp.db"));
+    unlink(db);
+    write_file(path("s.csv"), ships_csv);
+    write_file(path("c.csv"), scans_csv);
+
+    CHECK(run_import(db, path("s.csv"), path("c.csv"), NULL, &r, &pb) == DRISK_OK);
+    CHECK(r.shipments.read == 2 && r.shipments.inserted == 2 && r.scans.inserted == 5);
+    CHECK(count_scans(db) == 2 * 1000000 + 5);
+
+    /* idempotent */
+    CHECK(run_import(db, path("s.csv"), path("c.csv"), NULL, &r, &pb) == DRISK_OK);
+    CHECK(r.shipments.unchanged == 2 && r.shipments.inserted == 0 && r.scans.unchanged == 5 &&
+          r.scans.inserted == 0);
+    CHECK(count_scans(db) == 2 * 1000000 + 5);
+
+    /* an outcome arriving later updates the row */
+    write_file(path("s2.csv"),
+               "shipment_id,merchant_id,carrier,service,origin,destination,created_at,promised_at,"
+               "delivered_at,outcome,weight_kg,declared_value\n"
+               "S1,m1,apex,ground,R01,R02,2025-03-03T10:00:00Z,2025-03-06T20:00:00Z,"
+               "2025-03-07T09:00:00Z,,1.5,20\n");
+    CHECK(run_import(db, path("s2.csv"), NULL, NULL, &r, &pb) == DRISK_OK);
+    CHECK(r.shipments.updated == 1);
+
+    /* atomic: one bad row among good ones writes nothing, and names line and field */
+    write_file(path("bad.csv"),
+               "shipment_id,merchant_id,ts,event,location\n"
+               "S1,m1,2025-03-05T10:00:00Z,in_transit,R02-HUB\n"
+               "S1,m1,2025-02-30T10:00:00Z,in_transit,R02-HUB\n"
+               "S1,m1,2025-03-06T10:00:00Z,arrived_at_facility,R02-HUB\n");
+    CHECK(run_import(db, NULL, path("bad.csv"), NULL, &r, &pb) == DRISK_EINVAL);
+    CHECK(pb.n == 1 && strstr(pb.first, "bad.csv:3: field ts:") != NULL);
+    CHECK(count_scans(db) == 2 * 1000000 + 5);
+
+    /* every kind of bad row is found and counted */
+    write_file(path("bad2.csv"),
+               "shipment_id,carrier,service,origin,destination,created_at,promised_at,outcome,weight_kg\n"
+               "X1,apex,ground,R01,R02,2025-03-03T10:00:00Z,2025-03-01T10:00:00Z,,\n"   /* promise before creation */
+               ",apex,ground,R01,R02,2025-03-03T10:00:00Z,2025-03-05T10:00:00Z,,\n"     /* missing id */
+               "X3,apex,ground,R01,R02,2025-03-03T10:00:00Z,2025-03-05T10:00:00Z,stolen,\n"
+               "X4,apex,ground,R01,R02,2025-03-03T10:00:00Z,2025-03-05T10:00:00Z,,-2\n"
+               "X5,apex,ground,R01\n"                                                   /* short row */
+               "X6,apex,ground,R01,R02,2025-03-03T10:00:00Z,2025-03-05T10:00:00Z,delivered,\n"
+               "X7,apex,ground,R\xff,R02,2025-03-03T10:00:00Z,2025-03-05T10:00:00Z,,\n" /* bad UTF-8 */
+               "X8,apex,ground,R01,R02,2025-03-03T10:00:00Z,2025-03-05T10:00:00Z,,\n"); /* valid */
+    write_file(path("bad2s.csv"),
+               "shipment_id,ts,event\n"
+               "X8,2025-03-03T10:00:00Z,teleported\n"
+               "NOPE,2025-03-03T10:00:00Z,picked_up\n"
+               "X8,2025-03-03T11:00:00Z,picked_up\n");
+    CHECK(run_import(db, path("bad2.csv"), path("bad2s.csv"), NULL, &r, &pb) == DRISK_EINVAL);
+    CHECK(r.shipments.rejected == 7 && r.scans.rejected == 2 && r.problems == 9);
+    CHECK(strstr(pb.first, "bad2.csv:2: field promised_at") != NULL);
+    CHECK(count_scans(db) == 2 * 1000000 + 5);
+
+    /* --skip-invalid: the valid rows go in, the others to the rejects file */
+    CHECK(run_import(db, path("bad2.csv"), path("bad2s.csv"), path("rej.csv"), &r, &pb) == DRISK_OK);
+    CHECK(r.shipments.inserted == 1 && r.scans.inserted == 1 && r.problems == 9);
+    CHECK(count_scans(db) == 3 * 1000000 + 6);
+    FILE *f = fopen(path("rej.csv"), "r");
+    char line[1024];
+    int lines = 0, saw_short = 0, saw_unknown = 0;
+    while (f && fgets(line, sizeof line, f)) {
+        lines++;
+        if (strncmp(line, "6,", 2) == 0 && strstr(line, "has 4 fields") && strstr(line, "\"X5,apex,ground,R01\""))
+            saw_short = 1;
+        if (strstr(line, "shipment_id") && strstr(line, "unknown shipment") && strstr(line, "NOPE"))
+            saw_unknown = 1;
+    }
+    if (f)
+        fclose(f);
+    CHECK(lines == 10 && saw_short && saw_unknown);
+
+    /* a scan without merchant_id belongs to the one merchant with that shipment_id; when
+     * two merchants have it, the scan must say which */
+    write_file(path("twin.csv"),
+               "shipment_id,merchant_id,carrier,service,origin,destination,created_at,promised_at\n"
+               "S1,m2,apex,ground,R01,R02,2025-03-03T10:00:00Z,2025-03-06T20:00:00Z\n"
+               "U1,m2,apex,ground,R01,R02,2025-03-03T10:00:00Z,2025-03-06T20:00:00Z\n");
+    write_file(path("twin_scans.csv"),
+               "shipment_id,ts,event\nU1,2025-03-03T12:00:00Z,picked_up\nS1,2025-03-03T12:00:00Z,picked_up\n");
+    CHECK(run_import(db, path("twin.csv"), path("twin_scans.csv"), NULL, &r, &pb) == DRISK_EINVAL);
+    CHECK(r.problems == 1 && strstr(pb.first, "twin_scans.csv:3: field merchant_id") != NULL);
+    CHECK(run_import(db, path("twin.csv"), path("twin_scans.csv"), path("rej2.csv"), &r, &pb) == DRISK_OK);
+    CHECK(r.scans.inserted == 1 && r.scans.rejected == 1);
+
+    /* a missing required column is refused before any row */
+    write_file(path("nocol.csv"), "shipment_id,ts\nS1,2025-03-05T10:00:00Z\n");
+    CHECK(run_import(db, NULL, path("nocol.csv"), NULL, &r, &pb) == DRISK_EINVAL);
+
+    /* JSON Lines, foreign statuses, unknown fields ignored, null values */
+    write_file(path("s.jsonl"),
+               "{\"shipment_id\":\"J1\",\"carrier\":\"FLEETEX\",\"service\":\"ground\",\"origin\":\"R01\","
+               "\"destination\":\"R09\",\"created_at\":\"2025-04-01T08:00:00-05:00\","
+               "\"promised_at\":\"2025-04-04T20:00:00Z\",\"delivered_at\":null,\"extra\":42}\r\n"
+               "\n");
+    write_file(path("c.jsonl"),
+               "{\"shipment_id\":\"J1\",\"ts\":\"2025-04-01T13:00:00Z\",\"event\":\"pre_transit\"}\n"
+               "{\"shipment_id\":\"J1\",\"ts\":\"2025-04-02T13:00:00Z\",\"event\":\"AttemptFail\","
+               "\"reason\":\"recipient_unavailable\",\"description\":\"No one home \\u2014 card left\"}\n");
+    CHECK(run_import(db, path("s.jsonl"), path("c.jsonl"), NULL, &r, &pb) == DRISK_OK);
+    CHECK(count_scans(db) == 6 * 1000000 + 9);
+    CHECK(r.shipments.inserted == 1 && r.scans.inserted == 2);
+    write_file(path("bad.jsonl"), "{\"shipment_id\":\"J1\",\"ts\":\"2025-04-02T14:00:00Z\",\"event\":[\"x\"]}\n");
+    CHECK(run_import(db, NULL, path("bad.jsonl"), NULL, &r, &pb) == DRISK_EINVAL);
+    CHECK(strstr(pb.first, "bad.jsonl:1:") && strstr(pb.first, "nested"));
+}
+
+int main(int argc, char **argv)
+{
+    dir = argc > 1 ? argv[1] : "/tmp/drisk_test_data";
+    mkdir(dir, 0755);
+    test_csv();
+    test_jsonl();
+    test_store();
+    test_import();
+    CHECK_DONE();
+}

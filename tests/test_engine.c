@@ -1,0 +1,177 @@
+/* engine/: RFC 3339 parsing (offsets, leap days, garbage), formatting, business days,
+ * and the event vocabulary mapping of docs/VOCABULARY.md. */
+#include <string.h>
+
+#include "engine/text.h"
+#include "engine/timeutil.h"
+#include "engine/vocab.h"
+#include "tests/check.h"
+
+static int64_t ts(const char *s)
+{
+    int64_t v = -1;
+    const char *why;
+    if (drisk_ts_parse(s, strlen(s), &v, &why))
+        return -1;
+    return v;
+}
+
+static int ts_bad(const char *s)
+{
+    int64_t v;
+    const char *why = NULL;
+    return drisk_ts_parse(s, strlen(s), &v, &why) == -1 && why && why[0];
+}
+
+static void test_timestamps(void)
+{
+    char buf[DRISK_TS_BUF];
+    CHECK(ts("1970-01-01T00:00:00Z") == 0);
+    CHECK(ts("2025-03-14T09:26:53Z") == 1741944413);
+    /* offsets: the same instant three ways */
+    CHECK(ts("2025-03-14T11:26:53+02:00") == 1741944413);
+    CHECK(ts("2025-03-14T06:26:53-03:00") == 1741944413);
+    CHECK(ts("2025-03-14t09:26:53z") == 1741944413);
+    CHECK(ts("2025-03-14 09:26:53Z") == 1741944413);
+    CHECK(ts("2025-03-14T09:26:53.999Z") == 1741944413); /* fractions truncated */
+    CHECK(ts("2025-03-14T09:26:53.1234567+00:00") == 1741944413);
+    /* an offset that crosses midnight and a year boundary */
+    CHECK(ts("2024-12-31T23:30:00-01:00") == ts("2025-01-01T00:30:00Z"));
+    /* leap days */
+    CHECK(ts("2024-02-29T12:00:00Z") == ts("2024-02-28T12:00:00Z") + 86400);
+    CHECK(ts("2000-02-29T00:00:00Z") > 0);
+    CHECK(ts_bad("2023-02-29T12:00:00Z"));
+    CHECK(ts_bad("1900-02-29T12:00:00Z"));
+    CHECK(ts("2024-03-01T00:00:00Z") - ts("2024-02-28T00:00:00Z") == 2 * 86400);
+    /* leap second counts as the next minute's first */
+    CHECK(ts("2016-12-31T23:59:60Z") == ts("2017-01-01T00:00:00Z"));
+    /* garbage */
+    CHECK(ts_bad(""));
+    CHECK(ts_bad("yesterday"));
+    CHECK(ts_bad("2025-03-14"));
+    CHECK(ts_bad("2025-03-14T09:26:53"));       /* no offset */
+    CHECK(ts_bad("2025-13-01T00:00:00Z"));
+    CHECK(ts_bad("2025-04-31T00:00:00Z"));
+    CHECK(ts_bad("2025-03-14T24:00:00Z"));
+    CHECK(ts_bad("2025-03-14T09:60:00Z"));
+    CHECK(ts_bad("2025-03-14T09:26:53+0200"));
+    CHECK(ts_bad("2025-03-14T09:26:53+24:00"));
+    CHECK(ts_bad("2025-03-14T09:26:53Zjunk"));
+    CHECK(ts_bad("2025-03-14T09:26:53."));
+    CHECK(ts_bad("25-03-14T09:26:53Z"));
+    CHECK(ts_bad("2025/03/14T09:26:53Z"));
+    /* exact length: a NUL inside the slice is garbage, not an end */
+    int64_t v;
+    const char *why;
+    CHECK(drisk_ts_parse("2025-03-14T09:26:53Z\0x", 22, &v, &why) == -1);
+    CHECK(drisk_ts_parse("2025-03-14T09:26:53Zxx", 20, &v, &why) == 0 && v == 1741944413);
+    /* format round trip, before and after the epoch */
+    CHECK(strcmp(drisk_ts_format(1741944413, buf), "2025-03-14T09:26:53Z") == 0);
+    CHECK(strcmp(drisk_ts_format(-1, buf), "1969-12-31T23:59:59Z") == 0);
+    CHECK(strcmp(drisk_ts_format(ts("2024-02-29T23:59:59Z"), buf), "2024-02-29T23:59:59Z") == 0);
+    for (int64_t t = -86400 * 400; t < 86400LL * 365 * 60; t += 86400 * 7 + 3607) {
+        drisk_ts_format(t, buf);
+        if (ts(buf) != t) {
+            CHECK_MSG(0, "round trip of %lld gave %s", (long long)t, buf);
+            break;
+        }
+    }
+    CHECK(drisk_date_or_ts_parse("2025-01-01", &v, &why) == 0 && v == ts("2025-01-01T00:00:00Z"));
+    CHECK(drisk_date_or_ts_parse("2025-1-1", &v, &why) == -1);
+}
+
+static void test_calendar(void)
+{
+    int64_t mon = ts("2025-03-10T10:00:00Z"); /* a Monday */
+    CHECK(drisk_weekday(mon) == 0);
+    CHECK(drisk_weekday(ts("2025-03-16T23:59:59Z")) == 6);
+    CHECK(drisk_weekday(ts("1969-12-31T12:00:00Z")) == 2); /* a Wednesday, before the epoch */
+    CHECK(drisk_is_business_day(mon));
+    CHECK(!drisk_is_business_day(ts("2025-03-15T10:00:00Z")));  /* Saturday */
+    CHECK(!drisk_is_business_day(ts("2025-12-25T10:00:00Z")));  /* holiday */
+    CHECK(!drisk_is_business_day(ts("2026-01-01T10:00:00Z")));
+    /* Friday + 1 business day = Monday; Monday + 5 = next Monday */
+    CHECK(drisk_add_business_days(ts("2025-03-14T18:00:00Z"), 1) == ts("2025-03-17T00:00:00Z"));
+    CHECK(drisk_add_business_days(mon, 5) == ts("2025-03-17T00:00:00Z"));
+    CHECK(drisk_add_business_days(mon, 0) == ts("2025-03-10T00:00:00Z"));
+    /* across Christmas: Wed 24 Dec 2025 + 1 = Mon 29 Dec (25, 26 holidays, 27-28 weekend) */
+    CHECK(drisk_add_business_days(ts("2025-12-24T09:00:00Z"), 1) == ts("2025-12-29T00:00:00Z"));
+}
+
+static int ev(const char *s)
+{
+    return drisk_event_parse(s, strlen(s));
+}
+
+static void test_vocabulary(void)
+{
+    /* every row of docs/VOCABULARY.md */
+    for (int e = 1; e <= DRISK_EVENT_COUNT; e++)
+        CHECK(ev(drisk_event_name(e)) == e);
+    CHECK(ev("InfoReceived") == DRISK_EVENT_LABEL_CREATED);
+    CHECK(ev("Pending") == DRISK_EVENT_LABEL_CREATED);
+    CHECK(ev("InTransit") == DRISK_EVENT_IN_TRANSIT);
+    CHECK(ev("OutForDelivery") == DRISK_EVENT_OUT_FOR_DELIVERY);
+    CHECK(ev("AttemptFail") == DRISK_EVENT_DELIVERY_ATTEMPTED);
+    CHECK(ev("Delivered") == DRISK_EVENT_DELIVERED);
+    CHECK(ev("AvailableForPickup") == DRISK_EVENT_AVAILABLE_FOR_PICKUP);
+    CHECK(ev("Exception") == DRISK_EVENT_EXCEPTION);
+    CHECK(ev("Expired") == DRISK_EVENT_LOST);
+    CHECK(ev("InTransit_002") == DRISK_EVENT_IN_TRANSIT);
+    CHECK(ev("AttemptFail_001") == DRISK_EVENT_DELIVERY_ATTEMPTED);
+    CHECK(ev("pre_transit") == DRISK_EVENT_LABEL_CREATED);
+    CHECK(ev("in_transit") == DRISK_EVENT_IN_TRANSIT);
+    CHECK(ev("out_for_delivery") == DRISK_EVENT_OUT_FOR_DELIVERY);
+    CHECK(ev("delivered") == DRISK_EVENT_DELIVERED);
+    CHECK(ev("available_for_pickup") == DRISK_EVENT_AVAILABLE_FOR_PICKUP);
+    CHECK(ev("return_to_sender") == DRISK_EVENT_RETURN_TO_SENDER);
+    CHECK(ev("failure") == DRISK_EVENT_EXCEPTION);
+    CHECK(ev("cancelled") == DRISK_EVENT_EXCEPTION);
+    CHECK(ev("PRE_TRANSIT") == DRISK_EVENT_LABEL_CREATED);
+    CHECK(ev("TRANSIT") == DRISK_EVENT_IN_TRANSIT);
+    CHECK(ev("DELIVERED") == DRISK_EVENT_DELIVERED);
+    CHECK(ev("RETURNED") == DRISK_EVENT_RETURN_TO_SENDER);
+    CHECK(ev("FAILURE") == DRISK_EVENT_EXCEPTION);
+    CHECK(ev("Out-For-Delivery") == DRISK_EVENT_OUT_FOR_DELIVERY);
+    /* unknown */
+    CHECK(ev("") == 0);
+    CHECK(ev("unknown") == 0);
+    CHECK(ev("UNKNOWN") == 0);
+    CHECK(ev("teleported") == 0);
+    CHECK(ev("InTransit_x") == 0);
+    CHECK(ev("deliv\xc3\xa9red") == 0);
+    CHECK(drisk_reason_parse("weather_delay", 13) == DRISK_REASON_WEATHER_DELAY);
+    CHECK(drisk_reason_parse("Recipient Unavailable", 21) == DRISK_REASON_RECIPIENT_UNAVAILABLE);
+    CHECK(drisk_reason_parse("", 0) == DRISK_REASON_NONE);
+    CHECK(drisk_reason_parse("gremlins", 8) == -1);
+    CHECK(drisk_outcome_parse("Delivered", 9) == DRISK_OUTCOME_DELIVERED);
+    CHECK(drisk_outcome_parse("lost", 4) == DRISK_OUTCOME_LOST);
+    CHECK(drisk_outcome_parse("stolen", 6) == -1);
+}
+
+static void test_text(void)
+{
+    double d;
+    CHECK(drisk_utf8_valid("S\xc3\xa3o Paulo", 10));
+    CHECK(!drisk_utf8_valid("\xc3", 1));
+    CHECK(!drisk_utf8_valid("\xc0\xaf", 2));         /* overlong */
+    CHECK(!drisk_utf8_valid("\xed\xa0\x80", 3));     /* surrogate */
+    CHECK(!drisk_utf8_valid("\xf4\x90\x80\x80", 4)); /* above U+10FFFF */
+    CHECK(drisk_utf8_valid("\xf0\x9f\x93\xa6", 4));  /* a parcel emoji */
+    CHECK(drisk_parse_double(" 12.5 ", 6, &d) == 0 && d == 12.5);
+    CHECK(drisk_parse_double("1e3", 3, &d) == 0 && d == 1000);
+    CHECK(drisk_parse_double("12,5", 4, &d) == -1);
+    CHECK(drisk_parse_double("nan", 3, &d) == -1);
+    CHECK(drisk_parse_double("1e999", 5, &d) == -1);
+    CHECK(drisk_parse_double("0x10", 4, &d) == -1);
+    CHECK(drisk_parse_double("", 0, &d) == -1);
+}
+
+int main(void)
+{
+    test_timestamps();
+    test_calendar();
+    test_vocabulary();
+    test_text();
+    CHECK_DONE();
+}
