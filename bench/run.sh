@@ -26,9 +26,9 @@ report() { # report LABEL ROWS
   local s m
   s=$(awk -v l="$1" '$1==l {print $2}' "$OUT/times" | median)
   m=$(awk -v l="$1" '$1==l {print $3}' "$OUT/times" | median)
-  printf '%-14s median %7.2f s  %10.0f rows/s  peak RSS %6.0f MiB  (runs: %s)\n' "$1" "$s" \
-    "$(echo "$2 / $s" | bc -l)" "$(echo "$m / 1024" | bc -l)" \
-    "$(awk -v l="$1" '$1==l {printf "%s ", $2}' "$OUT/times")"
+  awk -v l="$1" -v s="$s" -v m="$m" -v n="$2" -v runs="$(awk -v l="$1" '$1==l {printf "%s ", $2}' "$OUT/times")" \
+    'BEGIN {printf "%-14s median %7.2f s  %10.0f rows/s  peak RSS %6.0f MiB  (runs: %s)\n", l, s, n / s, m / 1024, runs}'
+
 }
 
 case "${1:-}" in
@@ -68,7 +68,7 @@ case "${1:-}" in
     report sqlite3_import "$SCANS"
     d=$(awk '$1=="drisk_scans" {print $2}' "$OUT/times" | median)
     s=$(awk '$1=="sqlite3_import" {print $2}' "$OUT/times" | median)
-    printf 'drisk scan import speed / sqlite3 .import speed = %.2f\n' "$(echo "$s / $d" | bc -l)"
+    awk -v d="$d" -v s="$s" 'BEGIN {printf "drisk scan import speed / sqlite3 .import speed = %.2f\n", s / d}'
     cat "$OUT/imp.json"
     ;;
   *)

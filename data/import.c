@@ -5,6 +5,7 @@
 #include "data/import.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@
 #include "data/csv.h"
 #include "data/export.h"
 #include "data/jsonl.h"
+#include "engine/log.h"
 #include "engine/text.h"
 #include "engine/timeutil.h"
 #include "engine/vocab.h"
@@ -129,14 +131,14 @@ static int64_t source_offset(const struct source *src)
     return src->jsonl ? drisk_jsonl_offset(src->jl) : drisk_csv_offset(src->csv);
 }
 
-static void show_progress(struct importer *imp, const struct source *src,
+static void show_progress(struct importer *imp, const struct source *src, int64_t offset,
                           const struct drisk_import_counts *c, int final)
 {
     double dt = seconds_since(&imp->t0);
     char pct[16] = "";
     if (src->size > 0)
         snprintf(pct, sizeof pct, ", %3.0f%%",
-                 100.0 * (double)source_offset(src) / (double)src->size);
+                 100.0 * (double)offset / (double)src->size);
     fprintf(stderr, "\r%s: %lld rows, %.0f rows/s%s  ", src->name, (long long)c->read,
             dt > 0 ? (double)c->read / dt : 0.0, pct);
     if (final)
@@ -144,26 +146,24 @@ static void show_progress(struct importer *imp, const struct source *src,
     imp->progress_shown = 1;
 }
 
-/* Writes the row back as CSV (for the rejects file). */
-static void write_record(FILE *f, const struct source *src)
+/* The current row as text for the rejects file (owned by the caller; NULL when out of
+ * memory): a JSON line as read, a CSV row re-encoded as one CSV line. */
+static char *render_record(const struct source *src)
 {
     if (src->jsonl) {
-        char *s = malloc(src->jrec.raw_len + 1);
-        if (!s)
-            return;
-        memcpy(s, src->jrec.raw, src->jrec.raw_len);
-        s[src->jrec.raw_len] = '\0';
-        drisk_csv_put_field(f, s);
-        free(s);
-        return;
+        char *t = malloc(src->jrec.raw_len + 1);
+        if (t) {
+            memcpy(t, src->jrec.raw, src->jrec.raw_len);
+            t[src->jrec.raw_len] = '\0';
+        }
+        return t;
     }
-    /* Re-encode the fields as one CSV line, then quote that line as a field. */
     size_t cap = 64;
     for (int i = 0; i < src->crec.n_fields; i++)
         cap += src->crec.len[i] * 2 + 3;
-    char *s = malloc(cap), *p = s;
-    if (!s)
-        return;
+    char *t = malloc(cap), *p = t;
+    if (!t)
+        return NULL;
     for (int i = 0; i < src->crec.n_fields; i++) {
         const char *v = src->crec.field[i];
         int quote = strpbrk(v, ",\"\r\n") != NULL;
@@ -180,12 +180,11 @@ static void write_record(FILE *f, const struct source *src)
             *p++ = '"';
     }
     *p = '\0';
-    drisk_csv_put_field(f, s);
-    free(s);
+    return t;
 }
 
 static void report(struct importer *imp, const struct source *src, int64_t line,
-                   const struct problem *pb)
+                   const struct problem *pb, const char *record)
 {
     imp->result->problems++;
     if (imp->rejects) {
@@ -196,8 +195,8 @@ static void report(struct importer *imp, const struct source *src, int64_t line,
         fputc(',', imp->rejects);
         drisk_csv_put_field(imp->rejects, pb->msg);
         fputc(',', imp->rejects);
-        if (pb->has_record)
-            write_record(imp->rejects, src);
+        if (record)
+            drisk_csv_put_field(imp->rejects, record);
         fputc('\n', imp->rejects);
     }
     if (imp->opts->on_problem && imp->result->problems <= imp->opts->max_problems) {
@@ -527,102 +526,221 @@ static enum drisk_status source_open(struct source *src, const char *path, enum 
     return DRISK_OK;
 }
 
+/* Reading and validating (a reader thread) runs beside writing to SQLite (the calling
+ * thread), handing rows over in batches: the two halves of an import each take a core.
+ * Rows keep their order, so problems are reported in file order. */
+#define BATCH_ROWS 512
+#define N_BATCHES 4
+
+struct slot {
+    int64_t line;
+    int64_t offset; /* bytes consumed after this row (progress) */
+    int ok;         /* 1: the payload is valid; 0: pb says what is wrong */
+    struct problem pb;
+    char *record; /* a problem row's text for the rejects file (owned) */
+    union {
+        struct drisk_shipment sh;
+        struct {
+            char merchant[DRISK_ID_MAX], shipment_id[DRISK_ID_MAX];
+            struct drisk_scan sc;
+        } scan;
+    } u;
+};
+
+struct batch {
+    struct slot slot[BATCH_ROWS];
+    int n;
+    int eof;  /* the last batch */
+    int full; /* owned by the writer until it clears this */
+};
+
+struct pipeline {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct batch *b; /* N_BATCHES */
+    int stop;        /* the writer gave up: the reader ends */
+    struct source *src;
+    int want_records;
+};
+
+static void *reader_main(void *arg)
+{
+    struct pipeline *pl = arg;
+    struct source *src = pl->src;
+    struct row r;
+    for (unsigned k = 0;; k++) {
+        struct batch *b = &pl->b[k % N_BATCHES];
+        pthread_mutex_lock(&pl->mu);
+        while (b->full && !pl->stop)
+            pthread_cond_wait(&pl->cv, &pl->mu);
+        int stop = pl->stop;
+        pthread_mutex_unlock(&pl->mu);
+        if (stop)
+            return NULL;
+        b->n = 0;
+        b->eof = 0;
+        while (b->n < BATCH_ROWS) {
+            struct slot *sl = &b->slot[b->n];
+            int got = next_row(src, &r, &sl->pb);
+            if (got == 0) {
+                b->eof = 1;
+                break;
+            }
+            sl->line = r.line;
+            sl->record = NULL;
+            if (got > 0)
+                sl->ok = src->kind == KIND_SHIPMENTS
+                             ? validate_shipment(&r, &sl->u.sh, &sl->pb) == 0
+                             : validate_scan(&r, sl->u.scan.merchant, sl->u.scan.shipment_id,
+                                             &sl->u.scan.sc, &sl->pb) == 0;
+            else
+                sl->ok = 0;
+            /* Scans are checked against the store by the writer, so any scan may become a
+             * problem row: keep its text when there is a rejects file to write it to. */
+            if ((!sl->ok && sl->pb.has_record) ||
+                (pl->want_records && src->kind == KIND_SCANS && sl->ok))
+                sl->record = render_record(src);
+            sl->offset = source_offset(src);
+            b->n++;
+        }
+        pthread_mutex_lock(&pl->mu);
+        b->full = 1;
+        pthread_cond_broadcast(&pl->cv);
+        pthread_mutex_unlock(&pl->mu);
+        if (b->eof)
+            return NULL;
+    }
+}
+
+/* Writes one validated row; returns DRISK_OK, or a store failure (which ends the import). */
+static enum drisk_status write_slot(struct importer *imp, const struct source *src,
+                                    struct slot *sl, struct drisk_import_counts *c,
+                                    struct drisk_error *err)
+{
+    enum drisk_status rc;
+    if (src->kind == KIND_SHIPMENTS) {
+        int64_t id;
+        enum drisk_upsert res;
+        if ((rc = drisk_store_upsert_shipment(imp->store, &sl->u.sh, &id, &res, err)))
+            return rc;
+        if (res == DRISK_UPSERT_INSERTED)
+            c->inserted++;
+        else if (res == DRISK_UPSERT_UPDATED)
+            c->updated++;
+        else
+            c->unchanged++;
+        return DRISK_OK;
+    }
+    const char *merchant = sl->u.scan.merchant, *shipment_id = sl->u.scan.shipment_id;
+    if (strcmp(shipment_id, imp->last_shipment) != 0 ||
+        strcmp(merchant, imp->last_merchant) != 0) {
+        int64_t id;
+        struct drisk_error ferr;
+        char b1[80], b2[80];
+        rc = drisk_store_find_shipment(imp->store, merchant[0] ? merchant : NULL, shipment_id,
+                                       &id, &ferr);
+        if (rc == DRISK_ENOTFOUND || rc == DRISK_EINVAL) {
+            if (rc == DRISK_EINVAL)
+                set_problem(&sl->pb, F_MERCHANT_ID, "missing, and shipment \"%s\" belongs to "
+                            "several merchants: give merchant_id",
+                            shown(shipment_id, strlen(shipment_id), b1));
+            else if (merchant[0])
+                set_problem(&sl->pb, F_SHIPMENT_ID,
+                            "unknown shipment \"%s\" of merchant \"%s\": import its row with "
+                            "--shipments first (or in the same command)",
+                            shown(shipment_id, strlen(shipment_id), b1),
+                            shown(merchant, strlen(merchant), b2));
+            else
+                set_problem(&sl->pb, F_SHIPMENT_ID,
+                            "unknown shipment \"%s\": import its row with --shipments first "
+                            "(or in the same command)",
+                            shown(shipment_id, strlen(shipment_id), b1));
+            c->rejected++;
+            report(imp, src, sl->line, &sl->pb, sl->record);
+            return DRISK_OK;
+        }
+        if (rc)
+            return drisk_error_set(err, rc, "%s", ferr.msg);
+        memcpy(imp->last_shipment, shipment_id, strlen(shipment_id) + 1);
+        memcpy(imp->last_merchant, merchant, strlen(merchant) + 1);
+        imp->last_rowid = id;
+    }
+    int inserted;
+    if ((rc = drisk_store_insert_scan(imp->store, imp->last_rowid, &sl->u.scan.sc, &inserted,
+                                      err)))
+        return rc;
+    if (inserted)
+        c->inserted++;
+    else
+        c->unchanged++;
+    return DRISK_OK;
+}
+
 static enum drisk_status import_rows(struct importer *imp, struct source *src,
                                      struct drisk_import_counts *c, struct drisk_error *err)
 {
-    struct row r;
-    struct problem pb;
-    struct drisk_shipment sh;
-    struct drisk_scan sc;
-    char merchant[DRISK_ID_MAX], shipment_id[DRISK_ID_MAX];
-    enum drisk_status rc;
+    enum drisk_status rc = DRISK_OK;
+    struct pipeline pl = { .src = src, .want_records = imp->rejects != NULL };
+    pthread_t reader;
     int progress = imp->opts->progress;
 
+    pl.b = calloc(N_BATCHES, sizeof *pl.b);
+    if (!pl.b)
+        return drisk_error_set(err, DRISK_ENOMEM, "out of memory importing %s", src->name);
+    pthread_mutex_init(&pl.mu, NULL);
+    pthread_cond_init(&pl.cv, NULL);
+    if (pthread_create(&reader, NULL, reader_main, &pl) != 0) {
+        rc = drisk_error_set(err, DRISK_EIO, "cannot start the reader thread");
+        goto out;
+    }
     clock_gettime(CLOCK_MONOTONIC, &imp->t0);
     imp->t_last = imp->t0;
-    for (;;) {
-        int got = next_row(src, &r, &pb);
-        if (got == 0)
-            break;
-        c->read++;
-        if (progress && (c->read & 8191) == 0 && seconds_since(&imp->t_last) >= 0.25) {
+    for (unsigned k = 0; !rc; k++) {
+        struct batch *b = &pl.b[k % N_BATCHES];
+        pthread_mutex_lock(&pl.mu);
+        while (!b->full)
+            pthread_cond_wait(&pl.cv, &pl.mu);
+        pthread_mutex_unlock(&pl.mu);
+        for (int i = 0; i < b->n; i++) {
+            struct slot *sl = &b->slot[i];
+            c->read++;
+            if (!rc) {
+                if (!sl->ok) {
+                    c->rejected++;
+                    report(imp, src, sl->line, &sl->pb, sl->record);
+                } else {
+                    rc = write_slot(imp, src, sl, c, err);
+                }
+            }
+            free(sl->record);
+            sl->record = NULL;
+        }
+        int eof = b->eof;
+        if (progress && seconds_since(&imp->t_last) >= 0.25 && b->n) {
             clock_gettime(CLOCK_MONOTONIC, &imp->t_last);
-            show_progress(imp, src, c, 0);
+            show_progress(imp, src, b->slot[b->n - 1].offset, c, 0);
         }
-        if (got < 0) {
-            c->rejected++;
-            report(imp, src, r.line, &pb);
-            continue;
-        }
-        if (src->kind == KIND_SHIPMENTS) {
-            int64_t id;
-            enum drisk_upsert res;
-            if (validate_shipment(&r, &sh, &pb)) {
-                c->rejected++;
-                report(imp, src, r.line, &pb);
-                continue;
-            }
-            if ((rc = drisk_store_upsert_shipment(imp->store, &sh, &id, &res, err)))
-                return rc;
-            if (res == DRISK_UPSERT_INSERTED)
-                c->inserted++;
-            else if (res == DRISK_UPSERT_UPDATED)
-                c->updated++;
-            else
-                c->unchanged++;
-            continue;
-        }
-        if (validate_scan(&r, merchant, shipment_id, &sc, &pb)) {
-            c->rejected++;
-            report(imp, src, r.line, &pb);
-            continue;
-        }
-        if (strcmp(shipment_id, imp->last_shipment) != 0 ||
-            strcmp(merchant, imp->last_merchant) != 0) {
-            int64_t id;
-            struct drisk_error ferr;
-            char b1[80], b2[80];
-            rc = drisk_store_find_shipment(imp->store, merchant[0] ? merchant : NULL,
-                                           shipment_id, &id, &ferr);
-            if (rc == DRISK_ENOTFOUND || rc == DRISK_EINVAL) {
-                if (rc == DRISK_EINVAL)
-                    set_problem(&pb, F_MERCHANT_ID, "missing, and shipment \"%s\" belongs to "
-                                "several merchants: give merchant_id",
-                                shown(shipment_id, strlen(shipment_id), b1));
-                else if (merchant[0])
-                    set_problem(&pb, F_SHIPMENT_ID,
-                                "unknown shipment \"%s\" of merchant \"%s\": import its row with "
-                                "--shipments first (or in the same command)",
-                                shown(shipment_id, strlen(shipment_id), b1),
-                                shown(merchant, strlen(merchant), b2));
-                else
-                    set_problem(&pb, F_SHIPMENT_ID,
-                                "unknown shipment \"%s\": import its row with --shipments first "
-                                "(or in the same command)",
-                                shown(shipment_id, strlen(shipment_id), b1));
-                c->rejected++;
-                report(imp, src, r.line, &pb);
-                continue;
-            }
-            if (rc) {
-                drisk_error_set(err, rc, "%s", ferr.msg);
-                return rc;
-            }
-            memcpy(imp->last_shipment, shipment_id, strlen(shipment_id) + 1);
-            memcpy(imp->last_merchant, merchant, strlen(merchant) + 1);
-            imp->last_rowid = id;
-        }
-        int inserted;
-        if ((rc = drisk_store_insert_scan(imp->store, imp->last_rowid, &sc, &inserted, err)))
-            return rc;
-        if (inserted)
-            c->inserted++;
-        else
-            c->unchanged++;
+        pthread_mutex_lock(&pl.mu);
+        b->full = 0;
+        if (rc)
+            pl.stop = 1;
+        pthread_cond_broadcast(&pl.cv);
+        pthread_mutex_unlock(&pl.mu);
+        if (eof)
+            break;
     }
-    if (progress)
-        show_progress(imp, src, c, 1);
-    return DRISK_OK;
+    pthread_join(reader, NULL);
+    if (!rc && progress)
+        show_progress(imp, src, source_offset(src), c, 1);
+out:
+    /* Batches the reader filled after the writer stopped may still own record texts. */
+    for (int k = 0; k < N_BATCHES; k++)
+        for (int i = 0; i < BATCH_ROWS; i++)
+            free(pl.b[k].slot[i].record);
+    pthread_cond_destroy(&pl.cv);
+    pthread_mutex_destroy(&pl.mu);
+    free(pl.b);
+    return rc;
 }
 
 static enum drisk_status import_file(struct importer *imp, const char *path, enum kind kind,
@@ -655,18 +773,14 @@ enum drisk_status drisk_import(struct drisk_store *store, const struct drisk_imp
         fputs("line,file,field,problem,record\n", imp.rejects);
     }
     drisk_store_set_cache_bytes(store, (int64_t)256 << 20);
-    if ((rc = drisk_store_begin(store, err)))
+    if ((rc = drisk_store_begin_bulk(store, err)))
         goto out;
     if (opts->shipments_path &&
         (rc = import_file(&imp, opts->shipments_path, KIND_SHIPMENTS, &result->shipments, err)))
         goto out;
-    if (opts->scans_path) {
-        int deferred;
-        if ((rc = drisk_store_bulk_begin(store, &deferred, err)) ||
-            (rc = import_file(&imp, opts->scans_path, KIND_SCANS, &result->scans, err)) ||
-            (rc = drisk_store_bulk_end(store, deferred, err)))
-            goto out;
-    }
+    if (opts->scans_path &&
+        (rc = import_file(&imp, opts->scans_path, KIND_SCANS, &result->scans, err)))
+        goto out;
     if (result->problems && !opts->rejects_path) {
         rc = drisk_error_set(err, DRISK_EINVAL,
                              "%lld invalid row%s: nothing was imported. Fix %s, or pass "
@@ -681,7 +795,10 @@ enum drisk_status drisk_import(struct drisk_store *store, const struct drisk_imp
                              "imported", opts->rejects_path);
         goto out;
     }
+    struct timespec t_commit;
+    clock_gettime(CLOCK_MONOTONIC, &t_commit);
     rc = drisk_store_commit(store, err);
+    DRISK_LOG(DRISK_LOG_DEBUG, "committed in %.2f s", seconds_since(&t_commit));
 out:
     if (rc) {
         drisk_store_rollback(store);

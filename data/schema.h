@@ -4,10 +4,6 @@
 #ifndef DRISK_SCHEMA_H
 #define DRISK_SCHEMA_H
 
-/* Secondary indexes of scans, also dropped and rebuilt around bulk loads. */
-#define DRISK_SCANS_INDEX_SQL "CREATE INDEX scans_by_location_ts ON scans(location, ts);"
-#define DRISK_SCANS_INDEX_DROP_SQL "DROP INDEX scans_by_location_ts;"
-
 static const char *const drisk_migrations[] = {
     /* 1: merchants, shipments, scans; registry, risk, alerts, recommendations, keys. */
     "CREATE TABLE merchants ("
@@ -37,18 +33,22 @@ static const char *const drisk_migrations[] = {
     "CREATE INDEX shipments_by_merchant_created ON shipments(merchant_id, created_at);"
     "CREATE INDEX shipments_by_created ON shipments(created_at);"
     "CREATE INDEX shipments_by_key ON shipments(shipment_key);" /* scans without merchant */
+    /* Facility / place codes, interned: network statistics key on them, and an integer
+     * keeps scans and their location index small. Id 0 is "no location". */
+    "CREATE TABLE locations (id INTEGER PRIMARY KEY, code TEXT NOT NULL UNIQUE);"
+    "INSERT INTO locations VALUES (0, '');"
     /* The primary key is the idempotency key and the 'scans of a shipment in time
      * order' access path in one B-tree (WITHOUT ROWID: no second index to maintain). */
     "CREATE TABLE scans ("
     "  shipment_id INTEGER NOT NULL REFERENCES shipments(id) ON DELETE CASCADE,"
     "  ts INTEGER NOT NULL,"
     "  event INTEGER NOT NULL,"
-    "  location TEXT NOT NULL DEFAULT '',"
+    "  location_id INTEGER NOT NULL DEFAULT 0 REFERENCES locations(id),"
     "  reason INTEGER,"
     "  description TEXT,"
-    "  PRIMARY KEY (shipment_id, ts, event, location)"
+    "  PRIMARY KEY (shipment_id, ts, event, location_id)"
     ") WITHOUT ROWID;"
-    DRISK_SCANS_INDEX_SQL
+    "CREATE INDEX scans_by_location_ts ON scans(location_id, ts);"
     "CREATE TABLE event_codes (code INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);"
     "INSERT INTO event_codes VALUES (1,'label_created'),(2,'picked_up'),"
     "  (3,'arrived_at_facility'),(4,'departed_facility'),(5,'in_transit'),"

@@ -145,7 +145,7 @@ static const struct merchant {
       6, { { C_FLEETEX, SV_STANDARD, 0.35 }, { C_FLEETEX, SV_ECONOMY, 0.10 },
            { C_UNIPOST, SV_STANDARD, 0.20 }, { C_CITYHOP, SV_STANDARD, 0.15 },
            { C_APEX, SV_STANDARD, 0.10 }, { C_APEX, SV_EXPRESS, 0.10 } } },
-    { "bloom-beauty", "BLOOM", "BB-", 0.30, 2, { 4, 10 }, { 0.7, 0.3 }, 0.1, 2.5, 8, 180, 0.60, 0.06,
+    { "bloom-beauty", "BLOOM", "BB-", 0.30, 2, { 4, 10 }, { 0.7, 0.3 }, 0.1, 2.5, 8, 180, 0.6, 0.06,
       5, { { C_UNIPOST, SV_ECONOMY, 0.35 }, { C_UNIPOST, SV_STANDARD, 0.15 },
            { C_CITYHOP, SV_ECONOMY, 0.20 }, { C_CITYHOP, SV_STANDARD, 0.10 },
            { C_FLEETEX, SV_ECONOMY, 0.20 } } },
@@ -173,7 +173,7 @@ static const struct merchant {
 #define DISRUPT_TAIL_DAYS 120 /* disruptions are generated up to now + this */
 
 #define SILENT_LOST_DAYS 30 /* a parcel silent this long before "now" is lost */
-#define MAX_SCANS 64        /* per shipment; the model's journeys stay well below */
+#define MAX_SCANS 64        /* per shipment; the longest journey the model makes has 33 */
 
 /* ---------------------------------------------------------------- calendar */
 
@@ -838,7 +838,10 @@ static void simulate_shipment(struct sim *s, int64_t i, int64_t created,
     uint64_t mod = 1;
     for (int k = 0; k < c->digits; k++)
         mod *= 10;
-    uint64_t num = ((uint64_t)i * 3367900313ULL + mix64(s->opts->seed ^ 0x7f4a7c15ULL)) % mod;
+    /* i -> i * M + offset (mod 10^digits) is a bijection (M is prime to 10), so tracking
+     * numbers are unique yet look random. */
+    uint64_t offset = mix64(s->opts->seed ^ 0x7f4a7c15ULL) % mod;
+    uint64_t num = ((uint64_t)i * 3367900313ULL % mod + offset) % mod;
     snprintf(sh->shipment_id, sizeof sh->shipment_id, "%s%0*llu%s", c->prefix, c->digits,
              (unsigned long long)num, c->suffix);
     snprintf(sh->order_id, sizeof sh->order_id, "%s%08lld", m->order_prefix,
@@ -880,9 +883,11 @@ static const char *describe(int event, int reason)
     case DRISK_EVENT_DELIVERED: return "Delivered";
     case DRISK_EVENT_LOST: return "Parcel declared lost";
     case DRISK_EVENT_DELIVERY_ATTEMPTED:
-        return reason == DRISK_REASON_ADDRESS_ISSUE ? "Delivery attempted - address problem"
-               : reason == DRISK_REASON_REFUSED     ? "Delivery refused by recipient"
-                                                    : "Delivery attempted - recipient not available";
+        if (reason == DRISK_REASON_ADDRESS_ISSUE)
+            return "Delivery attempted - address problem";
+        if (reason == DRISK_REASON_REFUSED)
+            return "Delivery refused by recipient";
+        return "Delivery attempted - recipient not available";
     case DRISK_EVENT_RETURN_TO_SENDER:
         return reason == DRISK_REASON_DAMAGED ? "Damaged - returning to sender"
                                               : "Returning to sender";
@@ -1068,8 +1073,8 @@ enum drisk_status drisk_sim_run(struct drisk_store *store, const struct drisk_si
         fputs(drisk_scans_csv_header, fsc);
     }
     if (store) {
-        drisk_store_set_cache_bytes(store, (int64_t)512 << 20);
-        if ((rc = drisk_store_begin(store, err)))
+        drisk_store_set_cache_bytes(store, (int64_t)256 << 20);
+        if ((rc = drisk_store_begin_bulk(store, err)))
             goto out;
         in_txn = 1;
     }

@@ -22,6 +22,8 @@ enum stmt_id {
     ST_SHIPMENT_INSERT,
     ST_SHIPMENT_UPDATE,
     ST_SCAN_INSERT,
+    ST_LOCATION_FIND,
+    ST_LOCATION_INSERT,
     ST_COUNT
 };
 
@@ -45,14 +47,27 @@ static const char *const stmt_sql[ST_COUNT] = {
         " weight_kg=?8, declared_value=?9, created_at=?10, promised_at=?11, delivered_at=?12,"
         " outcome=?13 WHERE merchant_id = ?1 AND shipment_key = ?2",
     [ST_SCAN_INSERT] =
-        "INSERT OR IGNORE INTO scans(shipment_id, ts, event, location, reason, description)"
+        "INSERT OR IGNORE INTO scans(shipment_id, ts, event, location_id, reason, description)"
         " VALUES (?1,?2,?3,?4,?5,?6)",
+    [ST_LOCATION_FIND] = "SELECT id FROM locations WHERE code = ?1",
+    [ST_LOCATION_INSERT] = "INSERT INTO locations(code) VALUES (?1)",
+};
+
+/* Location code -> id cache: open addressing, power-of-two capacity, grown at 50% load
+ * up to LOC_CACHE_MAX entries (then lookups beyond it go to SQLite). Codes are copied. */
+#define LOC_CACHE_MAX (1 << 20)
+struct loc_entry {
+    char *code; /* NULL: empty slot */
+    int64_t id;
 };
 
 struct drisk_store {
     sqlite3 *db;
     sqlite3_stmt *stmt[ST_COUNT];
     int in_txn;
+    int bulk; /* in a drisk_store_begin_bulk transaction: foreign keys off */
+    struct loc_entry *loc;
+    size_t loc_cap, loc_count;
     /* One-entry merchant cache: imports and the simulator use few merchants. */
     char merchant_name[DRISK_ID_MAX];
     int64_t merchant_id;
@@ -142,10 +157,11 @@ enum drisk_status drisk_store_open(const char *path, struct drisk_store **out,
     }
     sqlite3_busy_timeout(store->db, 10000);
     /* WAL lets the server read while an import writes; synchronous=FULL makes every
-     * commit durable when it returns (a bulk import commits once, so it costs little). */
+     * commit durable when it returns (a bulk import commits once, so it costs little).
+     * threads=2 lets index builds sort on a second core. */
     if ((rc = exec(store,
                    "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"
-                   "PRAGMA temp_store=MEMORY; PRAGMA cache_size=-65536;",
+                   "PRAGMA cache_size=-65536; PRAGMA threads=2;",
                    "configuring the connection", err)))
         goto out;
     if ((rc = migrate(store, err)))
@@ -169,6 +185,93 @@ out:
     return DRISK_OK;
 }
 
+static uint64_t hash_str(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+static void loc_cache_clear(struct drisk_store *store)
+{
+    for (size_t i = 0; i < store->loc_cap; i++) {
+        free(store->loc[i].code);
+        store->loc[i].code = NULL;
+    }
+    store->loc_count = 0;
+}
+
+static struct loc_entry *loc_slot(struct loc_entry *tab, size_t cap, const char *code)
+{
+    size_t i = (size_t)hash_str(code) & (cap - 1);
+    while (tab[i].code && strcmp(tab[i].code, code) != 0)
+        i = (i + 1) & (cap - 1);
+    return &tab[i];
+}
+
+/* Remembers code -> id; silently does nothing when full or out of memory (the cache is
+ * only a shortcut). */
+static void loc_cache_put(struct drisk_store *store, const char *code, int64_t id)
+{
+    if ((store->loc_count + 1) * 2 > store->loc_cap) {
+        size_t ncap = store->loc_cap ? store->loc_cap * 2 : 256;
+        if (ncap > 2 * LOC_CACHE_MAX)
+            return;
+        struct loc_entry *nt = calloc(ncap, sizeof *nt);
+        if (!nt)
+            return;
+        for (size_t i = 0; i < store->loc_cap; i++)
+            if (store->loc[i].code)
+                *loc_slot(nt, ncap, store->loc[i].code) = store->loc[i];
+        free(store->loc);
+        store->loc = nt;
+        store->loc_cap = ncap;
+    }
+    struct loc_entry *e = loc_slot(store->loc, store->loc_cap, code);
+    if (e->code)
+        return;
+    if (!(e->code = strdup(code)))
+        return;
+    e->id = id;
+    store->loc_count++;
+}
+
+static enum drisk_status location_id(struct drisk_store *store, const char *code, int64_t *id,
+                                     struct drisk_error *err)
+{
+    if (!code[0]) {
+        *id = 0;
+        return DRISK_OK;
+    }
+    if (store->loc_cap) {
+        struct loc_entry *e = loc_slot(store->loc, store->loc_cap, code);
+        if (e->code) {
+            *id = e->id;
+            return DRISK_OK;
+        }
+    }
+    sqlite3_stmt *st = store->stmt[ST_LOCATION_FIND];
+    sqlite3_bind_text(st, 1, code, -1, SQLITE_STATIC);
+    int r = sqlite3_step(st);
+    if (r == SQLITE_ROW)
+        *id = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    if (r == SQLITE_DONE) {
+        st = store->stmt[ST_LOCATION_INSERT];
+        sqlite3_bind_text(st, 1, code, -1, SQLITE_STATIC);
+        r = sqlite3_step(st);
+        sqlite3_reset(st);
+        if (r != SQLITE_DONE)
+            return db_error(store, err, "adding a location");
+        *id = sqlite3_last_insert_rowid(store->db);
+    } else if (r != SQLITE_ROW) {
+        return db_error(store, err, "looking up a location");
+    }
+    loc_cache_put(store, code, *id);
+    return DRISK_OK;
+}
+
 void drisk_store_free(struct drisk_store *store)
 {
     if (!store)
@@ -178,6 +281,8 @@ void drisk_store_free(struct drisk_store *store)
     for (int i = 0; i < ST_COUNT; i++)
         sqlite3_finalize(store->stmt[i]);
     sqlite3_close(store->db);
+    loc_cache_clear(store);
+    free(store->loc);
     free(store);
 }
 
@@ -189,11 +294,30 @@ enum drisk_status drisk_store_begin(struct drisk_store *store, struct drisk_erro
     return rc;
 }
 
+enum drisk_status drisk_store_begin_bulk(struct drisk_store *store, struct drisk_error *err)
+{
+    /* foreign_keys can only change outside a transaction. */
+    enum drisk_status rc = exec(store, "PRAGMA foreign_keys=OFF", "preparing a bulk load", err);
+    if (!rc && (rc = drisk_store_begin(store, err)) != DRISK_OK)
+        sqlite3_exec(store->db, "PRAGMA foreign_keys=ON", NULL, NULL, NULL);
+    store->bulk = !rc;
+    return rc;
+}
+
+static void end_bulk(struct drisk_store *store)
+{
+    if (store->bulk)
+        sqlite3_exec(store->db, "PRAGMA foreign_keys=ON", NULL, NULL, NULL);
+    store->bulk = 0;
+}
+
 enum drisk_status drisk_store_commit(struct drisk_store *store, struct drisk_error *err)
 {
     enum drisk_status rc = exec(store, "COMMIT", "committing", err);
-    if (!rc)
+    if (!rc) {
         store->in_txn = 0;
+        end_bulk(store);
+    }
     return rc;
 }
 
@@ -202,7 +326,10 @@ void drisk_store_rollback(struct drisk_store *store)
     if (store->in_txn)
         sqlite3_exec(store->db, "ROLLBACK", NULL, NULL, NULL);
     store->in_txn = 0;
-    store->merchant_name[0] = '\0'; /* the cached merchant row may have been rolled back */
+    end_bulk(store);
+    /* cached merchant and location rows may have been rolled back */
+    store->merchant_name[0] = '\0';
+    loc_cache_clear(store);
 }
 
 void drisk_store_set_cache_bytes(struct drisk_store *store, int64_t bytes)
@@ -387,11 +514,15 @@ enum drisk_status drisk_store_insert_scan(struct drisk_store *store, int64_t shi
                                           const struct drisk_scan *scan, int *inserted,
                                           struct drisk_error *err)
 {
+    int64_t loc = 0;
+    enum drisk_status rc = location_id(store, scan->location, &loc, err);
+    if (rc)
+        return rc;
     sqlite3_stmt *st = store->stmt[ST_SCAN_INSERT];
     sqlite3_bind_int64(st, 1, shipment);
     sqlite3_bind_int64(st, 2, scan->ts);
     sqlite3_bind_int(st, 3, scan->event);
-    sqlite3_bind_text(st, 4, scan->location, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, loc);
     if (scan->reason)
         sqlite3_bind_int(st, 5, scan->reason);
     else
@@ -403,30 +534,6 @@ enum drisk_status drisk_store_insert_scan(struct drisk_store *store, int64_t shi
         return db_error(store, err, "inserting a scan");
     *inserted = sqlite3_changes(store->db) > 0;
     return DRISK_OK;
-}
-
-static int64_t scalar(struct drisk_store *store, const char *sql, int *ok);
-
-enum drisk_status drisk_store_bulk_begin(struct drisk_store *store, int *deferred,
-                                         struct drisk_error *err)
-{
-    int ok = 1;
-    *deferred = 0;
-    if (scalar(store, "SELECT count(*) FROM (SELECT 1 FROM scans LIMIT 1)", &ok) != 0)
-        return ok ? DRISK_OK : db_error(store, err, "checking the scans table");
-    if (!ok)
-        return db_error(store, err, "checking the scans table");
-    enum drisk_status rc = exec(store, DRISK_SCANS_INDEX_DROP_SQL, "preparing a bulk load", err);
-    if (!rc)
-        *deferred = 1;
-    return rc;
-}
-
-enum drisk_status drisk_store_bulk_end(struct drisk_store *store, int deferred,
-                                       struct drisk_error *err)
-{
-    return deferred ? exec(store, DRISK_SCANS_INDEX_SQL, "rebuilding the scan index", err)
-                    : DRISK_OK;
 }
 
 static void copy_col(sqlite3_stmt *st, int col, char *dst, size_t cap)
@@ -467,11 +574,13 @@ enum drisk_status drisk_store_iterate(struct drisk_store *store,
     static const char sql[] =
         "SELECT s.id, m.name, s.shipment_key, s.order_id, s.carrier, s.service, s.origin,"
         " s.destination, s.weight_kg, s.declared_value, s.created_at, s.promised_at,"
-        " s.delivered_at, s.outcome, c.ts, c.event, c.reason, c.location, c.description"
+        " s.delivered_at, s.outcome, c.ts, c.event, c.reason, l.code, c.description,"
+        " c.location_id"
         " FROM shipments s JOIN merchants m ON m.id = s.merchant_id"
         " LEFT JOIN scans c ON c.shipment_id = s.id"
+        " LEFT JOIN locations l ON l.id = c.location_id"
         " WHERE s.created_at >= ?1 AND s.created_at < ?2 AND (?3 IS NULL OR m.name = ?3)"
-        " ORDER BY s.created_at, s.id, c.ts, c.event, c.location";
+        " ORDER BY s.created_at, s.id, c.ts, c.event, c.location_id";
     enum drisk_status rc = DRISK_OK;
     sqlite3_stmt *st = NULL;
     struct drisk_scan *scans = NULL;
@@ -532,6 +641,7 @@ enum drisk_status drisk_store_iterate(struct drisk_store *store,
         sc->reason = sqlite3_column_int(st, 16);
         copy_col(st, 17, sc->location, sizeof sc->location);
         copy_col(st, 18, sc->description, sizeof sc->description);
+        sc->location_id = sqlite3_column_int64(st, 19);
     }
 out:
     sqlite3_finalize(st);

@@ -44,6 +44,8 @@ struct drisk_scan {
     int64_t ts;
     int event;  /* enum drisk_event */
     int reason; /* enum drisk_reason */
+    int64_t location_id; /* set by drisk_store_iterate: the store's id of location (0: none);
+                          * ignored on insert */
     char location[DRISK_NAME_MAX];
     char description[DRISK_DESC_MAX];
 };
@@ -70,6 +72,12 @@ int drisk_store_schema_version(void);
  * never fails half-way on a busy database; commit is durable when it returns. */
 enum drisk_status drisk_store_begin(struct drisk_store *store, struct drisk_error *err);
 enum drisk_status drisk_store_commit(struct drisk_store *store, struct drisk_error *err);
+
+/* begin for bulk loads (import, simulate): the same, with SQLite's foreign-key checks off
+ * until commit or rollback. Two B-tree probes per scan saved; the caller guarantees the
+ * references instead, since every shipment and location id it writes comes from a lookup
+ * or insert in the same transaction (drisk_store_upsert_shipment, find_shipment). */
+enum drisk_status drisk_store_begin_bulk(struct drisk_store *store, struct drisk_error *err);
 void drisk_store_rollback(struct drisk_store *store);
 
 /* Sets the page cache size for bulk work (bytes); the default is 64 MiB. */
@@ -92,19 +100,10 @@ enum drisk_status drisk_store_find_shipment(struct drisk_store *store, const cha
 
 /* Inserts a scan of the shipment with row id shipment; a scan equal on (shipment, ts,
  * event, location) to a stored one is ignored (*inserted = 0), so ingestion is
- * idempotent. */
+ * idempotent. A location seen for the first time gets an id in the locations table. */
 enum drisk_status drisk_store_insert_scan(struct drisk_store *store, int64_t shipment,
                                           const struct drisk_scan *scan, int *inserted,
                                           struct drisk_error *err);
-
-/* Bulk loading: inside a transaction, when the scans table is empty, drops its secondary
- * indexes (*deferred = 1) so that rows go into one B-tree; drisk_store_bulk_end rebuilds
- * them with one sort, much faster than millions of random index inserts. Both are
- * undone by a rollback like any other write. */
-enum drisk_status drisk_store_bulk_begin(struct drisk_store *store, int *deferred,
-                                         struct drisk_error *err);
-enum drisk_status drisk_store_bulk_end(struct drisk_store *store, int deferred,
-                                       struct drisk_error *err);
 
 /* Which shipments drisk_store_iterate visits: created_at in [created_from, created_to),
  * and of one merchant unless merchant is NULL. */

@@ -145,6 +145,8 @@ static void fill(struct drisk_shipment *sh, const char *id, int64_t created)
 }
 
 struct collected {
+    int64_t hub_ids[8];
+    int n_hub;
     int n;
     char ids[8][DRISK_ID_MAX];
     int n_scans[8];
@@ -164,6 +166,11 @@ static int collect(const struct drisk_shipment *sh, const struct drisk_scan *sca
     }
     for (size_t i = 1; i < n; i++)
         if (scans[i].ts < scans[i - 1].ts)
+            c->ordered = 0;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(scans[i].location, "R01-HUB") == 0 && c->n_hub < 8)
+            c->hub_ids[c->n_hub++] = scans[i].location_id;
+        else if (!scans[i].location[0] && scans[i].location_id != 0)
             c->ordered = 0;
     c->n++;
     return 0;
@@ -200,6 +207,14 @@ static void test_store(void)
     sc.ts = 1700000050; /* an older scan arriving later */
     sc.event = DRISK_EVENT_LABEL_CREATED;
     CHECK(drisk_store_insert_scan(st, id_a, &sc, &ins, &err) == 0 && ins == 1);
+    /* a location first seen in a rolled-back transaction is added again afterwards */
+    CHECK(drisk_store_begin(st, &err) == 0);
+    snprintf(sc.location, sizeof sc.location, "R09-DS1");
+    CHECK(drisk_store_insert_scan(st, id_b, &sc, &ins, &err) == 0 && ins == 1);
+    drisk_store_rollback(st);
+    CHECK(drisk_store_insert_scan(st, id_b, &sc, &ins, &err) == 0 && ins == 1);
+    snprintf(sc.location, sizeof sc.location, "R01-HUB");
+    CHECK(drisk_store_insert_scan(st, id_b, &sc, &ins, &err) == 0 && ins == 1);
     CHECK(drisk_store_find_shipment(st, "m1", "A1", &id, &err) == DRISK_OK && id == id_a);
     CHECK(drisk_store_find_shipment(st, "m1", "nope", &id, &err) == DRISK_ENOTFOUND);
     CHECK(drisk_store_find_shipment(st, "m3", "A1", &id, &err) == DRISK_ENOTFOUND);
@@ -210,6 +225,10 @@ static void test_store(void)
     /* by created_at: B1 (m1), B1 (m2), then A1 with its two scans in time order */
     CHECK(strcmp(c.ids[0], "B1") == 0 && strcmp(c.ids[2], "A1") == 0);
     CHECK(c.n_scans[2] == 2 && c.first_ts[2] == 1700000050 && c.ordered);
+    CHECK(c.n_scans[0] == 2);
+    /* one location, one id, whichever shipment scanned there */
+    CHECK(c.n_hub == 3 && c.hub_ids[0] > 0 && c.hub_ids[0] == c.hub_ids[1] &&
+          c.hub_ids[1] == c.hub_ids[2]);
     struct drisk_store_filter f = { "m1", 1695000000, INT64_MAX };
     c = (struct collected){ .ordered = 1 };
     CHECK(drisk_store_iterate(st, &f, collect, &c, &err) == DRISK_OK && c.n == 1);
@@ -220,8 +239,15 @@ static void test_store(void)
     fill(&a, "C1", 1710000000);
     CHECK(drisk_store_upsert_shipment(st, &a, &id, &res, &err) == 0);
     drisk_store_rollback(st);
-    CHECK(drisk_store_count(st, &ns, &nc, &err) == 0 && ns == 3 && nc == 2);
+    CHECK(drisk_store_count(st, &ns, &nc, &err) == 0 && ns == 3 && nc == 4);
     drisk_store_free(st);
+
+    /* foreign keys are off inside a bulk transaction only */
+    sc.ts = 1700009999;
+    CHECK(drisk_store_begin_bulk(st, &err) == 0);
+    CHECK(drisk_store_commit(st, &err) == 0);
+    CHECK(drisk_store_insert_scan(st, 987654, &sc, &ins, &err) != DRISK_OK);
+    CHECK(strstr(err.msg, "FOREIGN KEY") != NULL);
 
     /* reopening keeps data and schema; a newer schema is refused */
     CHECK(drisk_store_open(path("store.db"), &st, &err) == DRISK_OK);
