@@ -240,7 +240,6 @@ static void test_store(void)
     CHECK(drisk_store_upsert_shipment(st, &a, &id, &res, &err) == 0);
     drisk_store_rollback(st);
     CHECK(drisk_store_count(st, &ns, &nc, &err) == 0 && ns == 3 && nc == 4);
-    drisk_store_free(st);
 
     /* foreign keys are off inside a bulk transaction only */
     sc.ts = 1700009999;
@@ -248,6 +247,7 @@ static void test_store(void)
     CHECK(drisk_store_commit(st, &err) == 0);
     CHECK(drisk_store_insert_scan(st, 987654, &sc, &ins, &err) != DRISK_OK);
     CHECK(strstr(err.msg, "FOREIGN KEY") != NULL);
+    drisk_store_free(st);
 
     /* reopening keeps data and schema; a newer schema is refused */
     CHECK(drisk_store_open(path("store.db"), &st, &err) == DRISK_OK);
