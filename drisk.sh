@@ -38,7 +38,7 @@ build() { # build DIR [cmake args...]
 
 case "${1:-}" in
   demo)
-    install_missing "${BUILD_PACKAGES[@]}"
+    install_missing "${BUILD_PACKAGES[@]}" sqlite3
     say "building"
     build build
     DB=${DRISK_DB:-drisk.db}

@@ -169,8 +169,11 @@ static int run_import(const struct drisk_args *a)
     }
     if (st)
         return drisk_fail("import", &err);
-    counts_text("shipments", &res.shipments, opts.shipments_path ? dt : 0);
-    counts_text("scans", &res.scans, 0);
+    if (opts.shipments_path)
+        counts_text("shipments", &res.shipments, opts.scans_path ? 0 : dt);
+    if (opts.scans_path)
+        counts_text("scans", &res.scans, opts.shipments_path ? 0 : dt);
+    fprintf(stderr, "done in %.1f s\n", dt);
     if (opts.rejects_path && res.problems)
         fprintf(stderr, "%lld rejected row%s written to %s\n", (long long)res.problems,
                 res.problems == 1 ? "" : "s", opts.rejects_path);
