@@ -31,20 +31,12 @@ void drisk_csv_put_field(FILE *f, const char *s)
 int drisk_write_shipment_csv(FILE *f, const struct drisk_shipment *sh)
 {
     char t1[DRISK_TS_BUF], t2[DRISK_TS_BUF], t3[DRISK_TS_BUF];
-    drisk_csv_put_field(f, sh->shipment_id);
-    fputc(',', f);
-    drisk_csv_put_field(f, sh->merchant);
-    fputc(',', f);
-    drisk_csv_put_field(f, sh->order_id);
-    fputc(',', f);
-    drisk_csv_put_field(f, sh->carrier);
-    fputc(',', f);
-    drisk_csv_put_field(f, sh->service);
-    fputc(',', f);
-    drisk_csv_put_field(f, sh->origin);
-    fputc(',', f);
-    drisk_csv_put_field(f, sh->destination);
-    fputc(',', f);
+    const char *text[] = { sh->shipment_id, sh->merchant, sh->order_id, sh->carrier,
+                           sh->service, sh->origin, sh->destination };
+    for (size_t i = 0; i < sizeof text / sizeof text[0]; i++) {
+        drisk_csv_put_field(f, text[i]);
+        fputc(',', f);
+    }
     if (!isnan(sh->weight_kg))
         fprintf(f, "%.3f", sh->weight_kg);
     fputc(',', f);

@@ -1,6 +1,6 @@
 /* Writing shipments and scans in the interchange CSV format (CONTRACT §2): fixed column
  * order, RFC 4180 quoting where a field needs it, timestamps as RFC 3339 UTC ("...Z"),
- * numbers with %.17g-free short forms (%.2f for money, %.3f for kilograms). The output
+ * money with 2 decimals and kilograms with 3. The output
  * is byte-for-byte deterministic for the same rows. */
 #ifndef DRISK_EXPORT_H
 #define DRISK_EXPORT_H
