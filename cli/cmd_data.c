@@ -30,14 +30,14 @@ static int open_store(const char *cmd, const char *path, struct drisk_store **st
 /* ---- simulate ---- */
 
 static const struct drisk_opt simulate_opts[] = {
-    { "db", DRISK_OPT_STRING, "DB", "", 0, 0, "SQLite database to write (created if missing)" },
-    { "shipments", DRISK_OPT_INT, "N", "10000", 1, 100000000, "number of shipments to simulate" },
-    { "seed", DRISK_OPT_INT, "S", "1", 0, INT64_MAX, "random seed: the same seed gives the same history" },
-    { "start", DRISK_OPT_DATE, "YYYY-MM-DD", "2025-01-01", 0, 0, "first day of orders" },
-    { "days", DRISK_OPT_INT, "D", "365", 1, 3650, "days of orders; the simulated now is start + days" },
-    { "export", DRISK_OPT_STRING, "DIR", NULL, 0, 0, "also write shipments.csv and scans.csv (interchange format) to DIR" },
-    { "json", DRISK_OPT_FLAG, NULL, NULL, 0, 0, "print the summary as one JSON object on stdout" },
-    { NULL, 0, NULL, NULL, 0, 0, NULL },
+    { "db", DRISK_OPT_STRING, 1, "DB", "", 0, 0, "SQLite database to write (created if missing)" },
+    { "shipments", DRISK_OPT_INT, 0, "N", "10000", 1, 100000000, "number of shipments to simulate" },
+    { "seed", DRISK_OPT_INT, 0, "S", "1", 0, INT64_MAX, "random seed: the same seed gives the same history" },
+    { "start", DRISK_OPT_DATE, 0, "YYYY-MM-DD", "2025-01-01", 0, 0, "first day of orders" },
+    { "days", DRISK_OPT_INT, 0, "D", "365", 1, 3650, "days of orders; the simulated now is start + days" },
+    { "export", DRISK_OPT_STRING, 0, "DIR", NULL, 0, 0, "also write shipments.csv and scans.csv (interchange format) to DIR" },
+    { "json", DRISK_OPT_FLAG, 0, NULL, NULL, 0, 0, "print the summary as one JSON object on stdout" },
+    { NULL, 0, 0, NULL, NULL, 0, 0, NULL },
 };
 
 static int run_simulate(const struct drisk_args *a)
@@ -93,12 +93,12 @@ const struct drisk_command drisk_cmd_simulate = {
 /* ---- import ---- */
 
 static const struct drisk_opt import_opts[] = {
-    { "db", DRISK_OPT_STRING, "DB", "", 0, 0, "SQLite database to import into (created if missing)" },
-    { "shipments", DRISK_OPT_STRING, "FILE", NULL, 0, 0, "shipments file, CSV or JSON Lines (- for stdin)" },
-    { "scans", DRISK_OPT_STRING, "FILE", NULL, 0, 0, "scans file, CSV or JSON Lines (- for stdin)" },
-    { "skip-invalid", DRISK_OPT_STRING, "REJECTS", NULL, 0, 0, "import the valid rows; write rejected ones with line and reason to REJECTS (default: atomic, any invalid row and nothing is imported)" },
-    { "json", DRISK_OPT_FLAG, NULL, NULL, 0, 0, "print the counts as one JSON object on stdout" },
-    { NULL, 0, NULL, NULL, 0, 0, NULL },
+    { "db", DRISK_OPT_STRING, 1, "DB", "", 0, 0, "SQLite database to import into (created if missing)" },
+    { "shipments", DRISK_OPT_STRING, 0, "FILE", NULL, 0, 0, "shipments file, CSV or JSON Lines (- for stdin)" },
+    { "scans", DRISK_OPT_STRING, 0, "FILE", NULL, 0, 0, "scans file, CSV or JSON Lines (- for stdin)" },
+    { "skip-invalid", DRISK_OPT_STRING, 0, "REJECTS", NULL, 0, 0, "import the valid rows; write rejected ones with line and reason to REJECTS (default: atomic, any invalid row and nothing is imported)" },
+    { "json", DRISK_OPT_FLAG, 0, NULL, NULL, 0, 0, "print the counts as one JSON object on stdout" },
+    { NULL, 0, 0, NULL, NULL, 0, 0, NULL },
 };
 
 static void print_problem(const char *message, void *ctx)
@@ -194,9 +194,9 @@ const struct drisk_command drisk_cmd_import = {
 /* ---- stats ---- */
 
 static const struct drisk_opt stats_opts[] = {
-    { "db", DRISK_OPT_STRING, "DB", "", 0, 0, "SQLite database to describe" },
-    { "json", DRISK_OPT_FLAG, NULL, NULL, 0, 0, "print the summary as one JSON object on stdout" },
-    { NULL, 0, NULL, NULL, 0, 0, NULL },
+    { "db", DRISK_OPT_STRING, 1, "DB", "", 0, 0, "SQLite database to describe" },
+    { "json", DRISK_OPT_FLAG, 0, NULL, NULL, 0, 0, "print the summary as one JSON object on stdout" },
+    { NULL, 0, 0, NULL, NULL, 0, 0, NULL },
 };
 
 static double ratio(int64_t a, int64_t b)

@@ -6,6 +6,7 @@
 #include "cli/commands.h"
 #include "data/store.h"
 #include "engine/log.h"
+#include "engine/text.h"
 
 static const struct drisk_command *const commands[] = {
     &drisk_cmd_simulate,
@@ -29,12 +30,23 @@ void drisk_json_string(FILE *f, const char *s)
 {
     fputc('"', f);
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\')
+        if (*p == '"' || *p == '\\') {
             fprintf(f, "\\%c", *p);
-        else if (*p < 0x20)
+        } else if (*p < 0x20) {
             fprintf(f, "\\u%04x", *p);
-        else
+        } else if (*p < 0x80) {
             fputc(*p, f);
+        } else {
+            /* Copy a whole valid UTF-8 sequence; a byte that starts none (a file name in
+             * another encoding) becomes U+FFFD, so the output is always valid JSON. */
+            size_t n = *p >= 0xF0 ? 4 : *p >= 0xE0 ? 3 : 2;
+            if (strnlen((const char *)p, n) == n && drisk_utf8_valid((const char *)p, n)) {
+                fwrite(p, 1, n, f);
+                p += n - 1;
+            } else {
+                fputs("\\ufffd", f);
+            }
+        }
     }
     fputc('"', f);
 }
@@ -47,7 +59,7 @@ static void usage(FILE *f)
     for (size_t i = 0; i < N_COMMANDS; i++)
         fprintf(f, "  %-10s %s\n", commands[i]->name, commands[i]->summary);
     fprintf(f, "\nRun drisk COMMAND --help for a command's options and their defaults.\n"
-               "Every option can also be set in the environment as DRISK_<OPTION> (e.g. DRISK_DB).\n"
+               "--db can also come from the environment as DRISK_DB.\n"
                "Exit status: 0 success, 2 bad usage or bad input, 1 other failures.\n"
                "Set DRISK_LOG_LEVEL to error, warn, info (default) or debug.\n");
 }

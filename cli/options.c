@@ -64,7 +64,7 @@ int drisk_args_parse(const struct drisk_command *cmd, int argc, char **argv,
     for (int i = 0; i < args->n_opts; i++) {
         char env[64];
         env_name(cmd->opts[i].name, env, sizeof env);
-        const char *v = cmd->opts[i].type == DRISK_OPT_FLAG ? NULL : getenv(env);
+        const char *v = cmd->opts[i].env && cmd->opts[i].type != DRISK_OPT_FLAG ? getenv(env) : NULL;
         if (v && *v) {
             if (set_value(cmd->name, args, i, v, "environment variable for"))
                 return 2;
@@ -118,9 +118,14 @@ int drisk_args_parse(const struct drisk_command *cmd, int argc, char **argv,
             !args->value[i]) {
             char env[64];
             env_name(cmd->opts[i].name, env, sizeof env);
-            fprintf(stderr, "drisk %s: --%s %s is required (or set %s); run drisk %s --help\n",
-                    cmd->name, cmd->opts[i].name,
-                    cmd->opts[i].metavar ? cmd->opts[i].metavar : "VALUE", env, cmd->name);
+            if (cmd->opts[i].env)
+                fprintf(stderr, "drisk %s: --%s %s is required (or set %s); run drisk %s --help\n",
+                        cmd->name, cmd->opts[i].name,
+                        cmd->opts[i].metavar ? cmd->opts[i].metavar : "VALUE", env, cmd->name);
+            else
+                fprintf(stderr, "drisk %s: --%s %s is required; run drisk %s --help\n", cmd->name,
+                        cmd->opts[i].name, cmd->opts[i].metavar ? cmd->opts[i].metavar : "VALUE",
+                        cmd->name);
             return 2;
         }
     }
@@ -140,15 +145,18 @@ void drisk_command_help(const struct drisk_command *cmd)
         else
             snprintf(left, sizeof left, "--%s %s", o->name, o->metavar ? o->metavar : "VALUE");
         env_name(o->name, env, sizeof env);
+        char envtext[80] = "";
+        if (o->env)
+            snprintf(envtext, sizeof envtext, "; env %s", env);
         printf("  %-26s %s", left, o->help);
         if (o->type == DRISK_OPT_FLAG)
             printf(" (default: off)\n");
         else if (o->def && !o->def[0])
-            printf(" (required; env %s)\n", env);
+            printf(" (required%s)\n", envtext);
         else if (o->def)
-            printf(" (default: %s; env %s)\n", o->def, env);
+            printf(" (default: %s%s)\n", o->def, envtext);
         else
-            printf(" (default: none; env %s)\n", env);
+            printf(" (default: none%s)\n", envtext);
     }
     printf("  %-26s %s\n", "--help", "show this help and exit");
 }

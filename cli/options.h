@@ -1,6 +1,6 @@
 /* The CLI's option tables: every command declares its options once (name, type, bounds,
- * default, help), and parsing, environment defaults (DRISK_<NAME>) and --help are all
- * generated from that table, so they cannot disagree. */
+ * default, help), and parsing, environment defaults (DRISK_<NAME>, where allowed) and
+ * --help are all generated from that table, so they cannot disagree. */
 #ifndef DRISK_OPTIONS_H
 #define DRISK_OPTIONS_H
 
@@ -16,6 +16,9 @@ enum drisk_opt_type {
 struct drisk_opt {
     const char *name;    /* long name without "--" */
     enum drisk_opt_type type;
+    int env;             /* 1: DRISK_<NAME> in the environment sets the default. Only for
+                          * options that mean the same in every command (--db), never for
+                          * inputs or safety switches */
     const char *metavar; /* e.g. "FILE" */
     const char *def;     /* default as text; NULL: none; "" for a required option */
     int64_t min, max;    /* bounds for DRISK_OPT_INT */

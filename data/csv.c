@@ -109,7 +109,7 @@ int drisk_csv_next(struct drisk_csv *csv, struct drisk_csv_record *rec, struct d
 {
     for (;;) {
         size_t n = 0;
-        int nf = 0;
+        int nf = 0, quoted = 0;
         int c;
         rec->line = csv->line;
         csv->start[nf++] = 0;
@@ -118,7 +118,7 @@ int drisk_csv_next(struct drisk_csv *csv, struct drisk_csv_record *rec, struct d
             return 0;
         for (;;) {
             if (c == -2) {
-                drisk_error_set(err, DRISK_EIO, "line %lld: read error", (long long)csv->line);
+                drisk_error_set(err, DRISK_EIO, "read error");
                 return -1;
             }
             if (c == -1 || c == '\n' || c == '\r') {
@@ -133,8 +133,8 @@ int drisk_csv_next(struct drisk_csv *csv, struct drisk_csv_record *rec, struct d
                     goto too_long;
                 csv->rec[n++] = '\0';
                 if (nf == DRISK_CSV_MAX_FIELDS) {
-                    drisk_error_set(err, DRISK_EINVAL, "line %lld: more than %d fields",
-                                    (long long)rec->line, DRISK_CSV_MAX_FIELDS);
+                    drisk_error_set(err, DRISK_EINVAL, "more than %d fields",
+                                    DRISK_CSV_MAX_FIELDS);
                     skip_line(csv);
                     return -1;
                 }
@@ -144,13 +144,13 @@ int drisk_csv_next(struct drisk_csv *csv, struct drisk_csv_record *rec, struct d
             }
             if (c == '"' && n == csv->start[nf - 1]) {
                 /* A quoted field: runs to the closing quote, "" is a literal quote. */
+                quoted = 1;
                 for (;;) {
                     c = next_byte(csv);
                     if (c < 0) {
                         drisk_error_set(err, DRISK_EINVAL,
-                                        "line %lld: a quoted field is not closed before the "
-                                        "end of the file (a missing '\"'?)",
-                                        (long long)rec->line);
+                                        "a quoted field is not closed before the end of the "
+                                        "file (a missing '\"'?)");
                         return -1;
                     }
                     if (c == '"') {
@@ -173,9 +173,9 @@ int drisk_csv_next(struct drisk_csv *csv, struct drisk_csv_record *rec, struct d
                 c = next_byte(csv);
                 if (c >= 0 && c != ',' && c != '\n' && c != '\r') {
                     drisk_error_set(err, DRISK_EINVAL,
-                                    "line %lld: unexpected character '%c' after a closing quote "
-                                    "(quotes inside a quoted field must be doubled: \"\")",
-                                    (long long)csv->line, c >= 32 && c < 127 ? c : '?');
+                                    "unexpected character '%c' after a closing quote (quotes "
+                                    "inside a quoted field must be doubled: \"\")",
+                                    c >= 32 && c < 127 ? c : '?');
                     skip_line(csv);
                     return -1;
                 }
@@ -189,8 +189,8 @@ int drisk_csv_next(struct drisk_csv *csv, struct drisk_csv_record *rec, struct d
             c = next_byte(csv);
         }
         csv->rec[n] = '\0';
-        if (nf == 1 && n == 0)
-            continue; /* blank line */
+        if (nf == 1 && n == 0 && !quoted)
+            continue; /* blank line (a lone "" is a row with one empty field) */
         rec->n_fields = nf;
         for (int i = 0; i < nf; i++) {
             size_t end = i + 1 < nf ? csv->start[i + 1] - 1 : n;
@@ -199,14 +199,11 @@ int drisk_csv_next(struct drisk_csv *csv, struct drisk_csv_record *rec, struct d
         }
         return 1;
     too_long:
-        drisk_error_set(err, DRISK_EINVAL, "line %lld: record longer than %d bytes",
-                        (long long)rec->line, DRISK_CSV_MAX_RECORD);
+        drisk_error_set(err, DRISK_EINVAL, "record longer than %d bytes", DRISK_CSV_MAX_RECORD);
         skip_line(csv);
         return -1;
     nul_byte:
-        drisk_error_set(err, DRISK_EINVAL,
-                        "line %lld: NUL byte in the data (is this a text file in UTF-8?)",
-                        (long long)csv->line);
+        drisk_error_set(err, DRISK_EINVAL, "NUL byte in the data (is this a UTF-8 text file?)");
         skip_line(csv);
         return -1;
     }

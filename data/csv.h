@@ -30,8 +30,10 @@ void drisk_csv_free(struct drisk_csv *csv);
 
 /* Reads the next record: returns 1, 0 at end of input, or -1 with err filled (a record
  * over the limits, an unterminated quote, a stray character after a closing quote, a NUL
- * byte, a read error). After -1 the reader has skipped to the next line, so the caller
- * may go on reading to collect further problems. */
+ * byte: DRISK_EINVAL; a read error: DRISK_EIO) and rec->line set; messages do not name
+ * the line, the caller adds the place. After DRISK_EINVAL the reader has skipped to the
+ * next line, so the caller may go on to collect further problems; after DRISK_EIO the
+ * input ends. */
 int drisk_csv_next(struct drisk_csv *csv, struct drisk_csv_record *rec, struct drisk_error *err);
 
 /* Bytes consumed so far (for progress). */

@@ -4,6 +4,7 @@
  * Nothing here holds more than one row: memory is bounded whatever the file size. */
 #include "data/import.h"
 
+#include <errno.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -393,24 +394,35 @@ static int validate_scan(const struct row *r, char *merchant, char *shipment_id,
 }
 
 /* Reads the next row of src into r: 1, 0 at the end, -1 for a row-level problem. */
+/* Reads the next row of src into r: 1, 0 at the end, -1 for a row-level problem, -2 for
+ * a read error that ends the input (pb holds the message in both cases). */
 static int next_row(struct source *src, struct row *r, struct problem *pb)
 {
     struct drisk_error perr;
+    int rc;
     memset(r->v, 0, sizeof r->v);
     if (src->jsonl) {
-        int rc = drisk_jsonl_next(src->jl, &src->jrec, &perr);
+        rc = drisk_jsonl_next(src->jl, &src->jrec, &perr);
         r->line = src->jrec.line;
-        if (rc <= 0) {
-            if (rc < 0) {
-                set_problem(pb, -1, "%s", perr.msg + (strncmp(perr.msg, "line ", 5) == 0
-                                                          ? strcspn(perr.msg, ",") + 2
-                                                          : 0));
-                pb->has_record = 0;
-            }
-            return rc;
-        }
+    } else {
+        rc = drisk_csv_next(src->csv, &src->crec, &perr);
+        r->line = src->crec.line;
+    }
+    if (rc < 0) {
+        set_problem(pb, -1, "%s", perr.msg);
+        pb->has_record = 0;
+        return perr.status == DRISK_EIO ? -2 : -1;
+    }
+    if (rc == 0)
+        return 0;
+    if (src->jsonl) {
         for (int k = 0; k < src->jrec.n; k++) {
-            int f = field_by_name(src->kind, src->jrec.key[k], strlen(src->jrec.key[k]));
+            const char *key = src->jrec.key[k];
+            int f = field_by_name(src->kind, key, strlen(key));
+            for (int q = 0; q < k; q++)
+                if (strcmp(src->jrec.key[q], key) == 0)
+                    return set_problem(pb, -1, "field \"%s\" appears twice in the object",
+                                       key);
             if (f >= 0 && !src->jrec.is_null[k]) {
                 r->v[f] = src->jrec.val[k];
                 r->len[f] = src->jrec.len[k];
@@ -418,22 +430,9 @@ static int next_row(struct source *src, struct row *r, struct problem *pb)
         }
         return 1;
     }
-    int rc = drisk_csv_next(src->csv, &src->crec, &perr);
-    r->line = src->crec.line;
-    if (rc < 0) {
-        /* The CSV reader's message starts with "line N: "; the caller adds the place. */
-        const char *m = strchr(perr.msg, ':');
-        set_problem(pb, -1, "%s", m ? m + 2 : perr.msg);
-        pb->has_record = 0;
-        return -1;
-    }
-    if (rc == 0)
-        return 0;
-    if (src->crec.n_fields != src->n_cols) {
-        set_problem(pb, -1, "row has %d fields but the header has %d (a missing or extra "
-                    "comma, or an unquoted line break?)", src->crec.n_fields, src->n_cols);
-        return -1;
-    }
+    if (src->crec.n_fields != src->n_cols)
+        return set_problem(pb, -1, "row has %d fields but the header has %d (a missing or extra "
+                           "comma, or an unquoted line break?)", src->crec.n_fields, src->n_cols);
     for (int i = 0; i < src->n_cols; i++) {
         int f = src->col_field[i];
         if (f >= 0) {
@@ -471,8 +470,9 @@ static enum drisk_status source_open(struct source *src, const char *path, enum 
     if (strcmp(path, "-") == 0) {
         src->f = stdin;
     } else if (!(src->f = fopen(path, "rb"))) {
-        return drisk_error_set(err, DRISK_EINVAL, "cannot open %s file %s: %m (check the path)",
-                               kind == KIND_SHIPMENTS ? "shipments" : "scans", path);
+        return drisk_error_set(err, DRISK_EINVAL, "cannot open %s file %s: %s (check the path)",
+                               kind == KIND_SHIPMENTS ? "shipments" : "scans", path,
+                               strerror(errno));
     }
     struct stat stt;
     if (fstat(fileno(src->f), &stt) == 0) {
@@ -497,7 +497,7 @@ static enum drisk_status source_open(struct source *src, const char *path, enum 
     struct drisk_error perr;
     int rc = drisk_csv_next(src->csv, &src->crec, &perr);
     if (rc <= 0)
-        return drisk_error_set(err, DRISK_EINVAL, "%s: %s", src->name,
+        return drisk_error_set(err, rc < 0 ? perr.status : DRISK_EINVAL, "%s:1: %s", src->name,
                                rc < 0 ? perr.msg : "the file is empty: expected a header row");
     int seen[F_COUNT] = { 0 };
     src->n_cols = src->crec.n_fields;
@@ -536,6 +536,7 @@ struct slot {
     int64_t line;
     int64_t offset; /* bytes consumed after this row (progress) */
     int ok;         /* 1: the payload is valid; 0: pb says what is wrong */
+    int fatal;      /* a read error: pb says which; the input ends here */
     struct problem pb;
     char *record; /* a problem row's text for the rejects file (owned) */
     union {
@@ -588,6 +589,7 @@ static void *reader_main(void *arg)
             }
             sl->line = r.line;
             sl->record = NULL;
+            sl->fatal = got == -2;
             if (got > 0)
                 sl->ok = src->kind == KIND_SHIPMENTS
                              ? validate_shipment(&r, &sl->u.sh, &sl->pb) == 0
@@ -602,6 +604,10 @@ static void *reader_main(void *arg)
                 sl->record = render_record(src);
             sl->offset = source_offset(src);
             b->n++;
+            if (sl->fatal) {
+                b->eof = 1;
+                break;
+            }
         }
         pthread_mutex_lock(&pl->mu);
         b->full = 1;
@@ -665,6 +671,10 @@ static enum drisk_status write_slot(struct importer *imp, const struct source *s
         memcpy(imp->last_merchant, merchant, strlen(merchant) + 1);
         imp->last_rowid = id;
     }
+    /* Atomic mode after a problem: the import will roll back, so only validate (shipment
+     * rows are still written: later scans are checked against them). */
+    if (imp->result->problems && !imp->rejects)
+        return DRISK_OK;
     int inserted;
     if ((rc = drisk_store_insert_scan(imp->store, imp->last_rowid, &sl->u.scan.sc, &inserted,
                                       err)))
@@ -703,6 +713,12 @@ static enum drisk_status import_rows(struct importer *imp, struct source *src,
         pthread_mutex_unlock(&pl.mu);
         for (int i = 0; i < b->n; i++) {
             struct slot *sl = &b->slot[i];
+            if (sl->fatal) {
+                if (!rc)
+                    rc = drisk_error_set(err, DRISK_EIO, "%s:%lld: %s: nothing was imported",
+                                         src->name, (long long)sl->line, sl->pb.msg);
+                continue;
+            }
             c->read++;
             if (!rc) {
                 if (!sl->ok) {
@@ -766,10 +782,25 @@ enum drisk_status drisk_import(struct drisk_store *store, const struct drisk_imp
         strcmp(opts->scans_path, "-") == 0)
         return drisk_error_set(err, DRISK_EINVAL,
                                "only one of --shipments and --scans can read standard input");
+    char rejects_tmp[4096] = "";
     if (opts->rejects_path) {
-        if (!(imp.rejects = fopen(opts->rejects_path, "w")))
-            return drisk_error_set(err, DRISK_EINVAL, "cannot write the rejects file %s: %m",
-                                   opts->rejects_path);
+        struct stat rs, is;
+        const char *inputs[2] = { opts->shipments_path, opts->scans_path };
+        if (stat(opts->rejects_path, &rs) == 0)
+            for (int i = 0; i < 2; i++)
+                if (inputs[i] && stat(inputs[i], &is) == 0 && is.st_dev == rs.st_dev &&
+                    is.st_ino == rs.st_ino)
+                    return drisk_error_set(err, DRISK_EINVAL,
+                                           "--skip-invalid %s is the input file itself: give "
+                                           "another path for the rejected rows",
+                                           opts->rejects_path);
+        /* Written beside the target and renamed into place once the import committed. */
+        if ((size_t)snprintf(rejects_tmp, sizeof rejects_tmp, "%s.tmp", opts->rejects_path) >=
+            sizeof rejects_tmp)
+            return drisk_error_set(err, DRISK_EINVAL, "the rejects file path is too long");
+        if (!(imp.rejects = fopen(rejects_tmp, "w")))
+            return drisk_error_set(err, DRISK_EINVAL, "cannot write the rejects file %s: %s",
+                                   rejects_tmp, strerror(errno));
         fputs("line,file,field,problem,record\n", imp.rejects);
     }
     drisk_store_set_cache_bytes(store, (int64_t)256 << 20);
@@ -806,9 +837,19 @@ out:
         result->shipments.inserted = result->shipments.updated = 0;
         result->scans.inserted = result->scans.updated = 0;
     }
-    if (imp.rejects && fclose(imp.rejects) != 0 && !rc)
-        rc = drisk_error_set(err, DRISK_EIO, "error closing the rejects file %s",
-                             opts->rejects_path);
+    if (imp.rejects) {
+        int close_failed = fclose(imp.rejects) != 0;
+        if (rc || close_failed) {
+            unlink(rejects_tmp);
+            if (!rc)
+                rc = drisk_error_set(err, DRISK_EIO, "the import was committed, but writing the "
+                                     "rejected rows to %s failed", opts->rejects_path);
+        } else if (rename(rejects_tmp, opts->rejects_path) != 0) {
+            rc = drisk_error_set(err, DRISK_EIO, "the import was committed, but the rejected "
+                                 "rows could not be moved from %s to %s: %s", rejects_tmp,
+                                 opts->rejects_path, strerror(errno));
+        }
+    }
     drisk_store_set_cache_bytes(store, (int64_t)64 << 20);
     return rc;
 }

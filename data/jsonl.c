@@ -3,6 +3,7 @@
  * \uXXXX is 6 bytes in, at most 3 out; a surrogate pair is 12 in, 4 out). */
 #include "data/jsonl.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,6 +12,7 @@ struct drisk_jsonl {
     char *line;    /* DRISK_JSONL_MAX_LINE + 1 */
     char *scratch; /* DRISK_JSONL_MAX_LINE + 1 */
     int64_t lineno, offset;
+    int failed; /* a read error was reported: the input ends there */
 };
 
 struct drisk_jsonl *drisk_jsonl_create(FILE *f)
@@ -256,9 +258,11 @@ int drisk_jsonl_parse_line(const char *line, size_t len, char *scratch,
                 r = literal(&p, "false", &vstart[k], &rec->len[k]);
             } else if (c == 'n') {
                 r = literal(&p, "null", &vstart[k], &rec->len[k]);
-                scratch[vstart[k]] = '\0';
-                rec->len[k] = 0;
-                rec->is_null[k] = 1;
+                if (!r) {
+                    scratch[vstart[k]] = '\0';
+                    rec->len[k] = 0;
+                    rec->is_null[k] = 1;
+                }
             } else {
                 r = number(&p, &vstart[k], &rec->len[k]);
             }
@@ -289,6 +293,8 @@ int drisk_jsonl_parse_line(const char *line, size_t len, char *scratch,
 
 int drisk_jsonl_next(struct drisk_jsonl *j, struct drisk_jsonl_record *rec, struct drisk_error *err)
 {
+    if (j->failed)
+        return 0;
     for (;;) {
         size_t n = 0;
         int c, too_long = 0, nul = 0;
@@ -303,12 +309,14 @@ int drisk_jsonl_next(struct drisk_jsonl *j, struct drisk_jsonl_record *rec, stru
             else
                 too_long = 1;
         }
-        if (c == EOF && n == 0) {
-            if (ferror(j->f))
-                return drisk_error_set(err, DRISK_EIO, "line %lld: read error",
-                                       (long long)j->lineno + 1), -1;
-            return 0;
+        if (c == EOF && ferror(j->f)) {
+            j->failed = 1;
+            rec->line = j->lineno + 1;
+            drisk_error_set(err, DRISK_EIO, "read error: %s", strerror(errno));
+            return -1;
         }
+        if (c == EOF && n == 0)
+            return 0;
         j->lineno++;
         if (j->lineno == 1 && n >= 3 && memcmp(j->line, "\xEF\xBB\xBF", 3) == 0) {
             memmove(j->line, j->line + 3, n - 3);
@@ -319,13 +327,12 @@ int drisk_jsonl_next(struct drisk_jsonl *j, struct drisk_jsonl_record *rec, stru
         j->line[n] = '\0';
         rec->line = j->lineno;
         if (too_long) {
-            drisk_error_set(err, DRISK_EINVAL, "line %lld: longer than %d bytes",
-                            (long long)j->lineno, DRISK_JSONL_MAX_LINE);
+            drisk_error_set(err, DRISK_EINVAL, "line longer than %d bytes",
+                            DRISK_JSONL_MAX_LINE);
             return -1;
         }
         if (nul) {
-            drisk_error_set(err, DRISK_EINVAL, "line %lld: NUL byte in the data",
-                            (long long)j->lineno);
+            drisk_error_set(err, DRISK_EINVAL, "NUL byte in the data (is this a UTF-8 text file?)");
             return -1;
         }
         size_t k = 0;
@@ -333,11 +340,8 @@ int drisk_jsonl_next(struct drisk_jsonl *j, struct drisk_jsonl_record *rec, stru
             k++;
         if (k == n)
             continue; /* blank line */
-        struct drisk_error perr;
-        if (drisk_jsonl_parse_line(j->line, n, j->scratch, rec, &perr)) {
-            drisk_error_set(err, DRISK_EINVAL, "line %lld, %s", (long long)j->lineno, perr.msg);
+        if (drisk_jsonl_parse_line(j->line, n, j->scratch, rec, err))
             return -1;
-        }
         rec->line = j->lineno;
         return 1;
     }

@@ -32,8 +32,10 @@ struct drisk_jsonl_record {
 struct drisk_jsonl *drisk_jsonl_create(FILE *f);
 void drisk_jsonl_free(struct drisk_jsonl *j);
 
-/* Returns 1 with the next object, 0 at end of input, or -1 with err naming the line and
- * the problem; reading may go on after -1 (with the next line). */
+/* Returns 1 with the next object, 0 at end of input, or -1 with rec->line set to the
+ * line and err saying what is wrong (without the line: the caller adds the place).
+ * After a bad line reading goes on with the next; after a read error (DRISK_EIO) the
+ * input ends. */
 int drisk_jsonl_next(struct drisk_jsonl *j, struct drisk_jsonl_record *rec, struct drisk_error *err);
 
 /* Parses one line of len bytes into rec using scratch (at least len + 1 bytes, which

@@ -840,7 +840,13 @@ static void simulate_shipment(struct sim *s, int64_t i, int64_t created,
         mod *= 10;
     /* i -> i * M + offset (mod 10^digits) is a bijection (M is prime to 10), so tracking
      * numbers are unique yet look random. */
-    uint64_t offset = mix64(s->opts->seed ^ 0x7f4a7c15ULL) % mod;
+    /* The offset depends on every option that shapes the history, so a run with other
+     * options writes other tracking numbers instead of rewriting these shipments' dates
+     * under their old scans. */
+    uint64_t run = mix64(s->opts->seed ^ 0x7f4a7c15ULL) ^
+                   mix64((uint64_t)s->opts->start ^ ((uint64_t)s->opts->days << 40)) ^
+                   mix64((uint64_t)s->opts->shipments * 0x9e3779b97f4a7c15ULL);
+    uint64_t offset = run % mod;
     uint64_t num = ((uint64_t)i * 3367900313ULL % mod + offset) % mod;
     snprintf(sh->shipment_id, sizeof sh->shipment_id, "%s%0*llu%s", c->prefix, c->digits,
              (unsigned long long)num, c->suffix);

@@ -55,7 +55,7 @@ static const char *const stmt_sql[ST_COUNT] = {
 
 /* Location code -> id cache: open addressing, power-of-two capacity, grown at 50% load
  * up to LOC_CACHE_MAX entries (then lookups beyond it go to SQLite). Codes are copied. */
-#define LOC_CACHE_MAX (1 << 20)
+#define LOC_CACHE_MAX (1 << 16)
 struct loc_entry {
     char *code; /* NULL: empty slot */
     int64_t id;
@@ -98,34 +98,53 @@ int drisk_store_schema_version(void)
     return DRISK_SCHEMA_VERSION;
 }
 
-static enum drisk_status migrate(struct drisk_store *store, struct drisk_error *err)
+static int read_version(struct drisk_store *store, int *version)
 {
     sqlite3_stmt *st = NULL;
-    int version = 0;
     if (sqlite3_prepare_v2(store->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
-        return db_error(store, err, "reading the schema version");
-    if (sqlite3_step(st) == SQLITE_ROW)
-        version = sqlite3_column_int(st, 0);
+        return -1;
+    int r = sqlite3_step(st);
+    *version = r == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
     sqlite3_finalize(st);
-    if (version > DRISK_SCHEMA_VERSION)
-        return drisk_error_set(err, DRISK_ESCHEMA,
-                               "the database has schema version %d but this drisk knows only "
-                               "up to %d: use a newer drisk build",
-                               version, DRISK_SCHEMA_VERSION);
-    for (int v = version; v < DRISK_SCHEMA_VERSION; v++) {
-        char sql[64];
-        enum drisk_status rc;
+    return r == SQLITE_ROW ? 0 : -1;
+}
+
+/* Applies the missing migrations, each in its own write transaction. The version is read
+ * again under the write lock, so two processes opening a new database at once do not
+ * both apply the same migration. */
+static enum drisk_status migrate(struct drisk_store *store, struct drisk_error *err)
+{
+    int version;
+    enum drisk_status rc;
+    for (;;) {
+        if (read_version(store, &version))
+            return db_error(store, err, "reading the schema version");
+        if (version > DRISK_SCHEMA_VERSION)
+            return drisk_error_set(err, DRISK_ESCHEMA,
+                                   "the database has schema version %d but this drisk knows "
+                                   "only up to %d: use a newer drisk build",
+                                   version, DRISK_SCHEMA_VERSION);
+        if (version == DRISK_SCHEMA_VERSION)
+            return DRISK_OK;
         if ((rc = exec(store, "BEGIN IMMEDIATE", "starting a migration", err)))
             return rc;
-        snprintf(sql, sizeof sql, "PRAGMA user_version = %d", v + 1);
-        if ((rc = exec(store, drisk_migrations[v], "migrating the schema", err)) ||
+        if (read_version(store, &version)) {
+            sqlite3_exec(store->db, "ROLLBACK", NULL, NULL, NULL);
+            return db_error(store, err, "reading the schema version");
+        }
+        if (version >= DRISK_SCHEMA_VERSION) { /* another process got there first */
+            sqlite3_exec(store->db, "ROLLBACK", NULL, NULL, NULL);
+            continue;
+        }
+        char sql[64];
+        snprintf(sql, sizeof sql, "PRAGMA user_version = %d", version + 1);
+        if ((rc = exec(store, drisk_migrations[version], "migrating the schema", err)) ||
             (rc = exec(store, sql, "migrating the schema", err)) ||
             (rc = exec(store, "COMMIT", "migrating the schema", err))) {
             sqlite3_exec(store->db, "ROLLBACK", NULL, NULL, NULL);
             return rc;
         }
     }
-    return DRISK_OK;
 }
 
 static pthread_once_t sqlite_once = PTHREAD_ONCE_INIT;

@@ -149,6 +149,11 @@ static void test_foreign_file(void)
     CHECK(s.events[DRISK_EVENT_LABEL_CREATED] == 2 && s.events[DRISK_EVENT_IN_TRANSIT] == 2);
     CHECK(s.events[DRISK_EVENT_DELIVERY_ATTEMPTED] == 1 && s.events[DRISK_EVENT_EXCEPTION] == 1);
     CHECK(s.events[DRISK_EVENT_OUT_FOR_DELIVERY] == 1 && s.events[DRISK_EVENT_DELIVERED] == 1);
+
+    /* the same scans from standard input: all already there */
+    CHECK(run("import --db '%s' --scans - --json < '%s/aftership_scans.csv'", db, fixtures) == 0);
+    CHECK(strstr(out_text, "\"scans\": {\"read\": 8, \"inserted\": 0, \"updated\": 0, "
+                           "\"unchanged\": 8") != NULL);
 }
 
 static void test_olist(void)
@@ -186,6 +191,14 @@ static void test_simulate_roundtrip(void)
     /* the same options again add nothing */
     CHECK(run("simulate --db '%s' --shipments 2000 --seed 7 --days 60", db1) == 0);
     CHECK(rows(db1, 0) == ns && rows(db1, 1) == nc);
+    /* other options make another history beside it, never new dates under old scans */
+    CHECK(run("simulate --db '%s' --shipments 2000 --seed 7 --days 30 --json", db1) == 0);
+    long long more = -1;
+    const char *sc = strstr(out_text, "\"scans\": ");
+    if (sc)
+        more = atoll(sc + 9);
+    CHECK(rows(db1, 0) == 2 * ns && more > 0 && rows(db1, 1) == nc + more);
+
     /* the export imports cleanly into an identical store */
     CHECK(run("import --db '%s' --shipments '%s/shipments.csv' --scans '%s/scans.csv' --json",
               db2, ex, ex) == 0);

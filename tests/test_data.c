@@ -95,6 +95,10 @@ static void test_csv(void)
     CHECK(r[2].n_fields == 3 && r[2].len[0] == 0);
     CHECK(r[3].n_fields == 3 && strcmp(r[3].field[2], "6") == 0 && r[3].line == 5);
 
+    /* a lone "" is a row with one empty field, not a blank line */
+    n = csv_all("a\n\"\"\nb\n", r, 16, &errors);
+    CHECK(n == 3 && errors == 0 && r[1].n_fields == 1 && r[1].len[0] == 0);
+
     /* errors: unterminated quote; junk after a closing quote (reader recovers) */
     n = csv_all("a\n\"open\n", r, 16, &errors);
     CHECK(n == 1 && errors == 1);
@@ -118,7 +122,8 @@ static void test_jsonl(void)
     const char *bad[] = {
         "[1,2]", "{\"a\":}", "{\"a\":1,}", "{\"a\":{\"b\":1}}", "{\"a\":[1]}", "{\"a\":\"x}",
         "{\"a\":1} {\"b\":2}", "{a:1}", "{\"a\":01}", "{\"a\":\"\\ud800\"}", "{\"a\":\"\\u0000\"}",
-        "{\"a\":\"tab\there\"}", "{\"a\":tru}", "{\"a\":1",
+        "{\"a\":\"tab\there\"}", "{\"a\":tru}", "{\"a\":1", "{\"a\":nul}", "{\"a\":n}",
+        "{\"a\":\"x\",\"b\":nulL}",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         CHECK_MSG(drisk_jsonl_parse_line(bad[i], strlen(bad[i]), scratch, &rec, &err) == -1,
@@ -244,6 +249,9 @@ static void test_store(void)
     /* foreign keys are off inside a bulk transaction only */
     sc.ts = 1700009999;
     CHECK(drisk_store_begin_bulk(st, &err) == 0);
+    CHECK(drisk_store_insert_scan(st, 987654, &sc, &ins, &err) == DRISK_OK && ins == 1);
+    drisk_store_rollback(st);
+    CHECK(drisk_store_begin_bulk(st, &err) == 0);
     CHECK(drisk_store_commit(st, &err) == 0);
     CHECK(drisk_store_insert_scan(st, 987654, &sc, &ins, &err) != DRISK_OK);
     CHECK(strstr(err.msg, "FOREIGN KEY") != NULL);
@@ -303,6 +311,28 @@ static int64_t count_scans(const char *db)
     return ns * 1000000 + nc; /* shipments and scans in one number */
 }
 
+static int s1_seen(const struct drisk_shipment *sh, const struct drisk_scan *sc, size_t n,
+                   void *ctx, struct drisk_error *err)
+{
+    (void)sc, (void)n, (void)err;
+    if (strcmp(sh->shipment_id, "S1") == 0 && strcmp(sh->merchant, "m1") == 0 &&
+        sh->outcome == DRISK_OUTCOME_DELIVERED)
+        *(int64_t *)ctx = sh->delivered_at;
+    return 0;
+}
+
+/* delivered_at of shipment S1 of m1 as stored, when its outcome is delivered; else -1 */
+static int64_t stored_s1_delivered(const char *db)
+{
+    struct drisk_store *st = NULL;
+    struct drisk_error err;
+    int64_t v = -1;
+    if (drisk_store_open(db, &st, &err) == 0)
+        drisk_store_iterate(st, NULL, s1_seen, &v, &err);
+    drisk_store_free(st);
+    return v;
+}
+
 static const char ships_csv[] =
     "shipment_id,merchant_id,carrier,service,origin,destination,weight_kg,declared_value,"
     "created_at,promised_at,delivered_at,outcome\n"
@@ -345,6 +375,9 @@ static void test_import(void)
                "2025-03-07T09:00:00Z,,1.5,20\n");
     CHECK(run_import(db, path("s2.csv"), NULL, NULL, &r, &pb) == DRISK_OK);
     CHECK(r.shipments.updated == 1);
+    CHECK(stored_s1_delivered(db) == 1741338000); /* 2025-03-07T09:00:00Z, outcome delivered */
+    CHECK(run_import(db, path("s2.csv"), NULL, NULL, &r, &pb) == DRISK_OK);
+    CHECK(r.shipments.unchanged == 1 && r.shipments.updated == 0);
 
     /* atomic: one bad row among good ones writes nothing, and names line and field */
     write_file(path("bad.csv"),
@@ -408,6 +441,29 @@ static void test_import(void)
     CHECK(run_import(db, path("twin.csv"), path("twin_scans.csv"), path("rej2.csv"), &r, &pb) == DRISK_OK);
     CHECK(r.scans.inserted == 1 && r.scans.rejected == 1);
 
+    /* past several reader batches: one bad row near the end still means nothing written,
+     * and --skip-invalid keeps the rest */
+    FILE *f2 = fopen(path("many.csv"), "w");
+    fputs("shipment_id,merchant_id,ts,event,location\n", f2);
+    for (int i = 0; i < 5000; i++)
+        fprintf(f2, "S1,m1,2025-03-%02dT%02d:%02d:%02dZ,%s,R%02d-HUB\n", 10 + i / 1440 % 10,
+                i / 60 % 24, i % 60, i % 7 == 0 ? 7 : 11,
+                i == 4321 ? "warped" : "in_transit", i % 12);
+    fclose(f2);
+    CHECK(run_import(db, NULL, path("many.csv"), NULL, &r, &pb) == DRISK_EINVAL);
+    CHECK(r.problems == 1 && strstr(pb.first, "many.csv:4323: field event") != NULL);
+    CHECK(r.scans.read == 5000 && r.scans.inserted == 0);
+    CHECK(count_scans(db) == 5 * 1000000 + 7);
+    CHECK(run_import(db, NULL, path("many.csv"), path("rej3.csv"), &r, &pb) == DRISK_OK);
+    CHECK(r.scans.inserted == 4999 && r.scans.rejected == 1);
+    CHECK(count_scans(db) == 5 * 1000000 + 7 + 4999);
+    struct stat rst;
+    CHECK(stat(path("rej3.csv"), &rst) == 0 && stat(path("rej3.csv.tmp"), &rst) != 0);
+
+    /* the rejects file may not be an input file */
+    CHECK(run_import(db, path("s.csv"), NULL, path("s.csv"), &r, &pb) == DRISK_EINVAL);
+    CHECK(stat(path("s.csv"), &rst) == 0 && rst.st_size == (off_t)strlen(ships_csv));
+
     /* a missing required column is refused before any row */
     write_file(path("nocol.csv"), "shipment_id,ts\nS1,2025-03-05T10:00:00Z\n");
     CHECK(run_import(db, NULL, path("nocol.csv"), NULL, &r, &pb) == DRISK_EINVAL);
@@ -423,11 +479,15 @@ static void test_import(void)
                "{\"shipment_id\":\"J1\",\"ts\":\"2025-04-02T13:00:00Z\",\"event\":\"AttemptFail\","
                "\"reason\":\"recipient_unavailable\",\"description\":\"No one home \\u2014 card left\"}\n");
     CHECK(run_import(db, path("s.jsonl"), path("c.jsonl"), NULL, &r, &pb) == DRISK_OK);
-    CHECK(count_scans(db) == 6 * 1000000 + 9);
+    CHECK(count_scans(db) == 6 * 1000000 + 9 + 4999);
     CHECK(r.shipments.inserted == 1 && r.scans.inserted == 2);
-    write_file(path("bad.jsonl"), "{\"shipment_id\":\"J1\",\"ts\":\"2025-04-02T14:00:00Z\",\"event\":[\"x\"]}\n");
+    write_file(path("bad.jsonl"), "{\"shipment_id\":\"J1\",\"ts\":\"2025-04-02T14:00:00Z\",\"event\":[\"x\"]}\n"
+               "{\"shipment_id\":\"J1\",\"ts\":nul,\"event\":\"x\"}\n"
+               "{\"shipment_id\":\"J1\",\"ts\":\"2025-04-02T14:00:00Z\",\"event\":\"delivered\",\"event\":\"lost\"}\n"
+               "{\"shipment_id\":\"J1\",\"ts\":\"2025-04-02T14:00:00Z\",\"event\":\"in_tr\\u0000\"}\n");
     CHECK(run_import(db, NULL, path("bad.jsonl"), NULL, &r, &pb) == DRISK_EINVAL);
     CHECK(strstr(pb.first, "bad.jsonl:1:") && strstr(pb.first, "nested"));
+    CHECK(r.problems == 4 && r.scans.rejected == 4);
 }
 
 int main(int argc, char **argv)
