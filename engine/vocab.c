@@ -133,9 +133,3 @@ int drisk_outcome_parse(const char *s, size_t len)
 {
     return parse_from(outcome_names, 4, s, len);
 }
-
-int drisk_event_is_terminal(int event)
-{
-    return event == DRISK_EVENT_DELIVERED || event == DRISK_EVENT_RETURN_TO_SENDER ||
-           event == DRISK_EVENT_LOST;
-}

@@ -64,7 +64,4 @@ int drisk_reason_parse(const char *s, size_t len);
 /* Maps an outcome ("", delivered, lost, returned; case-insensitive); -1 if unknown. */
 int drisk_outcome_parse(const char *s, size_t len);
 
-/* 1 for events that end a shipment's journey (delivered, return_to_sender, lost). */
-int drisk_event_is_terminal(int event);
-
 #endif
