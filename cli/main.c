@@ -5,7 +5,7 @@
 
 #include "cli/commands.h"
 #include "data/store.h"
-#include "engine/log.h"
+#include "models/log.h"
 #include "engine/text.h"
 
 static const struct drisk_command *const commands[] = {

@@ -19,7 +19,7 @@
 #include "data/csv.h"
 #include "data/export.h"
 #include "data/jsonl.h"
-#include "engine/log.h"
+#include "models/log.h"
 #include "engine/text.h"
 #include "engine/timeutil.h"
 #include "engine/vocab.h"

@@ -685,6 +685,15 @@ static int64_t scalar(struct drisk_store *store, const char *sql, int *ok)
     return v;
 }
 
+enum drisk_status drisk_store_created_range(struct drisk_store *store, int64_t *first,
+                                            int64_t *last, struct drisk_error *err)
+{
+    int ok = 1;
+    *first = scalar(store, "SELECT min(created_at) FROM shipments", &ok);
+    *last = scalar(store, "SELECT max(created_at) FROM shipments", &ok);
+    return ok ? DRISK_OK : db_error(store, err, "reading the time range");
+}
+
 enum drisk_status drisk_store_count(struct drisk_store *store, int64_t *shipments,
                                     int64_t *scans, struct drisk_error *err)
 {

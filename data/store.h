@@ -11,44 +11,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "engine/error.h"
-
-/* Field size limits (bytes, including the terminator). Longer input is rejected by the
- * importers with a clear message rather than truncated. */
-#define DRISK_ID_MAX 128      /* shipment_id, merchant_id, order_id */
-#define DRISK_NAME_MAX 64     /* carrier, service, origin, destination, location */
-#define DRISK_DESC_MAX 512    /* scan description */
-
-#define DRISK_TS_NONE INT64_MIN /* an absent timestamp (delivered_at of a parcel in flight) */
+#include "engine/shipment.h"
+#include "models/error.h"
 
 struct drisk_store;
-
-struct drisk_shipment {
-    int64_t id; /* store row id; 0 before it is stored */
-    char merchant[DRISK_ID_MAX];
-    char shipment_id[DRISK_ID_MAX];
-    char order_id[DRISK_ID_MAX];
-    char carrier[DRISK_NAME_MAX]; /* stored lowercase: carriers are case-insensitive */
-    char service[DRISK_NAME_MAX];
-    char origin[DRISK_NAME_MAX];
-    char destination[DRISK_NAME_MAX];
-    double weight_kg;      /* NAN when absent */
-    double declared_value; /* NAN when absent */
-    int64_t created_at;
-    int64_t promised_at;
-    int64_t delivered_at; /* DRISK_TS_NONE when absent */
-    int outcome;          /* enum drisk_outcome */
-};
-
-struct drisk_scan {
-    int64_t ts;
-    int event;  /* enum drisk_event */
-    int reason; /* enum drisk_reason */
-    int64_t location_id; /* set by drisk_store_iterate: the store's id of location (0: none);
-                          * ignored on insert */
-    char location[DRISK_NAME_MAX];
-    char description[DRISK_DESC_MAX];
-};
 
 enum drisk_upsert {
     DRISK_UPSERT_INSERTED = 0,
@@ -148,6 +114,10 @@ struct drisk_store_stats {
 enum drisk_status drisk_store_stats(struct drisk_store *store, struct drisk_store_stats *out,
                                     struct drisk_error *err);
 void drisk_store_stats_free(struct drisk_store_stats *stats);
+
+/* The first and last created_at of all shipments (DRISK_TS_NONE both when empty). */
+enum drisk_status drisk_store_created_range(struct drisk_store *store, int64_t *first,
+                                            int64_t *last, struct drisk_error *err);
 
 /* Row counts of the core tables (cheap enough for tests and summaries). */
 enum drisk_status drisk_store_count(struct drisk_store *store, int64_t *shipments,

@@ -1,5 +1,6 @@
 /* Status codes and the caller-owned error buffer every fallible drisk function fills.
- * Like curl's error buffer: no global "last error", so it is safe across threads. */
+ * Like curl's error buffer: no global "last error", so it is safe across threads.
+ * It lives in models/, the bottom of the dependency order, so every module may use it. */
 #ifndef DRISK_ERROR_H
 #define DRISK_ERROR_H
 

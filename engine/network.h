@@ -1,0 +1,60 @@
+/* Network statistics as of a moment: facility congestion (how long parcels are dwelling
+ * now against the facility's normal dwell), exception rates at facilities over the last
+ * 24 h, and trailing 28-day late rates per carrier and per lane. The state is updated
+ * incrementally, one event at a time and in time order, by whoever replays history (the
+ * snapshot builder) or receives live scans (the server); it never looks back into the
+ * store, and it only knows what was fed to it: fed only events up to as_of, it cannot
+ * leak the future into features.
+ *
+ * Threads: a struct drisk_network is not synchronized; one writer at a time, and no
+ * reader while it is written. */
+#ifndef DRISK_NETWORK_H
+#define DRISK_NETWORK_H
+
+#include <stdint.h>
+
+#include "engine/shipment.h"
+#include "models/error.h"
+
+struct drisk_network;
+
+/* A new, empty state. NULL when out of memory. Release with drisk_network_free. */
+struct drisk_network *drisk_network_create(void);
+void drisk_network_free(struct drisk_network *net);
+
+/* Feeds a scan of shipment sh at time sc->ts (non-decreasing across calls; an event older
+ * than the 24 h window is counted in the long-run figures only). prev is the shipment's
+ * previous scan or NULL: a departed_facility right after an arrived_at_facility at the
+ * same place completes one dwell there. Locations are sc->location_id (dense small
+ * integers from the store; 0 = none). Returns DRISK_ENOMEM if the state cannot grow. */
+enum drisk_status drisk_network_on_scan(struct drisk_network *net, const struct drisk_shipment *sh,
+                                        const struct drisk_scan_event *prev,
+                                        const struct drisk_scan_event *sc);
+
+/* Feeds the moment ts at which shipment sh became known to be late (1) or on time (0):
+ * its delivery before the promise, or the promise passing undelivered. */
+enum drisk_status drisk_network_on_outcome(struct drisk_network *net, const struct drisk_shipment *sh,
+                                           int late, int64_t ts);
+
+/* Feeds the delivery of sh (at sh->delivered_at): its lane's typical transit time. */
+enum drisk_status drisk_network_on_delivered(struct drisk_network *net,
+                                             const struct drisk_shipment *sh);
+
+/* What features read, as of now (the time of the last event fed, or later). */
+struct drisk_network_view {
+    double facility_dwell_h;        /* facility's long-run mean dwell (hours), NAN if unknown */
+    double facility_recent_dwell_h; /* mean dwell of parcels that left it in the last 24 h, NAN if none */
+    double facility_exception_rate; /* exceptions / scans at the facility in the last 24 h (0 if none) */
+    double facility_scans_24h;      /* scans at the facility in the last 24 h */
+    double carrier_late_rate;       /* trailing 28 days, smoothed toward the overall rate */
+    double lane_late_rate;          /* carrier + origin + destination, smoothed toward the carrier */
+    double lane_transit_h;          /* the lane's typical created->delivered hours (NAN if unknown) */
+    double overall_late_rate;       /* trailing 28 days, all carriers (prior 0.1 when empty) */
+};
+
+/* Fills v for shipment sh located at location_id (0 when it has no located scan yet),
+ * as of now (>= the last event fed). */
+void drisk_network_view(const struct drisk_network *net, const struct drisk_shipment *sh,
+                        int64_t location_id, int64_t now, struct drisk_network_view *v);
+
+#endif

@@ -1,0 +1,313 @@
+/* engine/features, engine/network and training/snapshot: the schema (hash, text round
+ * trip), network windows, and the leakage test: a history whose every scan and outcome
+ * after T0 is changed yields bit-identical features for every snapshot up to T0.
+ * argv[1]: a scratch directory. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "data/import.h"
+#include "data/sim.h"
+#include "data/store.h"
+#include "engine/features.h"
+#include "engine/network.h"
+#include "engine/timeutil.h"
+#include "engine/vocab.h"
+#include "tests/check.h"
+#include "training/snapshot.h"
+
+static const char *dir;
+
+static void path(char *buf, size_t cap, const char *name)
+{
+    snprintf(buf, cap, "%s/%s", dir, name);
+}
+
+static void test_schema(void)
+{
+    struct drisk_schema_builder *b = drisk_schema_builder_create();
+    struct drisk_shipment sh;
+    memset(&sh, 0, sizeof sh);
+    const char *carriers[] = { "apex", "apex", "apex", "rare,one;%" , "fleetex", "fleetex" };
+    for (int i = 0; i < 6; i++) {
+        snprintf(sh.carrier, sizeof sh.carrier, "%s", carriers[i]);
+        snprintf(sh.service, sizeof sh.service, "ground");
+        snprintf(sh.origin, sizeof sh.origin, "R01");
+        snprintf(sh.destination, sizeof sh.destination, "R0%d", 1 + i % 3);
+        drisk_schema_builder_add(b, &sh);
+    }
+    struct drisk_feature_schema s1, s2, s3;
+    drisk_schema_builder_finish(b, 2, &s1);
+    drisk_schema_builder_finish(b, 1, &s3);
+    drisk_schema_builder_free(b);
+    CHECK(s1.carriers.n == 2 && strcmp(s1.carriers.name[0], "apex") == 0);
+    CHECK(s3.carriers.n == 3);
+    CHECK(strcmp(s1.hash, s3.hash) != 0 && s1.n_features + 1 == s3.n_features);
+    char text[8192], name[DRISK_FEATURE_NAME_MAX];
+    struct drisk_error err;
+    CHECK(drisk_feature_schema_write(&s3, text, sizeof text) > 0);
+    CHECK(drisk_feature_schema_read(text, &s2, &err) == DRISK_OK);
+    CHECK(strcmp(s2.hash, s3.hash) == 0 && s2.n_features == s3.n_features);
+    CHECK(strcmp(s2.carriers.name[2], "rare,one;%") == 0);
+    CHECK(drisk_feature_schema_read("drisk-features v99;carriers=;services=;regions=", &s2, &err) ==
+          DRISK_ESCHEMA);
+    CHECK(drisk_feature_schema_read("drisk-features v1;carriers=a%G1;services=;regions=", &s2, &err) ==
+          DRISK_EINVAL);
+    /* names are unique and the first ones are as documented */
+    drisk_feature_name(&s1, 0, name);
+    CHECK(strcmp(name, "promised_business_days") == 0);
+    int dup = 0;
+    for (size_t i = 0; i < s1.n_features; i++) {
+        char a[DRISK_FEATURE_NAME_MAX], c[DRISK_FEATURE_NAME_MAX];
+        drisk_feature_name(&s1, i, a);
+        for (size_t j = i + 1; j < s1.n_features; j++) {
+            drisk_feature_name(&s1, j, c);
+            dup += strcmp(a, c) == 0;
+        }
+    }
+    CHECK(dup == 0);
+}
+
+static void test_network(void)
+{
+    struct drisk_network *net = drisk_network_create();
+    struct drisk_shipment sh;
+    struct drisk_network_view v;
+    memset(&sh, 0, sizeof sh);
+    snprintf(sh.carrier, sizeof sh.carrier, "apex");
+    int64_t t0 = 1735689600; /* 2025-01-01 */
+    /* dwell at facility 5: arrive, depart 4 h later */
+    struct drisk_scan_event arr = { t0, 5, DRISK_EVENT_ARRIVED_AT_FACILITY, 0 };
+    struct drisk_scan_event dep = { t0 + 4 * 3600, 5, DRISK_EVENT_DEPARTED_FACILITY, 0 };
+    struct drisk_scan_event exc = { t0 + 5 * 3600, 5, DRISK_EVENT_EXCEPTION, 1 };
+    CHECK(drisk_network_on_scan(net, &sh, NULL, &arr) == DRISK_OK);
+    CHECK(drisk_network_on_scan(net, &sh, &arr, &dep) == DRISK_OK);
+    CHECK(drisk_network_on_scan(net, &sh, &dep, &exc) == DRISK_OK);
+    drisk_network_view(net, &sh, 5, t0 + 6 * 3600, &v);
+    CHECK(fabs(v.facility_dwell_h - 4) < 1e-9 && fabs(v.facility_recent_dwell_h - 4) < 1e-9);
+    CHECK(v.facility_scans_24h == 3 && fabs(v.facility_exception_rate - 1.0 / 3) < 1e-9);
+    /* 24 h later the window is empty, the long-run dwell stays */
+    drisk_network_view(net, &sh, 5, t0 + 30 * 3600, &v);
+    CHECK(v.facility_scans_24h == 0 && isnan(v.facility_recent_dwell_h) &&
+          fabs(v.facility_dwell_h - 4) < 1e-9);
+    /* a view for an earlier moment does not see later scans */
+    drisk_network_view(net, &sh, 5, t0 - 3600, &v);
+    CHECK(v.facility_scans_24h == 0);
+    /* late rates: 10 late outcomes pull the carrier rate up, and age out after 28 days */
+    drisk_network_view(net, &sh, 0, t0, &v);
+    double before = v.carrier_late_rate;
+    for (int i = 0; i < 10; i++)
+        CHECK(drisk_network_on_outcome(net, &sh, 1, t0 + i) == DRISK_OK);
+    drisk_network_view(net, &sh, 0, t0 + 3600, &v);
+    CHECK(v.carrier_late_rate > before + 0.2 && v.lane_late_rate > before);
+    drisk_network_view(net, &sh, 0, t0 + 29 * 86400, &v);
+    CHECK(fabs(v.carrier_late_rate - before) < 1e-12);
+    drisk_network_free(net);
+}
+
+/* ---- leakage ---- */
+
+struct snaps {
+    size_t n, cap, dim;
+    char (*id)[DRISK_ID_MAX];
+    int64_t *as_of;
+    double *x;
+    int64_t cutoff;
+    int nonfinite;
+};
+
+static int collect(const struct drisk_snapshot *s, void *ctx, struct drisk_error *err)
+{
+    (void)err;
+    struct snaps *c = ctx;
+    for (size_t k = 0; k < c->dim; k++)
+        if (!isfinite(s->x[k]))
+            c->nonfinite++;
+    if (s->as_of > c->cutoff)
+        return 0;
+    if (c->n == c->cap) {
+        c->cap = c->cap ? c->cap * 2 : 1024;
+        c->id = realloc(c->id, c->cap * sizeof *c->id);
+        c->as_of = realloc(c->as_of, c->cap * sizeof *c->as_of);
+        c->x = realloc(c->x, c->cap * c->dim * sizeof *c->x);
+    }
+    snprintf(c->id[c->n], DRISK_ID_MAX, "%s", s->sh->shipment_id);
+    c->as_of[c->n] = s->as_of;
+    memcpy(c->x + c->n * c->dim, s->x, c->dim * sizeof *c->x);
+    c->n++;
+    return 0;
+}
+
+static int64_t parse_ts(const char *s)
+{
+    int64_t v = 0;
+    const char *why;
+    drisk_ts_parse(s, strlen(s), &v, &why);
+    return v;
+}
+
+/* Copies the simulator's export, changing everything after t0: scans after t0 dropped and
+ * replaced by exceptions at other places, outcomes known only after t0 cleared. */
+static void write_altered(const char *src_dir, const char *dst_dir, int64_t t0)
+{
+    char a[700], b[700], line[4096];
+    snprintf(a, sizeof a, "%s/scans.csv", src_dir);
+    snprintf(b, sizeof b, "%s/scans.csv", dst_dir);
+    FILE *in = fopen(a, "r"), *out = fopen(b, "w");
+    int k = 0;
+    while (in && out && fgets(line, sizeof line, in)) {
+        char copy[4096], *f[8];
+        int nf = 0;
+        memcpy(copy, line, sizeof copy);
+        for (char *p = strtok(copy, ","); p && nf < 8; p = strtok(NULL, ","))
+            f[nf++] = p;
+        if (k++ == 0 || nf < 4 || parse_ts(f[2]) <= t0) {
+            fputs(line, out);
+            continue;
+        }
+        if (k % 3 == 0) {
+            char ts[DRISK_TS_BUF];
+            fprintf(out, "%s,%s,%s,exception,R0%d-HUB,weather_delay,fake\n", f[0], f[1],
+                    drisk_ts_format(parse_ts(f[2]) - 60, ts), k % 9 + 1);
+        }
+    }
+    if (in)
+        fclose(in);
+    if (out)
+        fclose(out);
+    snprintf(a, sizeof a, "%s/shipments.csv", src_dir);
+    snprintf(b, sizeof b, "%s/shipments.csv", dst_dir);
+    in = fopen(a, "r");
+    out = fopen(b, "w");
+    k = 0;
+    while (in && out && fgets(line, sizeof line, in)) {
+        /* shipment_id,merchant_id,order_id,carrier,service,origin,destination,weight_kg,
+         * declared_value,created_at,promised_at,delivered_at,outcome */
+        char copy[4096], *f[13];
+        int nf = 0;
+        memcpy(copy, line, sizeof copy);
+        char *p = copy;
+        while (nf < 13) {
+            f[nf++] = p;
+            char *c = strpbrk(p, ",\n");
+            if (!c)
+                break;
+            int end = *c == '\n';
+            *c = '\0';
+            p = c + 1;
+            if (end)
+                break;
+        }
+        if (k++ == 0 || nf < 13 || !f[11][0] || parse_ts(f[11]) <= t0) {
+            if (k == 1 || nf < 13 || f[12][0] == '\0' || strcmp(f[12], "delivered") == 0 ||
+                parse_ts(f[10]) + 30 * 86400 <= t0) {
+                fputs(line, out);
+                continue;
+            }
+        }
+        /* the outcome is not known by t0: in flight */
+        fprintf(out, "%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,,\n", f[0], f[1], f[2], f[3], f[4], f[5],
+                f[6], f[7], f[8], f[9], f[10]);
+    }
+    if (in)
+        fclose(in);
+    if (out)
+        fclose(out);
+}
+
+static void run_snaps(const char *db, const struct drisk_feature_schema *schema, int64_t now,
+                      struct snaps *c)
+{
+    struct drisk_store *st = NULL;
+    struct drisk_error err;
+    struct drisk_snapshot_options o = { INT64_MIN, INT64_MAX, INT64_MIN, now, 0 };
+    c->dim = schema->n_features;
+    CHECK(drisk_store_open(db, &st, &err) == DRISK_OK);
+    if (st)
+        CHECK_MSG(drisk_snapshots_run(st, schema, &o, collect, c, &err) == DRISK_OK, "%s", err.msg);
+    drisk_store_free(st);
+}
+
+static int build_schema(const struct drisk_shipment *sh, const struct drisk_scan *sc, size_t n,
+                        void *ctx, struct drisk_error *err)
+{
+    (void)sc, (void)n, (void)err;
+    drisk_schema_builder_add(ctx, sh);
+    return 0;
+}
+
+static void test_leakage(void)
+{
+    char db_a[600], db_b[600], ex_a[600], ex_b[600], f1[700], f2[700];
+    path(db_a, sizeof db_a, "leak_a.db");
+    path(db_b, sizeof db_b, "leak_b.db");
+    path(ex_a, sizeof ex_a, "leak_a");
+    path(ex_b, sizeof ex_b, "leak_b");
+    unlink(db_a);
+    unlink(db_b);
+    mkdir(ex_b, 0755);
+    struct drisk_error err;
+    struct drisk_store *st = NULL;
+    struct drisk_sim_options so;
+    struct drisk_sim_summary sum;
+    drisk_sim_options_default(&so);
+    so.shipments = 3000;
+    so.days = 40;
+    so.seed = 11;
+    so.export_dir = ex_a;
+    CHECK(drisk_store_open(db_a, &st, &err) == DRISK_OK);
+    CHECK(st && drisk_sim_run(st, &so, &sum, &err) == DRISK_OK);
+    struct drisk_schema_builder *b = drisk_schema_builder_create();
+    drisk_store_iterate(st, NULL, build_schema, b, &err);
+    struct drisk_feature_schema schema;
+    drisk_schema_builder_finish(b, 10, &schema);
+    drisk_schema_builder_free(b);
+    drisk_store_free(st);
+
+    int64_t t0 = so.start + 25 * 86400 + 12 * 3600;
+    int64_t now = so.start + so.days * 86400;
+    write_altered(ex_a, ex_b, t0);
+    snprintf(f1, sizeof f1, "%s/shipments.csv", ex_b);
+    snprintf(f2, sizeof f2, "%s/scans.csv", ex_b);
+    CHECK(drisk_store_open(db_b, &st, &err) == DRISK_OK);
+    struct drisk_import_options io = { f1, f2, NULL, 0, 5, NULL, NULL };
+    struct drisk_import_result ir;
+    CHECK_MSG(st && drisk_import(st, &io, &ir, &err) == DRISK_OK, "%s", err.msg);
+    drisk_store_free(st);
+
+    struct snaps a = { .cutoff = t0 }, c = { .cutoff = t0 };
+    run_snaps(db_a, &schema, now, &a);
+    run_snaps(db_b, &schema, now, &c);
+    CHECK(a.nonfinite == 0 && c.nonfinite == 0);
+    CHECK_MSG(a.n > 10000 && a.n == c.n, "%zu vs %zu snapshots up to T0", a.n, c.n);
+    size_t differ = 0;
+    for (size_t i = 0; i < a.n && i < c.n; i++)
+        if (strcmp(a.id[i], c.id[i]) != 0 || a.as_of[i] != c.as_of[i] ||
+            memcmp(a.x + i * a.dim, c.x + i * c.dim, a.dim * sizeof(double)) != 0)
+            differ++;
+    CHECK_MSG(differ == 0, "%zu of %zu snapshots up to T0 differ", differ, a.n);
+
+    /* the check can fail: features after T0 do differ */
+    struct snaps a2 = { .cutoff = INT64_MAX }, c2 = { .cutoff = INT64_MAX };
+    run_snaps(db_a, &schema, now, &a2);
+    run_snaps(db_b, &schema, now, &c2);
+    size_t later_differ = a2.n != c2.n;
+    for (size_t i = 0; !later_differ && i < a2.n; i++)
+        later_differ = memcmp(a2.x + i * a2.dim, c2.x + i * c2.dim, a2.dim * sizeof(double)) != 0;
+    CHECK(later_differ);
+    free(a.id), free(a.as_of), free(a.x), free(c.id), free(c.as_of), free(c.x);
+    free(a2.id), free(a2.as_of), free(a2.x), free(c2.id), free(c2.as_of), free(c2.x);
+}
+
+int main(int argc, char **argv)
+{
+    dir = argc > 1 ? argv[1] : "/tmp/drisk_test_features";
+    mkdir(dir, 0755);
+    test_schema();
+    test_network();
+    test_leakage();
+    CHECK_DONE();
+}
