@@ -11,6 +11,7 @@
 extern const struct drisk_command drisk_cmd_simulate;
 extern const struct drisk_command drisk_cmd_import;
 extern const struct drisk_command drisk_cmd_stats;
+extern const struct drisk_command drisk_cmd_export;
 
 /* CONTRACT §5 exit codes for a status: 0 ok, 2 bad usage or input, 1 anything else. */
 int drisk_exit_code(enum drisk_status status);

@@ -12,6 +12,7 @@ static const struct drisk_command *const commands[] = {
     &drisk_cmd_simulate,
     &drisk_cmd_import,
     &drisk_cmd_stats,
+    &drisk_cmd_export,
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 

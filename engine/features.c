@@ -110,14 +110,15 @@ static void put(struct emitter *e, const char *name, double v)
     e->i++;
 }
 
+/* Formats a name only when names are being recorded: building values stays cheap. */
+#define NAMED(e, buf, ...) ((e)->names ? (snprintf((buf), sizeof(buf), __VA_ARGS__), (buf)) : "")
+
 static void put_onehot(struct emitter *e, const char *prefix, const struct drisk_vocab *v,
                        int index)
 {
     char name[DRISK_FEATURE_NAME_MAX];
-    for (int k = 0; k <= v->n; k++) {
-        snprintf(name, sizeof name, "%s=%s", prefix, k < v->n ? v->name[k] : "other");
-        put(e, name, k == index);
-    }
+    for (int k = 0; k <= v->n; k++)
+        put(e, NAMED(e, name, "%s=%s", prefix, k < v->n ? v->name[k] : "other"), k == index);
 }
 
 static double log1p_pos(double x)
@@ -157,10 +158,8 @@ static void emit(const struct drisk_feature_schema *s, const struct drisk_networ
     put(e, "promised_h_log", log1p_pos((double)(sh->promised_at - sh->created_at) / H));
     int dow = drisk_weekday(sh->created_at);
     static const char *const days[7] = { "mon", "tue", "wed", "thu", "fri", "sat", "sun" };
-    for (int k = 0; k < 7; k++) {
-        snprintf(name, sizeof name, "created_dow=%s", days[k]);
-        put(e, name, dow == k);
-    }
+    for (int k = 0; k < 7; k++)
+        put(e, NAMED(e, name, "created_dow=%s", days[k]), dow == k);
     int64_t sod = sh->created_at % 86400;
     put(e, "created_hour", (double)(sod < 0 ? sod + 86400 : sod) / 86400.0);
     put(e, "peak_season", is_peak(sh->created_at));
@@ -199,10 +198,8 @@ static void emit(const struct drisk_feature_schema *s, const struct drisk_networ
         }
     }
     put(e, "scans_log", log1p_pos((double)n));
-    for (int k = 0; k <= DRISK_EVENT_COUNT; k++) {
-        snprintf(name, sizeof name, "last_event=%s", k ? drisk_event_name(k) : "none");
-        put(e, name, last_event == k);
-    }
+    for (int k = 0; k <= DRISK_EVENT_COUNT; k++)
+        put(e, NAMED(e, name, "last_event=%s", k ? drisk_event_name(k) : "none"), last_event == k);
     double since_last_h = (double)(as_of - last_ts) / H;
     double age_h = (double)(as_of - sh->created_at) / H;
     double until_promise_h = (double)(sh->promised_at - as_of) / H;
@@ -213,10 +210,8 @@ static void emit(const struct drisk_feature_schema *s, const struct drisk_networ
     put(e, "facilities_visited", facilities);
     put(e, "exceptions", exceptions);
     put(e, "delivery_attempts", attempts);
-    for (int k = 1; k < DRISK_REASON_COUNT; k++) {
-        snprintf(name, sizeof name, "exception_reason=%s", drisk_reason_name(k));
-        put(e, name, reasons[k]);
-    }
+    for (int k = 1; k < DRISK_REASON_COUNT; k++)
+        put(e, NAMED(e, name, "exception_reason=%s", drisk_reason_name(k)), reasons[k]);
     put(e, "picked_up", picked);
     put(e, "out_for_delivery_seen", ofd);
 

@@ -180,9 +180,22 @@ static struct rate *rate_get(struct drisk_network *net, const char *key)
     return r;
 }
 
+/* "carrier|origin|destination" (buf holds 3 * DRISK_NAME_MAX + 4); no printf: it runs
+ * for every snapshot. */
 static void lane_key(const struct drisk_shipment *sh, char *buf, size_t cap)
 {
-    snprintf(buf, cap, "%s|%s|%s", sh->carrier, sh->origin, sh->destination);
+    const char *parts[3] = { sh->carrier, sh->origin, sh->destination };
+    size_t n = 0;
+    for (int i = 0; i < 3; i++) {
+        size_t l = strnlen(parts[i], DRISK_NAME_MAX - 1);
+        if (n + l + 2 > cap)
+            break;
+        if (i)
+            buf[n++] = '|';
+        memcpy(buf + n, parts[i], l);
+        n += l;
+    }
+    buf[n] = '\0';
 }
 
 enum drisk_status drisk_network_on_scan(struct drisk_network *net, const struct drisk_shipment *sh,

@@ -10,7 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "data/export.h"
 #include "engine/network.h"
+#include "engine/timeutil.h"
 #include "engine/vocab.h"
 
 enum kind { EV_SCAN = 0, EV_OUTCOME, EV_DELIVERED, EV_SNAPSHOT, EV_DONE };
@@ -262,5 +264,117 @@ out:
     free(r.heap);
     free(r.x);
     drisk_network_free(r.net);
+    return rc;
+}
+
+int drisk_snapshot_target_parse(const char *name)
+{
+    static const char *const names[] = { "late", "lost", "eta" };
+    for (int i = 0; i < 3; i++)
+        if (strcmp(name, names[i]) == 0)
+            return i;
+    return -1;
+}
+
+double drisk_snapshot_label(const struct drisk_snapshot *s, enum drisk_snapshot_target target)
+{
+    switch (target) {
+    case DRISK_SNAPSHOT_LATE: return s->late >= 0 ? s->late : NAN;
+    case DRISK_SNAPSHOT_LOST: return s->lost >= 0 ? s->lost : NAN;
+    case DRISK_SNAPSHOT_ETA: return s->eta_h;
+    }
+    return NAN;
+}
+
+static int add_to_schema(const struct drisk_shipment *sh, const struct drisk_scan *sc, size_t n,
+                         void *ctx, struct drisk_error *err)
+{
+    (void)sc, (void)n, (void)err;
+    drisk_schema_builder_add(ctx, sh);
+    return 0;
+}
+
+enum drisk_status drisk_snapshot_schema(struct drisk_store *store, int64_t until,
+                                        int64_t min_count, struct drisk_feature_schema *schema,
+                                        struct drisk_error *err)
+{
+    struct drisk_schema_builder *b = drisk_schema_builder_create();
+    if (!b)
+        return drisk_error_set(err, DRISK_ENOMEM, "out of memory building the feature schema");
+    struct drisk_store_filter f = { NULL, INT64_MIN, until };
+    enum drisk_status rc = drisk_store_iterate(store, &f, add_to_schema, b, err);
+    if (!rc)
+        drisk_schema_builder_finish(b, min_count, schema);
+    drisk_schema_builder_free(b);
+    return rc;
+}
+
+struct export_ctx {
+    FILE *out;
+    enum drisk_snapshot_target target;
+    size_t dim;
+    int64_t rows;
+};
+
+/* Most features are 0/1 or small counts: those skip printf. */
+static void put_number(FILE *f, double v)
+{
+    if (v >= 0 && v < 1e9 && v == (double)(int64_t)v) {
+        char buf[16], *p = buf + sizeof buf;
+        int64_t n = (int64_t)v;
+        do {
+            *--p = (char)('0' + n % 10);
+            n /= 10;
+        } while (n);
+        *--p = ',';
+        fwrite(p, 1, (size_t)(buf + sizeof buf - p), f);
+    } else {
+        fprintf(f, ",%.17g", v);
+    }
+}
+
+static int export_row(const struct drisk_snapshot *s, void *ctx, struct drisk_error *err)
+{
+    struct export_ctx *c = ctx;
+    double label = drisk_snapshot_label(s, c->target);
+    char ts[DRISK_TS_BUF];
+    if (isnan(label))
+        return 0;
+    drisk_csv_put_field(c->out, s->sh->shipment_id);
+    fputc(',', c->out);
+    drisk_csv_put_field(c->out, s->sh->merchant);
+    fprintf(c->out, ",%s", drisk_ts_format(s->as_of, ts));
+    put_number(c->out, label);
+    for (size_t k = 0; k < c->dim; k++)
+        put_number(c->out, s->x[k]);
+    fputc('\n', c->out);
+    c->rows++;
+    if (ferror(c->out)) {
+        drisk_error_set(err, DRISK_EIO, "error writing the snapshot file");
+        return -1;
+    }
+    return 0;
+}
+
+enum drisk_status drisk_snapshot_export(struct drisk_store *store,
+                                        const struct drisk_feature_schema *schema,
+                                        enum drisk_snapshot_target target, int64_t from,
+                                        int64_t until, FILE *out, int64_t *rows,
+                                        struct drisk_error *err)
+{
+    struct export_ctx c = { out, target, schema->n_features, 0 };
+    char name[DRISK_FEATURE_NAME_MAX];
+    fputs("shipment_id,merchant_id,as_of,label", out);
+    for (size_t k = 0; k < schema->n_features; k++) {
+        drisk_feature_name(schema, k, name);
+        fputc(',', out);
+        drisk_csv_put_field(out, name);
+    }
+    fputc('\n', out);
+    struct drisk_snapshot_options o = { from, until, INT64_MIN, DRISK_TS_NONE, 1 };
+    enum drisk_status rc = drisk_snapshots_run(store, schema, &o, export_row, &c, err);
+    *rows = c.rows;
+    if (!rc && (ferror(out) || fflush(out)))
+        rc = drisk_error_set(err, DRISK_EIO, "error writing the snapshot file");
     return rc;
 }

@@ -8,6 +8,7 @@
 #define DRISK_SNAPSHOT_H
 
 #include <stdint.h>
+#include <stdio.h>
 
 #include "data/store.h"
 #include "engine/features.h"
@@ -42,5 +43,34 @@ enum drisk_status drisk_snapshots_run(struct drisk_store *store,
                                       drisk_snapshot_fn fn, void *ctx, struct drisk_error *err);
 
 #define DRISK_LOST_WINDOW_S (21 * 86400) /* lost snapshots: up to promised_at + 21 days */
+
+/* What a snapshot is labeled for (CONTRACT §3). */
+enum drisk_snapshot_target {
+    DRISK_SNAPSHOT_LATE = 0,
+    DRISK_SNAPSHOT_LOST,
+    DRISK_SNAPSHOT_ETA
+};
+
+/* "late", "lost", "eta" -> target; -1 for anything else. */
+int drisk_snapshot_target_parse(const char *name);
+
+/* The snapshot's label for target (0/1, or hours for eta); NAN when the snapshot is not
+ * one of target's (unlabeled, or outside its window). */
+double drisk_snapshot_label(const struct drisk_snapshot *s, enum drisk_snapshot_target target);
+
+/* The feature schema of a training window: vocabularies from the shipments created before
+ * until (all when INT64_MAX), keeping categories seen at least min_count times. */
+enum drisk_status drisk_snapshot_schema(struct drisk_store *store, int64_t until,
+                                        int64_t min_count, struct drisk_feature_schema *schema,
+                                        struct drisk_error *err);
+
+/* Writes target's snapshots of shipments created in [from, until) as CSV to out:
+ * shipment_id, merchant_id, as_of, label, then one column per feature (schema names).
+ * Sets *rows. */
+enum drisk_status drisk_snapshot_export(struct drisk_store *store,
+                                        const struct drisk_feature_schema *schema,
+                                        enum drisk_snapshot_target target, int64_t from,
+                                        int64_t until, FILE *out, int64_t *rows,
+                                        struct drisk_error *err);
 
 #endif
