@@ -205,6 +205,39 @@ static void test_simulate_roundtrip(void)
     CHECK(strstr(out_text, "\"rejected\": 0}, \"scans\"") != NULL);
     CHECK(rows(db2, 0) == ns && rows(db2, 1) == nc);
     CHECK(run("stats --db '%s'", db2) == 0 && strstr(out_text, "on time"));
+
+    /* the snapshot matrix: a header of label and features, rows for the target only */
+    char csv[700];
+    snprintf(csv, sizeof csv, "%s/late.csv", dir);
+    CHECK(run("export --db '%s' --target late --until 2025-02-01 --out '%s' --json", db2, csv) == 0);
+    CHECK(strstr(out_text, "\"rows\": ") && strstr(out_text, "\"schema_hash\""));
+    long long exported = -1;
+    const char *rp = strstr(out_text, "\"rows\": ");
+    if (rp)
+        exported = atoll(rp + 8);
+    FILE *f = fopen(csv, "r");
+    char header[8192] = "";
+    long long lines = 0;
+    int bad_label = 0;
+    if (f && fgets(header, sizeof header, f)) {
+        char line[8192];
+        while (fgets(line, sizeof line, f)) {
+            lines++;
+            /* the 4th field is the label: 0 or 1 */
+            const char *p = line;
+            for (int k = 0; k < 3 && p; k++)
+                p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL;
+            if (!p || (p[0] != '0' && p[0] != '1') || p[1] != ',')
+                bad_label++;
+        }
+        fclose(f);
+    }
+    CHECK(strncmp(header, "shipment_id,merchant_id,as_of,label,promised_business_days", 58) == 0);
+    CHECK(strstr(header, "lane_late_rate_28d") != NULL);
+    CHECK(exported > 1000 && lines == exported && bad_label == 0);
+    CHECK(run("export --db '%s' --target soon --out '%s'", db2, csv) == 2);
+    CHECK(run("export --db '%s' --target eta --from 2025-03-01 --until 2025-02-01 --out '%s'", db2,
+              csv) == 2);
 }
 
 int main(int argc, char **argv)
