@@ -1,0 +1,926 @@
+/* models/: the logistic objective against a naive loop and finite differences, L-BFGS
+ * against Newton's method, class and row weights, the lognormal eta learner's coverage,
+ * Platt and isotonic calibration, and the model file format: bit-identical round trips,
+ * schema refusal, and every truncation and corruption refused without a crash. All data
+ * comes from fixed seeds. */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "models/calibrate.h"
+#include "models/format.h"
+#include "models/model.h"
+#include "tests/check.h"
+
+#define SCHEMA "feat-v1-0123456789abcdef"
+
+/* ---- deterministic random numbers ---- */
+
+static uint64_t rng_state;
+
+static void rng_seed(uint64_t s)
+{
+    rng_state = s;
+}
+
+static uint64_t rng_u64(void)
+{
+    /* splitmix64 */
+    uint64_t z = (rng_state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static double rng_unif(void)
+{
+    return (double)(rng_u64() >> 11) * (1.0 / 9007199254740992.0);
+}
+
+static double rng_normal(void)
+{
+    double u = rng_unif(), v = rng_unif();
+    if (u < 1e-300)
+        u = 1e-300;
+    return sqrt(-2.0 * log(u)) * cos(6.283185307179586 * v);
+}
+
+static double sigmoid(double z)
+{
+    return 1.0 / (1.0 + exp(-z));
+}
+
+/* A classification set: x ~ N(shift_j, scale_j), y ~ Bernoulli(sigmoid(b0 + x.beta)).
+ * Columns have different offsets and scales so standardization matters. Caller frees. */
+struct synth {
+    struct drisk_dataset ds;
+    double *x, *y;
+};
+
+static void synth_free(struct synth *s)
+{
+    free(s->x);
+    free(s->y);
+}
+
+static void make_logistic(struct synth *s, size_t n, size_t d, double b0, uint64_t seed)
+{
+    rng_seed(seed);
+    s->x = malloc(n * d * sizeof *s->x);
+    s->y = malloc(n * sizeof *s->y);
+    for (size_t i = 0; i < n; i++) {
+        double z = b0;
+        for (size_t j = 0; j < d; j++) {
+            double v = rng_normal();
+            s->x[i * d + j] = 10.0 * (double)j + (1.0 + (double)j) * v;
+            z += (j % 2 ? -0.7 : 0.9) * v / (1.0 + 0.3 * (double)j);
+        }
+        s->y[i] = rng_unif() < sigmoid(z) ? 1.0 : 0.0;
+    }
+    s->ds = (struct drisk_dataset){ n, d, s->x, s->y, NULL };
+}
+
+/* ---- the objective ---- */
+
+static double naive_objective(const double *xs, size_t n, size_t d, const double *y,
+                              const double *sw, double sw_sum, double l2, const double *theta,
+                              double *grad)
+{
+    double loss = 0.0;
+    for (size_t j = 0; j <= d; j++)
+        grad[j] = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        double z = theta[d];
+        for (size_t j = 0; j < d; j++)
+            z += xs[i * d + j] * theta[j];
+        double w = sw ? sw[i] : 1.0;
+        double p = 1.0 / (1.0 + exp(-z));
+        loss += w * (log(1.0 + exp(z)) - y[i] * z);
+        for (size_t j = 0; j < d; j++)
+            grad[j] += w * (p - y[i]) * xs[i * d + j] / sw_sum;
+        grad[d] += w * (p - y[i]) / sw_sum;
+    }
+    double reg = 0.0;
+    for (size_t j = 0; j < d; j++) {
+        reg += theta[j] * theta[j];
+        grad[j] += l2 * theta[j];
+    }
+    return loss / sw_sum + 0.5 * l2 * reg;
+}
+
+static double rel_err(double a, double b, double floor)
+{
+    double den = fabs(b) > floor ? fabs(b) : floor;
+    return fabs(a - b) / den;
+}
+
+static void test_objective(void)
+{
+    enum { N = 300, D = 7 };
+    double *xs = malloc(N * D * sizeof *xs), y[N], sw[N], theta[D + 1], g[D + 1], gn[D + 1];
+    double gt[D + 1], z[N], r[N], tp[D + 1];
+    rng_seed(42);
+    double sw_sum = 0.0;
+    for (size_t i = 0; i < N; i++) {
+        for (size_t j = 0; j < D; j++)
+            xs[i * D + j] = rng_normal();
+        y[i] = rng_unif() < 0.3 ? 1.0 : 0.0;
+        sw[i] = 0.5 + rng_unif();
+        sw_sum += sw[i];
+    }
+    for (size_t j = 0; j <= D; j++)
+        theta[j] = 0.8 * rng_normal();
+    for (int weighted = 0; weighted < 2; weighted++) {
+        const double *w = weighted ? sw : NULL;
+        double wsum = weighted ? sw_sum : N;
+        double l2 = weighted ? 0.05 : 0.0;
+        double f = drisk_logreg_objective(xs, N, D, y, w, wsum, l2, theta, g, z, r);
+        double fn = naive_objective(xs, N, D, y, w, wsum, l2, theta, gn);
+        CHECK_MSG(rel_err(f, fn, 1e-300) < 1e-10, "loss %.17g naive %.17g", f, fn);
+        double worst = 0.0, worst_fd = 0.0;
+        for (size_t j = 0; j <= D; j++) {
+            double e = rel_err(g[j], gn[j], 1e-3);
+            worst = e > worst ? e : worst;
+            /* central finite difference */
+            double h = 1e-5;
+            memcpy(tp, theta, sizeof tp);
+            tp[j] = theta[j] + h;
+            double fp = drisk_logreg_objective(xs, N, D, y, w, wsum, l2, tp, gt, z, r);
+            tp[j] = theta[j] - h;
+            double fm = drisk_logreg_objective(xs, N, D, y, w, wsum, l2, tp, gt, z, r);
+            double fd = (fp - fm) / (2.0 * h);
+            e = rel_err(fd, g[j], 1e-3);
+            worst_fd = e > worst_fd ? e : worst_fd;
+        }
+        CHECK_MSG(worst < 1e-10, "gradient vs naive: relative error %.3g", worst);
+        CHECK_MSG(worst_fd < 1e-6, "gradient vs finite differences: relative error %.3g",
+                  worst_fd);
+    }
+    /* huge scores neither overflow nor lose the loss */
+    for (size_t j = 0; j <= D; j++)
+        tp[j] = 400.0;
+    double fbig = drisk_logreg_objective(xs, N, D, y, NULL, N, 0.0, tp, g, z, r);
+    CHECK(isfinite(fbig) && fbig > 10.0);
+    free(xs);
+}
+
+/* ---- L-BFGS against Newton ---- */
+
+/* Solves a k x k system (row-major a, destroyed) by Gaussian elimination with pivoting. */
+static void gauss_solve(double *a, double *b, size_t k)
+{
+    for (size_t c = 0; c < k; c++) {
+        size_t p = c;
+        for (size_t i = c + 1; i < k; i++)
+            if (fabs(a[i * k + c]) > fabs(a[p * k + c]))
+                p = i;
+        for (size_t j = 0; j < k; j++) {
+            double t = a[c * k + j];
+            a[c * k + j] = a[p * k + j];
+            a[p * k + j] = t;
+        }
+        double t = b[c];
+        b[c] = b[p];
+        b[p] = t;
+        for (size_t i = c + 1; i < k; i++) {
+            double f = a[i * k + c] / a[c * k + c];
+            for (size_t j = c; j < k; j++)
+                a[i * k + j] -= f * a[c * k + j];
+            b[i] -= f * b[c];
+        }
+    }
+    for (size_t i = k; i-- > 0;) {
+        double s = b[i];
+        for (size_t j = i + 1; j < k; j++)
+            s -= a[i * k + j] * b[j];
+        b[i] = s / a[i * k + i];
+    }
+}
+
+/* Newton's method on the standardized problem, naive loops throughout. */
+static void newton_logreg(const double *xs, size_t n, size_t d, const double *y, double l2,
+                          double *theta)
+{
+    size_t k = d + 1;
+    double *h = malloc(k * k * sizeof *h), *g = malloc(k * sizeof *g);
+    for (size_t j = 0; j < k; j++)
+        theta[j] = 0.0;
+    for (int it = 0; it < 50; it++) {
+        naive_objective(xs, n, d, y, NULL, (double)n, l2, theta, g);
+        memset(h, 0, k * k * sizeof *h);
+        for (size_t i = 0; i < n; i++) {
+            double z = theta[d];
+            for (size_t j = 0; j < d; j++)
+                z += xs[i * d + j] * theta[j];
+            double p = sigmoid(z), s = p * (1.0 - p) / (double)n;
+            for (size_t a = 0; a < k; a++)
+                for (size_t b = 0; b < k; b++)
+                    h[a * k + b] += s * (a < d ? xs[i * d + a] : 1.0) *
+                                    (b < d ? xs[i * d + b] : 1.0);
+        }
+        for (size_t j = 0; j < d; j++)
+            h[j * k + j] += l2;
+        gauss_solve(h, g, k);
+        for (size_t j = 0; j < k; j++)
+            theta[j] -= g[j];
+    }
+    free(h);
+    free(g);
+}
+
+static void test_lbfgs_optimum(void)
+{
+    enum { N = 400, D = 5 };
+    struct synth s;
+    make_logistic(&s, N, D, -0.5, 7);
+    struct drisk_fit_options opt;
+    drisk_fit_options_init(&opt, DRISK_TARGET_LATE);
+    opt.l2 = 1e-3;
+    opt.tol = 1e-11;
+    opt.ftol = 0.0;
+    struct drisk_model *m = NULL;
+    struct drisk_error err = { 0 };
+    CHECK_MSG(drisk_model_fit(&drisk_logreg_ops, &s.ds, NULL, &opt, &m, &err) == DRISK_OK, "%s",
+              err.msg);
+    if (!m)
+        goto out;
+    const char *stop = drisk_model_meta_param(&m->meta, "stop");
+    const char *gi = drisk_model_meta_param(&m->meta, "grad_inf");
+    CHECK_MSG(stop && strcmp(stop, "gradient") == 0, "stopped by %s, max |gradient| %s",
+              stop ? stop : "?", gi ? gi : "?");
+    CHECK(gi && atof(gi) < 1e-11);
+    CHECK(atoi(drisk_model_meta_param(&m->meta, "iterations")) < 100);
+
+    /* the same problem by Newton on the test's own standardization */
+    double mean[D] = { 0 }, sd[D] = { 0 }, theta[D + 1];
+    double *xs = malloc(N * D * sizeof *xs);
+    for (size_t j = 0; j < D; j++) {
+        for (size_t i = 0; i < N; i++)
+            mean[j] += s.x[i * D + j] / N;
+        for (size_t i = 0; i < N; i++)
+            sd[j] += (s.x[i * D + j] - mean[j]) * (s.x[i * D + j] - mean[j]) / N;
+        sd[j] = sqrt(sd[j]);
+        for (size_t i = 0; i < N; i++)
+            xs[i * D + j] = (s.x[i * D + j] - mean[j]) / sd[j];
+    }
+    newton_logreg(xs, N, D, s.y, opt.l2, theta);
+    /* explain a row at mean + std: each contribution is then the weight itself */
+    double row[D], contrib[D], base;
+    for (size_t j = 0; j < D; j++)
+        row[j] = mean[j] + sd[j];
+    CHECK(drisk_model_explain(m, row, contrib, &base, &err) == DRISK_OK);
+    double worst = fabs(base - theta[D]);
+    for (size_t j = 0; j < D; j++)
+        worst = fmax(worst, fabs(contrib[j] - theta[j]));
+    CHECK_MSG(worst < 1e-7, "L-BFGS vs Newton: max coefficient difference %.3g", worst);
+    /* Newton really found something non-trivial */
+    CHECK(fabs(theta[0]) > 0.3);
+    free(xs);
+out:
+    drisk_model_free(m);
+    synth_free(&s);
+}
+
+/* ---- class and row weights ---- */
+
+static double mean_prob(const struct drisk_model *m, const struct drisk_dataset *ds, int cls)
+{
+    struct drisk_prediction *p = malloc(ds->n_rows * sizeof *p);
+    struct drisk_error err;
+    double s = 0.0, c = 0.0;
+    if (drisk_model_predict(m, ds->x, ds->n_rows, p, &err) == DRISK_OK) {
+        for (size_t i = 0; i < ds->n_rows; i++) {
+            if (cls < 0 || ds->y[i] == (double)cls) {
+                s += p[i].prob;
+                c += 1.0;
+            }
+        }
+    }
+    free(p);
+    return c > 0 ? s / c : -1.0;
+}
+
+static void test_weights(void)
+{
+    enum { N = 3000, D = 4 };
+    struct synth s;
+    make_logistic(&s, N, D, -2.8, 11); /* about 10% positive */
+    double rate = 0.0;
+    for (size_t i = 0; i < N; i++)
+        rate += s.y[i] / N;
+    CHECK(rate > 0.04 && rate < 0.2);
+    struct drisk_fit_options opt;
+    drisk_fit_options_init(&opt, DRISK_TARGET_LOST);
+    opt.tol = 1e-10;
+    opt.ftol = 0.0;
+    opt.l2 = 1e-3;
+    struct drisk_model *plain = NULL, *bal = NULL, *wtd = NULL, *dup = NULL;
+    struct drisk_error err = { 0 };
+    double *w = NULL, *x2 = NULL, *y2 = NULL;
+    CHECK(drisk_model_fit(&drisk_logreg_ops, &s.ds, NULL, &opt, &plain, &err) == DRISK_OK);
+    opt.class_weight_balanced = 1;
+    CHECK(drisk_model_fit(&drisk_logreg_ops, &s.ds, NULL, &opt, &bal, &err) == DRISK_OK);
+    opt.class_weight_balanced = 0;
+    if (!plain || !bal)
+        goto out;
+    /* optimality with an unpenalized intercept: mean p = mean y (unweighted), and the two
+     * classes' mean p average to 1/2 (balanced) */
+    double mp = mean_prob(plain, &s.ds, -1);
+    CHECK_MSG(fabs(mp - rate) < 1e-7, "plain: mean p %.9f, base rate %.9f", mp, rate);
+    double b1 = mean_prob(bal, &s.ds, 1), b0 = mean_prob(bal, &s.ds, 0);
+    CHECK_MSG(fabs(0.5 * (b1 + b0) - 0.5) < 1e-7, "balanced: class means %.9f %.9f", b1, b0);
+    CHECK(mean_prob(bal, &s.ds, -1) > mp + 0.2);
+    double row[D] = { 0 }, c[D], base_plain, base_bal;
+    drisk_model_explain(plain, row, c, &base_plain, &err);
+    drisk_model_explain(bal, row, c, &base_bal, &err);
+    CHECK(base_bal > base_plain + 1.0);
+    CHECK(strcmp(drisk_model_meta_param(&bal->meta, "class_weight"), "balanced") == 0);
+
+    /* a row weight of 2 is the same as the row twice */
+    w = malloc(N * sizeof *w);
+    x2 = malloc(2 * N * D * sizeof *x2);
+    y2 = malloc(2 * N * sizeof *y2);
+    size_t n2 = 0;
+    for (size_t i = 0; i < N; i++) {
+        w[i] = i % 3 == 0 ? 2.0 : 1.0;
+        for (int k = 0; k < (int)w[i]; k++) {
+            memcpy(x2 + n2 * D, s.x + i * D, D * sizeof *x2);
+            y2[n2++] = s.y[i];
+        }
+    }
+    struct drisk_dataset dw = s.ds, dd = { n2, D, x2, y2, NULL };
+    dw.weight = w;
+    opt.l2 = 0.0; /* the penalty acts on standardized weights, and standardization is unweighted */
+    CHECK(drisk_model_fit(&drisk_logreg_ops, &dw, NULL, &opt, &wtd, &err) == DRISK_OK);
+    CHECK(drisk_model_fit(&drisk_logreg_ops, &dd, NULL, &opt, &dup, &err) == DRISK_OK);
+    if (wtd && dup) {
+        /* standardization differs (it is unweighted), so compare predictions */
+        struct drisk_prediction pa[50], pb[50];
+        drisk_model_predict(wtd, s.x, 50, pa, &err);
+        drisk_model_predict(dup, s.x, 50, pb, &err);
+        double worst = 0.0;
+        for (int i = 0; i < 50; i++)
+            worst = fmax(worst, fabs(pa[i].prob - pb[i].prob));
+        CHECK_MSG(worst < 1e-6, "weight 2 vs duplicated rows: %.3g", worst);
+        drisk_model_predict(plain, s.x, 50, pb, &err);
+        worst = 0.0;
+        for (int i = 0; i < 50; i++)
+            worst = fmax(worst, fabs(pa[i].prob - pb[i].prob));
+        CHECK(worst > 1e-4); /* and the weights did change something */
+    }
+out:
+    drisk_model_free(plain);
+    drisk_model_free(bal);
+    drisk_model_free(wtd);
+    drisk_model_free(dup);
+    free(w);
+    free(x2);
+    free(y2);
+    synth_free(&s);
+}
+
+/* ---- eta ---- */
+
+static void make_lognormal(struct synth *s, size_t n, size_t d, double sigma, uint64_t seed)
+{
+    rng_seed(seed);
+    s->x = malloc(n * d * sizeof *s->x);
+    s->y = malloc(n * sizeof *s->y);
+    for (size_t i = 0; i < n; i++) {
+        double mu = 3.0;
+        for (size_t j = 0; j < d; j++) {
+            double v = rng_normal();
+            s->x[i * d + j] = 5.0 + 2.0 * v;
+            mu += 0.2 * (double)(j + 1) * v * (j % 2 ? -1.0 : 1.0);
+        }
+        s->y[i] = exp(mu + sigma * rng_normal());
+    }
+    s->ds = (struct drisk_dataset){ n, d, s->x, s->y, NULL };
+}
+
+static void test_eta(void)
+{
+    enum { N = 20000, D = 5 };
+    struct synth tr, te;
+    make_lognormal(&tr, N, D, 0.5, 21);
+    make_lognormal(&te, N, D, 0.5, 22);
+    struct drisk_fit_options opt;
+    drisk_fit_options_init(&opt, DRISK_TARGET_ETA);
+    struct drisk_model *m = NULL, *mv = NULL;
+    struct drisk_prediction *p = malloc(N * sizeof *p);
+    struct drisk_error err = { 0 };
+    CHECK_MSG(drisk_model_fit(&drisk_lognormal_ops, &tr.ds, NULL, &opt, &m, &err) == DRISK_OK,
+              "%s", err.msg);
+    if (!m)
+        goto out;
+    CHECK(drisk_model_predict(m, te.x, N, p, &err) == DRISK_OK);
+    double below50 = 0, below90 = 0;
+    for (size_t i = 0; i < N; i++) {
+        below50 += te.y[i] <= p[i].p50_h;
+        below90 += te.y[i] <= p[i].p90_h;
+        if (!(p[i].p90_h > p[i].p50_h))
+            break;
+    }
+    below50 /= N;
+    below90 /= N;
+    CHECK_MSG(fabs(below50 - 0.5) < 0.02, "P50 coverage %.4f", below50);
+    CHECK_MSG(fabs(below90 - 0.9) < 0.015, "P90 coverage %.4f", below90);
+    double sigma = atof(drisk_model_meta_param(&m->meta, "sigma"));
+    CHECK_MSG(fabs(sigma - 0.5) < 0.02, "sigma %.4f", sigma);
+    /* sigma from a noisier validation set widens P90 only */
+    struct synth va;
+    make_lognormal(&va, 5000, D, 0.8, 23);
+    opt.sigma_from_valid = 1;
+    CHECK(drisk_model_fit(&drisk_lognormal_ops, &tr.ds, &va.ds, &opt, &mv, &err) == DRISK_OK);
+    if (mv) {
+        struct drisk_prediction q;
+        drisk_model_predict(mv, te.x, 1, &q, &err);
+        CHECK(q.p50_h == p[0].p50_h);
+        CHECK(q.p90_h > p[0].p90_h * 1.2);
+        CHECK(fabs(atof(drisk_model_meta_param(&mv->meta, "sigma")) - 0.8) < 0.04);
+    }
+    synth_free(&va);
+    /* the eta learner refuses classification, the classifier refuses eta */
+    struct drisk_model *bad = NULL;
+    CHECK(drisk_model_fit(&drisk_logreg_ops, &tr.ds, NULL, &opt, &bad, &err) == DRISK_EINVAL);
+    CHECK(bad == NULL);
+    /* non-positive hours are refused */
+    tr.y[5] = 0.0;
+    opt.sigma_from_valid = 0;
+    CHECK(drisk_model_fit(&drisk_lognormal_ops, &tr.ds, NULL, &opt, &bad, &err) == DRISK_EINVAL);
+    CHECK(strstr(err.msg, "row 5") != NULL);
+out:
+    free(p);
+    drisk_model_free(m);
+    drisk_model_free(mv);
+    synth_free(&tr);
+    synth_free(&te);
+}
+
+/* ---- calibration ---- */
+
+static void test_platt(void)
+{
+    enum { N = 100000 };
+    const double A = -1.5, B = 0.4;
+    double *f = malloc(N * sizeof *f), *y = malloc(N * sizeof *y);
+    rng_seed(5);
+    for (size_t i = 0; i < N; i++) {
+        f[i] = 2.0 * rng_normal();
+        y[i] = rng_unif() < 1.0 / (1.0 + exp(A * f[i] + B)) ? 1.0 : 0.0;
+    }
+    struct drisk_calibrator *c = NULL;
+    struct drisk_error err = { 0 };
+    CHECK(drisk_calibrator_fit(DRISK_CALIB_PLATT, f, y, NULL, N, &c, &err) == DRISK_OK);
+    double a = 0, b = 0;
+    CHECK(drisk_calibrator_platt(c, &a, &b) == 0);
+    CHECK_MSG(fabs(a - A) < 0.04 && fabs(b - B) < 0.04, "platt a %.4f b %.4f", a, b);
+    CHECK(fabs(drisk_calibrator_apply(c, 1.0) - 1.0 / (1.0 + exp(a + b))) < 1e-15);
+    CHECK(drisk_calibrator_isotonic(c, NULL, NULL) == 0);
+    drisk_calibrator_free(c);
+    c = NULL;
+    /* one class only is refused */
+    for (size_t i = 0; i < N; i++)
+        y[i] = 0.0;
+    CHECK(drisk_calibrator_fit(DRISK_CALIB_PLATT, f, y, NULL, N, &c, &err) == DRISK_EINVAL);
+    CHECK(c == NULL);
+    free(f);
+    free(y);
+}
+
+/* Textbook PAV by repeated passes over sorted distinct scores: the reference. */
+static void pav_reference(const double *v_in, const double *w_in, size_t n, double *out)
+{
+    double *v = malloc(n * sizeof *v), *w = malloc(n * sizeof *w);
+    size_t *start = malloc(n * sizeof *start), *len = malloc(n * sizeof *len);
+    size_t nb = n;
+    for (size_t i = 0; i < n; i++) {
+        v[i] = v_in[i];
+        w[i] = w_in[i];
+        start[i] = i;
+        len[i] = 1;
+    }
+    for (int changed = 1; changed;) {
+        changed = 0;
+        for (size_t k = 0; k + 1 < nb; k++) {
+            if (v[k] > v[k + 1]) {
+                v[k] = (v[k] * w[k] + v[k + 1] * w[k + 1]) / (w[k] + w[k + 1]);
+                w[k] += w[k + 1];
+                len[k] += len[k + 1];
+                for (size_t j = k + 1; j + 1 < nb; j++) {
+                    v[j] = v[j + 1];
+                    w[j] = w[j + 1];
+                    start[j] = start[j + 1];
+                    len[j] = len[j + 1];
+                }
+                nb--;
+                changed = 1;
+                break;
+            }
+        }
+    }
+    for (size_t k = 0; k < nb; k++)
+        for (size_t i = 0; i < len[k]; i++)
+            out[start[k] + i] = v[k];
+    free(v);
+    free(w);
+    free(start);
+    free(len);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static void test_isotonic(void)
+{
+    struct drisk_error err = { 0 };
+    struct drisk_calibrator *c = NULL;
+    /* hand-checked: sorted by score the labels are 0 1 0 0 1 1 0 1; PAV pools {2,3,4} to
+     * 1/3 and {5,6,7} to 2/3. Given shuffled. */
+    const double f[8] = { 5, 1, 8, 3, 7, 2, 6, 4 };
+    const double y[8] = { 1, 0, 1, 0, 0, 1, 1, 0 };
+    const double want[8] = { 0, 1.0 / 3, 1.0 / 3, 1.0 / 3, 2.0 / 3, 2.0 / 3, 2.0 / 3, 1 };
+    CHECK(drisk_calibrator_fit(DRISK_CALIB_ISOTONIC, f, y, NULL, 8, &c, &err) == DRISK_OK);
+    if (!c)
+        return;
+    for (int i = 0; i < 8; i++)
+        CHECK_MSG(fabs(drisk_calibrator_apply(c, i + 1.0) - want[i]) < 1e-15, "score %d: %.17g",
+                  i + 1, drisk_calibrator_apply(c, i + 1.0));
+    CHECK(fabs(drisk_calibrator_apply(c, 4.5) - 0.5) < 1e-15); /* interpolated */
+    CHECK(drisk_calibrator_apply(c, -100.0) == 0.0);          /* clamped */
+    CHECK(drisk_calibrator_apply(c, 100.0) == 1.0);
+    CHECK(drisk_calibrator_isotonic(c, NULL, NULL) == 6); /* 1 | 2,4 | 5,7 | 8 */
+    drisk_calibrator_free(c);
+    c = NULL;
+
+    /* ties pool first: scores 1,1,2 with labels 1,0,0 give 1/3 everywhere */
+    const double tf[3] = { 1, 1, 2 }, ty[3] = { 1, 0, 0 };
+    CHECK(drisk_calibrator_fit(DRISK_CALIB_ISOTONIC, tf, ty, NULL, 3, &c, &err) == DRISK_OK);
+    if (c) {
+        CHECK(fabs(drisk_calibrator_apply(c, 1.0) - 1.0 / 3) < 1e-15);
+        CHECK(fabs(drisk_calibrator_apply(c, 2.0) - 1.0 / 3) < 1e-15);
+    }
+    drisk_calibrator_free(c);
+    c = NULL;
+
+    /* random weighted data: monotone, and equal to the reference PAV at every score */
+    enum { N = 2000 };
+    double *rf = malloc(N * sizeof *rf), *ry = malloc(N * sizeof *ry), *rw = malloc(N * sizeof *rw);
+    double *sorted = malloc(N * sizeof *sorted), *ref = malloc(N * sizeof *ref);
+    double *sy = malloc(N * sizeof *sy), *sw = malloc(N * sizeof *sw);
+    rng_seed(9);
+    for (size_t i = 0; i < N; i++) {
+        rf[i] = (double)(rng_u64() % 1000) / 100.0; /* many ties */
+        ry[i] = rng_unif() < sigmoid(rf[i] - 5.0) ? 1.0 : 0.0;
+        rw[i] = 0.5 + rng_unif();
+    }
+    CHECK(drisk_calibrator_fit(DRISK_CALIB_ISOTONIC, rf, ry, rw, N, &c, &err) == DRISK_OK);
+    /* distinct scores in order, with their pooled weighted label means */
+    memcpy(sorted, rf, N * sizeof *sorted);
+    qsort(sorted, N, sizeof *sorted, cmp_double);
+    size_t nd = 0;
+    for (size_t i = 0; i < N; i++)
+        if (nd == 0 || sorted[i] != sorted[nd - 1])
+            sorted[nd++] = sorted[i];
+    for (size_t k = 0; k < nd; k++) {
+        double s = 0, w = 0;
+        for (size_t i = 0; i < N; i++) {
+            if (rf[i] == sorted[k]) {
+                s += rw[i] * ry[i];
+                w += rw[i];
+            }
+        }
+        sy[k] = s / w;
+        sw[k] = w;
+    }
+    pav_reference(sy, sw, nd, ref);
+    double worst = 0.0, prev = -1.0;
+    int monotone = 1;
+    for (size_t k = 0; k < nd && c; k++)
+        worst = fmax(worst, fabs(drisk_calibrator_apply(c, sorted[k]) - ref[k]));
+    for (double t = -1.0; t < 11.0 && c; t += 0.001) {
+        double v = drisk_calibrator_apply(c, t);
+        monotone &= v >= prev;
+        prev = v;
+    }
+    CHECK_MSG(worst < 1e-12, "isotonic vs reference PAV: %.3g", worst);
+    CHECK(monotone);
+    CHECK(ref[0] < ref[nd - 1]); /* the data is not flat, so the check above has teeth */
+    drisk_calibrator_free(c);
+    free(rf);
+    free(ry);
+    free(rw);
+    free(sorted);
+    free(ref);
+    free(sy);
+    free(sw);
+}
+
+/* ---- the file format ---- */
+
+static int predictions_equal(const struct drisk_model *a, const struct drisk_model *b,
+                             const double *x, size_t n)
+{
+    struct drisk_prediction *pa = calloc(n, sizeof *pa), *pb = calloc(n, sizeof *pb);
+    struct drisk_error err;
+    int same = drisk_model_predict(a, x, n, pa, &err) == DRISK_OK &&
+               drisk_model_predict(b, x, n, pb, &err) == DRISK_OK &&
+               memcmp(pa, pb, n * sizeof *pa) == 0;
+    free(pa);
+    free(pb);
+    return same;
+}
+
+static void write_crc(unsigned char *buf, size_t len)
+{
+    uint32_t c = drisk_crc32(buf, len - 4);
+    for (int i = 0; i < 4; i++)
+        buf[len - 4 + (size_t)i] = (unsigned char)(c >> (8 * i));
+}
+
+/* Every prefix, single-byte flips (caught by the checksum), and flips with the checksum
+ * recomputed (reaching the parser and the learners' validation). */
+static void check_corruption(const struct drisk_buf *saved, const double *x, size_t d)
+{
+    struct drisk_error err;
+    struct drisk_model *m = NULL;
+    int prefix_ok = 1, flip_ok = 1, parsed_bad = 0, parsed_loaded = 0;
+    for (size_t len = 0; len < saved->len; len++) {
+        unsigned char *copy = malloc(len ? len : 1); /* exact size, so ASan sees overreads */
+        memcpy(copy, saved->data, len);
+        if (drisk_model_load(copy, len, SCHEMA, &m, &err) == DRISK_OK || m || !err.msg[0])
+            prefix_ok = 0;
+        drisk_model_free(m);
+        m = NULL;
+        free(copy);
+    }
+    CHECK(prefix_ok);
+    unsigned char *copy = malloc(saved->len);
+    rng_seed(77);
+    for (int t = 0; t < 3000; t++) {
+        memcpy(copy, saved->data, saved->len);
+        size_t at = rng_u64() % saved->len;
+        copy[at] ^= (unsigned char)(1 + rng_u64() % 255);
+        if (drisk_model_load(copy, saved->len, SCHEMA, &m, &err) == DRISK_OK || m)
+            flip_ok = 0;
+        drisk_model_free(m);
+        m = NULL;
+        /* the same flip past the checksum */
+        if (at < saved->len - 4) {
+            write_crc(copy, saved->len);
+            if (drisk_model_load(copy, saved->len, SCHEMA, &m, &err) == DRISK_OK) {
+                struct drisk_prediction p;
+                struct drisk_error e2;
+                double contrib[64], base;
+                parsed_loaded++;
+                drisk_model_predict(m, x, 1, &p, &e2); /* must not crash */
+                if (d <= 64)
+                    drisk_model_explain(m, x, contrib, &base, &e2);
+            } else {
+                parsed_bad++;
+            }
+            drisk_model_free(m);
+            m = NULL;
+        }
+    }
+    CHECK(flip_ok);
+    CHECK(parsed_bad > 100); /* the parser itself refuses many of them */
+    free(copy);
+}
+
+static void test_format(void)
+{
+    enum { N = 2000, D = 6 };
+    struct synth s, e;
+    make_logistic(&s, N, D, -1.0, 31);
+    make_lognormal(&e, N, D, 0.4, 32);
+    struct drisk_fit_options opt;
+    drisk_fit_options_init(&opt, DRISK_TARGET_LATE);
+    struct drisk_model *m = NULL, *eta = NULL, *back = NULL;
+    struct drisk_buf buf = { 0 };
+    struct drisk_error err = { 0 };
+    CHECK(drisk_model_fit(&drisk_logreg_ops, &s.ds, NULL, &opt, &m, &err) == DRISK_OK);
+    drisk_fit_options_init(&opt, DRISK_TARGET_ETA);
+    CHECK(drisk_model_fit(&drisk_lognormal_ops, &e.ds, NULL, &opt, &eta, &err) == DRISK_OK);
+    if (!m || !eta)
+        goto out;
+
+    /* no schema yet: refused */
+    CHECK(drisk_model_save(m, &buf, &err) == DRISK_EINVAL);
+    drisk_buf_free(&buf);
+    CHECK(drisk_model_set_schema(m, SCHEMA, &err) == DRISK_OK);
+    CHECK(drisk_model_set_schema(eta, SCHEMA, &err) == DRISK_OK);
+    drisk_model_set_window(m, 1700000000, 1710000000, 1708000000, 1710000000);
+    CHECK(drisk_model_set_metric(m, "auc", 0.8123456789012345, &err) == DRISK_OK);
+    CHECK(drisk_model_set_metric(m, "log_loss", 0.1 + 0.2, &err) == DRISK_OK);
+    CHECK(drisk_model_set_metric(m, "bad key!", 1.0, &err) == DRISK_EINVAL);
+
+    /* logreg plain, then with Platt, then isotonic */
+    for (int kind = DRISK_CALIB_NONE; kind <= DRISK_CALIB_ISOTONIC; kind++) {
+        struct drisk_dataset valid = s.ds;
+        valid.n_rows = 800; /* calibrate on a part of it */
+        CHECK(drisk_model_calibrate(m, (enum drisk_calib_kind)kind, &valid, &err) == DRISK_OK);
+        CHECK(drisk_calibrator_kind(m->calibrator) == (enum drisk_calib_kind)kind);
+        CHECK(drisk_model_save(m, &buf, &err) == DRISK_OK);
+        CHECK(memcmp(buf.data, "DRISKMDL", 8) == 0);
+        CHECK(drisk_model_load(buf.data, buf.len, SCHEMA, &back, &err) == DRISK_OK);
+        if (back) {
+            CHECK_MSG(predictions_equal(m, back, s.x, N), "calibrator %d", kind);
+            CHECK(drisk_calibrator_kind(back->calibrator) == (enum drisk_calib_kind)kind);
+            CHECK(strcmp(back->meta.algorithm, "logreg") == 0);
+            CHECK(back->meta.target == DRISK_TARGET_LATE);
+            CHECK(back->meta.n_features == D && back->meta.n_train_rows == N);
+            CHECK(back->meta.train_from == 1700000000 && back->meta.valid_from == 1708000000);
+            const double *auc = drisk_model_meta_metric(&back->meta, "auc");
+            const double *ll = drisk_model_meta_metric(&back->meta, "log_loss");
+            CHECK(auc && *auc == 0.8123456789012345);
+            CHECK(ll && *ll == 0.1 + 0.2);
+            CHECK(strcmp(drisk_model_meta_param(&back->meta, "class_weight"), "none") == 0);
+            double c1[D], c2[D], b1, b2;
+            drisk_model_explain(m, s.x + 7 * D, c1, &b1, &err);
+            drisk_model_explain(back, s.x + 7 * D, c2, &b2, &err);
+            CHECK(memcmp(c1, c2, sizeof c1) == 0 && b1 == b2);
+        }
+        /* the probability really went through the calibrator */
+        if (kind != DRISK_CALIB_NONE) {
+            struct drisk_prediction p;
+            drisk_model_predict(m, s.x, 1, &p, &err);
+            CHECK(p.prob == drisk_calibrator_apply(m->calibrator, p.score));
+            CHECK(p.prob != 1.0 / (1.0 + exp(-p.score)));
+        }
+        drisk_model_free(back);
+        back = NULL;
+        if (kind == DRISK_CALIB_ISOTONIC)
+            check_corruption(&buf, s.x, D);
+        drisk_buf_free(&buf);
+    }
+
+    /* eta round trip */
+    CHECK(drisk_model_save(eta, &buf, &err) == DRISK_OK);
+    CHECK(drisk_model_load(buf.data, buf.len, SCHEMA, &back, &err) == DRISK_OK);
+    if (back) {
+        CHECK(predictions_equal(eta, back, e.x, N));
+        CHECK(back->meta.target == DRISK_TARGET_ETA && back->calibrator == NULL);
+    }
+    drisk_model_free(back);
+    back = NULL;
+    check_corruption(&buf, e.x, D);
+
+    /* another schema: refused with both hashes in the message */
+    CHECK(drisk_model_load(buf.data, buf.len, "feat-v2-ffff", &back, &err) == DRISK_ESCHEMA);
+    CHECK(back == NULL);
+    CHECK(strstr(err.msg, SCHEMA) && strstr(err.msg, "feat-v2-ffff") && strstr(err.msg, "retrain"));
+    /* metadata without the schema check, for listing */
+    struct drisk_model_meta meta;
+    CHECK(drisk_model_read_meta(buf.data, buf.len, &meta, &err) == DRISK_OK);
+    CHECK(strcmp(meta.schema_hash, SCHEMA) == 0 && strcmp(meta.algorithm, "lognormal") == 0);
+
+    /* a newer format version, with a valid checksum, is refused by name */
+    unsigned char *copy = malloc(buf.len);
+    memcpy(copy, buf.data, buf.len);
+    copy[8] = 2;
+    write_crc(copy, buf.len);
+    CHECK(drisk_model_load(copy, buf.len, SCHEMA, &back, &err) == DRISK_EINVAL);
+    CHECK(strstr(err.msg, "version 2") != NULL);
+    copy[0] = 'X';
+    CHECK(drisk_model_load(copy, buf.len, SCHEMA, &back, &err) == DRISK_EINVAL);
+    CHECK(strstr(err.msg, "not a drisk model") != NULL);
+    free(copy);
+    /* a stray byte before the checksum (checksum recomputed) is refused */
+    copy = malloc(buf.len + 1);
+    memcpy(copy, buf.data, buf.len - 4);
+    copy[buf.len - 4] = 0;
+    write_crc(copy, buf.len + 1);
+    CHECK(drisk_model_load(copy, buf.len + 1, SCHEMA, &back, &err) == DRISK_EINVAL);
+    CHECK(strstr(err.msg, "stray") != NULL);
+    free(copy);
+    /* a payload longer than the learner reads is refused: the eta payload is d, b, 3d
+     * doubles and sigma, followed by the calibrator section (u64 1, u8 0) */
+    size_t plen = 8 + 8 + 3 * D * 8 + 8, len_at = buf.len - 4 - 9 - plen - 8;
+    CHECK(buf.data[len_at] == plen && buf.data[buf.len - 13] == 1);
+    copy = malloc(buf.len + 1);
+    memcpy(copy, buf.data, len_at + 8 + plen);
+    copy[len_at] = (unsigned char)(plen + 1);
+    copy[len_at + 8 + plen] = 0;
+    memcpy(copy + len_at + 8 + plen + 1, buf.data + len_at + 8 + plen, 9 + 4);
+    write_crc(copy, buf.len + 1);
+    CHECK(drisk_model_load(copy, buf.len + 1, SCHEMA, &back, &err) == DRISK_EINVAL);
+    CHECK(strstr(err.msg, "payload: 1 stray") != NULL);
+    free(copy);
+    /* trailing garbage is refused */
+    drisk_buf_put_u8(&buf, 0);
+    CHECK(drisk_model_load(buf.data, buf.len, SCHEMA, &back, &err) == DRISK_EINVAL);
+    drisk_buf_free(&buf);
+
+    /* through a file */
+    char path[] = "/tmp/drisk_test_model_XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    if (fd >= 0) {
+        close(fd);
+        CHECK(drisk_model_save_file(m, path, &err) == DRISK_OK);
+        CHECK(drisk_model_load_file(path, SCHEMA, &back, &err) == DRISK_OK);
+        if (back)
+            CHECK(predictions_equal(m, back, s.x, 100));
+        drisk_model_free(back);
+        back = NULL;
+        CHECK(drisk_model_load_file(path, "other", &back, &err) == DRISK_ESCHEMA);
+        CHECK(strstr(err.msg, path) != NULL);
+        unlink(path);
+    }
+    CHECK(drisk_model_save_file(m, "/nonexistent-dir/x.model", &err) == DRISK_EIO);
+out:
+    drisk_model_free(m);
+    drisk_model_free(eta);
+    drisk_buf_free(&buf);
+    synth_free(&s);
+    synth_free(&e);
+}
+
+/* ---- the table and the wrappers ---- */
+
+static int progress_calls;
+
+static void on_progress(void *ctx, int iter, double loss, double grad)
+{
+    (void)iter;
+    (void)grad;
+    *(double *)ctx = loss;
+    progress_calls++;
+}
+
+static void test_table(void)
+{
+    struct drisk_error err = { 0 };
+    CHECK(drisk_model_ops_find("logreg") == &drisk_logreg_ops);
+    CHECK(drisk_model_ops_find("lognormal") == &drisk_lognormal_ops);
+    CHECK(drisk_model_ops_find("svm") == NULL && drisk_model_ops_find(NULL) == NULL);
+    size_t n = 0;
+    while (drisk_model_ops_at(n))
+        n++;
+    CHECK(n == 2);
+    drisk_model_free(NULL);
+    drisk_calibrator_free(NULL);
+    CHECK(drisk_target_parse("lost") == DRISK_TARGET_LOST && drisk_target_parse("x") == 0);
+    CHECK(drisk_calib_kind_parse("isotonic") == DRISK_CALIB_ISOTONIC);
+
+    enum { N = 500, D = 3 };
+    struct synth s;
+    make_logistic(&s, N, D, 0.0, 3);
+    /* a constant column: fitted, weight 0 */
+    for (size_t i = 0; i < N; i++)
+        s.x[i * D + 1] = 42.0;
+    struct drisk_fit_options opt;
+    drisk_fit_options_init(&opt, DRISK_TARGET_LATE);
+    double last_loss = -1.0;
+    opt.progress = on_progress;
+    opt.progress_ctx = &last_loss;
+    struct drisk_model *m = NULL;
+    CHECK(drisk_model_fit(&drisk_logreg_ops, &s.ds, NULL, &opt, &m, &err) == DRISK_OK);
+    CHECK(progress_calls > 1 && last_loss > 0.0 && last_loss < log(2.0));
+    if (m) {
+        double c[D], base;
+        struct drisk_prediction p;
+        CHECK(drisk_model_explain(m, s.x, c, &base, &err) == DRISK_OK);
+        CHECK(c[1] == 0.0);
+        drisk_model_predict(m, s.x, 1, &p, &err);
+        CHECK(fabs(base + c[0] + c[1] + c[2] - p.score) < 1e-12);
+        double bad[D] = { 1.0, NAN, 2.0 };
+        CHECK(drisk_model_predict(m, bad, 1, &p, &err) == DRISK_EINVAL);
+        CHECK(drisk_model_set_param(m, "note", "x", &err) == DRISK_OK);
+        CHECK(strcmp(drisk_model_meta_param(&m->meta, "note"), "x") == 0);
+    }
+    drisk_model_free(m);
+    m = NULL;
+    /* labels other than 0/1, and a single class, are refused before fitting */
+    s.y[3] = 0.5;
+    CHECK(drisk_model_fit(&drisk_logreg_ops, &s.ds, NULL, &opt, &m, &err) == DRISK_EINVAL);
+    CHECK(strstr(err.msg, "row 3") != NULL);
+    for (size_t i = 0; i < N; i++)
+        s.y[i] = 1.0;
+    CHECK(drisk_model_fit(&drisk_logreg_ops, &s.ds, NULL, &opt, &m, &err) == DRISK_EINVAL);
+    CHECK(strstr(err.msg, "one class") != NULL);
+    s.y[0] = 0.0;
+    s.x[4] = INFINITY;
+    CHECK(drisk_model_fit(&drisk_logreg_ops, &s.ds, NULL, &opt, &m, &err) == DRISK_EINVAL);
+    CHECK(m == NULL);
+    synth_free(&s);
+}
+
+int main(void)
+{
+    test_objective();
+    test_lbfgs_optimum();
+    test_weights();
+    test_eta();
+    test_platt();
+    test_isotonic();
+    test_format();
+    test_table();
+    CHECK_DONE();
+}
