@@ -1,13 +1,16 @@
-/* drisk export: the snapshot feature matrix with labels, for analysts' own tools. (train
- * and eval join here with the learning pipeline.) */
+/* drisk export, train, eval and models: the learning pipeline's commands. */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "cli/commands.h"
 #include "data/store.h"
+#include "engine/timeutil.h"
+#include "training/learn.h"
 #include "training/snapshot.h"
 
 static const struct drisk_opt export_opts[] = {
@@ -93,4 +96,366 @@ const struct drisk_command drisk_cmd_export = {
     "one column per feature. Features use only what was known at as_of; labels are the\n"
     "outcomes (late 0/1, lost 0/1, eta hours). Times are YYYY-MM-DD or RFC 3339.",
     export_opts, 0, run_export,
+};
+
+/* ---- train ---- */
+
+static const struct drisk_opt train_opts[] = {
+    { "db", DRISK_OPT_STRING, 1, "DB", "", 0, 0, "SQLite database to read (and register the model in)" },
+    { "target", DRISK_OPT_STRING, 0, "late|lost|eta", "", 0, 0, "what to predict (CONTRACT §3)" },
+    { "model", DRISK_OPT_STRING, 0, "NAME", "logreg", 0, 0, "learner: logreg for late/lost (eta always uses lognormal)" },
+    { "until", DRISK_OPT_DATE, 0, "TIME", NULL, 0, 0, "train on shipments created before TIME (default: all); the last 15% of that period validates" },
+    { "min-count", DRISK_OPT_INT, 0, "N", "30", 1, INT64_MAX, "carriers, services and regions seen fewer times share the column \"other\"" },
+    { "activate", DRISK_OPT_FLAG, 0, NULL, NULL, 0, 0, "make the new model the target's active one" },
+    { "activate-if-better", DRISK_OPT_FLAG, 0, NULL, NULL, 0, 0, "activate it if it beats the active model on the same validation window" },
+    { "json", DRISK_OPT_FLAG, 0, NULL, NULL, 0, 0, "print the result as one JSON object on stdout" },
+    { NULL, 0, 0, NULL, NULL, 0, 0, NULL },
+};
+
+/* JSON has no NaN: undefined metrics are null. */
+static void json_num(const char *key, double v, int comma)
+{
+    if (isnan(v) || isinf(v))
+        printf("\"%s\": null%s", key, comma ? ", " : "");
+    else
+        printf("\"%s\": %.6g%s", key, v, comma ? ", " : "");
+}
+
+static int run_train(const struct drisk_args *a)
+{
+    struct drisk_store *store = NULL;
+    struct drisk_error err;
+    struct drisk_train_result res;
+    const char *target = drisk_arg_str(a, "target");
+    drisk_error_clear(&err);
+    if (drisk_snapshot_target_parse(target) < 0) {
+        fprintf(stderr, "drisk train: --target must be late, lost or eta\n");
+        return 2;
+    }
+    struct drisk_train_options o = {
+        .target = target,
+        .algorithm = strcmp(target, "eta") == 0 ? NULL : drisk_arg_str(a, "model"),
+        .until = drisk_arg_str(a, "until") ? drisk_arg_int(a, "until") : INT64_MAX,
+        .min_count = drisk_arg_int(a, "min-count"),
+        .valid_fraction = 0.15,
+        .activate = drisk_arg_flag(a, "activate") ? DRISK_ACTIVATE_ALWAYS
+                    : drisk_arg_flag(a, "activate-if-better") ? DRISK_ACTIVATE_IF_BETTER
+                                                              : DRISK_ACTIVATE_IF_FIRST,
+        .progress = isatty(STDERR_FILENO),
+    };
+    if (access(drisk_arg_str(a, "db"), F_OK) != 0) {
+        fprintf(stderr, "drisk train: %s does not exist: create it with drisk simulate or drisk "
+                "import\n", drisk_arg_str(a, "db"));
+        return 2;
+    }
+    if (drisk_store_open(drisk_arg_str(a, "db"), &store, &err))
+        return drisk_fail("train", &err);
+    enum drisk_status st = drisk_train(store, &o, &res, &err);
+    drisk_store_free(store);
+    if (st)
+        return drisk_fail("train", &err);
+    int cls = strcmp(target, "eta") != 0;
+    fprintf(stderr, "model %lld (%s, %s)%s: %zu training and %zu validation snapshots x %zu "
+            "features; snapshots %.1f s, fit %.1f s\n", (long long)res.model_id, target,
+            res.algorithm, res.active ? ", active" : "", res.train_rows, res.valid_rows,
+            res.n_features, res.seconds_snapshots, res.seconds_fit);
+    if (cls)
+        fprintf(stderr, "validation: AUC %.4f, PR-AUC %.4f, Brier %.4f, log loss %.4f, ECE %.4f "
+                "(l2 %g)\n", res.valid.auc, res.valid.pr_auc, res.valid.brier, res.valid.log_loss,
+                res.valid.ece, res.l2);
+    else
+        fprintf(stderr, "validation: MAE %.1f h, P50 coverage %.3f, P90 coverage %.3f\n",
+                res.valid_eta.mae_h, res.valid_eta.p50_coverage, res.valid_eta.p90_coverage);
+    if (drisk_arg_flag(a, "json")) {
+        printf("{\"model_id\": %lld, \"target\": \"%s\", \"algorithm\": \"%s\", \"active\": %s, "
+               "\"train_rows\": %zu, \"valid_rows\": %zu, \"features\": %zu, ",
+               (long long)res.model_id, target, res.algorithm, res.active ? "true" : "false",
+               res.train_rows, res.valid_rows, res.n_features);
+        json_num("seconds_snapshots", res.seconds_snapshots, 1);
+        json_num("seconds_fit", res.seconds_fit, 1);
+        printf("\"validation\": {");
+        if (cls) {
+            json_num("auc", res.valid.auc, 1);
+            json_num("pr_auc", res.valid.pr_auc, 1);
+            json_num("brier", res.valid.brier, 1);
+            json_num("log_loss", res.valid.log_loss, 1);
+            json_num("ece", res.valid.ece, 1);
+            json_num("l2", res.l2, 0);
+        } else {
+            json_num("mae_h", res.valid_eta.mae_h, 1);
+            json_num("p50_coverage", res.valid_eta.p50_coverage, 1);
+            json_num("p90_coverage", res.valid_eta.p90_coverage, 0);
+        }
+        printf("}}\n");
+    }
+    return 0;
+}
+
+const struct drisk_command drisk_cmd_train = {
+    "train", "--db DB --target late|lost|eta [--model logreg] [--until TIME] [--json]",
+    "train a model on snapshots of past shipments and register it",
+    "Snapshots of shipments created before --until train it; the last 15% of that period\n"
+    "(by creation time) validates: it chooses the L2 strength, calibrates the probabilities\n"
+    "(Platt) and gives the validation metrics stored with the model. The first model of a\n"
+    "target becomes active; later ones with --activate or --activate-if-better.",
+    train_opts, 0, run_train,
+};
+
+/* ---- eval ---- */
+
+static const struct drisk_opt eval_opts[] = {
+    { "db", DRISK_OPT_STRING, 1, "DB", "", 0, 0, "SQLite database to read" },
+    { "target", DRISK_OPT_STRING, 0, "late|lost|eta", "", 0, 0, "what to evaluate" },
+    { "model", DRISK_OPT_INT, 0, "ID", NULL, 1, INT64_MAX, "model id (default: the target's active model)" },
+    { "from", DRISK_OPT_DATE, 0, "TIME", NULL, 0, 0, "shipments created at or after TIME (default: the model's training end)" },
+    { "to", DRISK_OPT_DATE, 0, "TIME", NULL, 0, 0, "shipments created before TIME (default: all)" },
+    { "threshold", DRISK_OPT_STRING, 0, "P", "0.5", 0, 0, "alert threshold on the probability" },
+    { "predictions", DRISK_OPT_STRING, 0, "FILE.csv", NULL, 0, 0, "write shipment_id,as_of,target,label,score per snapshot" },
+    { "json", DRISK_OPT_FLAG, 0, NULL, NULL, 0, 0, "print the metrics as one JSON object on stdout" },
+    { NULL, 0, 0, NULL, NULL, 0, 0, NULL },
+};
+
+static void lead_json(const char *key, const struct drisk_lead_time *l, int comma)
+{
+    printf("\"%s\": {", key);
+    json_num("threshold", l->threshold, 1);
+    json_num("shipments", (double)l->shipments, 1);
+    json_num("positives", (double)l->positives, 1);
+    json_num("precision", l->precision, 1);
+    json_num("recall", l->recall, 1);
+    json_num("median_lead_h", l->median_lead_h, 0);
+    printf("}%s", comma ? ", " : "");
+}
+
+static int run_eval(const struct drisk_args *a)
+{
+    struct drisk_store *store = NULL;
+    struct drisk_error err;
+    static struct drisk_eval_result res;
+    const char *target = drisk_arg_str(a, "target");
+    const char *pred_path = drisk_arg_str(a, "predictions");
+    char *end;
+    double threshold = strtod(drisk_arg_str(a, "threshold"), &end);
+    drisk_error_clear(&err);
+    if (drisk_snapshot_target_parse(target) < 0) {
+        fprintf(stderr, "drisk eval: --target must be late, lost or eta\n");
+        return 2;
+    }
+    if (*end || !(threshold > 0 && threshold < 1)) {
+        fprintf(stderr, "drisk eval: --threshold must be a probability between 0 and 1\n");
+        return 2;
+    }
+    if (access(drisk_arg_str(a, "db"), F_OK) != 0) {
+        fprintf(stderr, "drisk eval: %s does not exist\n", drisk_arg_str(a, "db"));
+        return 2;
+    }
+    if (drisk_store_open(drisk_arg_str(a, "db"), &store, &err))
+        return drisk_fail("eval", &err);
+    struct drisk_eval_options o = {
+        .target = target,
+        .model_id = drisk_arg_str(a, "model") ? drisk_arg_int(a, "model") : 0,
+        .from = drisk_arg_str(a, "from") ? drisk_arg_int(a, "from") : INT64_MIN,
+        .to = drisk_arg_str(a, "to") ? drisk_arg_int(a, "to") : INT64_MAX,
+        .threshold = threshold,
+    };
+    enum drisk_status st = DRISK_OK;
+    if (o.from == INT64_MIN) {
+        /* default: everything after the model's training window */
+        struct drisk_model_row row;
+        st = drisk_store_model_get(store, o.model_id, target, &row, &err);
+        if (!st) {
+            o.from = row.train_until;
+            drisk_store_model_row_free(&row);
+        }
+    }
+    FILE *pf = NULL;
+    if (!st && pred_path && !(pf = fopen(pred_path, "w")))
+        st = drisk_error_set(&err, DRISK_EINVAL, "cannot write %s: %s", pred_path, strerror(errno));
+    o.predictions = pf;
+    if (!st)
+        st = drisk_eval(store, &o, &res, &err);
+    if (pf && fclose(pf) != 0 && !st)
+        st = drisk_error_set(&err, DRISK_EIO, "error writing %s", pred_path);
+    drisk_store_free(store);
+    if (st)
+        return drisk_fail("eval", &err);
+    int cls = strcmp(target, "eta") != 0;
+    FILE *out = drisk_arg_flag(a, "json") ? stderr : stdout;
+    fprintf(out, "model %lld (%s, %s) on %zu snapshots (%zu positive)\n", (long long)res.model_id,
+            target, res.algorithm, res.rows, res.m.positives);
+    if (cls) {
+        fprintf(out, "AUC %.4f  PR-AUC %.4f  Brier %.4f  log loss %.4f  ECE %.4f\n", res.m.auc,
+                res.m.pr_auc, res.m.brier, res.m.log_loss, res.m.ece);
+        fprintf(out, "\nreliability (predicted -> observed):\n");
+        for (size_t i = 0; i < res.reliability.n_bins; i++) {
+            const struct drisk_reliability_bin *b = &res.reliability.bins[i];
+            if (b->count)
+                fprintf(out, "  %.1f-%.1f  %9zu rows  predicted %.3f  observed %.3f\n", b->lo, b->hi,
+                        b->count, b->mean_score, b->observed);
+        }
+        fprintf(out, "\nalerts per shipment     precision  recall  median lead (h before promise)\n");
+        fprintf(out, "  drisk at p >= %.2f     %8.3f  %6.3f  %8.1f\n", threshold,
+                res.alerts.precision, res.alerts.recall, res.alerts.median_lead_h);
+        fprintf(out, "  naive rule             %8.3f  %6.3f  %8.1f  (%s)\n", res.naive.precision,
+                res.naive.recall, res.naive.median_lead_h,
+                strcmp(target, "lost") == 0 ? "no scan for 7 days"
+                                             : "exception scan, or the promise passing");
+    } else {
+        fprintf(out, "MAE %.1f h  median AE %.1f h  P50 coverage %.3f  P90 coverage %.3f\n",
+                res.eta.mae_h, res.eta.median_ae_h, res.eta.p50_coverage, res.eta.p90_coverage);
+    }
+    fprintf(out, "\nslices:\n");
+    for (size_t i = 0; i < res.n_slices; i++) {
+        const struct drisk_eval_slice *s = &res.slices[i];
+        if (cls)
+            fprintf(out, "  %-8s %-12s %9zu rows  AUC %.4f  PR-AUC %.4f  ECE %.4f\n", s->kind,
+                    s->name, s->m.rows, s->m.auc, s->m.pr_auc, s->m.ece);
+        else
+            fprintf(out, "  %-8s %-12s %9zu rows  MAE %.1f h  P90 coverage %.3f\n", s->kind,
+                    s->name, s->eta.rows, s->eta.mae_h, s->eta.p90_coverage);
+    }
+    if (drisk_arg_flag(a, "json")) {
+        printf("{\"target\": \"%s\", \"model_id\": %lld, \"algorithm\": \"%s\", \"rows\": %zu, ",
+               target, (long long)res.model_id, res.algorithm, res.rows);
+        if (cls) {
+            printf("\"positives\": %zu, ", res.m.positives);
+            json_num("auc", res.m.auc, 1);
+            json_num("pr_auc", res.m.pr_auc, 1);
+            json_num("brier", res.m.brier, 1);
+            json_num("log_loss", res.m.log_loss, 1);
+            json_num("ece", res.m.ece, 1);
+            lead_json("alerts", &res.alerts, 1);
+            lead_json("naive_rule", &res.naive, 1);
+        } else {
+            json_num("mae_h", res.eta.mae_h, 1);
+            json_num("p50_coverage", res.eta.p50_coverage, 1);
+            json_num("p90_coverage", res.eta.p90_coverage, 1);
+        }
+        printf("\"slices\": [");
+        for (size_t i = 0; i < res.n_slices; i++) {
+            const struct drisk_eval_slice *s = &res.slices[i];
+            printf("%s{\"%s\": ", i ? ", " : "", s->kind);
+            drisk_json_string(stdout, s->name);
+            printf(", \"rows\": %zu, ", cls ? s->m.rows : s->eta.rows);
+            if (cls) {
+                json_num("auc", s->m.auc, 1);
+                json_num("pr_auc", s->m.pr_auc, 1);
+                json_num("ece", s->m.ece, 0);
+            } else {
+                json_num("mae_h", s->eta.mae_h, 1);
+                json_num("p90_coverage", s->eta.p90_coverage, 0);
+            }
+            printf("}");
+        }
+        printf("]}\n");
+    }
+    return 0;
+}
+
+const struct drisk_command drisk_cmd_eval = {
+    "eval", "--db DB --target late|lost|eta [--model ID] [--from TIME] [--to TIME] [--json] [--predictions FILE.csv]",
+    "evaluate a model on later shipments than it was trained on",
+    "Metrics over the labeled snapshots of shipments created in [--from, --to): AUC, PR-AUC,\n"
+    "Brier, log loss, ECE and a reliability table; alerts per shipment at --threshold\n"
+    "(precision, recall, median hours before the promise of the first alert) beside\n"
+    "today's naive rule; slices by carrier and service.",
+    eval_opts, 0, run_eval,
+};
+
+/* ---- models ---- */
+
+static const struct drisk_opt models_opts[] = {
+    { "db", DRISK_OPT_STRING, 1, "DB", "", 0, 0, "SQLite database" },
+    { "json", DRISK_OPT_FLAG, 0, NULL, NULL, 0, 0, "print JSON on stdout" },
+    { NULL, 0, 0, NULL, NULL, 0, 0, NULL },
+};
+
+struct list_ctx {
+    int json, n;
+};
+
+static int list_row(const struct drisk_model_row *r, void *ctx)
+{
+    struct list_ctx *c = ctx;
+    char t1[DRISK_TS_BUF];
+    if (c->json) {
+        printf("%s{\"id\": %lld, \"target\": \"%s\", \"algorithm\": \"%s\", \"active\": %s, "
+               "\"schema_hash\": \"%s\", \"train_until\": \"%s\", \"train_rows\": %lld, "
+               "\"valid_rows\": %lld, \"validation\": %s}", c->n ? ", " : "", (long long)r->id,
+               r->target, r->algorithm, r->active ? "true" : "false", r->schema_hash,
+               drisk_ts_format(r->train_until, t1), (long long)r->train_rows,
+               (long long)r->valid_rows, r->metrics && r->metrics[0] ? r->metrics : "{}");
+    } else {
+        printf("%5lld  %-5s %-10s %-6s trained until %s on %lld rows  %s\n", (long long)r->id,
+               r->target, r->algorithm, r->active ? "active" : "", drisk_ts_format(r->train_until, t1),
+               (long long)r->train_rows, r->metrics ? r->metrics : "");
+    }
+    c->n++;
+    return 0;
+}
+
+static int run_models(const struct drisk_args *a)
+{
+    struct drisk_store *store = NULL;
+    struct drisk_error err;
+    drisk_error_clear(&err);
+    const char *verb = a->positional_count ? a->positional[0] : "list";
+    int json = drisk_arg_flag(a, "json");
+    if (access(drisk_arg_str(a, "db"), F_OK) != 0) {
+        fprintf(stderr, "drisk models: %s does not exist\n", drisk_arg_str(a, "db"));
+        return 2;
+    }
+    long long id = 0;
+    if (strcmp(verb, "list") != 0) {
+        char *end;
+        if (a->positional_count < 2 || (id = strtoll(a->positional[1], &end, 10)) <= 0 || *end ||
+            (strcmp(verb, "show") != 0 && strcmp(verb, "activate") != 0)) {
+            fprintf(stderr, "drisk models: use list, show ID or activate ID (run drisk models --help)\n");
+            return 2;
+        }
+    }
+    if (drisk_store_open(drisk_arg_str(a, "db"), &store, &err))
+        return drisk_fail("models", &err);
+    enum drisk_status st = DRISK_OK;
+    if (strcmp(verb, "list") == 0) {
+        struct list_ctx c = { json, 0 };
+        if (json)
+            printf("{\"models\": [");
+        st = drisk_store_model_list(store, list_row, &c, &err);
+        if (json)
+            printf("]}\n");
+    } else if (strcmp(verb, "activate") == 0) {
+        st = drisk_store_model_activate(store, id, &err);
+        if (!st)
+            fprintf(stderr, "model %lld is now active\n", id);
+    } else {
+        struct drisk_model_row r;
+        st = drisk_store_model_get(store, id, NULL, &r, &err);
+        if (!st) {
+            struct list_ctx c = { json, 0 };
+            if (json)
+                printf("{\"models\": [");
+            list_row(&r, &c);
+            if (json)
+                printf("], \"schema\": ");
+            if (json)
+                drisk_json_string(stdout, r.schema);
+            else
+                printf("feature schema %s: %s\n", r.schema_hash, r.schema);
+            if (json)
+                printf("}\n");
+            drisk_store_model_row_free(&r);
+        }
+    }
+    drisk_store_free(store);
+    if (st)
+        return drisk_fail("models", &err);
+    return 0;
+}
+
+const struct drisk_command drisk_cmd_models = {
+    "models", "--db DB list | show ID | activate ID [--json]",
+    "list the registered models, show one, or make one its target's active model",
+    "Activation takes effect for the next eval (and, later, without a restart in the server).",
+    models_opts, 2, run_models,
 };

@@ -12,8 +12,12 @@ extern const struct drisk_command drisk_cmd_simulate;
 extern const struct drisk_command drisk_cmd_import;
 extern const struct drisk_command drisk_cmd_stats;
 extern const struct drisk_command drisk_cmd_export;
+extern const struct drisk_command drisk_cmd_train;
+extern const struct drisk_command drisk_cmd_eval;
+extern const struct drisk_command drisk_cmd_models;
 
-/* CONTRACT §5 exit codes for a status: 0 ok, 2 bad usage or input, 1 anything else. */
+/* CONTRACT §5 exit codes for a status: 0 ok, 2 bad usage or input (including a model or
+ * file that does not exist), 1 anything else. */
 int drisk_exit_code(enum drisk_status status);
 
 /* Prints "drisk CMD: message" to stderr and returns the exit code for err. */

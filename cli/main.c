@@ -12,13 +12,18 @@ static const struct drisk_command *const commands[] = {
     &drisk_cmd_simulate,
     &drisk_cmd_import,
     &drisk_cmd_stats,
+    &drisk_cmd_train,
+    &drisk_cmd_eval,
     &drisk_cmd_export,
+    &drisk_cmd_models,
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
 int drisk_exit_code(enum drisk_status status)
 {
-    return status == DRISK_OK ? 0 : status == DRISK_EINVAL || status == DRISK_ESCHEMA ? 2 : 1;
+    return status == DRISK_OK ? 0
+           : status == DRISK_EINVAL || status == DRISK_ESCHEMA || status == DRISK_ENOTFOUND ? 2
+                                                                                            : 1;
 }
 
 int drisk_fail(const char *cmd, const struct drisk_error *err)

@@ -66,6 +66,7 @@ static const char *const drisk_migrations[] = {
     "  created_at INTEGER NOT NULL,"
     "  active INTEGER NOT NULL DEFAULT 0,"
     "  schema_hash TEXT NOT NULL,"
+    "  schema TEXT NOT NULL,"               /* the feature schema's text form */
     "  train_from INTEGER, train_until INTEGER,"
     "  train_rows INTEGER, valid_rows INTEGER,"
     "  metrics TEXT,"                       /* JSON */

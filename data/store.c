@@ -778,3 +778,189 @@ void drisk_store_stats_free(struct drisk_store_stats *stats)
     stats->carriers = NULL;
     stats->n_carriers = 0;
 }
+
+/* ---- model registry ---- */
+
+static char *dup_col(sqlite3_stmt *st, int col)
+{
+    const unsigned char *v = sqlite3_column_text(st, col);
+    return strdup(v ? (const char *)v : "");
+}
+
+static void read_model_row(sqlite3_stmt *st, struct drisk_model_row *r)
+{
+    r->id = sqlite3_column_int64(st, 0);
+    copy_col(st, 1, r->target, sizeof r->target);
+    copy_col(st, 2, r->algorithm, sizeof r->algorithm);
+    r->created_at = sqlite3_column_int64(st, 3);
+    r->active = sqlite3_column_int(st, 4);
+    copy_col(st, 5, r->schema_hash, sizeof r->schema_hash);
+    r->train_from = sqlite3_column_int64(st, 6);
+    r->train_until = sqlite3_column_int64(st, 7);
+    r->train_rows = sqlite3_column_int64(st, 8);
+    r->valid_rows = sqlite3_column_int64(st, 9);
+}
+
+#define MODEL_COLS "id, target, algorithm, created_at, active, schema_hash, train_from, " \
+                   "train_until, train_rows, valid_rows, metrics"
+
+/* Makes id the only active model of its target: two statements, so the one-active index
+ * never sees two active rows. Inside the caller's transaction. */
+static int set_active(struct drisk_store *store, int64_t id)
+{
+    static const char *const sql[2] = {
+        "UPDATE models SET active = 0 WHERE active = 1 AND target = (SELECT target FROM models"
+        " WHERE id = ?1)",
+        "UPDATE models SET active = 1 WHERE id = ?1",
+    };
+    for (int i = 0; i < 2; i++) {
+        sqlite3_stmt *st = NULL;
+        if (sqlite3_prepare_v2(store->db, sql[i], -1, &st, NULL) != SQLITE_OK)
+            return -1;
+        sqlite3_bind_int64(st, 1, id);
+        int r = sqlite3_step(st);
+        sqlite3_finalize(st);
+        if (r != SQLITE_DONE)
+            return -1;
+    }
+    return 0;
+}
+
+enum drisk_status drisk_store_model_add(struct drisk_store *store, const struct drisk_model_row *row,
+                                        int activate, int64_t *id, struct drisk_error *err)
+{
+    static const char sql[] =
+        "INSERT INTO models(target, algorithm, created_at, active, schema_hash, schema, train_from,"
+        " train_until, train_rows, valid_rows, metrics, payload)"
+        " VALUES (?1, ?2, strftime('%s','now'), 0, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+    sqlite3_stmt *st = NULL;
+    enum drisk_status rc;
+    if ((rc = drisk_store_begin(store, err)))
+        return rc;
+    if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK)
+        goto fail;
+    sqlite3_bind_text(st, 1, row->target, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, row->algorithm, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, row->schema_hash, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, row->schema ? row->schema : "", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 5, row->train_from);
+    sqlite3_bind_int64(st, 6, row->train_until);
+    sqlite3_bind_int64(st, 7, row->train_rows);
+    sqlite3_bind_int64(st, 8, row->valid_rows);
+    sqlite3_bind_text(st, 9, row->metrics ? row->metrics : "{}", -1, SQLITE_STATIC);
+    sqlite3_bind_blob64(st, 10, row->payload, row->payload_len, SQLITE_STATIC);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        goto fail;
+    sqlite3_finalize(st);
+    st = NULL;
+    *id = sqlite3_last_insert_rowid(store->db);
+    int ok = 1;
+    if (activate < 0) {
+        sqlite3_stmt *q = NULL;
+        if (sqlite3_prepare_v2(store->db, "SELECT count(*) FROM models WHERE target = ?1 AND active = 1",
+                               -1, &q, NULL) != SQLITE_OK)
+            goto fail;
+        sqlite3_bind_text(q, 1, row->target, -1, SQLITE_STATIC);
+        activate = sqlite3_step(q) == SQLITE_ROW && sqlite3_column_int(q, 0) == 0;
+        sqlite3_finalize(q);
+    }
+    if (activate)
+        ok = set_active(store, *id) == 0;
+    if (!ok)
+        goto fail;
+    return drisk_store_commit(store, err);
+fail:
+    rc = db_error(store, err, "registering a model");
+    sqlite3_finalize(st);
+    drisk_store_rollback(store);
+    return rc;
+}
+
+enum drisk_status drisk_store_model_get(struct drisk_store *store, int64_t id, const char *target,
+                                        struct drisk_model_row *out, struct drisk_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    memset(out, 0, sizeof *out);
+    const char *sql = id ? "SELECT " MODEL_COLS ", schema, payload FROM models WHERE id = ?1"
+                         : "SELECT " MODEL_COLS ", schema, payload FROM models WHERE target = ?2"
+                           " AND active = 1";
+    if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return db_error(store, err, "reading a model");
+    if (id)
+        sqlite3_bind_int64(st, 1, id);
+    else
+        sqlite3_bind_text(st, 2, target ? target : "", -1, SQLITE_STATIC);
+    int r = sqlite3_step(st);
+    if (r != SQLITE_ROW) {
+        sqlite3_finalize(st);
+        if (r != SQLITE_DONE)
+            return db_error(store, err, "reading a model");
+        if (id)
+            return drisk_error_set(err, DRISK_ENOTFOUND, "there is no model %lld: see drisk models "
+                                   "list", (long long)id);
+        return drisk_error_set(err, DRISK_ENOTFOUND, "there is no active %s model: train one with "
+                               "drisk train --target %s", target, target);
+    }
+    read_model_row(st, out);
+    out->metrics = dup_col(st, 10);
+    out->schema = dup_col(st, 11);
+    out->payload_len = (size_t)sqlite3_column_bytes(st, 12);
+    out->payload = malloc(out->payload_len ? out->payload_len : 1);
+    if (out->payload && out->payload_len)
+        memcpy(out->payload, sqlite3_column_blob(st, 12), out->payload_len);
+    sqlite3_finalize(st);
+    if (!out->metrics || !out->schema || !out->payload) {
+        drisk_store_model_row_free(out);
+        return drisk_error_set(err, DRISK_ENOMEM, "out of memory reading a model");
+    }
+    return DRISK_OK;
+}
+
+void drisk_store_model_row_free(struct drisk_model_row *row)
+{
+    if (!row)
+        return;
+    free(row->metrics);
+    free(row->schema);
+    free(row->payload);
+    row->metrics = row->schema = NULL;
+    row->payload = NULL;
+}
+
+enum drisk_status drisk_store_model_list(struct drisk_store *store, drisk_model_row_fn fn,
+                                         void *ctx, struct drisk_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(store->db, "SELECT " MODEL_COLS " FROM models ORDER BY id DESC", -1,
+                           &st, NULL) != SQLITE_OK)
+        return db_error(store, err, "listing models");
+    int r;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        struct drisk_model_row row;
+        memset(&row, 0, sizeof row);
+        read_model_row(st, &row);
+        row.metrics = (char *)sqlite3_column_text(st, 10);
+        if (fn(&row, ctx))
+            break;
+    }
+    sqlite3_finalize(st);
+    return r == SQLITE_ROW || r == SQLITE_DONE ? DRISK_OK : db_error(store, err, "listing models");
+}
+
+enum drisk_status drisk_store_model_activate(struct drisk_store *store, int64_t id,
+                                             struct drisk_error *err)
+{
+    struct drisk_model_row row;
+    enum drisk_status rc = drisk_store_model_get(store, id, NULL, &row, err);
+    if (rc)
+        return rc;
+    drisk_store_model_row_free(&row);
+    if ((rc = drisk_store_begin(store, err)))
+        return rc;
+    if (set_active(store, id)) {
+        rc = db_error(store, err, "activating a model");
+        drisk_store_rollback(store);
+        return rc;
+    }
+    return drisk_store_commit(store, err);
+}

@@ -119,6 +119,45 @@ void drisk_store_stats_free(struct drisk_store_stats *stats);
 enum drisk_status drisk_store_created_range(struct drisk_store *store, int64_t *first,
                                             int64_t *last, struct drisk_error *err);
 
+/* ---- model registry ---- */
+
+/* A registered model. Strings and payload are owned by the row when it comes from
+ * drisk_store_model_get (release with drisk_store_model_row_free); for
+ * drisk_store_model_add they are borrowed. */
+struct drisk_model_row {
+    int64_t id;
+    char target[8];
+    char algorithm[32];
+    int64_t created_at;
+    int active;
+    char schema_hash[80];
+    int64_t train_from, train_until, train_rows, valid_rows;
+    char *metrics; /* JSON object text */
+    char *schema;  /* feature schema text */
+    void *payload; /* the model file */
+    size_t payload_len;
+};
+
+/* Adds a model. activate: 1 makes it the target's active model, 0 leaves the active one,
+ * -1 activates it only if the target has no active model yet. Sets *id. */
+enum drisk_status drisk_store_model_add(struct drisk_store *store, const struct drisk_model_row *row,
+                                        int activate, int64_t *id, struct drisk_error *err);
+
+/* Reads model id, or with id 0 the active model of target. DRISK_ENOTFOUND (err filled
+ * with what to do) when there is none. */
+enum drisk_status drisk_store_model_get(struct drisk_store *store, int64_t id, const char *target,
+                                        struct drisk_model_row *out, struct drisk_error *err);
+void drisk_store_model_row_free(struct drisk_model_row *row);
+
+/* Calls fn for every model, newest first, without its payload or schema text. */
+typedef int (*drisk_model_row_fn)(const struct drisk_model_row *row, void *ctx);
+enum drisk_status drisk_store_model_list(struct drisk_store *store, drisk_model_row_fn fn,
+                                         void *ctx, struct drisk_error *err);
+
+/* Makes model id its target's active model (one transaction). */
+enum drisk_status drisk_store_model_activate(struct drisk_store *store, int64_t id,
+                                             struct drisk_error *err);
+
 /* Row counts of the core tables (cheap enough for tests and summaries). */
 enum drisk_status drisk_store_count(struct drisk_store *store, int64_t *shipments,
                                     int64_t *scans, struct drisk_error *err);

@@ -175,6 +175,48 @@ static void test_olist(void)
     CHECK(run("stats --db '%s' --json", db) == 0 && strstr(out_text, "\"carrier\": \"unknown\""));
 }
 
+/* train, eval and models on a small simulated history */
+static void test_learning(void)
+{
+    char db[600];
+    snprintf(db, sizeof db, "%s/learn.db", dir);
+    unlink(db);
+    CHECK(run("simulate --db '%s' --shipments 6000 --seed 5 --days 90", db) == 0);
+    CHECK(run("eval --db '%s' --target late", db) == 2 && strstr(err_text, "no active late model"));
+    CHECK(strstr(err_text, "drisk train --target late") != NULL);
+    CHECK(run("train --db '%s' --target late --until 2025-03-10 --json", db) == 0);
+    CHECK(strstr(out_text, "\"model_id\": 1") && strstr(out_text, "\"active\": true") &&
+          strstr(out_text, "\"algorithm\": \"logreg\"") && strstr(out_text, "\"auc\": 0."));
+    CHECK(run("eval --db '%s' --target late --json --predictions '%s/pred.csv'", db, dir) == 0);
+    CHECK(strstr(out_text, "\"target\": \"late\"") && strstr(out_text, "\"auc\": 0.") &&
+          strstr(out_text, "\"pr_auc\"") && strstr(out_text, "\"brier\"") &&
+          strstr(out_text, "\"log_loss\"") && strstr(out_text, "\"ece\"") &&
+          strstr(out_text, "\"naive_rule\"") && strstr(out_text, "\"carrier\": \"apex\""));
+    const char *auc = strstr(out_text, "\"auc\": ");
+    CHECK(auc && atof(auc + 7) > 0.65);
+    char pred[700], head[128] = "";
+    snprintf(pred, sizeof pred, "%s/pred.csv", dir);
+    FILE *f = fopen(pred, "r");
+    if (f) {
+        if (!fgets(head, sizeof head, f))
+            head[0] = '\0';
+        fclose(f);
+    }
+    CHECK(strcmp(head, "shipment_id,as_of,target,label,score\n") == 0);
+    /* a second model is registered but not active unless asked */
+    CHECK(run("train --db '%s' --target late --until 2025-03-01 --json", db) == 0);
+    CHECK(strstr(out_text, "\"model_id\": 2") && strstr(out_text, "\"active\": false"));
+    CHECK(run("models --db '%s' list --json", db) == 0);
+    CHECK(strstr(out_text, "{\"models\": [{\"id\": 2") && strstr(out_text, "\"id\": 1, \"target\": \"late\", \"algorithm\": \"logreg\", \"active\": true"));
+    CHECK(run("models --db '%s' activate 2", db) == 0);
+    CHECK(run("models --db '%s' show 2 --json", db) == 0 && strstr(out_text, "\"active\": true"));
+    CHECK(run("models --db '%s' activate 99", db) == 2 && strstr(err_text, "no model 99"));
+    CHECK(run("models --db '%s' frobnicate 1", db) == 2);
+    CHECK(run("train --db '%s' --target eta --until 2025-03-10 --json", db) == 0 &&
+          strstr(out_text, "\"p90_coverage\""));
+    CHECK(run("eval --db '%s' --target eta --json", db) == 0 && strstr(out_text, "\"mae_h\""));
+}
+
 static void test_simulate_roundtrip(void)
 {
     char db1[600], db2[600], ex[600];
@@ -265,5 +307,6 @@ int main(int argc, char **argv)
     test_import_atomic();
     test_foreign_file();
     test_simulate_roundtrip();
+    test_learning();
     CHECK_DONE();
 }

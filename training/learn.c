@@ -1,0 +1,556 @@
+/* drisk train and drisk eval. Both replay the store through training/snapshot.c, so the
+ * features are the ones the server will compute; training splits by creation time (the
+ * last part of the training period validates), evaluation scores later shipments. */
+#include "training/learn.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "engine/features.h"
+#include "engine/timeutil.h"
+#include "models/log.h"
+#include "models/model.h"
+#include "training/snapshot.h"
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* ---- growable snapshot matrices ---- */
+
+struct matrix {
+    size_t n, cap, d;
+    double *x, *y;
+};
+
+static int matrix_push(struct matrix *m, const double *x, double y)
+{
+    if (m->n == m->cap) {
+        size_t ncap = m->cap ? m->cap * 2 : 65536;
+        double *nx = realloc(m->x, ncap * m->d * sizeof *nx);
+        if (!nx)
+            return -1;
+        m->x = nx;
+        double *ny = realloc(m->y, ncap * sizeof *ny);
+        if (!ny)
+            return -1;
+        m->y = ny;
+        m->cap = ncap;
+    }
+    memcpy(m->x + m->n * m->d, x, m->d * sizeof *x);
+    m->y[m->n++] = y;
+    return 0;
+}
+
+static void matrix_free(struct matrix *m)
+{
+    free(m->x);
+    free(m->y);
+}
+
+static struct drisk_dataset as_dataset(const struct matrix *m)
+{
+    struct drisk_dataset d = { m->n, m->d, m->x, m->y, NULL };
+    return d;
+}
+
+struct collect {
+    enum drisk_snapshot_target target;
+    int64_t valid_start;
+    struct matrix train, valid;
+    int64_t valid_min_created;
+};
+
+static int collect_row(const struct drisk_snapshot *s, void *ctx, struct drisk_error *err)
+{
+    struct collect *c = ctx;
+    double y = drisk_snapshot_label(s, c->target);
+    if (isnan(y) || (c->target == DRISK_SNAPSHOT_ETA && y <= 0))
+        return 0;
+    struct matrix *m = s->sh->created_at < c->valid_start ? &c->train : &c->valid;
+    if (matrix_push(m, s->x, y)) {
+        drisk_error_set(err, DRISK_ENOMEM, "out of memory collecting snapshots (%zu rows)", m->n);
+        return -1;
+    }
+    return 0;
+}
+
+static enum drisk_status predict_all(const struct drisk_model *m, const struct matrix *mx,
+                                     double *p, double *p90, struct drisk_error *err)
+{
+    enum { BATCH = 4096 };
+    struct drisk_prediction out[BATCH];
+    for (size_t i = 0; i < mx->n; i += BATCH) {
+        size_t k = mx->n - i < BATCH ? mx->n - i : BATCH;
+        enum drisk_status rc = drisk_model_predict(m, mx->x + i * mx->d, k, out, err);
+        if (rc)
+            return rc;
+        for (size_t j = 0; j < k; j++) {
+            p[i + j] = m->meta.target == DRISK_TARGET_ETA ? out[j].p50_h : out[j].prob;
+            if (p90)
+                p90[i + j] = out[j].p90_h;
+        }
+    }
+    return DRISK_OK;
+}
+
+static void metrics_json(char *buf, size_t cap, int classification,
+                         const struct drisk_binary_metrics *b, const struct drisk_eta_metrics *e)
+{
+    if (classification)
+        snprintf(buf, cap, "{\"auc\": %.6f, \"pr_auc\": %.6f, \"brier\": %.6f, \"log_loss\": %.6f, "
+                 "\"ece\": %.6f, \"rows\": %zu, \"positives\": %zu}", b->auc, b->pr_auc, b->brier,
+                 b->log_loss, b->ece, b->rows, b->positives);
+    else
+        snprintf(buf, cap, "{\"mae_h\": %.4f, \"p50_coverage\": %.4f, \"p90_coverage\": %.4f, "
+                 "\"pinball50_h\": %.4f, \"pinball90_h\": %.4f, \"rows\": %zu}", e->mae_h,
+                 e->p50_coverage, e->p90_coverage, e->pinball50_h, e->pinball90_h, e->rows);
+}
+
+enum drisk_status drisk_train(struct drisk_store *store, const struct drisk_train_options *opts,
+                              struct drisk_train_result *res, struct drisk_error *err)
+{
+    enum drisk_status rc = DRISK_OK;
+    struct collect c = { 0 };
+    struct drisk_feature_schema schema;
+    struct drisk_model *best = NULL, *cand = NULL, *active = NULL;
+    struct drisk_buf buf = { 0 };
+    struct drisk_model_row active_row = { 0 };
+    double *p = NULL, *p90 = NULL;
+    char schema_text[16384], mjson[512];
+    int64_t first, last;
+
+    memset(res, 0, sizeof *res);
+    res->active_log_loss = NAN;
+    int t = drisk_snapshot_target_parse(opts->target);
+    if (t < 0)
+        return drisk_error_set(err, DRISK_EINVAL, "unknown target \"%s\": use late, lost or eta",
+                               opts->target);
+    c.target = (enum drisk_snapshot_target)t;
+    enum drisk_target mt = drisk_target_parse(opts->target);
+    int classification = drisk_target_is_classification(mt);
+    const char *alg = opts->algorithm ? opts->algorithm : classification ? "logreg" : "lognormal";
+    const struct drisk_model_ops *ops = drisk_model_ops_find(alg);
+    if (!ops || (classification ? !ops->classification : !ops->regression))
+        return drisk_error_set(err, DRISK_EINVAL, "there is no %s learner \"%s\" for target %s",
+                               classification ? "classification" : "regression", alg, opts->target);
+
+    if ((rc = drisk_store_created_range(store, &first, &last, err)))
+        return rc;
+    if (first == DRISK_TS_NONE)
+        return drisk_error_set(err, DRISK_EINVAL, "the store holds no shipments: import or "
+                               "simulate some first");
+    int64_t until = opts->until < last + 1 ? opts->until : last + 1;
+    if (until <= first)
+        return drisk_error_set(err, DRISK_EINVAL, "no shipment was created before --until");
+    c.valid_start = first + (int64_t)((1.0 - opts->valid_fraction) * (double)(until - first));
+
+    double t0 = now_s();
+    if ((rc = drisk_snapshot_schema(store, until, opts->min_count, &schema, err)))
+        goto out;
+    c.train.d = c.valid.d = schema.n_features;
+    struct drisk_snapshot_options so = { first, until, INT64_MIN, DRISK_TS_NONE, 1 };
+    if ((rc = drisk_snapshots_run(store, &schema, &so, collect_row, &c, err)))
+        goto out;
+    res->seconds_snapshots = now_s() - t0;
+    res->train_rows = c.train.n;
+    res->valid_rows = c.valid.n;
+    res->n_features = schema.n_features;
+    if (c.train.n < 100 || c.valid.n < 20) {
+        rc = drisk_error_set(err, DRISK_EINVAL, "too few %s snapshots to train on (%zu training, "
+                             "%zu validation): import more history or move --until",
+                             opts->target, c.train.n, c.valid.n);
+        goto out;
+    }
+    if (!(p = malloc(c.valid.n * sizeof *p)) || !(p90 = malloc(c.valid.n * sizeof *p90))) {
+        rc = drisk_error_set(err, DRISK_ENOMEM, "out of memory");
+        goto out;
+    }
+    struct drisk_dataset tr = as_dataset(&c.train), va = as_dataset(&c.valid);
+    double t1 = now_s();
+    if (classification) {
+        /* L2 strength chosen on validation log loss after calibration */
+        static const double grid[] = { 1e-5, 1e-4, 1e-3 };
+        double best_ll = INFINITY;
+        for (size_t g = 0; g < sizeof grid / sizeof grid[0]; g++) {
+            struct drisk_fit_options fo;
+            drisk_fit_options_init(&fo, mt);
+            fo.l2 = grid[g];
+            fo.tol = 1e-5; /* max |gradient| of the mean loss: finer changes no metric */
+            fo.class_weight_balanced = 1;
+            fo.verbose = opts->progress;
+            if ((rc = drisk_model_fit(ops, &tr, &va, &fo, &cand, err)) ||
+                (rc = drisk_model_calibrate(cand, DRISK_CALIB_PLATT, &va, err)) ||
+                (rc = predict_all(cand, &c.valid, p, NULL, err)))
+                goto out;
+            struct drisk_binary_metrics bm;
+            if ((rc = drisk_metrics_binary(c.valid.n, c.valid.y, p, NULL, &bm, err)))
+                goto out;
+            DRISK_LOG(DRISK_LOG_INFO, "%s l2=%g: validation log loss %.5f, AUC %.4f", alg, grid[g],
+                      bm.log_loss, bm.auc);
+            if (bm.log_loss < best_ll) {
+                best_ll = bm.log_loss;
+                drisk_model_free(best);
+                best = cand;
+                res->valid = bm;
+                res->l2 = grid[g];
+            } else {
+                drisk_model_free(cand);
+            }
+            cand = NULL;
+        }
+    } else {
+        struct drisk_fit_options fo;
+        drisk_fit_options_init(&fo, mt);
+        fo.sigma_from_valid = 1;
+        fo.verbose = opts->progress;
+        if ((rc = drisk_model_fit(ops, &tr, &va, &fo, &best, err)) ||
+            (rc = predict_all(best, &c.valid, p, p90, err)) ||
+            (rc = drisk_metrics_eta(c.valid.n, c.valid.y, p, p90, NULL, &res->valid_eta, err)))
+            goto out;
+        res->l2 = fo.l2;
+    }
+    res->seconds_fit = now_s() - t1;
+
+    if ((rc = drisk_model_set_schema(best, schema.hash, err)))
+        goto out;
+    drisk_model_set_window(best, first, c.valid_start, c.valid_start, until);
+    if (classification) {
+        if ((rc = drisk_model_set_metric(best, "auc", res->valid.auc, err)) ||
+            (rc = drisk_model_set_metric(best, "pr_auc", res->valid.pr_auc, err)) ||
+            (rc = drisk_model_set_metric(best, "brier", res->valid.brier, err)) ||
+            (rc = drisk_model_set_metric(best, "log_loss", res->valid.log_loss, err)) ||
+            (rc = drisk_model_set_metric(best, "ece", res->valid.ece, err)))
+            goto out;
+    } else if ((rc = drisk_model_set_metric(best, "mae_h", res->valid_eta.mae_h, err)) ||
+               (rc = drisk_model_set_metric(best, "pinball50_h", res->valid_eta.pinball50_h, err)) ||
+               (rc = drisk_model_set_metric(best, "p90_coverage", res->valid_eta.p90_coverage, err))) {
+        goto out;
+    }
+    snprintf(res->algorithm, sizeof res->algorithm, "%s", alg);
+
+    /* activation: compare with the active model on this validation set when it reads the
+     * same features */
+    int activate = opts->activate == DRISK_ACTIVATE_ALWAYS ? 1 : -1;
+    if (opts->activate == DRISK_ACTIVATE_IF_BETTER) {
+        activate = -1;
+        if (drisk_store_model_get(store, 0, opts->target, &active_row, NULL) == DRISK_OK) {
+            activate = 0;
+            if (strcmp(active_row.schema_hash, schema.hash) == 0 &&
+                drisk_model_load(active_row.payload, active_row.payload_len, schema.hash, &active,
+                                 NULL) == DRISK_OK &&
+                predict_all(active, &c.valid, p, p90, NULL) == DRISK_OK) {
+                double mine, theirs;
+                if (classification) {
+                    struct drisk_binary_metrics am;
+                    drisk_metrics_binary(c.valid.n, c.valid.y, p, NULL, &am, NULL);
+                    theirs = am.log_loss;
+                    mine = res->valid.log_loss;
+                } else {
+                    struct drisk_eta_metrics em;
+                    drisk_metrics_eta(c.valid.n, c.valid.y, p, p90, NULL, &em, NULL);
+                    theirs = em.pinball50_h;
+                    mine = res->valid_eta.pinball50_h;
+                }
+                res->active_log_loss = theirs;
+                activate = mine < theirs;
+            } else {
+                DRISK_LOG(DRISK_LOG_WARN, "the active %s model reads another feature schema: "
+                          "not compared; activate the new one with drisk models activate",
+                          opts->target);
+            }
+        }
+    }
+    if ((rc = drisk_model_save(best, &buf, err)))
+        goto out;
+    if (drisk_feature_schema_write(&schema, schema_text, sizeof schema_text) < 0) {
+        rc = drisk_error_set(err, DRISK_EINVAL, "the feature schema is too long to store");
+        goto out;
+    }
+    metrics_json(mjson, sizeof mjson, classification, &res->valid, &res->valid_eta);
+    struct drisk_model_row row = { 0 };
+    snprintf(row.target, sizeof row.target, "%s", opts->target);
+    snprintf(row.algorithm, sizeof row.algorithm, "%s", alg);
+    snprintf(row.schema_hash, sizeof row.schema_hash, "%s", schema.hash);
+    row.train_from = first;
+    row.train_until = until;
+    row.train_rows = (int64_t)c.train.n;
+    row.valid_rows = (int64_t)c.valid.n;
+    row.metrics = mjson;
+    row.schema = schema_text;
+    row.payload = buf.data;
+    row.payload_len = buf.len;
+    if ((rc = drisk_store_model_add(store, &row, activate, &res->model_id, err)))
+        goto out;
+    struct drisk_model_row now_active;
+    if (drisk_store_model_get(store, 0, opts->target, &now_active, NULL) == DRISK_OK) {
+        res->active = now_active.id == res->model_id;
+        drisk_store_model_row_free(&now_active);
+    }
+out:
+    drisk_model_free(cand);
+    drisk_model_free(best);
+    drisk_model_free(active);
+    drisk_store_model_row_free(&active_row);
+    drisk_buf_free(&buf);
+    matrix_free(&c.train);
+    matrix_free(&c.valid);
+    free(p);
+    free(p90);
+    return rc;
+}
+
+/* ---- evaluation ---- */
+
+struct evalrow {
+    int64_t shipment, as_of, promised_at;
+    double y, score, p90, naive;
+    unsigned char carrier, service;
+};
+
+struct evalctx {
+    enum drisk_snapshot_target target;
+    const struct drisk_model *m;
+    FILE *predictions;
+    size_t n, cap;
+    struct evalrow *rows;
+    int f_exceptions, f_since_last;
+    char names[2][DRISK_EVAL_MAX_SLICES / 2][64];
+    int n_names[2];
+};
+
+static int slice_id(struct evalctx *c, int kind, const char *name)
+{
+    for (int i = 0; i < c->n_names[kind]; i++)
+        if (strcmp(c->names[kind][i], name) == 0)
+            return i;
+    if (c->n_names[kind] == DRISK_EVAL_MAX_SLICES / 2)
+        return DRISK_EVAL_MAX_SLICES / 2 - 1; /* the last slot collects the rest */
+    snprintf(c->names[kind][c->n_names[kind]], 64, "%s", name);
+    return c->n_names[kind]++;
+}
+
+static int eval_row(const struct drisk_snapshot *s, void *ctx, struct drisk_error *err)
+{
+    struct evalctx *c = ctx;
+    double y = drisk_snapshot_label(s, c->target);
+    if (isnan(y) || (c->target == DRISK_SNAPSHOT_ETA && y <= 0))
+        return 0;
+    struct drisk_prediction pr;
+    if (drisk_model_predict(c->m, s->x, 1, &pr, err))
+        return -1;
+    if (c->n == c->cap) {
+        size_t ncap = c->cap ? c->cap * 2 : 65536;
+        struct evalrow *nr = realloc(c->rows, ncap * sizeof *nr);
+        if (!nr) {
+            drisk_error_set(err, DRISK_ENOMEM, "out of memory evaluating");
+            return -1;
+        }
+        c->rows = nr;
+        c->cap = ncap;
+    }
+    struct evalrow *r = &c->rows[c->n++];
+    r->shipment = s->sh->id;
+    r->as_of = s->as_of;
+    r->promised_at = s->sh->promised_at;
+    r->y = y;
+    r->score = c->target == DRISK_SNAPSHOT_ETA ? pr.p50_h : pr.prob;
+    r->p90 = pr.p90_h;
+    /* today's rules: late = a carrier exception (or, later, the promise passing);
+     * lost = no scan for 7 days */
+    r->naive = c->target == DRISK_SNAPSHOT_LOST
+                   ? (c->f_since_last >= 0 && expm1(s->x[c->f_since_last]) >= 168.0)
+                   : (c->f_exceptions >= 0 && s->x[c->f_exceptions] > 0);
+    r->carrier = (unsigned char)slice_id(c, 0, s->sh->carrier);
+    r->service = (unsigned char)slice_id(c, 1, s->sh->service);
+    if (c->predictions) {
+        char ts[DRISK_TS_BUF];
+        fprintf(c->predictions, "%s,%s,%s,%.10g,%.10g\n", s->sh->shipment_id,
+                drisk_ts_format(s->as_of, ts),
+                c->target == DRISK_SNAPSHOT_LATE ? "late" : c->target == DRISK_SNAPSHOT_LOST ? "lost" : "eta",
+                y, r->score);
+    }
+    return 0;
+}
+
+static int feature_index(const struct drisk_feature_schema *s, const char *name)
+{
+    char buf[DRISK_FEATURE_NAME_MAX];
+    for (size_t i = 0; i < s->n_features; i++) {
+        drisk_feature_name(s, i, buf);
+        if (strcmp(buf, name) == 0)
+            return (int)i;
+    }
+    return -1;
+}
+
+/* Metrics of the rows for which keep(row) holds. */
+static enum drisk_status subset_metrics(const struct evalctx *c, int kind, int id,
+                                        struct drisk_binary_metrics *bm,
+                                        struct drisk_eta_metrics *em, struct drisk_error *err)
+{
+    size_t n = 0;
+    double *y = malloc((c->n + 1) * sizeof *y), *s = malloc((c->n + 1) * sizeof *s),
+           *s90 = malloc((c->n + 1) * sizeof *s90);
+    enum drisk_status rc = DRISK_OK;
+    if (!y || !s || !s90) {
+        rc = drisk_error_set(err, DRISK_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < c->n; i++) {
+        const struct evalrow *r = &c->rows[i];
+        if (kind >= 0 && (kind == 0 ? r->carrier : r->service) != id)
+            continue;
+        y[n] = r->y;
+        s[n] = r->score;
+        s90[n++] = r->p90;
+    }
+    memset(bm, 0, sizeof *bm);
+    memset(em, 0, sizeof *em);
+    bm->auc = bm->pr_auc = bm->brier = bm->log_loss = bm->ece = NAN;
+    if (n == 0)
+        goto out;
+    if (c->target == DRISK_SNAPSHOT_ETA)
+        rc = drisk_metrics_eta(n, y, s, s90, NULL, em, err);
+    else
+        rc = drisk_metrics_binary(n, y, s, NULL, bm, err);
+out:
+    free(y);
+    free(s);
+    free(s90);
+    return rc;
+}
+
+static enum drisk_status lead_times(const struct evalctx *c, double threshold,
+                                    struct drisk_eval_result *res, struct drisk_error *err)
+{
+    size_t n = c->n, extra = 0;
+    int64_t *sh = malloc((2 * n + 1) * sizeof *sh), *as_of = malloc((2 * n + 1) * sizeof *as_of),
+            *prom = malloc((2 * n + 1) * sizeof *prom);
+    double *score = malloc((2 * n + 1) * sizeof *score), *y = malloc((2 * n + 1) * sizeof *y);
+    enum drisk_status rc = DRISK_OK;
+    if (!sh || !as_of || !prom || !score || !y) {
+        rc = drisk_error_set(err, DRISK_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        sh[i] = c->rows[i].shipment;
+        as_of[i] = c->rows[i].as_of;
+        prom[i] = c->rows[i].promised_at;
+        score[i] = c->rows[i].score;
+        y[i] = c->rows[i].y;
+    }
+    struct drisk_lead_input in = { n, sh, as_of, prom, score, y };
+    if ((rc = drisk_metrics_lead_time(&in, threshold, &res->alerts, err)))
+        goto out;
+    /* the naive rule; for late it also fires when the promise passes undelivered: one
+     * more row per late shipment, at promised_at */
+    for (size_t i = 0; i < n; i++)
+        score[i] = c->rows[i].naive;
+    if (c->target == DRISK_SNAPSHOT_LATE) {
+        /* a marker row for every late snapshot: repeats do not change a first alert */
+        for (size_t i = 0; i < n; i++) {
+            if (c->rows[i].y != 1)
+                continue;
+            sh[n + extra] = c->rows[i].shipment;
+            as_of[n + extra] = c->rows[i].promised_at;
+            prom[n + extra] = c->rows[i].promised_at;
+            score[n + extra] = 1;
+            y[n + extra] = 1;
+            extra++;
+        }
+    }
+    in.n = n + extra;
+    rc = drisk_metrics_lead_time(&in, 0.5, &res->naive, err);
+out:
+    free(sh);
+    free(as_of);
+    free(prom);
+    free(score);
+    free(y);
+    return rc;
+}
+
+enum drisk_status drisk_eval(struct drisk_store *store, const struct drisk_eval_options *opts,
+                             struct drisk_eval_result *res, struct drisk_error *err)
+{
+    struct drisk_model_row row = { 0 };
+    struct drisk_feature_schema schema;
+    struct drisk_model *m = NULL;
+    struct evalctx c = { 0 };
+    enum drisk_status rc;
+    double t0 = now_s();
+    memset(res, 0, sizeof *res);
+    int t = drisk_snapshot_target_parse(opts->target);
+    if (t < 0)
+        return drisk_error_set(err, DRISK_EINVAL, "unknown target \"%s\": use late, lost or eta",
+                               opts->target);
+    c.target = (enum drisk_snapshot_target)t;
+    if ((rc = drisk_store_model_get(store, opts->model_id, opts->target, &row, err)))
+        goto out;
+    if (strcmp(row.target, opts->target) != 0) {
+        rc = drisk_error_set(err, DRISK_EINVAL, "model %lld predicts %s, not %s",
+                             (long long)row.id, row.target, opts->target);
+        goto out;
+    }
+    if ((rc = drisk_feature_schema_read(row.schema, &schema, err)))
+        goto out;
+    if ((rc = drisk_model_load(row.payload, row.payload_len, schema.hash, &m, err)))
+        goto out;
+    res->model_id = row.id;
+    snprintf(res->algorithm, sizeof res->algorithm, "%s", row.algorithm);
+    c.m = m;
+    c.predictions = opts->predictions;
+    c.f_exceptions = feature_index(&schema, "exceptions");
+    c.f_since_last = feature_index(&schema, "h_since_last_scan_log");
+    if (c.predictions)
+        fputs("shipment_id,as_of,target,label,score\n", c.predictions);
+    struct drisk_snapshot_options so = { opts->from, opts->to, INT64_MIN, DRISK_TS_NONE, 1 };
+    if ((rc = drisk_snapshots_run(store, &schema, &so, eval_row, &c, err)))
+        goto out;
+    res->rows = c.n;
+    if (c.n == 0) {
+        rc = drisk_error_set(err, DRISK_EINVAL, "no labeled %s snapshots of shipments created in "
+                             "the evaluation window: widen --from/--to", opts->target);
+        goto out;
+    }
+    if ((rc = subset_metrics(&c, -1, 0, &res->m, &res->eta, err)))
+        goto out;
+    if (c.target != DRISK_SNAPSHOT_ETA) {
+        double *y = malloc(c.n * sizeof *y), *s = malloc(c.n * sizeof *s);
+        if (!y || !s) {
+            free(y);
+            free(s);
+            rc = drisk_error_set(err, DRISK_ENOMEM, "out of memory");
+            goto out;
+        }
+        for (size_t i = 0; i < c.n; i++) {
+            y[i] = c.rows[i].y;
+            s[i] = c.rows[i].score;
+        }
+        rc = drisk_metrics_reliability(c.n, y, s, NULL, DRISK_ECE_BINS, &res->reliability, err);
+        free(y);
+        free(s);
+        if (rc || (rc = lead_times(&c, opts->threshold, res, err)))
+            goto out;
+    }
+    for (int kind = 0; kind < 2; kind++)
+        for (int i = 0; i < c.n_names[kind] && res->n_slices < DRISK_EVAL_MAX_SLICES; i++) {
+            struct drisk_eval_slice *sl = &res->slices[res->n_slices++];
+            snprintf(sl->kind, sizeof sl->kind, "%s", kind ? "service" : "carrier");
+            snprintf(sl->name, sizeof sl->name, "%s", c.names[kind][i]);
+            if ((rc = subset_metrics(&c, kind, i, &sl->m, &sl->eta, err)))
+                goto out;
+        }
+    res->seconds = now_s() - t0;
+out:
+    free(c.rows);
+    drisk_model_free(m);
+    drisk_store_model_row_free(&row);
+    return rc;
+}

@@ -1,0 +1,80 @@
+/* Training and evaluation (drisk train / drisk eval): snapshot datasets with a time-based
+ * split, fitting through the models/ function table, calibration, the model registry,
+ * and honest evaluation on later shipments than the model was trained on. */
+#ifndef DRISK_LEARN_H
+#define DRISK_LEARN_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "data/store.h"
+#include "models/error.h"
+#include "training/metrics.h"
+
+enum drisk_activate_policy {
+    DRISK_ACTIVATE_IF_FIRST = 0, /* the first model of a target becomes active (default) */
+    DRISK_ACTIVATE_ALWAYS,
+    DRISK_ACTIVATE_IF_BETTER     /* ... or when it beats the active one on its validation set */
+};
+
+struct drisk_train_options {
+    const char *target;    /* late, lost, eta */
+    const char *algorithm; /* a learner name (models/model.h); NULL: logreg / lognormal */
+    int64_t until;         /* train on shipments created before this (INT64_MAX: all) */
+    int64_t min_count;     /* feature vocabularies (engine/features.h) */
+    double valid_fraction; /* the last part of the training period validates (0.15) */
+    enum drisk_activate_policy activate;
+    int progress;
+};
+
+struct drisk_train_result {
+    int64_t model_id;
+    int active;
+    char algorithm[32];
+    size_t train_rows, valid_rows, n_features;
+    double l2;
+    struct drisk_binary_metrics valid;   /* classification */
+    struct drisk_eta_metrics valid_eta;  /* eta */
+    double active_log_loss;              /* the previously active model on the same
+                                          * validation set (NAN if none compared) */
+    double seconds_snapshots, seconds_fit;
+};
+
+enum drisk_status drisk_train(struct drisk_store *store, const struct drisk_train_options *opts,
+                              struct drisk_train_result *res, struct drisk_error *err);
+
+struct drisk_eval_options {
+    const char *target;
+    int64_t model_id;    /* 0: the active model of target */
+    int64_t from, to;    /* shipments created in [from, to) */
+    double threshold;    /* alert threshold on the probability */
+    FILE *predictions;   /* if not NULL: shipment_id,as_of,target,label,score rows */
+};
+
+#define DRISK_EVAL_MAX_SLICES 64
+
+struct drisk_eval_slice {
+    char kind[8];  /* "carrier" or "service" */
+    char name[64];
+    struct drisk_binary_metrics m;
+    struct drisk_eta_metrics eta;
+};
+
+struct drisk_eval_result {
+    int64_t model_id;
+    char algorithm[32];
+    size_t rows;
+    struct drisk_binary_metrics m;
+    struct drisk_reliability reliability;
+    struct drisk_eta_metrics eta;
+    struct drisk_lead_time alerts;      /* the model at threshold, per shipment */
+    struct drisk_lead_time naive;       /* exception scan or promise passed */
+    size_t n_slices;
+    struct drisk_eval_slice slices[DRISK_EVAL_MAX_SLICES];
+    double seconds;
+};
+
+enum drisk_status drisk_eval(struct drisk_store *store, const struct drisk_eval_options *opts,
+                             struct drisk_eval_result *res, struct drisk_error *err);
+
+#endif
