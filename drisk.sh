@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # drisk's two set-up commands (CONTRACT §1), for a fresh Debian 12 machine:
-#   ./drisk.sh demo   build, simulate a shipment history into drisk.db and describe it
+#   ./drisk.sh demo   build, simulate a shipment history into drisk.db, train and evaluate
 #   ./drisk.sh test   build with -Werror and run the ctest suite
 # Each installs the Debian packages it is missing first (as root, or through sudo).
 set -euo pipefail
@@ -44,14 +44,23 @@ case "${1:-}" in
     build build
     DB=${DRISK_DB:-drisk.db}
     N=${DRISK_DEMO_SHIPMENTS:-100000}
-    say "simulating $N shipments into $DB (drisk simulate; same seed, same history)"
-    ./build/drisk simulate --db "$DB" --shipments "$N" --seed 42
+    rm -f "$DB" "$DB-wal" "$DB-shm"
+    say "simulating $N shipments over 2024-2025 into $DB (drisk simulate; same seed, same history)"
+    ./build/drisk simulate --db "$DB" --shipments "$N" --seed 42 --start 2024-01-01 --days 730
     say "what $DB holds (drisk stats)"
     ./build/drisk stats --db "$DB"
+    for target in late lost eta; do
+      say "training $target on shipments created before 2025-07-01 (drisk train)"
+      ./build/drisk train --db "$DB" --target "$target" --until 2025-07-01
+      say "evaluating $target on the shipments created after (drisk eval)"
+      ./build/drisk eval --db "$DB" --target "$target"
+    done
     cat >&2 <<MSG
 
 Try next:
   ./build/drisk --help
+  ./build/drisk models --db $DB list
+  ./build/drisk eval --db $DB --target late --predictions late_predictions.csv
   ./build/drisk simulate --db my.db --shipments 5000 --export ./history   # interchange CSVs
   ./build/drisk import --db olist.db --shipments ../shared/datasets/olist/shipments.csv \\
                        --scans ../shared/datasets/olist/scans.csv
