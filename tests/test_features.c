@@ -231,6 +231,32 @@ static void run_snaps(const char *db, const struct drisk_feature_schema *schema,
     drisk_store_free(st);
 }
 
+static const struct snaps *sort_snaps;
+
+static int by_id_as_of(const void *pa, const void *pb)
+{
+    size_t a = *(const size_t *)pa, b = *(const size_t *)pb;
+    int c = strcmp(sort_snaps->id[a], sort_snaps->id[b]);
+    if (c)
+        return c;
+    return (sort_snaps->as_of[a] > sort_snaps->as_of[b]) - (sort_snaps->as_of[a] < sort_snaps->as_of[b]);
+}
+
+/* Snapshots with the same (shipment, as_of): a 24 h tick on a scan's moment must not
+ * make a second one. */
+static size_t duplicates(const struct snaps *c)
+{
+    size_t *idx = malloc(c->n * sizeof *idx), dup = 0;
+    for (size_t i = 0; i < c->n; i++)
+        idx[i] = i;
+    sort_snaps = c;
+    qsort(idx, c->n, sizeof *idx, by_id_as_of);
+    for (size_t i = 1; i < c->n; i++)
+        dup += by_id_as_of(&idx[i - 1], &idx[i]) == 0;
+    free(idx);
+    return dup;
+}
+
 static int build_schema(const struct drisk_shipment *sh, const struct drisk_scan *sc, size_t n,
                         void *ctx, struct drisk_error *err)
 {
@@ -298,8 +324,69 @@ static void test_leakage(void)
     for (size_t i = 0; !later_differ && i < a2.n; i++)
         later_differ = memcmp(a2.x + i * a2.dim, c2.x + i * c2.dim, a2.dim * sizeof(double)) != 0;
     CHECK(later_differ);
+    CHECK_MSG(duplicates(&a2) == 0, "%zu duplicate snapshots", duplicates(&a2));
     free(a.id), free(a.as_of), free(a.x), free(c.id), free(c.as_of), free(c.x);
     free(a2.id), free(a2.as_of), free(a2.x), free(c2.id), free(c2.as_of), free(c2.x);
+}
+
+static int count_at(const struct drisk_snapshot *s, void *ctx, struct drisk_error *err)
+{
+    (void)err;
+    int64_t *c = ctx; /* c[0]: the moment, c[1]: snapshots at it, c[2]: all snapshots */
+    c[1] += s->as_of == c[0];
+    c[2]++;
+    return 0;
+}
+
+/* A scan exactly 24 h after creation (Olist's picked_up often is) yields one snapshot at
+ * that moment, not a scan snapshot and a 24 h one. */
+static void test_tick_on_scan(void)
+{
+    char db[600];
+    path(db, sizeof db, "tick.db");
+    unlink(db);
+    struct drisk_store *st = NULL;
+    struct drisk_error err;
+    struct drisk_shipment sh;
+    int64_t id, t0 = 1736000000;
+    enum drisk_upsert res;
+    int ins;
+    memset(&sh, 0, sizeof sh);
+    snprintf(sh.merchant, sizeof sh.merchant, "m");
+    snprintf(sh.shipment_id, sizeof sh.shipment_id, "T1");
+    snprintf(sh.carrier, sizeof sh.carrier, "apex");
+    snprintf(sh.service, sizeof sh.service, "ground");
+    snprintf(sh.origin, sizeof sh.origin, "R01");
+    snprintf(sh.destination, sizeof sh.destination, "R02");
+    sh.weight_kg = sh.declared_value = NAN;
+    sh.created_at = t0;
+    sh.promised_at = t0 + 5 * 86400;
+    sh.delivered_at = t0 + 3 * 86400;
+    sh.outcome = DRISK_OUTCOME_DELIVERED;
+    CHECK(drisk_store_open(db, &st, &err) == DRISK_OK);
+    if (!st)
+        return;
+    CHECK(drisk_store_upsert_shipment(st, &sh, &id, &res, &err) == DRISK_OK);
+    struct drisk_scan sc = { .ts = t0, .event = DRISK_EVENT_LABEL_CREATED };
+    CHECK(drisk_store_insert_scan(st, id, &sc, &ins, &err) == DRISK_OK);
+    sc.ts = t0 + 86400;
+    sc.event = DRISK_EVENT_PICKED_UP;
+    CHECK(drisk_store_insert_scan(st, id, &sc, &ins, &err) == DRISK_OK);
+    sc.ts = t0 + 3 * 86400;
+    sc.event = DRISK_EVENT_DELIVERED;
+    CHECK(drisk_store_insert_scan(st, id, &sc, &ins, &err) == DRISK_OK);
+    struct drisk_schema_builder *b = drisk_schema_builder_create();
+    drisk_schema_builder_add(b, &sh);
+    struct drisk_feature_schema schema;
+    drisk_schema_builder_finish(b, 1, &schema);
+    drisk_schema_builder_free(b);
+    int64_t c[3] = { t0 + 86400, 0, 0 };
+    struct drisk_snapshot_options o = { INT64_MIN, INT64_MAX, INT64_MIN, t0 + 10 * 86400, 1 };
+    CHECK(drisk_snapshots_run(st, &schema, &o, count_at, c, &err) == DRISK_OK);
+    /* moments: label_created (t0), picked_up (t0 + 24 h), t0 + 48 h; delivered ends it */
+    CHECK_MSG(c[1] == 1 && c[2] == 3, "%lld at the tick, %lld in all", (long long)c[1],
+              (long long)c[2]);
+    drisk_store_free(st);
 }
 
 int main(int argc, char **argv)
@@ -308,6 +395,7 @@ int main(int argc, char **argv)
     mkdir(dir, 0755);
     test_schema();
     test_network();
+    test_tick_on_scan();
     test_leakage();
     CHECK_DONE();
 }

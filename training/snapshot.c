@@ -212,8 +212,14 @@ static int on_shipment(const struct drisk_shipment *sh, const struct drisk_scan 
                 fail |= push(r, a->scans[k].ts, EV_SNAPSHOT, a, 0);
                 prev = a->scans[k].ts;
             }
-        for (int64_t t = sh->created_at + 86400; t <= end; t += 86400)
+        size_t k = 0; /* a 24 h tick that falls on a scan's moment is that scan's snapshot */
+        for (int64_t t = sh->created_at + 86400; t <= end; t += 86400) {
+            while (k < a->n_scans && a->scans[k].ts < t)
+                k++;
+            if (k < a->n_scans && a->scans[k].ts == t)
+                continue;
             fail |= push(r, t, EV_SNAPSHOT, a, 0);
+        }
         if (end > last)
             last = end;
     }

@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# Quality and training-speed baselines on drisk's exported snapshots (issue 3, "What it must show").
+#   bench/run_quality.sh [sim|olist|speed|all]   (default all)
+# sim:   300,000-shipment simulated history over two years (seed 1, 2024-01-01 + 730 days);
+#        train before 2025-05-26 (the first 70% of the time, one peak season included), test
+#        from then on; late, lost, eta. (With one year, the first 70% holds no peak season
+#        and every model is miscalibrated on the test's November and December.)
+# olist: the Olist sample imported into its own store; train before 2018-01-01, test after;
+#        late and eta (every Olist order was delivered: lost has no positives to learn).
+# speed: scikit-learn LogisticRegression(lbfgs) on the largest train matrix (sim late, ~2.25M rows).
+# Each table compares XGBoost (hist) and scikit-learn on the same files (bench/compare.py),
+# plus drisk's own rows once `drisk train` / `drisk eval` exist (drisk_predictions below).
+# Needs a Release build in build/ and: apt-get install -y python3-xgboost python3-sklearn
+# python3-pandas time. Work files and results go to bench/out/quality/ (tables.md, *.json).
+# KEEP=1 reuses stores and exports already there; NO_DRISK=1 skips drisk's own rows. BENCH_JOBS=1 runs the baselines on 1 thread.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DRISK=./build/drisk
+PY=/usr/bin/python3          # Debian's python, where python3-xgboost / -sklearn live
+OUT=bench/out/quality
+SIM_SPLIT=2025-05-26
+OLIST_SPLIT=2018-01-01
+OLIST=${OLIST:-../shared/datasets/olist}
+mkdir -p "$OUT"
+export OPENBLAS_NUM_THREADS=${BENCH_JOBS:-2} OMP_NUM_THREADS=${BENCH_JOBS:-2}
+
+log() { echo "== $*" >&2; }
+
+# export_pair DB TARGET SPLIT PREFIX: PREFIX_TARGET_{train,test}.csv
+export_pair() {
+  local db=$1 t=$2 split=$3 p=$4
+  if [ "${KEEP:-0}" = 1 ] && [ -s "$OUT/${p}_${t}_test.csv" ]; then return; fi
+  nice "$DRISK" export --db "$db" --target "$t" --until "$split" --out "$OUT/${p}_${t}_train.csv"
+  nice "$DRISK" export --db "$db" --target "$t" --from "$split" --out "$OUT/${p}_${t}_test.csv"
+}
+
+# drisk_predictions DB TARGET SPLIT PREFIX: hook for drisk's own rows. Once `drisk train` and
+# `drisk eval` exist, trains on the same window, writes the test predictions and echoes
+# "--predictions drisk=FILE" for compare.py (same rows, same metric code as the baselines).
+# Training time and peak RSS go to $OUT/PREFIX_TARGET_drisk_train.time.
+drisk_predictions() {
+  local db=$1 t=$2 split=$3 p=$4 id
+  [ "${NO_DRISK:-0}" = 1 ] && return 0
+  "$DRISK" train --help >/dev/null 2>&1 && "$DRISK" eval --help >/dev/null 2>&1 || return 0
+  if nice /usr/bin/time -f "%e s %M KB" -o "$OUT/${p}_${t}_drisk_train.time" \
+       "$DRISK" train --db "$db" --target "$t" --until "$split" --json > "$OUT/${p}_${t}_drisk_train.json" &&
+     id=$($PY -c 'import json,sys; print(json.load(sys.stdin)["model_id"])' < "$OUT/${p}_${t}_drisk_train.json") &&
+     nice "$DRISK" eval --db "$db" --target "$t" --model "$id" --from "$split" --json \
+       --predictions "$OUT/${p}_${t}_drisk_pred.csv" > "$OUT/${p}_${t}_drisk_eval.json"; then
+    echo "--predictions drisk=$OUT/${p}_${t}_drisk_pred.csv"
+  else
+    log "drisk train/eval failed for $p $t: table without drisk's row"
+  fi
+}
+
+# compare DB TARGET SPLIT PREFIX TITLE: one table, appended to tables.md
+compare() {
+  local db=$1 t=$2 split=$3 p=$4 title=$5 extra
+  extra=$(drisk_predictions "$db" "$t" "$split" "$p")
+  log "$title"
+  # shellcheck disable=SC2086
+  nice $PY bench/compare.py --target "$t" --until "$split" --title "$title" $extra \
+    --json "$OUT/${p}_${t}.json" "$OUT/${p}_${t}_train.csv" "$OUT/${p}_${t}_test.csv" \
+    | tee -a "$OUT/tables.md"
+}
+
+run_sim() {
+  local db=$OUT/sim300k.db t
+  if [ "${KEEP:-0}" != 1 ] || [ ! -s "$db" ]; then
+    rm -f "$db" "$db"-wal "$db"-shm
+    nice "$DRISK" simulate --db "$db" --shipments 300000 --seed 1 --start 2024-01-01 --days 730 \
+      --json > "$OUT/sim300k.json"
+  fi
+  for t in late lost eta; do
+    export_pair "$db" "$t" "$SIM_SPLIT" sim
+    compare "$db" "$t" "$SIM_SPLIT" sim "simulated 300k, $t (train < $SIM_SPLIT, test >= $SIM_SPLIT)"
+  done
+}
+
+run_olist() {
+  local db=$OUT/olist.db t
+  if [ "${KEEP:-0}" != 1 ] || [ ! -s "$db" ]; then
+    rm -f "$db" "$db"-wal "$db"-shm
+    "$DRISK" import --db "$db" --shipments "$OLIST/shipments.csv" --scans "$OLIST/scans.csv" --json > "$OUT/olist_import.json"
+  fi
+  for t in late eta; do
+    export_pair "$db" "$t" "$OLIST_SPLIT" olist
+    compare "$db" "$t" "$OLIST_SPLIT" olist "Olist, $t (train < $OLIST_SPLIT, test >= $OLIST_SPLIT)"
+  done
+  echo "Olist, lost: not evaluated; every Olist order in the sample was delivered (no positives)." \
+    | tee -a "$OUT/tables.md"
+}
+
+run_speed() {
+  local db=$OUT/sim300k.db
+  export_pair "$db" late "$SIM_SPLIT" sim
+  log "sklearn LogisticRegression(lbfgs) on $OUT/sim_late_train.csv"
+  nice $PY bench/speed_logreg.py "$OUT/sim_late_train.csv" --until "$SIM_SPLIT" \
+    --C 0.01,0.1,1,10 --json "$OUT/speed_sklearn.json" 2>&1 | tee -a "$OUT/speed.txt"
+  # drisk's side, once `drisk train` exists: the same window under /usr/bin/time, e.g.
+  #   /usr/bin/time -f "%e s %M KB" $DRISK train --db $db --target late --until $SIM_SPLIT --json
+  # (training reads the store, not the CSV: its time includes building the snapshots).
+}
+
+case "${1:-all}" in
+  sim) run_sim ;;
+  olist) run_olist ;;
+  speed) run_speed ;;
+  all) : > "$OUT/tables.md"; : > "$OUT/speed.txt"; run_sim; run_olist; run_speed ;;
+  *) echo "usage: $0 [sim|olist|speed|all]" >&2; exit 2 ;;
+esac
