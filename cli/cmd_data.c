@@ -18,15 +18,6 @@ static double now_s(void)
     return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
-static int open_store(const char *cmd, const char *path, struct drisk_store **store)
-{
-    struct drisk_error err;
-    drisk_error_clear(&err);
-    if (drisk_store_open(path, store, &err))
-        return drisk_fail(cmd, &err);
-    return 0;
-}
-
 /* ---- simulate ---- */
 
 static const struct drisk_opt simulate_opts[] = {
@@ -54,7 +45,7 @@ static int run_simulate(const struct drisk_args *a)
     opts.days = (int)drisk_arg_int(a, "days");
     opts.export_dir = drisk_arg_str(a, "export");
     opts.progress = isatty(STDERR_FILENO);
-    int rc = open_store("simulate", drisk_arg_str(a, "db"), &store);
+    int rc = drisk_cli_open_store("simulate", drisk_arg_str(a, "db"), 0, &store);
     if (rc)
         return rc;
     double t0 = now_s();
@@ -143,7 +134,7 @@ static int run_import(const struct drisk_args *a)
                 "FILE (run drisk import --help)\n");
         return 2;
     }
-    int rc = open_store("import", drisk_arg_str(a, "db"), &store);
+    int rc = drisk_cli_open_store("import", drisk_arg_str(a, "db"), 0, &store);
     if (rc)
         return rc;
     double t0 = now_s();
@@ -212,12 +203,7 @@ static int run_stats(const struct drisk_args *a)
     char t1[DRISK_TS_BUF], t2[DRISK_TS_BUF];
     drisk_error_clear(&err);
     const char *path = drisk_arg_str(a, "db");
-    if (access(path, F_OK) != 0) {
-        fprintf(stderr, "drisk stats: %s does not exist: create it with drisk simulate or drisk "
-                "import\n", path);
-        return 2;
-    }
-    int rc = open_store("stats", path, &store);
+    int rc = drisk_cli_open_store("stats", path, 1, &store);
     if (rc)
         return rc;
     enum drisk_status st = drisk_store_stats(store, &s, &err);

@@ -49,13 +49,9 @@ static int run_export(const struct drisk_args *a)
         fprintf(stderr, "drisk export: the --out path is too long\n");
         return 2;
     }
-    if (access(drisk_arg_str(a, "db"), F_OK) != 0) {
-        fprintf(stderr, "drisk export: %s does not exist: create it with drisk simulate or "
-                "drisk import\n", drisk_arg_str(a, "db"));
-        return 2;
-    }
-    if (drisk_store_open(drisk_arg_str(a, "db"), &store, &err))
-        return drisk_fail("export", &err);
+    int rc = drisk_cli_open_store("export", drisk_arg_str(a, "db"), 1, &store);
+    if (rc)
+        return rc;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     /* The vocabularies are the training window's: before --until, or before --from when
      * exporting a later period, so train and test files share one schema. */
@@ -143,13 +139,9 @@ static int run_train(const struct drisk_args *a)
                                                               : DRISK_ACTIVATE_IF_FIRST,
         .progress = isatty(STDERR_FILENO),
     };
-    if (access(drisk_arg_str(a, "db"), F_OK) != 0) {
-        fprintf(stderr, "drisk train: %s does not exist: create it with drisk simulate or drisk "
-                "import\n", drisk_arg_str(a, "db"));
-        return 2;
-    }
-    if (drisk_store_open(drisk_arg_str(a, "db"), &store, &err))
-        return drisk_fail("train", &err);
+    int rc = drisk_cli_open_store("train", drisk_arg_str(a, "db"), 1, &store);
+    if (rc)
+        return rc;
     enum drisk_status st = drisk_train(store, &o, &res, &err);
     drisk_store_free(store);
     if (st)
@@ -245,12 +237,9 @@ static int run_eval(const struct drisk_args *a)
         fprintf(stderr, "drisk eval: --threshold must be a probability between 0 and 1\n");
         return 2;
     }
-    if (access(drisk_arg_str(a, "db"), F_OK) != 0) {
-        fprintf(stderr, "drisk eval: %s does not exist\n", drisk_arg_str(a, "db"));
-        return 2;
-    }
-    if (drisk_store_open(drisk_arg_str(a, "db"), &store, &err))
-        return drisk_fail("eval", &err);
+    int rc = drisk_cli_open_store("eval", drisk_arg_str(a, "db"), 1, &store);
+    if (rc)
+        return rc;
     struct drisk_eval_options o = {
         .target = target,
         .model_id = drisk_arg_str(a, "model") ? drisk_arg_int(a, "model") : 0,
@@ -401,10 +390,7 @@ static int run_models(const struct drisk_args *a)
     drisk_error_clear(&err);
     const char *verb = a->positional_count ? a->positional[0] : "list";
     int json = drisk_arg_flag(a, "json");
-    if (access(drisk_arg_str(a, "db"), F_OK) != 0) {
-        fprintf(stderr, "drisk models: %s does not exist\n", drisk_arg_str(a, "db"));
-        return 2;
-    }
+
     long long id = 0;
     if (strcmp(verb, "list") != 0) {
         char *end;
@@ -414,8 +400,9 @@ static int run_models(const struct drisk_args *a)
             return 2;
         }
     }
-    if (drisk_store_open(drisk_arg_str(a, "db"), &store, &err))
-        return drisk_fail("models", &err);
+    int rc = drisk_cli_open_store("models", drisk_arg_str(a, "db"), 1, &store);
+    if (rc)
+        return rc;
     enum drisk_status st = DRISK_OK;
     if (strcmp(verb, "list") == 0) {
         struct list_ctx c = { json, 0 };

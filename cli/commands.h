@@ -23,6 +23,13 @@ int drisk_exit_code(enum drisk_status status);
 /* Prints "drisk CMD: message" to stderr and returns the exit code for err. */
 int drisk_fail(const char *cmd, const struct drisk_error *err);
 
+/* Opens the store at path for command cmd; with must_exist, a missing file is a usage
+ * error (exit 2) instead of a new empty database. Returns 0, or the exit code after
+ * printing what went wrong. */
+struct drisk_store;
+int drisk_cli_open_store(const char *cmd, const char *path, int must_exist,
+                         struct drisk_store **store);
+
 /* Writes s as a JSON string literal (with quotes) to f. */
 void drisk_json_string(FILE *f, const char *s);
 

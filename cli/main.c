@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/commands.h"
 #include "data/store.h"
@@ -30,6 +31,21 @@ int drisk_fail(const char *cmd, const struct drisk_error *err)
 {
     fprintf(stderr, "drisk %s: %s\n", cmd, err->msg[0] ? err->msg : drisk_status_name(err->status));
     return drisk_exit_code(err->status);
+}
+
+int drisk_cli_open_store(const char *cmd, const char *path, int must_exist,
+                         struct drisk_store **store)
+{
+    struct drisk_error err;
+    drisk_error_clear(&err);
+    if (must_exist && access(path, F_OK) != 0) {
+        fprintf(stderr, "drisk %s: %s does not exist: create it with drisk simulate or drisk "
+                "import\n", cmd, path);
+        return 2;
+    }
+    if (drisk_store_open(path, store, &err))
+        return drisk_fail(cmd, &err);
+    return 0;
 }
 
 void drisk_json_string(FILE *f, const char *s)
