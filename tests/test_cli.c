@@ -208,6 +208,15 @@ static void test_learning(void)
     CHECK(strstr(out_text, "\"model_id\": 2") && strstr(out_text, "\"active\": false"));
     CHECK(run("models --db '%s' list --json", db) == 0);
     CHECK(strstr(out_text, "{\"models\": [{\"id\": 2") && strstr(out_text, "\"id\": 1, \"target\": \"late\", \"algorithm\": \"logreg\", \"active\": true"));
+    /* --activate-if-better: model 3 is the same fit as model 1 (same window, deterministic
+     * training), so it does not beat it and model 1 stays active */
+    CHECK(run("models --db '%s' activate 1", db) == 0);
+    CHECK(run("train --db '%s' --target late --until 2025-03-10 --activate-if-better --json", db) == 0);
+    CHECK(strstr(out_text, "\"model_id\": 3") != NULL);
+    int third_active = strstr(out_text, "\"active\": true") != NULL;
+    CHECK(run("models --db '%s' list --json", db) == 0);
+    CHECK(!third_active);
+    CHECK(strstr(out_text, "\"id\": 1, \"target\": \"late\", \"algorithm\": \"logreg\", \"active\": true") != NULL);
     CHECK(run("models --db '%s' activate 2", db) == 0);
     CHECK(run("models --db '%s' show 2 --json", db) == 0 && strstr(out_text, "\"active\": true"));
     CHECK(run("models --db '%s' activate 99", db) == 2 && strstr(err_text, "no model 99"));
