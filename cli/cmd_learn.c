@@ -247,6 +247,7 @@ static int run_eval(const struct drisk_args *a)
         .to = drisk_arg_str(a, "to") ? drisk_arg_int(a, "to") : INT64_MAX,
         .threshold = threshold,
     };
+    int cls = strcmp(target, "eta") != 0;
     enum drisk_status st = DRISK_OK;
     if (o.from == INT64_MIN) {
         /* default: everything after the model's training window */
@@ -268,10 +269,12 @@ static int run_eval(const struct drisk_args *a)
     drisk_store_free(store);
     if (st)
         return drisk_fail("eval", &err);
-    int cls = strcmp(target, "eta") != 0;
     FILE *out = drisk_arg_flag(a, "json") ? stderr : stdout;
-    fprintf(out, "model %lld (%s, %s) on %zu snapshots (%zu positive)\n", (long long)res.model_id,
-            target, res.algorithm, res.rows, res.m.positives);
+    fprintf(out, "model %lld (%s, %s) on %zu snapshots", (long long)res.model_id, target,
+            res.algorithm, res.rows);
+    if (cls)
+        fprintf(out, " (%zu positive)", res.m.positives);
+    fputc('\n', out);
     if (cls) {
         fprintf(out, "AUC %.4f  PR-AUC %.4f  Brier %.4f  log loss %.4f  ECE %.4f\n", res.m.auc,
                 res.m.pr_auc, res.m.brier, res.m.log_loss, res.m.ece);
