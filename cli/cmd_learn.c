@@ -11,6 +11,7 @@
 #include "data/store.h"
 #include "engine/timeutil.h"
 #include "training/learn.h"
+#include "training/report.h"
 #include "training/snapshot.h"
 
 static const struct drisk_opt export_opts[] = {
@@ -203,6 +204,7 @@ static const struct drisk_opt eval_opts[] = {
     { "to", DRISK_OPT_DATE, 0, "TIME", NULL, 0, 0, "shipments created before TIME (default: all)" },
     { "threshold", DRISK_OPT_STRING, 0, "P", "0.5", 0, 0, "alert threshold on the probability" },
     { "predictions", DRISK_OPT_STRING, 0, "FILE.csv", NULL, 0, 0, "write shipment_id,as_of,target,label,score per snapshot" },
+    { "report", DRISK_OPT_STRING, 0, "FILE.html", NULL, 0, 0, "write the evaluation as a self-contained HTML page" },
     { "json", DRISK_OPT_FLAG, 0, NULL, NULL, 0, 0, "print the metrics as one JSON object on stdout" },
     { NULL, 0, 0, NULL, NULL, 0, 0, NULL },
 };
@@ -267,6 +269,15 @@ static int run_eval(const struct drisk_args *a)
     if (pf && fclose(pf) != 0 && !st)
         st = drisk_error_set(&err, DRISK_EIO, "error writing %s", pred_path);
     drisk_store_free(store);
+    const char *report_path = drisk_arg_str(a, "report");
+    if (!st && report_path) {
+        FILE *rf = fopen(report_path, "w");
+        if (!rf)
+            st = drisk_error_set(&err, DRISK_EINVAL, "cannot write %s: %s", report_path,
+                                 strerror(errno));
+        else if ((drisk_eval_report_html(rf, &res, target, threshold) != 0) | (fclose(rf) != 0))
+            st = drisk_error_set(&err, DRISK_EIO, "error writing %s", report_path);
+    }
     if (st)
         return drisk_fail("eval", &err);
     FILE *out = drisk_arg_flag(a, "json") ? stderr : stdout;
@@ -345,7 +356,7 @@ static int run_eval(const struct drisk_args *a)
 }
 
 const struct drisk_command drisk_cmd_eval = {
-    "eval", "--db DB --target late|lost|eta [--model ID] [--from TIME] [--to TIME] [--json] [--predictions FILE.csv]",
+    "eval", "--db DB --target late|lost|eta [--model ID] [--from TIME] [--to TIME] [--json] [--predictions FILE.csv] [--report FILE.html]",
     "evaluate a model on later shipments than it was trained on",
     "Metrics over the labeled snapshots of shipments created in [--from, --to): AUC, PR-AUC,\n"
     "Brier, log loss, ECE and a reliability table; alerts per shipment at --threshold\n"

@@ -187,7 +187,18 @@ static void test_learning(void)
     CHECK(run("train --db '%s' --target late --until 2025-03-10 --json", db) == 0);
     CHECK(strstr(out_text, "\"model_id\": 1") && strstr(out_text, "\"active\": true") &&
           strstr(out_text, "\"algorithm\": \"logreg\"") && strstr(out_text, "\"auc\": 0."));
-    CHECK(run("eval --db '%s' --target late --json --predictions '%s/pred.csv'", db, dir) == 0);
+    CHECK(run("eval --db '%s' --target late --json --predictions '%s/pred.csv' --report '%s/r.html'",
+              db, dir, dir) == 0);
+    char html[700], page[1 << 14] = "";
+    snprintf(html, sizeof html, "%s/r.html", dir);
+    FILE *hf = fopen(html, "r");
+    if (hf) {
+        size_t got = fread(page, 1, sizeof page - 1, hf);
+        page[got] = '\0';
+        fclose(hf);
+    }
+    CHECK(strstr(page, "<h1>drisk evaluation: late</h1>") && strstr(page, "<svg") &&
+          strstr(page, "naive: exception scan") && strstr(page, "carrier = apex"));
     CHECK(strstr(out_text, "\"target\": \"late\"") && strstr(out_text, "\"auc\": 0.") &&
           strstr(out_text, "\"pr_auc\"") && strstr(out_text, "\"brier\"") &&
           strstr(out_text, "\"log_loss\"") && strstr(out_text, "\"ece\"") &&
