@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "data/csv.h"
+#include "engine/strmap.h"
 #include "engine/timeutil.h"
 #include "models/model.h"
 #include "training/metrics.h"
@@ -44,44 +45,6 @@ static double peak_mib(void)
     if (f)
         fclose(f);
     return kb / 1024;
-}
-
-/* shipment_id -> index, open addressing */
-struct map {
-    char **key;
-    size_t cap, n;
-};
-
-static size_t map_get(struct map *m, const char *k)
-{
-    if ((m->n + 1) * 2 > m->cap) {
-        size_t ncap = m->cap ? m->cap * 2 : 1 << 16;
-        char **nk = calloc(ncap, sizeof *nk);
-        for (size_t i = 0; i < m->cap; i++)
-            if (m->key[i]) {
-                uint64_t h = 1469598103934665603ULL;
-                for (const char *p = m->key[i]; *p; p++)
-                    h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-                size_t j = h & (ncap - 1);
-                while (nk[j])
-                    j = (j + 1) & (ncap - 1);
-                nk[j] = m->key[i];
-            }
-        free(m->key);
-        m->key = nk;
-        m->cap = ncap;
-    }
-    uint64_t h = 1469598103934665603ULL;
-    for (const char *p = k; *p; p++)
-        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-    size_t j = h & (m->cap - 1);
-    while (m->key[j] && strcmp(m->key[j], k) != 0)
-        j = (j + 1) & (m->cap - 1);
-    if (!m->key[j]) {
-        m->key[j] = strdup(k);
-        m->n++;
-    }
-    return j; /* slot index doubles as the shipment's id until the next growth */
 }
 
 int main(int argc, char **argv)
@@ -129,27 +92,29 @@ int main(int argc, char **argv)
     fclose(f);
     double load_s = now_s() - t0;
     /* each shipment's creation = its first as_of; the last 15% of the period validates */
-    struct map m = { 0 };
-    for (size_t i = 0; i < n; i++)
-        map_get(&m, ship[i]);
-    int64_t *created = malloc(m.cap * sizeof *created);
-    for (size_t j = 0; j < m.cap; j++)
-        created[j] = INT64_MAX;
-    int64_t first = INT64_MAX;
+    struct drisk_strmap *ids = drisk_strmap_create(SIZE_MAX);
+    int64_t *created = malloc(n * sizeof *created), *sid = malloc(n * sizeof *sid);
+    int64_t first = INT64_MAX, n_ship = 0;
     for (size_t i = 0; i < n; i++) {
-        size_t j = map_get(&m, ship[i]);
-        if (as_of[i] < created[j])
-            created[j] = as_of[i];
+        if (!drisk_strmap_find(ids, ship[i], &sid[i])) {
+            sid[i] = n_ship;
+            created[n_ship++] = INT64_MAX;
+            if (drisk_strmap_put(ids, ship[i], sid[i])) {
+                fprintf(stderr, "out of memory\n");
+                return 1;
+            }
+        }
+        if (as_of[i] < created[sid[i]])
+            created[sid[i]] = as_of[i];
+        if (as_of[i] < first)
+            first = as_of[i];
     }
-    for (size_t j = 0; j < m.cap; j++)
-        if (m.key[j] && created[j] < first)
-            first = created[j];
     int64_t cut = first + (int64_t)(0.85 * (double)(until - first));
     size_t nf = 0, nv = 0;
     double *xf = malloc(n * d * sizeof *xf), *yf = malloc(n * sizeof *yf);
     double *xv = malloc(n * d * sizeof *xv), *yv = malloc(n * sizeof *yv);
     for (size_t i = 0; i < n; i++) {
-        int valid = created[map_get(&m, ship[i])] >= cut;
+        int valid = created[sid[i]] >= cut;
         memcpy((valid ? xv + nv * d : xf + nf * d), x + i * d, d * sizeof *x);
         if (valid)
             yv[nv++] = y[i];

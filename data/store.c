@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "data/schema.h"
+#include "engine/strmap.h"
 #include "engine/vocab.h"
 
 enum stmt_id {
@@ -53,21 +54,16 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_LOCATION_INSERT] = "INSERT INTO locations(code) VALUES (?1)",
 };
 
-/* Location code -> id cache: open addressing, power-of-two capacity, grown at 50% load
- * up to LOC_CACHE_MAX entries (then lookups beyond it go to SQLite). Codes are copied. */
+/* Location code -> id cache: real networks have thousands of facilities; beyond this many
+ * codes, lookups go to SQLite. */
 #define LOC_CACHE_MAX (1 << 16)
-struct loc_entry {
-    char *code; /* NULL: empty slot */
-    int64_t id;
-};
 
 struct drisk_store {
     sqlite3 *db;
     sqlite3_stmt *stmt[ST_COUNT];
     int in_txn;
     int bulk; /* in a drisk_store_begin_bulk transaction: foreign keys off */
-    struct loc_entry *loc;
-    size_t loc_cap, loc_count;
+    struct drisk_strmap *loc; /* location code -> id, NULL until first used */
     /* One-entry merchant cache: imports and the simulator use few merchants. */
     char merchant_name[DRISK_ID_MAX];
     int64_t merchant_id;
@@ -204,58 +200,6 @@ out:
     return DRISK_OK;
 }
 
-static uint64_t hash_str(const char *s)
-{
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return h;
-}
-
-static void loc_cache_clear(struct drisk_store *store)
-{
-    for (size_t i = 0; i < store->loc_cap; i++) {
-        free(store->loc[i].code);
-        store->loc[i].code = NULL;
-    }
-    store->loc_count = 0;
-}
-
-static struct loc_entry *loc_slot(struct loc_entry *tab, size_t cap, const char *code)
-{
-    size_t i = (size_t)hash_str(code) & (cap - 1);
-    while (tab[i].code && strcmp(tab[i].code, code) != 0)
-        i = (i + 1) & (cap - 1);
-    return &tab[i];
-}
-
-/* Remembers code -> id; silently does nothing when full or out of memory (the cache is
- * only a shortcut). */
-static void loc_cache_put(struct drisk_store *store, const char *code, int64_t id)
-{
-    if ((store->loc_count + 1) * 2 > store->loc_cap) {
-        size_t ncap = store->loc_cap ? store->loc_cap * 2 : 256;
-        if (ncap > 2 * LOC_CACHE_MAX)
-            return;
-        struct loc_entry *nt = calloc(ncap, sizeof *nt);
-        if (!nt)
-            return;
-        for (size_t i = 0; i < store->loc_cap; i++)
-            if (store->loc[i].code)
-                *loc_slot(nt, ncap, store->loc[i].code) = store->loc[i];
-        free(store->loc);
-        store->loc = nt;
-        store->loc_cap = ncap;
-    }
-    struct loc_entry *e = loc_slot(store->loc, store->loc_cap, code);
-    if (e->code)
-        return;
-    if (!(e->code = strdup(code)))
-        return;
-    e->id = id;
-    store->loc_count++;
-}
-
 static enum drisk_status location_id(struct drisk_store *store, const char *code, int64_t *id,
                                      struct drisk_error *err)
 {
@@ -263,13 +207,8 @@ static enum drisk_status location_id(struct drisk_store *store, const char *code
         *id = 0;
         return DRISK_OK;
     }
-    if (store->loc_cap) {
-        struct loc_entry *e = loc_slot(store->loc, store->loc_cap, code);
-        if (e->code) {
-            *id = e->id;
-            return DRISK_OK;
-        }
-    }
+    if (store->loc && drisk_strmap_find(store->loc, code, id))
+        return DRISK_OK;
     sqlite3_stmt *st = store->stmt[ST_LOCATION_FIND];
     sqlite3_bind_text(st, 1, code, -1, SQLITE_STATIC);
     int r = sqlite3_step(st);
@@ -287,7 +226,11 @@ static enum drisk_status location_id(struct drisk_store *store, const char *code
     } else if (r != SQLITE_ROW) {
         return db_error(store, err, "looking up a location");
     }
-    loc_cache_put(store, code, *id);
+    /* the cache is only a shortcut: a full or unallocated one just means SQL next time */
+    if (!store->loc)
+        store->loc = drisk_strmap_create(LOC_CACHE_MAX);
+    if (store->loc)
+        drisk_strmap_put(store->loc, code, *id);
     return DRISK_OK;
 }
 
@@ -300,8 +243,7 @@ void drisk_store_free(struct drisk_store *store)
     for (int i = 0; i < ST_COUNT; i++)
         sqlite3_finalize(store->stmt[i]);
     sqlite3_close(store->db);
-    loc_cache_clear(store);
-    free(store->loc);
+    drisk_strmap_free(store->loc);
     free(store);
 }
 
@@ -348,7 +290,8 @@ void drisk_store_rollback(struct drisk_store *store)
     end_bulk(store);
     /* cached merchant and location rows may have been rolled back */
     store->merchant_name[0] = '\0';
-    loc_cache_clear(store);
+    if (store->loc)
+        drisk_strmap_clear(store->loc);
 }
 
 void drisk_store_set_cache_bytes(struct drisk_store *store, int64_t bytes)

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/strmap.h"
 #include "engine/timeutil.h"
 #include "engine/vocab.h"
 
@@ -252,19 +253,18 @@ static size_t count_features(const struct drisk_feature_schema *s)
 
 static void schema_hash(struct drisk_feature_schema *s)
 {
-    uint64_t h = 1469598103934665603ULL;
-    char name[DRISK_FEATURE_NAME_MAX];
     char ver[16];
+    char (*names)[DRISK_FEATURE_NAME_MAX] = calloc(s->n_features, DRISK_FEATURE_NAME_MAX);
     snprintf(ver, sizeof ver, "v%d", s->version);
-    for (const char *p = ver; *p; p++)
-        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-    for (size_t i = 0; i < s->n_features; i++) {
-        drisk_feature_name(s, i, name);
-        for (const char *p = name; *p; p++)
-            h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-        h = (h ^ 0xff) * 1099511628211ULL;
+    uint64_t h = drisk_fnv1a(DRISK_FNV_SEED, ver);
+    if (names && drisk_feature_names(s, names) == 0) {
+        for (size_t i = 0; i < s->n_features; i++)
+            h = (drisk_fnv1a(h, names[i]) ^ 0xff) * 1099511628211ULL; /* 0xff ends a name */
+        snprintf(s->hash, sizeof s->hash, "%016llx", (unsigned long long)h);
+    } else {
+        s->hash[0] = '\0'; /* out of memory: no model will match an empty hash */
     }
-    snprintf(s->hash, sizeof s->hash, "%016llx", (unsigned long long)h);
+    free(names);
 }
 
 void drisk_schema_builder_finish(const struct drisk_schema_builder *b, int64_t min_count,
@@ -279,6 +279,32 @@ void drisk_schema_builder_finish(const struct drisk_schema_builder *b, int64_t m
     schema_hash(schema);
 }
 
+int drisk_feature_names(const struct drisk_feature_schema *s,
+                        char (*names)[DRISK_FEATURE_NAME_MAX])
+{
+    struct drisk_network *net = drisk_network_create();
+    if (!net)
+        return -1;
+    struct drisk_shipment sh;
+    memset(&sh, 0, sizeof sh);
+    struct emitter e = { NULL, names, 0 };
+    emit(s, net, &sh, NULL, 0, 0, &e);
+    drisk_network_free(net);
+    return 0;
+}
+
+int drisk_feature_index(const struct drisk_feature_schema *s, const char *name)
+{
+    int found = -1;
+    char (*names)[DRISK_FEATURE_NAME_MAX] = calloc(s->n_features, DRISK_FEATURE_NAME_MAX);
+    if (names && drisk_feature_names(s, names) == 0)
+        for (size_t i = 0; i < s->n_features && found < 0; i++)
+            if (strcmp(names[i], name) == 0)
+                found = (int)i;
+    free(names);
+    return found;
+}
+
 void drisk_feature_name(const struct drisk_feature_schema *s, size_t i,
                         char buf[DRISK_FEATURE_NAME_MAX])
 {
@@ -286,15 +312,8 @@ void drisk_feature_name(const struct drisk_feature_schema *s, size_t i,
     if (i >= s->n_features)
         return;
     char (*names)[DRISK_FEATURE_NAME_MAX] = calloc(s->n_features, DRISK_FEATURE_NAME_MAX);
-    struct drisk_network *net = drisk_network_create();
-    if (names && net) {
-        struct drisk_shipment sh;
-        memset(&sh, 0, sizeof sh);
-        struct emitter e = { NULL, names, 0 };
-        emit(s, net, &sh, NULL, 0, 0, &e);
+    if (names && drisk_feature_names(s, names) == 0)
         memcpy(buf, names[i], DRISK_FEATURE_NAME_MAX);
-    }
-    drisk_network_free(net);
     free(names);
 }
 

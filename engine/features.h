@@ -51,7 +51,16 @@ int drisk_feature_schema_write(const struct drisk_feature_schema *s, char *buf, 
 enum drisk_status drisk_feature_schema_read(const char *text, struct drisk_feature_schema *s,
                                             struct drisk_error *err);
 
-/* The name of feature i ("carrier=apex", "h_since_last_scan_log", ...) into buf. */
+/* All feature names in order into names (schema->n_features rows, caller-owned);
+ * 0, or -1 when out of memory. */
+int drisk_feature_names(const struct drisk_feature_schema *s,
+                        char (*names)[DRISK_FEATURE_NAME_MAX]);
+
+/* The position of the feature called name, or -1. */
+int drisk_feature_index(const struct drisk_feature_schema *s, const char *name);
+
+/* The name of feature i ("carrier=apex", "h_since_last_scan_log", ...) into buf; builds
+ * every name, so use drisk_feature_names for more than one. */
 void drisk_feature_name(const struct drisk_feature_schema *s, size_t i,
                         char buf[DRISK_FEATURE_NAME_MAX]);
 

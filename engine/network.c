@@ -1,5 +1,5 @@
 /* Incremental network statistics. Facilities live in an array indexed by location id;
- * carriers and lanes in a small open-addressing hash table keyed by name. Windows are
+ * carriers and lanes in an array found by name through a string map. Windows are
  * rings of time buckets stamped with their hour or day, so a stale bucket is recognized
  * and reset instead of being subtracted: O(1) per event, no history kept. */
 #include "engine/network.h"
@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/strmap.h"
 #include "engine/vocab.h"
 
 #define HOURS 24
@@ -36,7 +37,6 @@ struct day_bucket {
 };
 
 struct rate {
-    char *key; /* NULL: empty slot */
     struct day_bucket ring[DAYS];
     double transit_h; /* EWMA of created->delivered hours; 0 with transit_n = 0 */
     int64_t transit_n;
@@ -45,23 +45,28 @@ struct rate {
 struct drisk_network {
     struct facility *fac;
     size_t n_fac;
-    struct rate *tab;
-    size_t cap, count;
+    struct drisk_strmap *index; /* carrier or lane key -> position in rates */
+    struct rate *rates;
+    size_t n_rates, cap_rates;
     struct day_bucket overall[DAYS];
 };
 
 struct drisk_network *drisk_network_create(void)
 {
-    return calloc(1, sizeof(struct drisk_network));
+    struct drisk_network *net = calloc(1, sizeof *net);
+    if (net && !(net->index = drisk_strmap_create(MAX_KEYS))) {
+        free(net);
+        return NULL;
+    }
+    return net;
 }
 
 void drisk_network_free(struct drisk_network *net)
 {
     if (!net)
         return;
-    for (size_t i = 0; i < net->cap; i++)
-        free(net->tab[i].key);
-    free(net->tab);
+    drisk_strmap_free(net->index);
+    free(net->rates);
     free(net->fac);
     free(net);
 }
@@ -130,54 +135,31 @@ static void day_sum(const struct day_bucket *ring, int64_t now, double *late, do
         }
 }
 
-static uint64_t hash_key(const char *s)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return h;
-}
-
-static struct rate *slot(struct rate *tab, size_t cap, const char *key)
-{
-    size_t i = (size_t)hash_key(key) & (cap - 1);
-    while (tab[i].key && strcmp(tab[i].key, key) != 0)
-        i = (i + 1) & (cap - 1);
-    return &tab[i];
-}
-
 static const struct rate *rate_find(const struct drisk_network *net, const char *key)
 {
-    if (!net->cap)
-        return NULL;
-    const struct rate *r = slot(net->tab, net->cap, key);
-    return r->key ? r : NULL;
+    int64_t i;
+    return drisk_strmap_find(net->index, key, &i) ? &net->rates[i] : NULL;
 }
 
-/* The entry of key, created if needed; NULL when out of memory or full. */
+/* The entry of key, created if needed; NULL when out of memory or full. The pointer is
+ * valid until the next rate_get. */
 static struct rate *rate_get(struct drisk_network *net, const char *key)
 {
-    if ((net->count + 1) * 2 > net->cap) {
-        size_t ncap = net->cap ? net->cap * 2 : 64;
-        if (ncap > 2 * MAX_KEYS)
-            return net->cap ? (struct rate *)rate_find(net, key) : NULL;
-        struct rate *nt = calloc(ncap, sizeof *nt);
-        if (!nt)
+    int64_t i;
+    if (drisk_strmap_find(net->index, key, &i))
+        return &net->rates[i];
+    if (net->n_rates == net->cap_rates) {
+        size_t ncap = net->cap_rates ? net->cap_rates * 2 : 64;
+        struct rate *r = realloc(net->rates, ncap * sizeof *r);
+        if (!r)
             return NULL;
-        for (size_t i = 0; i < net->cap; i++)
-            if (net->tab[i].key)
-                *slot(nt, ncap, net->tab[i].key) = net->tab[i];
-        free(net->tab);
-        net->tab = nt;
-        net->cap = ncap;
+        net->rates = r;
+        net->cap_rates = ncap;
     }
-    struct rate *r = slot(net->tab, net->cap, key);
-    if (!r->key) {
-        if (!(r->key = strdup(key)))
-            return NULL;
-        net->count++;
-    }
-    return r;
+    if (drisk_strmap_put(net->index, key, (int64_t)net->n_rates))
+        return NULL;
+    memset(&net->rates[net->n_rates], 0, sizeof *net->rates);
+    return &net->rates[net->n_rates++];
 }
 
 /* "carrier|origin|destination" (buf holds 3 * DRISK_NAME_MAX + 4); no printf: it runs
@@ -232,13 +214,15 @@ enum drisk_status drisk_network_on_outcome(struct drisk_network *net, const stru
                                            int late, int64_t ts)
 {
     char key[3 * DRISK_NAME_MAX + 4];
-    struct rate *c = rate_get(net, sh->carrier);
-    lane_key(sh, key, sizeof key);
-    struct rate *l = rate_get(net, key);
-    if (!c || !l)
+    /* one entry at a time: rate_get may move the array */
+    struct rate *r = rate_get(net, sh->carrier);
+    if (!r)
         return DRISK_ENOMEM;
-    day_add(c->ring, ts, late);
-    day_add(l->ring, ts, late);
+    day_add(r->ring, ts, late);
+    lane_key(sh, key, sizeof key);
+    if (!(r = rate_get(net, key)))
+        return DRISK_ENOMEM;
+    day_add(r->ring, ts, late);
     day_add(net->overall, ts, late);
     return DRISK_OK;
 }

@@ -2,6 +2,7 @@
  * and the event vocabulary mapping of docs/VOCABULARY.md. */
 #include <string.h>
 
+#include "engine/strmap.h"
 #include "engine/text.h"
 #include "engine/timeutil.h"
 #include "engine/vocab.h"
@@ -167,11 +168,39 @@ static void test_text(void)
     CHECK(drisk_parse_double("", 0, &d) == -1);
 }
 
+static void test_strmap(void)
+{
+    struct drisk_strmap *m = drisk_strmap_create(1000);
+    char key[32];
+    int64_t v = -1;
+    CHECK(m && drisk_strmap_count(m) == 0 && !drisk_strmap_find(m, "a", &v));
+    for (int i = 0; i < 1000; i++) {
+        snprintf(key, sizeof key, "k%d", i);
+        CHECK(drisk_strmap_put(m, key, i * 3) == 0);
+    }
+    CHECK(drisk_strmap_put(m, "one too many", 1) == -1); /* the cap holds */
+    CHECK(drisk_strmap_put(m, "k7", 70) == 0);            /* replacing is allowed when full */
+    int bad = 0;
+    for (int i = 0; i < 1000; i++) {
+        snprintf(key, sizeof key, "k%d", i);
+        bad += !drisk_strmap_find(m, key, &v) || v != (i == 7 ? 70 : i * 3);
+    }
+    CHECK(bad == 0 && drisk_strmap_count(m) == 1000 && !drisk_strmap_find(m, "k1000", &v));
+    drisk_strmap_clear(m);
+    CHECK(drisk_strmap_count(m) == 0 && !drisk_strmap_find(m, "k1", &v));
+    CHECK(drisk_strmap_put(m, "k1", 5) == 0 && drisk_strmap_find(m, "k1", &v) && v == 5);
+    drisk_strmap_free(m);
+    drisk_strmap_free(NULL);
+    CHECK(drisk_fnv1a(DRISK_FNV_SEED, "") == DRISK_FNV_SEED);
+    CHECK(drisk_fnv1a(DRISK_FNV_SEED, "a") == 0xaf63dc4c8601ec8cULL); /* FNV-1a 64 test vector */
+}
+
 int main(void)
 {
     test_timestamps();
     test_calendar();
     test_vocabulary();
     test_text();
+    test_strmap();
     CHECK_DONE();
 }

@@ -105,6 +105,23 @@ static void test_network(void)
     CHECK(v.carrier_late_rate > before + 0.2 && v.lane_late_rate > before);
     drisk_network_view(net, &sh, 0, t0 + 29 * 86400, &v);
     CHECK(fabs(v.carrier_late_rate - before) < 1e-12);
+    /* many carriers and lanes (the tables grow while being updated): each keeps its own */
+    for (int i = 0; i < 300; i++) {
+        snprintf(sh.carrier, sizeof sh.carrier, "c%d", i);
+        snprintf(sh.destination, sizeof sh.destination, "R%d", i);
+        for (int k = 0; k <= i % 3; k++)
+            CHECK(drisk_network_on_outcome(net, &sh, i % 2, t0 + 40 * 86400) == DRISK_OK);
+    }
+    double r_late, r_on_time;
+    snprintf(sh.carrier, sizeof sh.carrier, "c%d", 299); /* 299: late, 3 outcomes */
+    snprintf(sh.destination, sizeof sh.destination, "R%d", 299);
+    drisk_network_view(net, &sh, 0, t0 + 40 * 86400, &v);
+    r_late = v.lane_late_rate;
+    snprintf(sh.carrier, sizeof sh.carrier, "c%d", 298); /* 298: on time, 2 outcomes */
+    snprintf(sh.destination, sizeof sh.destination, "R%d", 298);
+    drisk_network_view(net, &sh, 0, t0 + 40 * 86400, &v);
+    r_on_time = v.lane_late_rate;
+    CHECK(r_late > v.overall_late_rate && r_on_time < v.overall_late_rate);
     drisk_network_free(net);
 }
 

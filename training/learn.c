@@ -378,18 +378,7 @@ static int eval_row(const struct drisk_snapshot *s, void *ctx, struct drisk_erro
     return 0;
 }
 
-static int feature_index(const struct drisk_feature_schema *s, const char *name)
-{
-    char buf[DRISK_FEATURE_NAME_MAX];
-    for (size_t i = 0; i < s->n_features; i++) {
-        drisk_feature_name(s, i, buf);
-        if (strcmp(buf, name) == 0)
-            return (int)i;
-    }
-    return -1;
-}
-
-/* Metrics of the rows for which keep(row) holds. */
+/* Metrics of all rows (kind < 0) or of one carrier (kind 0) or service (kind 1) slice. */
 static enum drisk_status subset_metrics(const struct evalctx *c, int kind, int id,
                                         struct drisk_binary_metrics *bm,
                                         struct drisk_eta_metrics *em, struct drisk_error *err)
@@ -506,8 +495,8 @@ enum drisk_status drisk_eval(struct drisk_store *store, const struct drisk_eval_
     snprintf(res->algorithm, sizeof res->algorithm, "%s", row.algorithm);
     c.m = m;
     c.predictions = opts->predictions;
-    c.f_exceptions = feature_index(&schema, "exceptions");
-    c.f_since_last = feature_index(&schema, "h_since_last_scan_log");
+    c.f_exceptions = drisk_feature_index(&schema, "exceptions");
+    c.f_since_last = drisk_feature_index(&schema, "h_since_last_scan_log");
     if (c.predictions)
         fputs("shipment_id,as_of,target,label,score\n", c.predictions);
     struct drisk_snapshot_options so = { opts->from, opts->to, INT64_MIN, DRISK_TS_NONE, 1 };

@@ -369,14 +369,18 @@ enum drisk_status drisk_snapshot_export(struct drisk_store *store,
                                         struct drisk_error *err)
 {
     struct export_ctx c = { out, target, schema->n_features, 0 };
-    char name[DRISK_FEATURE_NAME_MAX];
+    char (*names)[DRISK_FEATURE_NAME_MAX] = calloc(schema->n_features, DRISK_FEATURE_NAME_MAX);
+    if (!names || drisk_feature_names(schema, names)) {
+        free(names);
+        return drisk_error_set(err, DRISK_ENOMEM, "out of memory naming features");
+    }
     fputs("shipment_id,merchant_id,as_of,label", out);
     for (size_t k = 0; k < schema->n_features; k++) {
-        drisk_feature_name(schema, k, name);
         fputc(',', out);
-        drisk_csv_put_field(out, name);
+        drisk_csv_put_field(out, names[k]);
     }
     fputc('\n', out);
+    free(names);
     struct drisk_snapshot_options o = { from, until, INT64_MIN, DRISK_TS_NONE, 1 };
     enum drisk_status rc = drisk_snapshots_run(store, schema, &o, export_row, &c, err);
     *rows = c.rows;
