@@ -151,37 +151,23 @@ static void show_progress(struct importer *imp, const struct source *src, int64_
  * memory): a JSON line as read, a CSV row re-encoded as one CSV line. */
 static char *render_record(const struct source *src)
 {
-    if (src->jsonl) {
-        char *t = malloc(src->jrec.raw_len + 1);
-        if (t) {
-            memcpy(t, src->jrec.raw, src->jrec.raw_len);
-            t[src->jrec.raw_len] = '\0';
-        }
-        return t;
-    }
-    size_t cap = 64;
-    for (int i = 0; i < src->crec.n_fields; i++)
-        cap += src->crec.len[i] * 2 + 3;
-    char *t = malloc(cap), *p = t;
-    if (!t)
+    if (src->jsonl)
+        return strndup(src->jrec.raw, src->jrec.raw_len);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f)
         return NULL;
     for (int i = 0; i < src->crec.n_fields; i++) {
-        const char *v = src->crec.field[i];
-        int quote = strpbrk(v, ",\"\r\n") != NULL;
         if (i)
-            *p++ = ',';
-        if (quote)
-            *p++ = '"';
-        for (; *v; v++) {
-            if (*v == '"')
-                *p++ = '"';
-            *p++ = *v;
-        }
-        if (quote)
-            *p++ = '"';
+            fputc(',', f);
+        drisk_csv_put_field(f, src->crec.field[i]);
     }
-    *p = '\0';
-    return t;
+    if (fclose(f) != 0) {
+        free(text);
+        return NULL;
+    }
+    return text;
 }
 
 static void report(struct importer *imp, const struct source *src, int64_t line,
