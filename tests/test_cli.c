@@ -232,6 +232,11 @@ static void test_learning(void)
     CHECK(run("models --db '%s' show 2 --json", db) == 0 && strstr(out_text, "\"active\": true"));
     CHECK(run("models --db '%s' activate 99", db) == 2 && strstr(err_text, "no model 99"));
     CHECK(run("models --db '%s' frobnicate 1", db) == 2);
+    /* outputs that cannot be written are reported, not ignored */
+    CHECK(run("eval --db '%s' --target late --report '%s/no/such/dir/r.html'", db, dir) == 2 &&
+          strstr(err_text, "cannot write"));
+    CHECK(run("export --db '%s' --target late --out '%s/no/such/dir/x.csv'", db, dir) == 2 &&
+          strstr(err_text, "cannot write"));
     CHECK(run("train --db '%s' --target eta --until 2025-03-10 --json", db) == 0 &&
           strstr(out_text, "\"p90_coverage\""));
     CHECK(run("eval --db '%s' --target eta --json", db) == 0 && strstr(out_text, "\"mae_h\""));
