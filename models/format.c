@@ -73,6 +73,16 @@ void drisk_fit_options_init(struct drisk_fit_options *opt, enum drisk_target tar
     opt->ftol = 1e-12;
     opt->lbfgs_m = 10;
     opt->seed = 1;
+    opt->n_hidden = 2;
+    opt->hidden[0] = 64;
+    opt->hidden[1] = 32;
+    opt->epochs = 30;
+    opt->batch_size = 512;
+    opt->learning_rate = 1e-3;
+    opt->patience = 2;
+    opt->svm_c = 1.0;
+    opt->svm_gamma = 0.0;
+    opt->svm_max_rows = 20000;
 }
 
 /* ---- byte buffer ---- */
@@ -276,6 +286,9 @@ uint32_t drisk_crc32(const void *data, size_t n)
 static const struct drisk_model_ops *const registry[] = {
     &drisk_logreg_ops,
     &drisk_lognormal_ops,
+    &drisk_mlp_ops,
+    &drisk_svm_linear_ops,
+    &drisk_svm_rbf_ops,
 };
 
 const struct drisk_model_ops *drisk_model_ops_find(const char *name)
@@ -361,6 +374,25 @@ enum drisk_status drisk_model_fit(const struct drisk_model_ops *ops,
                              opt->ftol, opt->lbfgs_m);
         goto out;
     }
+    int hidden_ok = opt->n_hidden >= 1 && opt->n_hidden <= 3;
+    for (int i = 0; hidden_ok && i < opt->n_hidden; i++)
+        hidden_ok = opt->hidden[i] >= 1 && opt->hidden[i] <= 4096;
+    if (!hidden_ok || opt->epochs < 1 || opt->epochs > 10000 || opt->batch_size < 1 ||
+        opt->batch_size > 65536 || !(opt->learning_rate > 0.0 && opt->learning_rate < 1.0) ||
+        opt->patience < 1) {
+        st = drisk_error_set(err, DRISK_EINVAL, "fit: mlp options out of range (1 to 3 hidden "
+                             "layers of 1 to 4096 units, epochs %d, batch %d, learning rate %g, "
+                             "patience %d)", opt->epochs, opt->batch_size, opt->learning_rate,
+                             opt->patience);
+        goto out;
+    }
+    if (!(opt->svm_c > 0.0) || !isfinite(opt->svm_c) || !(opt->svm_gamma >= 0.0) ||
+        !isfinite(opt->svm_gamma) || opt->svm_max_rows < 100 || opt->svm_max_rows > 10000000) {
+        st = drisk_error_set(err, DRISK_EINVAL, "fit: svm options out of range (C %g, gamma %g, "
+                             "max rows %zu: C > 0, gamma >= 0, 100 to 10000000 rows)",
+                             opt->svm_c, opt->svm_gamma, opt->svm_max_rows);
+        goto out;
+    }
     if ((st = check_dataset(train, "training", opt->target, err)) != DRISK_OK)
         goto out;
     if (valid) {
@@ -430,6 +462,44 @@ enum drisk_status drisk_model_explain(const struct drisk_model *m, const double 
             return drisk_error_set(err, DRISK_EINVAL, "explain: feature %zu is not a finite "
                                    "number", j);
     return m->ops->explain(m, x, contrib, base, err);
+}
+
+enum drisk_status drisk_explain_by_occlusion(const struct drisk_model *m, const double *ref,
+                                             const double *x, double *contrib, double *base,
+                                             struct drisk_error *err)
+{
+    size_t d = m->meta.n_features;
+    enum drisk_status st;
+    double *rows = malloc((d + 2) * d * sizeof *rows);
+    struct drisk_prediction *p = malloc((d + 2) * sizeof *p);
+    if (!rows || !p) {
+        st = drisk_error_set(err, DRISK_ENOMEM, "explain: out of memory");
+        goto out;
+    }
+    memcpy(rows, x, d * sizeof *rows);
+    memcpy(rows + d, ref, d * sizeof *rows);
+    for (size_t j = 0; j < d; j++) {
+        double *r = rows + (j + 2) * d;
+        memcpy(r, x, d * sizeof *r);
+        r[j] = ref[j];
+    }
+    memset(p, 0, (d + 2) * sizeof *p);
+    if ((st = m->ops->predict(m, rows, d + 2, p, err)))
+        goto out;
+    double total = p[0].score - p[1].score, raw_sum = 0.0, abs_sum = 0.0;
+    for (size_t j = 0; j < d; j++) {
+        contrib[j] = p[0].score - p[j + 2].score;
+        raw_sum += contrib[j];
+        abs_sum += fabs(contrib[j]);
+    }
+    double rest = total - raw_sum;
+    for (size_t j = 0; j < d; j++)
+        contrib[j] += abs_sum > 0.0 ? rest * fabs(contrib[j]) / abs_sum : rest / (double)d;
+    *base = p[1].score;
+out:
+    free(rows);
+    free(p);
+    return st;
 }
 
 void drisk_model_set_calibrator(struct drisk_model *m, struct drisk_calibrator *cal)

@@ -62,6 +62,57 @@ enum drisk_status drisk_calibrator_load(struct drisk_reader *r, struct drisk_cal
 /* The learners in the registry. */
 extern const struct drisk_model_ops drisk_logreg_ops;
 extern const struct drisk_model_ops drisk_lognormal_ops;
+extern const struct drisk_model_ops drisk_mlp_ops;
+extern const struct drisk_model_ops drisk_svm_rbf_ops;
+extern const struct drisk_model_ops drisk_svm_linear_ops;
+
+/* Explains a model that has no additive form by occlusion: *base is the score of ref (the
+ * training means), raw_j = score(x) - score(x with feature j set to ref_j), and the part of
+ * score(x) - *base that the raw_j leave unexplained (interactions) is shared in proportion
+ * to |raw_j|, so that score(x) = *base + sum(contrib) as drisk_model_explain promises. One
+ * predict call over d + 2 rows; reentrant. */
+enum drisk_status drisk_explain_by_occlusion(const struct drisk_model *m, const double *ref,
+                                             const double *x, double *contrib, double *base,
+                                             struct drisk_error *err);
+
+/* ---- the multilayer perceptron's network (models/mlp.c), exposed for its tests ---- */
+
+#define DRISK_MLP_MAX_HIDDEN 3
+
+/* Layer sizes and one flat float parameter vector: for each layer l, W_l (size[l+1] rows
+ * of size[l], row-major) at w_off[l], then b_l (size[l+1]) at b_off[l]. */
+struct drisk_mlp_net {
+    int n_layers;                          /* weight layers: hidden layers + 1 */
+    int size[DRISK_MLP_MAX_HIDDEN + 2];    /* size[0] inputs ... size[n_layers] outputs */
+    size_t w_off[DRISK_MLP_MAX_HIDDEN + 1], b_off[DRISK_MLP_MAX_HIDDEN + 1];
+    size_t n_params;
+    float *theta;
+    int quantile; /* 1: two outputs, the 0.5 and 0.9 quantiles (pinball loss); 0: a logit */
+};
+
+/* Activations and back-propagated errors for up to `rows` rows. */
+struct drisk_mlp_work {
+    size_t rows;
+    const float *input;
+    float *act[DRISK_MLP_MAX_HIDDEN + 2];
+    float *delta, *delta2, *mem;
+};
+
+/* Sizes the network (theta zeroed); n_hidden 1..3 layers of 1..4096 units. */
+enum drisk_status drisk_mlp_net_init(struct drisk_mlp_net *net, size_t d, int n_hidden,
+                                     const int *hidden, int quantile, struct drisk_error *err);
+void drisk_mlp_net_clear(struct drisk_mlp_net *net);
+enum drisk_status drisk_mlp_work_init(struct drisk_mlp_work *ws, const struct drisk_mlp_net *net,
+                                      size_t rows, struct drisk_error *err);
+void drisk_mlp_work_clear(struct drisk_mlp_work *ws);
+
+/* The training objective on n <= ws->rows standardized rows x (n x size[0]) with targets
+ * y (0/1, or standardized log-hours) and row weights w (NULL: 1):
+ *   sum_i w_i loss_i / sum_i w_i + l2/2 * sum_l |W_l|^2   (biases not penalized),
+ * loss_i the log loss of the logit, or the summed 0.5 and 0.9 pinball losses. When grad is
+ * not NULL it receives the gradient (n_params floats) by back-propagation. */
+double drisk_mlp_loss(const struct drisk_mlp_net *net, const float *x, const float *y,
+                      const float *w, size_t n, double l2, float *grad, struct drisk_mlp_work *ws);
 
 /* A linear model on standardized features, shared by logreg and lognormal:
  * score = b + sum_j w_j (x_j - mean_j) / std_j. mean, std and w are one allocation. */

@@ -68,6 +68,25 @@ struct drisk_fit_options {
     void (*progress)(void *ctx, int iter, double loss, double grad_norm);
     void *progress_ctx;
     uint64_t seed;             /* stochastic learners (sampling, initialisation); default 1 */
+
+    /* mlp: hidden layer widths (n_hidden 1..3; default 2 layers of 64 and 32), epochs
+     * (the most; early stopping on validation loss usually ends sooner; default 30),
+     * mini-batch rows (default 512), Adam's step size (default 1e-3) and how many epochs
+     * without a validation improvement end the fit (default 2). */
+    int n_hidden;
+    int hidden[3];
+    int epochs;
+    int batch_size;
+    double learning_rate;
+    int patience;
+    /* svm_rbf / svm_linear: the cost C (default 1), the RBF width gamma on [0,1]-scaled
+     * features (0: 1 / (n_features x the variance of all scaled values), scikit-learn's
+     * "scale") and the cap on training rows: a
+     * larger training set is sampled down to it, stratified by class, because libsvm's
+     * cost grows about quadratically with rows (default 20000). */
+    double svm_c;
+    double svm_gamma;
+    size_t svm_max_rows;
 };
 
 void drisk_fit_options_init(struct drisk_fit_options *opt, enum drisk_target target);

@@ -842,6 +842,312 @@ out:
     synth_free(&e);
 }
 
+/* ---- non-linear learners ---- */
+
+/* An interaction no linear model sees: y ~ Bernoulli(sigmoid(3 x0 x1)), plus noise
+ * columns with offsets and scales. */
+static void make_xor(struct synth *s, size_t n, size_t d, uint64_t seed)
+{
+    rng_seed(seed);
+    s->x = malloc(n * d * sizeof *s->x);
+    s->y = malloc(n * sizeof *s->y);
+    for (size_t i = 0; i < n; i++) {
+        double v[16];
+        for (size_t j = 0; j < d; j++) {
+            v[j] = rng_normal();
+            s->x[i * d + j] = 3.0 * (double)j + (1.0 + 0.5 * (double)j) * v[j];
+        }
+        s->y[i] = rng_unif() < sigmoid(3.0 * v[0] * v[1]) ? 1.0 : 0.0;
+    }
+    s->ds = (struct drisk_dataset){ n, d, s->x, s->y, NULL };
+}
+
+/* The rank AUC by pairs (small sets only). */
+static double pair_auc(const double *y, const struct drisk_prediction *p, size_t n)
+{
+    double wins = 0.0, pairs = 0.0;
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < n; j++)
+            if (y[i] == 1.0 && y[j] == 0.0) {
+                pairs += 1.0;
+                wins += p[i].score > p[j].score ? 1.0 : p[i].score == p[j].score ? 0.5 : 0.0;
+            }
+    return wins / pairs;
+}
+
+/* The network's loss by a plain double-precision loop over rows and units. */
+static double naive_mlp_loss(const struct drisk_mlp_net *net, const float *x, const float *y,
+                             const float *w, size_t n, double l2)
+{
+    double total = 0.0, wsum = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        double a[2][64], out[2];
+        int width = net->size[0];
+        for (int j = 0; j < width; j++)
+            a[0][j] = x[i * (size_t)width + (size_t)j];
+        int cur = 0;
+        for (int l = 0; l < net->n_layers; l++) {
+            const float *W = net->theta + net->w_off[l], *b = net->theta + net->b_off[l];
+            int outw = net->size[l + 1];
+            for (int o = 0; o < outw; o++) {
+                double z = b[o];
+                for (int j = 0; j < width; j++)
+                    z += (double)W[(size_t)o * (size_t)width + (size_t)j] * a[cur][j];
+                if (l + 1 < net->n_layers)
+                    a[1 - cur][o] = z > 0 ? z : 0;
+                else
+                    out[o] = z;
+            }
+            cur = 1 - cur;
+            width = outw;
+        }
+        double wi = w ? w[i] : 1.0, li;
+        if (!net->quantile) {
+            li = log(1.0 + exp(out[0])) - y[i] * out[0];
+        } else {
+            double u0 = y[i] - out[0], u1 = y[i] - out[1];
+            li = u0 * (0.5 - (u0 < 0)) + u1 * (0.9 - (u1 < 0));
+        }
+        total += wi * li;
+        wsum += wi;
+    }
+    double sq = 0.0;
+    for (int l = 0; l < net->n_layers; l++) {
+        size_t nw = (size_t)net->size[l + 1] * (size_t)net->size[l];
+        for (size_t j = 0; j < nw; j++)
+            sq += (double)net->theta[net->w_off[l] + j] * net->theta[net->w_off[l] + j];
+    }
+    return total / wsum + 0.5 * l2 * sq;
+}
+
+static void test_mlp_gradient(void)
+{
+    enum { N = 40, D = 5 };
+    for (int quantile = 0; quantile <= 1; quantile++) {
+        struct drisk_mlp_net net;
+        struct drisk_mlp_work ws;
+        struct drisk_error err;
+        int hidden[2] = { 7, 4 };
+        CHECK(drisk_mlp_net_init(&net, D, 2, hidden, quantile, &err) == DRISK_OK);
+        CHECK(drisk_mlp_work_init(&ws, &net, N, &err) == DRISK_OK);
+        float x[N * D], y[N], w[N];
+        rng_seed(100 + (uint64_t)quantile);
+        for (size_t j = 0; j < net.n_params; j++)
+            net.theta[j] = (float)(0.6 * rng_normal());
+        for (size_t i = 0; i < N; i++) {
+            for (size_t j = 0; j < D; j++)
+                x[i * D + j] = (float)rng_normal();
+            y[i] = quantile ? (float)rng_normal() : (float)(rng_unif() < 0.4);
+            w[i] = (float)(0.5 + rng_unif());
+        }
+        double l2 = 0.01;
+        float *g = calloc(net.n_params, sizeof *g);
+        double f = drisk_mlp_loss(&net, x, y, w, N, l2, g, &ws);
+        double ref = naive_mlp_loss(&net, x, y, w, N, l2);
+        CHECK_MSG(fabs(f - ref) < 1e-5 * fmax(1.0, fabs(ref)), "loss %.8f vs naive %.8f", f, ref);
+        CHECK(fabs(drisk_mlp_loss(&net, x, y, NULL, N, l2, NULL, &ws) -
+                   naive_mlp_loss(&net, x, y, NULL, N, l2)) < 1e-5);
+        /* central differences of the double-precision reference, norm-wise */
+        double num = 0.0, den = 0.0;
+        for (size_t j = 0; j < net.n_params; j++) {
+            float keep = net.theta[j];
+            double h = 1e-2;
+            net.theta[j] = (float)(keep + h);
+            double fp = naive_mlp_loss(&net, x, y, w, N, l2);
+            net.theta[j] = (float)(keep - h);
+            double fm = naive_mlp_loss(&net, x, y, w, N, l2);
+            net.theta[j] = keep;
+            double fd = (fp - fm) / (double)((float)(keep + h) - (float)(keep - h));
+            num += (fd - g[j]) * (fd - g[j]);
+            den += (fd + g[j]) * (fd + g[j]);
+        }
+        double rel = sqrt(num / den);
+        CHECK_MSG(rel < 2e-2, "mlp %s gradient vs finite differences: relative error %.3g",
+                  quantile ? "quantile" : "logit", rel);
+        free(g);
+        drisk_mlp_work_clear(&ws);
+        drisk_mlp_net_clear(&net);
+    }
+}
+
+static void check_explain_sums(const struct drisk_model *m, const double *x, size_t d)
+{
+    double c[16], base;
+    struct drisk_prediction p;
+    struct drisk_error err;
+    CHECK(drisk_model_explain(m, x, c, &base, &err) == DRISK_OK);
+    CHECK(drisk_model_predict(m, x, 1, &p, &err) == DRISK_OK);
+    double sum = base;
+    for (size_t j = 0; j < d; j++)
+        sum += c[j];
+    CHECK_MSG(fabs(sum - p.score) < 1e-6 * fmax(1.0, fabs(p.score)), "%s: base + contributions "
+              "%.9g, score %.9g", m->meta.algorithm, sum, p.score);
+}
+
+/* Fits ops on an interaction, checks it beats logistic regression on held-out rows, and
+ * that the model survives a save/load bit-identically. */
+static void check_nonlinear(const struct drisk_model_ops *ops, struct drisk_fit_options *opt,
+                            double min_auc)
+{
+    enum { N = 3000, D = 4 };
+    struct synth tr, va, te;
+    make_xor(&tr, N, D, 41);
+    make_xor(&va, 1000, D, 42);
+    make_xor(&te, 1500, D, 43);
+    struct drisk_model *m = NULL, *lin = NULL, *back = NULL;
+    struct drisk_prediction *p = malloc(1500 * sizeof *p);
+    struct drisk_buf buf = { 0 };
+    struct drisk_error err = { 0 };
+    struct drisk_fit_options lopt;
+    drisk_fit_options_init(&lopt, DRISK_TARGET_LATE);
+    CHECK_MSG(drisk_model_fit(ops, &tr.ds, &va.ds, opt, &m, &err) == DRISK_OK, "%s: %s", ops->name,
+              err.msg);
+    CHECK(drisk_model_fit(&drisk_logreg_ops, &tr.ds, NULL, &lopt, &lin, &err) == DRISK_OK);
+    if (!m || !lin)
+        goto out;
+    CHECK(drisk_model_predict(lin, te.x, 1500, p, &err) == DRISK_OK);
+    double auc_lin = pair_auc(te.y, p, 1500);
+    CHECK(drisk_model_predict(m, te.x, 1500, p, &err) == DRISK_OK);
+    double auc = pair_auc(te.y, p, 1500);
+    CHECK_MSG(auc > min_auc && auc_lin < 0.6, "%s AUC %.3f, logreg %.3f", ops->name, auc, auc_lin);
+    check_explain_sums(m, te.x, D);
+    check_explain_sums(m, te.x + D, D);
+    CHECK(drisk_model_set_schema(m, SCHEMA, &err) == DRISK_OK);
+    CHECK(drisk_model_save(m, &buf, &err) == DRISK_OK);
+    CHECK_MSG(drisk_model_load(buf.data, buf.len, SCHEMA, &back, &err) == DRISK_OK, "%s", err.msg);
+    if (back) {
+        CHECK(predictions_equal(m, back, te.x, 1500));
+        CHECK(strcmp(back->meta.algorithm, ops->name) == 0);
+    }
+    if (buf.len < 20000)
+        check_corruption(&buf, te.x, D);
+out:
+    free(p);
+    drisk_buf_free(&buf);
+    drisk_model_free(m);
+    drisk_model_free(lin);
+    drisk_model_free(back);
+    synth_free(&tr);
+    synth_free(&va);
+    synth_free(&te);
+}
+
+static void test_mlp(void)
+{
+    struct drisk_fit_options opt;
+    drisk_fit_options_init(&opt, DRISK_TARGET_LATE);
+    opt.n_hidden = 2;
+    opt.hidden[0] = 16;
+    opt.hidden[1] = 8;
+    opt.batch_size = 64;
+    opt.learning_rate = 0.01;
+    opt.epochs = 60;
+    opt.patience = 5;
+    check_nonlinear(&drisk_mlp_ops, &opt, 0.75);
+
+    /* deterministic for a seed, different for another */
+    enum { N = 1000, D = 4 };
+    struct synth tr;
+    make_xor(&tr, N, D, 51);
+    opt.epochs = 3;
+    struct drisk_model *a = NULL, *b = NULL, *c = NULL;
+    struct drisk_error err;
+    CHECK(drisk_model_fit(&drisk_mlp_ops, &tr.ds, &tr.ds, &opt, &a, &err) == DRISK_OK);
+    CHECK(drisk_model_fit(&drisk_mlp_ops, &tr.ds, &tr.ds, &opt, &b, &err) == DRISK_OK);
+    opt.seed = 2;
+    CHECK(drisk_model_fit(&drisk_mlp_ops, &tr.ds, &tr.ds, &opt, &c, &err) == DRISK_OK);
+    if (a && b && c) {
+        CHECK(predictions_equal(a, b, tr.x, N));
+        CHECK(!predictions_equal(a, c, tr.x, N));
+    }
+    drisk_model_free(a);
+    drisk_model_free(b);
+    drisk_model_free(c);
+    /* out-of-range architectures are refused */
+    opt.n_hidden = 4;
+    CHECK(drisk_model_fit(&drisk_mlp_ops, &tr.ds, NULL, &opt, &a, &err) == DRISK_EINVAL);
+    opt.n_hidden = 1;
+    opt.hidden[0] = 0;
+    CHECK(drisk_model_fit(&drisk_mlp_ops, &tr.ds, NULL, &opt, &a, &err) == DRISK_EINVAL);
+    synth_free(&tr);
+
+    /* eta: the two quantile heads cover about half and nine tenths */
+    enum { NE = 20000, DE = 5 };
+    struct synth etr, eva, ete;
+    make_lognormal(&etr, NE, DE, 0.5, 61);
+    make_lognormal(&eva, 4000, DE, 0.5, 62);
+    make_lognormal(&ete, NE, DE, 0.5, 63);
+    drisk_fit_options_init(&opt, DRISK_TARGET_ETA);
+    opt.n_hidden = 1;
+    opt.hidden[0] = 16;
+    opt.batch_size = 128;
+    opt.learning_rate = 0.005;
+    struct drisk_model *e = NULL;
+    struct drisk_prediction *p = malloc(NE * sizeof *p);
+    CHECK_MSG(drisk_model_fit(&drisk_mlp_ops, &etr.ds, &eva.ds, &opt, &e, &err) == DRISK_OK, "%s",
+              err.msg);
+    if (e && drisk_model_predict(e, ete.x, NE, p, &err) == DRISK_OK) {
+        double b50 = 0, b90 = 0;
+        int ordered = 1;
+        for (size_t i = 0; i < NE; i++) {
+            b50 += ete.y[i] <= p[i].p50_h;
+            b90 += ete.y[i] <= p[i].p90_h;
+            ordered &= p[i].p90_h >= p[i].p50_h && fabs(log(p[i].p50_h) - p[i].score) < 1e-9;
+        }
+        CHECK_MSG(fabs(b50 / NE - 0.5) < 0.03 && fabs(b90 / NE - 0.9) < 0.02,
+                  "mlp eta coverage P50 %.4f P90 %.4f", b50 / NE, b90 / NE);
+        CHECK(ordered);
+        check_explain_sums(e, ete.x, DE);
+    }
+    free(p);
+    drisk_model_free(e);
+    synth_free(&etr);
+    synth_free(&eva);
+    synth_free(&ete);
+}
+
+static void test_svm(void)
+{
+    struct drisk_fit_options opt;
+    drisk_fit_options_init(&opt, DRISK_TARGET_LATE);
+    opt.svm_c = 1.0;
+    check_nonlinear(&drisk_svm_rbf_ops, &opt, 0.75);
+
+    /* the sample cap: stratified, and said in the model's params */
+    enum { N = 4000, D = 4 };
+    struct synth tr;
+    make_logistic(&tr, N, D, -2.0, 71);
+    opt.svm_max_rows = 500;
+    opt.class_weight_balanced = 1;
+    struct drisk_model *m = NULL, *lin = NULL;
+    struct drisk_error err;
+    CHECK(drisk_model_fit(&drisk_svm_rbf_ops, &tr.ds, NULL, &opt, &m, &err) == DRISK_OK);
+    if (m) {
+        CHECK(strcmp(drisk_model_meta_param(&m->meta, "sample_rows"), "500") == 0);
+        CHECK(atoi(drisk_model_meta_param(&m->meta, "support_vectors")) <= 500);
+    }
+    /* the linear kernel finds the linear signal, and explains exactly */
+    opt.svm_max_rows = 2000;
+    CHECK(drisk_model_fit(&drisk_svm_linear_ops, &tr.ds, NULL, &opt, &lin, &err) == DRISK_OK);
+    if (lin) {
+        struct drisk_prediction *p = malloc(N * sizeof *p);
+        CHECK(drisk_model_predict(lin, tr.x, N, p, &err) == DRISK_OK);
+        double auc = pair_auc(tr.y, p, N);
+        CHECK_MSG(auc > 0.75, "svm_linear AUC %.3f", auc);
+        check_explain_sums(lin, tr.x, D);
+        free(p);
+    }
+    /* svm fits only classification */
+    opt.target = DRISK_TARGET_ETA;
+    struct drisk_model *bad = NULL;
+    for (size_t i = 0; i < N; i++)
+        tr.y[i] += 1.0;
+    CHECK(drisk_model_fit(&drisk_svm_rbf_ops, &tr.ds, NULL, &opt, &bad, &err) == DRISK_EINVAL);
+    drisk_model_free(m);
+    drisk_model_free(lin);
+    synth_free(&tr);
+}
+
 /* ---- the table and the wrappers ---- */
 
 static int progress_calls;
@@ -859,11 +1165,14 @@ static void test_table(void)
     struct drisk_error err = { 0 };
     CHECK(drisk_model_ops_find("logreg") == &drisk_logreg_ops);
     CHECK(drisk_model_ops_find("lognormal") == &drisk_lognormal_ops);
+    CHECK(drisk_model_ops_find("mlp") == &drisk_mlp_ops);
+    CHECK(drisk_model_ops_find("svm_rbf") == &drisk_svm_rbf_ops);
+    CHECK(drisk_model_ops_find("svm_linear") == &drisk_svm_linear_ops);
     CHECK(drisk_model_ops_find("svm") == NULL && drisk_model_ops_find(NULL) == NULL);
     size_t n = 0;
     while (drisk_model_ops_at(n))
         n++;
-    CHECK(n == 2);
+    CHECK(n == 5);
     drisk_model_free(NULL);
     drisk_calibrator_free(NULL);
     CHECK(drisk_target_parse("lost") == DRISK_TARGET_LOST && drisk_target_parse("x") == 0);
@@ -922,5 +1231,8 @@ int main(void)
     test_isotonic();
     test_format();
     test_table();
+    test_mlp_gradient();
+    test_mlp();
+    test_svm();
     CHECK_DONE();
 }
