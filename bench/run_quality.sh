@@ -8,8 +8,8 @@
 # olist: the Olist sample imported into its own store; train before 2018-01-01, test after;
 #        late and eta (every Olist order was delivered: lost has no positives to learn).
 # speed: scikit-learn LogisticRegression(lbfgs) on the largest train matrix (sim late, ~2.25M rows).
-# Each table compares XGBoost (hist) and scikit-learn on the same files (bench/compare.py),
-# plus drisk's own rows once `drisk train` / `drisk eval` exist (drisk_predictions below).
+# Each table compares XGBoost (hist) and scikit-learn on the same files (bench/compare.py)
+# with drisk's rows: logreg, svm_linear, svm_rbf, mlp and auto (lognormal, mlp, auto for eta).
 # Needs a Release build in build/ and: apt-get install -y python3-xgboost python3-sklearn
 # python3-pandas time. Work files and results go to bench/out/quality/ (tables.md, *.json).
 # KEEP=1 reuses stores and exports already there; NO_DRISK=1 skips drisk's own rows. BENCH_JOBS=1 runs the baselines on 1 thread.
@@ -34,29 +34,38 @@ export_pair() {
   nice "$DRISK" export --db "$db" --target "$t" --from "$split" --out "$OUT/${p}_${t}_test.csv"
 }
 
-# drisk_predictions DB TARGET SPLIT PREFIX: hook for drisk's own rows. Once `drisk train` and
-# `drisk eval` exist, trains on the same window, writes the test predictions and echoes
-# "--predictions drisk=FILE" for compare.py (same rows, same metric code as the baselines).
-# Training time and peak RSS go to $OUT/PREFIX_TARGET_drisk_train.time.
+# drisk_predictions DB TARGET SPLIT PREFIX: drisk's own rows, one per learner family (and
+# --model auto): trains on the same window, writes the test predictions and echoes
+# "--predictions drisk-MODEL=FILE" for compare.py (same rows, same metric code as the
+# baselines). Training wall time and peak RSS (snapshot building included) go to
+# $OUT/PREFIX_TARGET_MODEL_train.time and one line each in $OUT/train_times.md.
+# DRISK_MODELS overrides the families (e.g. DRISK_MODELS="logreg mlp").
 drisk_predictions() {
-  local db=$1 t=$2 split=$3 p=$4 id
+  local db=$1 t=$2 split=$3 p=$4 id m models
   [ "${NO_DRISK:-0}" = 1 ] && return 0
-  "$DRISK" train --help >/dev/null 2>&1 && "$DRISK" eval --help >/dev/null 2>&1 || return 0
-  if nice /usr/bin/time -f "%e s %M KB" -o "$OUT/${p}_${t}_drisk_train.time" \
-       "$DRISK" train --db "$db" --target "$t" --until "$split" --json > "$OUT/${p}_${t}_drisk_train.json" &&
-     id=$($PY -c 'import json,sys; print(json.load(sys.stdin)["model_id"])' < "$OUT/${p}_${t}_drisk_train.json") &&
-     nice "$DRISK" eval --db "$db" --target "$t" --model "$id" --from "$split" --json \
-       --predictions "$OUT/${p}_${t}_drisk_pred.csv" > "$OUT/${p}_${t}_drisk_eval.json"; then
-    echo "--predictions drisk=$OUT/${p}_${t}_drisk_pred.csv"
-  else
-    log "drisk train/eval failed for $p $t: table without drisk's row"
-  fi
+  if [ "$t" = eta ]; then models=${DRISK_MODELS:-lognormal mlp auto}
+  else models=${DRISK_MODELS:-logreg svm_linear svm_rbf mlp auto}; fi
+  for m in $models; do
+    [ "$t" = eta ] && case $m in svm_*|logreg) continue ;; esac
+    [ "$t" != eta ] && [ "$m" = lognormal ] && continue
+    local f="$OUT/${p}_${t}_${m}"
+    if nice /usr/bin/time -f "%e s %M KB" -o "${f}_train.time" \
+         "$DRISK" train --db "$db" --target "$t" --model "$m" --until "$split" --json > "${f}_train.json" &&
+       id=$($PY -c 'import json,sys; print(json.load(sys.stdin)["model_id"])' < "${f}_train.json") &&
+       nice "$DRISK" eval --db "$db" --target "$t" --model "$id" --from "$split" --json \
+         --predictions "${f}_pred.csv" > "${f}_eval.json"; then
+      echo "| $p | $t | $m | $(cat "${f}_train.time") |" >> "$OUT/train_times.md"
+      echo "--predictions drisk-$m=${f}_pred.csv"
+    else
+      log "drisk train/eval --model $m failed for $p $t: table without its row"
+    fi
+  done
 }
 
 # compare DB TARGET SPLIT PREFIX TITLE: one table, appended to tables.md
 compare() {
   local db=$1 t=$2 split=$3 p=$4 title=$5 extra
-  extra=$(drisk_predictions "$db" "$t" "$split" "$p")
+  extra=$(drisk_predictions "$db" "$t" "$split" "$p" | tr '\n' ' ')
   log "$title"
   # shellcheck disable=SC2086
   nice $PY bench/compare.py --target "$t" --until "$split" --title "$title" $extra \
@@ -106,6 +115,6 @@ case "${1:-all}" in
   sim) run_sim ;;
   olist) run_olist ;;
   speed) run_speed ;;
-  all) : > "$OUT/tables.md"; : > "$OUT/speed.txt"; run_sim; run_olist; run_speed ;;
+  all) : > "$OUT/tables.md"; : > "$OUT/speed.txt"; : > "$OUT/train_times.md"; run_sim; run_olist; run_speed ;;
   *) echo "usage: $0 [sim|olist|speed|all]" >&2; exit 2 ;;
 esac

@@ -9,6 +9,7 @@
 
 #include "cli/commands.h"
 #include "data/store.h"
+#include "engine/text.h"
 #include "engine/timeutil.h"
 #include "training/learn.h"
 #include "training/report.h"
@@ -100,7 +101,12 @@ const struct drisk_command drisk_cmd_export = {
 static const struct drisk_opt train_opts[] = {
     { "db", DRISK_OPT_STRING, 1, "DB", "", 0, 0, "SQLite database to read (and register the model in)" },
     { "target", DRISK_OPT_STRING, 0, "late|lost|eta", "", 0, 0, "what to predict (CONTRACT §3)" },
-    { "model", DRISK_OPT_STRING, 0, "NAME", "logreg", 0, 0, "learner: logreg for late/lost (eta always uses lognormal)" },
+    { "model", DRISK_OPT_STRING, 0, "NAME", NULL, 0, 0, "learner: logreg (default), svm_linear, svm_rbf or mlp for late/lost; lognormal (default) or mlp for eta; auto fits them all and keeps the best on validation" },
+    { "hidden", DRISK_OPT_STRING, 0, "N[,N[,N]]", "64,32", 0, 0, "mlp: units of each hidden layer (1 to 3 layers)" },
+    { "epochs", DRISK_OPT_INT, 0, "N", "30", 1, 10000, "mlp: at most N passes over the training snapshots (early stopping on validation loss usually ends sooner)" },
+    { "svm-max-rows", DRISK_OPT_INT, 0, "N", "20000", 100, 10000000, "svm: train on a class-stratified sample of at most N snapshots (libsvm's time grows about quadratically with rows)" },
+    { "svm-c", DRISK_OPT_STRING, 0, "C", "1", 0, 0, "svm: the cost of a margin violation" },
+    { "seed", DRISK_OPT_INT, 0, "N", "1", 0, INT64_MAX, "seed of the mlp's initial weights and shuffles and of the svm's sample" },
     { "until", DRISK_OPT_DATE, 0, "TIME", NULL, 0, 0, "train on shipments created before TIME (default: all); the last 15% of that period validates" },
     { "min-count", DRISK_OPT_INT, 0, "N", "30", 1, INT64_MAX, "carriers, services and regions seen fewer times share the column \"other\"" },
     { "activate", DRISK_OPT_FLAG, 0, NULL, NULL, 0, 0, "make the new model the target's active one" },
@@ -118,6 +124,45 @@ static void json_num(const char *key, double v, int comma)
         printf("\"%s\": %.6g%s", key, v, comma ? ", " : "");
 }
 
+/* "64,32" into opt's hidden layers; -1 if malformed. */
+static int parse_hidden(const char *s, struct drisk_fit_options *opt)
+{
+    int n = 0;
+    while (*s) {
+        char *end;
+        long v = strtol(s, &end, 10);
+        if (end == s || v < 1 || v > 4096 || n == 3 || (*end && *end != ','))
+            return -1;
+        opt->hidden[n++] = (int)v;
+        s = *end ? end + 1 : end;
+        if (*end && !*s)
+            return -1;
+    }
+    opt->n_hidden = n;
+    return n ? 0 : -1;
+}
+
+static void candidates_print(const struct drisk_train_result *res, int cls)
+{
+    if (res->n_candidates < 2)
+        return;
+    fprintf(stderr, "candidates on the validation set (%s):\n",
+            cls ? "the highest PR-AUC wins" : "the lowest mean pinball loss wins");
+    for (size_t i = 0; i < res->n_candidates; i++) {
+        const struct drisk_train_candidate *c = &res->candidates[i];
+        int won = strcmp(c->algorithm, res->algorithm) == 0;
+        if (cls)
+            fprintf(stderr, "  %-11s PR-AUC %.4f  AUC %.4f  log loss %.4f  ECE %.4f  fit %6.1f s%s\n",
+                    c->algorithm, c->valid.pr_auc, c->valid.auc, c->valid.log_loss, c->valid.ece,
+                    c->seconds_fit, won ? "  <- chosen" : "");
+        else
+            fprintf(stderr, "  %-11s pinball %.3f h  MAE %.2f h  P90 coverage %.3f  fit %6.1f s%s\n",
+                    c->algorithm, (c->valid_eta.pinball50_h + c->valid_eta.pinball90_h) / 2.0,
+                    c->valid_eta.mae_h, c->valid_eta.p90_coverage, c->seconds_fit,
+                    won ? "  <- chosen" : "");
+    }
+}
+
 static int run_train(const struct drisk_args *a)
 {
     struct drisk_store *store = NULL;
@@ -131,7 +176,7 @@ static int run_train(const struct drisk_args *a)
     }
     struct drisk_train_options o = {
         .target = target,
-        .algorithm = strcmp(target, "eta") == 0 ? NULL : drisk_arg_str(a, "model"),
+        .algorithm = drisk_arg_str(a, "model"),
         .until = drisk_arg_str(a, "until") ? drisk_arg_int(a, "until") : INT64_MAX,
         .min_count = drisk_arg_int(a, "min-count"),
         .valid_fraction = 0.15,
@@ -140,6 +185,21 @@ static int run_train(const struct drisk_args *a)
                                                               : DRISK_ACTIVATE_IF_FIRST,
         .progress = isatty(STDERR_FILENO),
     };
+    drisk_fit_options_init(&o.fit, drisk_target_parse(target));
+    if (parse_hidden(drisk_arg_str(a, "hidden"), &o.fit) != 0) {
+        fprintf(stderr, "drisk train: --hidden wants 1 to 3 comma-separated layer widths from 1 "
+                "to 4096, e.g. 64,32\n");
+        return 2;
+    }
+    o.fit.epochs = (int)drisk_arg_int(a, "epochs");
+    o.fit.svm_max_rows = (size_t)drisk_arg_int(a, "svm-max-rows");
+    o.fit.seed = (uint64_t)drisk_arg_int(a, "seed");
+    const char *svm_c = drisk_arg_str(a, "svm-c");
+    if (drisk_parse_double(svm_c, strlen(svm_c), &o.fit.svm_c) != 0 || !(o.fit.svm_c > 0.0) ||
+        !isfinite(o.fit.svm_c)) {
+        fprintf(stderr, "drisk train: --svm-c wants a positive number\n");
+        return 2;
+    }
     int rc = drisk_cli_open_store("train", drisk_arg_str(a, "db"), 1, &store);
     if (rc)
         return rc;
@@ -159,6 +219,7 @@ static int run_train(const struct drisk_args *a)
     else
         fprintf(stderr, "validation: MAE %.1f h, P50 coverage %.3f, P90 coverage %.3f\n",
                 res.valid_eta.mae_h, res.valid_eta.p50_coverage, res.valid_eta.p90_coverage);
+    candidates_print(&res, cls);
     if (drisk_arg_flag(a, "json")) {
         printf("{\"model_id\": %lld, \"target\": \"%s\", \"algorithm\": \"%s\", \"active\": %s, "
                "\"train_rows\": %zu, \"valid_rows\": %zu, \"features\": %zu, ",
@@ -179,18 +240,38 @@ static int run_train(const struct drisk_args *a)
             json_num("p50_coverage", res.valid_eta.p50_coverage, 1);
             json_num("p90_coverage", res.valid_eta.p90_coverage, 0);
         }
-        printf("}}\n");
+        printf("}, \"candidates\": [");
+        for (size_t i = 0; i < res.n_candidates; i++) {
+            const struct drisk_train_candidate *c = &res.candidates[i];
+            printf("%s{\"algorithm\": \"%s\", ", i ? ", " : "", c->algorithm);
+            if (cls) {
+                json_num("pr_auc", c->valid.pr_auc, 1);
+                json_num("auc", c->valid.auc, 1);
+                json_num("log_loss", c->valid.log_loss, 1);
+                json_num("ece", c->valid.ece, 1);
+            } else {
+                json_num("pinball_h", (c->valid_eta.pinball50_h + c->valid_eta.pinball90_h) / 2.0, 1);
+                json_num("mae_h", c->valid_eta.mae_h, 1);
+                json_num("p90_coverage", c->valid_eta.p90_coverage, 1);
+            }
+            json_num("seconds_fit", c->seconds_fit, 0);
+            printf("}");
+        }
+        printf("]}\n");
     }
     return 0;
 }
 
 const struct drisk_command drisk_cmd_train = {
-    "train", "--db DB --target late|lost|eta [--model logreg] [--until TIME] [--json]",
+    "train", "--db DB --target late|lost|eta [--model NAME|auto] [--until TIME] [--json]",
     "train a model on snapshots of past shipments and register it",
     "Snapshots of shipments created before --until train it; the last 15% of that period\n"
     "(by creation time) validates: it chooses the L2 strength, calibrates the probabilities\n"
     "(Platt) and gives the validation metrics stored with the model. The first model of a\n"
-    "target becomes active; later ones with --activate or --activate-if-better.",
+    "target becomes active; later ones with --activate or --activate-if-better.\n"
+    "--model auto fits every learner of the target and registers the one with the best\n"
+    "validation PR-AUC (late, lost) or mean P50/P90 pinball loss (eta), storing every\n"
+    "candidate's figures with it (drisk models show ID).",
     train_opts, 0, run_train,
 };
 
@@ -219,6 +300,43 @@ static void lead_json(const char *key, const struct drisk_lead_time *l, int comm
     json_num("recall", l->recall, 1);
     json_num("median_lead_h", l->median_lead_h, 0);
     printf("}%s", comma ? ", " : "");
+}
+
+/* The learner's settings, and with --model auto the candidates' validation metrics
+ * ("<algorithm>.<metric>"), one line per candidate. */
+static void meta_print(FILE *out, const struct drisk_model_meta *meta)
+{
+    if (meta->n_params) {
+        fprintf(out, "settings:");
+        for (size_t i = 0; i < meta->n_params; i++)
+            fprintf(out, " %s=%s", meta->params[i].key, meta->params[i].value);
+        fputc('\n', out);
+    }
+    char seen[DRISK_MODEL_MAX_METRICS][DRISK_META_KEY_MAX];
+    size_t n_seen = 0;
+    for (size_t i = 0; i < meta->n_metrics; i++) {
+        const char *key = meta->metrics[i].key, *dot = strchr(key, '.');
+        if (!dot)
+            continue;
+        size_t len = (size_t)(dot - key), k;
+        for (k = 0; k < n_seen; k++)
+            if (strlen(seen[k]) == len && strncmp(seen[k], key, len) == 0)
+                break;
+        if (k < n_seen)
+            continue;
+        snprintf(seen[n_seen], sizeof seen[n_seen], "%.*s", (int)len, key);
+        if (n_seen++ == 0)
+            fprintf(out, "candidates on the validation set (%s):\n",
+                    drisk_model_meta_param(meta, "chosen_by") ? drisk_model_meta_param(meta, "chosen_by")
+                                                              : "auto");
+        fprintf(out, "  %-11s", seen[k]);
+        for (size_t j = i; j < meta->n_metrics; j++) {
+            const char *kj = meta->metrics[j].key;
+            if (strncmp(kj, key, len + 1) == 0)
+                fprintf(out, "  %s %.4g", kj + len + 1, meta->metrics[j].value);
+        }
+        fprintf(out, "%s\n", strcmp(seen[k], meta->algorithm) == 0 ? "  <- chosen" : "");
+    }
 }
 
 static int run_eval(const struct drisk_args *a)
@@ -286,6 +404,7 @@ static int run_eval(const struct drisk_args *a)
     if (cls)
         fprintf(out, " (%zu positive)", res.m.positives);
     fputc('\n', out);
+    meta_print(out, &res.meta);
     if (cls) {
         fprintf(out, "AUC %.4f  PR-AUC %.4f  Brier %.4f  log loss %.4f  ECE %.4f\n", res.m.auc,
                 res.m.pr_auc, res.m.brier, res.m.log_loss, res.m.ece);
@@ -443,6 +562,9 @@ static int run_models(const struct drisk_args *a)
                 drisk_json_string(stdout, r.schema);
             else
                 printf("feature schema %s: %s\n", r.schema_hash, r.schema);
+            struct drisk_model_meta meta;
+            if (!json && drisk_model_read_meta(r.payload, r.payload_len, &meta, &err) == DRISK_OK)
+                meta_print(stdout, &meta);
             if (json)
                 printf("}\n");
             drisk_store_model_row_free(&r);

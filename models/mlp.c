@@ -453,9 +453,10 @@ static enum drisk_status mlp_fit(const struct drisk_dataset *train,
         double vloss = nv ? set_loss(&m->net, vx, vy, vw, nv, &wv) : train_loss;
         if (opt->progress)
             opt->progress(opt->progress_ctx, epoch, vloss, train_loss);
-        if (opt->verbose && now_s() - last_log >= 1.0) {
-            DRISK_LOG(DRISK_LOG_INFO, "mlp epoch %d: training loss %.5f, validation loss %.5f "
-                      "(%.1f s)", epoch, train_loss, vloss, now_s() - t0);
+        if ((opt->verbose && now_s() - last_log >= 1.0) || drisk_log_threshold >= DRISK_LOG_DEBUG) {
+            DRISK_LOG(opt->verbose ? DRISK_LOG_INFO : DRISK_LOG_DEBUG, "mlp epoch %d: training "
+                      "loss %.5f, validation loss %.5f (%.1f s)", epoch, train_loss, vloss,
+                      now_s() - t0);
             last_log = now_s();
         }
         if (epoch == 1 || vloss < best_loss - 1e-5 * fabs(best_loss)) {
@@ -463,8 +464,10 @@ static enum drisk_status mlp_fit(const struct drisk_dataset *train,
             best_epoch = epoch;
             bad = 0;
             memcpy(best, m->net.theta, m->net.n_params * sizeof *best);
-        } else if (++bad >= opt->patience) {
-            break;
+        } else {
+            if (++bad >= opt->patience)
+                break;
+            lr *= 0.25; /* a plateau: smaller steps before giving up */
         }
     }
     memcpy(m->net.theta, best, m->net.n_params * sizeof *best);

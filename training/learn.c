@@ -112,6 +112,129 @@ static void metrics_json(char *buf, size_t cap, int classification,
                  e->p50_coverage, e->p90_coverage, e->pinball50_h, e->pinball90_h, e->rows);
 }
 
+/* The learners "--model auto" tries for a target, in the order fitted. */
+static const char *const auto_classification[] = { "logreg", "svm_linear", "svm_rbf", "mlp" };
+static const char *const auto_regression[] = { "lognormal", "mlp" };
+
+/* Fits one learner on train, calibrates a classifier on valid (Platt) and measures it
+ * there: *out the model, cand its validation figures, *l2 the L2 strength used. logreg
+ * tries three L2 strengths and keeps the best calibrated validation log loss. p and p90
+ * are valid.n-double workspaces. */
+static enum drisk_status fit_learner(const struct drisk_model_ops *ops,
+                                     const struct drisk_train_options *opts, enum drisk_target mt,
+                                     const struct matrix *train, const struct matrix *valid,
+                                     double *p, double *p90, struct drisk_model **out,
+                                     struct drisk_train_candidate *cand, double *l2,
+                                     struct drisk_error *err)
+{
+    static const double logreg_grid[] = { 1e-5, 1e-4, 1e-3 };
+    enum drisk_status rc = DRISK_OK;
+    int classification = drisk_target_is_classification(mt);
+    int is_logreg = strcmp(ops->name, "logreg") == 0;
+    size_t tries = is_logreg ? sizeof logreg_grid / sizeof logreg_grid[0] : 1;
+    struct drisk_dataset tr = as_dataset(train), va = as_dataset(valid);
+    struct drisk_model *m = NULL;
+    double t0 = now_s(), best_ll = INFINITY;
+    memset(cand, 0, sizeof *cand);
+    snprintf(cand->algorithm, sizeof cand->algorithm, "%s", ops->name);
+    *out = NULL;
+    for (size_t g = 0; g < tries; g++) {
+        struct drisk_fit_options fo = opts->fit;
+        fo.target = mt;
+        fo.verbose = opts->progress;
+        fo.class_weight_balanced = classification;
+        if (is_logreg) {
+            fo.l2 = logreg_grid[g];
+            fo.tol = 1e-5; /* max |gradient| of the mean loss: finer changes no metric */
+        } else if (strcmp(ops->name, "lognormal") == 0) {
+            fo.sigma_from_valid = 1;
+        } else if (strcmp(ops->name, "mlp") == 0) {
+            fo.l2 = 1e-6; /* early stopping does most of the regularizing */
+            fo.class_weight_balanced = 0; /* rare classes: calibration restores the rate */
+        }
+        if ((rc = drisk_model_fit(ops, &tr, &va, &fo, &m, err)))
+            goto out;
+        if (classification) {
+            struct drisk_binary_metrics bm;
+            if ((rc = drisk_model_calibrate(m, DRISK_CALIB_PLATT, &va, err)) ||
+                (rc = predict_all(m, valid, p, NULL, err)) ||
+                (rc = drisk_metrics_binary(valid->n, valid->y, p, NULL, &bm, err)))
+                goto out;
+            DRISK_LOG(DRISK_LOG_INFO, "%s l2=%g: validation log loss %.5f, AUC %.4f, PR-AUC %.4f",
+                      ops->name, fo.l2, bm.log_loss, bm.auc, bm.pr_auc);
+            if (bm.log_loss < best_ll) {
+                best_ll = bm.log_loss;
+                drisk_model_free(*out);
+                *out = m;
+                cand->valid = bm;
+                *l2 = fo.l2;
+            } else {
+                drisk_model_free(m);
+            }
+        } else {
+            *out = m;
+            *l2 = fo.l2;
+            if ((rc = predict_all(m, valid, p, p90, err)) ||
+                (rc = drisk_metrics_eta(valid->n, valid->y, p, p90, NULL, &cand->valid_eta, err)))
+                goto out;
+            DRISK_LOG(DRISK_LOG_INFO, "%s: validation MAE %.2f h, pinball P50 %.3f, P90 %.3f",
+                      ops->name, cand->valid_eta.mae_h, cand->valid_eta.pinball50_h,
+                      cand->valid_eta.pinball90_h);
+        }
+        m = NULL;
+    }
+    cand->seconds_fit = now_s() - t0;
+out:
+    if (m && m != *out)
+        drisk_model_free(m);
+    if (rc) {
+        drisk_model_free(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
+/* The figure "--model auto" ranks by: higher is better. */
+static double candidate_merit(const struct drisk_train_candidate *c, int classification)
+{
+    if (classification)
+        return isnan(c->valid.pr_auc) ? -INFINITY : c->valid.pr_auc;
+    return -(c->valid_eta.pinball50_h + c->valid_eta.pinball90_h) / 2.0;
+}
+
+/* Every candidate's validation figures, stored with the chosen model as
+ * "<algorithm>.<metric>". */
+static enum drisk_status store_candidates(struct drisk_model *m, const struct drisk_train_result *res,
+                                          int classification, struct drisk_error *err)
+{
+    enum drisk_status rc = DRISK_OK;
+    for (size_t i = 0; i < res->n_candidates && !rc; i++) {
+        const struct drisk_train_candidate *c = &res->candidates[i];
+        char key[DRISK_META_KEY_MAX];
+#define CAND_METRIC(name, value)                                                         \
+        if (!rc) {                                                                       \
+            snprintf(key, sizeof key, "%s." name, c->algorithm);                         \
+            rc = drisk_model_set_metric(m, key, (value), err);                           \
+        }
+        if (classification) {
+            CAND_METRIC("pr_auc", c->valid.pr_auc)
+            CAND_METRIC("auc", c->valid.auc)
+            CAND_METRIC("log_loss", c->valid.log_loss)
+            CAND_METRIC("ece", c->valid.ece)
+        } else {
+            CAND_METRIC("pinball_h", (c->valid_eta.pinball50_h + c->valid_eta.pinball90_h) / 2.0)
+            CAND_METRIC("mae_h", c->valid_eta.mae_h)
+            CAND_METRIC("p90_coverage", c->valid_eta.p90_coverage)
+        }
+        CAND_METRIC("fit_s", c->seconds_fit)
+#undef CAND_METRIC
+    }
+    if (!rc)
+        rc = drisk_model_set_param(m, "chosen_by", classification ? "auto: validation PR-AUC"
+                                   : "auto: validation pinball loss", err);
+    return rc;
+}
+
 enum drisk_status drisk_train(struct drisk_store *store, const struct drisk_train_options *opts,
                               struct drisk_train_result *res, struct drisk_error *err)
 {
@@ -124,6 +247,8 @@ enum drisk_status drisk_train(struct drisk_store *store, const struct drisk_trai
     double *p = NULL, *p90 = NULL;
     char schema_text[16384], mjson[512];
     int64_t first, last;
+    const char *const *names;
+    size_t n_names;
 
     memset(res, 0, sizeof *res);
     res->active_log_loss = NAN;
@@ -135,10 +260,21 @@ enum drisk_status drisk_train(struct drisk_store *store, const struct drisk_trai
     enum drisk_target mt = drisk_target_parse(opts->target);
     int classification = drisk_target_is_classification(mt);
     const char *alg = opts->algorithm ? opts->algorithm : classification ? "logreg" : "lognormal";
-    const struct drisk_model_ops *ops = drisk_model_ops_find(alg);
-    if (!ops || (classification ? !ops->classification : !ops->regression))
-        return drisk_error_set(err, DRISK_EINVAL, "there is no %s learner \"%s\" for target %s",
-                               classification ? "classification" : "regression", alg, opts->target);
+    int is_auto = strcmp(alg, "auto") == 0;
+    if (is_auto) {
+        names = classification ? auto_classification : auto_regression;
+        n_names = classification ? sizeof auto_classification / sizeof *auto_classification
+                                 : sizeof auto_regression / sizeof *auto_regression;
+    } else {
+        const struct drisk_model_ops *ops = drisk_model_ops_find(alg);
+        if (!ops || (classification ? !ops->classification : !ops->regression))
+            return drisk_error_set(err, DRISK_EINVAL, "there is no %s learner \"%s\" for target "
+                                   "%s: use %s or auto", classification ? "classification"
+                                   : "regression", alg, opts->target, classification
+                                   ? "logreg, svm_linear, svm_rbf, mlp" : "lognormal, mlp");
+        names = &alg;
+        n_names = 1;
+    }
 
     if ((rc = drisk_store_created_range(store, &first, &last, err)))
         return rc;
@@ -171,51 +307,35 @@ enum drisk_status drisk_train(struct drisk_store *store, const struct drisk_trai
         rc = drisk_error_set(err, DRISK_ENOMEM, "out of memory");
         goto out;
     }
-    struct drisk_dataset tr = as_dataset(&c.train), va = as_dataset(&c.valid);
-    double t1 = now_s();
-    if (classification) {
-        /* L2 strength chosen on validation log loss after calibration */
-        static const double grid[] = { 1e-5, 1e-4, 1e-3 };
-        double best_ll = INFINITY;
-        for (size_t g = 0; g < sizeof grid / sizeof grid[0]; g++) {
-            struct drisk_fit_options fo;
-            drisk_fit_options_init(&fo, mt);
-            fo.l2 = grid[g];
-            fo.tol = 1e-5; /* max |gradient| of the mean loss: finer changes no metric */
-            fo.class_weight_balanced = 1;
-            fo.verbose = opts->progress;
-            if ((rc = drisk_model_fit(ops, &tr, &va, &fo, &cand, err)) ||
-                (rc = drisk_model_calibrate(cand, DRISK_CALIB_PLATT, &va, err)) ||
-                (rc = predict_all(cand, &c.valid, p, NULL, err)))
-                goto out;
-            struct drisk_binary_metrics bm;
-            if ((rc = drisk_metrics_binary(c.valid.n, c.valid.y, p, NULL, &bm, err)))
-                goto out;
-            DRISK_LOG(DRISK_LOG_INFO, "%s l2=%g: validation log loss %.5f, AUC %.4f", alg, grid[g],
-                      bm.log_loss, bm.auc);
-            if (bm.log_loss < best_ll) {
-                best_ll = bm.log_loss;
-                drisk_model_free(best);
-                best = cand;
-                res->valid = bm;
-                res->l2 = grid[g];
-            } else {
-                drisk_model_free(cand);
-            }
-            cand = NULL;
-        }
-    } else {
-        struct drisk_fit_options fo;
-        drisk_fit_options_init(&fo, mt);
-        fo.sigma_from_valid = 1;
-        fo.verbose = opts->progress;
-        if ((rc = drisk_model_fit(ops, &tr, &va, &fo, &best, err)) ||
-            (rc = predict_all(best, &c.valid, p, p90, err)) ||
-            (rc = drisk_metrics_eta(c.valid.n, c.valid.y, p, p90, NULL, &res->valid_eta, err)))
+    double t1 = now_s(), best_merit = -INFINITY;
+    size_t chosen = 0;
+    for (size_t i = 0; i < n_names; i++) {
+        struct drisk_train_candidate *cd = &res->candidates[res->n_candidates];
+        double l2 = 0.0;
+        if (is_auto)
+            DRISK_LOG(DRISK_LOG_INFO, "auto: fitting %s (%zu of %zu)", names[i], i + 1, n_names);
+        if ((rc = fit_learner(drisk_model_ops_find(names[i]), opts, mt, &c.train, &c.valid, p, p90,
+                              &cand, cd, &l2, err)))
             goto out;
-        res->l2 = fo.l2;
+        res->n_candidates++;
+        double merit = candidate_merit(cd, classification);
+        if (!best || merit > best_merit) {
+            best_merit = merit;
+            drisk_model_free(best);
+            best = cand;
+            chosen = i;
+            res->l2 = l2;
+        } else {
+            drisk_model_free(cand);
+        }
+        cand = NULL;
     }
+    res->valid = res->candidates[chosen].valid;
+    res->valid_eta = res->candidates[chosen].valid_eta;
+    alg = names[chosen];
     res->seconds_fit = now_s() - t1;
+    if (is_auto && (rc = store_candidates(best, res, classification, err)))
+        goto out;
 
     if ((rc = drisk_model_set_schema(best, schema.hash, err)))
         goto out;
@@ -492,6 +612,7 @@ enum drisk_status drisk_eval(struct drisk_store *store, const struct drisk_eval_
     if ((rc = drisk_model_load(row.payload, row.payload_len, schema.hash, &m, err)))
         goto out;
     res->model_id = row.id;
+    res->meta = m->meta;
     snprintf(res->algorithm, sizeof res->algorithm, "%s", row.algorithm);
     c.m = m;
     c.predictions = opts->predictions;

@@ -9,6 +9,7 @@
 
 #include "data/store.h"
 #include "models/error.h"
+#include "models/model.h"
 #include "training/metrics.h"
 
 enum drisk_activate_policy {
@@ -19,7 +20,13 @@ enum drisk_activate_policy {
 
 struct drisk_train_options {
     const char *target;    /* late, lost, eta */
-    const char *algorithm; /* a learner name (models/model.h); NULL: logreg / lognormal */
+    const char *algorithm; /* a learner name (models/model.h), or "auto": fit every learner
+                            * of the target and keep the best on validation (PR-AUC for
+                            * late/lost, mean pinball loss of P50 and P90 for eta); NULL:
+                            * logreg / lognormal */
+    struct drisk_fit_options fit; /* the learners' settings (drisk_fit_options_init); the
+                            * L2 strength, tolerance and class weights of each family are
+                            * set by training itself */
     int64_t until;         /* train on shipments created before this (INT64_MAX: all) */
     int64_t min_count;     /* feature vocabularies (engine/features.h) */
     double valid_fraction; /* the last part of the training period validates (0.15) */
@@ -27,10 +34,22 @@ struct drisk_train_options {
     int progress;
 };
 
+#define DRISK_TRAIN_MAX_CANDIDATES 8
+
+/* One fitted learner's validation figures (after calibration). */
+struct drisk_train_candidate {
+    char algorithm[32];
+    struct drisk_binary_metrics valid;  /* classification */
+    struct drisk_eta_metrics valid_eta; /* eta */
+    double seconds_fit;
+};
+
 struct drisk_train_result {
     int64_t model_id;
     int active;
     char algorithm[32];
+    size_t n_candidates;  /* > 1 with --model auto, in the order fitted */
+    struct drisk_train_candidate candidates[DRISK_TRAIN_MAX_CANDIDATES];
     size_t train_rows, valid_rows, n_features;
     double l2;
     struct drisk_binary_metrics valid;   /* classification */
@@ -63,6 +82,8 @@ struct drisk_eval_slice {
 struct drisk_eval_result {
     int64_t model_id;
     char algorithm[32];
+    struct drisk_model_meta meta; /* the model's stored metadata (params, validation
+                                   * metrics, and with --model auto every candidate's) */
     size_t rows;
     struct drisk_binary_metrics m;
     struct drisk_reliability reliability;
