@@ -240,6 +240,50 @@ static void test_learning(void)
     CHECK(run("train --db '%s' --target eta --until 2025-03-10 --json", db) == 0 &&
           strstr(out_text, "\"p90_coverage\""));
     CHECK(run("eval --db '%s' --target eta --json", db) == 0 && strstr(out_text, "\"mae_h\""));
+
+    /* --model auto: every family fitted and compared; the best PR-AUC is registered with
+     * all candidates' figures, which models show and eval print */
+    CHECK(run("train --db '%s' --target late --until 2025-03-10 --model auto --svm-max-rows 1500 "
+              "--hidden 16,8 --json", db) == 0);
+    CHECK(strstr(out_text, "\"candidates\": [{\"algorithm\": \"logreg\"") &&
+          strstr(out_text, "{\"algorithm\": \"svm_linear\"") &&
+          strstr(out_text, "{\"algorithm\": \"svm_rbf\"") && strstr(out_text, "{\"algorithm\": \"mlp\""));
+    CHECK(strstr(err_text, "training on a sample of 1500") != NULL);
+    /* the chosen one has the highest validation PR-AUC of the four */
+    double best = -1.0, chosen = -2.0;
+    char alg[32] = "";
+    const char *ap = strstr(out_text, "\"algorithm\": \"");
+    if (ap)
+        sscanf(ap + 14, "%31[^\"]", alg);
+    for (const char *c = strstr(out_text, "\"candidates\""); c && (c = strstr(c, "{\"algorithm\": \""));
+         c++) {
+        char name[32] = "";
+        const char *pr = strstr(c, "\"pr_auc\": ");
+        sscanf(c + 15, "%31[^\"]", name);
+        double v = pr ? atof(pr + 10) : -1.0;
+        if (v > best)
+            best = v;
+        if (strcmp(name, alg) == 0)
+            chosen = v;
+    }
+    CHECK_MSG(alg[0] && chosen == best, "auto chose %s (PR-AUC %g), best %g", alg, chosen, best);
+    long long auto_id = 0;
+    const char *ip = strstr(out_text, "\"model_id\": ");
+    if (ip)
+        auto_id = atoll(ip + 12);
+    CHECK(run("models --db '%s' show %lld", db, auto_id) == 0 &&
+          strstr(out_text, "candidates on the validation set") &&
+          strstr(out_text, "svm_rbf      pr_auc") && strstr(out_text, "<- chosen") &&
+          strstr(out_text, "chosen_by=auto"));
+    CHECK(run("eval --db '%s' --target late --model %lld", db, auto_id) == 0 &&
+          strstr(out_text, "candidates on the validation set") && strstr(out_text, "mlp "));
+    CHECK(run("train --db '%s' --target eta --until 2025-03-10 --model mlp --hidden 8 --json", db) == 0 &&
+          strstr(out_text, "\"algorithm\": \"mlp\"") && strstr(out_text, "\"p90_coverage\""));
+    CHECK(run("train --db '%s' --target eta --model svm_rbf", db) == 2 &&
+          strstr(err_text, "no regression learner \"svm_rbf\""));
+    CHECK(run("train --db '%s' --target late --hidden 8,0", db) == 2 && strstr(err_text, "--hidden"));
+    CHECK(run("train --db '%s' --target late --hidden 1,2,3,4", db) == 2);
+    CHECK(run("train --db '%s' --target late --svm-c -1", db) == 2 && strstr(err_text, "--svm-c"));
 }
 
 static void test_simulate_roundtrip(void)
