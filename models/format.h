@@ -151,7 +151,8 @@ enum drisk_status drisk_column_moments(const double *x, size_t n, size_t d, doub
  *   f(theta) = sum_i sw_i * [log(1 + e^z_i) - y_i z_i] / sw_sum + l2/2 * |w|^2,
  *   z = xs * w + b, theta = (w[0..d-1], b).
  * Returns f and writes its gradient to grad (d + 1). z and r are n-double workspaces.
- * z = xs*w and the gradient xs^T r are cblas_dgemv calls. */
+ * z = xs*w and the gradient xs^T r are cblas_dgemv calls over row blocks, shared among up
+ * to one thread per core for large n (a fixed partition: the result is deterministic). */
 double drisk_logreg_objective(const double *xs, size_t n, size_t d, const double *y,
                               const double *sw, double sw_sum, double l2, const double *theta,
                               double *grad, double *z, double *r);

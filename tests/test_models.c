@@ -164,6 +164,34 @@ static void test_objective(void)
     double fbig = drisk_logreg_objective(xs, N, D, y, NULL, N, 0.0, tp, g, z, r);
     CHECK(isfinite(fbig) && fbig > 10.0);
     free(xs);
+
+    /* enough rows for the row blocks to be shared among threads: same as the naive loop */
+    enum { NB = 200003, DB = 9 };
+    double *bx = malloc(NB * DB * sizeof *bx), *by = malloc(NB * sizeof *by);
+    double *bz = malloc(NB * sizeof *bz), *br = malloc(NB * sizeof *br);
+    double bt[DB + 1], bg[DB + 1], bgn[DB + 1];
+    for (size_t i = 0; i < NB; i++) {
+        for (size_t j = 0; j < DB; j++)
+            bx[i * DB + j] = rng_normal();
+        by[i] = rng_unif() < 0.2 ? 1.0 : 0.0;
+    }
+    for (size_t j = 0; j <= DB; j++)
+        bt[j] = 0.3 * rng_normal();
+    double fb = drisk_logreg_objective(bx, NB, DB, by, NULL, NB, 0.01, bt, bg, bz, br);
+    double fbn = naive_objective(bx, NB, DB, by, NULL, NB, 0.01, bt, bgn);
+    double worst = 0.0;
+    for (size_t j = 0; j <= DB; j++)
+        worst = fmax(worst, rel_err(bg[j], bgn[j], 1e-3));
+    CHECK_MSG(rel_err(fb, fbn, 1e-300) < 1e-10 && worst < 1e-9, "%zu rows: loss %.17g naive "
+              "%.17g, gradient error %.3g", (size_t)NB, fb, fbn, worst);
+    /* and the same bits on every call (a fixed partition of rows among threads) */
+    double bg2[DB + 1];
+    CHECK(drisk_logreg_objective(bx, NB, DB, by, NULL, NB, 0.01, bt, bg2, bz, br) == fb &&
+          memcmp(bg, bg2, sizeof bg) == 0);
+    free(bx);
+    free(by);
+    free(bz);
+    free(br);
 }
 
 /* ---- L-BFGS against Newton ---- */
