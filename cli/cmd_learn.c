@@ -104,6 +104,9 @@ static const struct drisk_opt train_opts[] = {
     { "model", DRISK_OPT_STRING, 0, "NAME", NULL, 0, 0, "learner: logreg (default), svm_linear, svm_rbf or mlp for late/lost; lognormal (default) or mlp for eta; auto fits them all and keeps the best on validation" },
     { "hidden", DRISK_OPT_STRING, 0, "N[,N[,N]]", "64,32", 0, 0, "mlp: units of each hidden layer (1 to 3 layers)" },
     { "epochs", DRISK_OPT_INT, 0, "N", "30", 1, 10000, "mlp: at most N passes over the training snapshots (early stopping on validation loss usually ends sooner)" },
+    { "members", DRISK_OPT_INT, 0, "N", "5", 1, 16, "mlp: train N networks from different seeds and average their outputs" },
+    { "batch-size", DRISK_OPT_INT, 0, "N", "512", 1, 65536, "mlp: rows per Adam step" },
+    { "learning-rate", DRISK_OPT_STRING, 0, "X", "0.001", 0, 0, "mlp: Adam's step size (cut by 4 on each epoch without a validation improvement)" },
     { "svm-max-rows", DRISK_OPT_INT, 0, "N", "20000", 100, 10000000, "svm: train on a class-stratified sample of at most N snapshots (libsvm's time grows about quadratically with rows)" },
     { "svm-c", DRISK_OPT_STRING, 0, "C", "1", 0, 0, "svm: the cost of a margin violation" },
     { "seed", DRISK_OPT_INT, 0, "N", "1", 0, INT64_MAX, "seed of the mlp's initial weights and shuffles and of the svm's sample" },
@@ -192,6 +195,14 @@ static int run_train(const struct drisk_args *a)
         return 2;
     }
     o.fit.epochs = (int)drisk_arg_int(a, "epochs");
+    o.fit.batch_size = (int)drisk_arg_int(a, "batch-size");
+    o.fit.mlp_members = (int)drisk_arg_int(a, "members");
+    const char *lr = drisk_arg_str(a, "learning-rate");
+    if (drisk_parse_double(lr, strlen(lr), &o.fit.learning_rate) != 0 ||
+        !(o.fit.learning_rate > 0.0 && o.fit.learning_rate < 1.0)) {
+        fprintf(stderr, "drisk train: --learning-rate wants a number between 0 and 1\n");
+        return 2;
+    }
     o.fit.svm_max_rows = (size_t)drisk_arg_int(a, "svm-max-rows");
     o.fit.seed = (uint64_t)drisk_arg_int(a, "seed");
     const char *svm_c = drisk_arg_str(a, "svm-c");
@@ -208,14 +219,16 @@ static int run_train(const struct drisk_args *a)
     if (st)
         return drisk_fail("train", &err);
     int cls = strcmp(target, "eta") != 0;
+    char l2_text[40];
+    snprintf(l2_text, sizeof l2_text, " (l2 %g)", res.l2);
     fprintf(stderr, "model %lld (%s, %s)%s: %zu training and %zu validation snapshots x %zu "
             "features; snapshots %.1f s, fit %.1f s\n", (long long)res.model_id, target,
             res.algorithm, res.active ? ", active" : "", res.train_rows, res.valid_rows,
             res.n_features, res.seconds_snapshots, res.seconds_fit);
     if (cls)
-        fprintf(stderr, "validation: AUC %.4f, PR-AUC %.4f, Brier %.4f, log loss %.4f, ECE %.4f "
-                "(l2 %g)\n", res.valid.auc, res.valid.pr_auc, res.valid.brier, res.valid.log_loss,
-                res.valid.ece, res.l2);
+        fprintf(stderr, "validation: AUC %.4f, PR-AUC %.4f, Brier %.4f, log loss %.4f, ECE %.4f"
+                "%s\n", res.valid.auc, res.valid.pr_auc, res.valid.brier, res.valid.log_loss,
+                res.valid.ece, isnan(res.l2) ? "" : l2_text);
     else
         fprintf(stderr, "validation: MAE %.1f h, P50 coverage %.3f, P90 coverage %.3f\n",
                 res.valid_eta.mae_h, res.valid_eta.p50_coverage, res.valid_eta.p90_coverage);

@@ -80,6 +80,7 @@ void drisk_fit_options_init(struct drisk_fit_options *opt, enum drisk_target tar
     opt->batch_size = 512;
     opt->learning_rate = 1e-3;
     opt->patience = 2;
+    opt->mlp_members = 1;
     opt->svm_c = 1.0;
     opt->svm_gamma = 0.0;
     opt->svm_max_rows = 20000;
@@ -379,11 +380,11 @@ enum drisk_status drisk_model_fit(const struct drisk_model_ops *ops,
         hidden_ok = opt->hidden[i] >= 1 && opt->hidden[i] <= 4096;
     if (!hidden_ok || opt->epochs < 1 || opt->epochs > 10000 || opt->batch_size < 1 ||
         opt->batch_size > 65536 || !(opt->learning_rate > 0.0 && opt->learning_rate < 1.0) ||
-        opt->patience < 1) {
+        opt->patience < 1 || opt->mlp_members < 1 || opt->mlp_members > 16) {
         st = drisk_error_set(err, DRISK_EINVAL, "fit: mlp options out of range (1 to 3 hidden "
                              "layers of 1 to 4096 units, epochs %d, batch %d, learning rate %g, "
-                             "patience %d)", opt->epochs, opt->batch_size, opt->learning_rate,
-                             opt->patience);
+                             "patience %d, members %d)", opt->epochs, opt->batch_size,
+                             opt->learning_rate, opt->patience, opt->mlp_members);
         goto out;
     }
     if (!(opt->svm_c > 0.0) || !isfinite(opt->svm_c) || !(opt->svm_gamma >= 0.0) ||

@@ -32,9 +32,12 @@
 #define MLP_MAX_FEATURES ((size_t)1 << 16)
 #define MLP_EVAL_ROWS 4096
 
+#define MLP_MAX_MEMBERS 16
+
 struct mlp {
     struct drisk_model base;
-    struct drisk_mlp_net net;
+    int n_members;      /* networks of one architecture whose outputs are averaged */
+    struct drisk_mlp_net net[MLP_MAX_MEMBERS];
     double *mean, *std; /* d each: the standardization */
     double y_mean, y_std; /* eta: the standardization of log-hours */
 };
@@ -257,7 +260,8 @@ static void init_weights(struct drisk_mlp_net *net, uint64_t seed, double out_bi
 static void mlp_free(struct drisk_model *base)
 {
     struct mlp *m = (struct mlp *)base;
-    drisk_mlp_net_clear(&m->net);
+    for (int k = 0; k < MLP_MAX_MEMBERS; k++)
+        drisk_mlp_net_clear(&m->net[k]);
     free(m->mean);
     free(m->std);
     free(m);
@@ -281,7 +285,7 @@ static struct mlp *mlp_new(size_t d, struct drisk_error *err)
 
 static void standardize(const struct mlp *m, const double *x, size_t n, float *dst)
 {
-    size_t d = (size_t)m->net.size[0];
+    size_t d = (size_t)m->net[0].size[0];
     for (size_t i = 0; i < n; i++)
         for (size_t j = 0; j < d; j++)
             dst[i * d + j] = (float)((x[i * d + j] - m->mean[j]) / m->std[j]);
@@ -350,9 +354,13 @@ static enum drisk_status mlp_fit(const struct drisk_dataset *train,
         st = DRISK_ENOMEM;
         goto out;
     }
-    if ((st = drisk_mlp_net_init(&m->net, d, opt->n_hidden, opt->hidden, quantile, err)) ||
-        (st = drisk_column_moments(train->x, n, d, m->mean, m->std, err)))
+    m->n_members = opt->mlp_members;
+    for (int k = 0; k < m->n_members; k++)
+        if ((st = drisk_mlp_net_init(&m->net[k], d, opt->n_hidden, opt->hidden, quantile, err)))
+            goto out;
+    if ((st = drisk_column_moments(train->x, n, d, m->mean, m->std, err)))
         goto out;
+    struct drisk_mlp_net *net = &m->net[0];
 
     /* targets: log-hours standardized for eta; class weights for classification */
     double cw0 = 1.0, cw1 = 1.0, out_bias = 0.0;
@@ -385,10 +393,10 @@ static enum drisk_status mlp_fit(const struct drisk_dataset *train,
     xb = malloc(bs * d * sizeof *xb);
     yb = malloc(bs * sizeof *yb);
     wb = malloc(bs * sizeof *wb);
-    grad = calloc(m->net.n_params, sizeof *grad);
-    adam_m = calloc(m->net.n_params, sizeof *adam_m);
-    adam_v = calloc(m->net.n_params, sizeof *adam_v);
-    best = malloc(m->net.n_params * sizeof *best);
+    grad = calloc(net->n_params, sizeof *grad);
+    adam_m = calloc(net->n_params, sizeof *adam_m);
+    adam_v = calloc(net->n_params, sizeof *adam_v);
+    best = malloc(net->n_params * sizeof *best);
     if (!xs || !ys || !perm || !xb || !yb || !wb || !grad || !adam_m || !adam_v || !best ||
         (nv && (!(vx = malloc(nv * d * sizeof *vx)) || !(vy = malloc(nv * sizeof *vy)))) ||
         prepare_targets(m, train, quantile, cw0, cw1, ys, &ws_row) ||
@@ -400,20 +408,28 @@ static enum drisk_status mlp_fit(const struct drisk_dataset *train,
     standardize(m, train->x, n, xs);
     if (nv)
         standardize(m, valid->x, nv, vx);
-    if ((st = drisk_mlp_work_init(&ws, &m->net, bs, err)) ||
-        (nv && (st = drisk_mlp_work_init(&wv, &m->net, MLP_EVAL_ROWS, err))))
+    if ((st = drisk_mlp_work_init(&ws, net, bs, err)) ||
+        (nv && (st = drisk_mlp_work_init(&wv, net, MLP_EVAL_ROWS, err))))
         goto out;
-    init_weights(&m->net, opt->seed, out_bias);
-    memcpy(best, m->net.theta, m->net.n_params * sizeof *best);
+
+    /* each member: its own seed for the initial weights and the shuffles */
+    const double b1 = 0.9, b2 = 0.999, eps = 1e-8;
+    double t0 = now_s(), last_log = t0, train_loss = NAN;
+    char best_epochs[DRISK_META_VALUE_MAX] = "", valid_losses[DRISK_META_VALUE_MAX] = "";
+    int epochs_run = 0;
+    for (int member = 0; member < m->n_members; member++) {
+    net = &m->net[member];
+    uint64_t seed = opt->seed + (uint64_t)member * 0x9e3779b9ULL;
+    init_weights(net, seed, out_bias);
+    memcpy(best, net->theta, net->n_params * sizeof *best);
+    memset(adam_m, 0, net->n_params * sizeof *adam_m);
+    memset(adam_v, 0, net->n_params * sizeof *adam_v);
     for (size_t i = 0; i < n; i++)
         perm[i] = i;
-
-    const double b1 = 0.9, b2 = 0.999, eps = 1e-8;
-    double lr = opt->learning_rate, best_loss = INFINITY, train_loss = NAN;
-    uint64_t rng = opt->seed ^ 0x5deece66dULL;
+    double lr = opt->learning_rate, best_loss = INFINITY;
+    uint64_t rng = seed ^ 0x5deece66dULL;
     long step = 0;
     int epoch, best_epoch = 0, bad = 0;
-    double t0 = now_s(), last_log = t0;
     for (epoch = 1; epoch <= opt->epochs; epoch++) {
         for (size_t i = n - 1; i > 0; i--) { /* Fisher-Yates */
             size_t j = (size_t)(rng_next(&rng) % (uint64_t)(i + 1));
@@ -431,13 +447,13 @@ static enum drisk_status mlp_fit(const struct drisk_dataset *train,
                 yb[r] = ys[src];
                 wb[r] = ws_row ? ws_row[src] : 1.0f;
             }
-            sum += drisk_mlp_loss(&m->net, xb, yb, ws_row ? wb : NULL, k, opt->l2, grad, &ws);
+            sum += drisk_mlp_loss(net, xb, yb, ws_row ? wb : NULL, k, opt->l2, grad, &ws);
             batches++;
             step++;
             double c1 = 1.0 - pow(b1, (double)step), c2 = 1.0 - pow(b2, (double)step);
             float a = (float)(lr * sqrt(c2) / c1);
-            float *th = m->net.theta;
-            for (size_t j = 0; j < m->net.n_params; j++) {
+            float *th = net->theta;
+            for (size_t j = 0; j < net->n_params; j++) {
                 float g = grad[j];
                 adam_m[j] = (float)b1 * adam_m[j] + (float)(1.0 - b1) * g;
                 adam_v[j] = (float)b2 * adam_v[j] + (float)(1.0 - b2) * g * g;
@@ -450,46 +466,54 @@ static enum drisk_status mlp_fit(const struct drisk_dataset *train,
                                  "lower the learning rate", epoch, train_loss);
             goto out;
         }
-        double vloss = nv ? set_loss(&m->net, vx, vy, vw, nv, &wv) : train_loss;
+        double vloss = nv ? set_loss(net, vx, vy, vw, nv, &wv) : train_loss;
+        epochs_run++;
         if (opt->progress)
-            opt->progress(opt->progress_ctx, epoch, vloss, train_loss);
+            opt->progress(opt->progress_ctx, epochs_run, vloss, train_loss);
         if ((opt->verbose && now_s() - last_log >= 1.0) || drisk_log_threshold >= DRISK_LOG_DEBUG) {
-            DRISK_LOG(opt->verbose ? DRISK_LOG_INFO : DRISK_LOG_DEBUG, "mlp epoch %d: training "
-                      "loss %.5f, validation loss %.5f (%.1f s)", epoch, train_loss, vloss,
-                      now_s() - t0);
+            DRISK_LOG(opt->verbose ? DRISK_LOG_INFO : DRISK_LOG_DEBUG, "mlp member %d of %d, "
+                      "epoch %d: training loss %.5f, validation loss %.5f (%.1f s)", member + 1,
+                      m->n_members, epoch, train_loss, vloss, now_s() - t0);
             last_log = now_s();
         }
         if (epoch == 1 || vloss < best_loss - 1e-5 * fabs(best_loss)) {
             best_loss = vloss;
             best_epoch = epoch;
             bad = 0;
-            memcpy(best, m->net.theta, m->net.n_params * sizeof *best);
+            memcpy(best, net->theta, net->n_params * sizeof *best);
         } else {
             if (++bad >= opt->patience)
                 break;
             lr *= 0.25; /* a plateau: smaller steps before giving up */
         }
     }
-    memcpy(m->net.theta, best, m->net.n_params * sizeof *best);
-    char arch[DRISK_META_VALUE_MAX] = "", num[32];
-    for (int l = 1; l < m->net.n_layers; l++) {
-        size_t used = strlen(arch);
-        snprintf(arch + used, sizeof arch - used, "%s%d", l > 1 ? "," : "", m->net.size[l]);
+    memcpy(net->theta, best, net->n_params * sizeof *best);
+    size_t used = strlen(best_epochs);
+    snprintf(best_epochs + used, sizeof best_epochs - used, "%s%d", member ? "," : "", best_epoch);
+    used = strlen(valid_losses);
+    snprintf(valid_losses + used, sizeof valid_losses - used, "%s%.5f", member ? "," : "",
+             best_loss);
     }
-    snprintf(num, sizeof num, "%d", best_epoch);
+    char arch[DRISK_META_VALUE_MAX] = "", num[32];
+    for (int l = 1; l < m->net[0].n_layers; l++) {
+        size_t used = strlen(arch);
+        snprintf(arch + used, sizeof arch - used, "%s%d", l > 1 ? "," : "", m->net[0].size[l]);
+    }
+    snprintf(num, sizeof num, "%d", m->n_members);
     if ((st = drisk_model_set_param(&m->base, "hidden", arch, err)) ||
-        (st = drisk_model_set_param(&m->base, "best_epoch", num, err)) ||
+        (st = drisk_model_set_param(&m->base, "members", num, err)) ||
+        (st = drisk_model_set_param(&m->base, "best_epoch", best_epochs, err)) ||
+        (st = drisk_model_set_param(&m->base, "valid_loss", valid_losses, err)) ||
         (st = drisk_model_set_param_g(&m->base, "l2", opt->l2, err)) ||
         (st = drisk_model_set_param_g(&m->base, "learning_rate", opt->learning_rate, err)) ||
         (st = drisk_model_set_param_g(&m->base, "batch_size", (double)bs, err)) ||
         (st = drisk_model_set_param_g(&m->base, "seed", (double)opt->seed, err)) ||
         (st = drisk_model_set_param_g(&m->base, "train_loss", train_loss, err)) ||
-        (st = drisk_model_set_param_g(&m->base, "valid_loss", best_loss, err)) ||
         (st = drisk_model_set_param(&m->base, "class_weight",
                                     opt->class_weight_balanced && !quantile ? "balanced" : "none",
                                     err)))
         goto out;
-    snprintf(num, sizeof num, "%d", epoch > opt->epochs ? opt->epochs : epoch);
+    snprintf(num, sizeof num, "%d", epochs_run);
     if ((st = drisk_model_set_param(&m->base, "epochs", num, err)))
         goto out;
     *out = &m->base;
@@ -522,28 +546,40 @@ static enum drisk_status mlp_predict(const struct drisk_model *base, const doubl
                                      struct drisk_prediction *out, struct drisk_error *err)
 {
     const struct mlp *m = (const struct mlp *)base;
-    size_t d = (size_t)m->net.size[0], chunk = n < PREDICT_CHUNK ? n : PREDICT_CHUNK;
+    const struct drisk_mlp_net *net0 = &m->net[0];
+    size_t d = (size_t)net0->size[0], chunk = n < PREDICT_CHUNK ? n : PREDICT_CHUNK;
+    size_t k_out = (size_t)net0->size[net0->n_layers];
     struct drisk_mlp_work ws;
-    enum drisk_status st = drisk_mlp_work_init(&ws, &m->net, chunk, err);
+    enum drisk_status st = drisk_mlp_work_init(&ws, net0, chunk, err);
     if (st)
         return st;
     float *xs = malloc(chunk * d * sizeof *xs);
-    if (!xs) {
+    double *acc = malloc(chunk * k_out * sizeof *acc);
+    if (!xs || !acc) {
+        free(xs);
+        free(acc);
         drisk_mlp_work_clear(&ws);
         return drisk_error_set(err, DRISK_ENOMEM, "mlp: out of memory scoring");
     }
     for (size_t i = 0; i < n; i += chunk) {
         size_t k = n - i < chunk ? n - i : chunk;
         standardize(m, x + i * d, k, xs);
-        forward(&m->net, xs, k, &ws);
-        const float *o = ws.act[m->net.n_layers];
+        memset(acc, 0, k * k_out * sizeof *acc);
+        for (int member = 0; member < m->n_members; member++) {
+            forward(&m->net[member], xs, k, &ws);
+            const float *o = ws.act[net0->n_layers];
+            for (size_t j = 0; j < k * k_out; j++)
+                acc[j] += o[j];
+        }
+        for (size_t j = 0; j < k * k_out; j++)
+            acc[j] /= m->n_members;
         for (size_t r = 0; r < k; r++) {
             struct drisk_prediction *p = &out[i + r];
-            if (!m->net.quantile) {
-                p->score = o[r];
+            if (!net0->quantile) {
+                p->score = acc[r];
             } else {
-                double q50 = m->y_mean + m->y_std * o[2 * r];
-                double q90 = m->y_mean + m->y_std * o[2 * r + 1];
+                double q50 = m->y_mean + m->y_std * acc[2 * r];
+                double q90 = m->y_mean + m->y_std * acc[2 * r + 1];
                 p->score = q50;
                 p->p50_h = exp(q50);
                 p->p90_h = exp(q90 > q50 ? q90 : q50); /* quantiles never cross */
@@ -551,6 +587,7 @@ static enum drisk_status mlp_predict(const struct drisk_model *base, const doubl
         }
     }
     free(xs);
+    free(acc);
     drisk_mlp_work_clear(&ws);
     return DRISK_OK;
 }
@@ -567,18 +604,22 @@ static enum drisk_status mlp_save(const struct drisk_model *base, struct drisk_b
 {
     (void)err;
     const struct mlp *m = (const struct mlp *)base;
-    size_t d = (size_t)m->net.size[0];
-    drisk_buf_put_u8(buf, (uint8_t)m->net.quantile);
-    drisk_buf_put_u32(buf, (uint32_t)m->net.n_layers);
-    for (int l = 0; l <= m->net.n_layers; l++)
-        drisk_buf_put_u32(buf, (uint32_t)m->net.size[l]);
+    const struct drisk_mlp_net *net0 = &m->net[0];
+    size_t d = (size_t)net0->size[0];
+    drisk_buf_put_u8(buf, (uint8_t)net0->quantile);
+    drisk_buf_put_u32(buf, (uint32_t)net0->n_layers);
+    for (int l = 0; l <= net0->n_layers; l++)
+        drisk_buf_put_u32(buf, (uint32_t)net0->size[l]);
     drisk_buf_put_f64s(buf, m->mean, d);
     drisk_buf_put_f64s(buf, m->std, d);
     drisk_buf_put_f64(buf, m->y_mean);
     drisk_buf_put_f64(buf, m->y_std);
-    drisk_buf_put_u64(buf, m->net.n_params);
-    for (size_t j = 0; j < m->net.n_params; j++)
-        drisk_buf_put_f64(buf, (double)m->net.theta[j]);
+    drisk_buf_put_u32(buf, (uint32_t)m->n_members);
+    for (int k = 0; k < m->n_members; k++) {
+        drisk_buf_put_u64(buf, m->net[k].n_params);
+        for (size_t j = 0; j < m->net[k].n_params; j++)
+            drisk_buf_put_f64(buf, (double)m->net[k].theta[j]);
+    }
     return DRISK_OK;
 }
 
@@ -615,31 +656,43 @@ static enum drisk_status mlp_load(struct drisk_reader *r, const struct drisk_mod
         st = DRISK_ENOMEM;
         goto out;
     }
-    if ((st = drisk_mlp_net_init(&m->net, d, (int)layers - 1, hidden, quantile, err)))
-        goto out;
     drisk_reader_f64s(r, m->mean, d);
     drisk_reader_f64s(r, m->std, d);
     m->y_mean = drisk_reader_f64(r);
     m->y_std = drisk_reader_f64(r);
-    uint64_t np = drisk_reader_u64(r);
+    uint32_t members = drisk_reader_u32(r);
     if ((st = drisk_reader_check(r, "mlp payload", err)))
         goto out;
-    if (np != m->net.n_params) {
-        st = drisk_error_set(err, DRISK_EINVAL, "mlp payload: %llu parameters, the layers need %zu",
-                             (unsigned long long)np, m->net.n_params);
+    if (members < 1 || members > MLP_MAX_MEMBERS) {
+        st = drisk_error_set(err, DRISK_EINVAL, "mlp payload: %u member networks (1 to %d)",
+                             members, MLP_MAX_MEMBERS);
         goto out;
     }
-    for (size_t j = 0; j < np; j++) {
-        double v = drisk_reader_f64(r);
-        if (!isfinite(v) || (double)(float)v != v) {
-            st = drisk_error_set(err, DRISK_EINVAL, "mlp payload: parameter %zu is not a finite "
-                                 "single-precision number", j);
+    m->n_members = (int)members;
+    for (int k = 0; k < m->n_members; k++) {
+        struct drisk_mlp_net *net = &m->net[k];
+        if ((st = drisk_mlp_net_init(net, d, (int)layers - 1, hidden, quantile, err)))
+            goto out;
+        uint64_t np = drisk_reader_u64(r);
+        if ((st = drisk_reader_check(r, "mlp payload", err)))
+            goto out;
+        if (np != net->n_params || np > (r->len - r->pos) / 8) {
+            st = drisk_error_set(err, DRISK_EINVAL, "mlp payload: %llu parameters, the layers "
+                                 "need %zu", (unsigned long long)np, net->n_params);
             goto out;
         }
-        m->net.theta[j] = (float)v;
+        for (size_t j = 0; j < np; j++) {
+            double v = drisk_reader_f64(r);
+            if (!isfinite(v) || (double)(float)v != v) {
+                st = drisk_error_set(err, DRISK_EINVAL, "mlp payload: parameter %zu is not a "
+                                     "finite single-precision number", j);
+                goto out;
+            }
+            net->theta[j] = (float)v;
+        }
+        if ((st = drisk_reader_check(r, "mlp payload", err)))
+            goto out;
     }
-    if ((st = drisk_reader_check(r, "mlp payload", err)))
-        goto out;
     for (size_t j = 0; j < d; j++) {
         if (!isfinite(m->mean[j]) || !(m->std[j] > 0.0) || !isfinite(m->std[j])) {
             st = drisk_error_set(err, DRISK_EINVAL, "mlp payload: feature %zu has mean %g, std %g",

@@ -71,14 +71,17 @@ struct drisk_fit_options {
 
     /* mlp: hidden layer widths (n_hidden 1..3; default 2 layers of 64 and 32), epochs
      * (the most; early stopping on validation loss usually ends sooner; default 30),
-     * mini-batch rows (default 512), Adam's step size (default 1e-3) and how many epochs
-     * without a validation improvement end the fit (default 2). */
+     * mini-batch rows (default 512), Adam's step size (default 1e-3, cut by 4 on each
+     * epoch without a validation improvement) and how many such epochs in a row end the
+     * fit (default 2). */
     int n_hidden;
     int hidden[3];
     int epochs;
     int batch_size;
     double learning_rate;
     int patience;
+    int mlp_members; /* networks trained from different seeds whose outputs are averaged
+                        (1 to 16; default 1) */
     /* svm_rbf / svm_linear: the cost C (default 1), the RBF width gamma on [0,1]-scaled
      * features (0: 1 / (n_features x the variance of all scaled values), scikit-learn's
      * "scale") and the cap on training rows: a

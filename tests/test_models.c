@@ -1088,9 +1088,31 @@ static void test_mlp(void)
         CHECK(predictions_equal(a, b, tr.x, N));
         CHECK(!predictions_equal(a, c, tr.x, N));
     }
+    /* members: seed, seed', ... averaged; a different model that still round-trips */
+    opt.seed = 1;
+    opt.mlp_members = 2;
+    struct drisk_model *ens = NULL, *back = NULL;
+    struct drisk_buf buf = { 0 };
+    CHECK(drisk_model_fit(&drisk_mlp_ops, &tr.ds, &tr.ds, &opt, &ens, &err) == DRISK_OK);
+    if (ens && a) {
+        CHECK(strcmp(drisk_model_meta_param(&ens->meta, "members"), "2") == 0);
+        CHECK(!predictions_equal(a, ens, tr.x, N));
+        CHECK(drisk_model_set_schema(ens, SCHEMA, &err) == DRISK_OK &&
+              drisk_model_save(ens, &buf, &err) == DRISK_OK &&
+              drisk_model_load(buf.data, buf.len, SCHEMA, &back, &err) == DRISK_OK);
+        CHECK(back && predictions_equal(ens, back, tr.x, N));
+        check_explain_sums(ens, tr.x, D);
+    }
+    opt.mlp_members = 17;
+    CHECK(drisk_model_fit(&drisk_mlp_ops, &tr.ds, NULL, &opt, &c, &err) == DRISK_EINVAL);
+    opt.mlp_members = 1;
+    drisk_buf_free(&buf);
+    drisk_model_free(ens);
+    drisk_model_free(back);
     drisk_model_free(a);
     drisk_model_free(b);
     drisk_model_free(c);
+    c = NULL;
     /* out-of-range architectures are refused */
     opt.n_hidden = 4;
     CHECK(drisk_model_fit(&drisk_mlp_ops, &tr.ds, NULL, &opt, &a, &err) == DRISK_EINVAL);

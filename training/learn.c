@@ -160,14 +160,18 @@ static enum drisk_status fit_learner(const struct drisk_model_ops *ops,
                 (rc = predict_all(m, valid, p, NULL, err)) ||
                 (rc = drisk_metrics_binary(valid->n, valid->y, p, NULL, &bm, err)))
                 goto out;
-            DRISK_LOG(DRISK_LOG_INFO, "%s l2=%g: validation log loss %.5f, AUC %.4f, PR-AUC %.4f",
-                      ops->name, fo.l2, bm.log_loss, bm.auc, bm.pr_auc);
+            if (is_logreg)
+                DRISK_LOG(DRISK_LOG_INFO, "logreg l2=%g: validation log loss %.5f, AUC %.4f, "
+                          "PR-AUC %.4f", fo.l2, bm.log_loss, bm.auc, bm.pr_auc);
+            else
+                DRISK_LOG(DRISK_LOG_INFO, "%s: validation log loss %.5f, AUC %.4f, PR-AUC %.4f",
+                          ops->name, bm.log_loss, bm.auc, bm.pr_auc);
             if (bm.log_loss < best_ll) {
                 best_ll = bm.log_loss;
                 drisk_model_free(*out);
                 *out = m;
                 cand->valid = bm;
-                *l2 = fo.l2;
+                *l2 = strncmp(ops->name, "svm", 3) == 0 ? NAN : fo.l2; /* svm: C instead */
             } else {
                 drisk_model_free(m);
             }
@@ -433,12 +437,19 @@ struct evalrow {
     unsigned char carrier, service;
 };
 
+/* Snapshots are scored in batches of this many (one predict call: a batched gemm for
+ * the MLP and the RBF SVM instead of one per snapshot). */
+#define EVAL_BATCH 256
+
 struct evalctx {
     enum drisk_snapshot_target target;
     const struct drisk_model *m;
     FILE *predictions;
     size_t n, cap;
     struct evalrow *rows;
+    size_t d, n_pend; /* rows[n - n_pend .. n-1] await their scores */
+    double *pend_x;   /* EVAL_BATCH x d */
+    char (*pend_id)[DRISK_ID_MAX];
     int f_exceptions, f_since_last;
     char names[2][DRISK_EVAL_MAX_SLICES / 2][64];
     int n_names[2];
@@ -455,15 +466,37 @@ static int slice_id(struct evalctx *c, int kind, const char *name)
     return c->n_names[kind]++;
 }
 
+/* Scores the pending snapshots and writes their prediction lines. */
+static enum drisk_status eval_flush(struct evalctx *c, struct drisk_error *err)
+{
+    struct drisk_prediction pr[EVAL_BATCH];
+    enum drisk_status rc;
+    if (c->n_pend == 0)
+        return DRISK_OK;
+    if ((rc = drisk_model_predict(c->m, c->pend_x, c->n_pend, pr, err)))
+        return rc;
+    for (size_t k = 0; k < c->n_pend; k++) {
+        struct evalrow *r = &c->rows[c->n - c->n_pend + k];
+        r->score = c->target == DRISK_SNAPSHOT_ETA ? pr[k].p50_h : pr[k].prob;
+        r->p90 = pr[k].p90_h;
+        if (c->predictions) {
+            char ts[DRISK_TS_BUF];
+            fprintf(c->predictions, "%s,%s,%s,%.10g,%.10g\n", c->pend_id[k],
+                    drisk_ts_format(r->as_of, ts),
+                    c->target == DRISK_SNAPSHOT_LATE ? "late"
+                    : c->target == DRISK_SNAPSHOT_LOST ? "lost" : "eta", r->y, r->score);
+        }
+    }
+    c->n_pend = 0;
+    return DRISK_OK;
+}
+
 static int eval_row(const struct drisk_snapshot *s, void *ctx, struct drisk_error *err)
 {
     struct evalctx *c = ctx;
     double y = drisk_snapshot_label(s, c->target);
     if (isnan(y) || (c->target == DRISK_SNAPSHOT_ETA && y <= 0))
         return 0;
-    struct drisk_prediction pr;
-    if (drisk_model_predict(c->m, s->x, 1, &pr, err))
-        return -1;
     if (c->n == c->cap) {
         size_t ncap = c->cap ? c->cap * 2 : 65536;
         struct evalrow *nr = realloc(c->rows, ncap * sizeof *nr);
@@ -479,8 +512,6 @@ static int eval_row(const struct drisk_snapshot *s, void *ctx, struct drisk_erro
     r->as_of = s->as_of;
     r->promised_at = s->sh->promised_at;
     r->y = y;
-    r->score = c->target == DRISK_SNAPSHOT_ETA ? pr.p50_h : pr.prob;
-    r->p90 = pr.p90_h;
     /* today's rules: late = a carrier exception (or, later, the promise passing);
      * lost = no scan for 7 days */
     r->naive = c->target == DRISK_SNAPSHOT_LOST
@@ -488,14 +519,9 @@ static int eval_row(const struct drisk_snapshot *s, void *ctx, struct drisk_erro
                    : (c->f_exceptions >= 0 && s->x[c->f_exceptions] > 0);
     r->carrier = (unsigned char)slice_id(c, 0, s->sh->carrier);
     r->service = (unsigned char)slice_id(c, 1, s->sh->service);
-    if (c->predictions) {
-        char ts[DRISK_TS_BUF];
-        fprintf(c->predictions, "%s,%s,%s,%.10g,%.10g\n", s->sh->shipment_id,
-                drisk_ts_format(s->as_of, ts),
-                c->target == DRISK_SNAPSHOT_LATE ? "late" : c->target == DRISK_SNAPSHOT_LOST ? "lost" : "eta",
-                y, r->score);
-    }
-    return 0;
+    memcpy(c->pend_x + c->n_pend * c->d, s->x, c->d * sizeof *s->x);
+    snprintf(c->pend_id[c->n_pend], DRISK_ID_MAX, "%s", s->sh->shipment_id);
+    return ++c->n_pend == EVAL_BATCH && eval_flush(c, err) ? -1 : 0;
 }
 
 /* Metrics of all rows (kind < 0) or of one carrier (kind 0) or service (kind 1) slice. */
@@ -620,8 +646,16 @@ enum drisk_status drisk_eval(struct drisk_store *store, const struct drisk_eval_
     c.f_since_last = drisk_feature_index(&schema, "h_since_last_scan_log");
     if (c.predictions)
         fputs("shipment_id,as_of,target,label,score\n", c.predictions);
+    c.d = schema.n_features;
+    if (!(c.pend_x = malloc(EVAL_BATCH * c.d * sizeof *c.pend_x)) ||
+        !(c.pend_id = malloc(EVAL_BATCH * sizeof *c.pend_id))) {
+        rc = drisk_error_set(err, DRISK_ENOMEM, "out of memory");
+        goto out;
+    }
     struct drisk_snapshot_options so = { opts->from, opts->to, INT64_MIN, DRISK_TS_NONE, 1 };
     if ((rc = drisk_snapshots_run(store, &schema, &so, eval_row, &c, err)))
+        goto out;
+    if ((rc = eval_flush(&c, err)))
         goto out;
     res->rows = c.n;
     if (c.n == 0) {
@@ -660,6 +694,8 @@ enum drisk_status drisk_eval(struct drisk_store *store, const struct drisk_eval_
     res->seconds = now_s() - t0;
 out:
     free(c.rows);
+    free(c.pend_x);
+    free(c.pend_id);
     drisk_model_free(m);
     drisk_store_model_row_free(&row);
     return rc;
