@@ -8,7 +8,7 @@
  *
  * usage: bench_fit LEARNER TRAIN.csv UNTIL(YYYY-MM-DD) [key=value ...]
  *   logreg: C=1 (the L2 strength is 1 / (C n), scikit-learn's objective) tol=1e-4
- *   mlp: hidden=64,32 epochs=30 lr=0.001 batch=512 l2=1e-6 patience=2 seed=1
+ *   mlp: hidden=64,32 epochs=30 lr=0.001 batch=512 l2=1e-6 patience=2 seed=1 members=1
  *   svm_rbf, svm_linear: svm_c=1 svm_max_rows=20000 gamma=0 (0: "scale")
  *   any: balanced=1 (class weights) json=FILE (the figures as one JSON object) */
 #include <math.h>
@@ -82,6 +82,8 @@ static int set_option(const char *kv, struct drisk_fit_options *fo, double *C, c
         fo->batch_size = atoi(v);
     else if (KEY("patience"))
         fo->patience = atoi(v);
+    else if (KEY("members"))
+        fo->mlp_members = atoi(v);
     else if (KEY("seed"))
         fo->seed = (uint64_t)atoll(v);
     else if (KEY("svm_c"))

@@ -465,6 +465,14 @@ enum drisk_status drisk_model_explain(const struct drisk_model *m, const double 
     return m->ops->explain(m, x, contrib, base, err);
 }
 
+uint64_t drisk_splitmix64(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
 enum drisk_status drisk_explain_by_occlusion(const struct drisk_model *m, const double *ref,
                                              const double *x, double *contrib, double *base,
                                              struct drisk_error *err)

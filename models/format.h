@@ -66,6 +66,10 @@ extern const struct drisk_model_ops drisk_mlp_ops;
 extern const struct drisk_model_ops drisk_svm_rbf_ops;
 extern const struct drisk_model_ops drisk_svm_linear_ops;
 
+/* splitmix64: the next number of the stream whose state is *state. The learners' one
+ * source of randomness (initial weights, shuffles, samples): the same on every platform. */
+uint64_t drisk_splitmix64(uint64_t *state);
+
 /* Explains a model that has no additive form by occlusion: *base is the score of ref (the
  * training means), raw_j = score(x) - score(x with feature j set to ref_j), and the part of
  * score(x) - *base that the raw_j leave unexplained (interactions) is shared in proportion

@@ -214,17 +214,9 @@ double drisk_mlp_loss(const struct drisk_mlp_net *net, const float *x, const flo
 
 /* ---- random numbers (splitmix64: deterministic for a seed on every platform) ---- */
 
-static uint64_t rng_next(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
 static double rng_uniform(uint64_t *s) /* in (0, 1) */
 {
-    return ((double)(rng_next(s) >> 11) + 0.5) / 9007199254740992.0;
+    return ((double)(drisk_splitmix64(s) >> 11) + 0.5) / 9007199254740992.0;
 }
 
 static double rng_normal(uint64_t *s)
@@ -418,81 +410,83 @@ static enum drisk_status mlp_fit(const struct drisk_dataset *train,
     char best_epochs[DRISK_META_VALUE_MAX] = "", valid_losses[DRISK_META_VALUE_MAX] = "";
     int epochs_run = 0;
     for (int member = 0; member < m->n_members; member++) {
-    net = &m->net[member];
-    uint64_t seed = opt->seed + (uint64_t)member * 0x9e3779b9ULL;
-    init_weights(net, seed, out_bias);
-    memcpy(best, net->theta, net->n_params * sizeof *best);
-    memset(adam_m, 0, net->n_params * sizeof *adam_m);
-    memset(adam_v, 0, net->n_params * sizeof *adam_v);
-    for (size_t i = 0; i < n; i++)
-        perm[i] = i;
-    double lr = opt->learning_rate, best_loss = INFINITY;
-    uint64_t rng = seed ^ 0x5deece66dULL;
-    long step = 0;
-    int epoch, best_epoch = 0, bad = 0;
-    for (epoch = 1; epoch <= opt->epochs; epoch++) {
-        for (size_t i = n - 1; i > 0; i--) { /* Fisher-Yates */
-            size_t j = (size_t)(rng_next(&rng) % (uint64_t)(i + 1));
-            size_t t = perm[i];
-            perm[i] = perm[j];
-            perm[j] = t;
-        }
-        double sum = 0.0;
-        size_t batches = 0;
-        for (size_t s = 0; s + bs <= n; s += bs) { /* bs <= n; the remainder waits */
-            size_t k = bs;
-            for (size_t r = 0; r < k; r++) {
-                size_t src = perm[s + r];
-                memcpy(xb + r * d, xs + src * d, d * sizeof *xb);
-                yb[r] = ys[src];
-                wb[r] = ws_row ? ws_row[src] : 1.0f;
+        net = &m->net[member];
+        uint64_t seed = opt->seed + (uint64_t)member * 0x9e3779b9ULL;
+        init_weights(net, seed, out_bias);
+        memcpy(best, net->theta, net->n_params * sizeof *best);
+        memset(adam_m, 0, net->n_params * sizeof *adam_m);
+        memset(adam_v, 0, net->n_params * sizeof *adam_v);
+        for (size_t i = 0; i < n; i++)
+            perm[i] = i;
+        double lr = opt->learning_rate, best_loss = INFINITY;
+        uint64_t rng = seed ^ 0x5deece66dULL;
+        long step = 0;
+        int epoch, best_epoch = 0, bad = 0;
+        for (epoch = 1; epoch <= opt->epochs; epoch++) {
+            for (size_t i = n - 1; i > 0; i--) { /* Fisher-Yates */
+                size_t j = (size_t)(drisk_splitmix64(&rng) % (uint64_t)(i + 1));
+                size_t t = perm[i];
+                perm[i] = perm[j];
+                perm[j] = t;
             }
-            sum += drisk_mlp_loss(net, xb, yb, ws_row ? wb : NULL, k, opt->l2, grad, &ws);
-            batches++;
-            step++;
-            double c1 = 1.0 - pow(b1, (double)step), c2 = 1.0 - pow(b2, (double)step);
-            float a = (float)(lr * sqrt(c2) / c1);
-            float *th = net->theta;
-            for (size_t j = 0; j < net->n_params; j++) {
-                float g = grad[j];
-                adam_m[j] = (float)b1 * adam_m[j] + (float)(1.0 - b1) * g;
-                adam_v[j] = (float)b2 * adam_v[j] + (float)(1.0 - b2) * g * g;
-                th[j] -= a * adam_m[j] / (sqrtf(adam_v[j]) + (float)eps);
+            double sum = 0.0;
+            size_t batches = 0;
+            for (size_t s = 0; s + bs <= n; s += bs) { /* bs <= n; the remainder waits */
+                size_t k = bs;
+                for (size_t r = 0; r < k; r++) {
+                    size_t src = perm[s + r];
+                    memcpy(xb + r * d, xs + src * d, d * sizeof *xb);
+                    yb[r] = ys[src];
+                    wb[r] = ws_row ? ws_row[src] : 1.0f;
+                }
+                sum += drisk_mlp_loss(net, xb, yb, ws_row ? wb : NULL, k, opt->l2, grad, &ws);
+                batches++;
+                step++;
+                double c1 = 1.0 - pow(b1, (double)step), c2 = 1.0 - pow(b2, (double)step);
+                float a = (float)(lr * sqrt(c2) / c1);
+                float *th = net->theta;
+                for (size_t j = 0; j < net->n_params; j++) {
+                    float g = grad[j];
+                    adam_m[j] = (float)b1 * adam_m[j] + (float)(1.0 - b1) * g;
+                    adam_v[j] = (float)b2 * adam_v[j] + (float)(1.0 - b2) * g * g;
+                    th[j] -= a * adam_m[j] / (sqrtf(adam_v[j]) + (float)eps);
+                }
+            }
+            train_loss = sum / (double)batches;
+            if (!isfinite(train_loss)) {
+                st = drisk_error_set(err, DRISK_EINVAL, "mlp: the fit diverged in epoch %d "
+                                     "(loss %g): lower the learning rate", epoch, train_loss);
+                goto out;
+            }
+            double vloss = nv ? set_loss(net, vx, vy, vw, nv, &wv) : train_loss;
+            epochs_run++;
+            if (opt->progress)
+                opt->progress(opt->progress_ctx, epochs_run, vloss, train_loss);
+            if ((opt->verbose && now_s() - last_log >= 1.0) ||
+                drisk_log_threshold >= DRISK_LOG_DEBUG) {
+                DRISK_LOG(opt->verbose ? DRISK_LOG_INFO : DRISK_LOG_DEBUG, "mlp member %d of %d, "
+                          "epoch %d: training loss %.5f, validation loss %.5f (%.1f s)", member + 1,
+                          m->n_members, epoch, train_loss, vloss, now_s() - t0);
+                last_log = now_s();
+            }
+            if (epoch == 1 || vloss < best_loss - 1e-5 * fabs(best_loss)) {
+                best_loss = vloss;
+                best_epoch = epoch;
+                bad = 0;
+                memcpy(best, net->theta, net->n_params * sizeof *best);
+            } else {
+                if (++bad >= opt->patience)
+                    break;
+                lr *= 0.25; /* a plateau: smaller steps before giving up */
             }
         }
-        train_loss = sum / (double)batches;
-        if (!isfinite(train_loss)) {
-            st = drisk_error_set(err, DRISK_EINVAL, "mlp: the fit diverged in epoch %d (loss %g): "
-                                 "lower the learning rate", epoch, train_loss);
-            goto out;
-        }
-        double vloss = nv ? set_loss(net, vx, vy, vw, nv, &wv) : train_loss;
-        epochs_run++;
-        if (opt->progress)
-            opt->progress(opt->progress_ctx, epochs_run, vloss, train_loss);
-        if ((opt->verbose && now_s() - last_log >= 1.0) || drisk_log_threshold >= DRISK_LOG_DEBUG) {
-            DRISK_LOG(opt->verbose ? DRISK_LOG_INFO : DRISK_LOG_DEBUG, "mlp member %d of %d, "
-                      "epoch %d: training loss %.5f, validation loss %.5f (%.1f s)", member + 1,
-                      m->n_members, epoch, train_loss, vloss, now_s() - t0);
-            last_log = now_s();
-        }
-        if (epoch == 1 || vloss < best_loss - 1e-5 * fabs(best_loss)) {
-            best_loss = vloss;
-            best_epoch = epoch;
-            bad = 0;
-            memcpy(best, net->theta, net->n_params * sizeof *best);
-        } else {
-            if (++bad >= opt->patience)
-                break;
-            lr *= 0.25; /* a plateau: smaller steps before giving up */
-        }
-    }
-    memcpy(net->theta, best, net->n_params * sizeof *best);
-    size_t used = strlen(best_epochs);
-    snprintf(best_epochs + used, sizeof best_epochs - used, "%s%d", member ? "," : "", best_epoch);
-    used = strlen(valid_losses);
-    snprintf(valid_losses + used, sizeof valid_losses - used, "%s%.5f", member ? "," : "",
-             best_loss);
+        memcpy(net->theta, best, net->n_params * sizeof *best);
+        size_t used = strlen(best_epochs);
+        snprintf(best_epochs + used, sizeof best_epochs - used, "%s%d", member ? "," : "",
+                 best_epoch);
+        used = strlen(valid_losses);
+        snprintf(valid_losses + used, sizeof valid_losses - used, "%s%.5f", member ? "," : "",
+                 best_loss);
     }
     char arch[DRISK_META_VALUE_MAX] = "", num[32];
     for (int l = 1; l < m->net[0].n_layers; l++) {

@@ -81,13 +81,6 @@ static void svm_log(const char *s)
         DRISK_LOG(DRISK_LOG_DEBUG, "libsvm: %.*s", (int)n, s);
 }
 
-static uint64_t rng_next(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
 
 /* Marks keep[i] for a uniform sample of `want` of the rows with label c (Knuth's
  * selection sampling: in order, deterministic for the seed). */
@@ -98,7 +91,7 @@ static void sample_class(const double *y, size_t n, double c, size_t have, size_
     for (size_t i = 0; i < n && taken < want; i++) {
         if (y[i] != c)
             continue;
-        double u = (double)(rng_next(rng) >> 11) / 9007199254740992.0;
+        double u = (double)(drisk_splitmix64(rng) >> 11) / 9007199254740992.0;
         if ((double)(have - seen) * u < (double)(want - taken)) {
             keep[i] = 1;
             taken++;
@@ -323,8 +316,9 @@ static enum drisk_status svm_linear_fit(const struct drisk_dataset *train,
     return fit_kernel(LINEAR, train, opt, out, err);
 }
 
-static enum drisk_status svm_score_rows(const struct drisk_model *base, const double *x, size_t n,
-                                     struct drisk_prediction *out, struct drisk_error *err)
+static enum drisk_status svm_score_rows(const struct drisk_model *base, const double *x,
+                                        size_t n, struct drisk_prediction *out,
+                                        struct drisk_error *err)
 {
     const struct svm *m = (const struct svm *)base;
     size_t d = m->d;
@@ -366,7 +360,7 @@ static enum drisk_status svm_score_rows(const struct drisk_model *base, const do
 }
 
 static enum drisk_status svm_explain_row(const struct drisk_model *base, const double *x,
-                                     double *contrib, double *bias, struct drisk_error *err)
+                                         double *contrib, double *bias, struct drisk_error *err)
 {
     const struct svm *m = (const struct svm *)base;
     if (m->kernel == RBF)
@@ -381,8 +375,8 @@ static enum drisk_status svm_explain_row(const struct drisk_model *base, const d
     return DRISK_OK;
 }
 
-static enum drisk_status svm_payload_save(const struct drisk_model *base, struct drisk_buf *buf,
-                                  struct drisk_error *err)
+static enum drisk_status svm_payload_save(const struct drisk_model *base,
+                                          struct drisk_buf *buf, struct drisk_error *err)
 {
     (void)err;
     const struct svm *m = (const struct svm *)base;
@@ -408,8 +402,9 @@ static int all_finite(const double *v, size_t n)
     return 1;
 }
 
-static enum drisk_status svm_payload_load(struct drisk_reader *r, const struct drisk_model_meta *meta,
-                                  struct drisk_model **out, struct drisk_error *err)
+static enum drisk_status svm_payload_load(struct drisk_reader *r,
+                                          const struct drisk_model_meta *meta,
+                                          struct drisk_model **out, struct drisk_error *err)
 {
     enum drisk_status st;
     size_t d = meta->n_features;
@@ -462,7 +457,8 @@ static enum drisk_status svm_payload_load(struct drisk_reader *r, const struct d
     }
     if ((st = drisk_reader_check(r, "svm payload", err)))
         goto out;
-    if (!isfinite(m->gamma) || !(m->gamma > 0.0) || !isfinite(m->rho) || !all_finite(m->lo, 3 * d) ||
+    if (!isfinite(m->gamma) || !(m->gamma > 0.0) || !isfinite(m->rho) ||
+        !all_finite(m->lo, 3 * d) ||
         (m->w && !all_finite(m->w, d)) || (m->coef && !all_finite(m->coef, m->n_sv)) ||
         (m->sv && !all_finite(m->sv, m->n_sv * d))) {
         st = drisk_error_set(err, DRISK_EINVAL, "svm payload: a value is not finite");

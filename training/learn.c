@@ -208,7 +208,8 @@ static double candidate_merit(const struct drisk_train_candidate *c, int classif
 
 /* Every candidate's validation figures, stored with the chosen model as
  * "<algorithm>.<metric>". */
-static enum drisk_status store_candidates(struct drisk_model *m, const struct drisk_train_result *res,
+static enum drisk_status store_candidates(struct drisk_model *m,
+                                          const struct drisk_train_result *res,
                                           int classification, struct drisk_error *err)
 {
     enum drisk_status rc = DRISK_OK;
