@@ -4,6 +4,7 @@
  * schema refusal, and every truncation and corruption refused without a crash. All data
  * comes from fixed seeds. */
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1012,8 +1013,61 @@ static void check_explain_sums(const struct drisk_model *m, const double *x, siz
               "%.9g, score %.9g", m->meta.algorithm, sum, p.score);
 }
 
-/* Fits ops on an interaction, checks it beats logistic regression on held-out rows, and
- * that the model survives a save/load bit-identically. */
+/* One loaded model scored from several threads at once gives every thread the bits a
+ * lone caller gets (no hidden shared state in predict or explain). Single rows and whole
+ * batches are compared with their own kind: the SVM's batched dgemm may round the last
+ * bit differently from a one-row product. */
+struct share_job {
+    const struct drisk_model *m;
+    const double *x;
+    size_t n, d;
+    const struct drisk_prediction *want, *want1;
+    int ok;
+};
+
+static void *share_run(void *arg)
+{
+    struct share_job *j = arg;
+    struct drisk_prediction *p = malloc(j->n * sizeof *p);
+    struct drisk_error err;
+    double c[16], base;
+    j->ok = 1;
+    for (int round = 0; round < 20 && j->ok; round++) {
+        for (size_t i = 0; i < j->n && j->ok; i += 7) /* single rows and batches mixed */
+            j->ok = drisk_model_predict(j->m, j->x + i * j->d, 1, p + i, &err) == DRISK_OK &&
+                    memcmp(&p[i], &j->want1[i], sizeof *p) == 0 &&
+                    drisk_model_explain(j->m, j->x + i * j->d, c, &base, &err) == DRISK_OK;
+        j->ok = j->ok && drisk_model_predict(j->m, j->x, j->n, p, &err) == DRISK_OK &&
+                memcmp(p, j->want, j->n * sizeof *p) == 0;
+    }
+    free(p);
+    return NULL;
+}
+
+static void check_shared(const struct drisk_model *m, const double *x, size_t n, size_t d)
+{
+    enum { THREADS = 4 };
+    struct drisk_prediction *want = malloc(n * sizeof *want), *want1 = malloc(n * sizeof *want1);
+    struct drisk_error err;
+    CHECK(drisk_model_predict(m, x, n, want, &err) == DRISK_OK);
+    for (size_t i = 0; i < n; i++)
+        CHECK(drisk_model_predict(m, x + i * d, 1, want1 + i, &err) == DRISK_OK);
+    pthread_t t[THREADS];
+    struct share_job job[THREADS];
+    for (int i = 0; i < THREADS; i++) {
+        job[i] = (struct share_job){ m, x, n, d, want, want1, 0 };
+        CHECK(pthread_create(&t[i], NULL, share_run, &job[i]) == 0);
+    }
+    for (int i = 0; i < THREADS; i++) {
+        pthread_join(t[i], NULL);
+        CHECK_MSG(job[i].ok, "%s: thread %d saw other predictions", m->meta.algorithm, i);
+    }
+    free(want);
+    free(want1);
+}
+
+/* Fits ops on an interaction, checks it beats logistic regression on held-out rows, that
+ * the model survives a save/load bit-identically and that threads can share it. */
 static void check_nonlinear(const struct drisk_model_ops *ops, struct drisk_fit_options *opt,
                             double min_auc)
 {
@@ -1046,6 +1100,7 @@ static void check_nonlinear(const struct drisk_model_ops *ops, struct drisk_fit_
     if (back) {
         CHECK(predictions_equal(m, back, te.x, 1500));
         CHECK(strcmp(back->meta.algorithm, ops->name) == 0);
+        check_shared(back, te.x, 200, D);
     }
     if (buf.len < 20000)
         check_corruption(&buf, te.x, D);
