@@ -106,7 +106,7 @@ static const struct drisk_opt train_opts[] = {
     { "epochs", DRISK_OPT_INT, 0, "N", "30", 1, 10000, "mlp: at most N passes over the training snapshots (early stopping on validation loss usually ends sooner)" },
     { "members", DRISK_OPT_INT, 0, "N", "5", 1, 16, "mlp: train N networks from different seeds and average their outputs" },
     { "batch-size", DRISK_OPT_INT, 0, "N", "512", 1, 65536, "mlp: rows per Adam step" },
-    { "learning-rate", DRISK_OPT_STRING, 0, "X", "0.001", 0, 0, "mlp: Adam's step size (cut by 4 on each epoch without a validation improvement)" },
+    { "learning-rate", DRISK_OPT_STRING, 0, "X", "0.001", 0, 0, "mlp: Adam's step size (cut by 4 at each of the four validation checks an epoch that brings no improvement)" },
     { "svm-max-rows", DRISK_OPT_INT, 0, "N", "20000", 100, 10000000, "svm: train on a class-stratified sample of at most N snapshots (libsvm's time grows about quadratically with rows)" },
     { "svm-c", DRISK_OPT_STRING, 0, "C", "1", 0, 0, "svm: the cost of a margin violation" },
     { "seed", DRISK_OPT_INT, 0, "N", "1", 0, INT64_MAX, "seed of the mlp's initial weights and shuffles and of the svm's sample" },

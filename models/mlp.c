@@ -31,6 +31,7 @@
 #define MLP_MAX_UNITS 4096
 #define MLP_MAX_FEATURES ((size_t)1 << 16)
 #define MLP_EVAL_ROWS 4096
+#define MLP_CHECKS_PER_EPOCH 4
 
 #define MLP_MAX_MEMBERS 16
 
@@ -408,7 +409,7 @@ static enum drisk_status mlp_fit(const struct drisk_dataset *train,
     const double b1 = 0.9, b2 = 0.999, eps = 1e-8;
     double t0 = now_s(), last_log = t0, train_loss = NAN;
     char best_epochs[DRISK_META_VALUE_MAX] = "", valid_losses[DRISK_META_VALUE_MAX] = "";
-    int epochs_run = 0;
+    int checks_run = 0;
     for (int member = 0; member < m->n_members; member++) {
         net = &m->net[member];
         uint64_t seed = opt->seed + (uint64_t)member * 0x9e3779b9ULL;
@@ -418,11 +419,14 @@ static enum drisk_status mlp_fit(const struct drisk_dataset *train,
         memset(adam_v, 0, net->n_params * sizeof *adam_v);
         for (size_t i = 0; i < n; i++)
             perm[i] = i;
-        double lr = opt->learning_rate, best_loss = INFINITY;
+        double lr = opt->learning_rate, best_loss = INFINITY, best_at = 0.0;
         uint64_t rng = seed ^ 0x5deece66dULL;
         long step = 0;
-        int epoch, best_epoch = 0, bad = 0;
-        for (epoch = 1; epoch <= opt->epochs; epoch++) {
+        int bad = 0, stop = 0;
+        size_t per_epoch = n / bs, check_every = per_epoch / MLP_CHECKS_PER_EPOCH;
+        if (check_every < 1)
+            check_every = 1;
+        for (int epoch = 1; epoch <= opt->epochs && !stop; epoch++) {
             for (size_t i = n - 1; i > 0; i--) { /* Fisher-Yates */
                 size_t j = (size_t)(drisk_splitmix64(&rng) % (uint64_t)(i + 1));
                 size_t t = perm[i];
@@ -431,15 +435,14 @@ static enum drisk_status mlp_fit(const struct drisk_dataset *train,
             }
             double sum = 0.0;
             size_t batches = 0;
-            for (size_t s = 0; s + bs <= n; s += bs) { /* bs <= n; the remainder waits */
-                size_t k = bs;
-                for (size_t r = 0; r < k; r++) {
+            for (size_t s = 0; s + bs <= n && !stop; s += bs) { /* the remainder waits */
+                for (size_t r = 0; r < bs; r++) {
                     size_t src = perm[s + r];
                     memcpy(xb + r * d, xs + src * d, d * sizeof *xb);
                     yb[r] = ys[src];
                     wb[r] = ws_row ? ws_row[src] : 1.0f;
                 }
-                sum += drisk_mlp_loss(net, xb, yb, ws_row ? wb : NULL, k, opt->l2, grad, &ws);
+                sum += drisk_mlp_loss(net, xb, yb, ws_row ? wb : NULL, bs, opt->l2, grad, &ws);
                 batches++;
                 step++;
                 double c1 = 1.0 - pow(b1, (double)step), c2 = 1.0 - pow(b2, (double)step);
@@ -451,39 +454,45 @@ static enum drisk_status mlp_fit(const struct drisk_dataset *train,
                     adam_v[j] = (float)b2 * adam_v[j] + (float)(1.0 - b2) * g * g;
                     th[j] -= a * adam_m[j] / (sqrtf(adam_v[j]) + (float)eps);
                 }
-            }
-            train_loss = sum / (double)batches;
-            if (!isfinite(train_loss)) {
-                st = drisk_error_set(err, DRISK_EINVAL, "mlp: the fit diverged in epoch %d "
-                                     "(loss %g): lower the learning rate", epoch, train_loss);
-                goto out;
-            }
-            double vloss = nv ? set_loss(net, vx, vy, vw, nv, &wv) : train_loss;
-            epochs_run++;
-            if (opt->progress)
-                opt->progress(opt->progress_ctx, epochs_run, vloss, train_loss);
-            if ((opt->verbose && now_s() - last_log >= 1.0) ||
-                drisk_log_threshold >= DRISK_LOG_DEBUG) {
-                DRISK_LOG(opt->verbose ? DRISK_LOG_INFO : DRISK_LOG_DEBUG, "mlp member %d of %d, "
-                          "epoch %d: training loss %.5f, validation loss %.5f (%.1f s)", member + 1,
-                          m->n_members, epoch, train_loss, vloss, now_s() - t0);
-                last_log = now_s();
-            }
-            if (epoch == 1 || vloss < best_loss - 1e-5 * fabs(best_loss)) {
-                best_loss = vloss;
-                best_epoch = epoch;
-                bad = 0;
-                memcpy(best, net->theta, net->n_params * sizeof *best);
-            } else {
-                if (++bad >= opt->patience)
-                    break;
-                lr *= 0.25; /* a plateau: smaller steps before giving up */
+                train_loss = sum / (double)batches;
+                if (!isfinite(train_loss)) {
+                    st = drisk_error_set(err, DRISK_EINVAL, "mlp: the fit diverged in epoch %d "
+                                         "(loss %g): lower the learning rate", epoch, train_loss);
+                    goto out;
+                }
+                /* a few validation checks per epoch: on a large history the best point is
+                 * often within the first epochs */
+                if (batches % check_every != 0 && batches != per_epoch)
+                    continue;
+                double at = (double)(epoch - 1) + (double)batches / (double)per_epoch;
+                double vloss = nv ? set_loss(net, vx, vy, vw, nv, &wv) : train_loss;
+                checks_run++;
+                if (opt->progress)
+                    opt->progress(opt->progress_ctx, checks_run, vloss, train_loss);
+                if ((opt->verbose && now_s() - last_log >= 1.0) ||
+                    drisk_log_threshold >= DRISK_LOG_DEBUG) {
+                    DRISK_LOG(opt->verbose ? DRISK_LOG_INFO : DRISK_LOG_DEBUG, "mlp member %d of "
+                              "%d, epoch %.2f: training loss %.5f, validation loss %.5f "
+                              "(%.1f s)", member + 1, m->n_members, at, train_loss, vloss,
+                              now_s() - t0);
+                    last_log = now_s();
+                }
+                if (!nv || best_loss == INFINITY || vloss < best_loss - 1e-5 * fabs(best_loss)) {
+                    best_loss = vloss;
+                    best_at = at;
+                    bad = 0;
+                    memcpy(best, net->theta, net->n_params * sizeof *best);
+                } else if (++bad >= opt->patience) {
+                    stop = 1;
+                } else {
+                    lr *= 0.25; /* a plateau: smaller steps before giving up */
+                }
             }
         }
         memcpy(net->theta, best, net->n_params * sizeof *best);
         size_t used = strlen(best_epochs);
-        snprintf(best_epochs + used, sizeof best_epochs - used, "%s%d", member ? "," : "",
-                 best_epoch);
+        snprintf(best_epochs + used, sizeof best_epochs - used, "%s%.2f", member ? "," : "",
+                 best_at);
         used = strlen(valid_losses);
         snprintf(valid_losses + used, sizeof valid_losses - used, "%s%.5f", member ? "," : "",
                  best_loss);
@@ -507,8 +516,8 @@ static enum drisk_status mlp_fit(const struct drisk_dataset *train,
                                     opt->class_weight_balanced && !quantile ? "balanced" : "none",
                                     err)))
         goto out;
-    snprintf(num, sizeof num, "%d", epochs_run);
-    if ((st = drisk_model_set_param(&m->base, "epochs", num, err)))
+    snprintf(num, sizeof num, "%d", checks_run);
+    if ((st = drisk_model_set_param(&m->base, "validation_checks", num, err)))
         goto out;
     *out = &m->base;
     m = NULL;

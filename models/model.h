@@ -70,10 +70,10 @@ struct drisk_fit_options {
     uint64_t seed;             /* stochastic learners (sampling, initialisation); default 1 */
 
     /* mlp: hidden layer widths (n_hidden 1..3; default 2 layers of 64 and 32), epochs
-     * (the most; early stopping on validation loss usually ends sooner; default 30),
-     * mini-batch rows (default 512), Adam's step size (default 1e-3, cut by 4 on each
-     * epoch without a validation improvement) and how many such epochs in a row end the
-     * fit (default 2). */
+     * (the most; early stopping usually ends sooner; default 30), mini-batch rows
+     * (default 512), Adam's step size (default 1e-3). The validation loss is checked four
+     * times an epoch; a check without improvement cuts the step size by 4, `patience`
+     * such checks in a row end the fit (default 2), and the best weights are kept. */
     int n_hidden;
     int hidden[3];
     int epochs;
