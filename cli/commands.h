@@ -15,6 +15,7 @@ extern const struct drisk_command drisk_cmd_export;
 extern const struct drisk_command drisk_cmd_train;
 extern const struct drisk_command drisk_cmd_eval;
 extern const struct drisk_command drisk_cmd_models;
+extern const struct drisk_command drisk_cmd_keys;
 
 /* CONTRACT §5 exit codes for a status: 0 ok, 2 bad usage or input (including a model or
  * file that does not exist), 1 anything else. */

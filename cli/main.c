@@ -17,6 +17,7 @@ static const struct drisk_command *const commands[] = {
     &drisk_cmd_eval,
     &drisk_cmd_export,
     &drisk_cmd_models,
+    &drisk_cmd_keys,
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 

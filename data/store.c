@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "data/schema.h"
+#include "engine/sha256.h"
 #include "engine/strmap.h"
 #include "engine/vocab.h"
 
@@ -906,4 +907,124 @@ enum drisk_status drisk_store_model_activate(struct drisk_store *store, int64_t 
         return rc;
     }
     return drisk_store_commit(store, err);
+}
+
+/* ---- API keys ---- */
+
+#define KEY_COLS "k.id, coalesce(m.name, ''), k.admin, k.created_at, k.key_hash"
+
+static void key_row_read(sqlite3_stmt *st, struct drisk_key_row *out)
+{
+    out->id = sqlite3_column_int64(st, 0);
+    snprintf(out->merchant, sizeof out->merchant, "%s", (const char *)sqlite3_column_text(st, 1));
+    out->admin = sqlite3_column_int(st, 2) != 0;
+    out->created_at = sqlite3_column_int64(st, 3);
+}
+
+enum drisk_status drisk_store_key_add(struct drisk_store *store, const char *merchant, int admin,
+                                      const unsigned char hash[32], int64_t now, int64_t *id,
+                                      struct drisk_error *err)
+{
+    enum drisk_status rc;
+    int64_t mid = 0;
+    int has_merchant = merchant && merchant[0];
+    if (!has_merchant && !admin)
+        return drisk_error_set(err, DRISK_EINVAL, "a key needs a merchant unless it is an admin "
+                               "key");
+    if (has_merchant && strlen(merchant) >= DRISK_ID_MAX)
+        return drisk_error_set(err, DRISK_EINVAL, "merchant id longer than %d bytes",
+                               DRISK_ID_MAX - 1);
+    if ((rc = drisk_store_begin(store, err)))
+        return rc;
+    if (has_merchant && (rc = merchant_id(store, merchant, &mid, err)))
+        goto fail;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(store->db, "INSERT INTO api_keys(merchant_id, key_hash, admin, "
+                           "created_at) VALUES (?1, ?2, ?3, ?4)", -1, &st, NULL) != SQLITE_OK) {
+        rc = db_error(store, err, "registering a key");
+        goto fail;
+    }
+    if (has_merchant)
+        sqlite3_bind_int64(st, 1, mid);
+    else
+        sqlite3_bind_null(st, 1);
+    sqlite3_bind_blob(st, 2, hash, 32, SQLITE_STATIC);
+    sqlite3_bind_int(st, 3, admin ? 1 : 0);
+    sqlite3_bind_int64(st, 4, now);
+    int r = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (r == SQLITE_CONSTRAINT) {
+        rc = drisk_error_set(err, DRISK_EINVAL, "this key is already registered");
+        goto fail;
+    }
+    if (r != SQLITE_DONE) {
+        rc = db_error(store, err, "registering a key");
+        goto fail;
+    }
+    *id = sqlite3_last_insert_rowid(store->db);
+    return drisk_store_commit(store, err);
+fail:
+    drisk_store_rollback(store);
+    return rc;
+}
+
+enum drisk_status drisk_store_key_find(struct drisk_store *store, const unsigned char hash[32],
+                                       struct drisk_key_row *out, struct drisk_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(store->db, "SELECT " KEY_COLS " FROM api_keys k LEFT JOIN merchants m"
+                           " ON m.id = k.merchant_id WHERE k.key_hash = ?1", -1, &st,
+                           NULL) != SQLITE_OK)
+        return db_error(store, err, "looking up a key");
+    sqlite3_bind_blob(st, 1, hash, 32, SQLITE_STATIC);
+    int r = sqlite3_step(st);
+    enum drisk_status rc = DRISK_OK;
+    if (r == SQLITE_ROW && sqlite3_column_bytes(st, 4) == 32 &&
+        drisk_equal_ct(sqlite3_column_blob(st, 4), hash, 32)) {
+        key_row_read(st, out);
+    } else if (r == SQLITE_ROW || r == SQLITE_DONE) {
+        rc = drisk_error_set(err, DRISK_ENOTFOUND, "unknown API key");
+    } else {
+        rc = db_error(store, err, "looking up a key");
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+enum drisk_status drisk_store_key_list(struct drisk_store *store,
+                                       int (*fn)(const struct drisk_key_row *row, void *ctx),
+                                       void *ctx, struct drisk_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(store->db, "SELECT " KEY_COLS " FROM api_keys k LEFT JOIN merchants m"
+                           " ON m.id = k.merchant_id ORDER BY k.id", -1, &st, NULL) != SQLITE_OK)
+        return db_error(store, err, "listing keys");
+    int r;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        struct drisk_key_row row;
+        key_row_read(st, &row);
+        if (fn(&row, ctx))
+            break;
+    }
+    sqlite3_finalize(st);
+    if (r != SQLITE_ROW && r != SQLITE_DONE)
+        return db_error(store, err, "listing keys");
+    return DRISK_OK;
+}
+
+enum drisk_status drisk_store_key_revoke(struct drisk_store *store, int64_t id,
+                                         struct drisk_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(store->db, "DELETE FROM api_keys WHERE id = ?1", -1, &st, NULL) !=
+        SQLITE_OK)
+        return db_error(store, err, "revoking a key");
+    sqlite3_bind_int64(st, 1, id);
+    int r = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (r != SQLITE_DONE)
+        return db_error(store, err, "revoking a key");
+    if (sqlite3_changes(store->db) == 0)
+        return drisk_error_set(err, DRISK_ENOTFOUND, "no key %lld", (long long)id);
+    return DRISK_OK;
 }

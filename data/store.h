@@ -158,6 +158,33 @@ enum drisk_status drisk_store_model_list(struct drisk_store *store, drisk_model_
 enum drisk_status drisk_store_model_activate(struct drisk_store *store, int64_t id,
                                              struct drisk_error *err);
 
+/* ---- API keys (drisk keys; the server's authentication) ----
+ * Only a key's SHA-256 is stored. A key belongs to one merchant, or to none when it is an
+ * admin key; admin keys may also belong to a merchant. */
+struct drisk_key_row {
+    int64_t id;
+    char merchant[DRISK_ID_MAX]; /* "" for none */
+    int admin;
+    int64_t created_at;
+};
+
+/* Registers a key hash for merchant (created if new; NULL or "" only with admin) at time
+ * now. *id receives the key's id. DRISK_EINVAL for a hash already registered. */
+enum drisk_status drisk_store_key_add(struct drisk_store *store, const char *merchant, int admin,
+                                      const unsigned char hash[32], int64_t now, int64_t *id,
+                                      struct drisk_error *err);
+/* The key whose hash is hash (found by index, then compared in constant time):
+ * DRISK_ENOTFOUND when none. */
+enum drisk_status drisk_store_key_find(struct drisk_store *store, const unsigned char hash[32],
+                                       struct drisk_key_row *out, struct drisk_error *err);
+/* Calls fn for every key, oldest first (fn returns non-zero to stop). */
+enum drisk_status drisk_store_key_list(struct drisk_store *store,
+                                       int (*fn)(const struct drisk_key_row *row, void *ctx),
+                                       void *ctx, struct drisk_error *err);
+/* Deletes key id: DRISK_ENOTFOUND when there is none. */
+enum drisk_status drisk_store_key_revoke(struct drisk_store *store, int64_t id,
+                                         struct drisk_error *err);
+
 /* Row counts of the core tables (cheap enough for tests and summaries). */
 enum drisk_status drisk_store_count(struct drisk_store *store, int64_t *shipments,
                                     int64_t *scans, struct drisk_error *err);

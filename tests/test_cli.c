@@ -351,6 +351,40 @@ static void test_simulate_roundtrip(void)
               csv) == 2);
 }
 
+/* drisk keys: a key printed once, only its hash stored, listed and revoked */
+static void test_keys(void)
+{
+    char db[600];
+    snprintf(db, sizeof db, "%s/keys.db", dir);
+    unlink(db);
+    CHECK(run("keys --db '%s' create --merchant shop-a", db) == 0);
+    char key[128] = "";
+    sscanf(out_text, "%127s", key);
+    CHECK(strncmp(key, "drisk_", 6) == 0 && strlen(key) == 6 + 48);
+    CHECK(strstr(err_text, "shown only now") != NULL);
+    CHECK(run("keys --db '%s' create --admin --json", db) == 0 &&
+          strstr(out_text, "\"admin\": true") && strstr(out_text, "\"key\": \"drisk_"));
+    CHECK(!strstr(out_text, key)); /* a new key each time */
+    CHECK(run("keys --db '%s' list --json", db) == 0 &&
+          strstr(out_text, "{\"id\": 1, \"merchant\": \"shop-a\", \"admin\": false") &&
+          strstr(out_text, "\"id\": 2, \"merchant\": null, \"admin\": true") &&
+          !strstr(out_text, "drisk_"));
+    /* the database holds no key text */
+    FILE *f = fopen(db, "rb");
+    static char bytes[1 << 20];
+    size_t got = f ? fread(bytes, 1, sizeof bytes, f) : 0;
+    if (f)
+        fclose(f);
+    int found = 0;
+    for (size_t i = 0; i + 16 <= got; i++)
+        found |= memcmp(bytes + i, key + 6, 16) == 0;
+    CHECK(got > 0 && !found);
+    CHECK(run("keys --db '%s' create", db) == 2 && strstr(err_text, "--merchant"));
+    CHECK(run("keys --db '%s' revoke 1", db) == 0);
+    CHECK(run("keys --db '%s' revoke 1", db) == 2 && strstr(err_text, "no key 1"));
+    CHECK(run("keys --db '%s' rotate", db) == 2);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 5) {
@@ -377,5 +411,6 @@ int main(int argc, char **argv)
     test_foreign_file();
     test_simulate_roundtrip();
     test_learning();
+    test_keys();
     CHECK_DONE();
 }

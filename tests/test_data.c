@@ -12,6 +12,7 @@
 #include "data/import.h"
 #include "data/jsonl.h"
 #include "data/store.h"
+#include "engine/sha256.h"
 #include "engine/timeutil.h"
 #include "engine/vocab.h"
 #include "tests/check.h"
@@ -490,6 +491,39 @@ static void test_import(void)
     CHECK(r.problems == 4 && r.scans.rejected == 4);
 }
 
+/* API keys: only hashes stored, found by hash, merchant attached, revoked for good. */
+static void test_keys(void)
+{
+    struct drisk_store *st = NULL;
+    struct drisk_error err = { 0 };
+    unlink(path("keys.db"));
+    CHECK(drisk_store_open(path("keys.db"), &st, &err) == DRISK_OK);
+    if (!st)
+        return;
+    unsigned char h1[32], h2[32], h3[32];
+    drisk_sha256("key-one", 7, h1);
+    drisk_sha256("key-two", 7, h2);
+    drisk_sha256("key-three", 9, h3);
+    int64_t id1 = 0, id2 = 0, id;
+    CHECK(drisk_store_key_add(st, "shop-a", 0, h1, 1700000000, &id1, &err) == DRISK_OK);
+    CHECK(drisk_store_key_add(st, NULL, 1, h2, 1700000001, &id2, &err) == DRISK_OK);
+    CHECK(id1 > 0 && id2 > id1);
+    /* a merchant key needs a merchant; a hash is registered once */
+    CHECK(drisk_store_key_add(st, "", 0, h3, 1, &id, &err) == DRISK_EINVAL);
+    CHECK(drisk_store_key_add(st, "shop-b", 0, h1, 1, &id, &err) == DRISK_EINVAL &&
+          strstr(err.msg, "already"));
+    struct drisk_key_row row;
+    CHECK(drisk_store_key_find(st, h1, &row, &err) == DRISK_OK && row.id == id1 &&
+          strcmp(row.merchant, "shop-a") == 0 && !row.admin && row.created_at == 1700000000);
+    CHECK(drisk_store_key_find(st, h2, &row, &err) == DRISK_OK && row.admin &&
+          row.merchant[0] == '\0');
+    CHECK(drisk_store_key_find(st, h3, &row, &err) == DRISK_ENOTFOUND);
+    CHECK(drisk_store_key_revoke(st, id1, &err) == DRISK_OK);
+    CHECK(drisk_store_key_find(st, h1, &row, &err) == DRISK_ENOTFOUND);
+    CHECK(drisk_store_key_revoke(st, id1, &err) == DRISK_ENOTFOUND);
+    drisk_store_free(st);
+}
+
 int main(int argc, char **argv)
 {
     dir = argc > 1 ? argv[1] : "/tmp/drisk_test_data";
@@ -498,5 +532,6 @@ int main(int argc, char **argv)
     test_jsonl();
     test_store();
     test_import();
+    test_keys();
     CHECK_DONE();
 }

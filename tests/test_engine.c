@@ -2,6 +2,7 @@
  * and the event vocabulary mapping of docs/VOCABULARY.md. */
 #include <string.h>
 
+#include "engine/sha256.h"
 #include "engine/strmap.h"
 #include "engine/text.h"
 #include "engine/timeutil.h"
@@ -195,6 +196,51 @@ static void test_strmap(void)
     CHECK(drisk_fnv1a(DRISK_FNV_SEED, "a") == 0xaf63dc4c8601ec8cULL); /* FNV-1a 64 test vector */
 }
 
+/* SHA-256 against the FIPS 180-4 / NIST example vectors (one, two and many blocks), lengths
+ * across the padding boundary, and the constant-time comparison. */
+static void hex(const unsigned char *d, char *out)
+{
+    for (int i = 0; i < DRISK_SHA256_BYTES; i++)
+        sprintf(out + 2 * i, "%02x", d[i]);
+}
+
+static void test_sha256(void)
+{
+    static const struct { const char *msg; const char *digest; } v[] = {
+        { "", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855" },
+        { "abc", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad" },
+        { "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq",
+          "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1" },
+        { "abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmnhijklmnoijklmnopjklmnopq"
+          "klmnopqrlmnopqrsmnopqrstnopqrstu",
+          "cf5b16a778af8380036ce59e7b0492370b249b11e8f07a51afac45037afee9d1" },
+    };
+    unsigned char d[DRISK_SHA256_BYTES];
+    char text[2 * DRISK_SHA256_BYTES + 1];
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+        drisk_sha256(v[i].msg, strlen(v[i].msg), d);
+        hex(d, text);
+        CHECK_MSG(strcmp(text, v[i].digest) == 0, "sha256(\"%s\") = %s", v[i].msg, text);
+    }
+    /* a million "a": many full blocks */
+    static char million[1000000];
+    memset(million, 'a', sizeof million);
+    drisk_sha256(million, sizeof million, d);
+    hex(d, text);
+    CHECK(strcmp(text, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0") == 0);
+    /* lengths around the padding boundary differ from each other */
+    unsigned char prev[DRISK_SHA256_BYTES] = { 0 };
+    int distinct = 1;
+    for (size_t n = 50; n < 70; n++) {
+        drisk_sha256(million, n, d);
+        distinct &= memcmp(d, prev, sizeof d) != 0;
+        memcpy(prev, d, sizeof d);
+    }
+    CHECK(distinct);
+    unsigned char a[4] = { 1, 2, 3, 4 }, b[4] = { 1, 2, 3, 5 };
+    CHECK(drisk_equal_ct(a, a, 4) && !drisk_equal_ct(a, b, 4) && drisk_equal_ct(a, b, 3));
+}
+
 int main(void)
 {
     test_timestamps();
@@ -202,5 +248,6 @@ int main(void)
     test_vocabulary();
     test_text();
     test_strmap();
+    test_sha256();
     CHECK_DONE();
 }
