@@ -230,12 +230,12 @@ int main(int argc, char **argv)
     qsort(lat, nl, sizeof *lat, cmp_double);
     double lat50 = lat[nl / 2], lat99 = lat[(size_t)(0.99 * (double)(nl - 1))];
     const char *it = drisk_model_meta_param(&model->meta, "iterations");
-    const char *ep = drisk_model_meta_param(&model->meta, "epochs");
+    const char *ep = drisk_model_meta_param(&model->meta, "validation_checks");
     const char *sv = drisk_model_meta_param(&model->meta, "support_vectors");
     printf("drisk %s on %zu x %zu, validated on %zu: fit %.2f s (%s %s), validation log loss "
            "%.5f, AUC %.4f, PR-AUC %.4f; peak RSS %.0f MiB (%.0f MiB with the data loaded); "
            "scoring one snapshot: median %.1f us, p99 %.1f us over %zu; CSV load %.1f s\n",
-           ops->name, nf, d, nv, fit_s, it ? "iterations" : ep ? "epochs" : "support vectors",
+           ops->name, nf, d, nv, fit_s, it ? "iterations" : ep ? "validation checks" : "support vectors",
            it ? it : ep ? ep : sv ? sv : "?", bm.log_loss, bm.auc, bm.pr_auc, peak, before,
            lat50, lat99, nl, load_s);
     if (json) {

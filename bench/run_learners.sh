@@ -29,7 +29,7 @@ export OPENBLAS_NUM_THREADS=${BENCH_JOBS:-2} OMP_NUM_THREADS=${BENCH_JOBS:-2}
 
 loss_of() { $PY -c 'import json,sys; print(json.load(open(sys.argv[1]))["valid_log_loss"])' "$1"; }
 
-rm -f "$OUT"/*.json
+[ "${KEEP:-0}" = 1 ] || rm -f "$OUT"/*.json
 # the SVM sample cap's cost in quality first (its timings matter least)
 for cap in 5000 10000; do
   build/bench_fit svm_rbf "$TRAIN" "$UNTIL" balanced=1 svm_max_rows=$cap json="$OUT/drisk_svm_rbf_cap$cap.json"
