@@ -1159,7 +1159,9 @@ static void test_mlp(void)
         check_explain_sums(ens, tr.x, D);
     }
     opt.mlp_members = 17;
-    CHECK(drisk_model_fit(&drisk_mlp_ops, &tr.ds, NULL, &opt, &c, &err) == DRISK_EINVAL);
+    struct drisk_model *refused = NULL;
+    CHECK(drisk_model_fit(&drisk_mlp_ops, &tr.ds, NULL, &opt, &refused, &err) == DRISK_EINVAL &&
+          refused == NULL);
     opt.mlp_members = 1;
     drisk_buf_free(&buf);
     drisk_model_free(ens);
