@@ -465,6 +465,20 @@ enum drisk_status drisk_model_explain(const struct drisk_model *m, const double 
     return m->ops->explain(m, x, contrib, base, err);
 }
 
+void drisk_class_weights(const struct drisk_dataset *ds, int balanced, double *cw0, double *cw1,
+                         double *pos_share)
+{
+    double wsum = 0.0, wpos = 0.0;
+    for (size_t i = 0; i < ds->n_rows; i++) {
+        double wi = ds->weight ? ds->weight[i] : 1.0;
+        wsum += wi;
+        wpos += wi * ds->y[i];
+    }
+    *cw0 = balanced ? wsum / (2.0 * (wsum - wpos)) : 1.0;
+    *cw1 = balanced ? wsum / (2.0 * wpos) : 1.0;
+    *pos_share = wpos / wsum;
+}
+
 uint64_t drisk_splitmix64(uint64_t *state)
 {
     uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);

@@ -140,6 +140,12 @@ void drisk_linear_save(const struct drisk_linear *lin, struct drisk_buf *buf);
 enum drisk_status drisk_linear_load(struct drisk_reader *r, size_t n_features,
                                     struct drisk_linear *lin, struct drisk_error *err);
 
+/* The class weights of a classification set (ds->y in {0, 1}, ds->weight optional):
+ * balanced gives class c the weight W / (2 W_c), W the total row weight, else both are 1.
+ * *pos_share receives W_1 / W. The one rule logreg and the MLP weight rows by. */
+void drisk_class_weights(const struct drisk_dataset *ds, int balanced, double *cw0, double *cw1,
+                         double *pos_share);
+
 /* Sets param key to v formatted with %.17g. */
 enum drisk_status drisk_model_set_param_g(struct drisk_model *m, const char *key, double v,
                                           struct drisk_error *err);

@@ -633,18 +633,9 @@ static enum drisk_status logreg_fit(const struct drisk_dataset *train,
 
     /* Row weights: sample weight times class weight; NULL when all 1. */
     double *sw = NULL;
-    double wsum = 0.0, wpos = 0.0;
-    for (size_t i = 0; i < n; i++) {
-        double wi = train->weight ? train->weight[i] : 1.0;
-        wsum += wi;
-        wpos += wi * train->y[i];
-    }
-    double cw1 = 1.0, cw0 = 1.0;
-    if (opt->class_weight_balanced) {
-        cw1 = wsum / (2.0 * wpos);
-        cw0 = wsum / (2.0 * (wsum - wpos));
-    }
-    double sw_sum = wsum;
+    double cw0, cw1, pos_share;
+    drisk_class_weights(train, opt->class_weight_balanced, &cw0, &cw1, &pos_share);
+    double sw_sum = (double)n;
     if (train->weight || opt->class_weight_balanced) {
         sw = work + 2 * n;
         sw_sum = 0.0;

@@ -366,18 +366,10 @@ static enum drisk_status mlp_fit(const struct drisk_dataset *train,
             s2 += (log(train->y[i]) - m->y_mean) * (log(train->y[i]) - m->y_mean);
         m->y_std = s2 > 0.0 ? sqrt(s2 / (double)n) : 1.0;
     } else {
-        double wsum = 0.0, wpos = 0.0;
-        for (size_t i = 0; i < n; i++) {
-            double wi = train->weight ? train->weight[i] : 1.0;
-            wsum += wi;
-            wpos += wi * train->y[i];
-        }
-        if (opt->class_weight_balanced) {
-            cw1 = wsum / (2.0 * wpos);
-            cw0 = wsum / (2.0 * (wsum - wpos));
-        } else {
-            out_bias = log(wpos / (wsum - wpos));
-        }
+        double pos_share;
+        drisk_class_weights(train, opt->class_weight_balanced, &cw0, &cw1, &pos_share);
+        if (!opt->class_weight_balanced)
+            out_bias = log(pos_share / (1.0 - pos_share));
     }
     size_t bs = (size_t)opt->batch_size < n ? (size_t)opt->batch_size : n;
     xs = malloc(n * d * sizeof *xs);

@@ -205,15 +205,29 @@ static void test_learning(void)
           strstr(out_text, "\"naive_rule\"") && strstr(out_text, "\"carrier\": \"apex\""));
     const char *auc = strstr(out_text, "\"auc\": ");
     CHECK(auc && atof(auc + 7) > 0.65);
-    char pred[700], head[128] = "";
+    char pred[700], head[128] = "", line[512];
+    long long pred_rows = 0, bad_rows = 0, eval_rows = -1;
+    const char *rows_at = strstr(out_text, "\"rows\": ");
+    if (rows_at)
+        eval_rows = atoll(rows_at + 8);
     snprintf(pred, sizeof pred, "%s/pred.csv", dir);
     FILE *f = fopen(pred, "r");
     if (f) {
         if (!fgets(head, sizeof head, f))
             head[0] = '\0';
+        /* one line per evaluated snapshot, the last partial batch of scores included */
+        while (fgets(line, sizeof line, f)) {
+            pred_rows++;
+            const char *score = strrchr(line, ',');
+            double v = score ? atof(score + 1) : -1.0;
+            bad_rows += !(v > 0.0 && v < 1.0);
+        }
         fclose(f);
     }
     CHECK(strcmp(head, "shipment_id,as_of,target,label,score\n") == 0);
+    CHECK_MSG(eval_rows > 256 && pred_rows == eval_rows && bad_rows == 0,
+              "%lld prediction lines (%lld without a probability) for %lld evaluated snapshots",
+              pred_rows, bad_rows, eval_rows);
     /* a second model is registered but not active unless asked */
     CHECK(run("train --db '%s' --target late --until 2025-03-01 --json", db) == 0);
     CHECK(strstr(out_text, "\"model_id\": 2") && strstr(out_text, "\"active\": false"));

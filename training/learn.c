@@ -521,7 +521,8 @@ static int eval_row(const struct drisk_snapshot *s, void *ctx, struct drisk_erro
     r->carrier = (unsigned char)slice_id(c, 0, s->sh->carrier);
     r->service = (unsigned char)slice_id(c, 1, s->sh->service);
     memcpy(c->pend_x + c->n_pend * c->d, s->x, c->d * sizeof *s->x);
-    snprintf(c->pend_id[c->n_pend], DRISK_ID_MAX, "%s", s->sh->shipment_id);
+    if (c->predictions) /* the only reader of the id, after the batch is scored */
+        snprintf(c->pend_id[c->n_pend], DRISK_ID_MAX, "%s", s->sh->shipment_id);
     return ++c->n_pend == EVAL_BATCH && eval_flush(c, err) ? -1 : 0;
 }
 
