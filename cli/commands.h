@@ -16,6 +16,7 @@ extern const struct drisk_command drisk_cmd_train;
 extern const struct drisk_command drisk_cmd_eval;
 extern const struct drisk_command drisk_cmd_models;
 extern const struct drisk_command drisk_cmd_keys;
+extern const struct drisk_command drisk_cmd_serve;
 
 /* CONTRACT §5 exit codes for a status: 0 ok, 2 bad usage or input (including a model or
  * file that does not exist), 1 anything else. */

@@ -18,6 +18,7 @@ static const struct drisk_command *const commands[] = {
     &drisk_cmd_export,
     &drisk_cmd_models,
     &drisk_cmd_keys,
+    &drisk_cmd_serve,
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 

@@ -379,6 +379,47 @@ static int validate_scan(const struct row *r, char *merchant, char *shipment_id,
     return 0;
 }
 
+_Static_assert(DRISK_RECORD_FIELDS == F_COUNT, "struct drisk_record matches the fields");
+
+int drisk_record_field(int kind, const char *name, size_t len)
+{
+    return field_by_name(kind ? KIND_SCANS : KIND_SHIPMENTS, name, len);
+}
+
+static int record_problem(const struct problem *pb, char *msg, size_t cap)
+{
+    if (pb->field >= 0)
+        snprintf(msg, cap, "field %s: %s", field_names[pb->field], pb->msg);
+    else
+        snprintf(msg, cap, "%s", pb->msg);
+    return -1;
+}
+
+int drisk_record_shipment(const struct drisk_record *rec, struct drisk_shipment *sh, char *msg,
+                          size_t cap)
+{
+    struct row r;
+    struct problem pb = { -1, 0, "" };
+    memcpy(r.v, rec->v, sizeof r.v);
+    memcpy(r.len, rec->len, sizeof r.len);
+    r.line = 0;
+    memset(sh, 0, sizeof *sh);
+    return validate_shipment(&r, sh, &pb) ? record_problem(&pb, msg, cap) : 0;
+}
+
+int drisk_record_scan(const struct drisk_record *rec, char merchant[DRISK_ID_MAX],
+                      char shipment_id[DRISK_ID_MAX], struct drisk_scan *sc, char *msg,
+                      size_t cap)
+{
+    struct row r;
+    struct problem pb = { -1, 0, "" };
+    memcpy(r.v, rec->v, sizeof r.v);
+    memcpy(r.len, rec->len, sizeof r.len);
+    r.line = 0;
+    memset(sc, 0, sizeof *sc);
+    return validate_scan(&r, merchant, shipment_id, sc, &pb) ? record_problem(&pb, msg, cap) : 0;
+}
+
 /* Reads the next row of src into r: 1, 0 at the end, -1 for a row-level problem. */
 /* Reads the next row of src into r: 1, 0 at the end, -1 for a row-level problem, -2 for
  * a read error that ends the input (pb holds the message in both cases). */

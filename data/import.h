@@ -42,4 +42,24 @@ struct drisk_import_options {
 enum drisk_status drisk_import(struct drisk_store *store, const struct drisk_import_options *opts,
                                struct drisk_import_result *result, struct drisk_error *err);
 
+/* One record of the interchange format from any source (an HTTP body's object, say):
+ * each field's text by position in drisk_record_field's order, v[f] NULL when absent.
+ * The validators below are the importers' own, so every input path agrees. */
+#define DRISK_RECORD_FIELDS 18
+struct drisk_record {
+    const char *v[DRISK_RECORD_FIELDS];
+    size_t len[DRISK_RECORD_FIELDS];
+};
+
+/* The field named name (case-insensitive) if shipments (kind 0) or scans (kind 1) use it,
+ * else -1 (other fields are ignored, as extra columns are). */
+int drisk_record_field(int kind, const char *name, size_t len);
+/* Validates a shipment / scan record. 0, or -1 with "field X: what is wrong" in msg. A
+ * shipment without merchant_id gets "default"; a scan's merchant is "" when absent. */
+int drisk_record_shipment(const struct drisk_record *r, struct drisk_shipment *sh, char *msg,
+                          size_t cap);
+int drisk_record_scan(const struct drisk_record *r, char merchant[DRISK_ID_MAX],
+                      char shipment_id[DRISK_ID_MAX], struct drisk_scan *sc, char *msg,
+                      size_t cap);
+
 #endif

@@ -113,6 +113,16 @@ static const char *const drisk_migrations[] = {
     "  admin INTEGER NOT NULL DEFAULT 0,"
     "  created_at INTEGER NOT NULL"
     ");",
+    /* 2: the scoring server. An alert's seq orders the feed: it is bumped each time the
+     * alert opens, escalates or clears, so a consumer resuming after seq N sees every
+     * change since. One open recommendation per shipment. The open-shipment index keeps
+     * the server's periodic sweep off the delivered history. */
+    "ALTER TABLE alerts ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;"
+    "CREATE INDEX alerts_feed ON alerts(merchant_id, seq);"
+    "CREATE INDEX alerts_seq ON alerts(seq);"
+    "ALTER TABLE recommendations ADD COLUMN updated_at INTEGER;"
+    "CREATE UNIQUE INDEX recommendations_one_open ON recommendations(shipment_id) WHERE open = 1;"
+    "CREATE INDEX shipments_open ON shipments(created_at) WHERE outcome IS NULL;",
 };
 
 #define DRISK_SCHEMA_VERSION ((int)(sizeof drisk_migrations / sizeof drisk_migrations[0]))

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "data/schema.h"
+#include "data/store_impl.h"
 #include "engine/sha256.h"
 #include "engine/strmap.h"
 #include "engine/vocab.h"
@@ -68,7 +69,23 @@ struct drisk_store {
     /* One-entry merchant cache: imports and the simulator use few merchants. */
     char merchant_name[DRISK_ID_MAX];
     int64_t merchant_id;
+    sqlite3_stmt *live[DRISK_STORE_LIVE_STMTS]; /* data/live.c's, prepared on first use */
 };
+
+sqlite3 *drisk_store_sqlite(struct drisk_store *store)
+{
+    return store->db;
+}
+
+sqlite3_stmt **drisk_store_live_stmts(struct drisk_store *store)
+{
+    return store->live;
+}
+
+int drisk_store_in_txn(const struct drisk_store *store)
+{
+    return store->in_txn;
+}
 
 static enum drisk_status db_error(struct drisk_store *store, struct drisk_error *err,
                                   const char *what)
@@ -243,6 +260,8 @@ void drisk_store_free(struct drisk_store *store)
         sqlite3_exec(store->db, "ROLLBACK", NULL, NULL, NULL);
     for (int i = 0; i < ST_COUNT; i++)
         sqlite3_finalize(store->stmt[i]);
+    for (int i = 0; i < DRISK_STORE_LIVE_STMTS; i++)
+        sqlite3_finalize(store->live[i]);
     sqlite3_close(store->db);
     drisk_strmap_free(store->loc);
     free(store);
@@ -293,6 +312,12 @@ void drisk_store_rollback(struct drisk_store *store)
     store->merchant_name[0] = '\0';
     if (store->loc)
         drisk_strmap_clear(store->loc);
+}
+
+void drisk_store_set_synchronous(struct drisk_store *store, int level)
+{
+    sqlite3_exec(store->db, level >= 2 ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL",
+                 NULL, NULL, NULL);
 }
 
 void drisk_store_set_cache_bytes(struct drisk_store *store, int64_t bytes)
@@ -534,16 +559,24 @@ enum drisk_status drisk_store_iterate(struct drisk_store *store,
 {
     /* One streaming join: the shipments_by_created index gives the shipment order and the
      * scans primary key gives each shipment's scans in time order, so SQLite sorts nothing. */
-    static const char sql[] =
-        "SELECT s.id, m.name, s.shipment_key, s.order_id, s.carrier, s.service, s.origin,"
-        " s.destination, s.weight_kg, s.declared_value, s.created_at, s.promised_at,"
-        " s.delivered_at, s.outcome, c.ts, c.event, c.reason, l.code, c.description,"
-        " c.location_id"
-        " FROM shipments s JOIN merchants m ON m.id = s.merchant_id"
-        " LEFT JOIN scans c ON c.shipment_id = s.id"
-        " LEFT JOIN locations l ON l.id = c.location_id"
-        " WHERE s.created_at >= ?1 AND s.created_at < ?2 AND (?3 IS NULL OR m.name = ?3)"
-        " ORDER BY s.created_at, s.id, c.ts, c.event, c.location_id";
+#define ITER_SELECT                                                                       \
+    "SELECT s.id, m.name, s.shipment_key, s.order_id, s.carrier, s.service, s.origin,"    \
+    " s.destination, s.weight_kg, s.declared_value, s.created_at, s.promised_at,"         \
+    " s.delivered_at, s.outcome, c.ts, c.event, c.reason, l.code, c.description,"        \
+    " c.location_id"                                                                      \
+    " FROM shipments s JOIN merchants m ON m.id = s.merchant_id"                          \
+    " LEFT JOIN scans c ON c.shipment_id = s.id"                                          \
+    " LEFT JOIN locations l ON l.id = c.location_id"
+#define ITER_RANGE " WHERE s.created_at >= ?1 AND s.created_at < ?2 AND (?3 IS NULL OR m.name = ?3)"
+#define ITER_ORDER " ORDER BY s.created_at, s.id, c.ts, c.event, c.location_id"
+    /* Three fixed statements (no SQL is assembled from input): a created_at range, the
+     * same range's shipments still in flight, or one shipment by row id. */
+    static const char *const sqls[3] = {
+        ITER_SELECT ITER_RANGE ITER_ORDER,
+        ITER_SELECT ITER_RANGE " AND s.outcome IS NULL" ITER_ORDER,
+        ITER_SELECT " WHERE s.id = ?4" ITER_ORDER,
+    };
+    const char *sql = sqls[filter && filter->shipment ? 2 : filter && filter->open_only ? 1 : 0];
     enum drisk_status rc = DRISK_OK;
     sqlite3_stmt *st = NULL;
     struct drisk_scan *scans = NULL;
@@ -559,6 +592,8 @@ enum drisk_status drisk_store_iterate(struct drisk_store *store,
         sqlite3_bind_text(st, 3, filter->merchant, -1, SQLITE_STATIC);
     else
         sqlite3_bind_null(st, 3);
+    if (filter && filter->shipment)
+        sqlite3_bind_int64(st, 4, filter->shipment);
 
     for (;;) {
         int r = sqlite3_step(st);

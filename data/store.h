@@ -46,6 +46,11 @@ enum drisk_status drisk_store_commit(struct drisk_store *store, struct drisk_err
 enum drisk_status drisk_store_begin_bulk(struct drisk_store *store, struct drisk_error *err);
 void drisk_store_rollback(struct drisk_store *store);
 
+/* SQLite's synchronous level for this connection's next commits: 2 (FULL, the default:
+ * durable when commit returns) or 1 (NORMAL: in WAL mode, consistent but the last
+ * commits may be lost on power failure; for data that can be recomputed). */
+void drisk_store_set_synchronous(struct drisk_store *store, int level);
+
 /* Sets the page cache size for bulk work (bytes); the default is 64 MiB. */
 void drisk_store_set_cache_bytes(struct drisk_store *store, int64_t bytes);
 
@@ -72,11 +77,15 @@ enum drisk_status drisk_store_insert_scan(struct drisk_store *store, int64_t shi
                                           struct drisk_error *err);
 
 /* Which shipments drisk_store_iterate visits: created_at in [created_from, created_to),
- * and of one merchant unless merchant is NULL. */
+ * and of one merchant unless merchant is NULL; with open_only, only those whose outcome
+ * is not yet known. A non-zero shipment (row id) visits that one shipment alone and
+ * ignores the rest. */
 struct drisk_store_filter {
     const char *merchant;
     int64_t created_from; /* INT64_MIN for no bound */
     int64_t created_to;   /* INT64_MAX for no bound */
+    int open_only;
+    int64_t shipment;
 };
 
 /* Called for each shipment with its scans in time order. Both are borrowed for the

@@ -235,7 +235,7 @@ static void test_store(void)
     /* one location, one id, whichever shipment scanned there */
     CHECK(c.n_hub == 3 && c.hub_ids[0] > 0 && c.hub_ids[0] == c.hub_ids[1] &&
           c.hub_ids[1] == c.hub_ids[2]);
-    struct drisk_store_filter f = { "m1", 1695000000, INT64_MAX };
+    struct drisk_store_filter f = { "m1", 1695000000, INT64_MAX, 0, 0 };
     c = (struct collected){ .ordered = 1 };
     CHECK(drisk_store_iterate(st, &f, collect, &c, &err) == DRISK_OK && c.n == 1);
 

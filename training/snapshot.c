@@ -231,10 +231,11 @@ static int on_shipment(const struct drisk_shipment *sh, const struct drisk_scan 
     return 0;
 }
 
-enum drisk_status drisk_snapshots_run(struct drisk_store *store,
-                                      const struct drisk_feature_schema *schema,
-                                      const struct drisk_snapshot_options *opts,
-                                      drisk_snapshot_fn fn, void *ctx, struct drisk_error *err)
+/* The replay behind drisk_snapshots_run and drisk_network_replay: net is the caller's
+ * (filled in place) when given, else a fresh one freed at the end. */
+static enum drisk_status replay(struct drisk_store *store, const struct drisk_feature_schema *schema,
+                                const struct drisk_snapshot_options *opts, drisk_snapshot_fn fn,
+                                void *ctx, struct drisk_network *net, struct drisk_error *err)
 {
     struct drisk_snapshot_options o = *opts;
     struct replay r = { .schema = schema, .opts = &o, .fn = fn, .ctx = ctx };
@@ -246,15 +247,15 @@ enum drisk_status drisk_snapshots_run(struct drisk_store *store,
         if (o.now == DRISK_TS_NONE)
             return DRISK_OK; /* an empty store */
     }
-    r.net = drisk_network_create();
-    r.x = malloc(schema->n_features * sizeof *r.x);
-    if (!r.net || !r.x) {
+    r.net = net ? net : drisk_network_create();
+    r.x = schema ? malloc(schema->n_features * sizeof *r.x) : NULL;
+    if (!r.net || (schema && !r.x)) {
         rc = drisk_error_set(err, DRISK_ENOMEM, "out of memory replaying history");
         goto out;
     }
     /* every shipment up to now feeds the network, also those created after emit_to: a
      * snapshot days after emit_to must see the network as the server would */
-    struct drisk_store_filter f = { NULL, o.history_from, INT64_MAX };
+    struct drisk_store_filter f = { NULL, o.history_from, INT64_MAX, 0, 0 };
     rc = drisk_store_iterate(store, &f, on_shipment, &r, err);
     if (rc && r.status)
         rc = r.status;
@@ -269,8 +270,25 @@ out:
     }
     free(r.heap);
     free(r.x);
-    drisk_network_free(r.net);
+    if (r.net != net)
+        drisk_network_free(r.net);
     return rc;
+}
+
+enum drisk_status drisk_snapshots_run(struct drisk_store *store,
+                                      const struct drisk_feature_schema *schema,
+                                      const struct drisk_snapshot_options *opts,
+                                      drisk_snapshot_fn fn, void *ctx, struct drisk_error *err)
+{
+    return replay(store, schema, opts, fn, ctx, NULL, err);
+}
+
+enum drisk_status drisk_network_replay(struct drisk_store *store, int64_t now,
+                                       struct drisk_network *net, struct drisk_error *err)
+{
+    /* no snapshot is wanted: an empty emit range */
+    struct drisk_snapshot_options o = { 0, 0, INT64_MIN, now, 0 };
+    return replay(store, NULL, &o, NULL, NULL, net, err);
 }
 
 int drisk_snapshot_target_parse(const char *name)
@@ -307,7 +325,7 @@ enum drisk_status drisk_snapshot_schema(struct drisk_store *store, int64_t until
     struct drisk_schema_builder *b = drisk_schema_builder_create();
     if (!b)
         return drisk_error_set(err, DRISK_ENOMEM, "out of memory building the feature schema");
-    struct drisk_store_filter f = { NULL, INT64_MIN, until };
+    struct drisk_store_filter f = { NULL, INT64_MIN, until, 0, 0 };
     enum drisk_status rc = drisk_store_iterate(store, &f, add_to_schema, b, err);
     if (!rc)
         drisk_schema_builder_finish(b, min_count, schema);

@@ -42,6 +42,13 @@ enum drisk_status drisk_snapshots_run(struct drisk_store *store,
                                       const struct drisk_snapshot_options *opts,
                                       drisk_snapshot_fn fn, void *ctx, struct drisk_error *err);
 
+/* Feeds net (empty, caller-owned) every event of the store's history up to now: scans,
+ * deliveries, and the moments shipments became known late or on time, in time order, as
+ * drisk_snapshots_run does before each snapshot. The server starts from this state and
+ * feeds live events after it. */
+enum drisk_status drisk_network_replay(struct drisk_store *store, int64_t now,
+                                       struct drisk_network *net, struct drisk_error *err);
+
 #define DRISK_LOST_WINDOW_S (21 * 86400) /* lost snapshots: up to promised_at + 21 days */
 
 /* What a snapshot is labeled for (CONTRACT §3). */

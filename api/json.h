@@ -1,0 +1,46 @@
+/* JSON bodies of the HTTP API (cJSON): parsing requests into the domain's records with
+ * the importers' validation (data/import.h), and rendering risks, alerts,
+ * recommendations, shipments and settings. Private to api/. */
+#ifndef DRISK_API_JSON_H
+#define DRISK_API_JSON_H
+
+#include <cjson/cJSON.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "api/service.h"
+#include "data/live.h"
+#include "engine/policy.h"
+#include "engine/risk.h"
+
+/* Parses a request body: valid UTF-8, one JSON value, nothing after it but spaces.
+ * -1 with e set (400). */
+int api_body_parse(const char *buf, size_t len, cJSON **out, struct api_error *e);
+
+/* A shipment object; where names it in messages ("shipments[3]"). merchant_id, when
+ * given, must be merchant's. With for_score, shipment_id, created_at and promised_at may
+ * be left out (defaults: "inline", as_of, created_at + 5 days). */
+int api_shipment_from(const cJSON *o, const char *merchant, int for_score, int64_t as_of,
+                      const char *where, struct drisk_shipment *sh, struct api_error *e);
+/* A scan object; shipment_id defaults to default_id when not NULL. */
+int api_scan_from(const cJSON *o, const char *merchant, const char *default_id, const char *where,
+                  struct scan_in *out, struct api_error *e);
+
+/* Settings: parse (overlaying *s, so a partial object changes only what it names;
+ * unknown keys and out-of-range values are refused) and render. */
+int api_settings_parse(const char *buf, size_t len, struct drisk_settings *s, struct api_error *e);
+int api_settings_apply(const cJSON *o, struct drisk_settings *s, struct api_error *e);
+cJSON *api_settings_json(const struct drisk_settings *s);
+
+cJSON *api_risk_json(const struct drisk_risk *r, const int64_t ids[3]);
+void api_risk_row(const struct drisk_risk *r, const int64_t ids[3], struct drisk_risk_row *row);
+void api_rec_row(const struct drisk_recommendation *rec, struct drisk_rec_row *row);
+cJSON *api_alert_json(const struct drisk_alert_row *a);
+cJSON *api_rec_json(const struct drisk_rec_row *r);
+cJSON *api_shipment_json(const struct drisk_shipment *sh, const struct drisk_scan *scans, size_t n);
+
+/* Adds an RFC 3339 time (null for DRISK_TS_NONE) / a number (null for NAN). */
+void api_add_ts(cJSON *o, const char *key, int64_t ts);
+void api_add_num(cJSON *o, const char *key, double v);
+
+#endif

@@ -1,0 +1,942 @@
+/* The HTTP layer: libmicrohttpd with epoll and a thread pool, request bodies collected
+ * under a size cap, bearer-key authentication scoped to a merchant, routing, JSON
+ * errors, the access log and the metrics page. The work itself is api/service.c. */
+#include "api/server.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <math.h>
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include "api/json.h"
+#include "api/service.h"
+#include "data/live.h"
+#include "engine/sha256.h"
+#include "engine/timeutil.h"
+#include "models/log.h"
+
+#define MAX_BATCH 1000
+
+enum route {
+    R_HEALTHZ, R_METRICS, R_SHIPMENTS_POST, R_SHIPMENT_GET, R_SCANS, R_SCORE, R_ALERTS,
+    R_RECS, R_SETTINGS_GET, R_SETTINGS_PUT, R_ACTIVATE, R_OTHER, R_COUNT
+};
+static const char *const route_names[R_COUNT] = {
+    "healthz", "metrics", "shipments_post", "shipment_get", "scans", "score", "alerts",
+    "recommendations", "settings_get", "settings_put", "model_activate", "other",
+};
+
+struct drisk_server {
+    struct MHD_Daemon *d;
+    struct svc *svc;
+    struct drisk_server_options o;
+    uint16_t port;
+    int64_t started;
+    atomic_llong requests[R_COUNT][3]; /* 2xx, 4xx, 5xx */
+    atomic_llong hist[R_COUNT][16];
+    atomic_llong ns[R_COUNT]; /* total time per route */
+    pthread_mutex_t log_lock;
+};
+
+struct req {
+    double t0;
+    int route;
+    char method[8];
+    char path[160];
+    char *body;
+    size_t len, cap;
+    int too_big;
+    int status;
+    size_t bytes;
+    char merchant[DRISK_ID_MAX];
+};
+
+static double mono_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+/* ---- responses ---- */
+
+static enum MHD_Result send_text(struct MHD_Connection *c, struct req *r, int status, char *text,
+                                 size_t len, const char *type)
+{
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(text);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    r->status = status;
+    r->bytes = len;
+    enum MHD_Result ok = MHD_queue_response(c, (unsigned)status, resp);
+    MHD_destroy_response(resp);
+    return ok;
+}
+
+static enum MHD_Result send_json(struct MHD_Connection *c, struct req *r, int status, cJSON *v)
+{
+    char *text = v ? cJSON_PrintUnformatted(v) : NULL;
+    cJSON_Delete(v);
+    if (!text) {
+        static const char oom[] = "{\"error\":{\"code\":\"out_of_memory\",\"message\":\"out of memory\"}}";
+        text = strdup(oom);
+        status = 503;
+        if (!text)
+            return MHD_NO;
+    }
+    return send_text(c, r, status, text, strlen(text), "application/json");
+}
+
+static enum MHD_Result send_error(struct MHD_Connection *c, struct req *r, const struct api_error *e)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON *err = cJSON_AddObjectToObject(o, "error");
+    cJSON_AddStringToObject(err, "code", e->code);
+    cJSON_AddStringToObject(err, "message", e->message);
+    return send_json(c, r, e->status, o);
+}
+
+/* ---- auth ---- */
+
+struct caller {
+    char merchant[DRISK_ID_MAX];
+    int admin;
+};
+
+static int authenticate(struct drisk_store *st, struct MHD_Connection *c, struct caller *who,
+                        struct api_error *e)
+{
+    const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    if (!h)
+        return api_fail(e, 401, "unauthorized", "missing Authorization: Bearer KEY (create a key "
+                        "with drisk keys --db DB create --merchant M)");
+    if (strncasecmp(h, "Bearer ", 7) != 0)
+        return api_fail(e, 401, "unauthorized", "the Authorization header must be Bearer KEY");
+    const char *key = h + 7;
+    while (*key == ' ')
+        key++;
+    size_t len = strlen(key);
+    while (len && key[len - 1] == ' ')
+        len--;
+    unsigned char hash[DRISK_SHA256_BYTES];
+    drisk_sha256(key, len, hash);
+    struct drisk_key_row row;
+    struct drisk_error err = { 0 };
+    enum drisk_status rc = drisk_store_key_find(st, hash, &row, &err);
+    if (rc == DRISK_ENOTFOUND)
+        return api_fail(e, 401, "unauthorized", "unknown or revoked API key");
+    if (rc)
+        return api_fail(e, 503, "store_unavailable", "the store failed: %s", err.msg);
+    snprintf(who->merchant, sizeof who->merchant, "%s", row.merchant);
+    who->admin = row.admin;
+    return 0;
+}
+
+static int need_merchant(const struct caller *who, struct api_error *e)
+{
+    if (!who->merchant[0])
+        return api_fail(e, 403, "no_merchant", "this admin key has no merchant: use a merchant's "
+                        "key for merchant data");
+    return 0;
+}
+
+/* ---- query parameters ---- */
+
+static int query_int(struct MHD_Connection *c, const char *name, int64_t dflt, int64_t lo,
+                     int64_t hi, int64_t *out, struct api_error *e)
+{
+    const char *v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, name);
+    *out = dflt;
+    if (!v)
+        return 0;
+    char *end;
+    errno = 0;
+    long long x = strtoll(v, &end, 10);
+    if (!*v || *end || errno || x < lo || x > hi)
+        return api_fail(e, 400, "invalid_parameter", "%s: an integer from %lld to %lld", name,
+                        (long long)lo, (long long)hi);
+    *out = x;
+    return 0;
+}
+
+/* ---- routes ---- */
+
+struct ctx {
+    struct drisk_server *srv;
+    struct svc *svc;
+    struct drisk_store *st;
+    struct MHD_Connection *c;
+    struct req *r;
+    struct caller who;
+    int64_t now;
+};
+
+static cJSON *health_json(struct drisk_server *srv)
+{
+    static const char *const names[3] = { "late", "lost", "eta" };
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "status", "ok");
+    cJSON *m = cJSON_AddObjectToObject(o, "models");
+    struct model_set *ms = svc_models_acquire(srv->svc);
+    for (int k = 0; k < 3; k++)
+        if (ms && ms->scorer.id[k])
+            cJSON_AddNumberToObject(m, names[k], (double)ms->scorer.id[k]);
+        else
+            cJSON_AddNullToObject(m, names[k]);
+    svc_models_release(ms);
+    cJSON_AddNumberToObject(o, "uptime_s", (double)(time(NULL) - srv->started));
+    return o;
+}
+
+/* A growing text buffer for the metrics page. */
+struct text {
+    char *p;
+    size_t len, cap;
+    int failed;
+};
+
+static void put(struct text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put(struct text *t, const char *fmt, ...)
+{
+    va_list ap;
+    for (;;) {
+        if (t->failed)
+            return;
+        va_start(ap, fmt);
+        int n = vsnprintf(t->p + t->len, t->cap - t->len, fmt, ap);
+        va_end(ap);
+        if (n < 0) {
+            t->failed = 1;
+            return;
+        }
+        if ((size_t)n < t->cap - t->len) {
+            t->len += (size_t)n;
+            return;
+        }
+        size_t cap = (t->cap + (size_t)n + 1) * 2;
+        char *q = realloc(t->p, cap);
+        if (!q) {
+            t->failed = 1;
+            return;
+        }
+        t->p = q;
+        t->cap = cap;
+    }
+}
+
+static void put_hist(struct text *t, const char *name, const char *labels, atomic_llong *h,
+                     long long total_ns)
+{
+    size_t nb;
+    const double *b = svc_latency_bounds(&nb);
+    long long cum = 0;
+    for (size_t k = 0; k <= nb; k++) {
+        cum += atomic_load_explicit(&h[k], memory_order_relaxed);
+        if (k < nb)
+            put(t, "%s_bucket{%s%sle=\"%g\"} %lld\n", name, labels, labels[0] ? "," : "", b[k], cum);
+        else
+            put(t, "%s_bucket{%s%sle=\"+Inf\"} %lld\n", name, labels, labels[0] ? "," : "", cum);
+    }
+    put(t, "%s_sum{%s} %.6f\n", name, labels, (double)total_ns * 1e-9);
+    put(t, "%s_count{%s} %lld\n", name, labels, cum);
+}
+
+static enum MHD_Result route_metrics(struct ctx *x)
+{
+    struct drisk_server *srv = x->srv;
+    struct svc_counters *sc = svc_counters(x->svc);
+    struct text t = { malloc(16384), 0, 16384, 0 };
+    if (!t.p)
+        return MHD_NO;
+    static const char *const classes[3] = { "2xx", "4xx", "5xx" };
+    put(&t, "# HELP drisk_http_requests_total HTTP requests by route and status class.\n"
+            "# TYPE drisk_http_requests_total counter\n");
+    for (int rt = 0; rt < R_COUNT; rt++)
+        for (int k = 0; k < 3; k++)
+            put(&t, "drisk_http_requests_total{route=\"%s\",code=\"%s\"} %lld\n", route_names[rt],
+                classes[k], atomic_load(&srv->requests[rt][k]));
+    put(&t, "# HELP drisk_http_request_duration_seconds Time from request to response.\n"
+            "# TYPE drisk_http_request_duration_seconds histogram\n");
+    for (int rt = 0; rt < R_COUNT; rt++) {
+        char labels[64];
+        snprintf(labels, sizeof labels, "route=\"%s\"", route_names[rt]);
+        put_hist(&t, "drisk_http_request_duration_seconds", labels, srv->hist[rt],
+                 atomic_load(&srv->ns[rt]));
+    }
+    put(&t, "# HELP drisk_scoring_duration_seconds One shipment's features, models and reasons.\n"
+            "# TYPE drisk_scoring_duration_seconds histogram\n");
+    put_hist(&t, "drisk_scoring_duration_seconds", "", sc->score_hist, atomic_load(&sc->score_ns));
+    put(&t, "# HELP drisk_alerts_raised_total Alerts opened, by type.\n"
+            "# TYPE drisk_alerts_raised_total counter\n");
+    for (int a = 0; a < DRISK_ALERT_COUNT; a++)
+        put(&t, "drisk_alerts_raised_total{type=\"%s\"} %lld\n", drisk_alert_type_name(a),
+            atomic_load(&sc->alerts_raised[a]));
+    put(&t, "# TYPE drisk_scans_ingested_total counter\ndrisk_scans_ingested_total %lld\n"
+            "# TYPE drisk_scans_duplicate_total counter\ndrisk_scans_duplicate_total %lld\n"
+            "# TYPE drisk_sweeps_total counter\ndrisk_sweeps_total %lld\n"
+            "# TYPE drisk_model_swaps_total counter\ndrisk_model_swaps_total %lld\n",
+        atomic_load(&sc->scans_inserted), atomic_load(&sc->scans_duplicate),
+        atomic_load(&sc->sweeps), atomic_load(&sc->model_swaps));
+    put(&t, "# HELP drisk_active_model_id The model serving each target (0: none).\n"
+            "# TYPE drisk_active_model_id gauge\n");
+    struct model_set *ms = svc_models_acquire(x->svc);
+    static const char *const names[3] = { "late", "lost", "eta" };
+    for (int k = 0; k < 3; k++)
+        put(&t, "drisk_active_model_id{target=\"%s\"} %lld\n", names[k],
+            ms ? (long long)ms->scorer.id[k] : 0LL);
+    svc_models_release(ms);
+    if (t.failed) {
+        free(t.p);
+        return MHD_NO;
+    }
+    return send_text(x->c, x->r, 200, t.p, t.len, "text/plain; version=0.0.4");
+}
+
+static enum MHD_Result route_scans(struct ctx *x, const cJSON *body)
+{
+    struct api_error e;
+    const cJSON *arr = cJSON_GetObjectItemCaseSensitive(body, "scans");
+    if (!cJSON_IsObject(body) || !cJSON_IsArray(arr))
+        return api_fail(&e, 400, "invalid_body", "send {\"scans\": [scan, ...]}"),
+               send_error(x->c, x->r, &e);
+    int n = cJSON_GetArraySize(arr);
+    if (n > MAX_BATCH)
+        return api_fail(&e, 413, "batch_too_large", "%d scans in one request: send at most %d",
+                        n, MAX_BATCH),
+               send_error(x->c, x->r, &e);
+    struct scan_in *in = malloc((size_t)(n ? n : 1) * sizeof *in);
+    if (!in)
+        return api_fail(&e, 503, "out_of_memory", "out of memory"), send_error(x->c, x->r, &e);
+    int i = 0;
+    char where[32];
+    for (const cJSON *s = arr->child; s; s = s->next, i++) {
+        snprintf(where, sizeof where, "scans[%d]", i);
+        if (api_scan_from(s, x->who.merchant, NULL, where, &in[i], &e)) {
+            free(in);
+            return send_error(x->c, x->r, &e);
+        }
+        if (in[i].scan.ts > x->now + 3600) {
+            free(in);
+            return api_fail(&e, 422, "invalid_field",
+                            "%s.ts: more than an hour in the future: check the clock or the "
+                            "time zone offset", where),
+                   send_error(x->c, x->r, &e);
+        }
+    }
+    struct ingest_result res;
+    if (svc_ingest(x->svc, x->who.merchant, in, (size_t)n, x->now, &res, &e)) {
+        free(in);
+        free(res.touched);
+        return send_error(x->c, x->r, &e);
+    }
+    free(in);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "received", (double)res.received);
+    cJSON_AddNumberToObject(o, "inserted", (double)res.inserted);
+    cJSON_AddNumberToObject(o, "duplicates", (double)res.duplicates);
+    cJSON_AddNumberToObject(o, "alerts_raised", res.alerts_raised);
+    cJSON *ships = cJSON_AddArrayToObject(o, "shipments");
+    struct model_set *m = svc_models_acquire(x->svc);
+    const int64_t zero[3] = { 0, 0, 0 };
+    for (size_t k = 0; k < res.n_touched; k++) {
+        cJSON *s = cJSON_CreateObject();
+        cJSON_AddStringToObject(s, "shipment_id", res.touched[k].shipment_id);
+        if (res.touched[k].scored)
+            cJSON_AddItemToObject(s, "risk", api_risk_json(&res.touched[k].risk,
+                                                            m ? m->scorer.id : zero));
+        else
+            cJSON_AddNullToObject(s, "risk");
+        cJSON_AddItemToArray(ships, s);
+    }
+    svc_models_release(m);
+    free(res.touched);
+    return send_json(x->c, x->r, 200, o);
+}
+
+static enum MHD_Result route_shipments_post(struct ctx *x, const cJSON *body)
+{
+    struct api_error e;
+    const cJSON *arr = cJSON_GetObjectItemCaseSensitive(body, "shipments");
+    int batch = cJSON_IsArray(arr);
+    if (!cJSON_IsObject(body))
+        return api_fail(&e, 400, "invalid_body", "send a shipment object or {\"shipments\": [...]}"),
+               send_error(x->c, x->r, &e);
+    int n = batch ? cJSON_GetArraySize(arr) : 1;
+    if (n > MAX_BATCH)
+        return api_fail(&e, 413, "batch_too_large", "%d shipments in one request: send at most %d",
+                        n, MAX_BATCH),
+               send_error(x->c, x->r, &e);
+    struct drisk_shipment *sh = malloc((size_t)(n ? n : 1) * sizeof *sh);
+    if (!sh)
+        return api_fail(&e, 503, "out_of_memory", "out of memory"), send_error(x->c, x->r, &e);
+    char where[32];
+    int i = 0;
+    for (const cJSON *o = batch ? arr->child : body; o && i < n; o = o->next, i++) {
+        snprintf(where, sizeof where, batch ? "shipments[%d]" : "shipment", i);
+        if (api_shipment_from(o, x->who.merchant, 0, x->now, where, &sh[i], &e)) {
+            free(sh);
+            return send_error(x->c, x->r, &e);
+        }
+    }
+    struct drisk_error err = { 0 };
+    cJSON *out = cJSON_CreateObject(), *list = cJSON_AddArrayToObject(out, "shipments");
+    struct model_set *m = svc_models_acquire(x->svc);
+    const int64_t zero[3] = { 0, 0, 0 };
+    static const char *const results[3] = { "inserted", "updated", "unchanged" };
+    int failed = 0;
+    if (drisk_store_begin(x->st, &err)) {
+        failed = api_fail(&e, 503, "store_unavailable", "the store failed: %s", err.msg);
+    } else {
+        for (i = 0; i < n && !failed; i++) {
+            int64_t row;
+            enum drisk_upsert what;
+            struct drisk_risk risk;
+            if (drisk_store_upsert_shipment(x->st, &sh[i], &row, &what, &err)) {
+                failed = api_fail(&e, 503, "store_unavailable", "the store failed: %s", err.msg);
+                break;
+            }
+            if (svc_refresh(x->svc, x->st, m, row, x->now, &risk, &e)) {
+                failed = 1;
+                break;
+            }
+            cJSON *s = cJSON_CreateObject();
+            cJSON_AddStringToObject(s, "shipment_id", sh[i].shipment_id);
+            cJSON_AddStringToObject(s, "result", results[what]);
+            cJSON_AddItemToObject(s, "risk", api_risk_json(&risk, m ? m->scorer.id : zero));
+            cJSON_AddItemToArray(list, s);
+        }
+        if (!failed && drisk_store_commit(x->st, &err))
+            failed = api_fail(&e, 503, "store_unavailable", "the store failed: %s", err.msg);
+        if (failed)
+            drisk_store_rollback(x->st);
+    }
+    svc_models_release(m);
+    free(sh);
+    if (failed) {
+        cJSON_Delete(out);
+        return send_error(x->c, x->r, &e);
+    }
+    return send_json(x->c, x->r, 200, out);
+}
+
+static int cmp_scan_ts(const void *a, const void *b)
+{
+    const struct scan_in *x = a, *y = b;
+    return x->scan.ts < y->scan.ts ? -1 : x->scan.ts > y->scan.ts;
+}
+
+static enum MHD_Result route_score(struct ctx *x, const cJSON *body)
+{
+    struct api_error e;
+    struct drisk_shipment sh;
+    int64_t as_of = x->now;
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(body, "as_of");
+    if (!cJSON_IsObject(body))
+        return api_fail(&e, 400, "invalid_body", "send the shipment's fields as a JSON object"),
+               send_error(x->c, x->r, &e);
+    if (a && !cJSON_IsNull(a)) {
+        const char *why = "must be an RFC 3339 time";
+        if (!cJSON_IsString(a) || drisk_ts_parse(a->valuestring, strlen(a->valuestring), &as_of, &why))
+            return api_fail(&e, 422, "invalid_field", "as_of: %s", why), send_error(x->c, x->r, &e);
+    }
+    if (api_shipment_from(body, x->who.merchant, 1, as_of, "shipment", &sh, &e))
+        return send_error(x->c, x->r, &e);
+    sh.outcome = 0; /* scoring asks about the future: outcome fields are ignored */
+    sh.delivered_at = DRISK_TS_NONE;
+    const cJSON *arr = cJSON_GetObjectItemCaseSensitive(body, "scans");
+    int n = 0;
+    if (arr && !cJSON_IsNull(arr)) {
+        if (!cJSON_IsArray(arr))
+            return api_fail(&e, 400, "invalid_body", "scans: must be an array of scan objects"),
+                   send_error(x->c, x->r, &e);
+        n = cJSON_GetArraySize(arr);
+        if (n > MAX_BATCH)
+            return api_fail(&e, 413, "batch_too_large", "at most %d scans", MAX_BATCH),
+                   send_error(x->c, x->r, &e);
+    }
+    struct scan_in *in = malloc((size_t)(n ? n : 1) * sizeof *in);
+    struct drisk_scan *scans = malloc((size_t)(n ? n : 1) * sizeof *scans);
+    enum MHD_Result ok;
+    if (!in || !scans) {
+        api_fail(&e, 503, "out_of_memory", "out of memory");
+        goto fail;
+    }
+    int i = 0;
+    char where[32];
+    for (const cJSON *s = n ? arr->child : NULL; s && i < n; s = s->next, i++) {
+        snprintf(where, sizeof where, "scans[%d]", i);
+        if (api_scan_from(s, x->who.merchant, sh.shipment_id, where, &in[i], &e))
+            goto fail;
+    }
+    qsort(in, (size_t)n, sizeof *in, cmp_scan_ts);
+    /* inline locations take the store's ids so facility statistics apply; a code never
+     * seen gets an id of its own beyond the store's */
+    for (i = 0; i < n; i++) {
+        struct drisk_error err = { 0 };
+        scans[i] = in[i].scan;
+        if (drisk_store_location_find(x->st, scans[i].location, &scans[i].location_id, &err)) {
+            api_fail(&e, 503, "store_unavailable", "the store failed: %s", err.msg);
+            goto fail;
+        }
+        if (!scans[i].location_id && scans[i].location[0]) {
+            scans[i].location_id = ((int64_t)1 << 40) + i;
+            for (int j = 0; j < i; j++)
+                if (strcmp(scans[j].location, scans[i].location) == 0)
+                    scans[i].location_id = scans[j].location_id;
+        }
+    }
+    struct drisk_settings settings;
+    struct drisk_risk risk;
+    if (svc_settings(x->svc, x->st, x->who.merchant, &settings, &e))
+        goto fail;
+    struct model_set *m = svc_models_acquire(x->svc);
+    const int64_t zero[3] = { 0, 0, 0 };
+    int rc = svc_score(x->svc, m, &settings, &sh, scans, (size_t)n, as_of, &risk, &e);
+    cJSON *o = NULL;
+    if (!rc) {
+        o = cJSON_CreateObject();
+        cJSON_AddItemToObject(o, "risk", api_risk_json(&risk, m ? m->scorer.id : zero));
+    }
+    svc_models_release(m);
+    if (rc)
+        goto fail;
+    free(in);
+    free(scans);
+    return send_json(x->c, x->r, 200, o);
+fail:
+    free(in);
+    free(scans);
+    ok = send_error(x->c, x->r, &e);
+    return ok;
+}
+
+static int64_t find_own(struct ctx *x, const char *id, struct api_error *e)
+{
+    int64_t row;
+    struct drisk_error err = { 0 };
+    enum drisk_status rc = drisk_store_find_shipment(x->st, x->who.merchant, id, &row, &err);
+    if (rc == DRISK_ENOTFOUND)
+        return api_fail(e, 404, "not_found", "no shipment \"%.200s\" for this merchant", id), 0;
+    if (rc)
+        return api_fail(e, 503, "store_unavailable", "the store failed: %s", err.msg), 0;
+    return row;
+}
+
+static enum MHD_Result route_shipment_get(struct ctx *x, const char *id)
+{
+    struct api_error e;
+    int64_t row = find_own(x, id, &e);
+    if (!row)
+        return send_error(x->c, x->r, &e);
+    struct live_shipment ls;
+    if (svc_read_shipment(x->st, row, &ls, &e))
+        return send_error(x->c, x->r, &e);
+    struct drisk_settings settings;
+    struct drisk_risk risk;
+    struct model_set *m = svc_models_acquire(x->svc);
+    const int64_t zero[3] = { 0, 0, 0 };
+    int rc = svc_settings(x->svc, x->st, x->who.merchant, &settings, &e) ||
+             svc_score(x->svc, m, &settings, &ls.sh, ls.scans, ls.n, x->now, &risk, &e);
+    cJSON *o = NULL;
+    if (!rc) {
+        o = cJSON_CreateObject();
+        cJSON_AddItemToObject(o, "shipment", api_shipment_json(&ls.sh, ls.scans, ls.n));
+        cJSON_AddItemToObject(o, "risk", api_risk_json(&risk, m ? m->scorer.id : zero));
+        cJSON *alerts = cJSON_AddArrayToObject(o, "alerts");
+        struct drisk_alert_row open[DRISK_ALERTS_MAX_OPEN];
+        size_t n_open = 0;
+        struct drisk_rec_row rec;
+        struct drisk_error err = { 0 };
+        if (drisk_store_alerts_open(x->st, row, open, &n_open, &err))
+            rc = api_fail(&e, 503, "store_unavailable", "the store failed: %s", err.msg);
+        for (size_t i = 0; i < n_open; i++)
+            cJSON_AddItemToArray(alerts, api_alert_json(&open[i]));
+        enum drisk_status g = rc ? DRISK_OK : drisk_store_rec_get(x->st, row, &rec, &err);
+        if (g == DRISK_OK && !rc)
+            cJSON_AddItemToObject(o, "recommendation", api_rec_json(&rec));
+        else if (g == DRISK_ENOTFOUND)
+            cJSON_AddNullToObject(o, "recommendation");
+        else if (!rc)
+            rc = api_fail(&e, 503, "store_unavailable", "the store failed: %s", err.msg);
+    }
+    svc_models_release(m);
+    live_shipment_free(&ls);
+    if (rc) {
+        cJSON_Delete(o);
+        return send_error(x->c, x->r, &e);
+    }
+    return send_json(x->c, x->r, 200, o);
+}
+
+struct list_ctx {
+    cJSON *arr;
+    int64_t last;
+};
+
+static int add_alert(const struct drisk_alert_row *a, void *ctx)
+{
+    struct list_ctx *l = ctx;
+    cJSON_AddItemToArray(l->arr, api_alert_json(a));
+    l->last = a->seq;
+    return 0;
+}
+
+static int add_rec(const struct drisk_rec_row *r, void *ctx)
+{
+    struct list_ctx *l = ctx;
+    cJSON_AddItemToArray(l->arr, api_rec_json(r));
+    l->last = r->id;
+    return 0;
+}
+
+static enum MHD_Result route_list(struct ctx *x, int alerts)
+{
+    struct api_error e;
+    int64_t since, limit;
+    if (query_int(x->c, alerts ? "since" : "after", 0, 0, INT64_MAX, &since, &e) ||
+        query_int(x->c, "limit", 100, 1, 1000, &limit, &e))
+        return send_error(x->c, x->r, &e);
+    cJSON *o = cJSON_CreateObject();
+    struct list_ctx l = { cJSON_AddArrayToObject(o, alerts ? "alerts" : "recommendations"), since };
+    struct drisk_error err = { 0 };
+    enum drisk_status rc =
+        alerts ? drisk_store_alert_feed(x->st, x->who.merchant, since, (int)limit, add_alert, &l, &err)
+               : drisk_store_rec_list(x->st, x->who.merchant, since, (int)limit, add_rec, &l, &err);
+    if (rc) {
+        cJSON_Delete(o);
+        return api_fail(&e, 503, "store_unavailable", "the store failed: %s", err.msg),
+               send_error(x->c, x->r, &e);
+    }
+    cJSON_AddNumberToObject(o, alerts ? "next_cursor" : "next_after", (double)l.last);
+    return send_json(x->c, x->r, 200, o);
+}
+
+static enum MHD_Result route_settings(struct ctx *x, const cJSON *body)
+{
+    struct api_error e;
+    struct drisk_settings s;
+    if (svc_settings(x->svc, x->st, x->who.merchant, &s, &e))
+        return send_error(x->c, x->r, &e);
+    if (body) {
+        if (api_settings_apply(body, &s, &e))
+            return send_error(x->c, x->r, &e);
+        cJSON *full = api_settings_json(&s);
+        char *text = cJSON_PrintUnformatted(full);
+        cJSON_Delete(full);
+        struct drisk_error err = { 0 };
+        enum drisk_status rc = text ? drisk_store_settings_put(x->st, x->who.merchant, text, &err)
+                                    : drisk_error_set(&err, DRISK_ENOMEM, "out of memory");
+        free(text);
+        if (rc)
+            return api_fail(&e, 503, "store_unavailable", "the store failed: %s", err.msg),
+                   send_error(x->c, x->r, &e);
+    }
+    return send_json(x->c, x->r, 200, api_settings_json(&s));
+}
+
+static enum MHD_Result route_activate(struct ctx *x, const char *id_text)
+{
+    struct api_error e;
+    if (!x->who.admin)
+        return api_fail(&e, 403, "forbidden", "activating models needs an admin key (drisk keys "
+                        "create --admin)"),
+               send_error(x->c, x->r, &e);
+    char *end;
+    errno = 0;
+    long long id = strtoll(id_text, &end, 10);
+    if (!*id_text || *end || errno || id <= 0)
+        return api_fail(&e, 404, "not_found", "no model \"%.40s\"", id_text),
+               send_error(x->c, x->r, &e);
+    struct drisk_error err = { 0 };
+    enum drisk_status rc = drisk_store_model_activate(x->st, id, &err);
+    if (rc == DRISK_ENOTFOUND)
+        return api_fail(&e, 404, "not_found", "%s", err.msg), send_error(x->c, x->r, &e);
+    if (rc || (rc = svc_models_reload(x->svc, &err)))
+        return api_fail(&e, 503, "activation_failed", "%s", err.msg), send_error(x->c, x->r, &e);
+    return send_json(x->c, x->r, 200, health_json(x->srv));
+}
+
+/* ---- dispatch ---- */
+
+static int route_of(const char *method, const char *url)
+{
+    int get = strcmp(method, "GET") == 0, post = strcmp(method, "POST") == 0;
+    if (strcmp(url, "/healthz") == 0)
+        return get ? R_HEALTHZ : R_OTHER;
+    if (strcmp(url, "/metrics") == 0)
+        return get ? R_METRICS : R_OTHER;
+    if (strcmp(url, "/v1/shipments") == 0)
+        return post ? R_SHIPMENTS_POST : R_OTHER;
+    if (strncmp(url, "/v1/shipments/", 14) == 0 && url[14])
+        return get ? R_SHIPMENT_GET : R_OTHER;
+    if (strcmp(url, "/v1/scans") == 0)
+        return post ? R_SCANS : R_OTHER;
+    if (strcmp(url, "/v1/score") == 0)
+        return post ? R_SCORE : R_OTHER;
+    if (strcmp(url, "/v1/alerts") == 0)
+        return get ? R_ALERTS : R_OTHER;
+    if (strcmp(url, "/v1/recommendations") == 0)
+        return get ? R_RECS : R_OTHER;
+    if (strcmp(url, "/v1/settings") == 0)
+        return get ? R_SETTINGS_GET : strcmp(method, "PUT") == 0 ? R_SETTINGS_PUT : R_OTHER;
+    if (strncmp(url, "/v1/models/", 11) == 0) {
+        size_t len = strlen(url);
+        if (len > 20 && strcmp(url + len - 9, "/activate") == 0)
+            return post ? R_ACTIVATE : R_OTHER;
+    }
+    return R_OTHER;
+}
+
+static int known_path(const char *url)
+{
+    static const char *const paths[] = { "/healthz", "/metrics", "/v1/shipments", "/v1/scans",
+                                         "/v1/score", "/v1/alerts", "/v1/recommendations",
+                                         "/v1/settings" };
+    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++)
+        if (strcmp(url, paths[i]) == 0)
+            return 1;
+    return strncmp(url, "/v1/shipments/", 14) == 0 || strncmp(url, "/v1/models/", 11) == 0;
+}
+
+static enum MHD_Result dispatch(struct drisk_server *srv, struct MHD_Connection *c, struct req *r,
+                                const char *url)
+{
+    struct api_error e;
+    struct ctx x = { srv, srv->svc, NULL, c, r, { "", 0 }, (int64_t)time(NULL) };
+    if (r->route == R_OTHER) {
+        if (known_path(url))
+            return api_fail(&e, 405, "method_not_allowed", "%s is not allowed on %.100s",
+                            r->method, url),
+                   send_error(c, r, &e);
+        return api_fail(&e, 404, "not_found", "no route %.100s: see api/openapi.yaml", url),
+               send_error(c, r, &e);
+    }
+    if (r->route == R_HEALTHZ)
+        return send_json(c, r, 200, health_json(srv));
+    if (r->route == R_METRICS)
+        return route_metrics(&x);
+    if (!(x.st = svc_store(srv->svc, &e)) || authenticate(x.st, c, &x.who, &e))
+        return send_error(c, r, &e);
+    snprintf(r->merchant, sizeof r->merchant, "%s", x.who.merchant);
+    if (r->route == R_ACTIVATE) {
+        char id[32] = "";
+        size_t len = strlen(url) - 11 - 9;
+        if (len < sizeof id)
+            memcpy(id, url + 11, len), id[len] = '\0';
+        return route_activate(&x, id);
+    }
+    if (need_merchant(&x.who, &e))
+        return send_error(c, r, &e);
+    cJSON *body = NULL;
+    int wants_body = r->route == R_SHIPMENTS_POST || r->route == R_SCANS ||
+                     r->route == R_SCORE || r->route == R_SETTINGS_PUT;
+    if (wants_body && api_body_parse(r->body, r->len, &body, &e))
+        return send_error(c, r, &e);
+    enum MHD_Result ok;
+    switch (r->route) {
+    case R_SHIPMENTS_POST: ok = route_shipments_post(&x, body); break;
+    case R_SHIPMENT_GET: ok = route_shipment_get(&x, url + 14); break;
+    case R_SCANS: ok = route_scans(&x, body); break;
+    case R_SCORE: ok = route_score(&x, body); break;
+    case R_ALERTS: ok = route_list(&x, 1); break;
+    case R_RECS: ok = route_list(&x, 0); break;
+    case R_SETTINGS_GET: ok = route_settings(&x, NULL); break;
+    case R_SETTINGS_PUT: ok = route_settings(&x, body); break;
+    default: ok = MHD_NO; break;
+    }
+    cJSON_Delete(body);
+    return ok;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload, size_t *upload_size, void **con_cls)
+{
+    (void)version;
+    struct drisk_server *srv = cls;
+    struct req *r = *con_cls;
+    struct api_error e;
+    if (!r) {
+        if (!(r = calloc(1, sizeof *r)))
+            return MHD_NO;
+        r->t0 = mono_s();
+        r->route = route_of(method, url);
+        snprintf(r->method, sizeof r->method, "%s", method);
+        snprintf(r->path, sizeof r->path, "%s", url);
+        *con_cls = r;
+        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                     MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (cl && strtoull(cl, NULL, 10) > srv->o.max_body) {
+            r->too_big = 1;
+            return api_fail(&e, 413, "body_too_large", "the body is over %zu bytes: split the "
+                            "request", srv->o.max_body),
+                   send_error(c, r, &e);
+        }
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        if (!r->too_big) {
+            if (r->len + *upload_size > srv->o.max_body) {
+                r->too_big = 1;
+                free(r->body);
+                r->body = NULL;
+                r->len = r->cap = 0;
+            } else {
+                if (r->len + *upload_size > r->cap) {
+                    size_t cap = r->cap ? r->cap : 4096;
+                    while (cap < r->len + *upload_size)
+                        cap *= 2;
+                    char *p = realloc(r->body, cap);
+                    if (!p)
+                        return MHD_NO;
+                    r->body = p;
+                    r->cap = cap;
+                }
+                memcpy(r->body + r->len, upload, *upload_size);
+                r->len += *upload_size;
+            }
+        }
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    if (r->status)
+        return MHD_YES; /* answered early (413) */
+    if (r->too_big)
+        return api_fail(&e, 413, "body_too_large", "the body is over %zu bytes: split the request",
+                        srv->o.max_body),
+               send_error(c, r, &e);
+    return dispatch(srv, c, r, url);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)toe;
+    struct drisk_server *srv = cls;
+    struct req *r = *con_cls;
+    if (!r)
+        return;
+    double dt = mono_s() - r->t0;
+    int cls_i = r->status >= 500 || r->status == 0 ? 2 : r->status >= 400 ? 1 : 0;
+    atomic_fetch_add_explicit(&srv->requests[r->route][cls_i], 1, memory_order_relaxed);
+    svc_observe(srv->hist[r->route], dt);
+    atomic_fetch_add_explicit(&srv->ns[r->route], (long long)(dt * 1e9), memory_order_relaxed);
+    if (srv->o.access_log) {
+        char ts[DRISK_TS_BUF], ip[64] = "-";
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET)
+            inet_ntop(AF_INET, &((const struct sockaddr_in *)ci->client_addr)->sin_addr, ip,
+                      sizeof ip);
+        pthread_mutex_lock(&srv->log_lock);
+        fprintf(srv->o.access_log, "%s %s %s %s %d %zu %.3fms %s\n",
+                drisk_ts_format((int64_t)time(NULL), ts), ip, r->method, r->path, r->status,
+                r->bytes, dt * 1e3, r->merchant[0] ? r->merchant : "-");
+        pthread_mutex_unlock(&srv->log_lock);
+    }
+    free(r->body);
+    free(r);
+    *con_cls = NULL;
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    size_t n = strlen(msg);
+    while (n && msg[n - 1] == '\n')
+        msg[--n] = '\0';
+    DRISK_LOG(DRISK_LOG_WARN, "http: %s", msg);
+}
+
+enum drisk_status drisk_server_start(const struct drisk_server_options *opts,
+                                     struct drisk_server **out, struct drisk_error *err)
+{
+    *out = NULL;
+    struct drisk_server *srv = calloc(1, sizeof *srv);
+    if (!srv)
+        return drisk_error_set(err, DRISK_ENOMEM, "out of memory starting the server");
+    srv->o = *opts;
+    if (!srv->o.host)
+        srv->o.host = "127.0.0.1";
+    if (!srv->o.threads) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        srv->o.threads = n > 0 ? (unsigned)n : 2;
+    }
+    if (!srv->o.max_connections)
+        srv->o.max_connections = 1024;
+    if (!srv->o.timeout_s)
+        srv->o.timeout_s = 30;
+    if (!srv->o.max_body)
+        srv->o.max_body = (size_t)1 << 20;
+    if (srv->o.sweep_s < 0)
+        srv->o.sweep_s = 300;
+    srv->started = (int64_t)time(NULL);
+    pthread_mutex_init(&srv->log_lock, NULL);
+
+    struct sockaddr_in addr;
+    memset(&addr, 0, sizeof addr);
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(srv->o.port);
+    enum drisk_status rc;
+    if (inet_pton(AF_INET, srv->o.host, &addr.sin_addr) != 1) {
+        rc = drisk_error_set(err, DRISK_EINVAL, "--listen: \"%s\" is not an IPv4 address "
+                             "(e.g. 127.0.0.1 or 0.0.0.0)", srv->o.host);
+        goto fail;
+    }
+    if ((rc = svc_create(srv->o.db_path, &srv->svc, err)))
+        goto fail;
+    srv->d = MHD_start_daemon(
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL,
+        on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+        MHD_OPTION_THREAD_POOL_SIZE, srv->o.threads, MHD_OPTION_CONNECTION_LIMIT,
+        srv->o.max_connections, MHD_OPTION_CONNECTION_TIMEOUT, srv->o.timeout_s,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024, MHD_OPTION_NOTIFY_COMPLETED,
+        on_completed, srv, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, MHD_OPTION_END);
+    if (!srv->d) {
+        rc = drisk_error_set(err, DRISK_EIO, "cannot listen on %s:%u (in use, or not allowed?): "
+                             "choose another --listen", srv->o.host, (unsigned)srv->o.port);
+        goto fail;
+    }
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(srv->d, MHD_DAEMON_INFO_BIND_PORT);
+    srv->port = di ? di->port : srv->o.port;
+    if ((rc = svc_start_background(srv->svc, srv->o.sweep_s, err)))
+        goto fail;
+    *out = srv;
+    return DRISK_OK;
+fail:
+    drisk_server_stop(srv);
+    return rc;
+}
+
+uint16_t drisk_server_port(const struct drisk_server *srv)
+{
+    return srv->port;
+}
+
+void drisk_server_stop(struct drisk_server *srv)
+{
+    if (!srv)
+        return;
+    if (srv->d) {
+        MHD_quiesce_daemon(srv->d); /* no new connections; those open finish */
+        MHD_stop_daemon(srv->d);
+    }
+    svc_free(srv->svc);
+    pthread_mutex_destroy(&srv->log_lock);
+    free(srv);
+}

@@ -1,0 +1,786 @@
+/* The server's live state and operations (api/service.h). */
+#include "api/service.h"
+
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "api/json.h"
+#include "engine/network.h"
+#include "engine/vocab.h"
+#include "models/log.h"
+#include "training/snapshot.h"
+
+#define MAX_STORES 512
+#define SWEEP_WINDOW_S (120 * 86400) /* open shipments created this long ago at most */
+#define SWEEP_CHUNK 256
+
+struct svc {
+    char *db_path;
+    pthread_key_t store_key;
+    pthread_mutex_t stores_lock;
+    struct drisk_store *stores[MAX_STORES];
+    size_t n_stores;
+
+    pthread_rwlock_t net_lock;
+    struct drisk_network *net;
+    int64_t fed_until; /* promises up to here have been fed as outcomes */
+
+    pthread_mutex_t models_lock;
+    struct model_set *models;
+
+    pthread_t bg;
+    int bg_running;
+    pthread_mutex_t bg_lock;
+    pthread_cond_t bg_cond;
+    int stopping;
+    double sweep_s;
+
+    struct svc_counters counters;
+};
+
+static const double latency_bounds[15] = { 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+                                           0.01,   0.025,   0.05,   0.1,   0.25,   0.5,
+                                           1,      2.5,     5 };
+
+const double *svc_latency_bounds(size_t *n)
+{
+    *n = sizeof latency_bounds / sizeof latency_bounds[0];
+    return latency_bounds;
+}
+
+void svc_observe(atomic_llong *hist, double seconds)
+{
+    size_t k = 0;
+    while (k < 15 && seconds > latency_bounds[k])
+        k++;
+    atomic_fetch_add_explicit(&hist[k], 1, memory_order_relaxed);
+}
+
+struct svc_counters *svc_counters(struct svc *s)
+{
+    return &s->counters;
+}
+
+int api_fail(struct api_error *e, int status, const char *code, const char *fmt, ...)
+{
+    va_list ap;
+    e->status = status;
+    snprintf(e->code, sizeof e->code, "%s", code);
+    va_start(ap, fmt);
+    vsnprintf(e->message, sizeof e->message, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+static int store_fail(struct api_error *e, const struct drisk_error *err)
+{
+    DRISK_LOG(DRISK_LOG_ERROR, "store: %s", err->msg);
+    return api_fail(e, 503, "store_unavailable", "the store failed: %s; retry later", err->msg);
+}
+
+static int64_t wall_now(void)
+{
+    return (int64_t)time(NULL);
+}
+
+static double mono_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+/* ---- store connections: one per thread ---- */
+
+struct drisk_store *svc_store(struct svc *s, struct api_error *e)
+{
+    struct drisk_store *st = pthread_getspecific(s->store_key);
+    if (st)
+        return st;
+    struct drisk_error err = { 0 };
+    if (drisk_store_open(s->db_path, &st, &err)) {
+        store_fail(e, &err);
+        return NULL;
+    }
+    pthread_mutex_lock(&s->stores_lock);
+    if (s->n_stores == MAX_STORES) {
+        pthread_mutex_unlock(&s->stores_lock);
+        drisk_store_free(st);
+        api_fail(e, 503, "busy", "too many server threads hold store connections");
+        return NULL;
+    }
+    s->stores[s->n_stores++] = st;
+    pthread_mutex_unlock(&s->stores_lock);
+    pthread_setspecific(s->store_key, st);
+    return st;
+}
+
+/* ---- models ---- */
+
+static void set_free(struct model_set *m)
+{
+    if (!m)
+        return;
+    for (int k = 0; k < 3; k++) {
+        drisk_model_free(m->model[k]);
+        free(m->families[k]);
+    }
+    free(m);
+}
+
+void svc_models_release(struct model_set *m)
+{
+    if (m && atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) == 1)
+        set_free(m);
+}
+
+struct model_set *svc_models_acquire(struct svc *s)
+{
+    pthread_mutex_lock(&s->models_lock);
+    struct model_set *m = s->models;
+    if (m)
+        atomic_fetch_add_explicit(&m->refs, 1, memory_order_relaxed);
+    pthread_mutex_unlock(&s->models_lock);
+    return m;
+}
+
+static enum drisk_status load_set(struct drisk_store *st, const int64_t ids[3],
+                                  struct model_set **out, struct drisk_error *err)
+{
+    struct model_set *m = calloc(1, sizeof *m);
+    enum drisk_status rc = DRISK_OK;
+    if (!m)
+        return drisk_error_set(err, DRISK_ENOMEM, "out of memory loading models");
+    atomic_init(&m->refs, 1);
+    for (int k = 0; k < 3 && !rc; k++) {
+        if (!ids[k])
+            continue;
+        struct drisk_model_row row;
+        if ((rc = drisk_store_model_get(st, ids[k], NULL, &row, err)))
+            break;
+        if (!(rc = drisk_feature_schema_read(row.schema, &m->schema[k], err)))
+            rc = drisk_model_load(row.payload, row.payload_len, m->schema[k].hash, &m->model[k],
+                                  err);
+        drisk_store_model_row_free(&row);
+        if (rc)
+            break;
+        m->families[k] = malloc(m->schema[k].n_features);
+        if (!m->families[k] || drisk_risk_families(&m->schema[k], m->families[k])) {
+            rc = drisk_error_set(err, DRISK_ENOMEM, "out of memory loading models");
+            break;
+        }
+        m->scorer.model[k] = m->model[k];
+        m->scorer.schema[k] = &m->schema[k];
+        m->scorer.families[k] = m->families[k];
+        m->scorer.id[k] = ids[k];
+    }
+    if (rc) {
+        set_free(m);
+        return rc;
+    }
+    *out = m;
+    return DRISK_OK;
+}
+
+static enum drisk_status reload_with(struct svc *s, struct drisk_store *st, struct drisk_error *err)
+{
+    int64_t ids[3];
+    enum drisk_status rc = drisk_store_active_models(st, ids, err);
+    if (rc)
+        return rc;
+    struct model_set *cur = svc_models_acquire(s);
+    int same = cur && memcmp(cur->scorer.id, ids, sizeof ids) == 0;
+    svc_models_release(cur);
+    if (same)
+        return DRISK_OK;
+    struct model_set *m = NULL;
+    if ((rc = load_set(st, ids, &m, err)))
+        return rc;
+    pthread_mutex_lock(&s->models_lock);
+    struct model_set *old = s->models;
+    s->models = m;
+    pthread_mutex_unlock(&s->models_lock);
+    svc_models_release(old); /* freed when the last request using it lets go */
+    atomic_fetch_add(&s->counters.model_swaps, 1);
+    DRISK_LOG(DRISK_LOG_INFO, "serving models late=%lld lost=%lld eta=%lld", (long long)ids[0],
+              (long long)ids[1], (long long)ids[2]);
+    return DRISK_OK;
+}
+
+enum drisk_status svc_models_reload(struct svc *s, struct drisk_error *err)
+{
+    struct api_error e;
+    struct drisk_store *st = svc_store(s, &e);
+    if (!st)
+        return drisk_error_set(err, DRISK_EIO, "%s", e.message);
+    return reload_with(s, st, err);
+}
+
+/* ---- settings ---- */
+
+int svc_settings(struct svc *s, struct drisk_store *st, const char *merchant,
+                 struct drisk_settings *out, struct api_error *e)
+{
+    (void)s;
+    char buf[8192];
+    struct drisk_error err = { 0 };
+    drisk_settings_default(out);
+    if (drisk_store_settings_get(st, merchant, buf, sizeof buf, &err))
+        return store_fail(e, &err);
+    if (buf[0] && api_settings_parse(buf, strlen(buf), out, e)) {
+        DRISK_LOG(DRISK_LOG_WARN, "stored settings of %s unreadable (%s): using defaults",
+                  merchant, e->message);
+        drisk_settings_default(out);
+    }
+    return 0;
+}
+
+/* ---- shipments ---- */
+
+void live_shipment_free(struct live_shipment *ls)
+{
+    free(ls->scans);
+    free(ls->ev);
+    ls->scans = NULL;
+    ls->ev = NULL;
+}
+
+static int copy_shipment(const struct drisk_shipment *sh, const struct drisk_scan *scans,
+                         size_t n, struct live_shipment *ls)
+{
+    memset(ls, 0, sizeof *ls);
+    ls->sh = *sh;
+    ls->n = n;
+    if (n && (!(ls->scans = malloc(n * sizeof *ls->scans)) ||
+              !(ls->ev = malloc(n * sizeof *ls->ev)))) {
+        live_shipment_free(ls);
+        return -1;
+    }
+    for (size_t k = 0; k < n; k++) {
+        ls->scans[k] = scans[k];
+        ls->ev[k] = (struct drisk_scan_event){ scans[k].ts, scans[k].location_id, scans[k].event,
+                                               scans[k].reason };
+    }
+    return 0;
+}
+
+static int read_one(const struct drisk_shipment *sh, const struct drisk_scan *scans, size_t n,
+                    void *ctx, struct drisk_error *err)
+{
+    if (copy_shipment(sh, scans, n, ctx)) {
+        drisk_error_set(err, DRISK_ENOMEM, "out of memory reading a shipment");
+        return -1;
+    }
+    return 0;
+}
+
+int svc_read_shipment(struct drisk_store *st, int64_t id, struct live_shipment *out,
+                      struct api_error *e)
+{
+    struct drisk_error err = { 0 };
+    struct drisk_store_filter f = { NULL, INT64_MIN, INT64_MAX, 0, id };
+    memset(out, 0, sizeof *out);
+    out->sh.id = 0;
+    if (drisk_store_iterate(st, &f, read_one, out, &err))
+        return store_fail(e, &err);
+    if (out->sh.id != id)
+        return api_fail(e, 404, "not_found", "shipment not found");
+    return 0;
+}
+
+int svc_score(struct svc *s, struct model_set *m, const struct drisk_settings *settings,
+              const struct drisk_shipment *sh, const struct drisk_scan *scans, size_t n,
+              int64_t as_of, struct drisk_risk *out, struct api_error *e)
+{
+    double t0 = mono_s();
+    struct drisk_scan_event stack_ev[64], *ev = stack_ev;
+    if (n > 64 && !(ev = malloc(n * sizeof *ev)))
+        return api_fail(e, 503, "out_of_memory", "out of memory scoring");
+    const char *loc = "";
+    for (size_t k = 0; k < n; k++) {
+        ev[k] = (struct drisk_scan_event){ scans[k].ts, scans[k].location_id, scans[k].event,
+                                           scans[k].reason };
+        if (scans[k].location[0] && scans[k].ts <= as_of)
+            loc = scans[k].location;
+    }
+    static const struct drisk_scorer none;
+    struct drisk_error err = { 0 };
+    pthread_rwlock_rdlock(&s->net_lock);
+    enum drisk_status rc = drisk_risk_score(m ? &m->scorer : &none, s->net, settings, sh, ev, n,
+                                            as_of, loc, out, &err);
+    pthread_rwlock_unlock(&s->net_lock);
+    if (ev != stack_ev)
+        free(ev);
+    double dt = mono_s() - t0;
+    svc_observe(s->counters.score_hist, dt);
+    atomic_fetch_add_explicit(&s->counters.score_count, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&s->counters.score_ns, (long long)(dt * 1e9), memory_order_relaxed);
+    if (rc)
+        return api_fail(e, 500, "scoring_failed", "scoring failed: %s", err.msg);
+    return 0;
+}
+
+/* Risk row, alerts and recommendation of a scored shipment, in the caller's transaction.
+ * *raised counts the alerts opened. */
+static int derive(struct svc *s, struct drisk_store *st, const struct live_shipment *ls,
+                  const struct drisk_risk *risk, const struct drisk_settings *settings,
+                  const struct model_set *m, int64_t now, int *raised, struct api_error *e)
+{
+    struct drisk_error err = { 0 };
+    struct drisk_risk_row row;
+    const int64_t *ids = m ? m->scorer.id : (const int64_t[3]){ 0, 0, 0 };
+    api_risk_row(risk, ids, &row);
+    if (drisk_store_risk_put(st, ls->sh.id, &row, &err))
+        return store_fail(e, &err);
+
+    int known = ls->sh.outcome != DRISK_OUTCOME_NONE;
+    struct drisk_alert_want want[DRISK_ALERT_COUNT];
+    if (!known)
+        drisk_alerts_decide(settings, &ls->sh, ls->ev, ls->n, risk->p_late, risk->p_lost, now, want);
+    else
+        memset(want, 0, sizeof want);
+    struct drisk_alert_row open[DRISK_ALERTS_MAX_OPEN];
+    size_t n_open;
+    int have[DRISK_ALERT_COUNT] = { 0 };
+    if (drisk_store_alerts_open(st, ls->sh.id, open, &n_open, &err))
+        return store_fail(e, &err);
+    for (size_t i = 0; i < n_open; i++) {
+        int type = -1;
+        for (int t = 0; t < DRISK_ALERT_COUNT; t++)
+            if (strcmp(open[i].type, drisk_alert_type_name(t)) == 0)
+                type = t;
+        if (type < 0)
+            continue;
+        have[type] = 1;
+        int tr = drisk_alert_transition(type, drisk_severity_parse(open[i].severity),
+                                        want[type].severity, known);
+        if (tr == 1 && drisk_store_alert_change(st, open[i].id,
+                                                drisk_severity_name(want[type].severity),
+                                                want[type].message, 0, now, &err))
+            return store_fail(e, &err);
+        if (tr == 2 && drisk_store_alert_change(st, open[i].id, NULL, NULL, 1, now, &err))
+            return store_fail(e, &err);
+    }
+    for (int t = 0; t < DRISK_ALERT_COUNT; t++) {
+        if (have[t] || want[t].severity == DRISK_SEVERITY_NONE)
+            continue;
+        if (drisk_store_alert_open(st, ls->sh.id, drisk_alert_type_name(t),
+                                   drisk_severity_name(want[t].severity), want[t].message, now,
+                                   &err))
+            return store_fail(e, &err);
+        atomic_fetch_add_explicit(&s->counters.alerts_raised[t], 1, memory_order_relaxed);
+        (*raised)++;
+    }
+
+    if (known || risk->level == DRISK_RISK_LOW) {
+        if (drisk_store_rec_close(st, ls->sh.id, now, &err))
+            return store_fail(e, &err);
+        return 0;
+    }
+    struct drisk_recommendation rec;
+    drisk_recommend(settings, &ls->sh, risk->p_late, risk->p_lost, now, &rec);
+    struct drisk_rec_row rr;
+    api_rec_row(&rec, &rr);
+    if (drisk_store_rec_put(st, ls->sh.id, &rr, now, &err))
+        return store_fail(e, &err);
+    return 0;
+}
+
+int svc_refresh(struct svc *s, struct drisk_store *st, struct model_set *m, int64_t row,
+                int64_t now, struct drisk_risk *risk, struct api_error *e)
+{
+    struct live_shipment ls;
+    struct drisk_settings settings;
+    int raised = 0;
+    if (svc_read_shipment(st, row, &ls, e))
+        return -1;
+    int rc = svc_settings(s, st, ls.sh.merchant, &settings, e) ||
+             svc_score(s, m, &settings, &ls.sh, ls.scans, ls.n, now, risk, e) ||
+             derive(s, st, &ls, risk, &settings, m, now, &raised, e);
+    live_shipment_free(&ls);
+    return rc ? -1 : 0;
+}
+
+/* ---- ingestion ---- */
+
+struct new_scan {
+    int64_t row;
+    size_t in;     /* index into the request */
+    int delivered; /* this scan delivered the shipment */
+};
+
+/* Feeds the network one new scan of ls (and the delivery it made, if any), under the
+ * write lock held by the caller. */
+static void feed(struct svc *s, const struct live_shipment *ls, const struct drisk_scan *sc,
+                 int delivered)
+{
+    for (size_t k = 0; k < ls->n; k++) {
+        const struct drisk_scan *have = &ls->scans[k];
+        if (have->ts == sc->ts && have->event == sc->event &&
+            strcmp(have->location, sc->location) == 0) {
+            if (drisk_network_on_scan(s->net, &ls->sh, k ? &ls->ev[k - 1] : NULL, &ls->ev[k]))
+                DRISK_LOG(DRISK_LOG_WARN, "network statistics: out of memory");
+            break;
+        }
+    }
+    if (delivered && ls->sh.delivered_at != DRISK_TS_NONE) {
+        if (ls->sh.delivered_at <= ls->sh.promised_at)
+            drisk_network_on_outcome(s->net, &ls->sh, 0, ls->sh.delivered_at);
+        drisk_network_on_delivered(s->net, &ls->sh);
+    }
+}
+
+/* Runs derived writes (risk, alerts, recommendations) with synchronous=NORMAL: they can
+ * be recomputed from the durable scans, so they do not pay an fsync of their own (the
+ * next durable commit carries them). */
+static void relaxed(struct drisk_store *st, int on)
+{
+    drisk_store_set_synchronous(st, on ? 1 : 2);
+}
+
+int svc_ingest(struct svc *s, const char *merchant, const struct scan_in *in, size_t n,
+               int64_t now, struct ingest_result *res, struct api_error *e)
+{
+    struct drisk_error err = { 0 };
+    struct drisk_store *st = svc_store(s, e);
+    memset(res, 0, sizeof *res);
+    res->received = n;
+    if (!st)
+        return -1;
+    struct new_scan *ns = malloc((n ? n : 1) * sizeof *ns);
+    int64_t *rows = malloc((n ? n : 1) * sizeof *rows);
+    struct live_shipment *ls = NULL;
+    size_t n_ns = 0, n_rows = 0;
+    int rc = -1;
+    if (!ns || !rows) {
+        api_fail(e, 503, "out_of_memory", "out of memory");
+        goto out;
+    }
+    if (drisk_store_begin(st, &err)) {
+        store_fail(e, &err);
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        int64_t row;
+        int inserted, changed = 0;
+        enum drisk_status f = drisk_store_find_shipment(st, merchant, in[i].shipment_id, &row, &err);
+        if (f == DRISK_ENOTFOUND) {
+            drisk_store_rollback(st);
+            api_fail(e, 422, "unknown_shipment",
+                     "scans[%zu].shipment_id: no shipment \"%s\" for this merchant: create it "
+                     "first with POST /v1/shipments (nothing from this request was stored)",
+                     i, in[i].shipment_id);
+            goto out;
+        }
+        if (f || drisk_store_insert_scan(st, row, &in[i].scan, &inserted, &err)) {
+            drisk_store_rollback(st);
+            store_fail(e, &err);
+            goto out;
+        }
+        if (!inserted) {
+            res->duplicates++;
+            continue;
+        }
+        res->inserted++;
+        ns[n_ns++] = (struct new_scan){ row, i, 0 };
+        int ev = in[i].scan.event;
+        if ((ev == DRISK_EVENT_DELIVERED || ev == DRISK_EVENT_LOST) &&
+            drisk_store_set_outcome(st, row,
+                                    ev == DRISK_EVENT_DELIVERED ? DRISK_OUTCOME_DELIVERED
+                                                                : DRISK_OUTCOME_LOST,
+                                    in[i].scan.ts, &changed, &err)) {
+            drisk_store_rollback(st);
+            store_fail(e, &err);
+            goto out;
+        }
+        ns[n_ns - 1].delivered = changed && ev == DRISK_EVENT_DELIVERED;
+    }
+    if (drisk_store_commit(st, &err)) {
+        drisk_store_rollback(st);
+        store_fail(e, &err);
+        goto out;
+    }
+    atomic_fetch_add_explicit(&s->counters.scans_inserted, (long long)res->inserted,
+                              memory_order_relaxed);
+    atomic_fetch_add_explicit(&s->counters.scans_duplicate, (long long)res->duplicates,
+                              memory_order_relaxed);
+    rc = 0; /* durable from here on: what follows is derived and recomputed by the sweep */
+
+    /* every shipment the request names, new scans or not, is re-scored */
+    for (size_t i = 0; i < n; i++) {
+        int64_t row;
+        if (drisk_store_find_shipment(st, merchant, in[i].shipment_id, &row, &err))
+            continue;
+        size_t k = 0;
+        while (k < n_rows && rows[k] != row)
+            k++;
+        if (k == n_rows)
+            rows[n_rows++] = row;
+    }
+    ls = calloc(n_rows ? n_rows : 1, sizeof *ls);
+    res->touched = calloc(n_rows ? n_rows : 1, sizeof *res->touched);
+    if (!ls || !res->touched) {
+        DRISK_LOG(DRISK_LOG_ERROR, "out of memory re-scoring after ingestion");
+        goto out;
+    }
+    res->n_touched = n_rows;
+    for (size_t r = 0; r < n_rows; r++) {
+        res->touched[r].row = rows[r];
+        if (svc_read_shipment(st, rows[r], &ls[r], e)) {
+            ls[r].sh.id = 0;
+            continue;
+        }
+        snprintf(res->touched[r].shipment_id, sizeof res->touched[r].shipment_id, "%s",
+                 ls[r].sh.shipment_id);
+    }
+    pthread_rwlock_wrlock(&s->net_lock);
+    for (size_t r = 0; r < n_rows; r++)
+        for (size_t q = 0; q < n_ns; q++)
+            if (ns[q].row == rows[r] && ls[r].sh.id)
+                feed(s, &ls[r], &in[ns[q].in].scan, ns[q].delivered);
+    pthread_rwlock_unlock(&s->net_lock);
+
+    struct model_set *m = svc_models_acquire(s);
+    struct drisk_settings settings;
+    struct api_error e2;
+    if (svc_settings(s, st, merchant, &settings, &e2) == 0) {
+        for (size_t r = 0; r < n_rows; r++)
+            if (ls[r].sh.id &&
+                svc_score(s, m, &settings, &ls[r].sh, ls[r].scans, ls[r].n, now,
+                          &res->touched[r].risk, &e2) == 0)
+                res->touched[r].scored = 1;
+        relaxed(st, 1);
+        if (drisk_store_begin(st, &err) == 0) {
+            int ok = 1;
+            for (size_t r = 0; r < n_rows && ok; r++)
+                if (res->touched[r].scored &&
+                    derive(s, st, &ls[r], &res->touched[r].risk, &settings, m, now,
+                           &res->alerts_raised, &e2))
+                    ok = 0;
+            if (!ok || drisk_store_commit(st, &err)) {
+                drisk_store_rollback(st);
+                DRISK_LOG(DRISK_LOG_WARN, "risk after ingestion not stored (the sweep will): %s",
+                          ok ? err.msg : e2.message);
+            }
+        }
+        relaxed(st, 0);
+    }
+    svc_models_release(m);
+out:
+    if (ls)
+        for (size_t r = 0; r < n_rows; r++)
+            live_shipment_free(&ls[r]);
+    free(ls);
+    free(ns);
+    free(rows);
+    return rc;
+}
+
+/* ---- network and the sweep ---- */
+
+void svc_net_read_lock(struct svc *s)
+{
+    pthread_rwlock_rdlock(&s->net_lock);
+}
+
+void svc_net_unlock(struct svc *s)
+{
+    pthread_rwlock_unlock(&s->net_lock);
+}
+
+const struct drisk_network *svc_net(struct svc *s)
+{
+    return s->net;
+}
+
+struct open_list {
+    struct live_shipment *a;
+    size_t n, cap;
+};
+
+static int collect_open(const struct drisk_shipment *sh, const struct drisk_scan *scans, size_t n,
+                        void *ctx, struct drisk_error *err)
+{
+    struct open_list *l = ctx;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 1024;
+        struct live_shipment *p = realloc(l->a, cap * sizeof *p);
+        if (!p) {
+            drisk_error_set(err, DRISK_ENOMEM, "out of memory sweeping");
+            return -1;
+        }
+        l->a = p;
+        l->cap = cap;
+    }
+    if (copy_shipment(sh, scans, n, &l->a[l->n])) {
+        drisk_error_set(err, DRISK_ENOMEM, "out of memory sweeping");
+        return -1;
+    }
+    l->n++;
+    return 0;
+}
+
+static void sweep(struct svc *s, struct drisk_store *st)
+{
+    int64_t now = wall_now();
+    struct drisk_error err = { 0 };
+    struct open_list l = { 0 };
+    struct drisk_store_filter f = { NULL, now - SWEEP_WINDOW_S, now + 1, 1, 0 };
+    if (drisk_store_iterate(st, &f, collect_open, &l, &err)) {
+        DRISK_LOG(DRISK_LOG_WARN, "sweep: %s", err.msg);
+        goto out;
+    }
+    /* promises that passed since the last sweep are late outcomes for the network */
+    pthread_rwlock_wrlock(&s->net_lock);
+    for (size_t i = 0; i < l.n; i++) {
+        const struct drisk_shipment *sh = &l.a[i].sh;
+        if (sh->promised_at > s->fed_until && sh->promised_at <= now)
+            drisk_network_on_outcome(s->net, sh, 1, sh->promised_at);
+    }
+    s->fed_until = now;
+    pthread_rwlock_unlock(&s->net_lock);
+
+    struct model_set *m = svc_models_acquire(s);
+    struct drisk_settings settings;
+    char merchant[DRISK_ID_MAX] = "";
+    struct api_error e;
+    int raised = 0;
+    relaxed(st, 1);
+    for (size_t i = 0; i < l.n; i += SWEEP_CHUNK) {
+        if (drisk_store_begin(st, &err))
+            break;
+        for (size_t j = i; j < l.n && j < i + SWEEP_CHUNK; j++) {
+            struct live_shipment *ls = &l.a[j];
+            struct drisk_risk risk;
+            if (strcmp(merchant, ls->sh.merchant) != 0) {
+                if (svc_settings(s, st, ls->sh.merchant, &settings, &e))
+                    continue;
+                snprintf(merchant, sizeof merchant, "%s", ls->sh.merchant);
+            }
+            if (svc_score(s, m, &settings, &ls->sh, ls->scans, ls->n, now, &risk, &e) == 0)
+                derive(s, st, ls, &risk, &settings, m, now, &raised, &e);
+        }
+        if (drisk_store_commit(st, &err)) {
+            drisk_store_rollback(st);
+            DRISK_LOG(DRISK_LOG_WARN, "sweep: %s", err.msg);
+            break;
+        }
+    }
+    relaxed(st, 0);
+    svc_models_release(m);
+    atomic_fetch_add(&s->counters.sweeps, 1);
+    atomic_fetch_add(&s->counters.swept_shipments, (long long)l.n);
+    DRISK_LOG(DRISK_LOG_INFO, "sweep: re-scored %zu open shipments, %d new alerts", l.n, raised);
+out:
+    for (size_t i = 0; i < l.n; i++)
+        live_shipment_free(&l.a[i]);
+    free(l.a);
+}
+
+static void *background(void *arg)
+{
+    struct svc *s = arg;
+    struct api_error e;
+    struct drisk_store *st = svc_store(s, &e);
+    double next_sweep = mono_s(); /* the first sweep right away: alerts from the start */
+    pthread_mutex_lock(&s->bg_lock);
+    while (!s->stopping) {
+        struct timespec t;
+        clock_gettime(CLOCK_REALTIME, &t);
+        t.tv_sec += 1;
+        pthread_cond_timedwait(&s->bg_cond, &s->bg_lock, &t);
+        if (s->stopping || !st)
+            break;
+        pthread_mutex_unlock(&s->bg_lock);
+        struct drisk_error err = { 0 };
+        if (reload_with(s, st, &err))
+            DRISK_LOG(DRISK_LOG_WARN, "model reload: %s", err.msg);
+        if (s->sweep_s > 0 && mono_s() >= next_sweep) {
+            sweep(s, st);
+            next_sweep = mono_s() + s->sweep_s;
+        }
+        pthread_mutex_lock(&s->bg_lock);
+    }
+    pthread_mutex_unlock(&s->bg_lock);
+    return NULL;
+}
+
+enum drisk_status svc_create(const char *db_path, struct svc **out, struct drisk_error *err)
+{
+    struct svc *s = calloc(1, sizeof *s);
+    *out = NULL;
+    if (!s || !(s->db_path = strdup(db_path))) {
+        free(s);
+        return drisk_error_set(err, DRISK_ENOMEM, "out of memory starting the server");
+    }
+    pthread_key_create(&s->store_key, NULL);
+    pthread_mutex_init(&s->stores_lock, NULL);
+    pthread_rwlock_init(&s->net_lock, NULL);
+    pthread_mutex_init(&s->models_lock, NULL);
+    pthread_mutex_init(&s->bg_lock, NULL);
+    pthread_cond_init(&s->bg_cond, NULL);
+    enum drisk_status rc = DRISK_OK;
+    struct api_error e;
+    struct drisk_store *st = svc_store(s, &e);
+    if (!st) {
+        rc = drisk_error_set(err, DRISK_EIO, "%s", e.message);
+        goto fail;
+    }
+    if (!(s->net = drisk_network_create())) {
+        rc = drisk_error_set(err, DRISK_ENOMEM, "out of memory starting the server");
+        goto fail;
+    }
+    double t0 = mono_s();
+    s->fed_until = wall_now();
+    if ((rc = drisk_network_replay(st, s->fed_until, s->net, err)))
+        goto fail;
+    DRISK_LOG(DRISK_LOG_INFO, "network statistics replayed from %s in %.1f s", db_path,
+              mono_s() - t0);
+    if ((rc = reload_with(s, st, err)))
+        goto fail;
+    *out = s;
+    return DRISK_OK;
+fail:
+    svc_free(s);
+    return rc;
+}
+
+enum drisk_status svc_start_background(struct svc *s, double sweep_s, struct drisk_error *err)
+{
+    s->sweep_s = sweep_s;
+    if (pthread_create(&s->bg, NULL, background, s))
+        return drisk_error_set(err, DRISK_EIO, "cannot start the sweep thread: %s", strerror(errno));
+    s->bg_running = 1;
+    return DRISK_OK;
+}
+
+void svc_free(struct svc *s)
+{
+    if (!s)
+        return;
+    if (s->bg_running) {
+        pthread_mutex_lock(&s->bg_lock);
+        s->stopping = 1;
+        pthread_cond_signal(&s->bg_cond);
+        pthread_mutex_unlock(&s->bg_lock);
+        pthread_join(s->bg, NULL);
+    }
+    svc_models_release(s->models);
+    drisk_network_free(s->net);
+    for (size_t i = 0; i < s->n_stores; i++)
+        drisk_store_free(s->stores[i]);
+    pthread_key_delete(s->store_key);
+    pthread_mutex_destroy(&s->stores_lock);
+    pthread_rwlock_destroy(&s->net_lock);
+    pthread_mutex_destroy(&s->models_lock);
+    pthread_mutex_destroy(&s->bg_lock);
+    pthread_cond_destroy(&s->bg_cond);
+    free(s->db_path);
+    free(s);
+}

@@ -1,0 +1,124 @@
+/* The server's live state and operations, behind the HTTP layer (api/server.c): the
+ * active models (reference-counted, swapped without stopping scoring), the network
+ * statistics (replayed from the store at start, then fed every live event), one store
+ * connection per thread, ingestion, scoring, alerts and recommendations, and the
+ * periodic sweep. Private to api/. */
+#ifndef DRISK_API_SERVICE_H
+#define DRISK_API_SERVICE_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "data/live.h"
+#include "data/store.h"
+#include "engine/policy.h"
+#include "engine/risk.h"
+
+struct svc;
+
+/* The active models, shared by every request that acquired them. */
+struct model_set {
+    atomic_int refs;
+    struct drisk_model *model[3];
+    struct drisk_feature_schema schema[3];
+    signed char *families[3];
+    struct drisk_scorer scorer;
+};
+
+/* An HTTP-level failure: status and a JSON error code and message. */
+struct api_error {
+    int status;
+    char code[32];
+    char message[480];
+};
+
+int api_fail(struct api_error *e, int status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+enum drisk_status svc_create(const char *db_path, struct svc **out, struct drisk_error *err);
+/* Starts the sweep / model-watch thread: re-scores open shipments every sweep_s seconds
+ * and picks up model activations made elsewhere (drisk models activate) within 1 s. */
+enum drisk_status svc_start_background(struct svc *s, double sweep_s, struct drisk_error *err);
+void svc_free(struct svc *s);
+
+/* The calling thread's store connection (opened on first use); NULL with e set. */
+struct drisk_store *svc_store(struct svc *s, struct api_error *e);
+
+struct model_set *svc_models_acquire(struct svc *s);
+void svc_models_release(struct model_set *m);
+/* Loads the store's active models and swaps them in (no-op when unchanged). */
+enum drisk_status svc_models_reload(struct svc *s, struct drisk_error *err);
+
+/* The merchant's settings: defaults overlaid with the stored JSON. */
+int svc_settings(struct svc *s, struct drisk_store *st, const char *merchant,
+                 struct drisk_settings *out, struct api_error *e);
+
+/* A shipment as read from the store, with its scans. */
+struct live_shipment {
+    struct drisk_shipment sh;
+    struct drisk_scan *scans;
+    size_t n;
+    struct drisk_scan_event *ev;
+};
+void live_shipment_free(struct live_shipment *ls);
+/* Reads shipment row id; -1 with e set (404 when gone). */
+int svc_read_shipment(struct drisk_store *st, int64_t id, struct live_shipment *out,
+                      struct api_error *e);
+
+/* Scores ls as of as_of with the active models. */
+int svc_score(struct svc *s, struct model_set *m, const struct drisk_settings *settings,
+              const struct drisk_shipment *sh, const struct drisk_scan *scans, size_t n,
+              int64_t as_of, struct drisk_risk *out, struct api_error *e);
+
+/* One incoming scan for ingestion. */
+struct scan_in {
+    char shipment_id[DRISK_ID_MAX];
+    struct drisk_scan scan;
+};
+
+/* What ingestion did for one touched shipment. */
+struct touched {
+    int64_t row;
+    char shipment_id[DRISK_ID_MAX];
+    struct drisk_risk risk;
+    int scored;
+};
+
+struct ingest_result {
+    size_t received, inserted, duplicates;
+    size_t n_touched;
+    struct touched *touched; /* malloc'd; free it */
+    int alerts_raised;
+};
+
+/* Writes the scans of merchant in one durable transaction (idempotent; all or nothing),
+ * feeds the new ones to the network, re-scores every touched shipment and updates its
+ * risk, alerts and recommendation. -1 with e set. */
+int svc_ingest(struct svc *s, const char *merchant, const struct scan_in *in, size_t n,
+               int64_t now, struct ingest_result *res, struct api_error *e);
+
+/* Re-scores stored shipment row (risk, alerts, recommendation) after a change made
+ * through POST /v1/shipments; in the caller's transaction. */
+int svc_refresh(struct svc *s, struct drisk_store *st, struct model_set *m, int64_t row,
+                int64_t now, struct drisk_risk *risk, struct api_error *e);
+
+/* Counters the metrics page shows. */
+struct svc_counters {
+    atomic_llong scans_inserted, scans_duplicate, alerts_raised[DRISK_ALERT_COUNT],
+        sweeps, swept_shipments, model_swaps;
+    atomic_llong score_hist[16]; /* scoring latency buckets (see api/server.c) */
+    atomic_llong score_count;
+    atomic_llong score_ns; /* total scoring time */
+};
+struct svc_counters *svc_counters(struct svc *s);
+/* Seconds bucket bounds of score_hist (n of them; the last bucket is +Inf). */
+const double *svc_latency_bounds(size_t *n);
+void svc_observe(atomic_llong *hist, double seconds);
+
+/* The network (read-locked) for stateless scoring. */
+void svc_net_read_lock(struct svc *s);
+void svc_net_unlock(struct svc *s);
+const struct drisk_network *svc_net(struct svc *s);
+
+#endif

@@ -1,0 +1,106 @@
+/* drisk serve: the HTTP scoring server, in the foreground until SIGTERM or SIGINT, on
+ * which it stops accepting, finishes the requests in flight and closes the store. */
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "api/server.h"
+#include "cli/commands.h"
+#include "models/log.h"
+
+static const struct drisk_opt serve_opts[] = {
+    { "db", DRISK_OPT_STRING, 1, "DB", "", 0, 0, "SQLite database (simulated or imported history, trained models)" },
+    { "listen", DRISK_OPT_STRING, 0, "HOST:PORT", "127.0.0.1:8080", 0, 0, "address to listen on (port 0: any free port)" },
+    { "threads", DRISK_OPT_INT, 0, "N", "0", 0, 256, "worker threads (0: one per core)" },
+    { "max-connections", DRISK_OPT_INT, 0, "N", "1024", 1, 100000, "open connections at most" },
+    { "timeout", DRISK_OPT_INT, 0, "SECONDS", "30", 1, 3600, "close idle or slow connections after this long" },
+    { "max-body", DRISK_OPT_INT, 0, "BYTES", "1048576", 1024, 67108864, "largest request body accepted" },
+    { "sweep", DRISK_OPT_INT, 0, "SECONDS", "300", 0, 86400, "re-score open shipments this often (0: never)" },
+    { "access-log", DRISK_OPT_STRING, 0, "FILE", "-", 0, 0, "one line per request to FILE (- for stderr, none to disable)" },
+    { NULL, 0, 0, NULL, NULL, 0, 0, NULL },
+};
+
+static int run_serve(const struct drisk_args *a)
+{
+    struct drisk_server_options o;
+    memset(&o, 0, sizeof o);
+    o.db_path = drisk_arg_str(a, "db");
+    const char *listen = drisk_arg_str(a, "listen");
+    char host[64];
+    const char *colon = strrchr(listen, ':');
+    char *end;
+    long port = colon ? strtol(colon + 1, &end, 10) : -1;
+    if (!colon || (size_t)(colon - listen) >= sizeof host || colon == listen || !colon[1] ||
+        *end || port < 0 || port > 65535) {
+        fprintf(stderr, "drisk serve: --listen %s: give HOST:PORT, e.g. 127.0.0.1:8080\n", listen);
+        return 2;
+    }
+    memcpy(host, listen, (size_t)(colon - listen));
+    host[colon - listen] = '\0';
+    o.host = host;
+    o.port = (uint16_t)port;
+    o.threads = (unsigned)drisk_arg_int(a, "threads");
+    o.max_connections = (unsigned)drisk_arg_int(a, "max-connections");
+    o.timeout_s = (unsigned)drisk_arg_int(a, "timeout");
+    o.max_body = (size_t)drisk_arg_int(a, "max-body");
+    o.sweep_s = (double)drisk_arg_int(a, "sweep");
+    const char *log = drisk_arg_str(a, "access-log");
+    FILE *logf = NULL;
+    if (strcmp(log, "-") == 0) {
+        o.access_log = stderr;
+    } else if (strcmp(log, "none") != 0) {
+        if (!(logf = fopen(log, "a"))) {
+            fprintf(stderr, "drisk serve: cannot open --access-log %s: check the path\n", log);
+            return 2;
+        }
+        setvbuf(logf, NULL, _IOLBF, 0);
+        o.access_log = logf;
+    }
+    if (access(o.db_path, F_OK) != 0) {
+        fprintf(stderr, "drisk serve: %s does not exist: create it with drisk simulate or drisk "
+                "import, and train models with drisk train\n", o.db_path);
+        if (logf)
+            fclose(logf);
+        return 2;
+    }
+
+    /* SIGTERM / SIGINT are taken with sigwait: blocked before any thread starts */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    struct drisk_server *srv;
+    struct drisk_error err;
+    drisk_error_clear(&err);
+    enum drisk_status rc = drisk_server_start(&o, &srv, &err);
+    if (rc) {
+        if (logf)
+            fclose(logf);
+        return drisk_fail("serve", &err);
+    }
+    fprintf(stderr, "drisk serve: listening on http://%s:%u (Ctrl-C or SIGTERM to stop)\n", host,
+            (unsigned)drisk_server_port(srv));
+    int sig = 0;
+    sigwait(&set, &sig);
+    fprintf(stderr, "drisk serve: %s received, finishing requests in flight\n",
+            sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    drisk_server_stop(srv);
+    if (logf)
+        fclose(logf);
+    fprintf(stderr, "drisk serve: stopped\n");
+    return 0;
+}
+
+const struct drisk_command drisk_cmd_serve = {
+    "serve", "--db DB [--listen 127.0.0.1:8080] [--threads N]",
+    "run the HTTP scoring server (API v1: api/openapi.yaml)",
+    "Replays the store's history into the network statistics, loads the active models and\n"
+    "serves CONTRACT section 6's routes. Keys: drisk keys create. Stop with SIGTERM or Ctrl-C.",
+    serve_opts, 0, run_serve,
+};

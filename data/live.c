@@ -1,0 +1,449 @@
+/* The server's tables (data/live.h). Statements live in the connection's live slots,
+ * prepared on first use and reset after each. */
+#include "data/live.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "data/store_impl.h"
+#include "engine/vocab.h"
+
+enum {
+    L_SET_OUTCOME,
+    L_RISK_PUT,
+    L_RISK_GET,
+    L_ALERTS_OPEN,
+    L_ALERT_OPEN,
+    L_ALERT_CHANGE,
+    L_ALERT_FEED,
+    L_REC_UPDATE,
+    L_REC_INSERT,
+    L_REC_CLOSE,
+    L_REC_GET,
+    L_REC_LIST,
+    L_SETTINGS_GET,
+    L_SETTINGS_PUT,
+    L_ACTIVE,
+    L_LOCATION,
+    L_LOCATION_FIND,
+    L_COUNT
+};
+
+#define NEXT_SEQ "(SELECT coalesce(max(seq), 0) + 1 FROM alerts)"
+#define ALERT_COLS                                                                          \
+    "a.id, a.seq, a.shipment_id, s.shipment_key, a.type, a.severity, a.opened_at,"        \
+    " a.updated_at, a.cleared_at, a.message"
+#define REC_COLS                                                                            \
+    "r.id, r.shipment_id, s.shipment_key, r.created_at, r.updated_at, r.action, r.deadline," \
+    " r.costs, r.why"
+
+static const char *const sql[L_COUNT] = {
+    [L_SET_OUTCOME] = "UPDATE shipments SET outcome = ?2, delivered_at = ?3"
+                      " WHERE id = ?1 AND outcome IS NULL",
+    [L_RISK_PUT] = "INSERT OR REPLACE INTO risk(shipment_id, as_of, p_late, p_lost, eta, eta_p90,"
+                   " level, reasons, model_ids) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)",
+    [L_RISK_GET] = "SELECT as_of, p_late, p_lost, eta, eta_p90, level, reasons, model_ids"
+                   " FROM risk WHERE shipment_id = ?1",
+    [L_ALERTS_OPEN] = "SELECT " ALERT_COLS " FROM alerts a JOIN shipments s ON s.id = a.shipment_id"
+                      " WHERE a.shipment_id = ?1 AND a.cleared_at IS NULL ORDER BY a.id",
+    [L_ALERT_OPEN] = "INSERT INTO alerts(merchant_id, shipment_id, type, severity, opened_at,"
+                     " updated_at, message, seq) SELECT merchant_id, id, ?2, ?3, ?5, ?5, ?4, "
+                     NEXT_SEQ " FROM shipments WHERE id = ?1",
+    [L_ALERT_CHANGE] = "UPDATE alerts SET severity = coalesce(?2, severity),"
+                       " message = coalesce(?3, message), updated_at = ?5,"
+                       " cleared_at = CASE WHEN ?4 THEN ?5 END, seq = " NEXT_SEQ
+                       " WHERE id = ?1 AND cleared_at IS NULL",
+    [L_ALERT_FEED] = "SELECT " ALERT_COLS " FROM alerts a JOIN shipments s ON s.id = a.shipment_id"
+                     " WHERE a.merchant_id = (SELECT id FROM merchants WHERE name = ?1)"
+                     " AND a.seq > ?2 ORDER BY a.seq LIMIT ?3",
+    [L_REC_UPDATE] = "UPDATE recommendations SET action = ?2, deadline = ?3, costs = ?4, why = ?5,"
+                     " updated_at = ?6 WHERE shipment_id = ?1 AND open = 1",
+    [L_REC_INSERT] = "INSERT INTO recommendations(merchant_id, shipment_id, created_at, updated_at,"
+                     " action, deadline, costs, why, open) SELECT merchant_id, id, ?6, ?6, ?2, ?3,"
+                     " ?4, ?5, 1 FROM shipments WHERE id = ?1",
+    [L_REC_CLOSE] = "UPDATE recommendations SET open = 0, updated_at = ?2"
+                    " WHERE shipment_id = ?1 AND open = 1",
+    [L_REC_GET] = "SELECT " REC_COLS " FROM recommendations r JOIN shipments s"
+                  " ON s.id = r.shipment_id WHERE r.shipment_id = ?1 AND r.open = 1",
+    [L_REC_LIST] = "SELECT " REC_COLS " FROM recommendations r JOIN shipments s"
+                   " ON s.id = r.shipment_id"
+                   " WHERE r.merchant_id = (SELECT id FROM merchants WHERE name = ?1)"
+                   " AND r.open = 1 AND r.action <> 'wait' AND r.id > ?2 ORDER BY r.id LIMIT ?3",
+    [L_SETTINGS_GET] = "SELECT settings FROM merchants WHERE name = ?1",
+    [L_SETTINGS_PUT] = "INSERT INTO merchants(name, settings) VALUES (?1, ?2)"
+                       " ON CONFLICT(name) DO UPDATE SET settings = excluded.settings",
+    [L_ACTIVE] = "SELECT target, id FROM models WHERE active = 1",
+    [L_LOCATION] = "SELECT code FROM locations WHERE id = ?1",
+    [L_LOCATION_FIND] = "SELECT id FROM locations WHERE code = ?1",
+};
+
+static enum drisk_status fail(struct drisk_store *store, const char *what, struct drisk_error *err)
+{
+    return drisk_error_set(err, DRISK_EIO, "database error while %s: %s", what,
+                           sqlite3_errmsg(drisk_store_sqlite(store)));
+}
+
+/* The prepared statement of slot i (reset, bindings cleared), or NULL with err set. */
+static sqlite3_stmt *stmt(struct drisk_store *store, int i, struct drisk_error *err)
+{
+    sqlite3_stmt **slot = &drisk_store_live_stmts(store)[i];
+    if (!*slot && sqlite3_prepare_v3(drisk_store_sqlite(store), sql[i], -1,
+                                     SQLITE_PREPARE_PERSISTENT, slot, NULL) != SQLITE_OK) {
+        fail(store, "preparing a statement", err);
+        *slot = NULL;
+        return NULL;
+    }
+    sqlite3_clear_bindings(*slot);
+    return *slot;
+}
+
+/* Runs a statement that returns no rows. */
+static enum drisk_status run(struct drisk_store *store, sqlite3_stmt *st, const char *what,
+                             struct drisk_error *err)
+{
+    int r = sqlite3_step(st);
+    sqlite3_reset(st);
+    return r == SQLITE_DONE ? DRISK_OK : fail(store, what, err);
+}
+
+static void text_or_null(sqlite3_stmt *st, int i, const char *s)
+{
+    if (s)
+        sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+static void ts_or_null(sqlite3_stmt *st, int i, int64_t ts)
+{
+    if (ts == DRISK_TS_NONE)
+        sqlite3_bind_null(st, i);
+    else
+        sqlite3_bind_int64(st, i, ts);
+}
+
+static void col_text(sqlite3_stmt *st, int c, char *dst, size_t cap)
+{
+    const unsigned char *v = sqlite3_column_text(st, c);
+    snprintf(dst, cap, "%s", v ? (const char *)v : "");
+}
+
+static int64_t col_ts(sqlite3_stmt *st, int c)
+{
+    return sqlite3_column_type(st, c) == SQLITE_NULL ? DRISK_TS_NONE : sqlite3_column_int64(st, c);
+}
+
+enum drisk_status drisk_store_set_outcome(struct drisk_store *store, int64_t shipment, int outcome,
+                                          int64_t delivered_at, int *changed,
+                                          struct drisk_error *err)
+{
+    sqlite3_stmt *st = stmt(store, L_SET_OUTCOME, err);
+    if (!st)
+        return DRISK_EIO;
+    sqlite3_bind_int64(st, 1, shipment);
+    text_or_null(st, 2, drisk_outcome_name(outcome));
+    ts_or_null(st, 3, outcome == DRISK_OUTCOME_DELIVERED ? delivered_at : DRISK_TS_NONE);
+    enum drisk_status rc = run(store, st, "recording a shipment's outcome", err);
+    *changed = !rc && sqlite3_changes(drisk_store_sqlite(store)) > 0;
+    return rc;
+}
+
+enum drisk_status drisk_store_risk_put(struct drisk_store *store, int64_t shipment,
+                                       const struct drisk_risk_row *r, struct drisk_error *err)
+{
+    sqlite3_stmt *st = stmt(store, L_RISK_PUT, err);
+    if (!st)
+        return DRISK_EIO;
+    sqlite3_bind_int64(st, 1, shipment);
+    sqlite3_bind_int64(st, 2, r->as_of);
+    if (!isnan(r->p_late))
+        sqlite3_bind_double(st, 3, r->p_late);
+    if (!isnan(r->p_lost))
+        sqlite3_bind_double(st, 4, r->p_lost);
+    ts_or_null(st, 5, r->eta);
+    ts_or_null(st, 6, r->eta_p90);
+    sqlite3_bind_text(st, 7, r->level, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 8, r->reasons, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 9, r->model_ids, -1, SQLITE_STATIC);
+    return run(store, st, "storing a risk", err);
+}
+
+enum drisk_status drisk_store_risk_get(struct drisk_store *store, int64_t shipment,
+                                       struct drisk_risk_row *r, struct drisk_error *err)
+{
+    sqlite3_stmt *st = stmt(store, L_RISK_GET, err);
+    if (!st)
+        return DRISK_EIO;
+    sqlite3_bind_int64(st, 1, shipment);
+    int s = sqlite3_step(st);
+    if (s == SQLITE_ROW) {
+        r->as_of = sqlite3_column_int64(st, 0);
+        r->p_late = sqlite3_column_type(st, 1) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 1);
+        r->p_lost = sqlite3_column_type(st, 2) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 2);
+        r->eta = col_ts(st, 3);
+        r->eta_p90 = col_ts(st, 4);
+        col_text(st, 5, r->level, sizeof r->level);
+        col_text(st, 6, r->reasons, sizeof r->reasons);
+        col_text(st, 7, r->model_ids, sizeof r->model_ids);
+    }
+    sqlite3_reset(st);
+    if (s == SQLITE_ROW)
+        return DRISK_OK;
+    return s == SQLITE_DONE ? DRISK_ENOTFOUND : fail(store, "reading a risk", err);
+}
+
+static void read_alert(sqlite3_stmt *st, struct drisk_alert_row *a)
+{
+    a->id = sqlite3_column_int64(st, 0);
+    a->seq = sqlite3_column_int64(st, 1);
+    a->shipment = sqlite3_column_int64(st, 2);
+    col_text(st, 3, a->shipment_id, sizeof a->shipment_id);
+    col_text(st, 4, a->type, sizeof a->type);
+    col_text(st, 5, a->severity, sizeof a->severity);
+    a->opened_at = sqlite3_column_int64(st, 6);
+    a->updated_at = sqlite3_column_int64(st, 7);
+    a->cleared_at = col_ts(st, 8);
+    col_text(st, 9, a->message, sizeof a->message);
+}
+
+enum drisk_status drisk_store_alerts_open(struct drisk_store *store, int64_t shipment,
+                                          struct drisk_alert_row *out, size_t *n,
+                                          struct drisk_error *err)
+{
+    sqlite3_stmt *st = stmt(store, L_ALERTS_OPEN, err);
+    *n = 0;
+    if (!st)
+        return DRISK_EIO;
+    sqlite3_bind_int64(st, 1, shipment);
+    int s;
+    while ((s = sqlite3_step(st)) == SQLITE_ROW)
+        if (*n < DRISK_ALERTS_MAX_OPEN)
+            read_alert(st, &out[(*n)++]);
+    sqlite3_reset(st);
+    return s == SQLITE_DONE ? DRISK_OK : fail(store, "reading alerts", err);
+}
+
+enum drisk_status drisk_store_alert_open(struct drisk_store *store, int64_t shipment,
+                                         const char *type, const char *severity,
+                                         const char *message, int64_t now,
+                                         struct drisk_error *err)
+{
+    sqlite3_stmt *st = stmt(store, L_ALERT_OPEN, err);
+    if (!st)
+        return DRISK_EIO;
+    sqlite3_bind_int64(st, 1, shipment);
+    sqlite3_bind_text(st, 2, type, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, severity, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, message, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 5, now);
+    return run(store, st, "raising an alert", err);
+}
+
+enum drisk_status drisk_store_alert_change(struct drisk_store *store, int64_t alert_id,
+                                           const char *severity, const char *message,
+                                           int clear, int64_t now, struct drisk_error *err)
+{
+    sqlite3_stmt *st = stmt(store, L_ALERT_CHANGE, err);
+    if (!st)
+        return DRISK_EIO;
+    sqlite3_bind_int64(st, 1, alert_id);
+    text_or_null(st, 2, severity);
+    text_or_null(st, 3, message);
+    sqlite3_bind_int(st, 4, clear != 0);
+    sqlite3_bind_int64(st, 5, now);
+    return run(store, st, "updating an alert", err);
+}
+
+enum drisk_status drisk_store_alert_feed(struct drisk_store *store, const char *merchant,
+                                         int64_t since, int limit, drisk_alert_fn fn, void *ctx,
+                                         struct drisk_error *err)
+{
+    sqlite3_stmt *st = stmt(store, L_ALERT_FEED, err);
+    if (!st)
+        return DRISK_EIO;
+    sqlite3_bind_text(st, 1, merchant, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, since);
+    sqlite3_bind_int(st, 3, limit);
+    struct drisk_alert_row a;
+    int s;
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        read_alert(st, &a);
+        if (fn(&a, ctx)) {
+            s = SQLITE_DONE;
+            break;
+        }
+    }
+    sqlite3_reset(st);
+    return s == SQLITE_DONE ? DRISK_OK : fail(store, "reading the alert feed", err);
+}
+
+static void bind_rec(sqlite3_stmt *st, int64_t shipment, const struct drisk_rec_row *r,
+                     int64_t now)
+{
+    sqlite3_bind_int64(st, 1, shipment);
+    sqlite3_bind_text(st, 2, r->action, -1, SQLITE_STATIC);
+    ts_or_null(st, 3, r->deadline);
+    sqlite3_bind_text(st, 4, r->costs, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, r->why, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 6, now);
+}
+
+enum drisk_status drisk_store_rec_put(struct drisk_store *store, int64_t shipment,
+                                      const struct drisk_rec_row *r, int64_t now,
+                                      struct drisk_error *err)
+{
+    sqlite3_stmt *st = stmt(store, L_REC_UPDATE, err);
+    if (!st)
+        return DRISK_EIO;
+    bind_rec(st, shipment, r, now);
+    enum drisk_status rc = run(store, st, "storing a recommendation", err);
+    if (rc || sqlite3_changes(drisk_store_sqlite(store)) > 0)
+        return rc;
+    if (!(st = stmt(store, L_REC_INSERT, err)))
+        return DRISK_EIO;
+    bind_rec(st, shipment, r, now);
+    return run(store, st, "storing a recommendation", err);
+}
+
+enum drisk_status drisk_store_rec_close(struct drisk_store *store, int64_t shipment, int64_t now,
+                                        struct drisk_error *err)
+{
+    sqlite3_stmt *st = stmt(store, L_REC_CLOSE, err);
+    if (!st)
+        return DRISK_EIO;
+    sqlite3_bind_int64(st, 1, shipment);
+    sqlite3_bind_int64(st, 2, now);
+    return run(store, st, "closing a recommendation", err);
+}
+
+static void read_rec(sqlite3_stmt *st, struct drisk_rec_row *r)
+{
+    r->id = sqlite3_column_int64(st, 0);
+    r->shipment = sqlite3_column_int64(st, 1);
+    col_text(st, 2, r->shipment_id, sizeof r->shipment_id);
+    r->created_at = sqlite3_column_int64(st, 3);
+    r->updated_at = col_ts(st, 4);
+    col_text(st, 5, r->action, sizeof r->action);
+    r->deadline = col_ts(st, 6);
+    col_text(st, 7, r->costs, sizeof r->costs);
+    col_text(st, 8, r->why, sizeof r->why);
+}
+
+enum drisk_status drisk_store_rec_get(struct drisk_store *store, int64_t shipment,
+                                      struct drisk_rec_row *out, struct drisk_error *err)
+{
+    sqlite3_stmt *st = stmt(store, L_REC_GET, err);
+    if (!st)
+        return DRISK_EIO;
+    sqlite3_bind_int64(st, 1, shipment);
+    int s = sqlite3_step(st);
+    if (s == SQLITE_ROW)
+        read_rec(st, out);
+    sqlite3_reset(st);
+    if (s == SQLITE_ROW)
+        return DRISK_OK;
+    return s == SQLITE_DONE ? DRISK_ENOTFOUND : fail(store, "reading a recommendation", err);
+}
+
+enum drisk_status drisk_store_rec_list(struct drisk_store *store, const char *merchant,
+                                       int64_t after_id, int limit, drisk_rec_fn fn, void *ctx,
+                                       struct drisk_error *err)
+{
+    sqlite3_stmt *st = stmt(store, L_REC_LIST, err);
+    if (!st)
+        return DRISK_EIO;
+    sqlite3_bind_text(st, 1, merchant, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, after_id);
+    sqlite3_bind_int(st, 3, limit);
+    struct drisk_rec_row r;
+    int s;
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        read_rec(st, &r);
+        if (fn(&r, ctx)) {
+            s = SQLITE_DONE;
+            break;
+        }
+    }
+    sqlite3_reset(st);
+    return s == SQLITE_DONE ? DRISK_OK : fail(store, "listing recommendations", err);
+}
+
+enum drisk_status drisk_store_settings_get(struct drisk_store *store, const char *merchant,
+                                           char *buf, size_t cap, struct drisk_error *err)
+{
+    sqlite3_stmt *st = stmt(store, L_SETTINGS_GET, err);
+    if (!st)
+        return DRISK_EIO;
+    sqlite3_bind_text(st, 1, merchant, -1, SQLITE_STATIC);
+    int s = sqlite3_step(st);
+    buf[0] = '\0';
+    if (s == SQLITE_ROW)
+        col_text(st, 0, buf, cap);
+    sqlite3_reset(st);
+    return s == SQLITE_ROW || s == SQLITE_DONE ? DRISK_OK : fail(store, "reading settings", err);
+}
+
+enum drisk_status drisk_store_settings_put(struct drisk_store *store, const char *merchant,
+                                           const char *json, struct drisk_error *err)
+{
+    sqlite3_stmt *st = stmt(store, L_SETTINGS_PUT, err);
+    if (!st)
+        return DRISK_EIO;
+    sqlite3_bind_text(st, 1, merchant, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, json, -1, SQLITE_STATIC);
+    return run(store, st, "storing settings", err);
+}
+
+enum drisk_status drisk_store_active_models(struct drisk_store *store, int64_t ids[3],
+                                            struct drisk_error *err)
+{
+    static const char *const targets[3] = { "late", "lost", "eta" };
+    sqlite3_stmt *st = stmt(store, L_ACTIVE, err);
+    ids[0] = ids[1] = ids[2] = 0;
+    if (!st)
+        return DRISK_EIO;
+    int s;
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        const unsigned char *t = sqlite3_column_text(st, 0);
+        for (int k = 0; k < 3; k++)
+            if (t && strcmp((const char *)t, targets[k]) == 0)
+                ids[k] = sqlite3_column_int64(st, 1);
+    }
+    sqlite3_reset(st);
+    return s == SQLITE_DONE ? DRISK_OK : fail(store, "reading the active models", err);
+}
+
+enum drisk_status drisk_store_location_code(struct drisk_store *store, int64_t id, char *buf,
+                                            size_t cap, struct drisk_error *err)
+{
+    buf[0] = '\0';
+    if (id <= 0)
+        return DRISK_OK;
+    sqlite3_stmt *st = stmt(store, L_LOCATION, err);
+    if (!st)
+        return DRISK_EIO;
+    sqlite3_bind_int64(st, 1, id);
+    int s = sqlite3_step(st);
+    if (s == SQLITE_ROW)
+        col_text(st, 0, buf, cap);
+    sqlite3_reset(st);
+    return s == SQLITE_ROW || s == SQLITE_DONE ? DRISK_OK : fail(store, "reading a location", err);
+}
+
+enum drisk_status drisk_store_location_find(struct drisk_store *store, const char *code,
+                                            int64_t *id, struct drisk_error *err)
+{
+    *id = 0;
+    if (!code[0])
+        return DRISK_OK;
+    sqlite3_stmt *st = stmt(store, L_LOCATION_FIND, err);
+    if (!st)
+        return DRISK_EIO;
+    sqlite3_bind_text(st, 1, code, -1, SQLITE_STATIC);
+    int s = sqlite3_step(st);
+    if (s == SQLITE_ROW)
+        *id = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    return s == SQLITE_ROW || s == SQLITE_DONE ? DRISK_OK : fail(store, "reading a location", err);
+}

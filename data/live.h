@@ -1,0 +1,126 @@
+/* The server's tables in the store: each shipment's latest risk, the alert feed, claim /
+ * reship / refund recommendations, merchants' settings, and outcomes learned from scans.
+ * Same threading rules as data/store.h: one connection per thread. The JSON columns
+ * (reasons, model ids, costs, settings) are text produced and parsed by api/; data/
+ * stores them as given. */
+#ifndef DRISK_LIVE_H
+#define DRISK_LIVE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "data/store.h"
+
+/* ---- outcomes learned from scans ---- */
+
+/* Sets the outcome of shipment row id to outcome (enum drisk_outcome) and, for a
+ * delivery, delivered_at. A shipment whose outcome is already known keeps it: an older
+ * scan arriving late never reopens a delivered shipment. *changed: 1 if it was set. */
+enum drisk_status drisk_store_set_outcome(struct drisk_store *store, int64_t shipment, int outcome,
+                                          int64_t delivered_at, int *changed,
+                                          struct drisk_error *err);
+
+/* ---- risk ---- */
+
+struct drisk_risk_row {
+    int64_t as_of;
+    double p_late, p_lost;    /* NAN when no model */
+    int64_t eta, eta_p90;     /* DRISK_TS_NONE when no model */
+    char level[8];
+    char reasons[2048];       /* JSON array text */
+    char model_ids[256];      /* JSON object text */
+};
+
+enum drisk_status drisk_store_risk_put(struct drisk_store *store, int64_t shipment,
+                                       const struct drisk_risk_row *r, struct drisk_error *err);
+/* DRISK_ENOTFOUND (err untouched) when the shipment was never scored. */
+enum drisk_status drisk_store_risk_get(struct drisk_store *store, int64_t shipment,
+                                       struct drisk_risk_row *r, struct drisk_error *err);
+
+/* ---- alerts ---- */
+
+struct drisk_alert_row {
+    int64_t id, seq, shipment;
+    char shipment_id[DRISK_ID_MAX];
+    char type[24];
+    char severity[16];
+    int64_t opened_at, updated_at, cleared_at; /* cleared_at DRISK_TS_NONE while open */
+    char message[512];
+};
+
+#define DRISK_ALERTS_MAX_OPEN 8
+
+/* The open alerts of a shipment (at most DRISK_ALERTS_MAX_OPEN). */
+enum drisk_status drisk_store_alerts_open(struct drisk_store *store, int64_t shipment,
+                                          struct drisk_alert_row *out, size_t *n,
+                                          struct drisk_error *err);
+/* Opens an alert of type on shipment at now; it takes the next feed seq. */
+enum drisk_status drisk_store_alert_open(struct drisk_store *store, int64_t shipment,
+                                         const char *type, const char *severity,
+                                         const char *message, int64_t now,
+                                         struct drisk_error *err);
+/* Changes an open alert's severity and message (escalation), or clears it (clear = 1);
+ * either way it takes the next feed seq. */
+enum drisk_status drisk_store_alert_change(struct drisk_store *store, int64_t alert_id,
+                                           const char *severity, const char *message,
+                                           int clear, int64_t now, struct drisk_error *err);
+
+typedef int (*drisk_alert_fn)(const struct drisk_alert_row *row, void *ctx);
+/* The merchant's alerts whose seq is after since, in seq order, at most limit of them. */
+enum drisk_status drisk_store_alert_feed(struct drisk_store *store, const char *merchant,
+                                         int64_t since, int limit, drisk_alert_fn fn, void *ctx,
+                                         struct drisk_error *err);
+
+/* ---- recommendations ---- */
+
+struct drisk_rec_row {
+    int64_t id, shipment;
+    char shipment_id[DRISK_ID_MAX];
+    int64_t created_at, updated_at;
+    char action[24];
+    int64_t deadline; /* DRISK_TS_NONE: none */
+    char costs[512];  /* JSON object text */
+    char why[512];
+};
+
+/* Makes r the shipment's open recommendation (replacing the open one in place; a new row
+ * when there is none). */
+enum drisk_status drisk_store_rec_put(struct drisk_store *store, int64_t shipment,
+                                      const struct drisk_rec_row *r, int64_t now,
+                                      struct drisk_error *err);
+/* Closes the shipment's open recommendation, if any. */
+enum drisk_status drisk_store_rec_close(struct drisk_store *store, int64_t shipment, int64_t now,
+                                        struct drisk_error *err);
+/* DRISK_ENOTFOUND (err untouched) when the shipment has no open recommendation. */
+enum drisk_status drisk_store_rec_get(struct drisk_store *store, int64_t shipment,
+                                      struct drisk_rec_row *out, struct drisk_error *err);
+typedef int (*drisk_rec_fn)(const struct drisk_rec_row *row, void *ctx);
+/* The merchant's open recommendations other than "wait", by id after after_id, at most
+ * limit of them. */
+enum drisk_status drisk_store_rec_list(struct drisk_store *store, const char *merchant,
+                                       int64_t after_id, int limit, drisk_rec_fn fn, void *ctx,
+                                       struct drisk_error *err);
+
+/* ---- merchants' settings (JSON text) ---- */
+
+/* Copies the merchant's settings into buf ("" when none or no such merchant). */
+enum drisk_status drisk_store_settings_get(struct drisk_store *store, const char *merchant,
+                                           char *buf, size_t cap, struct drisk_error *err);
+/* Stores json as the merchant's settings, creating the merchant if new. */
+enum drisk_status drisk_store_settings_put(struct drisk_store *store, const char *merchant,
+                                           const char *json, struct drisk_error *err);
+
+/* ---- misc ---- */
+
+/* The active model id of late, lost and eta (0 when none). */
+enum drisk_status drisk_store_active_models(struct drisk_store *store, int64_t ids[3],
+                                            struct drisk_error *err);
+/* The code of location id ("" for 0 or unknown). */
+enum drisk_status drisk_store_location_code(struct drisk_store *store, int64_t id, char *buf,
+                                            size_t cap, struct drisk_error *err);
+
+/* The id of location code, or 0 when the store has never seen it (nothing is added). */
+enum drisk_status drisk_store_location_find(struct drisk_store *store, const char *code,
+                                            int64_t *id, struct drisk_error *err);
+
+#endif

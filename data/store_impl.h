@@ -1,0 +1,16 @@
+/* Private to data/: what data/live.c needs of a store connection. */
+#ifndef DRISK_STORE_IMPL_H
+#define DRISK_STORE_IMPL_H
+
+#include <sqlite3.h>
+
+#include "data/store.h"
+
+#define DRISK_STORE_LIVE_STMTS 32
+
+sqlite3 *drisk_store_sqlite(struct drisk_store *store);
+/* DRISK_STORE_LIVE_STMTS statement slots owned by the connection (finalized with it). */
+sqlite3_stmt **drisk_store_live_stmts(struct drisk_store *store);
+int drisk_store_in_txn(const struct drisk_store *store);
+
+#endif

@@ -1,0 +1,309 @@
+/* Scoring and reasons (engine/risk.h). Each feature belongs to a family (stall,
+ * exceptions, promise, carrier, ...); a family's weight in a prediction is the sum of
+ * its features' positive contributions (log-odds, from drisk_model_explain) to the late
+ * or the lost model, whichever is larger. The heaviest families become reasons, each
+ * worded from the shipment's own facts and the network statistics. */
+#include "engine/risk.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/timeutil.h"
+#include "engine/vocab.h"
+
+enum family {
+    F_STALL = 0, F_EXCEPTION, F_PROMISE, F_CARRIER, F_LANE, F_FACILITY, F_SERVICE,
+    F_CALENDAR, F_PARCEL, F_PROGRESS, F_COUNT
+};
+
+struct prefix_family {
+    const char *prefix;
+    int family;
+};
+
+static const struct prefix_family families[] = {
+    { "h_since_last_scan", F_STALL }, { "dwell_vs_facility", F_STALL },
+    { "last_event=", F_STALL },       { "exception", F_EXCEPTION },
+    { "delivery_attempts", F_EXCEPTION }, { "days_until_promise", F_PROMISE },
+    { "past_promise", F_PROMISE },    { "pace_vs_lane", F_PROMISE },
+    { "h_since_created", F_PROMISE }, { "lane_transit_unknown", F_PROMISE },
+    { "carrier", F_CARRIER },         { "lane_late_rate", F_CARRIER },
+    { "overall_late_rate", F_CARRIER }, { "origin=", F_LANE },
+    { "destination=", F_LANE },       { "same_region", F_LANE },
+    { "facility_", F_FACILITY },      { "service=", F_SERVICE },
+    { "promised_", F_SERVICE },       { "created_", F_CALENDAR },
+    { "peak_season", F_CALENDAR },    { "weight", F_PARCEL },
+    { "declared_value", F_PARCEL },   { "scans_log", F_PROGRESS },
+    { "facilities_visited", F_PROGRESS }, { "picked_up", F_PROGRESS },
+    { "out_for_delivery_seen", F_PROGRESS },
+};
+
+static int family_of(const char *name)
+{
+    for (size_t i = 0; i < sizeof families / sizeof families[0]; i++)
+        if (strncmp(name, families[i].prefix, strlen(families[i].prefix)) == 0)
+            return families[i].family;
+    return -1;
+}
+
+/* What the reasons quote: the shipment's progress and the network around it. */
+struct facts {
+    int64_t last_ts;
+    int last_event;
+    int64_t arrived_at; /* at the current facility, DRISK_TS_NONE if not there */
+    int exceptions, attempts, facilities, ofd;
+    int last_reason;
+    struct drisk_network_view v;
+};
+
+static void gather(const struct drisk_network *net, const struct drisk_shipment *sh,
+                   const struct drisk_scan_event *scans, size_t n, int64_t as_of, struct facts *f)
+{
+    memset(f, 0, sizeof *f);
+    f->last_ts = sh->created_at;
+    f->arrived_at = DRISK_TS_NONE;
+    int64_t loc = 0, prev = 0;
+    for (size_t k = 0; k < n; k++) {
+        const struct drisk_scan_event *s = &scans[k];
+        f->last_ts = s->ts;
+        f->last_event = s->event;
+        if (s->event == DRISK_EVENT_EXCEPTION) {
+            f->exceptions++;
+            f->last_reason = s->reason;
+        }
+        f->attempts += s->event == DRISK_EVENT_DELIVERY_ATTEMPTED;
+        f->ofd |= s->event == DRISK_EVENT_OUT_FOR_DELIVERY;
+        if (s->location_id > 0) {
+            if (s->location_id != prev)
+                f->facilities++;
+            prev = loc = s->location_id;
+            if (s->event == DRISK_EVENT_ARRIVED_AT_FACILITY)
+                f->arrived_at = s->ts;
+        }
+    }
+    if (f->last_event != DRISK_EVENT_ARRIVED_AT_FACILITY)
+        f->arrived_at = DRISK_TS_NONE;
+    drisk_network_view(net, sh, loc, as_of, &f->v);
+}
+
+static void say(const struct drisk_shipment *sh, const struct facts *f, int family,
+                int64_t as_of, const char *loc, char *buf, size_t cap)
+{
+    char ts[DRISK_TS_BUF];
+    double idle_h = (double)(as_of - f->last_ts) / 3600.0;
+    const char *at = loc[0] ? " at " : "";
+    switch (family) {
+    case F_STALL:
+        if (f->arrived_at != DRISK_TS_NONE && f->v.facility_dwell_h > 0 &&
+            !isnan(f->v.facility_dwell_h))
+            snprintf(buf, cap, "no scan for %.0f h%s%s, %.1fx this facility's normal dwell "
+                     "(%.0f h)", idle_h, at, loc,
+                     ((double)(as_of - f->arrived_at) / 3600.0) / f->v.facility_dwell_h,
+                     f->v.facility_dwell_h);
+        else
+            snprintf(buf, cap, "no scan for %.0f h since %s%s%s", idle_h,
+                     f->last_event ? drisk_event_name(f->last_event) : "the label was created",
+                     at, loc);
+        break;
+    case F_EXCEPTION:
+        if (f->exceptions)
+            snprintf(buf, cap, "%d carrier exception%s, the last %s", f->exceptions,
+                     f->exceptions == 1 ? "" : "s",
+                     f->last_reason ? drisk_reason_name(f->last_reason) : "without a reason");
+        else
+            snprintf(buf, cap, "%d failed delivery attempt%s", f->attempts,
+                     f->attempts == 1 ? "" : "s");
+        break;
+    case F_PROMISE: {
+        double left_h = (double)(sh->promised_at - as_of) / 3600.0;
+        double age_h = (double)(as_of - sh->created_at) / 3600.0;
+        if (left_h < 0)
+            snprintf(buf, cap, "promised by %s, %.0f h ago", drisk_ts_format(sh->promised_at, ts),
+                     -left_h);
+        else if (f->v.lane_transit_h > 0 && !isnan(f->v.lane_transit_h))
+            snprintf(buf, cap, "promise due in %.0f h; %.0f h in transit, %.1fx this lane's "
+                     "typical %.0f h", left_h, age_h, age_h / f->v.lane_transit_h,
+                     f->v.lane_transit_h);
+        else
+            snprintf(buf, cap, "promise due in %.0f h after %.0f h in transit", left_h, age_h);
+        break;
+    }
+    case F_CARRIER:
+        snprintf(buf, cap, "%s late on %.0f%% of this lane's parcels over the last 28 days "
+                 "(%.0f%% across its lanes, %.0f%% all carriers)", sh->carrier,
+                 100 * f->v.lane_late_rate, 100 * f->v.carrier_late_rate,
+                 100 * f->v.overall_late_rate);
+        break;
+    case F_LANE:
+        snprintf(buf, cap, "lane %s to %s: %.0f%% late over the last 28 days", sh->origin,
+                 sh->destination, 100 * f->v.lane_late_rate);
+        break;
+    case F_FACILITY:
+        if (!isnan(f->v.facility_recent_dwell_h) && f->v.facility_dwell_h > 0)
+            snprintf(buf, cap, "%s congested: parcels leaving it in the last 24 h dwelt %.1f h "
+                     "against %.1f h normally; %.0f%% of its scans were exceptions",
+                     loc[0] ? loc : "the current facility", f->v.facility_recent_dwell_h,
+                     f->v.facility_dwell_h, 100 * f->v.facility_exception_rate);
+        else
+            snprintf(buf, cap, "%.0f%% of the scans at %s in the last 24 h were exceptions",
+                     100 * f->v.facility_exception_rate, loc[0] ? loc : "the current facility");
+        break;
+    case F_SERVICE:
+        snprintf(buf, cap, "%s service promised in %.1f days", sh->service,
+                 (double)(sh->promised_at - sh->created_at) / 86400.0);
+        break;
+    case F_CALENDAR: {
+        static const char *const days[7] = { "Thursday", "Friday", "Saturday", "Sunday",
+                                             "Monday", "Tuesday", "Wednesday" };
+        int64_t d = sh->created_at / 86400 - (sh->created_at % 86400 < 0);
+        snprintf(buf, cap, "shipped on a %s (%s)", days[((d % 7) + 7) % 7],
+                 drisk_ts_format(sh->created_at, ts));
+        break;
+    }
+    case F_PARCEL:
+        if (!isnan(sh->weight_kg))
+            snprintf(buf, cap, "parcel of %.1f kg", sh->weight_kg);
+        else
+            snprintf(buf, cap, "parcel without a declared weight");
+        break;
+    default:
+        if (!f->last_event)
+            snprintf(buf, cap, "no carrier scan yet");
+        else
+            snprintf(buf, cap, "%d facilit%s so far, %s", f->facilities,
+                 f->facilities == 1 ? "y" : "ies",
+                 f->ofd ? "out for delivery" : "not yet out for delivery");
+        break;
+    }
+}
+
+static void known_outcome(const struct drisk_shipment *sh, struct drisk_risk *out)
+{
+    char ts[DRISK_TS_BUF];
+    if (sh->outcome == DRISK_OUTCOME_DELIVERED && sh->delivered_at != DRISK_TS_NONE) {
+        out->p_lost = 0;
+        out->p_late = sh->delivered_at > sh->promised_at;
+        out->eta_p50_h = out->eta_p90_h = (double)(sh->delivered_at - out->as_of) / 3600.0;
+        snprintf(out->reasons[0], sizeof out->reasons[0], "delivered at %s%s",
+                 drisk_ts_format(sh->delivered_at, ts),
+                 out->p_late > 0 ? ", after the promise" : "");
+    } else {
+        out->p_lost = sh->outcome == DRISK_OUTCOME_LOST;
+        out->p_late = 1;
+        snprintf(out->reasons[0], sizeof out->reasons[0], "outcome: %s",
+                 drisk_outcome_name(sh->outcome));
+    }
+    out->n_reasons = 1;
+}
+
+enum drisk_status drisk_risk_score(const struct drisk_scorer *sc, const struct drisk_network *net,
+                                   const struct drisk_settings *settings,
+                                   const struct drisk_shipment *sh,
+                                   const struct drisk_scan_event *scans, size_t n, int64_t as_of,
+                                   const char *location_code, struct drisk_risk *out,
+                                   struct drisk_error *err)
+{
+    memset(out, 0, sizeof *out);
+    out->as_of = as_of;
+    out->p_late = out->p_lost = out->eta_p50_h = out->eta_p90_h = NAN;
+    while (n > 0 && scans[n - 1].ts > as_of)
+        n--;
+    if (sh->outcome != DRISK_OUTCOME_NONE) {
+        known_outcome(sh, out);
+        out->level = DRISK_RISK_LOW;
+        return DRISK_OK;
+    }
+    size_t dim = 0;
+    for (int k = 0; k < 3; k++)
+        if (sc->model[k] && sc->schema[k]->n_features > dim)
+            dim = sc->schema[k]->n_features;
+    double *buf = dim ? malloc(3 * dim * sizeof *buf) : NULL;
+    if (dim && !buf)
+        return drisk_error_set(err, DRISK_ENOMEM, "out of memory scoring");
+    double *x = buf, *contrib = buf ? buf + dim : NULL;
+    double weight[F_COUNT] = { 0 };
+    const struct drisk_feature_schema *built = NULL;
+    enum drisk_status rc = DRISK_OK;
+    for (int k = 0; k < 3 && !rc; k++) {
+        const struct drisk_model *m = sc->model[k];
+        if (!m)
+            continue;
+        if (!built || strcmp(built->hash, sc->schema[k]->hash) != 0) {
+            drisk_features_build(sc->schema[k], net, sh, scans, n, as_of, x);
+            built = sc->schema[k];
+        }
+        struct drisk_prediction p;
+        if ((rc = drisk_model_predict(m, x, 1, &p, err)))
+            break;
+        if (k == 2) {
+            out->eta_p50_h = p.p50_h;
+            out->eta_p90_h = p.p90_h;
+            continue;
+        }
+        if (k == 0)
+            out->p_late = p.prob;
+        else
+            out->p_lost = p.prob;
+        double base;
+        if (drisk_model_explain(m, x, contrib, &base, NULL) != DRISK_OK)
+            continue; /* a learner that cannot explain gives no reasons */
+        double fam[F_COUNT] = { 0 };
+        char name[DRISK_FEATURE_NAME_MAX];
+        for (size_t j = 0; j < sc->schema[k]->n_features; j++) {
+            if (contrib[j] <= 0)
+                continue;
+            int f;
+            if (sc->families[k])
+                f = sc->families[k][j];
+            else {
+                drisk_feature_name(sc->schema[k], j, name);
+                f = family_of(name);
+            }
+            if (f >= 0)
+                fam[f] += contrib[j];
+        }
+        for (int f = 0; f < F_COUNT; f++)
+            if (fam[f] > weight[f])
+                weight[f] = fam[f];
+    }
+    free(buf);
+    if (rc)
+        return rc;
+    out->level = drisk_risk_level(settings, out->p_late, out->p_lost);
+
+    struct facts facts;
+    gather(net, sh, scans, n, as_of, &facts);
+    for (size_t r = 0; r < DRISK_RISK_MAX_REASONS - 1; r++) {
+        int best = -1;
+        for (int f = 0; f < F_COUNT; f++)
+            if (weight[f] > 0.1 && (best < 0 || weight[f] > weight[best]))
+                best = f;
+        if (best < 0)
+            break;
+        weight[best] = 0;
+        say(sh, &facts, best, as_of, location_code ? location_code : "",
+            out->reasons[out->n_reasons], sizeof out->reasons[0]);
+        out->n_reasons++;
+    }
+    if (out->n_reasons == 0)
+        snprintf(out->reasons[0], sizeof out->reasons[0], "no strong risk signal%s",
+                 n ? "" : " (no scans yet: scored from carrier, service and lane)");
+    if (out->n_reasons == 0)
+        out->n_reasons = 1;
+    return DRISK_OK;
+}
+
+int drisk_risk_families(const struct drisk_feature_schema *schema, signed char *families_out)
+{
+    char (*names)[DRISK_FEATURE_NAME_MAX] = calloc(schema->n_features, DRISK_FEATURE_NAME_MAX);
+    if (!names || drisk_feature_names(schema, names)) {
+        free(names);
+        return -1;
+    }
+    for (size_t j = 0; j < schema->n_features; j++)
+        families_out[j] = (signed char)family_of(names[j]);
+    free(names);
+    return 0;
+}
