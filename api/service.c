@@ -339,7 +339,9 @@ static int derive(struct svc *s, struct drisk_store *st, const struct live_shipm
     if (drisk_store_risk_put(st, ls->sh.id, &row, &err))
         return store_fail(e, &err);
 
-    int known = ls->sh.outcome != DRISK_OUTCOME_NONE;
+    /* delivered or returned closes the case; a parcel the carrier declared lost stays
+     * open for its claim (p_lost is 1) */
+    int known = ls->sh.outcome == DRISK_OUTCOME_DELIVERED || ls->sh.outcome == DRISK_OUTCOME_RETURNED;
     struct drisk_alert_want want[DRISK_ALERT_COUNT];
     if (!known)
         drisk_alerts_decide(settings, &ls->sh, ls->ev, ls->n, risk->p_late, risk->p_lost, now, want);

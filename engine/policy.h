@@ -89,8 +89,8 @@ void drisk_alerts_decide(const struct drisk_settings *s, const struct drisk_ship
 /* How an open alert changes given what is wanted now: 0 keep, 1 escalate (wanted severity
  * above the open one), 2 clear. Alerts do not repeat and do not step down: a condition
  * that eases leaves the alert open, except a stall, which ends with the next scan.
- * Every alert clears when the shipment's outcome becomes known (delivered / lost /
- * returned): pass outcome_known. */
+ * Every alert clears when the shipment is delivered or returned: pass outcome_known.
+ * (A parcel the carrier declares lost keeps its alerts until its claim is settled.) */
 int drisk_alert_transition(int type, int open_severity, int wanted_severity, int outcome_known);
 
 enum drisk_action {

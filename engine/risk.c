@@ -212,7 +212,7 @@ enum drisk_status drisk_risk_score(const struct drisk_scorer *sc, const struct d
         n--;
     if (sh->outcome != DRISK_OUTCOME_NONE) {
         known_outcome(sh, out);
-        out->level = DRISK_RISK_LOW;
+        out->level = sh->outcome == DRISK_OUTCOME_LOST ? DRISK_RISK_HIGH : DRISK_RISK_LOW;
         return DRISK_OK;
     }
     size_t dim = 0;

@@ -41,7 +41,8 @@ struct drisk_risk {
 /* Scores sh as of as_of from its scans (time order; those after as_of are ignored) and
  * the network (which must not be written meanwhile). location_code names the facility of
  * the last located scan ("" if none) for the reasons. A shipment whose outcome is known
- * gets it as its risk (delivered: p_lost 0, p_late by the promise; lost: p_lost 1). */
+ * gets it as its risk (delivered: p_lost 0, p_late by the promise, level low; lost:
+ * p_lost 1, level high, since its claim is still to be made). */
 enum drisk_status drisk_risk_score(const struct drisk_scorer *sc, const struct drisk_network *net,
                                    const struct drisk_settings *settings,
                                    const struct drisk_shipment *sh,

@@ -1,0 +1,522 @@
+/* The scoring server over real HTTP: a store with a simulated history ending now, models
+ * trained on it, the server on a free port, and a plain-socket client. Covers auth,
+ * merchant isolation, idempotent and out-of-order ingestion, all-or-nothing batches, bad
+ * bodies answered 4xx while the server keeps serving, alert de-duplication and
+ * escalation, a claim recommendation for a valuable parcel stalled past its promise,
+ * settings, stateless scoring, metrics, and a model hot swap under load.
+ * argv: scratch dir. */
+#include <arpa/inet.h>
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "api/server.h"
+#include "data/sim.h"
+#include "data/store.h"
+#include "engine/sha256.h"
+#include "engine/timeutil.h"
+#include "tests/check.h"
+#include "training/learn.h"
+
+static uint16_t port;
+static const char *KEY_A = "key-merchant-a", *KEY_B = "key-merchant-b", *KEY_ADMIN = "key-admin";
+static const char *MERCHANT_A = "acme-outdoor";
+
+struct resp {
+    int status;
+    char *body; /* malloc'd, NUL-terminated */
+    cJSON *json;
+};
+
+static void resp_free(struct resp *r)
+{
+    free(r->body);
+    cJSON_Delete(r->json);
+    memset(r, 0, sizeof *r);
+}
+
+/* One request on a fresh connection; status 0 when the exchange failed. */
+static struct resp http(const char *method, const char *path, const char *key, const char *body,
+                        size_t len)
+{
+    struct resp r = { 0, NULL, NULL };
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        if (fd >= 0)
+            close(fd);
+        return r;
+    }
+    char head[1024];
+    int n = snprintf(head, sizeof head,
+                     "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n%s%s%s"
+                     "Content-Length: %zu\r\n\r\n",
+                     method, path, key ? "Authorization: Bearer " : "", key ? key : "",
+                     key ? "\r\n" : "", body ? len : 0);
+    int ok = write(fd, head, (size_t)n) == n;
+    for (size_t off = 0; ok && body && off < len;) {
+        ssize_t w = write(fd, body + off, len - off);
+        if (w <= 0)
+            break; /* the server may answer early (413) and close */
+        off += (size_t)w;
+    }
+    size_t cap = 1 << 16, got = 0;
+    char *buf = malloc(cap);
+    for (;;) {
+        if (got + 1 >= cap)
+            buf = realloc(buf, cap *= 2);
+        ssize_t k = read(fd, buf + got, cap - got - 1);
+        if (k <= 0)
+            break;
+        got += (size_t)k;
+    }
+    close(fd);
+    buf[got] = '\0';
+    char *sp = strchr(buf, ' ');
+    char *start = strstr(buf, "\r\n\r\n");
+    if (sp && start) {
+        r.status = atoi(sp + 1);
+        r.body = strdup(start + 4);
+        r.json = cJSON_Parse(r.body);
+    }
+    free(buf);
+    return r;
+}
+
+static struct resp post(const char *path, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static struct resp post(const char *path, const char *key, const char *fmt, ...)
+{
+    char body[16384];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(body, sizeof body, fmt, ap);
+    va_end(ap);
+    return http("POST", path, key, body, strlen(body));
+}
+
+static const char *error_code(const struct resp *r)
+{
+    const cJSON *e = cJSON_GetObjectItem(r->json, "error");
+    const cJSON *c = cJSON_GetObjectItem(e, "code");
+    return cJSON_IsString(c) ? c->valuestring : "";
+}
+
+static double num(const cJSON *o, const char *path)
+{
+    char buf[128];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *tok = strtok(buf, "."); tok && o; tok = strtok(NULL, "."))
+        o = cJSON_GetObjectItem(o, tok);
+    return cJSON_IsNumber(o) ? o->valuedouble : NAN;
+}
+
+static const char *str(const cJSON *o, const char *path)
+{
+    char buf[128];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *tok = strtok(buf, "."); tok && o; tok = strtok(NULL, "."))
+        o = cJSON_GetObjectItem(o, tok);
+    return cJSON_IsString(o) ? o->valuestring : "";
+}
+
+static char *ts(int64_t t, char buf[DRISK_TS_BUF])
+{
+    return drisk_ts_format(t, buf);
+}
+
+static int64_t count(struct drisk_store *st, int scans)
+{
+    int64_t s, c;
+    struct drisk_error err = { 0 };
+    drisk_store_count(st, &s, &c, &err);
+    return scans ? c : s;
+}
+
+static int64_t train(struct drisk_store *st, const char *target, int64_t until)
+{
+    struct drisk_train_options o = { .target = target, .until = until, .min_count = 30,
+                                     .valid_fraction = 0.15,
+                                     .activate = DRISK_ACTIVATE_IF_FIRST };
+    drisk_fit_options_init(&o.fit, drisk_target_parse(target));
+    struct drisk_train_result res;
+    struct drisk_error err = { 0 };
+    enum drisk_status rc = drisk_train(st, &o, &res, &err);
+    CHECK_MSG(rc == DRISK_OK, "train %s: %s", target, err.msg);
+    return res.model_id;
+}
+
+static void add_key(struct drisk_store *st, const char *key, const char *merchant, int admin)
+{
+    unsigned char h[DRISK_SHA256_BYTES];
+    int64_t id;
+    struct drisk_error err = { 0 };
+    drisk_sha256(key, strlen(key), h);
+    CHECK(drisk_store_key_add(st, merchant, admin, h, time(NULL), &id, &err) == DRISK_OK);
+}
+
+/* ---- hot swap under load ---- */
+
+static atomic_int stop_load, load_ok, load_failed;
+
+static void *load_thread(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&stop_load)) {
+        struct resp r = post("/v1/score", KEY_A, "{\"carrier\":\"apex\",\"service\":\"ground\","
+                             "\"origin\":\"R01\",\"destination\":\"R05\"}");
+        if (r.status == 200 && cJSON_IsNumber(cJSON_GetObjectItem(
+                                   cJSON_GetObjectItem(r.json, "risk"), "p_late")))
+            atomic_fetch_add(&load_ok, 1);
+        else
+            atomic_fetch_add(&load_failed, 1);
+        resp_free(&r);
+    }
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fprintf(stderr, "usage: test_api SCRATCH_DIR\n");
+        return 2;
+    }
+    char db[512], path[600], body[8192], t0s[DRISK_TS_BUF], t1s[DRISK_TS_BUF],
+        t2s[DRISK_TS_BUF], t3s[DRISK_TS_BUF], t4s[DRISK_TS_BUF];
+    signal(SIGPIPE, SIG_IGN); /* the server may close while a too-large body is sent */
+    mkdir(argv[1], 0755);
+    snprintf(db, sizeof db, "%s/api.db", argv[1]);
+    unlink(db);
+    snprintf(path, sizeof path, "%s-wal", db);
+    unlink(path);
+
+    /* a history ending today, and models trained on it */
+    int64_t now = time(NULL), today = now - now % 86400;
+    struct drisk_store *st;
+    struct drisk_error err = { 0 };
+    CHECK(drisk_store_open(db, &st, &err) == DRISK_OK);
+    struct drisk_sim_options so;
+    drisk_sim_options_default(&so);
+    so.shipments = 8000;
+    so.days = 200;
+    so.start = today - 200 * 86400;
+    struct drisk_sim_summary sum;
+    CHECK(drisk_sim_run(st, &so, &sum, &err) == DRISK_OK);
+    int64_t until = today - 30 * 86400;
+    int64_t late1 = train(st, "late", until);
+    train(st, "lost", until);
+    train(st, "eta", until);
+    int64_t late2 = train(st, "late", until - 20 * 86400); /* a second, inactive late model */
+    CHECK(late2 != late1);
+    add_key(st, KEY_A, MERCHANT_A, 0);
+    add_key(st, KEY_B, "other-merchant", 0);
+    add_key(st, KEY_ADMIN, NULL, 1);
+
+    struct drisk_server_options opts = { .db_path = db, .host = "127.0.0.1", .port = 0,
+                                         .threads = 4, .sweep_s = 0 };
+    struct drisk_server *srv = NULL;
+    CHECK_MSG(drisk_server_start(&opts, &srv, &err) == DRISK_OK, "%s", err.msg);
+    if (!srv)
+        CHECK_DONE();
+    port = drisk_server_port(srv);
+    CHECK(port > 0);
+
+    /* health, no auth */
+    struct resp r = http("GET", "/healthz", NULL, NULL, 0);
+    CHECK(r.status == 200 && strcmp(str(r.json, "status"), "ok") == 0);
+    CHECK(num(r.json, "models.late") == (double)late1);
+    resp_free(&r);
+
+    /* auth failures */
+    r = http("GET", "/v1/alerts", NULL, NULL, 0);
+    CHECK(r.status == 401 && strcmp(error_code(&r), "unauthorized") == 0);
+    resp_free(&r);
+    r = http("GET", "/v1/alerts", "not-a-key", NULL, 0);
+    CHECK(r.status == 401);
+    resp_free(&r);
+    r = http("GET", "/v1/settings", KEY_ADMIN, NULL, 0); /* admin without a merchant */
+    CHECK(r.status == 403);
+    resp_free(&r);
+    r = http("GET", "/v1/nothing", KEY_A, NULL, 0);
+    CHECK(r.status == 404);
+    resp_free(&r);
+    r = http("DELETE", "/v1/scans", KEY_A, NULL, 0);
+    CHECK(r.status == 405);
+    resp_free(&r);
+
+    /* a shipment of merchant A: created 35 days ago, promised 30 days ago, valuable, no
+     * scan for 34 days (the simulated carriers lose such parcels) */
+    int64_t t0 = now - 35 * 86400, t1 = t0 + 3600, t2 = t0 + 86400, t4 = now - 3600;
+    r = post("/v1/shipments", KEY_A,
+             "{\"shipment_id\":\"S-STALL\",\"carrier\":\"apex\",\"service\":\"ground\","
+             "\"origin\":\"R01\",\"destination\":\"R05\",\"declared_value\":2000,"
+             "\"created_at\":\"%s\",\"promised_at\":\"%s\"}",
+             ts(t0, t0s), ts(t0 + 5 * 86400, t1s));
+    CHECK_MSG(r.status == 200, "%d %s", r.status, r.body);
+    CHECK(strcmp(str(cJSON_GetArrayItem(cJSON_GetObjectItem(r.json, "shipments"), 0), "result"),
+                 "inserted") == 0);
+    resp_free(&r);
+
+    /* merchant isolation: B cannot see or scan A's shipment */
+    r = http("GET", "/v1/shipments/S-STALL", KEY_B, NULL, 0);
+    CHECK(r.status == 404 && !strstr(r.body, "apex"));
+    resp_free(&r);
+    int64_t scans_before = count(st, 1);
+    r = post("/v1/scans", KEY_B, "{\"scans\":[{\"shipment_id\":\"S-STALL\",\"ts\":\"%s\","
+             "\"event\":\"picked_up\"}]}", ts(t1, t1s));
+    CHECK(r.status == 422 && strcmp(error_code(&r), "unknown_shipment") == 0);
+    resp_free(&r);
+    CHECK(count(st, 1) == scans_before);
+
+    /* ingestion: idempotent */
+    snprintf(body, sizeof body,
+             "{\"scans\":[{\"shipment_id\":\"S-STALL\",\"ts\":\"%s\",\"event\":\"label_created\","
+             "\"location\":\"R01-WH\"},{\"shipment_id\":\"S-STALL\",\"ts\":\"%s\","
+             "\"event\":\"picked_up\",\"location\":\"R01-WH\"},{\"shipment_id\":\"S-STALL\","
+             "\"ts\":\"%s\",\"event\":\"arrived_at_facility\",\"location\":\"R01-HUB\"}]}",
+             ts(t0, t0s), ts(t1, t1s), ts(t2, t2s));
+    r = http("POST", "/v1/scans", KEY_A, body, strlen(body));
+    CHECK_MSG(r.status == 200 && num(r.json, "inserted") == 3, "%d %s", r.status, r.body);
+    const cJSON *risk = cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(r.json,
+                                                                 "shipments"), 0), "risk");
+    double p_lost = num(risk, "p_lost");
+    CHECK_MSG(p_lost > 0.5, "p_lost %g for a parcel stalled 34 days, past its promise", p_lost);
+    CHECK(strcmp(str(risk, "risk_level"), "high") == 0);
+    CHECK(cJSON_GetArraySize(cJSON_GetObjectItem(risk, "reasons")) >= 1);
+    CHECK_MSG(strstr(r.body, "no scan for") != NULL, "a stall reason: %s", r.body);
+    char as_of[DRISK_TS_BUF];
+    snprintf(as_of, sizeof as_of, "%s", str(risk, "as_of"));
+    resp_free(&r);
+    /* the same shipment given inline to /v1/score scores the same (one feature function) */
+    r = post("/v1/score", KEY_A, "{\"carrier\":\"apex\",\"service\":\"ground\",\"origin\":\"R01\","
+             "\"destination\":\"R05\",\"declared_value\":2000,\"created_at\":\"%s\","
+             "\"promised_at\":\"%s\",\"as_of\":\"%s\",\"scans\":[{\"ts\":\"%s\","
+             "\"event\":\"label_created\",\"location\":\"R01-WH\"},{\"ts\":\"%s\","
+             "\"event\":\"picked_up\",\"location\":\"R01-WH\"},{\"ts\":\"%s\","
+             "\"event\":\"arrived_at_facility\",\"location\":\"R01-HUB\"}]}",
+             ts(t0, t0s), ts(t0 + 5 * 86400, t1s), as_of, ts(t0, t2s),
+             ts(t1, t3s), ts(t2, t4s));
+    CHECK_MSG(r.status == 200 && fabs(num(r.json, "risk.p_lost") - p_lost) < 1e-6,
+              "inline %g vs stored %g", num(r.json, "risk.p_lost"), p_lost);
+    resp_free(&r);
+    r = http("POST", "/v1/scans", KEY_A, body, strlen(body)); /* the same webhook again */
+    CHECK(r.status == 200 && num(r.json, "inserted") == 0 && num(r.json, "duplicates") == 3);
+    CHECK(num(r.json, "alerts_raised") == 0); /* alerts do not repeat */
+    resp_free(&r);
+    CHECK(count(st, 1) == scans_before + 3);
+
+    /* the claim recommendation for the valuable stalled parcel */
+    r = http("GET", "/v1/recommendations", KEY_A, NULL, 0);
+    CHECK(r.status == 200);
+    const cJSON *recs = cJSON_GetObjectItem(r.json, "recommendations"), *rec = NULL;
+    for (int i = 0; i < cJSON_GetArraySize(recs); i++)
+        if (strcmp(str(cJSON_GetArrayItem(recs, i), "shipment_id"), "S-STALL") == 0)
+            rec = cJSON_GetArrayItem(recs, i);
+    CHECK_MSG(rec && strcmp(str(rec, "action"), "file_carrier_claim") == 0, "%s", r.body);
+    CHECK(rec && num(rec, "expected_costs.file_carrier_claim") < num(rec, "expected_costs.wait"));
+    CHECK(rec && str(rec, "deadline")[0] && strstr(str(rec, "why"), "claim"));
+    resp_free(&r);
+    r = http("GET", "/v1/recommendations", KEY_B, NULL, 0);
+    CHECK(r.status == 200 && !strstr(r.body, "S-STALL"));
+    resp_free(&r);
+
+    /* an exception opens carrier_exception once; a second escalates it */
+    r = post("/v1/scans", KEY_A, "{\"scans\":[{\"shipment_id\":\"S-STALL\",\"ts\":\"%s\","
+             "\"event\":\"exception\",\"reason\":\"weather_delay\",\"location\":\"R01-HUB\"}]}",
+             ts(now - 7200, t3s));
+    CHECK(r.status == 200 && num(r.json, "alerts_raised") == 1);
+    resp_free(&r);
+    r = post("/v1/scans", KEY_A, "{\"scans\":[{\"shipment_id\":\"S-STALL\",\"ts\":\"%s\","
+             "\"event\":\"exception\",\"reason\":\"delayed\",\"location\":\"R01-HUB\"}]}",
+             ts(now - 5400, t3s));
+    CHECK(r.status == 200 && num(r.json, "alerts_raised") == 0);
+    resp_free(&r);
+    r = http("GET", "/v1/alerts?since=0&limit=1000", KEY_A, NULL, 0);
+    CHECK(r.status == 200);
+    const cJSON *alerts = cJSON_GetObjectItem(r.json, "alerts");
+    int exc = 0, exc_critical = 0, delay = 0, stalled_open = 0;
+    int64_t cursor = 0;
+    for (int i = 0; i < cJSON_GetArraySize(alerts); i++) {
+        const cJSON *a = cJSON_GetArrayItem(alerts, i);
+        if (strcmp(str(a, "shipment_id"), "S-STALL") != 0)
+            continue;
+        CHECK(num(a, "cursor") > (double)cursor); /* oldest first */
+        cursor = (int64_t)num(a, "cursor");
+        exc += strcmp(str(a, "type"), "carrier_exception") == 0;
+        exc_critical += strcmp(str(a, "type"), "carrier_exception") == 0 &&
+                        strcmp(str(a, "severity"), "critical") == 0;
+        delay += strcmp(str(a, "type"), "delay_risk") == 0;
+        stalled_open += strcmp(str(a, "type"), "stalled") == 0 && strcmp(str(a, "status"), "open") == 0;
+    }
+    CHECK_MSG(exc == 1 && exc_critical == 1, "one carrier_exception alert, escalated: %s", r.body);
+    CHECK(delay == 1);
+    CHECK(stalled_open == 0); /* the new scans ended the stall */
+    int64_t next = (int64_t)num(r.json, "next_cursor");
+    resp_free(&r);
+    snprintf(path, sizeof path, "/v1/alerts?since=%lld", (long long)next);
+    r = http("GET", path, KEY_A, NULL, 0); /* resumed at the end: nothing new */
+    CHECK(r.status == 200 && cJSON_GetArraySize(cJSON_GetObjectItem(r.json, "alerts")) == 0);
+    resp_free(&r);
+    r = http("GET", "/v1/alerts", KEY_B, NULL, 0);
+    CHECK(r.status == 200 && !strstr(r.body, "S-STALL"));
+    resp_free(&r);
+
+    /* delivered, then an older scan arrives late: still delivered; alerts cleared */
+    r = post("/v1/scans", KEY_A, "{\"scans\":[{\"shipment_id\":\"S-STALL\",\"ts\":\"%s\","
+             "\"event\":\"delivered\",\"location\":\"R05-DS1\"}]}", ts(t4, t4s));
+    CHECK(r.status == 200);
+    resp_free(&r);
+    r = post("/v1/scans", KEY_A, "{\"scans\":[{\"shipment_id\":\"S-STALL\",\"ts\":\"%s\","
+             "\"event\":\"out_for_delivery\",\"location\":\"R05-DS1\"}]}", ts(t4 - 1800, t3s));
+    CHECK(r.status == 200 && num(r.json, "inserted") == 1);
+    resp_free(&r);
+    r = http("GET", "/v1/shipments/S-STALL", KEY_A, NULL, 0);
+    CHECK(r.status == 200 && strcmp(str(r.json, "shipment.outcome"), "delivered") == 0);
+    CHECK(strcmp(str(r.json, "shipment.delivered_at"), t4s) == 0);
+    CHECK(num(r.json, "risk.p_lost") == 0);
+    CHECK(cJSON_GetArraySize(cJSON_GetObjectItem(r.json, "alerts")) == 0);
+    CHECK(cJSON_IsNull(cJSON_GetObjectItem(r.json, "recommendation")));
+    const cJSON *tl = cJSON_GetObjectItem(cJSON_GetObjectItem(r.json, "shipment"), "timeline");
+    int n_tl = cJSON_GetArraySize(tl);
+    CHECK(n_tl == 7 && strcmp(str(cJSON_GetArrayItem(tl, n_tl - 1), "event"), "delivered") == 0);
+    resp_free(&r);
+
+    /* all or nothing: one bad scan in a batch stores none of it */
+    scans_before = count(st, 1);
+    r = post("/v1/scans", KEY_A, "{\"scans\":[{\"shipment_id\":\"S-STALL\",\"ts\":\"%s\","
+             "\"event\":\"in_transit\"},{\"shipment_id\":\"S-STALL\",\"ts\":\"%s\","
+             "\"event\":\"teleported\"}]}", ts(t2 + 60, t1s), ts(t2 + 120, t2s));
+    CHECK(r.status == 422 && strstr(r.body, "scans[1]") && strstr(r.body, "event"));
+    resp_free(&r);
+    CHECK(count(st, 1) == scans_before);
+
+    /* bad bodies: 4xx, and the server keeps serving */
+    static const char *const bad[] = {
+        "{\"scans\": [", "{\"scans\": \"x\"}", "[1,2,3]", "", "{\"scans\":[{\"shipment_id\":"
+        "\"S-STALL\",\"ts\":12,\"event\":\"in_transit\"}]}", "{\"scans\":[{\"shipment_id\":[],"
+        "\"ts\":\"2025-01-01T00:00:00Z\",\"event\":\"in_transit\"}]}", "{} trailing",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        r = http("POST", "/v1/scans", KEY_A, bad[i], strlen(bad[i]));
+        CHECK_MSG(r.status >= 400 && r.status < 500 && error_code(&r)[0], "body %zu: %d %s", i,
+                  r.status, r.body);
+        resp_free(&r);
+    }
+    static const char invalid_utf8[] = "{\"scans\":[{\"shipment_id\":\"S\xff\xfe\",\"ts\":"
+                                       "\"2025-01-01T00:00:00Z\",\"event\":\"in_transit\"}]}";
+    r = http("POST", "/v1/scans", KEY_A, invalid_utf8, strlen(invalid_utf8));
+    CHECK(r.status == 400);
+    resp_free(&r);
+    r = post("/v1/shipments", KEY_A, "{\"shipment_id\":\"S-HUGE\",\"carrier\":\"apex\","
+             "\"service\":\"ground\",\"origin\":\"R01\",\"destination\":\"R05\","
+             "\"weight_kg\":1e999,\"created_at\":\"%s\",\"promised_at\":\"%s\"}",
+             ts(t0, t0s), ts(t0 + 86400, t1s));
+    CHECK_MSG(r.status == 400 || r.status == 422, "%d %s", r.status, r.body);
+    resp_free(&r);
+    size_t deep = 200000;
+    char *nest = malloc(2 * deep);
+    memset(nest, '[', deep);
+    memset(nest + deep, ']', deep);
+    r = http("POST", "/v1/scans", KEY_A, nest, 2 * deep);
+    CHECK(r.status == 400);
+    resp_free(&r);
+    free(nest);
+    size_t big = 10u << 20;
+    char *huge = malloc(big);
+    memset(huge, ' ', big);
+    r = http("POST", "/v1/scans", KEY_A, huge, big);
+    CHECK_MSG(r.status == 413, "10 MB body: %d", r.status);
+    resp_free(&r);
+    free(huge);
+    r = post("/v1/score", KEY_A, "{\"carrier\":\"apex\",\"service\":\"ground\",\"origin\":\"R01\","
+             "\"destination\":\"R05\",\"unknown_field\":{\"x\":[1,2]},\"declared_value\":\"12.5\"}");
+    CHECK_MSG(r.status == 200, "unknown fields are ignored: %d %s", r.status, r.body);
+    resp_free(&r);
+    r = http("GET", "/healthz", NULL, NULL, 0);
+    CHECK(r.status == 200);
+    resp_free(&r);
+
+    /* stateless scoring stores nothing; with no scans it answers the pre-purchase question */
+    int64_t ships_before = count(st, 0);
+    r = post("/v1/score", KEY_A, "{\"carrier\":\"apex\",\"service\":\"ground\",\"origin\":\"R01\","
+             "\"destination\":\"R05\",\"scans\":[{\"ts\":\"%s\",\"event\":\"picked_up\","
+             "\"location\":\"R01-WH\"}],\"as_of\":\"%s\",\"created_at\":\"%s\"}",
+             ts(now - 7200, t1s), ts(now, t2s), ts(now - 10000, t3s));
+    CHECK(r.status == 200);
+    double pl = num(r.json, "risk.p_late");
+    CHECK(pl >= 0 && pl <= 1 && str(r.json, "risk.eta")[0] && str(r.json, "risk.eta_p90")[0]);
+    resp_free(&r);
+    CHECK(count(st, 0) == ships_before);
+
+    /* settings */
+    r = http("GET", "/v1/settings", KEY_A, NULL, 0);
+    CHECK(r.status == 200 && num(r.json, "stall_hours") == 72);
+    CHECK(num(r.json, "claim_windows.usps.open_days") == 15);
+    resp_free(&r);
+    const char *put = "{\"stall_hours\": 24, \"claim_windows\": {\"apex\": {\"anchor\": "
+                      "\"created\", \"open_days\": 1, \"close_days\": 20}}}";
+    r = http("PUT", "/v1/settings", KEY_A, put, strlen(put));
+    CHECK(r.status == 200 && num(r.json, "stall_hours") == 24);
+    resp_free(&r);
+    r = http("GET", "/v1/settings", KEY_A, NULL, 0);
+    CHECK(num(r.json, "stall_hours") == 24 && num(r.json, "claim_windows.apex.close_days") == 20);
+    resp_free(&r);
+    r = http("GET", "/v1/settings", KEY_B, NULL, 0);
+    CHECK(num(r.json, "stall_hours") == 72); /* per merchant */
+    resp_free(&r);
+    r = http("PUT", "/v1/settings", KEY_A, "{\"bogus\": 1}", 12);
+    CHECK(r.status == 400 && strstr(r.body, "bogus"));
+    resp_free(&r);
+    r = http("PUT", "/v1/settings", KEY_A, "{\"late_alert\": 2}", 17);
+    CHECK(r.status == 400);
+    resp_free(&r);
+
+    /* hot swap under load: no request fails while the active late model changes */
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++)
+        pthread_create(&th[i], NULL, load_thread, NULL);
+    r = post("/v1/models/1/activate", KEY_A, "{}");
+    CHECK(r.status == 403);
+    resp_free(&r);
+    for (int i = 0; i < 10; i++) {
+        snprintf(path, sizeof path, "/v1/models/%lld/activate", (long long)(i % 2 ? late1 : late2));
+        r = post(path, KEY_ADMIN, "{}");
+        CHECK_MSG(r.status == 200, "%d %s", r.status, r.body);
+        resp_free(&r);
+        usleep(50000);
+    }
+    atomic_store(&stop_load, 1);
+    for (int i = 0; i < 4; i++)
+        pthread_join(th[i], NULL);
+    CHECK_MSG(atomic_load(&load_failed) == 0 && atomic_load(&load_ok) > 20,
+              "%d ok, %d failed", atomic_load(&load_ok), atomic_load(&load_failed));
+    r = http("GET", "/healthz", NULL, NULL, 0);
+    CHECK(num(r.json, "models.late") == (double)late1);
+    resp_free(&r);
+
+    /* metrics */
+    r = http("GET", "/metrics", NULL, NULL, 0);
+    CHECK(r.status == 200 && r.body &&
+          strstr(r.body, "drisk_http_requests_total{route=\"score\",code=\"2xx\"}") &&
+          strstr(r.body, "drisk_http_request_duration_seconds_bucket{route=\"scans\"") &&
+          strstr(r.body, "drisk_scoring_duration_seconds_count") &&
+          strstr(r.body, "drisk_alerts_raised_total{type=\"carrier_exception\"} 1") &&
+          strstr(r.body, "drisk_active_model_id{target=\"late\"}"));
+    resp_free(&r);
+
+    drisk_server_stop(srv);
+    drisk_store_free(st);
+    CHECK_DONE();
+}
