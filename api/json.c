@@ -289,10 +289,15 @@ void api_add_ts(cJSON *o, const char *key, int64_t ts)
 
 void api_add_num(cJSON *o, const char *key, double v)
 {
+    /* printed here with 9 significant digits: cJSON prints a number up to three times to
+     * find the shortest exact form, a measurable share of a /v1/score request */
+    char buf[32];
     if (isnan(v) || !isfinite(v))
         cJSON_AddNullToObject(o, key);
+    else if (v == (double)(int64_t)v && fabs(v) < 1e15)
+        snprintf(buf, sizeof buf, "%lld", (long long)v), cJSON_AddRawToObject(o, key, buf);
     else
-        cJSON_AddNumberToObject(o, key, v);
+        snprintf(buf, sizeof buf, "%.9g", v), cJSON_AddRawToObject(o, key, buf);
 }
 
 static int64_t eta_ts(int64_t as_of, double h)
@@ -305,10 +310,7 @@ static cJSON *model_ids_json(const int64_t ids[3])
     static const char *const names[3] = { "late", "lost", "eta" };
     cJSON *o = cJSON_CreateObject();
     for (int k = 0; k < 3; k++)
-        if (ids[k])
-            cJSON_AddNumberToObject(o, names[k], (double)ids[k]);
-        else
-            cJSON_AddNullToObject(o, names[k]);
+        api_add_num(o, names[k], ids[k] ? (double)ids[k] : NAN);
     return o;
 }
 

@@ -116,8 +116,8 @@ struct caller {
     int admin;
 };
 
-static int authenticate(struct drisk_store *st, struct MHD_Connection *c, struct caller *who,
-                        struct api_error *e)
+static int authenticate(struct svc *svc, struct drisk_store *st, struct MHD_Connection *c,
+                        struct caller *who, struct api_error *e)
 {
     const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
     if (!h)
@@ -133,16 +133,7 @@ static int authenticate(struct drisk_store *st, struct MHD_Connection *c, struct
         len--;
     unsigned char hash[DRISK_SHA256_BYTES];
     drisk_sha256(key, len, hash);
-    struct drisk_key_row row;
-    struct drisk_error err = { 0 };
-    enum drisk_status rc = drisk_store_key_find(st, hash, &row, &err);
-    if (rc == DRISK_ENOTFOUND)
-        return api_fail(e, 401, "unauthorized", "unknown or revoked API key");
-    if (rc)
-        return api_fail(e, 503, "store_unavailable", "the store failed: %s", err.msg);
-    snprintf(who->merchant, sizeof who->merchant, "%s", row.merchant);
-    who->admin = row.admin;
-    return 0;
+    return svc_auth(svc, st, hash, who->merchant, &who->admin, e);
 }
 
 static int need_merchant(const struct caller *who, struct api_error *e)
@@ -643,6 +634,7 @@ static enum MHD_Result route_settings(struct ctx *x, const cJSON *body)
         if (rc)
             return api_fail(&e, 503, "store_unavailable", "the store failed: %s", err.msg),
                    send_error(x->c, x->r, &e);
+        svc_settings_changed(x->svc);
     }
     return send_json(x->c, x->r, 200, api_settings_json(&s));
 }
@@ -728,7 +720,7 @@ static enum MHD_Result dispatch(struct drisk_server *srv, struct MHD_Connection 
         return send_json(c, r, 200, health_json(srv));
     if (r->route == R_METRICS)
         return route_metrics(&x);
-    if (!(x.st = svc_store(srv->svc, &e)) || authenticate(x.st, c, &x.who, &e))
+    if (!(x.st = svc_store(srv->svc, &e)) || authenticate(srv->svc, x.st, c, &x.who, &e))
         return send_error(c, r, &e);
     snprintf(r->merchant, sizeof r->merchant, "%s", x.who.merchant);
     if (r->route == R_ACTIVATE) {
@@ -905,7 +897,7 @@ enum drisk_status drisk_server_start(const struct drisk_server_options *opts,
         on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
         MHD_OPTION_THREAD_POOL_SIZE, srv->o.threads, MHD_OPTION_CONNECTION_LIMIT,
         srv->o.max_connections, MHD_OPTION_CONNECTION_TIMEOUT, srv->o.timeout_s,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024, MHD_OPTION_NOTIFY_COMPLETED,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)16 * 1024, MHD_OPTION_NOTIFY_COMPLETED,
         on_completed, srv, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, MHD_OPTION_END);
     if (!srv->d) {
         rc = drisk_error_set(err, DRISK_EIO, "cannot listen on %s:%u (in use, or not allowed?): "

@@ -12,6 +12,8 @@
 
 #include "api/json.h"
 #include "engine/network.h"
+#include "engine/sha256.h"
+#include "engine/strmap.h"
 #include "engine/vocab.h"
 #include "models/log.h"
 #include "training/snapshot.h"
@@ -42,7 +44,38 @@ struct svc {
     double sweep_s;
 
     struct svc_counters counters;
+    atomic_uint settings_gen;
 };
+
+/* Per-thread caches of keys and settings (no locks on the request path). */
+#define CACHE_SLOTS 16
+struct key_cache {
+    unsigned char hash[32];
+    char merchant[DRISK_ID_MAX];
+    int admin;
+    double expires;
+};
+struct settings_cache {
+    char merchant[DRISK_ID_MAX];
+    struct drisk_settings settings;
+    unsigned gen;
+    double expires;
+};
+static _Thread_local const struct svc *cache_owner;
+static _Thread_local struct key_cache key_cache[CACHE_SLOTS];
+static _Thread_local struct settings_cache settings_cache[CACHE_SLOTS];
+
+static double mono_s(void);
+
+/* Empties this thread's caches when they belong to another (earlier) server. */
+static void cache_claim(const struct svc *s)
+{
+    if (cache_owner != s) {
+        memset(key_cache, 0, sizeof key_cache);
+        memset(settings_cache, 0, sizeof settings_cache);
+        cache_owner = s;
+    }
+}
 
 static const double latency_bounds[15] = { 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
                                            0.01,   0.025,   0.05,   0.1,   0.25,   0.5,
@@ -227,9 +260,17 @@ enum drisk_status svc_models_reload(struct svc *s, struct drisk_error *err)
 int svc_settings(struct svc *s, struct drisk_store *st, const char *merchant,
                  struct drisk_settings *out, struct api_error *e)
 {
-    (void)s;
     char buf[8192];
     struct drisk_error err = { 0 };
+    double now = mono_s();
+    unsigned gen = atomic_load_explicit(&s->settings_gen, memory_order_acquire);
+    size_t h = drisk_fnv1a(DRISK_FNV_SEED, merchant) % CACHE_SLOTS;
+    cache_claim(s);
+    struct settings_cache *c = &settings_cache[h];
+    if (c->expires > now && c->gen == gen && strcmp(c->merchant, merchant) == 0) {
+        *out = c->settings;
+        return 0;
+    }
     drisk_settings_default(out);
     if (drisk_store_settings_get(st, merchant, buf, sizeof buf, &err))
         return store_fail(e, &err);
@@ -238,6 +279,42 @@ int svc_settings(struct svc *s, struct drisk_store *st, const char *merchant,
                   merchant, e->message);
         drisk_settings_default(out);
     }
+    snprintf(c->merchant, sizeof c->merchant, "%s", merchant);
+    c->settings = *out;
+    c->gen = gen;
+    c->expires = now + SVC_CACHE_S;
+    return 0;
+}
+
+void svc_settings_changed(struct svc *s)
+{
+    atomic_fetch_add_explicit(&s->settings_gen, 1, memory_order_release);
+}
+
+int svc_auth(struct svc *s, struct drisk_store *st, const unsigned char hash[32],
+             char merchant[DRISK_ID_MAX], int *admin, struct api_error *e)
+{
+    double now = mono_s();
+    cache_claim(s);
+    struct key_cache *c = &key_cache[hash[0] % CACHE_SLOTS];
+    if (c->expires > now && drisk_equal_ct(c->hash, hash, 32)) {
+        memcpy(merchant, c->merchant, DRISK_ID_MAX);
+        *admin = c->admin;
+        return 0;
+    }
+    struct drisk_key_row row;
+    struct drisk_error err = { 0 };
+    enum drisk_status rc = drisk_store_key_find(st, hash, &row, &err);
+    if (rc == DRISK_ENOTFOUND)
+        return api_fail(e, 401, "unauthorized", "unknown or revoked API key");
+    if (rc)
+        return store_fail(e, &err);
+    snprintf(merchant, DRISK_ID_MAX, "%s", row.merchant);
+    *admin = row.admin;
+    memcpy(c->hash, hash, 32);
+    memcpy(c->merchant, merchant, DRISK_ID_MAX);
+    c->admin = *admin;
+    c->expires = now + SVC_CACHE_S;
     return 0;
 }
 

@@ -50,9 +50,18 @@ void svc_models_release(struct model_set *m);
 /* Loads the store's active models and swaps them in (no-op when unchanged). */
 enum drisk_status svc_models_reload(struct svc *s, struct drisk_error *err);
 
-/* The merchant's settings: defaults overlaid with the stored JSON. */
+/* The merchant's settings: defaults overlaid with the stored JSON. Cached per thread for
+ * a few seconds; svc_settings_changed drops every cached copy (this process's PUTs). */
 int svc_settings(struct svc *s, struct drisk_store *st, const char *merchant,
                  struct drisk_settings *out, struct api_error *e);
+void svc_settings_changed(struct svc *s);
+
+/* The API key whose SHA-256 is hash: its merchant ("" for none) and admin flag. Answers
+ * are cached per thread for SVC_CACHE_S seconds, so a revoked key stops working within
+ * that time; unknown keys are never cached. -1 with e set (401). */
+#define SVC_CACHE_S 5.0
+int svc_auth(struct svc *s, struct drisk_store *st, const unsigned char hash[32],
+             char merchant[DRISK_ID_MAX], int *admin, struct api_error *e);
 
 /* A shipment as read from the store, with its scans. */
 struct live_shipment {

@@ -26,7 +26,6 @@ enum {
     L_SETTINGS_PUT,
     L_ACTIVE,
     L_LOCATION,
-    L_LOCATION_FIND,
     L_COUNT
 };
 
@@ -75,7 +74,6 @@ static const char *const sql[L_COUNT] = {
                        " ON CONFLICT(name) DO UPDATE SET settings = excluded.settings",
     [L_ACTIVE] = "SELECT target, id FROM models WHERE active = 1",
     [L_LOCATION] = "SELECT code FROM locations WHERE id = ?1",
-    [L_LOCATION_FIND] = "SELECT id FROM locations WHERE code = ?1",
 };
 
 static enum drisk_status fail(struct drisk_store *store, const char *what, struct drisk_error *err)
@@ -126,7 +124,12 @@ static void ts_or_null(sqlite3_stmt *st, int i, int64_t ts)
 static void col_text(sqlite3_stmt *st, int c, char *dst, size_t cap)
 {
     const unsigned char *v = sqlite3_column_text(st, c);
-    snprintf(dst, cap, "%s", v ? (const char *)v : "");
+    size_t n = v ? (size_t)sqlite3_column_bytes(st, c) : 0;
+    if (n >= cap)
+        n = cap - 1;
+    if (n)
+        memcpy(dst, v, n);
+    dst[n] = '\0';
 }
 
 static int64_t col_ts(sqlite3_stmt *st, int c)
@@ -431,19 +434,3 @@ enum drisk_status drisk_store_location_code(struct drisk_store *store, int64_t i
     return s == SQLITE_ROW || s == SQLITE_DONE ? DRISK_OK : fail(store, "reading a location", err);
 }
 
-enum drisk_status drisk_store_location_find(struct drisk_store *store, const char *code,
-                                            int64_t *id, struct drisk_error *err)
-{
-    *id = 0;
-    if (!code[0])
-        return DRISK_OK;
-    sqlite3_stmt *st = stmt(store, L_LOCATION_FIND, err);
-    if (!st)
-        return DRISK_EIO;
-    sqlite3_bind_text(st, 1, code, -1, SQLITE_STATIC);
-    int s = sqlite3_step(st);
-    if (s == SQLITE_ROW)
-        *id = sqlite3_column_int64(st, 0);
-    sqlite3_reset(st);
-    return s == SQLITE_ROW || s == SQLITE_DONE ? DRISK_OK : fail(store, "reading a location", err);
-}

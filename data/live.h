@@ -119,8 +119,4 @@ enum drisk_status drisk_store_active_models(struct drisk_store *store, int64_t i
 enum drisk_status drisk_store_location_code(struct drisk_store *store, int64_t id, char *buf,
                                             size_t cap, struct drisk_error *err);
 
-/* The id of location code, or 0 when the store has never seen it (nothing is added). */
-enum drisk_status drisk_store_location_find(struct drisk_store *store, const char *code,
-                                            int64_t *id, struct drisk_error *err);
-
 #endif

@@ -70,6 +70,7 @@ struct drisk_store {
     char merchant_name[DRISK_ID_MAX];
     int64_t merchant_id;
     sqlite3_stmt *live[DRISK_STORE_LIVE_STMTS]; /* data/live.c's, prepared on first use */
+    sqlite3_stmt *by_id; /* drisk_store_iterate of one shipment, prepared on first use */
 };
 
 sqlite3 *drisk_store_sqlite(struct drisk_store *store)
@@ -252,6 +253,29 @@ static enum drisk_status location_id(struct drisk_store *store, const char *code
     return DRISK_OK;
 }
 
+enum drisk_status drisk_store_location_find(struct drisk_store *store, const char *code,
+                                            int64_t *id, struct drisk_error *err)
+{
+    *id = 0;
+    if (!code[0] || (store->loc && drisk_strmap_find(store->loc, code, id)))
+        return DRISK_OK;
+    sqlite3_stmt *st = store->stmt[ST_LOCATION_FIND];
+    sqlite3_bind_text(st, 1, code, -1, SQLITE_STATIC);
+    int r = sqlite3_step(st);
+    if (r == SQLITE_ROW)
+        *id = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    if (r != SQLITE_ROW && r != SQLITE_DONE)
+        return db_error(store, err, "looking up a location");
+    if (r == SQLITE_ROW) {
+        if (!store->loc)
+            store->loc = drisk_strmap_create(LOC_CACHE_MAX);
+        if (store->loc)
+            drisk_strmap_put(store->loc, code, *id);
+    }
+    return DRISK_OK;
+}
+
 void drisk_store_free(struct drisk_store *store)
 {
     if (!store)
@@ -262,6 +286,7 @@ void drisk_store_free(struct drisk_store *store)
         sqlite3_finalize(store->stmt[i]);
     for (int i = 0; i < DRISK_STORE_LIVE_STMTS; i++)
         sqlite3_finalize(store->live[i]);
+    sqlite3_finalize(store->by_id);
     sqlite3_close(store->db);
     drisk_strmap_free(store->loc);
     free(store);
@@ -527,7 +552,12 @@ enum drisk_status drisk_store_insert_scan(struct drisk_store *store, int64_t shi
 static void copy_col(sqlite3_stmt *st, int col, char *dst, size_t cap)
 {
     const unsigned char *v = sqlite3_column_text(st, col);
-    snprintf(dst, cap, "%s", v ? (const char *)v : "");
+    size_t n = v ? (size_t)sqlite3_column_bytes(st, col) : 0;
+    if (n >= cap)
+        n = cap - 1;
+    if (n)
+        memcpy(dst, v, n);
+    dst[n] = '\0';
 }
 
 static void read_shipment(sqlite3_stmt *st, struct drisk_shipment *sh)
@@ -584,8 +614,17 @@ enum drisk_status drisk_store_iterate(struct drisk_store *store,
     struct drisk_shipment cur;
     int have = 0;
 
-    if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK)
+    /* one shipment by id is the server's per-request read: its statement is kept */
+    int by_id = filter && filter->shipment;
+    if (by_id && store->by_id) {
+        st = store->by_id;
+        sqlite3_clear_bindings(st);
+    } else if (sqlite3_prepare_v3(store->db, sql, -1, by_id ? SQLITE_PREPARE_PERSISTENT : 0,
+                                  &st, NULL) != SQLITE_OK) {
         return db_error(store, err, "preparing the shipment iterator");
+    }
+    if (by_id)
+        store->by_id = st;
     sqlite3_bind_int64(st, 1, filter ? filter->created_from : INT64_MIN);
     sqlite3_bind_int64(st, 2, filter ? filter->created_to : INT64_MAX);
     if (filter && filter->merchant)
@@ -642,7 +681,10 @@ enum drisk_status drisk_store_iterate(struct drisk_store *store,
         sc->location_id = sqlite3_column_int64(st, 19);
     }
 out:
-    sqlite3_finalize(st);
+    if (by_id)
+        sqlite3_reset(st);
+    else
+        sqlite3_finalize(st);
     free(scans);
     return rc;
 }

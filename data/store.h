@@ -76,6 +76,11 @@ enum drisk_status drisk_store_insert_scan(struct drisk_store *store, int64_t shi
                                           const struct drisk_scan *scan, int *inserted,
                                           struct drisk_error *err);
 
+/* The id of location code, or 0 when the store has never seen it (nothing is added).
+ * Found ids are cached by the connection (an id never changes). */
+enum drisk_status drisk_store_location_find(struct drisk_store *store, const char *code,
+                                            int64_t *id, struct drisk_error *err);
+
 /* Which shipments drisk_store_iterate visits: created_at in [created_from, created_to),
  * and of one merchant unless merchant is NULL; with open_only, only those whose outcome
  * is not yet known. A non-zero shipment (row id) visits that one shipment alone and

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Load on the scoring server with wrk (a second process, loopback), issue 5's figures:
+#   bench/run_server.sh [N_SHIPMENTS] [DURATION]     (defaults 100000, 10s)
+# Builds a store with a simulated history of N shipments ending today, trains the late,
+# lost and eta models (logreg / lognormal, trained before today - 30 days), creates a
+# key, starts build/drisk serve (sweep off, access log off) and runs, at 1, 16, 64 and
+# 256 connections: GET /healthz (the ceiling), POST /v1/score (one parcel inline, three
+# scans) and POST /v1/scans (batches of 100 new scans, each for a different shipment).
+# Afterwards it checks that every acknowledged scan is in the store, and reports the
+# server's peak RSS. Figures: bench/out/server/*.json, summary on stdout.
+#   MEM=1 bench/run_server.sh 1000000    only the memory figure: the server's peak RSS
+#                                         with N shipments in the store, after the load
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=${1:-100000}
+DUR=${2:-10s}
+OUT=bench/out/server
+PORT=${PORT:-18090}
+DRISK=./build/drisk
+mkdir -p "$OUT"
+
+command -v wrk >/dev/null || {
+  echo "==> installing wrk (Debian package)" >&2
+  sudo=(); [ "$(id -u)" -ne 0 ] && sudo=(sudo)
+  "${sudo[@]}" apt-get update -qq && "${sudo[@]}" apt-get install -y -qq wrk >&2
+}
+command -v sqlite3 >/dev/null || { echo "install the Debian package sqlite3" >&2; exit 1; }
+[ -x "$DRISK" ] || { echo "build first: ./drisk.sh test (or cmake --build build)" >&2; exit 1; }
+
+DB=$OUT/srv_$N.db
+if [ ! -s "$DB" ] || [ -z "${KEEP:-}" ]; then
+  rm -f "$DB" "$DB"-wal "$DB"-shm
+  START=$(date -u -d "-365 days" +%Y-%m-%d)
+  UNTIL=$(date -u -d "-30 days" +%Y-%m-%d)
+  echo "==> simulating $N shipments from $START to today" >&2
+  "$DRISK" simulate --db "$DB" --shipments "$N" --seed 7 --start "$START" --days 365 >&2
+  for t in late lost eta; do
+    "$DRISK" train --db "$DB" --target $t --until "$UNTIL" >&2
+  done
+fi
+KEY=$("$DRISK" keys --db "$DB" create --merchant acme-outdoor | tail -1)
+sqlite3 "$DB" "SELECT s.shipment_key FROM shipments s JOIN merchants m ON m.id = s.merchant_id
+               WHERE m.name = 'acme-outdoor' ORDER BY s.created_at DESC LIMIT 20000" > "$OUT/ids.txt"
+
+"$DRISK" serve --db "$DB" --listen 127.0.0.1:$PORT --access-log none --sweep 0 \
+  2> "$OUT/serve.log" &
+SRV=$!
+trap 'kill $SRV 2>/dev/null || true' EXIT
+for _ in $(seq 600); do
+  curl -sf http://127.0.0.1:$PORT/healthz >/dev/null 2>&1 && break
+  sleep 0.2
+done
+echo "==> server up (pid $SRV): $(grep -o 'replayed.*' "$OUT/serve.log")" >&2
+
+scans() { sqlite3 "$DB" "SELECT count(*) FROM scans"; }
+export DRISK_KEY=$KEY DRISK_IDS=$OUT/ids.txt DRISK_BATCH=100
+RUN=0
+ACK=0
+BEFORE=$(scans)
+for route in healthz score scans; do
+  [ -n "${MEM:-}" ] && [ "$route" != scans ] && continue
+  for c in 1 16 64 256; do
+    RUN=$((RUN + 1))
+    t=2; [ "$c" -lt 2 ] && t=1
+    DRISK_RUN=$RUN wrk -t$t -c$c -d"$DUR" --timeout 10s -s bench/wrk/$route.lua \
+      http://127.0.0.1:$PORT > "$OUT/wrk_${route}_$c.txt"
+    tail -1 "$OUT/wrk_${route}_$c.txt" > "$OUT/${route}_$c.json"
+    echo "$route c=$c $(cat "$OUT/${route}_$c.json")"
+    if [ "$route" = scans ]; then
+      ACK=$((ACK + $(python3 -c "import json;d=json.load(open('$OUT/${route}_$c.json'));print(d['requests']-d['non2xx'])") * 100))
+    fi
+  done
+done
+AFTER=$(scans)
+RSS=$(awk '/VmHWM/ {print $2}' /proc/$SRV/status)
+kill -TERM $SRV
+wait $SRV || true
+trap - EXIT
+echo "scans acknowledged $ACK, scans added to the store $((AFTER - BEFORE)) (acknowledged ones missing: $((ACK > AFTER - BEFORE ? ACK - (AFTER - BEFORE) : 0)))"
+echo "server peak RSS $((RSS / 1024)) MiB with $N shipments ($(sqlite3 "$DB" 'SELECT count(*) FROM scans') scans) in the store"
