@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # drisk's two set-up commands (CONTRACT §1), for a fresh Debian 12 machine:
-#   ./drisk.sh demo   build, simulate a shipment history into drisk.db, train and evaluate
+#   ./drisk.sh demo   build, simulate a shipment history into drisk.db, train and evaluate,
+#                     then run the scoring server on 127.0.0.1:8080 with curl examples
 #   ./drisk.sh test   build with -Werror and run the ctest suite
 # Each installs the Debian packages it is missing first (as root, or through sudo).
 set -euo pipefail
@@ -39,33 +40,52 @@ build() { # build DIR [cmake args...]
 
 case "${1:-}" in
   demo)
-    install_missing "${BUILD_PACKAGES[@]}" sqlite3
+    install_missing "${BUILD_PACKAGES[@]}" sqlite3 curl
     say "building"
     build build
     DB=${DRISK_DB:-drisk.db}
     N=${DRISK_DEMO_SHIPMENTS:-100000}
+    LISTEN=${DRISK_LISTEN:-127.0.0.1:8080}
+    START=$(date -u -d "-730 days" +%Y-%m-%d)
+    UNTIL=$(date -u -d "-180 days" +%Y-%m-%d)
     rm -f "$DB" "$DB-wal" "$DB-shm"
-    say "simulating $N shipments over 2024-2025 into $DB (drisk simulate; same seed, same history)"
-    ./build/drisk simulate --db "$DB" --shipments "$N" --seed 42 --start 2024-01-01 --days 730
+    say "simulating $N shipments over the last two years ($START to today) into $DB (drisk simulate)"
+    ./build/drisk simulate --db "$DB" --shipments "$N" --seed 42 --start "$START" --days 730
     say "what $DB holds (drisk stats)"
     ./build/drisk stats --db "$DB"
     for target in late lost eta; do
-      say "training $target on shipments created before 2025-07-01 (drisk train)"
-      ./build/drisk train --db "$DB" --target "$target" --until 2025-07-01
+      say "training $target on shipments created before $UNTIL (drisk train)"
+      ./build/drisk train --db "$DB" --target "$target" --until "$UNTIL"
       say "evaluating $target on the shipments created after (drisk eval)"
       ./build/drisk eval --db "$DB" --target "$target"
     done
+    say "creating an API key for the merchant acme-outdoor (drisk keys)"
+    KEY=$(./build/drisk keys --db "$DB" create --merchant acme-outdoor | tail -1)
+    SID=$(sqlite3 "$DB" "SELECT s.shipment_key FROM shipments s JOIN merchants m ON m.id = s.merchant_id
+                         WHERE m.name = 'acme-outdoor' AND s.outcome IS NULL ORDER BY s.created_at DESC LIMIT 1")
+    LOC=$(sqlite3 "$DB" "SELECT l.code FROM scans c JOIN locations l ON l.id = c.location_id
+                         JOIN shipments s ON s.id = c.shipment_id WHERE s.shipment_key = '$SID'
+                         ORDER BY c.ts DESC LIMIT 1")
+    NOW=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+    URL=http://$LISTEN
     cat >&2 <<MSG
 
-Try next:
-  ./build/drisk --help
-  ./build/drisk models --db $DB list
-  ./build/drisk eval --db $DB --target late --predictions late_predictions.csv
-  ./build/drisk simulate --db my.db --shipments 5000 --export ./history   # interchange CSVs
-  ./build/drisk import --db olist.db --shipments ../shared/datasets/olist/shipments.csv \\
-                       --scans ../shared/datasets/olist/scans.csv
-  sqlite3 $DB 'SELECT carrier, count(*) FROM shipments GROUP BY carrier'
+The scoring server starts now on $URL (Ctrl-C stops it). In another terminal:
+
+  KEY=$KEY
+  curl -s $URL/healthz
+  curl -s -H "Authorization: Bearer \$KEY" $URL/v1/shipments/$SID
+  curl -s -H "Authorization: Bearer \$KEY" -d '{"scans":[{"shipment_id":"$SID","ts":"$NOW","event":"exception","reason":"weather_delay","location":"${LOC:-R01-HUB}"}]}' $URL/v1/scans
+  curl -s -H "Authorization: Bearer \$KEY" -d '{"carrier":"apex","service":"ground","origin":"R01","destination":"R05","declared_value":120}' $URL/v1/score
+  curl -s -H "Authorization: Bearer \$KEY" "$URL/v1/alerts?limit=5"
+  curl -s -H "Authorization: Bearer \$KEY" "$URL/v1/recommendations?limit=5"
+  curl -s -H "Authorization: Bearer \$KEY" $URL/v1/settings
+  curl -s $URL/metrics | grep drisk_http_requests_total
+
+More: ./build/drisk --help, ./build/drisk models --db $DB list, api/openapi.yaml (every route),
+docs/POLICY.md (alerts and recommendations).
 MSG
+    exec ./build/drisk serve --db "$DB" --listen "$LISTEN"
     ;;
   test)
     install_missing "${BUILD_PACKAGES[@]}" "${TEST_PACKAGES[@]}"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Load on the scoring server with wrk (a second process, loopback), issue 5's figures:
-#   bench/run_server.sh [N_SHIPMENTS] [DURATION]     (defaults 100000, 10s)
+#   bench/run_server.sh [N_SHIPMENTS] [DURATION]     (defaults 100000, 10s; REPEAT=3)
 # Builds a store with a simulated history of N shipments ending today, trains the late,
 # lost and eta models (logreg / lognormal, trained before today - 30 days), creates a
 # key, starts build/drisk serve (sweep off, access log off) and runs, at 1, 16, 64 and
@@ -54,23 +54,49 @@ echo "==> server up (pid $SRV): $(grep -o 'replayed.*' "$OUT/serve.log")" >&2
 
 scans() { sqlite3 "$DB" "SELECT count(*) FROM scans"; }
 export DRISK_KEY=$KEY DRISK_IDS=$OUT/ids.txt DRISK_BATCH=100
+REPEAT=${REPEAT:-3}
 RUN=0
 ACK=0
 BEFORE=$(scans)
-for route in healthz score scans; do
-  [ -n "${MEM:-}" ] && [ "$route" != scans ] && continue
-  for c in 1 16 64 256; do
-    RUN=$((RUN + 1))
-    t=2; [ "$c" -lt 2 ] && t=1
-    DRISK_RUN=$RUN wrk -t$t -c$c -d"$DUR" --timeout 10s -s bench/wrk/$route.lua \
-      http://127.0.0.1:$PORT > "$OUT/wrk_${route}_$c.txt"
-    tail -1 "$OUT/wrk_${route}_$c.txt" > "$OUT/${route}_$c.json"
-    echo "$route c=$c $(cat "$OUT/${route}_$c.json")"
-    if [ "$route" = scans ]; then
-      ACK=$((ACK + $(python3 -c "import json;d=json.load(open('$OUT/${route}_$c.json'));print(d['requests']-d['non2xx'])") * 100))
-    fi
+: > "$OUT/runs.txt"
+# the routes alternate within each repeat, so the ceiling and the work share the same
+# moments of a noisy machine; medians over the repeats
+for c in 1 16 64 256; do
+  for rep in $(seq "$REPEAT"); do
+    for route in healthz score scans; do
+      [ -n "${MEM:-}" ] && [ "$route" != scans ] && continue
+      RUN=$((RUN + 1))
+      t=2; [ "$c" -lt 2 ] && t=1
+      DRISK_RUN=$RUN wrk -t$t -c$c -d"$DUR" --timeout 10s -s bench/wrk/$route.lua \
+        http://127.0.0.1:$PORT > "$OUT/wrk.txt"
+      line=$(tail -1 "$OUT/wrk.txt")
+      echo "$route $c $rep $line" | tee -a "$OUT/runs.txt"
+      if [ "$route" = scans ]; then
+        ACK=$((ACK + $(echo "$line" | python3 -c "import json,sys;d=json.load(sys.stdin);print(d['requests']-d['non2xx'])") * 100))
+      fi
+    done
   done
 done
+python3 - "$OUT/runs.txt" <<'PY'
+import json, statistics, sys
+runs = {}
+for line in open(sys.argv[1]):
+    route, c, rep, js = line.split(" ", 3)
+    runs.setdefault((route, int(c)), []).append(json.loads(js))
+print("| connections | route | req/s (median) | p50 ms | p99 ms | vs /healthz | runs (req/s) |")
+print("|---|---|---|---|---|---|---|")
+for c in sorted({k[1] for k in runs}):
+    ceil = statistics.median(r["rps"] for r in runs.get(("healthz", c), [{"rps": float("nan")}]))
+    for route in ("healthz", "score", "scans"):
+        if (route, c) not in runs:
+            continue
+        rs = runs[(route, c)]
+        rps = statistics.median(r["rps"] for r in rs)
+        extra = f" ({rps * 100:,.0f} scans/s)" if route == "scans" else ""
+        print(f"| {c} | {route} | {rps:,.0f}{extra} | {statistics.median(r['p50_ms'] for r in rs):.2f} | "
+              f"{statistics.median(r['p99_ms'] for r in rs):.2f} | {rps / ceil:.0%} | "
+              + ", ".join(format(r["rps"], ",.0f") for r in rs) + " |")
+PY
 AFTER=$(scans)
 RSS=$(awk '/VmHWM/ {print $2}' /proc/$SRV/status)
 kill -TERM $SRV
