@@ -516,6 +516,54 @@ int main(int argc, char **argv)
           strstr(r.body, "drisk_active_model_id{target=\"late\"}"));
     resp_free(&r);
 
+    /* activation from elsewhere (drisk models activate) is picked up within a second */
+    CHECK(drisk_store_model_activate(st, late2, &err) == DRISK_OK);
+    int swapped = 0;
+    for (int i = 0; i < 40 && !swapped; i++) {
+        usleep(100000);
+        r = http("GET", "/healthz", NULL, NULL, 0);
+        swapped = num(r.json, "models.late") == (double)late2;
+        resp_free(&r);
+    }
+    CHECK(swapped);
+    drisk_server_stop(srv);
+
+    /* the sweep: a shipment written behind the server's back, with no scan since its
+     * label 6 days ago, gets its stall and delay alerts without any request about it */
+    struct drisk_shipment quiet = { 0 };
+    snprintf(quiet.merchant, sizeof quiet.merchant, "%s", MERCHANT_A);
+    snprintf(quiet.shipment_id, sizeof quiet.shipment_id, "S-QUIET");
+    snprintf(quiet.carrier, sizeof quiet.carrier, "apex");
+    snprintf(quiet.service, sizeof quiet.service, "ground");
+    snprintf(quiet.origin, sizeof quiet.origin, "R01");
+    snprintf(quiet.destination, sizeof quiet.destination, "R05");
+    quiet.weight_kg = quiet.declared_value = NAN;
+    quiet.created_at = now - 6 * 86400;
+    quiet.promised_at = now - 3 * 86400;
+    quiet.delivered_at = DRISK_TS_NONE;
+    int64_t qid;
+    enum drisk_upsert what;
+    CHECK(drisk_store_upsert_shipment(st, &quiet, &qid, &what, &err) == DRISK_OK);
+    opts.sweep_s = 1;
+    CHECK_MSG(drisk_server_start(&opts, &srv, &err) == DRISK_OK, "%s", err.msg);
+    port = drisk_server_port(srv);
+    int stalled = 0, late_alert = 0;
+    for (int i = 0; i < 50 && !(stalled && late_alert); i++) {
+        usleep(100000);
+        r = http("GET", "/v1/alerts?limit=1000", KEY_A, NULL, 0);
+        const cJSON *list = cJSON_GetObjectItem(r.json, "alerts");
+        stalled = late_alert = 0;
+        for (int k = 0; k < cJSON_GetArraySize(list); k++) {
+            const cJSON *a = cJSON_GetArrayItem(list, k);
+            if (strcmp(str(a, "shipment_id"), "S-QUIET") != 0)
+                continue;
+            stalled |= strcmp(str(a, "type"), "stalled") == 0;
+            late_alert |= strcmp(str(a, "type"), "delay_risk") == 0;
+        }
+        resp_free(&r);
+    }
+    CHECK_MSG(stalled && late_alert, "the sweep raised stalled %d, delay_risk %d", stalled,
+              late_alert);
     drisk_server_stop(srv);
     drisk_store_free(st);
     CHECK_DONE();

@@ -1,7 +1,9 @@
 /* engine/: RFC 3339 parsing (offsets, leap days, garbage), formatting, business days,
  * and the event vocabulary mapping of docs/VOCABULARY.md. */
+#include <math.h>
 #include <string.h>
 
+#include "engine/policy.h"
 #include "engine/sha256.h"
 #include "engine/strmap.h"
 #include "engine/text.h"
@@ -241,6 +243,72 @@ static void test_sha256(void)
     CHECK(drisk_equal_ct(a, a, 4) && !drisk_equal_ct(a, b, 4) && drisk_equal_ct(a, b, 3));
 }
 
+/* The expected-cost recommendation and the carriers' claim windows (docs/POLICY.md). */
+static void test_policy(void)
+{
+    struct drisk_settings s;
+    drisk_settings_default(&s);
+    struct drisk_shipment sh;
+    memset(&sh, 0, sizeof sh);
+    strcpy(sh.carrier, "usps");
+    sh.weight_kg = NAN;
+    sh.declared_value = 1000;
+    sh.created_at = 1700000000;
+    sh.promised_at = sh.created_at + 3 * 86400;
+    struct drisk_recommendation r;
+
+    /* a likely loss of a valuable parcel, inside USPS's window (15..60 days): claim */
+    drisk_recommend(&s, &sh, 0.95, 0.9, sh.created_at + 20 * 86400, &r);
+    CHECK(r.available[DRISK_ACTION_CLAIM] && r.action == DRISK_ACTION_CLAIM);
+    CHECK(r.deadline == sh.created_at + 60 * 86400);
+    CHECK(strstr(r.why, "usps") != NULL);
+    /* the same on day 10: no claim yet; for goods worth far more than a customer, telling
+     * the customer beats paying for a replacement now, and the window's opening is said */
+    drisk_recommend(&s, &sh, 0.95, 0.9, sh.created_at + 10 * 86400, &r);
+    CHECK(!r.available[DRISK_ACTION_CLAIM] && r.action == DRISK_ACTION_NOTIFY);
+    CHECK(r.claim_opens == sh.created_at + 15 * 86400 && strstr(r.why, "from") != NULL);
+    /* after the window: no claim */
+    drisk_recommend(&s, &sh, 0.95, 0.9, sh.created_at + 61 * 86400, &r);
+    CHECK(!r.available[DRISK_ACTION_CLAIM]);
+    /* on track: wait, and every cost is the formula's */
+    drisk_recommend(&s, &sh, 0.02, 0.001, sh.created_at + 86400, &r);
+    CHECK(r.action == DRISK_ACTION_WAIT);
+    double replace = 0.6 * 1000 + 8;
+    CHECK(fabs(r.cost[DRISK_ACTION_WAIT] - (0.001 * (replace + 0.5 * 40) + 0.019 * 0.1 * 40)) < 1e-9);
+    CHECK(fabs(r.cost[DRISK_ACTION_CLAIM] - (r.cost[DRISK_ACTION_RESHIP] + 5 - 0.001 * 0.9 * 1000)) < 1e-9);
+    /* likely late, not lost: tell the customer before the promise */
+    drisk_recommend(&s, &sh, 0.9, 0.01, sh.created_at + 86400, &r);
+    CHECK(r.action == DRISK_ACTION_NOTIFY && r.deadline == sh.promised_at);
+    /* a cheap parcel far from home: refund beats reshipping */
+    s.reship_cost = 100;
+    sh.declared_value = 20;
+    drisk_recommend(&s, &sh, 0.99, 0.95, sh.created_at + 10 * 86400, &r);
+    CHECK(r.action == DRISK_ACTION_REFUND);
+    /* UPS counts from the scheduled delivery; an unknown carrier gets the default window */
+    CHECK(drisk_settings_window(&s, "UPS")->anchor == DRISK_ANCHOR_PROMISED);
+    CHECK(drisk_settings_window(&s, "apex") == &s.default_window);
+
+    /* risk level and alert transitions */
+    CHECK(drisk_risk_level(&s, 0.1, 0.01) == DRISK_RISK_LOW);
+    CHECK(drisk_risk_level(&s, 0.4, 0.01) == DRISK_RISK_MEDIUM);
+    CHECK(drisk_risk_level(&s, 0.1, 0.6) == DRISK_RISK_HIGH);
+    CHECK(drisk_alert_transition(DRISK_ALERT_DELAY_RISK, 1, 1, 0) == 0);  /* no repeat */
+    CHECK(drisk_alert_transition(DRISK_ALERT_DELAY_RISK, 1, 2, 0) == 1);  /* escalate */
+    CHECK(drisk_alert_transition(DRISK_ALERT_DELAY_RISK, 2, 0, 0) == 0);  /* no flapping */
+    CHECK(drisk_alert_transition(DRISK_ALERT_STALLED, 1, 0, 0) == 2);     /* a scan ends a stall */
+    CHECK(drisk_alert_transition(DRISK_ALERT_LIKELY_LOST, 2, 2, 1) == 2); /* delivered */
+
+    struct drisk_alert_want w[DRISK_ALERT_COUNT];
+    struct drisk_scan_event ev[2] = { { sh.created_at, 1, 1, 0 },
+                                      { sh.created_at + 3600, 1, 10, 1 } };
+    drisk_alerts_decide(&s, &sh, ev, 2, 0.6, 0.1, sh.created_at + 4 * 86400, w);
+    CHECK(w[DRISK_ALERT_DELAY_RISK].severity == DRISK_SEVERITY_CRITICAL); /* past the promise */
+    CHECK(w[DRISK_ALERT_LIKELY_LOST].severity == DRISK_SEVERITY_NONE);
+    CHECK(w[DRISK_ALERT_CARRIER_EXCEPTION].severity == DRISK_SEVERITY_WARNING &&
+          strstr(w[DRISK_ALERT_CARRIER_EXCEPTION].message, "weather_delay"));
+    CHECK(w[DRISK_ALERT_STALLED].severity == DRISK_SEVERITY_WARNING); /* 95 h: over 72, under 144 */
+}
+
 int main(void)
 {
     test_timestamps();
@@ -249,5 +317,6 @@ int main(void)
     test_text();
     test_strmap();
     test_sha256();
+    test_policy();
     CHECK_DONE();
 }
