@@ -291,13 +291,38 @@ void api_add_num(cJSON *o, const char *key, double v)
 {
     /* printed here with 9 significant digits: cJSON prints a number up to three times to
      * find the shortest exact form, a measurable share of a /v1/score request */
-    char buf[32];
-    if (isnan(v) || !isfinite(v))
+    char buf[40];
+    if (isnan(v) || !isfinite(v)) {
         cJSON_AddNullToObject(o, key);
-    else if (v == (double)(int64_t)v && fabs(v) < 1e15)
-        snprintf(buf, sizeof buf, "%lld", (long long)v), cJSON_AddRawToObject(o, key, buf);
-    else
-        snprintf(buf, sizeof buf, "%.9g", v), cJSON_AddRawToObject(o, key, buf);
+        return;
+    }
+    if (v >= 0 && v < 1e6) {
+        /* 9 decimals by integer arithmetic, trailing zeros dropped */
+        unsigned long long x = (unsigned long long)llround(v * 1e9);
+        unsigned long long whole = x / 1000000000ULL, frac = x % 1000000000ULL;
+        char *p = buf + sizeof buf;
+        *--p = '\0';
+        if (frac) {
+            int digits = 9;
+            while (frac % 10 == 0) {
+                frac /= 10;
+                digits--;
+            }
+            while (digits--) {
+                *--p = (char)('0' + frac % 10);
+                frac /= 10;
+            }
+            *--p = '.';
+        }
+        do {
+            *--p = (char)('0' + whole % 10);
+            whole /= 10;
+        } while (whole);
+        cJSON_AddRawToObject(o, key, p);
+        return;
+    }
+    snprintf(buf, sizeof buf, "%.9g", v);
+    cJSON_AddRawToObject(o, key, buf);
 }
 
 static int64_t eta_ts(int64_t as_of, double h)

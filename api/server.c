@@ -458,8 +458,12 @@ static enum MHD_Result route_score(struct ctx *x, const cJSON *body)
             return api_fail(&e, 413, "batch_too_large", "at most %d scans", MAX_BATCH),
                    send_error(x->c, x->r, &e);
     }
-    struct scan_in *in = malloc((size_t)(n ? n : 1) * sizeof *in);
-    struct drisk_scan *scans = malloc((size_t)(n ? n : 1) * sizeof *scans);
+    /* a few scans (the usual inline request) stay on the stack */
+    struct scan_in stack_in[8];
+    struct drisk_scan stack_scans[8];
+    int small = n <= 8;
+    struct scan_in *in = small ? stack_in : malloc((size_t)n * sizeof *in);
+    struct drisk_scan *scans = small ? stack_scans : malloc((size_t)n * sizeof *scans);
     enum MHD_Result ok;
     if (!in || !scans) {
         api_fail(&e, 503, "out_of_memory", "out of memory");
@@ -504,12 +508,16 @@ static enum MHD_Result route_score(struct ctx *x, const cJSON *body)
     svc_models_release(m);
     if (rc)
         goto fail;
-    free(in);
-    free(scans);
+    if (!small) {
+        free(in);
+        free(scans);
+    }
     return send_json(x->c, x->r, 200, o);
 fail:
-    free(in);
-    free(scans);
+    if (!small) {
+        free(in);
+        free(scans);
+    }
     ok = send_error(x->c, x->r, &e);
     return ok;
 }
@@ -766,8 +774,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             return MHD_NO;
         r->t0 = mono_s();
         r->route = route_of(method, url);
-        snprintf(r->method, sizeof r->method, "%s", method);
-        snprintf(r->path, sizeof r->path, "%s", url);
+        size_t ml = strnlen(method, sizeof r->method - 1), ul = strnlen(url, sizeof r->path - 1);
+        memcpy(r->method, method, ml);
+        memcpy(r->path, url, ul); /* calloc'd: terminated */
         *con_cls = r;
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
                                                      MHD_HTTP_HEADER_CONTENT_LENGTH);
