@@ -141,6 +141,7 @@ struct drisk_store *svc_store(struct svc *s, struct api_error *e)
         store_fail(e, &err);
         return NULL;
     }
+    drisk_store_set_mmap(st, (int64_t)1 << 30); /* reads without a copy per page */
     pthread_mutex_lock(&s->stores_lock);
     if (s->n_stores == MAX_STORES) {
         pthread_mutex_unlock(&s->stores_lock);
@@ -557,6 +558,7 @@ int svc_ingest(struct svc *s, const char *merchant, const struct scan_in *in, si
                      i, in[i].shipment_id);
             goto out;
         }
+        rows[i] = row;
         if (f || drisk_store_insert_scan(st, row, &in[i].scan, &inserted, &err)) {
             drisk_store_rollback(st);
             store_fail(e, &err);
@@ -591,11 +593,10 @@ int svc_ingest(struct svc *s, const char *merchant, const struct scan_in *in, si
                               memory_order_relaxed);
     rc = 0; /* durable from here on: what follows is derived and recomputed by the sweep */
 
-    /* every shipment the request names, new scans or not, is re-scored */
+    /* every shipment the request names, new scans or not, is re-scored (rows[] holds the
+     * row of each scan in request order; made unique here, in place) */
     for (size_t i = 0; i < n; i++) {
-        int64_t row;
-        if (drisk_store_find_shipment(st, merchant, in[i].shipment_id, &row, &err))
-            continue;
+        int64_t row = rows[i];
         size_t k = 0;
         while (k < n_rows && rows[k] != row)
             k++;

@@ -5,9 +5,12 @@
 # lost and eta models (logreg / lognormal, trained before today - 30 days), creates a
 # key, starts build/drisk serve (sweep off, access log off) and runs, at 1, 16, 64 and
 # 256 connections: GET /healthz (the ceiling), POST /v1/score (one parcel inline, three
-# scans) and POST /v1/scans (batches of 100 new scans, each for a different shipment).
+# scans) and POST /v1/scans (batches of 100 new scans, each for a different shipment of
+# the IDS (200000) most recent of one merchant: spread wide, so the bench does not pile
+# hundreds of scans on a few parcels, which real parcels never carry).
 # Afterwards it checks that every acknowledged scan is in the store, and reports the
 # server's peak RSS. Figures: bench/out/server/*.json, summary on stdout.
+# KEEP=1 reuses the store (and its models) from an earlier run of the same N.
 #   MEM=1 bench/run_server.sh 1000000    only the memory figure: the server's peak RSS
 #                                         with N shipments in the store, after the load
 set -euo pipefail
@@ -40,7 +43,7 @@ if [ ! -s "$DB" ] || [ -z "${KEEP:-}" ]; then
 fi
 KEY=$("$DRISK" keys --db "$DB" create --merchant acme-outdoor | tail -1)
 sqlite3 "$DB" "SELECT s.shipment_key FROM shipments s JOIN merchants m ON m.id = s.merchant_id
-               WHERE m.name = 'acme-outdoor' ORDER BY s.created_at DESC LIMIT 20000" > "$OUT/ids.txt"
+               WHERE m.name = 'acme-outdoor' ORDER BY s.created_at DESC LIMIT ${IDS:-200000}" > "$OUT/ids.txt"
 
 "$DRISK" serve --db "$DB" --listen 127.0.0.1:$PORT --access-log none --sweep 0 \
   2> "$OUT/serve.log" &

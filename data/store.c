@@ -345,6 +345,13 @@ void drisk_store_set_synchronous(struct drisk_store *store, int level)
                  NULL, NULL, NULL);
 }
 
+void drisk_store_set_mmap(struct drisk_store *store, int64_t bytes)
+{
+    char sql[64];
+    snprintf(sql, sizeof sql, "PRAGMA mmap_size=%lld", (long long)bytes);
+    sqlite3_exec(store->db, sql, NULL, NULL, NULL);
+}
+
 void drisk_store_set_cache_bytes(struct drisk_store *store, int64_t bytes)
 {
     char sql[64];

@@ -51,6 +51,11 @@ void drisk_store_rollback(struct drisk_store *store);
  * commits may be lost on power failure; for data that can be recomputed). */
 void drisk_store_set_synchronous(struct drisk_store *store, int level);
 
+/* Lets this connection read the database through a memory map of up to bytes (SQLite's
+ * mmap_size; 0 turns it off): page reads without a copy, for long-running readers like
+ * the server. */
+void drisk_store_set_mmap(struct drisk_store *store, int64_t bytes);
+
 /* Sets the page cache size for bulk work (bytes); the default is 64 MiB. */
 void drisk_store_set_cache_bytes(struct drisk_store *store, int64_t bytes);
 
