@@ -102,8 +102,11 @@ for c in sorted({k[1] for k in runs}):
 PY
 AFTER=$(scans)
 RSS=$(awk '/VmHWM/ {print $2}' /proc/$SRV/status)
+ANON=$(awk '/RssAnon/ {print $2}' /proc/$SRV/status)
+FILE=$(awk '/RssFile/ {print $2}' /proc/$SRV/status)
 kill -TERM $SRV
 wait $SRV || true
 trap - EXIT
 echo "scans acknowledged $ACK, scans added to the store $((AFTER - BEFORE)) (acknowledged ones missing: $((ACK > AFTER - BEFORE ? ACK - (AFTER - BEFORE) : 0)))"
-echo "server peak RSS $((RSS / 1024)) MiB with $N shipments ($(sqlite3 "$DB" 'SELECT count(*) FROM scans') scans) in the store"
+echo "server peak RSS $((RSS / 1024)) MiB with $N shipments ($(sqlite3 "$DB" 'SELECT count(*) FROM scans') scans) in the store;" \
+     "at the end $((ANON / 1024)) MiB private (heap, page caches) + $((FILE / 1024)) MiB of the mapped database file and libraries"
