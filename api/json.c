@@ -2,6 +2,7 @@
 #include "api/json.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,62 @@
 #include "engine/text.h"
 #include "engine/timeutil.h"
 #include "engine/vocab.h"
+
+#define ARENA_BYTES (64 * 1024)
+
+static _Thread_local char *arena;
+static _Thread_local size_t arena_used;
+static _Thread_local int arena_on;
+
+static void *arena_malloc(size_t n)
+{
+    if (arena_on && arena) {
+        size_t need = (n + 15) & ~(size_t)15;
+        if (need <= ARENA_BYTES - arena_used) {
+            void *p = arena + arena_used;
+            arena_used += need;
+            return p;
+        }
+    }
+    return malloc(n);
+}
+
+static void arena_free(void *p)
+{
+    /* a pointer into this thread's arena is released with the arena */
+    if (arena && (char *)p >= arena && (char *)p < arena + ARENA_BYTES)
+        return;
+    free(p);
+}
+
+static pthread_key_t arena_key; /* frees a thread's arena when the thread ends */
+
+static void install_hooks(void)
+{
+    cJSON_Hooks h = { arena_malloc, arena_free };
+    pthread_key_create(&arena_key, free);
+    cJSON_InitHooks(&h);
+}
+
+void api_json_init(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, install_hooks);
+}
+
+void api_json_arena_begin(void)
+{
+    if (!arena && (arena = malloc(ARENA_BYTES)) != NULL)
+        pthread_setspecific(arena_key, arena); /* kept for the thread's life */
+    arena_used = 0;
+    arena_on = 1;
+}
+
+void api_json_arena_end(void)
+{
+    arena_on = 0;
+    arena_used = 0;
+}
 
 int api_body_parse(const char *buf, size_t len, cJSON **out, struct api_error *e)
 {

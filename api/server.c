@@ -88,16 +88,19 @@ static enum MHD_Result send_text(struct MHD_Connection *c, struct req *r, int st
 
 static enum MHD_Result send_json(struct MHD_Connection *c, struct req *r, int status, cJSON *v)
 {
+    /* cJSON's text may live in the request arena: MHD gets its own copy */
     char *text = v ? cJSON_PrintUnformatted(v) : NULL;
     cJSON_Delete(v);
-    if (!text) {
+    char *copy = text ? strdup(text) : NULL;
+    cJSON_free(text);
+    if (!copy) {
         static const char oom[] = "{\"error\":{\"code\":\"out_of_memory\",\"message\":\"out of memory\"}}";
-        text = strdup(oom);
+        copy = strdup(oom);
         status = 503;
-        if (!text)
+        if (!copy)
             return MHD_NO;
     }
-    return send_text(c, r, status, text, strlen(text), "application/json");
+    return send_text(c, r, status, copy, strlen(copy), "application/json");
 }
 
 static enum MHD_Result send_error(struct MHD_Connection *c, struct req *r, const struct api_error *e)
@@ -638,7 +641,7 @@ static enum MHD_Result route_settings(struct ctx *x, const cJSON *body)
         struct drisk_error err = { 0 };
         enum drisk_status rc = text ? drisk_store_settings_put(x->st, x->who.merchant, text, &err)
                                     : drisk_error_set(&err, DRISK_ENOMEM, "out of memory");
-        free(text);
+        cJSON_free(text);
         if (rc)
             return api_fail(&e, 503, "store_unavailable", "the store failed: %s", err.msg),
                    send_error(x->c, x->r, &e);
@@ -819,7 +822,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return api_fail(&e, 413, "body_too_large", "the body is over %zu bytes: split the request",
                         srv->o.max_body),
                send_error(c, r, &e);
-    return dispatch(srv, c, r, url);
+    api_json_arena_begin();
+    enum MHD_Result ok = dispatch(srv, c, r, url);
+    api_json_arena_end();
+    return ok;
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
@@ -899,6 +905,7 @@ enum drisk_status drisk_server_start(const struct drisk_server_options *opts,
                              "(e.g. 127.0.0.1 or 0.0.0.0)", srv->o.host);
         goto fail;
     }
+    api_json_init();
     if ((rc = svc_create(srv->o.db_path, &srv->svc, err)))
         goto fail;
     srv->d = MHD_start_daemon(
