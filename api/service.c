@@ -610,9 +610,10 @@ int svc_ingest(struct svc *s, const char *merchant, const struct scan_in *in, si
         goto out;
     }
     res->n_touched = n_rows;
+    struct api_error e2;
     for (size_t r = 0; r < n_rows; r++) {
         res->touched[r].row = rows[r];
-        if (svc_read_shipment(st, rows[r], &ls[r], e)) {
+        if (svc_read_shipment(st, rows[r], &ls[r], &e2)) {
             ls[r].sh.id = 0;
             continue;
         }
@@ -628,7 +629,6 @@ int svc_ingest(struct svc *s, const char *merchant, const struct scan_in *in, si
 
     struct model_set *m = svc_models_acquire(s);
     struct drisk_settings settings;
-    struct api_error e2;
     if (svc_settings(s, st, merchant, &settings, &e2) == 0) {
         for (size_t r = 0; r < n_rows; r++)
             if (ls[r].sh.id &&
