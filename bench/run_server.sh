@@ -86,18 +86,21 @@ runs = {}
 for line in open(sys.argv[1]):
     route, c, rep, js = line.split(" ", 3)
     runs.setdefault((route, int(c)), []).append(json.loads(js))
-print("| connections | route | req/s (median) | p50 ms | p99 ms | vs /healthz | runs (req/s) |")
+print("| connections | route | req/s (median) | p50 ms | p99 ms | vs /healthz (paired runs, median) | runs (req/s) |")
 print("|---|---|---|---|---|---|---|")
 for c in sorted({k[1] for k in runs}):
-    ceil = statistics.median(r["rps"] for r in runs.get(("healthz", c), [{"rps": float("nan")}]))
+    ceiling = runs.get(("healthz", c))
     for route in ("healthz", "score", "scans"):
         if (route, c) not in runs:
             continue
         rs = runs[(route, c)]
         rps = statistics.median(r["rps"] for r in rs)
         extra = f" ({rps * 100:,.0f} scans/s)" if route == "scans" else ""
+        ratio = ""
+        if ceiling and route != "scans":
+            ratio = format(statistics.median(r["rps"] / h["rps"] for r, h in zip(rs, ceiling)), ".0%")
         print(f"| {c} | {route} | {rps:,.0f}{extra} | {statistics.median(r['p50_ms'] for r in rs):.2f} | "
-              f"{statistics.median(r['p99_ms'] for r in rs):.2f} | {rps / ceil:.0%} | "
+              f"{statistics.median(r['p99_ms'] for r in rs):.2f} | {ratio} | "
               + ", ".join(format(r["rps"], ",.0f") for r in rs) + " |")
 PY
 AFTER=$(scans)
