@@ -1,6 +1,6 @@
 /* drisk serve: the HTTP scoring server, in the foreground until SIGTERM or SIGINT, on
  * which it stops accepting, finishes the requests in flight and closes the store. */
-#include <pthread.h>
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +22,18 @@ static const struct drisk_opt serve_opts[] = {
     { "access-log", DRISK_OPT_STRING, 0, "FILE", "-", 0, 0, "one line per request to FILE (- for stderr, none to disable)" },
     { NULL, 0, 0, NULL, NULL, 0, 0, NULL },
 };
+
+static int stop_pipe[2] = { -1, -1 };
+
+static void on_stop_signal(int sig)
+{
+    int saved = errno;
+    unsigned char b = (unsigned char)sig;
+    if (write(stop_pipe[1], &b, 1) < 0) {
+        /* the pipe is full: a stop is already pending */
+    }
+    errno = saved;
+}
 
 static int run_serve(const struct drisk_args *a)
 {
@@ -67,12 +79,21 @@ static int run_serve(const struct drisk_args *a)
         return 2;
     }
 
-    /* SIGTERM / SIGINT are taken with sigwait: blocked before any thread starts */
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    /* SIGTERM / SIGINT: a handler that writes the signal to a pipe the main thread reads.
+     * (Blocking them for sigwait would not do: OpenBLAS starts its threads before main,
+     * and a signal delivered to one of those would kill the process.) */
+    if (pipe(stop_pipe) != 0) {
+        fprintf(stderr, "drisk serve: cannot create a pipe: out of file descriptors?\n");
+        if (logf)
+            fclose(logf);
+        return 1;
+    }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
     struct drisk_server *srv;
@@ -86,8 +107,9 @@ static int run_serve(const struct drisk_args *a)
     }
     fprintf(stderr, "drisk serve: listening on http://%s:%u (Ctrl-C or SIGTERM to stop)\n", host,
             (unsigned)drisk_server_port(srv));
-    int sig = 0;
-    sigwait(&set, &sig);
+    unsigned char sig = 0;
+    while (read(stop_pipe[0], &sig, 1) < 0 && errno == EINTR)
+        ;
     fprintf(stderr, "drisk serve: %s received, finishing requests in flight\n",
             sig == SIGTERM ? "SIGTERM" : "SIGINT");
     drisk_server_stop(srv);

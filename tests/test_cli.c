@@ -8,6 +8,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -399,6 +404,75 @@ static void test_keys(void)
     CHECK(run("keys --db '%s' rotate", db) == 2);
 }
 
+/* drisk serve as users run it: usage errors, a real listen on a free port, /healthz,
+ * and a graceful stop on SIGTERM (exit 0). Uses learn.db from test_learning. */
+static void test_serve(void)
+{
+    char db[600];
+    snprintf(db, sizeof db, "%s/learn.db", dir);
+    CHECK(run("serve --db '%s' --listen nowhere", db) == 2 && strstr(err_text, "--listen"));
+    CHECK(run("serve --db '%s/absent.db'", dir) == 2 && strstr(err_text, "does not exist"));
+    CHECK(run("serve --db '%s' --listen 256.1.1.1:0", db) == 2);
+
+    int errp[2];
+    if (pipe(errp) != 0)
+        return;
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(errp[1], 2);
+        close(errp[0]);
+        execl(drisk, drisk, "serve", "--db", db, "--listen", "127.0.0.1:0", "--access-log",
+              "none", (char *)NULL);
+        _exit(127);
+    }
+    close(errp[1]);
+    char log[8192] = "";
+    size_t len = 0;
+    int port = 0;
+    for (int waited = 0; !port && waited < 300; waited++) { /* up to 30 s */
+        struct pollfd pf = { errp[0], POLLIN, 0 };
+        if (poll(&pf, 1, 100) > 0) {
+            ssize_t k = read(errp[0], log + len, sizeof log - 1 - len);
+            if (k <= 0)
+                break;
+            len += (size_t)k;
+            log[len] = '\0';
+        }
+        const char *at = strstr(log, "listening on http://127.0.0.1:");
+        if (at)
+            port = atoi(at + strlen("listening on http://127.0.0.1:"));
+    }
+    CHECK_MSG(port > 0, "no port in: %s", log);
+    char answer[4096] = "";
+    if (port > 0) {
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+        inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+        if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) == 0) {
+            static const char req[] = "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+            size_t got = 0;
+            if (write(fd, req, sizeof req - 1) == (ssize_t)(sizeof req - 1))
+                for (ssize_t k; (k = read(fd, answer + got, sizeof answer - 1 - got)) > 0;)
+                    got += (size_t)k;
+            answer[got] = '\0';
+        }
+        if (fd >= 0)
+            close(fd);
+    }
+    const char *late = strstr(answer, "\"late\":");
+    CHECK_MSG(strstr(answer, "200 OK") && strstr(answer, "\"status\":\"ok\"") && late &&
+              late[7] >= '1' && late[7] <= '9', "%s", answer); /* the active late model's id */
+    kill(pid, SIGTERM);
+    int status = -1;
+    waitpid(pid, &status, 0);
+    for (ssize_t k; (k = read(errp[0], log + len, sizeof log - 1 - len)) > 0;)
+        len += (size_t)k;
+    log[len] = '\0';
+    close(errp[0]);
+    CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0 && strstr(log, "stopped"),
+              "status %d: %s", status, log);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 5) {
@@ -425,6 +499,7 @@ int main(int argc, char **argv)
     test_foreign_file();
     test_simulate_roundtrip();
     test_learning();
+    test_serve();
     test_keys();
     CHECK_DONE();
 }
