@@ -502,7 +502,19 @@ static enum MHD_Result route_score(struct ctx *x, const cJSON *body)
         goto fail;
     struct model_set *m = svc_models_acquire(x->svc);
     const int64_t zero[3] = { 0, 0, 0 };
-    int rc = svc_score(x->svc, m, &settings, &sh, scans, (size_t)n, as_of, &risk, &e);
+    struct drisk_scan_event stack_ev[8], *ev = small ? stack_ev : malloc((size_t)n * sizeof *ev);
+    const char *loc = "";
+    int rc = ev ? 0 : api_fail(&e, 503, "out_of_memory", "out of memory");
+    for (i = 0; ev && i < n; i++) {
+        ev[i] = (struct drisk_scan_event){ scans[i].ts, scans[i].location_id, scans[i].event,
+                                           scans[i].reason };
+        if (scans[i].location[0] && scans[i].ts <= as_of)
+            loc = scans[i].location;
+    }
+    if (!rc)
+        rc = svc_score(x->svc, m, &settings, &sh, ev, (size_t)n, loc, as_of, &risk, &e);
+    if (ev != stack_ev)
+        free(ev);
     cJSON *o = NULL;
     if (!rc) {
         o = cJSON_CreateObject();
@@ -551,7 +563,7 @@ static enum MHD_Result route_shipment_get(struct ctx *x, const char *id)
     struct model_set *m = svc_models_acquire(x->svc);
     const int64_t zero[3] = { 0, 0, 0 };
     int rc = svc_settings(x->svc, x->st, x->who.merchant, &settings, &e) ||
-             svc_score(x->svc, m, &settings, &ls.sh, ls.scans, ls.n, x->now, &risk, &e);
+             svc_score(x->svc, m, &settings, &ls.sh, ls.ev, ls.n, ls.loc, x->now, &risk, &e);
     cJSON *o = NULL;
     if (!rc) {
         o = cJSON_CreateObject();

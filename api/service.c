@@ -330,20 +330,23 @@ void live_shipment_free(struct live_shipment *ls)
 }
 
 static int copy_shipment(const struct drisk_shipment *sh, const struct drisk_scan *scans,
-                         size_t n, struct live_shipment *ls)
+                         size_t n, int keep_text, struct live_shipment *ls)
 {
     memset(ls, 0, sizeof *ls);
     ls->sh = *sh;
     ls->n = n;
-    if (n && (!(ls->scans = malloc(n * sizeof *ls->scans)) ||
+    if (n && ((keep_text && !(ls->scans = malloc(n * sizeof *ls->scans))) ||
               !(ls->ev = malloc(n * sizeof *ls->ev)))) {
         live_shipment_free(ls);
         return -1;
     }
     for (size_t k = 0; k < n; k++) {
-        ls->scans[k] = scans[k];
+        if (keep_text)
+            ls->scans[k] = scans[k];
         ls->ev[k] = (struct drisk_scan_event){ scans[k].ts, scans[k].location_id, scans[k].event,
                                                scans[k].reason };
+        if (scans[k].location[0])
+            memcpy(ls->loc, scans[k].location, sizeof ls->loc);
     }
     return 0;
 }
@@ -351,7 +354,7 @@ static int copy_shipment(const struct drisk_shipment *sh, const struct drisk_sca
 static int read_one(const struct drisk_shipment *sh, const struct drisk_scan *scans, size_t n,
                     void *ctx, struct drisk_error *err)
 {
-    if (copy_shipment(sh, scans, n, ctx)) {
+    if (copy_shipment(sh, scans, n, 1, ctx)) {
         drisk_error_set(err, DRISK_ENOMEM, "out of memory reading a shipment");
         return -1;
     }
@@ -373,28 +376,16 @@ int svc_read_shipment(struct drisk_store *st, int64_t id, struct live_shipment *
 }
 
 int svc_score(struct svc *s, struct model_set *m, const struct drisk_settings *settings,
-              const struct drisk_shipment *sh, const struct drisk_scan *scans, size_t n,
-              int64_t as_of, struct drisk_risk *out, struct api_error *e)
+              const struct drisk_shipment *sh, const struct drisk_scan_event *ev, size_t n,
+              const char *loc, int64_t as_of, struct drisk_risk *out, struct api_error *e)
 {
     double t0 = mono_s();
-    struct drisk_scan_event stack_ev[64], *ev = stack_ev;
-    if (n > 64 && !(ev = malloc(n * sizeof *ev)))
-        return api_fail(e, 503, "out_of_memory", "out of memory scoring");
-    const char *loc = "";
-    for (size_t k = 0; k < n; k++) {
-        ev[k] = (struct drisk_scan_event){ scans[k].ts, scans[k].location_id, scans[k].event,
-                                           scans[k].reason };
-        if (scans[k].location[0] && scans[k].ts <= as_of)
-            loc = scans[k].location;
-    }
     static const struct drisk_scorer none;
     struct drisk_error err = { 0 };
     pthread_rwlock_rdlock(&s->net_lock);
     enum drisk_status rc = drisk_risk_score(m ? &m->scorer : &none, s->net, settings, sh, ev, n,
                                             as_of, loc, out, &err);
     pthread_rwlock_unlock(&s->net_lock);
-    if (ev != stack_ev)
-        free(ev);
     double dt = mono_s() - t0;
     svc_observe(s->counters.score_hist, dt);
     atomic_fetch_add_explicit(&s->counters.score_count, 1, memory_order_relaxed);
@@ -481,7 +472,7 @@ int svc_refresh(struct svc *s, struct drisk_store *st, struct model_set *m, int6
     if (svc_read_shipment(st, row, &ls, e))
         return -1;
     int rc = svc_settings(s, st, ls.sh.merchant, &settings, e) ||
-             svc_score(s, m, &settings, &ls.sh, ls.scans, ls.n, now, risk, e) ||
+             svc_score(s, m, &settings, &ls.sh, ls.ev, ls.n, ls.loc, now, risk, e) ||
              derive(s, st, &ls, risk, &settings, m, now, &raised, e);
     live_shipment_free(&ls);
     return rc ? -1 : 0;
@@ -632,7 +623,7 @@ int svc_ingest(struct svc *s, const char *merchant, const struct scan_in *in, si
     if (svc_settings(s, st, merchant, &settings, &e2) == 0) {
         for (size_t r = 0; r < n_rows; r++)
             if (ls[r].sh.id &&
-                svc_score(s, m, &settings, &ls[r].sh, ls[r].scans, ls[r].n, now,
+                svc_score(s, m, &settings, &ls[r].sh, ls[r].ev, ls[r].n, ls[r].loc, now,
                           &res->touched[r].risk, &e2) == 0)
                 res->touched[r].scored = 1;
         relaxed(st, 1);
@@ -698,7 +689,7 @@ static int collect_open(const struct drisk_shipment *sh, const struct drisk_scan
         l->a = p;
         l->cap = cap;
     }
-    if (copy_shipment(sh, scans, n, &l->a[l->n])) {
+    if (copy_shipment(sh, scans, n, 0, &l->a[l->n])) { /* events only: no scan text */
         drisk_error_set(err, DRISK_ENOMEM, "out of memory sweeping");
         return -1;
     }
@@ -743,7 +734,7 @@ static void sweep(struct svc *s, struct drisk_store *st)
                     continue;
                 snprintf(merchant, sizeof merchant, "%s", ls->sh.merchant);
             }
-            if (svc_score(s, m, &settings, &ls->sh, ls->scans, ls->n, now, &risk, &e) == 0)
+            if (svc_score(s, m, &settings, &ls->sh, ls->ev, ls->n, ls->loc, now, &risk, &e) == 0)
                 derive(s, st, ls, &risk, &settings, m, now, &raised, &e);
         }
         if (drisk_store_commit(st, &err)) {

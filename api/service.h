@@ -63,22 +63,26 @@ void svc_settings_changed(struct svc *s);
 int svc_auth(struct svc *s, struct drisk_store *st, const unsigned char hash[32],
              char merchant[DRISK_ID_MAX], int *admin, struct api_error *e);
 
-/* A shipment as read from the store, with its scans. */
+/* A shipment as read from the store: its scans as events (what scoring reads), the code
+ * of its last located scan (for the reasons) and, when asked for, the scans' full text
+ * (timeline, ingestion; NULL otherwise: the sweep holds thousands of shipments). */
 struct live_shipment {
     struct drisk_shipment sh;
     struct drisk_scan *scans;
     size_t n;
     struct drisk_scan_event *ev;
+    char loc[DRISK_NAME_MAX];
 };
 void live_shipment_free(struct live_shipment *ls);
 /* Reads shipment row id; -1 with e set (404 when gone). */
 int svc_read_shipment(struct drisk_store *st, int64_t id, struct live_shipment *out,
                       struct api_error *e);
 
-/* Scores ls as of as_of with the active models. */
+/* Scores sh as of as_of from its scan events (time order) with the active models; loc
+ * names the facility of the last located scan ("" if none). */
 int svc_score(struct svc *s, struct model_set *m, const struct drisk_settings *settings,
-              const struct drisk_shipment *sh, const struct drisk_scan *scans, size_t n,
-              int64_t as_of, struct drisk_risk *out, struct api_error *e);
+              const struct drisk_shipment *sh, const struct drisk_scan_event *ev, size_t n,
+              const char *loc, int64_t as_of, struct drisk_risk *out, struct api_error *e);
 
 /* One incoming scan for ingestion. */
 struct scan_in {
