@@ -700,6 +700,7 @@ static int collect_open(const struct drisk_shipment *sh, const struct drisk_scan
 static void sweep(struct svc *s, struct drisk_store *st)
 {
     int64_t now = wall_now();
+    double t0 = mono_s();
     struct drisk_error err = { 0 };
     struct open_list l = { 0 };
     struct drisk_store_filter f = { NULL, now - SWEEP_WINDOW_S, now + 1, 1, 0 };
@@ -747,7 +748,8 @@ static void sweep(struct svc *s, struct drisk_store *st)
     svc_models_release(m);
     atomic_fetch_add(&s->counters.sweeps, 1);
     atomic_fetch_add(&s->counters.swept_shipments, (long long)l.n);
-    DRISK_LOG(DRISK_LOG_INFO, "sweep: re-scored %zu open shipments, %d new alerts", l.n, raised);
+    DRISK_LOG(DRISK_LOG_INFO, "sweep: re-scored %zu open shipments in %.1f s, %d new alerts", l.n,
+              mono_s() - t0, raised);
 out:
     for (size_t i = 0; i < l.n; i++)
         live_shipment_free(&l.a[i]);
