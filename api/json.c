@@ -94,14 +94,23 @@ int api_body_parse(const char *buf, size_t len, cJSON **out, struct api_error *e
     return 0;
 }
 
+static const char *where_text(struct api_where at, char buf[48])
+{
+    if (at.index < 0)
+        return at.list;
+    snprintf(buf, 48, "%s[%d]", at.list, at.index);
+    return buf;
+}
+
 /* Text of the fields of object o as a record of kind (0 shipments, 1 scans). Numbers are
  * printed into num (so "weight_kg": 2.5 and "2.5" agree); other types are refused. */
-static int to_record(const cJSON *o, int kind, const char *where, struct drisk_record *r,
+static int to_record(const cJSON *o, int kind, struct api_where at, struct drisk_record *r,
                      char num[DRISK_RECORD_FIELDS][40], struct api_error *e)
 {
+    char where[48];
     memset(r, 0, sizeof *r);
     if (!cJSON_IsObject(o))
-        return api_fail(e, 400, "invalid_body", "%s: must be a JSON object", where);
+        return api_fail(e, 400, "invalid_body", "%s: must be a JSON object", where_text(at, where));
     for (const cJSON *c = o->child; c; c = c->next) {
         if (!c->string)
             continue;
@@ -116,25 +125,25 @@ static int to_record(const cJSON *o, int kind, const char *where, struct drisk_r
         } else if (cJSON_IsNumber(c)) {
             if (!isfinite(c->valuedouble))
                 return api_fail(e, 400, "invalid_field", "%s.%s: the number is out of range",
-                                where, c->string);
+                                where_text(at, where), c->string);
             snprintf(num[f], sizeof num[f], "%.17g", c->valuedouble);
             r->v[f] = num[f];
             r->len[f] = strlen(num[f]);
         } else {
-            return api_fail(e, 400, "invalid_field", "%s.%s: must be a string%s", where,
-                            c->string, kind == 0 ? " or a number" : "");
+            return api_fail(e, 400, "invalid_field", "%s.%s: must be a string%s",
+                            where_text(at, where), c->string, kind == 0 ? " or a number" : "");
         }
     }
     return 0;
 }
 
 int api_shipment_from(const cJSON *o, const char *merchant, int for_score, int64_t as_of,
-                      const char *where, struct drisk_shipment *sh, struct api_error *e)
+                      struct api_where at, struct drisk_shipment *sh, struct api_error *e)
 {
     struct drisk_record r;
-    char num[DRISK_RECORD_FIELDS][40], msg[400];
+    char num[DRISK_RECORD_FIELDS][40], msg[400], where[48];
     char created[DRISK_TS_BUF], promised[DRISK_TS_BUF];
-    if (to_record(o, 0, where, &r, num, e))
+    if (to_record(o, 0, at, &r, num, e))
         return -1;
     int f_id = drisk_record_field(0, "shipment_id", 11);
     int f_created = drisk_record_field(0, "created_at", 10);
@@ -161,19 +170,19 @@ int api_shipment_from(const cJSON *o, const char *merchant, int for_score, int64
     if (r.v[f_merchant] && (strlen(merchant) != r.len[f_merchant] ||
                             memcmp(merchant, r.v[f_merchant], r.len[f_merchant]) != 0))
         return api_fail(e, 403, "wrong_merchant",
-                        "%s.merchant_id: not your key's merchant: leave it out", where);
+                        "%s.merchant_id: not your key's merchant: leave it out", where_text(at, where));
     if (drisk_record_shipment(&r, sh, msg, sizeof msg))
-        return api_fail(e, 422, "invalid_field", "%s: %s", where, msg);
+        return api_fail(e, 422, "invalid_field", "%s: %s", where_text(at, where), msg);
     snprintf(sh->merchant, sizeof sh->merchant, "%s", merchant);
     return 0;
 }
 
-int api_scan_from(const cJSON *o, const char *merchant, const char *default_id, const char *where,
-                  struct scan_in *out, struct api_error *e)
+int api_scan_from(const cJSON *o, const char *merchant, const char *default_id,
+                  struct api_where at, struct scan_in *out, struct api_error *e)
 {
     struct drisk_record r;
-    char num[DRISK_RECORD_FIELDS][40], msg[400], m[DRISK_ID_MAX];
-    if (to_record(o, 1, where, &r, num, e))
+    char num[DRISK_RECORD_FIELDS][40], msg[400], m[DRISK_ID_MAX], where[48];
+    if (to_record(o, 1, at, &r, num, e))
         return -1;
     int f_id = drisk_record_field(1, "shipment_id", 11);
     if (default_id && !r.v[f_id]) {
@@ -181,10 +190,10 @@ int api_scan_from(const cJSON *o, const char *merchant, const char *default_id, 
         r.len[f_id] = strlen(default_id);
     }
     if (drisk_record_scan(&r, m, out->shipment_id, &out->scan, msg, sizeof msg))
-        return api_fail(e, 422, "invalid_field", "%s: %s", where, msg);
+        return api_fail(e, 422, "invalid_field", "%s: %s", where_text(at, where), msg);
     if (m[0] && strcmp(m, merchant) != 0)
         return api_fail(e, 403, "wrong_merchant",
-                        "%s.merchant_id: not your key's merchant: leave it out", where);
+                        "%s.merchant_id: not your key's merchant: leave it out", where_text(at, where));
     return 0;
 }
 

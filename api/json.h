@@ -26,14 +26,21 @@ void api_json_arena_end(void);
  * -1 with e set (400). */
 int api_body_parse(const char *buf, size_t len, cJSON **out, struct api_error *e);
 
-/* A shipment object; where names it in messages ("shipments[3]"). merchant_id, when
- * given, must be merchant's. With for_score, shipment_id, created_at and promised_at may
- * be left out (defaults: "inline", as_of, created_at + 5 days). */
+/* Where an object sits in a request, for messages: list[index] ("scans[3]"), or list
+ * alone when index < 0 ("shipment"). Formatted only when something is wrong. */
+struct api_where {
+    const char *list;
+    int index;
+};
+
+/* A shipment object. merchant_id, when given, must be merchant's. With for_score,
+ * shipment_id, created_at and promised_at may be left out (defaults: "inline", as_of,
+ * created_at + 5 days). */
 int api_shipment_from(const cJSON *o, const char *merchant, int for_score, int64_t as_of,
-                      const char *where, struct drisk_shipment *sh, struct api_error *e);
+                      struct api_where at, struct drisk_shipment *sh, struct api_error *e);
 /* A scan object; shipment_id defaults to default_id when not NULL. */
-int api_scan_from(const cJSON *o, const char *merchant, const char *default_id, const char *where,
-                  struct scan_in *out, struct api_error *e);
+int api_scan_from(const cJSON *o, const char *merchant, const char *default_id,
+                  struct api_where at, struct scan_in *out, struct api_error *e);
 
 /* Settings: parse (overlaying *s, so a partial object changes only what it names;
  * unknown keys and out-of-range values are refused) and render. */

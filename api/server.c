@@ -20,7 +20,6 @@
 #include "api/json.h"
 #include "api/service.h"
 #include "data/live.h"
-#include "engine/sha256.h"
 #include "engine/timeutil.h"
 #include "models/log.h"
 
@@ -134,9 +133,7 @@ static int authenticate(struct svc *svc, struct drisk_store *st, struct MHD_Conn
     size_t len = strlen(key);
     while (len && key[len - 1] == ' ')
         len--;
-    unsigned char hash[DRISK_SHA256_BYTES];
-    drisk_sha256(key, len, hash);
-    return svc_auth(svc, st, hash, who->merchant, &who->admin, e);
+    return svc_auth(svc, st, key, len, who->merchant, &who->admin, e);
 }
 
 static int need_merchant(const struct caller *who, struct api_error *e)
@@ -315,18 +312,16 @@ static enum MHD_Result route_scans(struct ctx *x, const cJSON *body)
     if (!in)
         return api_fail(&e, 503, "out_of_memory", "out of memory"), send_error(x->c, x->r, &e);
     int i = 0;
-    char where[32];
     for (const cJSON *s = arr->child; s; s = s->next, i++) {
-        snprintf(where, sizeof where, "scans[%d]", i);
-        if (api_scan_from(s, x->who.merchant, NULL, where, &in[i], &e)) {
+        if (api_scan_from(s, x->who.merchant, NULL, (struct api_where){ "scans", i }, &in[i], &e)) {
             free(in);
             return send_error(x->c, x->r, &e);
         }
         if (in[i].scan.ts > x->now + 3600) {
             free(in);
             return api_fail(&e, 422, "invalid_field",
-                            "%s.ts: more than an hour in the future: check the clock or the "
-                            "time zone offset", where),
+                            "scans[%d].ts: more than an hour in the future: check the clock or "
+                            "the time zone offset", i),
                    send_error(x->c, x->r, &e);
         }
     }
@@ -376,11 +371,10 @@ static enum MHD_Result route_shipments_post(struct ctx *x, const cJSON *body)
     struct drisk_shipment *sh = malloc((size_t)(n ? n : 1) * sizeof *sh);
     if (!sh)
         return api_fail(&e, 503, "out_of_memory", "out of memory"), send_error(x->c, x->r, &e);
-    char where[32];
     int i = 0;
     for (const cJSON *o = batch ? arr->child : body; o && i < n; o = o->next, i++) {
-        snprintf(where, sizeof where, batch ? "shipments[%d]" : "shipment", i);
-        if (api_shipment_from(o, x->who.merchant, 0, x->now, where, &sh[i], &e)) {
+        struct api_where at = { batch ? "shipments" : "shipment", batch ? i : -1 };
+        if (api_shipment_from(o, x->who.merchant, 0, x->now, at, &sh[i], &e)) {
             free(sh);
             return send_error(x->c, x->r, &e);
         }
@@ -446,7 +440,8 @@ static enum MHD_Result route_score(struct ctx *x, const cJSON *body)
         if (!cJSON_IsString(a) || drisk_ts_parse(a->valuestring, strlen(a->valuestring), &as_of, &why))
             return api_fail(&e, 422, "invalid_field", "as_of: %s", why), send_error(x->c, x->r, &e);
     }
-    if (api_shipment_from(body, x->who.merchant, 1, as_of, "shipment", &sh, &e))
+    if (api_shipment_from(body, x->who.merchant, 1, as_of, (struct api_where){ "shipment", -1 },
+                          &sh, &e))
         return send_error(x->c, x->r, &e);
     sh.outcome = 0; /* scoring asks about the future: outcome fields are ignored */
     sh.delivered_at = DRISK_TS_NONE;
@@ -473,12 +468,10 @@ static enum MHD_Result route_score(struct ctx *x, const cJSON *body)
         goto fail;
     }
     int i = 0;
-    char where[32];
-    for (const cJSON *s = n ? arr->child : NULL; s && i < n; s = s->next, i++) {
-        snprintf(where, sizeof where, "scans[%d]", i);
-        if (api_scan_from(s, x->who.merchant, sh.shipment_id, where, &in[i], &e))
+    for (const cJSON *s = n ? arr->child : NULL; s && i < n; s = s->next, i++)
+        if (api_scan_from(s, x->who.merchant, sh.shipment_id, (struct api_where){ "scans", i },
+                          &in[i], &e))
             goto fail;
-    }
     qsort(in, (size_t)n, sizeof *in, cmp_scan_ts);
     /* inline locations take the store's ids so facility statistics apply; a code never
      * seen gets an id of its own beyond the store's */

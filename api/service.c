@@ -50,7 +50,8 @@ struct svc {
 /* Per-thread caches of keys and settings (no locks on the request path). */
 #define CACHE_SLOTS 16
 struct key_cache {
-    unsigned char hash[32];
+    char key[128]; /* the key as sent ("" when longer), to skip hashing on a hit */
+    size_t key_len;
     char merchant[DRISK_ID_MAX];
     int admin;
     double expires;
@@ -292,17 +293,22 @@ void svc_settings_changed(struct svc *s)
     atomic_fetch_add_explicit(&s->settings_gen, 1, memory_order_release);
 }
 
-int svc_auth(struct svc *s, struct drisk_store *st, const unsigned char hash[32],
+int svc_auth(struct svc *s, struct drisk_store *st, const char *key, size_t len,
              char merchant[DRISK_ID_MAX], int *admin, struct api_error *e)
 {
     double now = mono_s();
     cache_claim(s);
-    struct key_cache *c = &key_cache[hash[0] % CACHE_SLOTS];
-    if (c->expires > now && drisk_equal_ct(c->hash, hash, 32)) {
+    unsigned slot = len ? ((unsigned char)key[len - 1] + 31u * (unsigned char)key[len / 2]) % CACHE_SLOTS
+                        : 0;
+    struct key_cache *c = &key_cache[slot];
+    if (c->expires > now && len < sizeof c->key && c->key_len == len &&
+        drisk_equal_ct(c->key, key, len)) {
         memcpy(merchant, c->merchant, DRISK_ID_MAX);
         *admin = c->admin;
         return 0;
     }
+    unsigned char hash[DRISK_SHA256_BYTES];
+    drisk_sha256(key, len, hash);
     struct drisk_key_row row;
     struct drisk_error err = { 0 };
     enum drisk_status rc = drisk_store_key_find(st, hash, &row, &err);
@@ -312,10 +318,13 @@ int svc_auth(struct svc *s, struct drisk_store *st, const unsigned char hash[32]
         return store_fail(e, &err);
     snprintf(merchant, DRISK_ID_MAX, "%s", row.merchant);
     *admin = row.admin;
-    memcpy(c->hash, hash, 32);
-    memcpy(c->merchant, merchant, DRISK_ID_MAX);
-    c->admin = *admin;
-    c->expires = now + SVC_CACHE_S;
+    if (len < sizeof c->key) { /* longer keys are not ours: never cached */
+        memcpy(c->key, key, len);
+        c->key_len = len;
+        memcpy(c->merchant, merchant, DRISK_ID_MAX);
+        c->admin = *admin;
+        c->expires = now + SVC_CACHE_S;
+    }
     return 0;
 }
 

@@ -56,11 +56,12 @@ int svc_settings(struct svc *s, struct drisk_store *st, const char *merchant,
                  struct drisk_settings *out, struct api_error *e);
 void svc_settings_changed(struct svc *s);
 
-/* The API key whose SHA-256 is hash: its merchant ("" for none) and admin flag. Answers
- * are cached per thread for SVC_CACHE_S seconds, so a revoked key stops working within
- * that time; unknown keys are never cached. -1 with e set (401). */
+/* The API key key[0..len): its merchant ("" for none) and admin flag, found by its
+ * SHA-256. Answers are cached per thread for SVC_CACHE_S seconds (a hit compares the key
+ * in constant time and skips the hash), so a revoked key stops working within that time;
+ * unknown keys are never cached. -1 with e set (401). */
 #define SVC_CACHE_S 5.0
-int svc_auth(struct svc *s, struct drisk_store *st, const unsigned char hash[32],
+int svc_auth(struct svc *s, struct drisk_store *st, const char *key, size_t len,
              char merchant[DRISK_ID_MAX], int *admin, struct api_error *e);
 
 /* A shipment as read from the store: its scans as events (what scoring reads), the code

@@ -74,8 +74,12 @@ static int field_by_name(enum kind kind, const char *name, size_t len)
     }
     while (len > 0 && (name[len - 1] == ' ' || name[len - 1] == '\t'))
         len--;
+    if (len == 0)
+        return -1;
+    int first = name[0] | 0x20; /* every name starts with a lowercase letter */
     for (int f = 0; f < F_COUNT; f++)
-        if (strlen(field_names[f]) == len && strncasecmp(field_names[f], name, len) == 0)
+        if (field_names[f][0] == first && strlen(field_names[f]) == len &&
+            strncasecmp(field_names[f], name, len) == 0)
             return field_of_kind(kind, f) ? f : -1;
     return -1;
 }
