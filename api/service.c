@@ -662,22 +662,7 @@ out:
     return rc;
 }
 
-/* ---- network and the sweep ---- */
-
-void svc_net_read_lock(struct svc *s)
-{
-    pthread_rwlock_rdlock(&s->net_lock);
-}
-
-void svc_net_unlock(struct svc *s)
-{
-    pthread_rwlock_unlock(&s->net_lock);
-}
-
-const struct drisk_network *svc_net(struct svc *s)
-{
-    return s->net;
-}
+/* ---- the sweep ---- */
 
 struct open_list {
     struct live_shipment *a;

@@ -130,9 +130,5 @@ struct svc_counters *svc_counters(struct svc *s);
 const double *svc_latency_bounds(size_t *n);
 void svc_observe(atomic_llong *hist, double seconds);
 
-/* The network (read-locked) for stateless scoring. */
-void svc_net_read_lock(struct svc *s);
-void svc_net_unlock(struct svc *s);
-const struct drisk_network *svc_net(struct svc *s);
 
 #endif

@@ -25,7 +25,6 @@ enum {
     L_SETTINGS_GET,
     L_SETTINGS_PUT,
     L_ACTIVE,
-    L_LOCATION,
     L_COUNT
 };
 
@@ -73,7 +72,6 @@ static const char *const sql[L_COUNT] = {
     [L_SETTINGS_PUT] = "INSERT INTO merchants(name, settings) VALUES (?1, ?2)"
                        " ON CONFLICT(name) DO UPDATE SET settings = excluded.settings",
     [L_ACTIVE] = "SELECT target, id FROM models WHERE active = 1",
-    [L_LOCATION] = "SELECT code FROM locations WHERE id = ?1",
 };
 
 static enum drisk_status fail(struct drisk_store *store, const char *what, struct drisk_error *err)
@@ -415,22 +413,5 @@ enum drisk_status drisk_store_active_models(struct drisk_store *store, int64_t i
     }
     sqlite3_reset(st);
     return s == SQLITE_DONE ? DRISK_OK : fail(store, "reading the active models", err);
-}
-
-enum drisk_status drisk_store_location_code(struct drisk_store *store, int64_t id, char *buf,
-                                            size_t cap, struct drisk_error *err)
-{
-    buf[0] = '\0';
-    if (id <= 0)
-        return DRISK_OK;
-    sqlite3_stmt *st = stmt(store, L_LOCATION, err);
-    if (!st)
-        return DRISK_EIO;
-    sqlite3_bind_int64(st, 1, id);
-    int s = sqlite3_step(st);
-    if (s == SQLITE_ROW)
-        col_text(st, 0, buf, cap);
-    sqlite3_reset(st);
-    return s == SQLITE_ROW || s == SQLITE_DONE ? DRISK_OK : fail(store, "reading a location", err);
 }
 

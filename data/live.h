@@ -110,13 +110,10 @@ enum drisk_status drisk_store_settings_get(struct drisk_store *store, const char
 enum drisk_status drisk_store_settings_put(struct drisk_store *store, const char *merchant,
                                            const char *json, struct drisk_error *err);
 
-/* ---- misc ---- */
+/* ---- models ---- */
 
 /* The active model id of late, lost and eta (0 when none). */
 enum drisk_status drisk_store_active_models(struct drisk_store *store, int64_t ids[3],
                                             struct drisk_error *err);
-/* The code of location id ("" for 0 or unknown). */
-enum drisk_status drisk_store_location_code(struct drisk_store *store, int64_t id, char *buf,
-                                            size_t cap, struct drisk_error *err);
 
 #endif

@@ -83,10 +83,6 @@ sqlite3_stmt **drisk_store_live_stmts(struct drisk_store *store)
     return store->live;
 }
 
-int drisk_store_in_txn(const struct drisk_store *store)
-{
-    return store->in_txn;
-}
 
 static enum drisk_status db_error(struct drisk_store *store, struct drisk_error *err,
                                   const char *what)

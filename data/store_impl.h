@@ -11,6 +11,5 @@
 sqlite3 *drisk_store_sqlite(struct drisk_store *store);
 /* DRISK_STORE_LIVE_STMTS statement slots owned by the connection (finalized with it). */
 sqlite3_stmt **drisk_store_live_stmts(struct drisk_store *store);
-int drisk_store_in_txn(const struct drisk_store *store);
 
 #endif
