@@ -716,7 +716,7 @@ static int known_path(const char *url)
     for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++)
         if (strcmp(url, paths[i]) == 0)
             return 1;
-    return strncmp(url, "/v1/shipments/", 14) == 0 || strncmp(url, "/v1/models/", 11) == 0;
+    return (strncmp(url, "/v1/shipments/", 14) == 0 && url[14]) || strncmp(url, "/v1/models/", 11) == 0;
 }
 
 static enum MHD_Result dispatch(struct drisk_server *srv, struct MHD_Connection *c, struct req *r,

@@ -255,6 +255,9 @@ int main(int argc, char **argv)
     r = http("DELETE", "/v1/scans", KEY_A, NULL, 0);
     CHECK(r.status == 405);
     resp_free(&r);
+    r = http("GET", "/v1/shipments/", KEY_A, NULL, 0);
+    CHECK(r.status == 404);
+    resp_free(&r);
 
     /* a shipment of merchant A: created 35 days ago, promised 30 days ago, valuable, no
      * scan for 34 days (the simulated carriers lose such parcels) */
