@@ -88,108 +88,201 @@ static void gather(const struct drisk_network *net, const struct drisk_shipment 
     drisk_network_view(net, sh, loc, as_of, &f->v);
 }
 
-/* Numbers for the reasons, without printf's floating-point path (a measurable share of
- * a /v1/score request): whole numbers, and one decimal as text. */
+/* The reasons are written with a small appender, not printf: formatting them was the
+ * largest single cost of a /v1/score request after the kernel's. */
+struct text {
+    char *p;
+    size_t cap, n;
+};
+
+static void put_s(struct text *t, const char *s)
+{
+    while (*s && t->n + 1 < t->cap)
+        t->p[t->n++] = *s++;
+    t->p[t->n] = '\0';
+}
+
 static long long r0(double x)
 {
     return isfinite(x) && fabs(x) < 1e15 ? llround(x) : 0;
 }
 
-static const char *d1(double x, char b[32])
+static void put_i(struct text *t, long long v)
 {
-    long long t = r0(x * 10);
-    snprintf(b, 32, "%s%lld.%lld", t < 0 ? "-" : "", llabs(t) / 10, llabs(t) % 10);
-    return b;
+    char d[24];
+    int k = 0;
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    do
+        d[k++] = (char)('0' + u % 10);
+    while ((u /= 10) != 0);
+    if (v < 0)
+        put_s(t, "-");
+    while (k > 0 && t->n + 1 < t->cap)
+        t->p[t->n++] = d[--k];
+    t->p[t->n] = '\0';
+}
+
+/* x rounded to a whole number */
+static void put_0(struct text *t, double x)
+{
+    put_i(t, r0(x));
+}
+
+/* x with one decimal */
+static void put_1(struct text *t, double x)
+{
+    long long v = r0(x * 10);
+    if (v < 0) {
+        put_s(t, "-");
+        v = -v;
+    }
+    put_i(t, v / 10);
+    put_s(t, ".");
+    put_i(t, v % 10);
+}
+
+static void put_pct(struct text *t, double rate)
+{
+    put_0(t, 100 * rate);
+    put_s(t, "%");
 }
 
 static void say(const struct drisk_shipment *sh, const struct facts *f, int family,
                 int64_t as_of, const char *loc, char *buf, size_t cap)
 {
-    char ts[DRISK_TS_BUF], x1[32], x2[32];
+    char ts[DRISK_TS_BUF];
+    struct text t = { buf, cap, 0 };
     double idle_h = (double)(as_of - f->last_ts) / 3600.0;
-    const char *at = loc[0] ? " at " : "";
+    buf[0] = '\0';
     switch (family) {
     case F_STALL:
+        put_s(&t, "no scan for ");
+        put_0(&t, idle_h);
+        put_s(&t, " h");
         if (f->arrived_at != DRISK_TS_NONE && f->v.facility_dwell_h > 0 &&
-            !isnan(f->v.facility_dwell_h))
-            snprintf(buf, cap, "no scan for %lld h%s%s, %sx this facility's normal dwell "
-                     "(%lld h)", r0(idle_h), at, loc,
-                     d1(((double)(as_of - f->arrived_at) / 3600.0) / f->v.facility_dwell_h, x1),
-                     r0(f->v.facility_dwell_h));
-        else
-            snprintf(buf, cap, "no scan for %lld h since %s%s%s", r0(idle_h),
-                     f->last_event ? drisk_event_name(f->last_event) : "the label was created",
-                     at, loc);
+            !isnan(f->v.facility_dwell_h)) {
+            if (loc[0])
+                put_s(&t, " at "), put_s(&t, loc);
+            put_s(&t, ", ");
+            put_1(&t, ((double)(as_of - f->arrived_at) / 3600.0) / f->v.facility_dwell_h);
+            put_s(&t, "x this facility's normal dwell (");
+            put_0(&t, f->v.facility_dwell_h);
+            put_s(&t, " h)");
+        } else {
+            put_s(&t, " since ");
+            put_s(&t, f->last_event ? drisk_event_name(f->last_event) : "the label was created");
+            if (loc[0])
+                put_s(&t, " at "), put_s(&t, loc);
+        }
         break;
     case F_EXCEPTION:
-        if (f->exceptions)
-            snprintf(buf, cap, "%d carrier exception%s, the last %s", f->exceptions,
-                     f->exceptions == 1 ? "" : "s",
-                     f->last_reason ? drisk_reason_name(f->last_reason) : "without a reason");
-        else
-            snprintf(buf, cap, "%d failed delivery attempt%s", f->attempts,
-                     f->attempts == 1 ? "" : "s");
+        if (f->exceptions) {
+            put_i(&t, f->exceptions);
+            put_s(&t, f->exceptions == 1 ? " carrier exception, the last " : " carrier exceptions, the last ");
+            put_s(&t, f->last_reason ? drisk_reason_name(f->last_reason) : "without a reason");
+        } else {
+            put_i(&t, f->attempts);
+            put_s(&t, f->attempts == 1 ? " failed delivery attempt" : " failed delivery attempts");
+        }
         break;
     case F_PROMISE: {
         double left_h = (double)(sh->promised_at - as_of) / 3600.0;
         double age_h = (double)(as_of - sh->created_at) / 3600.0;
-        if (left_h < 0)
-            snprintf(buf, cap, "promised by %s, %lld h ago", drisk_ts_format(sh->promised_at, ts),
-                     r0(-left_h));
-        else if (f->v.lane_transit_h > 0 && !isnan(f->v.lane_transit_h))
-            snprintf(buf, cap, "promise due in %lld h; %lld h in transit, %sx this lane's "
-                     "typical %lld h", r0(left_h), r0(age_h), d1(age_h / f->v.lane_transit_h, x1),
-                     r0(f->v.lane_transit_h));
-        else
-            snprintf(buf, cap, "promise due in %lld h after %lld h in transit", r0(left_h),
-                     r0(age_h));
+        if (left_h < 0) {
+            put_s(&t, "promised by ");
+            put_s(&t, drisk_ts_format(sh->promised_at, ts));
+            put_s(&t, ", ");
+            put_0(&t, -left_h);
+            put_s(&t, " h ago");
+        } else {
+            put_s(&t, "promise due in ");
+            put_0(&t, left_h);
+            if (f->v.lane_transit_h > 0 && !isnan(f->v.lane_transit_h)) {
+                put_s(&t, " h; ");
+                put_0(&t, age_h);
+                put_s(&t, " h in transit, ");
+                put_1(&t, age_h / f->v.lane_transit_h);
+                put_s(&t, "x this lane's typical ");
+                put_0(&t, f->v.lane_transit_h);
+                put_s(&t, " h");
+            } else {
+                put_s(&t, " h after ");
+                put_0(&t, age_h);
+                put_s(&t, " h in transit");
+            }
+        }
         break;
     }
     case F_CARRIER:
-        snprintf(buf, cap, "%s late on %lld%% of this lane's parcels over the last 28 days "
-                 "(%lld%% across its lanes, %lld%% all carriers)", sh->carrier,
-                 r0(100 * f->v.lane_late_rate), r0(100 * f->v.carrier_late_rate),
-                 r0(100 * f->v.overall_late_rate));
+        put_s(&t, sh->carrier);
+        put_s(&t, " late on ");
+        put_pct(&t, f->v.lane_late_rate);
+        put_s(&t, " of this lane's parcels over the last 28 days (");
+        put_pct(&t, f->v.carrier_late_rate);
+        put_s(&t, " across its lanes, ");
+        put_pct(&t, f->v.overall_late_rate);
+        put_s(&t, " all carriers)");
         break;
     case F_LANE:
-        snprintf(buf, cap, "lane %s to %s: %lld%% late over the last 28 days", sh->origin,
-                 sh->destination, r0(100 * f->v.lane_late_rate));
+        put_s(&t, "lane ");
+        put_s(&t, sh->origin);
+        put_s(&t, " to ");
+        put_s(&t, sh->destination);
+        put_s(&t, ": ");
+        put_pct(&t, f->v.lane_late_rate);
+        put_s(&t, " late over the last 28 days");
         break;
     case F_FACILITY:
-        if (!isnan(f->v.facility_recent_dwell_h) && f->v.facility_dwell_h > 0)
-            snprintf(buf, cap, "%s congested: parcels leaving it in the last 24 h dwelt %s h "
-                     "against %s h normally; %lld%% of its scans were exceptions",
-                     loc[0] ? loc : "the current facility", d1(f->v.facility_recent_dwell_h, x1),
-                     d1(f->v.facility_dwell_h, x2), r0(100 * f->v.facility_exception_rate));
-        else
-            snprintf(buf, cap, "%lld%% of the scans at %s in the last 24 h were exceptions",
-                     r0(100 * f->v.facility_exception_rate), loc[0] ? loc : "the current facility");
+        if (!isnan(f->v.facility_recent_dwell_h) && f->v.facility_dwell_h > 0) {
+            put_s(&t, loc[0] ? loc : "the current facility");
+            put_s(&t, " congested: parcels leaving it in the last 24 h dwelt ");
+            put_1(&t, f->v.facility_recent_dwell_h);
+            put_s(&t, " h against ");
+            put_1(&t, f->v.facility_dwell_h);
+            put_s(&t, " h normally; ");
+            put_pct(&t, f->v.facility_exception_rate);
+            put_s(&t, " of its scans were exceptions");
+        } else {
+            put_pct(&t, f->v.facility_exception_rate);
+            put_s(&t, " of the scans at ");
+            put_s(&t, loc[0] ? loc : "the current facility");
+            put_s(&t, " in the last 24 h were exceptions");
+        }
         break;
     case F_SERVICE:
-        snprintf(buf, cap, "%s service promised in %s days", sh->service,
-                 d1((double)(sh->promised_at - sh->created_at) / 86400.0, x1));
+        put_s(&t, sh->service);
+        put_s(&t, " service promised in ");
+        put_1(&t, (double)(sh->promised_at - sh->created_at) / 86400.0);
+        put_s(&t, " days");
         break;
     case F_CALENDAR: {
         static const char *const days[7] = { "Thursday", "Friday", "Saturday", "Sunday",
                                              "Monday", "Tuesday", "Wednesday" };
         int64_t d = sh->created_at / 86400 - (sh->created_at % 86400 < 0);
-        snprintf(buf, cap, "shipped on a %s (%s)", days[((d % 7) + 7) % 7],
-                 drisk_ts_format(sh->created_at, ts));
+        put_s(&t, "shipped on a ");
+        put_s(&t, days[((d % 7) + 7) % 7]);
+        put_s(&t, " (");
+        put_s(&t, drisk_ts_format(sh->created_at, ts));
+        put_s(&t, ")");
         break;
     }
     case F_PARCEL:
-        if (!isnan(sh->weight_kg))
-            snprintf(buf, cap, "parcel of %s kg", d1(sh->weight_kg, x1));
-        else
-            snprintf(buf, cap, "parcel without a declared weight");
+        if (!isnan(sh->weight_kg)) {
+            put_s(&t, "parcel of ");
+            put_1(&t, sh->weight_kg);
+            put_s(&t, " kg");
+        } else {
+            put_s(&t, "parcel without a declared weight");
+        }
         break;
     default:
-        if (!f->last_event)
-            snprintf(buf, cap, "no carrier scan yet");
-        else
-            snprintf(buf, cap, "%d facilit%s so far, %s", f->facilities,
-                     f->facilities == 1 ? "y" : "ies",
-                     f->ofd ? "out for delivery" : "not yet out for delivery");
+        if (!f->last_event) {
+            put_s(&t, "no carrier scan yet");
+        } else {
+            put_i(&t, f->facilities);
+            put_s(&t, f->facilities == 1 ? " facility so far, " : " facilities so far, ");
+            put_s(&t, f->ofd ? "out for delivery" : "not yet out for delivery");
+        }
         break;
     }
 }
