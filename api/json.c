@@ -126,7 +126,21 @@ static int to_record(const cJSON *o, int kind, struct api_where at, struct drisk
             if (!isfinite(c->valuedouble))
                 return api_fail(e, 400, "invalid_field", "%s.%s: the number is out of range",
                                 where_text(at, where), c->string);
-            snprintf(num[f], sizeof num[f], "%.17g", c->valuedouble);
+            double v = c->valuedouble;
+            if (v == (double)(long long)v && fabs(v) < 1e15) { /* whole: no float printf */
+                char *q = num[f] + sizeof num[f];
+                unsigned long long u = v < 0 ? (unsigned long long)-(long long)v
+                                             : (unsigned long long)v;
+                *--q = '\0';
+                do
+                    *--q = (char)('0' + u % 10);
+                while ((u /= 10) != 0);
+                if (v < 0)
+                    *--q = '-';
+                memmove(num[f], q, (size_t)(num[f] + sizeof num[f] - q));
+            } else {
+                snprintf(num[f], sizeof num[f], "%.17g", v);
+            }
             r->v[f] = num[f];
             r->len[f] = strlen(num[f]);
         } else {
