@@ -458,76 +458,59 @@ static enum MHD_Result route_score(struct ctx *x, const cJSON *body)
     }
     /* a few scans (the usual inline request) stay on the stack */
     struct scan_in stack_in[8];
-    struct drisk_scan stack_scans[8];
+    struct drisk_scan_event stack_ev[8];
     int small = n <= 8;
     struct scan_in *in = small ? stack_in : malloc((size_t)n * sizeof *in);
-    struct drisk_scan *scans = small ? stack_scans : malloc((size_t)n * sizeof *scans);
-    enum MHD_Result ok;
-    if (!in || !scans) {
+    struct drisk_scan_event *ev = small ? stack_ev : malloc((size_t)n * sizeof *ev);
+    struct model_set *m = NULL;
+    cJSON *o = NULL;
+    if (!in || !ev) {
         api_fail(&e, 503, "out_of_memory", "out of memory");
-        goto fail;
+        goto out;
     }
     int i = 0;
     for (const cJSON *s = n ? arr->child : NULL; s && i < n; s = s->next, i++)
         if (api_scan_from(s, x->who.merchant, sh.shipment_id, (struct api_where){ "scans", i },
                           &in[i], &e))
-            goto fail;
+            goto out;
     qsort(in, (size_t)n, sizeof *in, cmp_scan_ts);
     /* inline locations take the store's ids so facility statistics apply; a code never
      * seen gets an id of its own beyond the store's */
+    const char *loc = "";
     for (i = 0; i < n; i++) {
+        struct drisk_scan *sc = &in[i].scan;
         struct drisk_error err = { 0 };
-        scans[i] = in[i].scan;
-        if (drisk_store_location_find(x->st, scans[i].location, &scans[i].location_id, &err)) {
+        if (drisk_store_location_find(x->st, sc->location, &sc->location_id, &err)) {
             api_fail(&e, 503, "store_unavailable", "the store failed: %s", err.msg);
-            goto fail;
+            goto out;
         }
-        if (!scans[i].location_id && scans[i].location[0]) {
-            scans[i].location_id = ((int64_t)1 << 40) + i;
+        if (!sc->location_id && sc->location[0]) {
+            sc->location_id = ((int64_t)1 << 40) + i;
             for (int j = 0; j < i; j++)
-                if (strcmp(scans[j].location, scans[i].location) == 0)
-                    scans[i].location_id = scans[j].location_id;
+                if (strcmp(in[j].scan.location, sc->location) == 0)
+                    sc->location_id = in[j].scan.location_id;
         }
+        ev[i] = (struct drisk_scan_event){ sc->ts, sc->location_id, sc->event, sc->reason };
+        if (sc->location[0] && sc->ts <= as_of)
+            loc = sc->location;
     }
     struct drisk_settings settings;
     struct drisk_risk risk;
     if (svc_settings(x->svc, x->st, x->who.merchant, &settings, &e))
-        goto fail;
-    struct model_set *m = svc_models_acquire(x->svc);
-    const int64_t zero[3] = { 0, 0, 0 };
-    struct drisk_scan_event stack_ev[8], *ev = small ? stack_ev : malloc((size_t)n * sizeof *ev);
-    const char *loc = "";
-    int rc = ev ? 0 : api_fail(&e, 503, "out_of_memory", "out of memory");
-    for (i = 0; ev && i < n; i++) {
-        ev[i] = (struct drisk_scan_event){ scans[i].ts, scans[i].location_id, scans[i].event,
-                                           scans[i].reason };
-        if (scans[i].location[0] && scans[i].ts <= as_of)
-            loc = scans[i].location;
-    }
-    if (!rc)
-        rc = svc_score(x->svc, m, &settings, &sh, ev, (size_t)n, loc, as_of, &risk, &e);
-    if (ev != stack_ev)
-        free(ev);
-    cJSON *o = NULL;
-    if (!rc) {
+        goto out;
+    m = svc_models_acquire(x->svc);
+    if (svc_score(x->svc, m, &settings, &sh, ev, (size_t)n, loc, as_of, &risk, &e) == 0) {
+        const int64_t zero[3] = { 0, 0, 0 };
         o = cJSON_CreateObject();
         cJSON_AddItemToObject(o, "risk", api_risk_json(&risk, m ? m->scorer.id : zero));
     }
+out:
     svc_models_release(m);
-    if (rc)
-        goto fail;
     if (!small) {
         free(in);
-        free(scans);
+        free(ev);
     }
-    return send_json(x->c, x->r, 200, o);
-fail:
-    if (!small) {
-        free(in);
-        free(scans);
-    }
-    ok = send_error(x->c, x->r, &e);
-    return ok;
+    return o ? send_json(x->c, x->r, 200, o) : send_error(x->c, x->r, &e);
 }
 
 static int64_t find_own(struct ctx *x, const char *id, struct api_error *e)

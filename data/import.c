@@ -399,14 +399,19 @@ static int record_problem(const struct problem *pb, char *msg, size_t cap)
     return -1;
 }
 
+static void record_row(const struct drisk_record *rec, struct row *r)
+{
+    memcpy(r->v, rec->v, sizeof r->v);
+    memcpy(r->len, rec->len, sizeof r->len);
+    r->line = 0;
+}
+
 int drisk_record_shipment(const struct drisk_record *rec, struct drisk_shipment *sh, char *msg,
                           size_t cap)
 {
     struct row r;
     struct problem pb = { -1, 0, "" };
-    memcpy(r.v, rec->v, sizeof r.v);
-    memcpy(r.len, rec->len, sizeof r.len);
-    r.line = 0;
+    record_row(rec, &r);
     memset(sh, 0, sizeof *sh);
     return validate_shipment(&r, sh, &pb) ? record_problem(&pb, msg, cap) : 0;
 }
@@ -417,9 +422,7 @@ int drisk_record_scan(const struct drisk_record *rec, char merchant[DRISK_ID_MAX
 {
     struct row r;
     struct problem pb = { -1, 0, "" };
-    memcpy(r.v, rec->v, sizeof r.v);
-    memcpy(r.len, rec->len, sizeof r.len);
-    r.line = 0;
+    record_row(rec, &r);
     memset(sc, 0, sizeof *sc);
     return validate_scan(&r, merchant, shipment_id, sc, &pb) ? record_problem(&pb, msg, cap) : 0;
 }

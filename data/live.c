@@ -119,17 +119,6 @@ static void ts_or_null(sqlite3_stmt *st, int i, int64_t ts)
         sqlite3_bind_int64(st, i, ts);
 }
 
-static void col_text(sqlite3_stmt *st, int c, char *dst, size_t cap)
-{
-    const unsigned char *v = sqlite3_column_text(st, c);
-    size_t n = v ? (size_t)sqlite3_column_bytes(st, c) : 0;
-    if (n >= cap)
-        n = cap - 1;
-    if (n)
-        memcpy(dst, v, n);
-    dst[n] = '\0';
-}
-
 static int64_t col_ts(sqlite3_stmt *st, int c)
 {
     return sqlite3_column_type(st, c) == SQLITE_NULL ? DRISK_TS_NONE : sqlite3_column_int64(st, c);
@@ -184,9 +173,9 @@ enum drisk_status drisk_store_risk_get(struct drisk_store *store, int64_t shipme
         r->p_lost = sqlite3_column_type(st, 2) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 2);
         r->eta = col_ts(st, 3);
         r->eta_p90 = col_ts(st, 4);
-        col_text(st, 5, r->level, sizeof r->level);
-        col_text(st, 6, r->reasons, sizeof r->reasons);
-        col_text(st, 7, r->model_ids, sizeof r->model_ids);
+        drisk_store_copy_col(st, 5, r->level, sizeof r->level);
+        drisk_store_copy_col(st, 6, r->reasons, sizeof r->reasons);
+        drisk_store_copy_col(st, 7, r->model_ids, sizeof r->model_ids);
     }
     sqlite3_reset(st);
     if (s == SQLITE_ROW)
@@ -199,13 +188,13 @@ static void read_alert(sqlite3_stmt *st, struct drisk_alert_row *a)
     a->id = sqlite3_column_int64(st, 0);
     a->seq = sqlite3_column_int64(st, 1);
     a->shipment = sqlite3_column_int64(st, 2);
-    col_text(st, 3, a->shipment_id, sizeof a->shipment_id);
-    col_text(st, 4, a->type, sizeof a->type);
-    col_text(st, 5, a->severity, sizeof a->severity);
+    drisk_store_copy_col(st, 3, a->shipment_id, sizeof a->shipment_id);
+    drisk_store_copy_col(st, 4, a->type, sizeof a->type);
+    drisk_store_copy_col(st, 5, a->severity, sizeof a->severity);
     a->opened_at = sqlite3_column_int64(st, 6);
     a->updated_at = sqlite3_column_int64(st, 7);
     a->cleared_at = col_ts(st, 8);
-    col_text(st, 9, a->message, sizeof a->message);
+    drisk_store_copy_col(st, 9, a->message, sizeof a->message);
 }
 
 enum drisk_status drisk_store_alerts_open(struct drisk_store *store, int64_t shipment,
@@ -322,13 +311,13 @@ static void read_rec(sqlite3_stmt *st, struct drisk_rec_row *r)
 {
     r->id = sqlite3_column_int64(st, 0);
     r->shipment = sqlite3_column_int64(st, 1);
-    col_text(st, 2, r->shipment_id, sizeof r->shipment_id);
+    drisk_store_copy_col(st, 2, r->shipment_id, sizeof r->shipment_id);
     r->created_at = sqlite3_column_int64(st, 3);
     r->updated_at = col_ts(st, 4);
-    col_text(st, 5, r->action, sizeof r->action);
+    drisk_store_copy_col(st, 5, r->action, sizeof r->action);
     r->deadline = col_ts(st, 6);
-    col_text(st, 7, r->costs, sizeof r->costs);
-    col_text(st, 8, r->why, sizeof r->why);
+    drisk_store_copy_col(st, 7, r->costs, sizeof r->costs);
+    drisk_store_copy_col(st, 8, r->why, sizeof r->why);
 }
 
 enum drisk_status drisk_store_rec_get(struct drisk_store *store, int64_t shipment,
@@ -380,7 +369,7 @@ enum drisk_status drisk_store_settings_get(struct drisk_store *store, const char
     int s = sqlite3_step(st);
     buf[0] = '\0';
     if (s == SQLITE_ROW)
-        col_text(st, 0, buf, cap);
+        drisk_store_copy_col(st, 0, buf, cap);
     sqlite3_reset(st);
     return s == SQLITE_ROW || s == SQLITE_DONE ? DRISK_OK : fail(store, "reading settings", err);
 }

@@ -215,14 +215,13 @@ out:
     return DRISK_OK;
 }
 
-static enum drisk_status location_id(struct drisk_store *store, const char *code, int64_t *id,
-                                     struct drisk_error *err)
+/* The id of location code: from the connection's cache, else SQL; a code never seen is
+ * added when add is set, else its id is 0. Found ids are cached (an id never changes). */
+static enum drisk_status location_lookup(struct drisk_store *store, const char *code, int add,
+                                         int64_t *id, struct drisk_error *err)
 {
-    if (!code[0]) {
-        *id = 0;
-        return DRISK_OK;
-    }
-    if (store->loc && drisk_strmap_find(store->loc, code, id))
+    *id = 0;
+    if (!code[0] || (store->loc && drisk_strmap_find(store->loc, code, id)))
         return DRISK_OK;
     sqlite3_stmt *st = store->stmt[ST_LOCATION_FIND];
     sqlite3_bind_text(st, 1, code, -1, SQLITE_STATIC);
@@ -230,7 +229,7 @@ static enum drisk_status location_id(struct drisk_store *store, const char *code
     if (r == SQLITE_ROW)
         *id = sqlite3_column_int64(st, 0);
     sqlite3_reset(st);
-    if (r == SQLITE_DONE) {
+    if (r == SQLITE_DONE && add) {
         st = store->stmt[ST_LOCATION_INSERT];
         sqlite3_bind_text(st, 1, code, -1, SQLITE_STATIC);
         r = sqlite3_step(st);
@@ -238,9 +237,11 @@ static enum drisk_status location_id(struct drisk_store *store, const char *code
         if (r != SQLITE_DONE)
             return db_error(store, err, "adding a location");
         *id = sqlite3_last_insert_rowid(store->db);
-    } else if (r != SQLITE_ROW) {
+    } else if (r != SQLITE_ROW && r != SQLITE_DONE) {
         return db_error(store, err, "looking up a location");
     }
+    if (!*id)
+        return DRISK_OK;
     /* the cache is only a shortcut: a full or unallocated one just means SQL next time */
     if (!store->loc)
         store->loc = drisk_strmap_create(LOC_CACHE_MAX);
@@ -252,24 +253,7 @@ static enum drisk_status location_id(struct drisk_store *store, const char *code
 enum drisk_status drisk_store_location_find(struct drisk_store *store, const char *code,
                                             int64_t *id, struct drisk_error *err)
 {
-    *id = 0;
-    if (!code[0] || (store->loc && drisk_strmap_find(store->loc, code, id)))
-        return DRISK_OK;
-    sqlite3_stmt *st = store->stmt[ST_LOCATION_FIND];
-    sqlite3_bind_text(st, 1, code, -1, SQLITE_STATIC);
-    int r = sqlite3_step(st);
-    if (r == SQLITE_ROW)
-        *id = sqlite3_column_int64(st, 0);
-    sqlite3_reset(st);
-    if (r != SQLITE_ROW && r != SQLITE_DONE)
-        return db_error(store, err, "looking up a location");
-    if (r == SQLITE_ROW) {
-        if (!store->loc)
-            store->loc = drisk_strmap_create(LOC_CACHE_MAX);
-        if (store->loc)
-            drisk_strmap_put(store->loc, code, *id);
-    }
-    return DRISK_OK;
+    return location_lookup(store, code, 0, id, err);
 }
 
 void drisk_store_free(struct drisk_store *store)
@@ -531,7 +515,7 @@ enum drisk_status drisk_store_insert_scan(struct drisk_store *store, int64_t shi
                                           struct drisk_error *err)
 {
     int64_t loc = 0;
-    enum drisk_status rc = location_id(store, scan->location, &loc, err);
+    enum drisk_status rc = location_lookup(store, scan->location, 1, &loc, err);
     if (rc)
         return rc;
     sqlite3_stmt *st = store->stmt[ST_SCAN_INSERT];
@@ -552,7 +536,7 @@ enum drisk_status drisk_store_insert_scan(struct drisk_store *store, int64_t shi
     return DRISK_OK;
 }
 
-static void copy_col(sqlite3_stmt *st, int col, char *dst, size_t cap)
+void drisk_store_copy_col(sqlite3_stmt *st, int col, char *dst, size_t cap)
 {
     const unsigned char *v = sqlite3_column_text(st, col);
     size_t n = v ? (size_t)sqlite3_column_bytes(st, col) : 0;
@@ -566,13 +550,13 @@ static void copy_col(sqlite3_stmt *st, int col, char *dst, size_t cap)
 static void read_shipment(sqlite3_stmt *st, struct drisk_shipment *sh)
 {
     sh->id = sqlite3_column_int64(st, 0);
-    copy_col(st, 1, sh->merchant, sizeof sh->merchant);
-    copy_col(st, 2, sh->shipment_id, sizeof sh->shipment_id);
-    copy_col(st, 3, sh->order_id, sizeof sh->order_id);
-    copy_col(st, 4, sh->carrier, sizeof sh->carrier);
-    copy_col(st, 5, sh->service, sizeof sh->service);
-    copy_col(st, 6, sh->origin, sizeof sh->origin);
-    copy_col(st, 7, sh->destination, sizeof sh->destination);
+    drisk_store_copy_col(st, 1, sh->merchant, sizeof sh->merchant);
+    drisk_store_copy_col(st, 2, sh->shipment_id, sizeof sh->shipment_id);
+    drisk_store_copy_col(st, 3, sh->order_id, sizeof sh->order_id);
+    drisk_store_copy_col(st, 4, sh->carrier, sizeof sh->carrier);
+    drisk_store_copy_col(st, 5, sh->service, sizeof sh->service);
+    drisk_store_copy_col(st, 6, sh->origin, sizeof sh->origin);
+    drisk_store_copy_col(st, 7, sh->destination, sizeof sh->destination);
     sh->weight_kg = sqlite3_column_type(st, 8) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 8);
     sh->declared_value =
         sqlite3_column_type(st, 9) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 9);
@@ -679,8 +663,8 @@ enum drisk_status drisk_store_iterate(struct drisk_store *store,
         sc->ts = sqlite3_column_int64(st, 14);
         sc->event = sqlite3_column_int(st, 15);
         sc->reason = sqlite3_column_int(st, 16);
-        copy_col(st, 17, sc->location, sizeof sc->location);
-        copy_col(st, 18, sc->description, sizeof sc->description);
+        drisk_store_copy_col(st, 17, sc->location, sizeof sc->location);
+        drisk_store_copy_col(st, 18, sc->description, sizeof sc->description);
         sc->location_id = sqlite3_column_int64(st, 19);
     }
 out:
@@ -766,7 +750,7 @@ enum drisk_status drisk_store_stats(struct drisk_store *store, struct drisk_stor
             cap = ncap;
         }
         struct drisk_carrier_stats *c = &out->carriers[out->n_carriers++];
-        copy_col(st, 0, c->carrier, sizeof c->carrier);
+        drisk_store_copy_col(st, 0, c->carrier, sizeof c->carrier);
         c->shipments = sqlite3_column_int64(st, 1);
         c->labeled = sqlite3_column_int64(st, 2);
         c->on_time = sqlite3_column_int64(st, 3);
@@ -814,11 +798,11 @@ static char *dup_col(sqlite3_stmt *st, int col)
 static void read_model_row(sqlite3_stmt *st, struct drisk_model_row *r)
 {
     r->id = sqlite3_column_int64(st, 0);
-    copy_col(st, 1, r->target, sizeof r->target);
-    copy_col(st, 2, r->algorithm, sizeof r->algorithm);
+    drisk_store_copy_col(st, 1, r->target, sizeof r->target);
+    drisk_store_copy_col(st, 2, r->algorithm, sizeof r->algorithm);
     r->created_at = sqlite3_column_int64(st, 3);
     r->active = sqlite3_column_int(st, 4);
-    copy_col(st, 5, r->schema_hash, sizeof r->schema_hash);
+    drisk_store_copy_col(st, 5, r->schema_hash, sizeof r->schema_hash);
     r->train_from = sqlite3_column_int64(st, 6);
     r->train_until = sqlite3_column_int64(st, 7);
     r->train_rows = sqlite3_column_int64(st, 8);

@@ -100,6 +100,7 @@ struct emitter {
     double *out;                         /* values, or NULL */
     char (*names)[DRISK_FEATURE_NAME_MAX]; /* names, or NULL */
     size_t i;
+    struct drisk_progress *progress;     /* what was read, or NULL */
 };
 
 static void put(struct emitter *e, const char *name, double v)
@@ -178,11 +179,13 @@ static void emit(const struct drisk_feature_schema *s, const struct drisk_networ
     int last_event = n ? scans[n - 1].event : 0;
     int64_t last_ts = n ? scans[n - 1].ts : sh->created_at;
     int exceptions = 0, attempts = 0, picked = 0, ofd = 0, facilities = 0;
-    int reasons[DRISK_REASON_COUNT] = { 0 };
+    int reasons[DRISK_REASON_COUNT] = { 0 }, last_reason = 0;
     int64_t loc = 0, prev_loc = 0, arrived_at = DRISK_TS_NONE;
     for (size_t k = 0; k < n; k++) {
         const struct drisk_scan_event *sc = &scans[k];
         exceptions += sc->event == DRISK_EVENT_EXCEPTION;
+        if (sc->event == DRISK_EVENT_EXCEPTION)
+            last_reason = sc->reason;
         attempts += sc->event == DRISK_EVENT_DELIVERY_ATTEMPTED;
         picked |= sc->event == DRISK_EVENT_PICKED_UP;
         ofd |= sc->event == DRISK_EVENT_OUT_FOR_DELIVERY;
@@ -219,6 +222,11 @@ static void emit(const struct drisk_feature_schema *s, const struct drisk_networ
     /* network, as of as_of */
     struct drisk_network_view v;
     drisk_network_view(net, sh, loc, as_of, &v);
+    if (e->progress)
+        *e->progress = (struct drisk_progress){
+            last_ts, last_event,
+            last_event == DRISK_EVENT_ARRIVED_AT_FACILITY ? arrived_at : DRISK_TS_NONE,
+            exceptions, attempts, facilities, ofd, last_reason, v };
     int transit_known = !isnan(v.lane_transit_h) && v.lane_transit_h > 0;
     put(e, "pace_vs_lane", transit_known ? clamp(age_h / v.lane_transit_h, 0, 10) : 0);
     put(e, "lane_transit_unknown", !transit_known);
@@ -243,7 +251,7 @@ static size_t count_features(const struct drisk_feature_schema *s)
     struct drisk_shipment sh;
     memset(&sh, 0, sizeof sh);
     sh.weight_kg = sh.declared_value = NAN;
-    struct emitter e = { NULL, NULL, 0 };
+    struct emitter e = { NULL, NULL, 0, NULL };
     struct drisk_network *net = drisk_network_create();
     if (net)
         emit(s, net, &sh, NULL, 0, 0, &e);
@@ -287,7 +295,7 @@ int drisk_feature_names(const struct drisk_feature_schema *s,
         return -1;
     struct drisk_shipment sh;
     memset(&sh, 0, sizeof sh);
-    struct emitter e = { NULL, names, 0 };
+    struct emitter e = { NULL, names, 0, NULL };
     emit(s, net, &sh, NULL, 0, 0, &e);
     drisk_network_free(net);
     return 0;
@@ -320,9 +328,9 @@ void drisk_feature_name(const struct drisk_feature_schema *s, size_t i,
 void drisk_features_build(const struct drisk_feature_schema *schema,
                           const struct drisk_network *net, const struct drisk_shipment *sh,
                           const struct drisk_scan_event *scans, size_t n_scans, int64_t as_of,
-                          double *out)
+                          double *out, struct drisk_progress *progress)
 {
-    struct emitter e = { out, NULL, 0 };
+    struct emitter e = { out, NULL, 0, progress };
     emit(schema, net, sh, scans, n_scans, as_of, &e);
 }
 

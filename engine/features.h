@@ -64,13 +64,27 @@ int drisk_feature_index(const struct drisk_feature_schema *s, const char *name);
 void drisk_feature_name(const struct drisk_feature_schema *s, size_t i,
                         char buf[DRISK_FEATURE_NAME_MAX]);
 
+/* What the feature function read of a snapshot before turning it into numbers: the
+ * shipment's progress and the network view at its current facility. Scoring words its
+ * reasons from it (engine/risk.c) instead of walking the scans a second time. */
+struct drisk_progress {
+    int64_t last_ts;    /* the last scan's time, or created_at */
+    int last_event;     /* 0 without scans */
+    int64_t arrived_at; /* arrival at the current facility while still there, else
+                         * DRISK_TS_NONE */
+    int exceptions, attempts, facilities, out_for_delivery;
+    int last_reason;    /* of the last exception, 0 if none */
+    struct drisk_network_view view;
+};
+
 /* Builds the features of shipment sh as of as_of into out (schema->n_features doubles,
  * all finite). scans are the shipment's scans with ts <= as_of, in time order (the
  * caller cuts the list: nothing after as_of is ever read); net must hold exactly the
- * events up to as_of. Reentrant; reads only its arguments. */
+ * events up to as_of. progress, when not NULL, receives what was read. Reentrant; reads
+ * only its arguments. */
 void drisk_features_build(const struct drisk_feature_schema *schema,
                           const struct drisk_network *net, const struct drisk_shipment *sh,
                           const struct drisk_scan_event *scans, size_t n_scans, int64_t as_of,
-                          double *out);
+                          double *out, struct drisk_progress *progress);
 
 #endif

@@ -48,46 +48,6 @@ static int family_of(const char *name)
     return -1;
 }
 
-/* What the reasons quote: the shipment's progress and the network around it. */
-struct facts {
-    int64_t last_ts;
-    int last_event;
-    int64_t arrived_at; /* at the current facility, DRISK_TS_NONE if not there */
-    int exceptions, attempts, facilities, ofd;
-    int last_reason;
-    struct drisk_network_view v;
-};
-
-static void gather(const struct drisk_network *net, const struct drisk_shipment *sh,
-                   const struct drisk_scan_event *scans, size_t n, int64_t as_of, struct facts *f)
-{
-    memset(f, 0, sizeof *f);
-    f->last_ts = sh->created_at;
-    f->arrived_at = DRISK_TS_NONE;
-    int64_t loc = 0, prev = 0;
-    for (size_t k = 0; k < n; k++) {
-        const struct drisk_scan_event *s = &scans[k];
-        f->last_ts = s->ts;
-        f->last_event = s->event;
-        if (s->event == DRISK_EVENT_EXCEPTION) {
-            f->exceptions++;
-            f->last_reason = s->reason;
-        }
-        f->attempts += s->event == DRISK_EVENT_DELIVERY_ATTEMPTED;
-        f->ofd |= s->event == DRISK_EVENT_OUT_FOR_DELIVERY;
-        if (s->location_id > 0) {
-            if (s->location_id != prev)
-                f->facilities++;
-            prev = loc = s->location_id;
-            if (s->event == DRISK_EVENT_ARRIVED_AT_FACILITY)
-                f->arrived_at = s->ts;
-        }
-    }
-    if (f->last_event != DRISK_EVENT_ARRIVED_AT_FACILITY)
-        f->arrived_at = DRISK_TS_NONE;
-    drisk_network_view(net, sh, loc, as_of, &f->v);
-}
-
 /* The reasons are written with a small appender, not printf: formatting them was the
  * largest single cost of a /v1/score request after the kernel's. */
 struct text {
@@ -147,7 +107,7 @@ static void put_pct(struct text *t, double rate)
     put_s(t, "%");
 }
 
-static void say(const struct drisk_shipment *sh, const struct facts *f, int family,
+static void say(const struct drisk_shipment *sh, const struct drisk_progress *f, int family,
                 int64_t as_of, const char *loc, char *buf, size_t cap)
 {
     char ts[DRISK_TS_BUF];
@@ -159,14 +119,14 @@ static void say(const struct drisk_shipment *sh, const struct facts *f, int fami
         put_s(&t, "no scan for ");
         put_0(&t, idle_h);
         put_s(&t, " h");
-        if (f->arrived_at != DRISK_TS_NONE && f->v.facility_dwell_h > 0 &&
-            !isnan(f->v.facility_dwell_h)) {
+        if (f->arrived_at != DRISK_TS_NONE && f->view.facility_dwell_h > 0 &&
+            !isnan(f->view.facility_dwell_h)) {
             if (loc[0])
                 put_s(&t, " at "), put_s(&t, loc);
             put_s(&t, ", ");
-            put_1(&t, ((double)(as_of - f->arrived_at) / 3600.0) / f->v.facility_dwell_h);
+            put_1(&t, ((double)(as_of - f->arrived_at) / 3600.0) / f->view.facility_dwell_h);
             put_s(&t, "x this facility's normal dwell (");
-            put_0(&t, f->v.facility_dwell_h);
+            put_0(&t, f->view.facility_dwell_h);
             put_s(&t, " h)");
         } else {
             put_s(&t, " since ");
@@ -197,13 +157,13 @@ static void say(const struct drisk_shipment *sh, const struct facts *f, int fami
         } else {
             put_s(&t, "promise due in ");
             put_0(&t, left_h);
-            if (f->v.lane_transit_h > 0 && !isnan(f->v.lane_transit_h)) {
+            if (f->view.lane_transit_h > 0 && !isnan(f->view.lane_transit_h)) {
                 put_s(&t, " h; ");
                 put_0(&t, age_h);
                 put_s(&t, " h in transit, ");
-                put_1(&t, age_h / f->v.lane_transit_h);
+                put_1(&t, age_h / f->view.lane_transit_h);
                 put_s(&t, "x this lane's typical ");
-                put_0(&t, f->v.lane_transit_h);
+                put_0(&t, f->view.lane_transit_h);
                 put_s(&t, " h");
             } else {
                 put_s(&t, " h after ");
@@ -216,11 +176,11 @@ static void say(const struct drisk_shipment *sh, const struct facts *f, int fami
     case F_CARRIER:
         put_s(&t, sh->carrier);
         put_s(&t, " late on ");
-        put_pct(&t, f->v.lane_late_rate);
+        put_pct(&t, f->view.lane_late_rate);
         put_s(&t, " of this lane's parcels over the last 28 days (");
-        put_pct(&t, f->v.carrier_late_rate);
+        put_pct(&t, f->view.carrier_late_rate);
         put_s(&t, " across its lanes, ");
-        put_pct(&t, f->v.overall_late_rate);
+        put_pct(&t, f->view.overall_late_rate);
         put_s(&t, " all carriers)");
         break;
     case F_LANE:
@@ -229,21 +189,21 @@ static void say(const struct drisk_shipment *sh, const struct facts *f, int fami
         put_s(&t, " to ");
         put_s(&t, sh->destination);
         put_s(&t, ": ");
-        put_pct(&t, f->v.lane_late_rate);
+        put_pct(&t, f->view.lane_late_rate);
         put_s(&t, " late over the last 28 days");
         break;
     case F_FACILITY:
-        if (!isnan(f->v.facility_recent_dwell_h) && f->v.facility_dwell_h > 0) {
+        if (!isnan(f->view.facility_recent_dwell_h) && f->view.facility_dwell_h > 0) {
             put_s(&t, loc[0] ? loc : "the current facility");
             put_s(&t, " congested: parcels leaving it in the last 24 h dwelt ");
-            put_1(&t, f->v.facility_recent_dwell_h);
+            put_1(&t, f->view.facility_recent_dwell_h);
             put_s(&t, " h against ");
-            put_1(&t, f->v.facility_dwell_h);
+            put_1(&t, f->view.facility_dwell_h);
             put_s(&t, " h normally; ");
-            put_pct(&t, f->v.facility_exception_rate);
+            put_pct(&t, f->view.facility_exception_rate);
             put_s(&t, " of its scans were exceptions");
         } else {
-            put_pct(&t, f->v.facility_exception_rate);
+            put_pct(&t, f->view.facility_exception_rate);
             put_s(&t, " of the scans at ");
             put_s(&t, loc[0] ? loc : "the current facility");
             put_s(&t, " in the last 24 h were exceptions");
@@ -281,7 +241,7 @@ static void say(const struct drisk_shipment *sh, const struct facts *f, int fami
         } else {
             put_i(&t, f->facilities);
             put_s(&t, f->facilities == 1 ? " facility so far, " : " facilities so far, ");
-            put_s(&t, f->ofd ? "out for delivery" : "not yet out for delivery");
+            put_s(&t, f->out_for_delivery ? "out for delivery" : "not yet out for delivery");
         }
         break;
     }
@@ -333,13 +293,14 @@ enum drisk_status drisk_risk_score(const struct drisk_scorer *sc, const struct d
     double *x = buf, *contrib = buf + dim;
     double weight[F_COUNT] = { 0 };
     const struct drisk_feature_schema *built = NULL;
+    struct drisk_progress progress = { 0 };
     enum drisk_status rc = DRISK_OK;
     for (int k = 0; k < 3 && !rc; k++) {
         const struct drisk_model *m = sc->model[k];
         if (!m)
             continue;
         if (!built || strcmp(built->hash, sc->schema[k]->hash) != 0) {
-            drisk_features_build(sc->schema[k], net, sh, scans, n, as_of, x);
+            drisk_features_build(sc->schema[k], net, sh, scans, n, as_of, x, &progress);
             built = sc->schema[k];
         }
         struct drisk_prediction p;
@@ -382,8 +343,7 @@ enum drisk_status drisk_risk_score(const struct drisk_scorer *sc, const struct d
         return rc;
     out->level = drisk_risk_level(settings, out->p_late, out->p_lost);
 
-    struct facts facts;
-    gather(net, sh, scans, n, as_of, &facts);
+    /* a family weighs only if a model explained, so progress was filled */
     for (size_t r = 0; r < DRISK_RISK_MAX_REASONS - 1; r++) {
         int best = -1;
         for (int f = 0; f < F_COUNT; f++)
@@ -392,7 +352,7 @@ enum drisk_status drisk_risk_score(const struct drisk_scorer *sc, const struct d
         if (best < 0)
             break;
         weight[best] = 0;
-        say(sh, &facts, best, as_of, location_code ? location_code : "",
+        say(sh, &progress, best, as_of, location_code ? location_code : "",
             out->reasons[out->n_reasons], sizeof out->reasons[0]);
         out->n_reasons++;
     }

@@ -276,7 +276,7 @@ int main(int argc, char **argv)
     r = http("GET", "/v1/shipments/S-STALL", KEY_B, NULL, 0);
     CHECK(r.status == 404 && !strstr(r.body, "apex"));
     resp_free(&r);
-    int64_t scans_before = count(st, 1);
+    int64_t scans_before = count(st, 1), ships_before;
     r = post("/v1/scans", KEY_B, "{\"scans\":[{\"shipment_id\":\"S-STALL\",\"ts\":\"%s\","
              "\"event\":\"picked_up\"}]}", ts(t1, t1s));
     CHECK(r.status == 422 && strcmp(error_code(&r), "unknown_shipment") == 0);
@@ -447,12 +447,48 @@ int main(int argc, char **argv)
              "\"destination\":\"R05\",\"unknown_field\":{\"x\":[1,2]},\"declared_value\":\"12.5\"}");
     CHECK_MSG(r.status == 200, "unknown fields are ignored: %d %s", r.status, r.body);
     resp_free(&r);
+    /* more than 1,000 scans in one request: 413, nothing stored */
+    scans_before = count(st, 1);
+    {
+        size_t cap = 1001 * 120 + 32, len = 0;
+        char *many = malloc(cap);
+        len += (size_t)snprintf(many, cap, "{\"scans\":[");
+        for (int i = 0; i < 1001; i++)
+            len += (size_t)snprintf(many + len, cap - len,
+                                    "%s{\"shipment_id\":\"S-STALL\",\"ts\":\"%s\",\"event\":\"in_transit\"}",
+                                    i ? "," : "", ts(t0 + 100 + i, t1s));
+        len += (size_t)snprintf(many + len, cap - len, "]}");
+        r = http("POST", "/v1/scans", KEY_A, many, len);
+        CHECK_MSG(r.status == 413 && strcmp(error_code(&r), "batch_too_large") == 0, "%d %s",
+                  r.status, r.body);
+        resp_free(&r);
+        free(many);
+    }
+    CHECK(count(st, 1) == scans_before);
+    /* a merchant_id other than the key's is refused, not written to the other merchant */
+    ships_before = count(st, 0);
+    r = post("/v1/shipments", KEY_A, "{\"shipments\":[{\"shipment_id\":\"S-X\",\"merchant_id\":"
+             "\"other-merchant\",\"carrier\":\"apex\",\"service\":\"ground\",\"origin\":\"R01\","
+             "\"destination\":\"R05\",\"created_at\":\"%s\",\"promised_at\":\"%s\"}]}",
+             ts(t0, t0s), ts(t0 + 86400, t1s));
+    CHECK(r.status == 403 && strcmp(error_code(&r), "wrong_merchant") == 0 &&
+          strstr(r.body, "shipments[0].merchant_id"));
+    resp_free(&r);
+    CHECK(count(st, 0) == ships_before);
+    r = post("/v1/score", KEY_A, "{\"carrier\":\"apex\",\"service\":\"ground\",\"origin\":\"R01\","
+             "\"destination\":\"R05\",\"scans\":{\"ts\":1}}");
+    CHECK(r.status == 400 && strstr(r.body, "scans: must be an array"));
+    resp_free(&r);
+    r = post("/v1/score", KEY_A, "{\"carrier\":\"apex\",\"service\":\"ground\",\"origin\":\"R01\","
+             "\"destination\":\"R05\",\"as_of\":\"yesterday\"}");
+    CHECK(r.status == 422 && strstr(r.body, "as_of"));
+    resp_free(&r);
     r = http("GET", "/healthz", NULL, NULL, 0);
     CHECK(r.status == 200);
     resp_free(&r);
 
     /* stateless scoring stores nothing; with no scans it answers the pre-purchase question */
-    int64_t ships_before = count(st, 0);
+    ships_before = count(st, 0);
     r = post("/v1/score", KEY_A, "{\"carrier\":\"apex\",\"service\":\"ground\",\"origin\":\"R01\","
              "\"destination\":\"R05\",\"scans\":[{\"ts\":\"%s\",\"event\":\"picked_up\","
              "\"location\":\"R01-WH\"}],\"as_of\":\"%s\",\"created_at\":\"%s\"}",
@@ -484,6 +520,13 @@ int main(int argc, char **argv)
     resp_free(&r);
     r = http("PUT", "/v1/settings", KEY_A, "{\"late_alert\": 2}", 17);
     CHECK(r.status == 400);
+    resp_free(&r);
+    const char *backwards = "{\"claim_windows\": {\"ups\": {\"open_days\": 30, \"close_days\": 10}}}";
+    r = http("PUT", "/v1/settings", KEY_A, backwards, strlen(backwards));
+    CHECK(r.status == 400 && strstr(r.body, "close_days is before open_days"));
+    resp_free(&r);
+    r = http("GET", "/v1/settings", KEY_A, NULL, 0); /* a refused PUT changed nothing */
+    CHECK(num(r.json, "claim_windows.ups.close_days") == 270 && num(r.json, "stall_hours") == 24);
     resp_free(&r);
 
     /* hot swap under load: no request fails while the active late model changes */

@@ -130,7 +130,7 @@ static int process(struct replay *r, const struct event *e, struct drisk_error *
             s.lost = sh->outcome == DRISK_OUTCOME_LOST;
         if (delivered)
             s.eta_h = (double)(sh->delivered_at - e->t) / 3600.0;
-        drisk_features_build(r->schema, r->net, sh, a->scans, n, e->t, r->x);
+        drisk_features_build(r->schema, r->net, sh, a->scans, n, e->t, r->x, NULL);
         if (r->fn(&s, r->ctx, err)) {
             r->status = DRISK_EINVAL;
             return -1;
