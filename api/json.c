@@ -102,6 +102,43 @@ static const char *where_text(struct api_where at, char buf[48])
     return buf;
 }
 
+/* v as text that reads back as exactly v, into buf[40]; returns its length. Numbers with
+ * at most six decimals (weights, values: nearly all) are written by integer arithmetic:
+ * when x / 1e6 == v for the integer x, the decimal x * 1e-6 rounds back to v. */
+static size_t number_text(double v, char buf[40])
+{
+    double scaled = v * 1e6;
+    if (fabs(v) < 1e9 && scaled == (double)(long long)scaled &&
+        (double)(long long)scaled / 1e6 == v) {
+        long long x = (long long)scaled;
+        unsigned long long u = x < 0 ? (unsigned long long)-x : (unsigned long long)x;
+        unsigned long long whole = u / 1000000ULL, frac = u % 1000000ULL;
+        char tmp[40], *q = tmp + sizeof tmp;
+        *--q = '\0';
+        if (frac) {
+            int digits = 6;
+            while (frac % 10 == 0) {
+                frac /= 10;
+                digits--;
+            }
+            while (digits--) {
+                *--q = (char)('0' + frac % 10);
+                frac /= 10;
+            }
+            *--q = '.';
+        }
+        do
+            *--q = (char)('0' + whole % 10);
+        while ((whole /= 10) != 0);
+        if (x < 0)
+            *--q = '-';
+        size_t len = (size_t)(tmp + sizeof tmp - 1 - q);
+        memcpy(buf, q, len + 1);
+        return len;
+    }
+    return (size_t)snprintf(buf, 40, "%.17g", v);
+}
+
 /* Text of the fields of object o as a record of kind (0 shipments, 1 scans). Numbers are
  * printed into num (so "weight_kg": 2.5 and "2.5" agree); other types are refused. */
 static int to_record(const cJSON *o, int kind, struct api_where at, struct drisk_record *r,
@@ -126,23 +163,8 @@ static int to_record(const cJSON *o, int kind, struct api_where at, struct drisk
             if (!isfinite(c->valuedouble))
                 return api_fail(e, 400, "invalid_field", "%s.%s: the number is out of range",
                                 where_text(at, where), c->string);
-            double v = c->valuedouble;
-            if (v == (double)(long long)v && fabs(v) < 1e15) { /* whole: no float printf */
-                char *q = num[f] + sizeof num[f];
-                unsigned long long u = v < 0 ? (unsigned long long)-(long long)v
-                                             : (unsigned long long)v;
-                *--q = '\0';
-                do
-                    *--q = (char)('0' + u % 10);
-                while ((u /= 10) != 0);
-                if (v < 0)
-                    *--q = '-';
-                memmove(num[f], q, (size_t)(num[f] + sizeof num[f] - q));
-            } else {
-                snprintf(num[f], sizeof num[f], "%.17g", v);
-            }
             r->v[f] = num[f];
-            r->len[f] = strlen(num[f]);
+            r->len[f] = number_text(c->valuedouble, num[f]);
         } else {
             return api_fail(e, 400, "invalid_field", "%s.%s: must be a string%s",
                             where_text(at, where), c->string, kind == 0 ? " or a number" : "");
@@ -187,7 +209,10 @@ int api_shipment_from(const cJSON *o, const char *merchant, int for_score, int64
                         "%s.merchant_id: not your key's merchant: leave it out", where_text(at, where));
     if (drisk_record_shipment(&r, sh, msg, sizeof msg))
         return api_fail(e, 422, "invalid_field", "%s: %s", where_text(at, where), msg);
-    snprintf(sh->merchant, sizeof sh->merchant, "%s", merchant);
+    size_t ml = strlen(merchant);
+    ml = ml < sizeof sh->merchant ? ml : sizeof sh->merchant - 1;
+    memcpy(sh->merchant, merchant, ml);
+    sh->merchant[ml] = '\0';
     return 0;
 }
 

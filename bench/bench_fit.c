@@ -10,7 +10,9 @@
  *   logreg: C=1 (the L2 strength is 1 / (C n), scikit-learn's objective) tol=1e-4
  *   mlp: hidden=64,32 epochs=30 lr=0.001 batch=512 l2=1e-6 patience=2 seed=1 members=1
  *   svm_rbf, svm_linear: svm_c=1 svm_max_rows=20000 gamma=0 (0: "scale")
- *   any: balanced=1 (class weights) json=FILE (the figures as one JSON object) */
+ *   any: balanced=1 (class weights) json=FILE (the figures as one JSON object)
+ *        test=TEST.csv (also the AUC, PR-AUC and log loss on a later exported matrix)
+ *        scores=FILE (with test: "shipment_id,raw score" per test row, for blends) */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,8 +61,53 @@ static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* An exported snapshot matrix: shipment ids, as_of, labels and the features. */
+struct matrix {
+    size_t n, d;
+    double *x, *y;
+    int64_t *as_of;
+    char **ship;
+};
+
+static int load_matrix(const char *path, struct matrix *m)
+{
+    FILE *f = fopen(path, "rb");
+    struct drisk_csv *csv = f ? drisk_csv_create(f) : NULL;
+    struct drisk_csv_record rec;
+    struct drisk_error err;
+    const char *why;
+    if (!csv || drisk_csv_next(csv, &rec, &err) != 1) {
+        fprintf(stderr, "cannot read %s\n", path);
+        return -1;
+    }
+    size_t d = (size_t)rec.n_fields - 4, n = 0, cap = 1 << 20;
+    double *x = malloc(cap * d * sizeof *x), *y = malloc(cap * sizeof *y);
+    int64_t *as_of = malloc(cap * sizeof *as_of);
+    char **ship = malloc(cap * sizeof *ship);
+    while (drisk_csv_next(csv, &rec, &err) == 1) {
+        if (n == cap) {
+            cap *= 2;
+            x = realloc(x, cap * d * sizeof *x);
+            y = realloc(y, cap * sizeof *y);
+            as_of = realloc(as_of, cap * sizeof *as_of);
+            ship = realloc(ship, cap * sizeof *ship);
+        }
+        ship[n] = strdup(rec.field[0]);
+        drisk_ts_parse(rec.field[2], rec.len[2], &as_of[n], &why);
+        y[n] = atof(rec.field[3]);
+        for (size_t k = 0; k < d; k++)
+            x[n * d + k] = strtod(rec.field[4 + k], NULL);
+        n++;
+    }
+    drisk_csv_free(csv);
+    fclose(f);
+    *m = (struct matrix){ n, d, x, y, as_of, ship };
+    return 0;
+}
+
 /* Applies key=value to fo (and C), or returns -1. */
-static int set_option(const char *kv, struct drisk_fit_options *fo, double *C, const char **json)
+static int set_option(const char *kv, struct drisk_fit_options *fo, double *C, const char **json,
+                      const char **test, const char **scores)
 {
     const char *eq = strchr(kv, '=');
     if (!eq)
@@ -96,6 +143,10 @@ static int set_option(const char *kv, struct drisk_fit_options *fo, double *C, c
         fo->class_weight_balanced = atoi(v);
     else if (KEY("json"))
         *json = v;
+    else if (KEY("test"))
+        *test = v;
+    else if (KEY("scores"))
+        *scores = v;
     else if (KEY("hidden")) {
         fo->n_hidden = 0;
         for (const char *p = v; *p && fo->n_hidden < 3;) {
@@ -127,9 +178,9 @@ int main(int argc, char **argv)
     fo.tol = 1e-4;
     fo.l2 = strcmp(ops->name, "mlp") == 0 ? 1e-6 : fo.l2;
     double C = 0.0;
-    const char *json = NULL;
+    const char *json = NULL, *test = NULL, *scores = NULL;
     for (int i = 4; i < argc; i++)
-        if (set_option(argv[i], &fo, &C, &json)) {
+        if (set_option(argv[i], &fo, &C, &json, &test, &scores)) {
             fprintf(stderr, "bench_fit: bad option %s\n", argv[i]);
             return 2;
         }
@@ -139,36 +190,15 @@ int main(int argc, char **argv)
         fprintf(stderr, "bad UNTIL: %s\n", why);
         return 2;
     }
-    FILE *f = fopen(argv[2], "rb");
-    struct drisk_csv *csv = f ? drisk_csv_create(f) : NULL;
-    struct drisk_csv_record rec;
-    struct drisk_error err;
-    if (!csv || drisk_csv_next(csv, &rec, &err) != 1) {
-        fprintf(stderr, "cannot read %s\n", argv[2]);
-        return 1;
-    }
-    size_t d = (size_t)rec.n_fields - 4, n = 0, cap = 1 << 20;
-    double *x = malloc(cap * d * sizeof *x), *y = malloc(cap * sizeof *y);
-    int64_t *as_of = malloc(cap * sizeof *as_of);
-    char **ship = malloc(cap * sizeof *ship);
     double t0 = now_s();
-    while (drisk_csv_next(csv, &rec, &err) == 1) {
-        if (n == cap) {
-            cap *= 2;
-            x = realloc(x, cap * d * sizeof *x);
-            y = realloc(y, cap * sizeof *y);
-            as_of = realloc(as_of, cap * sizeof *as_of);
-            ship = realloc(ship, cap * sizeof *ship);
-        }
-        ship[n] = strdup(rec.field[0]);
-        drisk_ts_parse(rec.field[2], rec.len[2], &as_of[n], &why);
-        y[n] = atof(rec.field[3]);
-        for (size_t k = 0; k < d; k++)
-            x[n * d + k] = strtod(rec.field[4 + k], NULL);
-        n++;
-    }
-    drisk_csv_free(csv);
-    fclose(f);
+    struct matrix all;
+    if (load_matrix(argv[2], &all))
+        return 1;
+    size_t d = all.d, n = all.n;
+    double *x = all.x, *y = all.y;
+    int64_t *as_of = all.as_of;
+    char **ship = all.ship;
+    struct drisk_error err;
     double load_s = now_s() - t0;
     /* each shipment's creation = its first as_of; the last 15% of the period validates */
     struct drisk_strmap *ids = drisk_strmap_create(SIZE_MAX);
@@ -238,6 +268,34 @@ int main(int argc, char **argv)
            ops->name, nf, d, nv, fit_s, it ? "iterations" : ep ? "validation checks" : "support vectors",
            it ? it : ep ? ep : sv ? sv : "?", bm.log_loss, bm.auc, bm.pr_auc, peak, before,
            lat50, lat99, nl, load_s);
+    if (test) { /* the raw (uncalibrated) model on a later matrix: ranking figures */
+        struct matrix t;
+        if (load_matrix(test, &t))
+            return 1;
+        if (t.d != d) {
+            fprintf(stderr, "%s has %zu features, the training matrix %zu\n", test, t.d, d);
+            return 1;
+        }
+        struct drisk_prediction *tp = malloc(t.n * sizeof *tp);
+        double *q = malloc(t.n * sizeof *q);
+        struct drisk_binary_metrics tm;
+        if (drisk_model_predict(model, t.x, t.n, tp, &err)) {
+            fprintf(stderr, "predict: %s\n", err.msg);
+            return 1;
+        }
+        for (size_t i = 0; i < t.n; i++)
+            q[i] = tp[i].prob;
+        drisk_metrics_binary(t.n, t.y, q, NULL, &tm, &err);
+        FILE *df = scores ? fopen(scores, "w") : NULL;
+        for (size_t i = 0; df && i < t.n; i++)
+            fprintf(df, "%s,%.9g\n", t.ship[i], tp[i].score);
+        if (df)
+            fclose(df);
+        printf("test %s (%zu rows): AUC %.4f, PR-AUC %.4f, log loss %.5f (uncalibrated)\n", test,
+               t.n, tm.auc, tm.pr_auc, tm.log_loss);
+        free(tp);
+        free(q);
+    }
     if (json) {
         FILE *j = fopen(json, "w");
         if (!j) {

@@ -12,7 +12,9 @@
 # with drisk's rows: logreg, svm_linear, svm_rbf, mlp and auto (lognormal, mlp, auto for eta).
 # Needs a Release build in build/ and: apt-get install -y python3-xgboost python3-sklearn
 # python3-pandas time. Work files and results go to bench/out/quality/ (tables.md, *.json).
-# KEEP=1 reuses stores and exports already there; NO_DRISK=1 skips drisk's own rows. BENCH_JOBS=1 runs the baselines on 1 thread.
+# KEEP=1 reuses stores and exports already there (with DRISK_MODELS="mlp auto": only those
+# rows are trained again, the other families' predictions are reused); NO_DRISK=1 skips
+# drisk's own rows. BENCH_JOBS=1 runs the baselines on 1 thread.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DRISK=./build/drisk
@@ -60,6 +62,17 @@ drisk_predictions() {
       log "drisk train/eval --model $m failed for $p $t: table without its row"
     fi
   done
+  # KEEP=1 with DRISK_MODELS: the other families' predictions from the last run stay in
+  # the table (their code unchanged, fits deterministic)
+  if [ "${KEEP:-0}" = 1 ] && [ -n "${DRISK_MODELS:-}" ]; then
+    local all="logreg svm_linear svm_rbf mlp auto"
+    [ "$t" = eta ] && all="lognormal mlp auto"
+    for m in $all; do
+      case " $models " in *" $m "*) continue ;; esac
+      [ -s "$OUT/${p}_${t}_${m}_pred.csv" ] && echo "--predictions drisk-$m=$OUT/${p}_${t}_${m}_pred.csv"
+    done
+  fi
+  return 0
 }
 
 # compare DB TARGET SPLIT PREFIX TITLE: one table, appended to tables.md

@@ -298,6 +298,16 @@ static void test_learning(void)
           strstr(out_text, "candidates on the validation set") && strstr(out_text, "mlp "));
     CHECK(run("train --db '%s' --target eta --until 2025-03-10 --model mlp --hidden 8 --json", db) == 0 &&
           strstr(out_text, "\"algorithm\": \"mlp\"") && strstr(out_text, "\"p90_coverage\""));
+    /* the mlp's L2 strength: three single networks on the grid, then the ensemble at the
+     * strength with the best validation loss */
+    CHECK(strstr(err_text, "mlp l2=0.0001 (one network)") &&
+          strstr(err_text, "mlp l2=0.0003 (one network)") &&
+          strstr(err_text, "mlp l2=0.001 (one network)"));
+    const char *ens = strstr(err_text, " (the ensemble)");
+    CHECK_MSG(ens && ens - err_text > 12 && (strncmp(ens - 6, "0.0001", 6) == 0 ||
+                                             strncmp(ens - 6, "0.0003", 6) == 0 ||
+                                             strncmp(ens - 5, "0.001", 5) == 0),
+              "ensemble at a grid strength: %s", err_text);
     CHECK(run("train --db '%s' --target eta --model svm_rbf", db) == 2 &&
           strstr(err_text, "no regression learner \"svm_rbf\""));
     CHECK(run("train --db '%s' --target late --hidden 8,0", db) == 2 && strstr(err_text, "--hidden"));
