@@ -10,6 +10,7 @@
  *   logreg: C=1 (the L2 strength is 1 / (C n), scikit-learn's objective) tol=1e-4
  *   mlp: hidden=64,32 epochs=30 lr=0.001 batch=512 l2=1e-6 patience=2 seed=1 members=1
  *   svm_rbf, svm_linear: svm_c=1 svm_max_rows=20000 gamma=0 (0: "scale")
+ *   gbdt: trees=1000 depth=6 eta=0.05
  *   any: balanced=1 (class weights) json=FILE (the figures as one JSON object)
  *        test=TEST.csv (also the AUC, PR-AUC and log loss on a later exported matrix)
  *        scores=FILE (with test: "shipment_id,raw score" per test row, for blends) */
@@ -131,6 +132,12 @@ static int set_option(const char *kv, struct drisk_fit_options *fo, double *C, c
         fo->patience = atoi(v);
     else if (KEY("members"))
         fo->mlp_members = atoi(v);
+    else if (KEY("trees"))
+        fo->gbdt_trees = atoi(v);
+    else if (KEY("depth"))
+        fo->gbdt_depth = atoi(v);
+    else if (KEY("eta"))
+        fo->gbdt_eta = atof(v);
     else if (KEY("seed"))
         fo->seed = (uint64_t)atoll(v);
     else if (KEY("svm_c"))
@@ -260,6 +267,8 @@ int main(int argc, char **argv)
     qsort(lat, nl, sizeof *lat, cmp_double);
     double lat50 = lat[nl / 2], lat99 = lat[(size_t)(0.99 * (double)(nl - 1))];
     const char *it = drisk_model_meta_param(&model->meta, "iterations");
+    if (!it)
+        it = drisk_model_meta_param(&model->meta, "trees");
     const char *ep = drisk_model_meta_param(&model->meta, "validation_checks");
     const char *sv = drisk_model_meta_param(&model->meta, "support_vectors");
     printf("drisk %s on %zu x %zu, validated on %zu: fit %.2f s (%s %s), validation log loss "

@@ -9,7 +9,8 @@
 #        late and eta (every Olist order was delivered: lost has no positives to learn).
 # speed: scikit-learn LogisticRegression(lbfgs) on the largest train matrix (sim late, ~2.25M rows).
 # Each table compares XGBoost (hist) and scikit-learn on the same files (bench/compare.py)
-# with drisk's rows: logreg, svm_linear, svm_rbf, mlp and auto (lognormal, mlp, auto for eta).
+# with drisk's rows: logreg, svm_linear, svm_rbf, mlp, gbdt and auto (lognormal, mlp, auto
+# for eta).
 # Needs a Release build in build/ and: apt-get install -y python3-xgboost python3-sklearn
 # python3-pandas time. Work files and results go to bench/out/quality/ (tables.md, *.json).
 # KEEP=1 reuses stores and exports already there (with DRISK_MODELS="mlp auto": only those
@@ -46,9 +47,9 @@ drisk_predictions() {
   local db=$1 t=$2 split=$3 p=$4 id m models
   [ "${NO_DRISK:-0}" = 1 ] && return 0
   if [ "$t" = eta ]; then models=${DRISK_MODELS:-lognormal mlp auto}
-  else models=${DRISK_MODELS:-logreg svm_linear svm_rbf mlp auto}; fi
+  else models=${DRISK_MODELS:-logreg svm_linear svm_rbf mlp gbdt auto}; fi
   for m in $models; do
-    [ "$t" = eta ] && case $m in svm_*|logreg) continue ;; esac
+    [ "$t" = eta ] && case $m in svm_*|logreg|gbdt) continue ;; esac
     [ "$t" != eta ] && [ "$m" = lognormal ] && continue
     local f="$OUT/${p}_${t}_${m}"
     if nice /usr/bin/time -f "%e s %M KB" -o "${f}_train.time" \
@@ -65,7 +66,7 @@ drisk_predictions() {
   # KEEP=1 with DRISK_MODELS: the other families' predictions from the last run stay in
   # the table (their code unchanged, fits deterministic)
   if [ "${KEEP:-0}" = 1 ] && [ -n "${DRISK_MODELS:-}" ]; then
-    local all="logreg svm_linear svm_rbf mlp auto"
+    local all="logreg svm_linear svm_rbf mlp gbdt auto"
     [ "$t" = eta ] && all="lognormal mlp auto"
     for m in $all; do
       case " $models " in *" $m "*) continue ;; esac

@@ -101,7 +101,7 @@ const struct drisk_command drisk_cmd_export = {
 static const struct drisk_opt train_opts[] = {
     { "db", DRISK_OPT_STRING, 1, "DB", "", 0, 0, "SQLite database to read (and register the model in)" },
     { "target", DRISK_OPT_STRING, 0, "late|lost|eta", "", 0, 0, "what to predict (CONTRACT §3)" },
-    { "model", DRISK_OPT_STRING, 0, "NAME", NULL, 0, 0, "learner: logreg (default), svm_linear, svm_rbf or mlp for late/lost; lognormal (default) or mlp for eta; auto fits them all and keeps the best on validation" },
+    { "model", DRISK_OPT_STRING, 0, "NAME", NULL, 0, 0, "learner: logreg (default), svm_linear, svm_rbf, mlp or gbdt for late/lost; lognormal (default) or mlp for eta; auto fits them all and keeps the best on validation" },
     { "hidden", DRISK_OPT_STRING, 0, "N[,N[,N]]", "64,32", 0, 0, "mlp: units of each hidden layer (1 to 3 layers)" },
     { "epochs", DRISK_OPT_INT, 0, "N", "30", 1, 10000, "mlp: at most N passes over the training snapshots (early stopping on validation loss usually ends sooner)" },
     { "members", DRISK_OPT_INT, 0, "N", "5", 1, 16, "mlp: train N networks from different seeds and average their outputs" },
@@ -109,7 +109,10 @@ static const struct drisk_opt train_opts[] = {
     { "learning-rate", DRISK_OPT_STRING, 0, "X", "0.001", 0, 0, "mlp: Adam's step size (cut by 4 at each of the four validation checks an epoch that brings no improvement)" },
     { "svm-max-rows", DRISK_OPT_INT, 0, "N", "20000", 100, 10000000, "svm: train on a class-stratified sample of at most N snapshots (libsvm's time grows about quadratically with rows)" },
     { "svm-c", DRISK_OPT_STRING, 0, "C", "1", 0, 0, "svm: the cost of a margin violation" },
-    { "seed", DRISK_OPT_INT, 0, "N", "1", 0, INT64_MAX, "seed of the mlp's initial weights and shuffles and of the svm's sample" },
+    { "trees", DRISK_OPT_INT, 0, "N", "1000", 1, 100000, "gbdt: at most N boosting rounds (early stopping on validation log loss usually ends sooner)" },
+    { "depth", DRISK_OPT_INT, 0, "N", "6", 1, 8, "gbdt: levels of splits in each tree" },
+    { "shrinkage", DRISK_OPT_STRING, 0, "X", "0.05", 0, 0, "gbdt: the factor on each tree's output (smaller: more trees, a little better generalization)" },
+    { "seed", DRISK_OPT_INT, 0, "N", "1", 0, INT64_MAX, "seed of the mlp's initial weights and shuffles, the svm's sample and the gbdt's row and feature samples" },
     { "until", DRISK_OPT_DATE, 0, "TIME", NULL, 0, 0, "train on shipments created before TIME (default: all); the last 15% of that period validates" },
     { "min-count", DRISK_OPT_INT, 0, "N", "30", 1, INT64_MAX, "carriers, services and regions seen fewer times share the column \"other\"" },
     { "activate", DRISK_OPT_FLAG, 0, NULL, NULL, 0, 0, "make the new model the target's active one" },
@@ -204,6 +207,14 @@ static int run_train(const struct drisk_args *a)
         return 2;
     }
     o.fit.svm_max_rows = (size_t)drisk_arg_int(a, "svm-max-rows");
+    o.fit.gbdt_trees = (int)drisk_arg_int(a, "trees");
+    o.fit.gbdt_depth = (int)drisk_arg_int(a, "depth");
+    const char *shrink = drisk_arg_str(a, "shrinkage");
+    if (drisk_parse_double(shrink, strlen(shrink), &o.fit.gbdt_eta) != 0 ||
+        !(o.fit.gbdt_eta > 0.0 && o.fit.gbdt_eta <= 1.0)) {
+        fprintf(stderr, "drisk train: --shrinkage wants a number above 0 and at most 1\n");
+        return 2;
+    }
     o.fit.seed = (uint64_t)drisk_arg_int(a, "seed");
     const char *svm_c = drisk_arg_str(a, "svm-c");
     if (drisk_parse_double(svm_c, strlen(svm_c), &o.fit.svm_c) != 0 || !(o.fit.svm_c > 0.0) ||

@@ -84,6 +84,9 @@ void drisk_fit_options_init(struct drisk_fit_options *opt, enum drisk_target tar
     opt->svm_c = 1.0;
     opt->svm_gamma = 0.0;
     opt->svm_max_rows = 20000;
+    opt->gbdt_trees = 1000;
+    opt->gbdt_depth = 6;
+    opt->gbdt_eta = 0.05;
 }
 
 /* ---- byte buffer ---- */
@@ -285,6 +288,7 @@ uint32_t drisk_crc32(const void *data, size_t n)
 /* ---- registry ---- */
 
 static const struct drisk_model_ops *const registry[] = {
+    &drisk_gbdt_ops,
     &drisk_logreg_ops,
     &drisk_lognormal_ops,
     &drisk_mlp_ops,
@@ -392,6 +396,13 @@ enum drisk_status drisk_model_fit(const struct drisk_model_ops *ops,
         st = drisk_error_set(err, DRISK_EINVAL, "fit: svm options out of range (C %g, gamma %g, "
                              "max rows %zu: C > 0, gamma >= 0, 100 to 10000000 rows)",
                              opt->svm_c, opt->svm_gamma, opt->svm_max_rows);
+        goto out;
+    }
+    if (opt->gbdt_trees < 1 || opt->gbdt_trees > 100000 || opt->gbdt_depth < 1 ||
+        opt->gbdt_depth > 8 || !(opt->gbdt_eta > 0.0 && opt->gbdt_eta <= 1.0)) {
+        st = drisk_error_set(err, DRISK_EINVAL, "fit: gbdt options out of range (trees %d of 1 "
+                             "to 100000, depth %d of 1 to 8, shrinkage %g in (0, 1])",
+                             opt->gbdt_trees, opt->gbdt_depth, opt->gbdt_eta);
         goto out;
     }
     if ((st = check_dataset(train, "training", opt->target, err)) != DRISK_OK)

@@ -60,6 +60,7 @@ enum drisk_status drisk_calibrator_load(struct drisk_reader *r, struct drisk_cal
                                         struct drisk_error *err);
 
 /* The learners in the registry. */
+extern const struct drisk_model_ops drisk_gbdt_ops;
 extern const struct drisk_model_ops drisk_logreg_ops;
 extern const struct drisk_model_ops drisk_lognormal_ops;
 extern const struct drisk_model_ops drisk_mlp_ops;

@@ -90,6 +90,12 @@ struct drisk_fit_options {
     double svm_c;
     double svm_gamma;
     size_t svm_max_rows;
+    /* gbdt: at most gbdt_trees boosting rounds (early stopping on the validation log loss
+     * usually ends sooner; default 1000) of trees with gbdt_depth levels of splits (1 to 8;
+     * default 6), each tree's output scaled by gbdt_eta (the shrinkage; default 0.05). */
+    int gbdt_trees;
+    int gbdt_depth;
+    double gbdt_eta;
 };
 
 void drisk_fit_options_init(struct drisk_fit_options *opt, enum drisk_target target);

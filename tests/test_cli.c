@@ -266,7 +266,8 @@ static void test_learning(void)
               "--hidden 16,8 --json", db) == 0);
     CHECK(strstr(out_text, "\"candidates\": [{\"algorithm\": \"logreg\"") &&
           strstr(out_text, "{\"algorithm\": \"svm_linear\"") &&
-          strstr(out_text, "{\"algorithm\": \"svm_rbf\"") && strstr(out_text, "{\"algorithm\": \"mlp\""));
+          strstr(out_text, "{\"algorithm\": \"svm_rbf\"") && strstr(out_text, "{\"algorithm\": \"mlp\"") &&
+          strstr(out_text, "{\"algorithm\": \"gbdt\""));
     CHECK(strstr(err_text, "training on a sample of 1500") != NULL);
     /* the chosen one has the highest validation PR-AUC of the four */
     double best = -1.0, chosen = -2.0;
@@ -308,6 +309,12 @@ static void test_learning(void)
                                              strncmp(ens - 6, "0.0003", 6) == 0 ||
                                              strncmp(ens - 5, "0.001", 5) == 0),
               "ensemble at a grid strength: %s", err_text);
+    CHECK(run("train --db '%s' --target lost --until 2025-03-10 --model gbdt --depth 3 --json", db) == 0 &&
+          strstr(out_text, "\"algorithm\": \"gbdt\"") && strstr(out_text, "\"auc\""));
+    CHECK(run("train --db '%s' --target eta --model gbdt", db) == 2 &&
+          strstr(err_text, "no regression learner \"gbdt\""));
+    CHECK(run("train --db '%s' --target late --depth 9", db) == 2 && strstr(err_text, "--depth"));
+    CHECK(run("train --db '%s' --target late --shrinkage 0", db) == 2 && strstr(err_text, "--shrinkage"));
     CHECK(run("train --db '%s' --target eta --model svm_rbf", db) == 2 &&
           strstr(err_text, "no regression learner \"svm_rbf\""));
     CHECK(run("train --db '%s' --target late --hidden 8,0", db) == 2 && strstr(err_text, "--hidden"));

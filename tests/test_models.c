@@ -1267,6 +1267,58 @@ static void on_progress(void *ctx, int iter, double loss, double grad)
     progress_calls++;
 }
 
+static void test_gbdt(void)
+{
+    struct drisk_fit_options opt;
+    drisk_fit_options_init(&opt, DRISK_TARGET_LATE);
+    opt.gbdt_trees = 200;
+    opt.gbdt_depth = 3;
+    check_nonlinear(&drisk_gbdt_ops, &opt, 0.75);
+
+    /* deterministic for a seed (on enough rows that histograms are built on every core),
+     * different for another; early stopping keeps the rounds up to the best validation
+     * loss */
+    enum { N = 60000, D = 4 };
+    struct synth tr, va;
+    make_xor(&tr, N, D, 61);
+    make_xor(&va, 2000, D, 62);
+    opt.gbdt_trees = 400;
+    opt.gbdt_eta = 0.3;
+    struct drisk_model *a = NULL, *b = NULL, *c = NULL, *refused = NULL;
+    struct drisk_error err;
+    CHECK(drisk_model_fit(&drisk_gbdt_ops, &tr.ds, &va.ds, &opt, &a, &err) == DRISK_OK);
+    CHECK(drisk_model_fit(&drisk_gbdt_ops, &tr.ds, &va.ds, &opt, &b, &err) == DRISK_OK);
+    opt.seed = 2;
+    CHECK(drisk_model_fit(&drisk_gbdt_ops, &tr.ds, &va.ds, &opt, &c, &err) == DRISK_OK);
+    if (a && b && c) {
+        CHECK(predictions_equal(a, b, tr.x, 2000));
+        CHECK(!predictions_equal(a, c, tr.x, 2000));
+        int trees = atoi(drisk_model_meta_param(&a->meta, "trees"));
+        CHECK_MSG(trees > 5 && trees < 400, "stopped early at %d trees", trees);
+    }
+    /* a small forest: every truncation and corrupted byte of its file refused or harmless */
+    struct drisk_model *small = NULL;
+    struct drisk_buf buf = { 0 };
+    opt.gbdt_trees = 8;
+    opt.gbdt_depth = 2;
+    CHECK(drisk_model_fit(&drisk_gbdt_ops, &va.ds, NULL, &opt, &small, &err) == DRISK_OK);
+    if (small && drisk_model_set_schema(small, SCHEMA, &err) == DRISK_OK &&
+        drisk_model_save(small, &buf, &err) == DRISK_OK) {
+        CHECK_MSG(buf.len < 20000, "%zu bytes", buf.len);
+        check_corruption(&buf, va.x, D);
+    }
+    drisk_buf_free(&buf);
+    drisk_model_free(small);
+    opt.gbdt_depth = 9;
+    CHECK(drisk_model_fit(&drisk_gbdt_ops, &tr.ds, NULL, &opt, &refused, &err) == DRISK_EINVAL &&
+          strstr(err.msg, "depth") && refused == NULL);
+    drisk_model_free(a);
+    drisk_model_free(b);
+    drisk_model_free(c);
+    synth_free(&tr);
+    synth_free(&va);
+}
+
 static void test_table(void)
 {
     struct drisk_error err = { 0 };
@@ -1275,11 +1327,12 @@ static void test_table(void)
     CHECK(drisk_model_ops_find("mlp") == &drisk_mlp_ops);
     CHECK(drisk_model_ops_find("svm_rbf") == &drisk_svm_rbf_ops);
     CHECK(drisk_model_ops_find("svm_linear") == &drisk_svm_linear_ops);
+    CHECK(drisk_model_ops_find("gbdt") == &drisk_gbdt_ops);
     CHECK(drisk_model_ops_find("svm") == NULL && drisk_model_ops_find(NULL) == NULL);
     size_t n = 0;
     while (drisk_model_ops_at(n))
         n++;
-    CHECK(n == 5);
+    CHECK(n == 6);
     drisk_model_free(NULL);
     drisk_calibrator_free(NULL);
     CHECK(drisk_target_parse("lost") == DRISK_TARGET_LOST && drisk_target_parse("x") == 0);
@@ -1341,5 +1394,6 @@ int main(void)
     test_mlp_gradient();
     test_mlp();
     test_svm();
+    test_gbdt();
     CHECK_DONE();
 }

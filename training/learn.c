@@ -113,7 +113,8 @@ static void metrics_json(char *buf, size_t cap, int classification,
 }
 
 /* The learners "--model auto" tries for a target, in the order fitted. */
-static const char *const auto_classification[] = { "logreg", "svm_linear", "svm_rbf", "mlp" };
+static const char *const auto_classification[] = { "logreg", "svm_linear", "svm_rbf", "mlp",
+                                                    "gbdt" };
 static const char *const auto_regression[] = { "lognormal", "mlp" };
 
 /* Fits one learner on train, calibrates a classifier on valid (Platt) and measures it
@@ -160,6 +161,8 @@ static enum drisk_status fit_learner(const struct drisk_model_ops *ops,
         } else if (is_mlp) {
             fo.mlp_members = final ? opts->fit.mlp_members : 1;
             fo.class_weight_balanced = 0; /* rare classes: calibration restores the rate */
+        } else if (strcmp(ops->name, "gbdt") == 0) {
+            fo.class_weight_balanced = 0; /* as XGBoost is run: calibration restores the rate */
         }
         if ((rc = drisk_model_fit(ops, &tr, &va, &fo, &m, err)))
             goto out;
