@@ -102,6 +102,36 @@ static const char *where_text(struct api_where at, char buf[48])
     return buf;
 }
 
+/* x / 10^decimals in decimal, written backwards ending just before end (a NUL is put at
+ * end), trailing fractional zeros dropped; returns the first character. */
+static char *fixed_text(unsigned long long x, int decimals, int negative, char *end)
+{
+    unsigned long long scale = 1;
+    for (int i = 0; i < decimals; i++)
+        scale *= 10;
+    unsigned long long whole = x / scale, frac = x % scale;
+    char *q = end;
+    *q = '\0';
+    if (frac) {
+        int digits = decimals;
+        while (frac % 10 == 0) {
+            frac /= 10;
+            digits--;
+        }
+        while (digits--) {
+            *--q = (char)('0' + frac % 10);
+            frac /= 10;
+        }
+        *--q = '.';
+    }
+    do
+        *--q = (char)('0' + whole % 10);
+    while ((whole /= 10) != 0);
+    if (negative)
+        *--q = '-';
+    return q;
+}
+
 /* v as text that reads back as exactly v, into buf[40]; returns its length. Numbers with
  * at most six decimals (weights, values: nearly all) are written by integer arithmetic:
  * when x / 1e6 == v for the integer x, the decimal x * 1e-6 rounds back to v. */
@@ -111,27 +141,8 @@ static size_t number_text(double v, char buf[40])
     if (fabs(v) < 1e9 && scaled == (double)(long long)scaled &&
         (double)(long long)scaled / 1e6 == v) {
         long long x = (long long)scaled;
-        unsigned long long u = x < 0 ? (unsigned long long)-x : (unsigned long long)x;
-        unsigned long long whole = u / 1000000ULL, frac = u % 1000000ULL;
-        char tmp[40], *q = tmp + sizeof tmp;
-        *--q = '\0';
-        if (frac) {
-            int digits = 6;
-            while (frac % 10 == 0) {
-                frac /= 10;
-                digits--;
-            }
-            while (digits--) {
-                *--q = (char)('0' + frac % 10);
-                frac /= 10;
-            }
-            *--q = '.';
-        }
-        do
-            *--q = (char)('0' + whole % 10);
-        while ((whole /= 10) != 0);
-        if (x < 0)
-            *--q = '-';
+        char tmp[40], *q = fixed_text(x < 0 ? (unsigned long long)-x : (unsigned long long)x, 6,
+                                      x < 0, tmp + sizeof tmp - 1);
         size_t len = (size_t)(tmp + sizeof tmp - 1 - q);
         memcpy(buf, q, len + 1);
         return len;
@@ -392,47 +403,33 @@ void api_add_ts(cJSON *o, const char *key, int64_t ts)
         cJSON_AddStringToObject(o, key, drisk_ts_format(ts, buf));
 }
 
-void api_add_num(cJSON *o, const char *key, double v)
+/* A finite v as response text with 9 decimals (9 significant digits above 1e6), into
+ * buf[40]; NULL for NaN and infinities (null in JSON). cJSON prints a number up to three
+ * times to find its shortest exact form, a measurable share of a /v1/score request. */
+static const char *output_number(double v, char buf[40])
 {
-    /* printed here with 9 significant digits: cJSON prints a number up to three times to
-     * find the shortest exact form, a measurable share of a /v1/score request */
-    char buf[40];
-    if (isnan(v) || !isfinite(v)) {
-        cJSON_AddNullToObject(o, key);
-        return;
-    }
-    if (v >= 0 && v < 1e6) {
-        /* 9 decimals by integer arithmetic, trailing zeros dropped */
-        unsigned long long x = (unsigned long long)llround(v * 1e9);
-        unsigned long long whole = x / 1000000000ULL, frac = x % 1000000000ULL;
-        char *p = buf + sizeof buf;
-        *--p = '\0';
-        if (frac) {
-            int digits = 9;
-            while (frac % 10 == 0) {
-                frac /= 10;
-                digits--;
-            }
-            while (digits--) {
-                *--p = (char)('0' + frac % 10);
-                frac /= 10;
-            }
-            *--p = '.';
-        }
-        do {
-            *--p = (char)('0' + whole % 10);
-            whole /= 10;
-        } while (whole);
-        cJSON_AddRawToObject(o, key, p);
-        return;
-    }
-    snprintf(buf, sizeof buf, "%.9g", v);
-    cJSON_AddRawToObject(o, key, buf);
+    if (isnan(v) || !isfinite(v))
+        return NULL;
+    if (v >= 0 && v < 1e6)
+        return fixed_text((unsigned long long)llround(v * 1e9), 9, 0, buf + 39);
+    snprintf(buf, 40, "%.9g", v);
+    return buf;
 }
 
+void api_add_num(cJSON *o, const char *key, double v)
+{
+    char buf[40];
+    const char *t = output_number(v, buf);
+    if (t)
+        cJSON_AddRawToObject(o, key, t);
+    else
+        cJSON_AddNullToObject(o, key);
+}
+
+/* as_of + h hours; none for no estimate or one beyond a century (no overflow) */
 static int64_t eta_ts(int64_t as_of, double h)
 {
-    return isnan(h) || !isfinite(h) ? DRISK_TS_NONE : as_of + (int64_t)llround(h * 3600.0);
+    return !(fabs(h) < 876000.0) ? DRISK_TS_NONE : as_of + (int64_t)llround(h * 3600.0);
 }
 
 static cJSON *model_ids_json(const int64_t ids[3])
@@ -458,6 +455,123 @@ cJSON *api_risk_json(const struct drisk_risk *r, const int64_t ids[3])
         cJSON_AddItemToArray(reasons, cJSON_CreateString(r->reasons[i]));
     cJSON_AddItemToObject(o, "models", model_ids_json(ids));
     return o;
+}
+
+/* ---- JSON text written directly (the /v1/score answer: no tree, one buffer) ---- */
+
+struct jtext {
+    char *p;
+    size_t len, cap;
+    int failed;
+};
+
+static void jt_put(struct jtext *t, const char *s, size_t n)
+{
+    if (t->failed)
+        return;
+    if (t->len + n + 1 > t->cap) {
+        size_t cap = t->cap ? t->cap : 512;
+        while (cap < t->len + n + 1)
+            cap *= 2;
+        char *p = realloc(t->p, cap);
+        if (!p) {
+            t->failed = 1;
+            return;
+        }
+        t->p = p;
+        t->cap = cap;
+    }
+    memcpy(t->p + t->len, s, n);
+    t->len += n;
+    t->p[t->len] = '\0';
+}
+
+#define JT_LIT(t, s) jt_put((t), (s), sizeof(s) - 1)
+
+/* A JSON string: quotes, backslashes and control characters escaped (the text is UTF-8
+ * already: everything else goes as it is). */
+static void jt_str(struct jtext *t, const char *s)
+{
+    JT_LIT(t, "\"");
+    const char *run = s;
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        jt_put(t, run, (size_t)(s - run));
+        char esc[8] = { '\\', (char)c, 0 };
+        const char *short_esc = strchr("\b\f\n\r\t", c); /* as cJSON writes them */
+        if (c && short_esc) {
+            esc[1] = "bfnrt"[short_esc - "\b\f\n\r\t"];
+            jt_put(t, esc, 2);
+        } else if (c < 0x20) {
+            static const char hex[] = "0123456789abcdef";
+            memcpy(esc, "\\u00", 4);
+            esc[4] = hex[c >> 4];
+            esc[5] = hex[c & 15];
+            jt_put(t, esc, 6);
+        } else {
+            jt_put(t, esc, 2);
+        }
+        run = s + 1;
+    }
+    jt_put(t, run, (size_t)(s - run));
+    JT_LIT(t, "\"");
+}
+
+static void jt_num(struct jtext *t, double v)
+{
+    char buf[40];
+    const char *s = output_number(v, buf);
+    if (s)
+        jt_put(t, s, strlen(s));
+    else
+        JT_LIT(t, "null");
+}
+
+static void jt_ts(struct jtext *t, int64_t ts)
+{
+    char buf[DRISK_TS_BUF];
+    if (ts == DRISK_TS_NONE)
+        JT_LIT(t, "null");
+    else
+        jt_str(t, drisk_ts_format(ts, buf));
+}
+
+char *api_risk_text(const struct drisk_risk *r, const int64_t ids[3], size_t *len)
+{
+    struct jtext t = { 0 };
+    JT_LIT(&t, "{\"risk\":{\"as_of\":");
+    jt_ts(&t, r->as_of);
+    JT_LIT(&t, ",\"p_late\":");
+    jt_num(&t, r->p_late);
+    JT_LIT(&t, ",\"p_lost\":");
+    jt_num(&t, r->p_lost);
+    JT_LIT(&t, ",\"eta\":");
+    jt_ts(&t, eta_ts(r->as_of, r->eta_p50_h));
+    JT_LIT(&t, ",\"eta_p90\":");
+    jt_ts(&t, eta_ts(r->as_of, r->eta_p90_h));
+    JT_LIT(&t, ",\"risk_level\":");
+    jt_str(&t, drisk_risk_level_name(r->level));
+    JT_LIT(&t, ",\"reasons\":[");
+    for (size_t i = 0; i < r->n_reasons; i++) {
+        if (i)
+            JT_LIT(&t, ",");
+        jt_str(&t, r->reasons[i]);
+    }
+    JT_LIT(&t, "],\"models\":{\"late\":");
+    for (int k = 0; k < 3; k++) {
+        if (k)
+            jt_put(&t, k == 1 ? ",\"lost\":" : ",\"eta\":", k == 1 ? 8 : 7);
+        jt_num(&t, ids[k] ? (double)ids[k] : NAN);
+    }
+    JT_LIT(&t, "}}}");
+    if (t.failed) {
+        free(t.p);
+        return NULL;
+    }
+    *len = t.len;
+    return t.p;
 }
 
 static void print_into(cJSON *v, char *buf, size_t cap)

@@ -49,6 +49,9 @@ int api_settings_apply(const cJSON *o, struct drisk_settings *s, struct api_erro
 cJSON *api_settings_json(const struct drisk_settings *s);
 
 cJSON *api_risk_json(const struct drisk_risk *r, const int64_t ids[3]);
+/* The same risk as {"risk": {...}} text written directly, no cJSON tree (the /v1/score
+ * answer): a malloc'd, NUL-terminated string of *len bytes, or NULL out of memory. */
+char *api_risk_text(const struct drisk_risk *r, const int64_t ids[3], size_t *len);
 void api_risk_row(const struct drisk_risk *r, const int64_t ids[3], struct drisk_risk_row *row);
 void api_rec_row(const struct drisk_recommendation *rec, struct drisk_rec_row *row);
 cJSON *api_alert_json(const struct drisk_alert_row *a);

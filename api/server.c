@@ -463,7 +463,8 @@ static enum MHD_Result route_score(struct ctx *x, const cJSON *body)
     struct scan_in *in = small ? stack_in : malloc((size_t)n * sizeof *in);
     struct drisk_scan_event *ev = small ? stack_ev : malloc((size_t)n * sizeof *ev);
     struct model_set *m = NULL;
-    cJSON *o = NULL;
+    char *text = NULL;
+    size_t text_len = 0;
     if (!in || !ev) {
         api_fail(&e, 503, "out_of_memory", "out of memory");
         goto out;
@@ -501,8 +502,8 @@ static enum MHD_Result route_score(struct ctx *x, const cJSON *body)
     m = svc_models_acquire(x->svc);
     if (svc_score(x->svc, m, &settings, &sh, ev, (size_t)n, loc, as_of, &risk, &e) == 0) {
         const int64_t zero[3] = { 0, 0, 0 };
-        o = cJSON_CreateObject();
-        cJSON_AddItemToObject(o, "risk", api_risk_json(&risk, m ? m->scorer.id : zero));
+        if (!(text = api_risk_text(&risk, m ? m->scorer.id : zero, &text_len)))
+            api_fail(&e, 503, "out_of_memory", "out of memory");
     }
 out:
     svc_models_release(m);
@@ -510,7 +511,8 @@ out:
         free(in);
         free(ev);
     }
-    return o ? send_json(x->c, x->r, 200, o) : send_error(x->c, x->r, &e);
+    return text ? send_text(x->c, x->r, 200, text, text_len, "application/json")
+                : send_error(x->c, x->r, &e);
 }
 
 static int64_t find_own(struct ctx *x, const char *id, struct api_error *e)

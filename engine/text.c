@@ -2,6 +2,7 @@
 #include "engine/text.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,6 +11,11 @@ int drisk_utf8_valid(const char *str, size_t len)
     const unsigned char *s = (const unsigned char *)str;
     size_t i = 0;
     while (i < len) {
+        uint64_t eight;
+        if (i + 8 <= len && (memcpy(&eight, s + i, 8), (eight & 0x8080808080808080ULL) == 0)) {
+            i += 8; /* eight ASCII bytes at once: the common case */
+            continue;
+        }
         unsigned char c = s[i];
         if (c < 0x80) {
             i++;

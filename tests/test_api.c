@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "api/json.h"
 #include "api/server.h"
 #include "data/sim.h"
 #include "data/store.h"
@@ -187,6 +188,37 @@ static void *load_thread(void *arg)
     return NULL;
 }
 
+/* The /v1/score answer written directly is the text cJSON makes of the same risk, quotes,
+ * backslashes, control characters, UTF-8, nulls and big numbers included. */
+static void test_risk_text(void)
+{
+    static const int64_t id_sets[2][3] = { { 1, 0, 3 }, { 12345678901LL, 2, 0 } };
+    for (int v = 0; v < 2; v++) {
+        struct drisk_risk r;
+        memset(&r, 0, sizeof r);
+        r.as_of = 1767225600 + v;
+        r.p_late = v ? 0.123456789012 : 1e-12;
+        r.p_lost = v ? NAN : 2e6;
+        r.eta_p50_h = v ? NAN : 30.5;
+        r.eta_p90_h = 1e300;
+        r.level = v ? DRISK_RISK_HIGH : DRISK_RISK_LOW;
+        r.n_reasons = v ? 0 : 3;
+        snprintf(r.reasons[0], sizeof r.reasons[0], "a \"quoted\" \\ path\x01\x1f end");
+        snprintf(r.reasons[1], sizeof r.reasons[1], "tab\there\nnew line\r\b\f");
+        snprintf(r.reasons[2], sizeof r.reasons[2], "S\xc3\xa3o Paulo \xe2\x86\x92 R05/HUB");
+        size_t len = 0;
+        char *direct = api_risk_text(&r, id_sets[v], &len);
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddItemToObject(o, "risk", api_risk_json(&r, id_sets[v]));
+        char *tree = cJSON_PrintUnformatted(o);
+        CHECK_MSG(direct && tree && strcmp(direct, tree) == 0 && len == strlen(direct),
+                  "direct %s\n  cJSON %s", direct ? direct : "(null)", tree ? tree : "(null)");
+        free(direct);
+        cJSON_free(tree);
+        cJSON_Delete(o);
+    }
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -196,6 +228,7 @@ int main(int argc, char **argv)
     char db[512], path[600], body[8192], t0s[DRISK_TS_BUF], t1s[DRISK_TS_BUF],
         t2s[DRISK_TS_BUF], t3s[DRISK_TS_BUF], t4s[DRISK_TS_BUF];
     signal(SIGPIPE, SIG_IGN); /* the server may close while a too-large body is sent */
+    test_risk_text();
     mkdir(argv[1], 0755);
     snprintf(db, sizeof db, "%s/api.db", argv[1]);
     unlink(db);

@@ -162,6 +162,23 @@ static void test_text(void)
     CHECK(!drisk_utf8_valid("\xed\xa0\x80", 3));     /* surrogate */
     CHECK(!drisk_utf8_valid("\xf4\x90\x80\x80", 4)); /* above U+10FFFF */
     CHECK(drisk_utf8_valid("\xf0\x9f\x93\xa6", 4));  /* a parcel emoji */
+    /* bad bytes after, between and at the end of runs of eight ASCII bytes (read eight
+     * at a time): each at every offset of a 24-byte text */
+    for (size_t at = 0; at < 24; at++) {
+        char text[25];
+        memset(text, 'a', 24);
+        text[24] = '\0';
+        text[at] = (char)0xff;
+        CHECK_MSG(!drisk_utf8_valid(text, 24), "0xff at %zu", at);
+        text[at] = 'a';
+        if (at + 1 < 24) {
+            text[at] = (char)0xc3; /* a valid two-byte character, then a truncated one */
+            text[at + 1] = (char)0xa3;
+            CHECK_MSG(drisk_utf8_valid(text, 24), "c3 a3 at %zu", at);
+            text[at + 1] = 'a';
+            CHECK_MSG(!drisk_utf8_valid(text, 24), "c3 alone at %zu", at);
+        }
+    }
     CHECK(drisk_parse_double(" 12.5 ", 6, &d) == 0 && d == 12.5);
     CHECK(drisk_parse_double("1e3", 3, &d) == 0 && d == 1000);
     CHECK(drisk_parse_double("12,5", 4, &d) == -1);
