@@ -17,12 +17,13 @@
  * node's rows: a fit is deterministic for a seed and a core count.
  *
  * Scoring walks each tree with the raw feature values (x <= threshold goes left): no
- * bins, no allocation, reentrant. Explanations are by occlusion against the training
- * means (models/format.h).
+ * bins, no allocation, reentrant. Explanations are path attributions (gbdt_explain).
  *
- * Payload: f64 base score, d f64 training means, u32 trees, then per tree u32 nodes and
+ * Payload: u32 features (the model's d again, so that a damaged header cannot make a walk
+ * read past a row), f64 base score, u32 trees, then per tree u32 nodes and
  * per node u32 feature (0xffffffff: a leaf), f64 threshold, u32 left, u32 right (indices
- * into the tree's nodes, after their parent), f64 value (leaves; 0 for splits). */
+ * into the tree's nodes, after their parent), f64 value (a leaf's output; a split's own
+ * Newton step, the reference of the path attributions). */
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -62,7 +63,6 @@ struct gbdt {
     struct drisk_model base;
     size_t d;
     double base_score;
-    double *mean; /* d: the occlusion reference */
     uint32_t n_trees;
     struct gtree *tree;
 };
@@ -73,17 +73,13 @@ static void gbdt_free(struct drisk_model *base)
     for (uint32_t t = 0; t < m->n_trees; t++)
         free(m->tree[t].node);
     free(m->tree);
-    free(m->mean);
     free(m);
 }
 
 static struct gbdt *gbdt_new(size_t d, uint32_t max_trees, struct drisk_error *err)
 {
     struct gbdt *m = calloc(1, sizeof *m);
-    if (!m || !(m->mean = calloc(d, sizeof *m->mean)) ||
-        !(m->tree = calloc(max_trees ? max_trees : 1, sizeof *m->tree))) {
-        if (m)
-            free(m->mean);
+    if (!m || !(m->tree = calloc(max_trees ? max_trees : 1, sizeof *m->tree))) {
         free(m);
         drisk_error_set(err, DRISK_ENOMEM, "gbdt: out of memory");
         return NULL;
@@ -119,11 +115,30 @@ static enum drisk_status gbdt_predict(const struct drisk_model *base, const doub
     return DRISK_OK;
 }
 
+/* Path attributions (Saabas): walking each tree, a split's feature gets the change from
+ * the split node's value to the chosen child's; the walks telescope to the leaves, so
+ * *bias (the base score plus every root's value: what the trees say before looking at the
+ * row) plus the contributions is the score exactly. One walk per tree, where occlusion
+ * would score d + 2 rows. */
 static enum drisk_status gbdt_explain(const struct drisk_model *base, const double *x,
                                       double *contrib, double *bias, struct drisk_error *err)
 {
+    (void)err;
     const struct gbdt *m = (const struct gbdt *)base;
-    return drisk_explain_by_occlusion(base, m->mean, x, contrib, bias, err);
+    memset(contrib, 0, m->d * sizeof *contrib);
+    double b = m->base_score;
+    for (uint32_t t = 0; t < m->n_trees; t++) {
+        const struct gtree *tr = &m->tree[t];
+        const struct gnode *n = tr->node;
+        b += n->value;
+        while (n->feature != GBDT_LEAF) {
+            const struct gnode *next = tr->node + (x[n->feature] <= n->threshold ? n->left : n->right);
+            contrib[n->feature] += next->value - n->value;
+            n = next;
+        }
+    }
+    *bias = b;
+    return DRISK_OK;
 }
 
 /* ---- fitting ---- */
@@ -359,10 +374,11 @@ static enum drisk_status grow_tree(const struct fitter *f, size_t n_rows, int de
             size_t feat = 0;
             int bin = 0;
             double gain = dep < depth ? best_split(f, nd, &feat, &bin) : 0.0;
-            if (!(gain > 1e-12)) {
-                node->value = -nd->g / (nd->h + GBDT_LAMBDA) * eta;
+            /* every node's own Newton step: a leaf's output, a split's reference for the
+             * path attributions of gbdt_explain */
+            node->value = -nd->g / (nd->h + GBDT_LAMBDA) * eta;
+            if (!(gain > 1e-12))
                 continue;
-            }
             /* partition the node's rows: bins <= bin first */
             size_t a = nd->lo, b = nd->hi;
             while (a < b) {
@@ -469,12 +485,6 @@ static enum drisk_status gbdt_fit(const struct drisk_dataset *train,
     for (size_t i = 0; i < n; i++)
         for (size_t j = 0; j < d; j++)
             codes[i * d + j] = bin_of(cuts + j * (GBDT_MAX_BINS - 1), n_cuts[j], train->x[i * d + j]);
-    for (size_t j = 0; j < d; j++) {
-        double s = 0.0;
-        for (size_t i = 0; i < n; i++)
-            s += train->x[i * d + j];
-        m->mean[j] = s / (double)n;
-    }
     double cw0 = 1.0, cw1 = 1.0, pos_share, wpos = 0.0, wall = 0.0;
     drisk_class_weights(train, opt->class_weight_balanced, &cw0, &cw1, &pos_share);
     for (size_t i = 0; i < n; i++) {
@@ -575,8 +585,8 @@ static enum drisk_status gbdt_save(const struct drisk_model *base, struct drisk_
 {
     (void)err;
     const struct gbdt *m = (const struct gbdt *)base;
+    drisk_buf_put_u32(buf, (uint32_t)m->d);
     drisk_buf_put_f64(buf, m->base_score);
-    drisk_buf_put_f64s(buf, m->mean, m->d);
     drisk_buf_put_u32(buf, m->n_trees);
     for (uint32_t t = 0; t < m->n_trees; t++) {
         drisk_buf_put_u32(buf, m->tree[t].n);
@@ -597,21 +607,21 @@ static enum drisk_status gbdt_load(struct drisk_reader *r, const struct drisk_mo
 {
     enum drisk_status st;
     size_t d = meta->n_features;
+    uint32_t features = drisk_reader_u32(r);
     double base_score = drisk_reader_f64(r);
     if ((st = drisk_reader_check(r, "gbdt payload", err)))
         return st;
-    if (d > (r->len - r->pos) / 8)
-        return drisk_error_set(err, DRISK_EINVAL, "gbdt payload: truncated or malformed");
-    /* a tree takes at least 4 + 28 bytes */
+    if (features != d)
+        return drisk_error_set(err, DRISK_EINVAL, "gbdt payload: %u features, the model says %zu",
+                               features, d);
     struct gbdt *m = gbdt_new(d, 0, err);
     if (!m)
         return DRISK_ENOMEM;
     m->base_score = base_score;
-    drisk_reader_f64s(r, m->mean, d);
     uint32_t trees = drisk_reader_u32(r);
     if ((st = drisk_reader_check(r, "gbdt payload", err)))
         goto out;
-    if (!isfinite(m->base_score) || (size_t)trees > (r->len - r->pos) / 32) {
+    if (!isfinite(m->base_score) || (size_t)trees > (r->len - r->pos) / 32) { /* >= 32 B each */
         st = drisk_error_set(err, DRISK_EINVAL, "gbdt payload: %u trees do not fit the payload",
                              trees);
         goto out;
@@ -621,12 +631,6 @@ static enum drisk_status gbdt_load(struct drisk_reader *r, const struct drisk_mo
         st = drisk_error_set(err, DRISK_ENOMEM, "gbdt: out of memory");
         goto out;
     }
-    for (size_t j = 0; j < d; j++)
-        if (!isfinite(m->mean[j])) {
-            st = drisk_error_set(err, DRISK_EINVAL, "gbdt payload: feature %zu's mean is not "
-                                 "finite", j);
-            goto out;
-        }
     for (uint32_t t = 0; t < trees; t++) {
         uint32_t nn = drisk_reader_u32(r);
         if ((st = drisk_reader_check(r, "gbdt payload", err)))
@@ -651,9 +655,9 @@ static enum drisk_status gbdt_load(struct drisk_reader *r, const struct drisk_mo
             nd->value = drisk_reader_f64(r);
             /* children come after their parent, so every walk ends at a leaf */
             int leaf = nd->feature == GBDT_LEAF;
-            if (leaf ? !isfinite(nd->value)
-                     : (nd->feature >= d || !isfinite(nd->threshold) || nd->left <= k ||
-                        nd->right <= k || nd->left >= nn || nd->right >= nn)) {
+            if (!isfinite(nd->value) ||
+                (!leaf && (nd->feature >= d || !isfinite(nd->threshold) || nd->left <= k ||
+                           nd->right <= k || nd->left >= nn || nd->right >= nn))) {
                 st = drisk_error_set(err, DRISK_EINVAL, "gbdt payload: tree %u node %u is "
                                      "malformed", t, k);
                 goto out;

@@ -1295,6 +1295,15 @@ static void test_gbdt(void)
         CHECK(!predictions_equal(a, c, tr.x, 2000));
         int trees = atoi(drisk_model_meta_param(&a->meta, "trees"));
         CHECK_MSG(trees > 5 && trees < 400, "stopped early at %d trees", trees);
+        /* the path attributions go to the two features the label depends on */
+        double used = 0.0, unused = 0.0, contrib[D], base;
+        for (size_t i = 0; i < 500; i++) {
+            check_explain_sums(a, tr.x + i * D, D);
+            drisk_model_explain(a, tr.x + i * D, contrib, &base, &err);
+            used += fabs(contrib[0]) + fabs(contrib[1]);
+            unused += fabs(contrib[2]) + fabs(contrib[3]);
+        }
+        CHECK_MSG(used > 5.0 * unused, "attributions %g to x0, x1 vs %g to x2, x3", used, unused);
     }
     /* a small forest: every truncation and corrupted byte of its file refused or harmless */
     struct drisk_model *small = NULL;
