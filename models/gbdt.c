@@ -413,10 +413,11 @@ static enum drisk_status grow_tree(const struct fitter *f, size_t n_rows, int de
                 struct grow *small = L->hi - L->lo <= R->hi - R->lo ? L : R;
                 struct grow *large = small == L ? R : L;
                 build_hist(f, small, small->hist);
-                for (size_t k = 0; k < hist_size; k++) {
-                    large->hist[k].g = nd->hist[k].g - small->hist[k].g;
-                    large->hist[k].h = nd->hist[k].h - small->hist[k].h;
-                }
+                for (size_t u = 0; u < f->n_use; u++)
+                    for (size_t k = f->use[u] * GBDT_MAX_BINS, e = k + GBDT_MAX_BINS; k < e; k++) {
+                        large->hist[k].g = nd->hist[k].g - small->hist[k].g;
+                        large->hist[k].h = nd->hist[k].h - small->hist[k].h;
+                    }
             }
         }
         cur = nxt;

@@ -198,7 +198,8 @@ static enum drisk_status fit_learner(const struct drisk_model_ops *ops,
                 cand->valid = bm;
             else
                 cand->valid_eta = em;
-            *l2 = strncmp(ops->name, "svm", 3) == 0 ? NAN : fo.l2; /* svm: C instead */
+            /* the learners with an L2 strength: svm has C instead, gbdt its own leaf L2 */
+            *l2 = grid || strcmp(ops->name, "lognormal") == 0 ? fo.l2 : NAN;
         } else {
             drisk_model_free(m);
         }
