@@ -550,10 +550,12 @@ static enum drisk_status gbdt_fit(const struct drisk_dataset *train,
     size_t nodes = 0;
     for (uint32_t k = 0; k < m->n_trees; k++)
         nodes += m->tree[k].n;
+    char shrink[32];
+    snprintf(shrink, sizeof shrink, "%g", opt->gbdt_eta); /* as given: 0.05, not 0.05000...3 */
     if ((st = drisk_model_set_param_g(&m->base, "trees", (double)m->n_trees, err)) ||
         (st = drisk_model_set_param_g(&m->base, "nodes", (double)nodes, err)) ||
         (st = drisk_model_set_param_g(&m->base, "depth", (double)depth, err)) ||
-        (st = drisk_model_set_param_g(&m->base, "shrinkage", opt->gbdt_eta, err)) ||
+        (st = drisk_model_set_param(&m->base, "shrinkage", shrink, err)) ||
         (st = drisk_model_set_param_g(&m->base, "valid_loss", best_loss, err)) ||
         (st = drisk_model_set_param(&m->base, "class_weight",
                                     opt->class_weight_balanced ? "balanced" : "none", err)))
