@@ -519,8 +519,11 @@ static enum drisk_status gbdt_fit(const struct drisk_dataset *train,
                 use[f.n_use++] = j;
         }
         struct gtree *t = &m->tree[m->n_trees];
-        if ((st = grow_tree(&f, n_rows, depth, opt->gbdt_eta, t, levels, pool, err)))
+        if ((st = grow_tree(&f, n_rows, depth, opt->gbdt_eta, t, levels, pool, err))) {
+            free(t->node); /* the partial tree: not counted in n_trees, so not freed with m */
+            t->node = NULL;
             goto out;
+        }
         m->n_trees++;
         for (size_t i = 0; i < n; i++)
             score[i] += tree_score_binned(t, codes + i * d);
