@@ -3,6 +3,7 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -459,38 +460,59 @@ cJSON *api_risk_json(const struct drisk_risk *r, const int64_t ids[3])
 
 /* ---- JSON text written directly (the /v1/score answer: no tree, one buffer) ---- */
 
-struct jtext {
-    char *p;
-    size_t len, cap;
-    int failed;
-};
-
-static void jt_put(struct jtext *t, const char *s, size_t n)
+/* Room for n more bytes and the NUL; 0, or -1 with t->failed set. */
+static int text_room(struct api_text *t, size_t n)
 {
     if (t->failed)
-        return;
-    if (t->len + n + 1 > t->cap) {
-        size_t cap = t->cap ? t->cap : 512;
-        while (cap < t->len + n + 1)
-            cap *= 2;
-        char *p = realloc(t->p, cap);
-        if (!p) {
-            t->failed = 1;
-            return;
-        }
-        t->p = p;
-        t->cap = cap;
+        return -1;
+    if (t->len + n + 1 <= t->cap)
+        return 0;
+    size_t cap = t->cap ? t->cap : 512;
+    while (cap < t->len + n + 1)
+        cap *= 2;
+    char *p = realloc(t->p, cap);
+    if (!p) {
+        t->failed = 1;
+        return -1;
     }
+    t->p = p;
+    t->cap = cap;
+    return 0;
+}
+
+void api_text_put(struct api_text *t, const char *s, size_t n)
+{
+    if (text_room(t, n))
+        return;
     memcpy(t->p + t->len, s, n);
     t->len += n;
     t->p[t->len] = '\0';
 }
 
-#define JT_LIT(t, s) jt_put((t), (s), sizeof(s) - 1)
+void api_text_printf(struct api_text *t, const char *fmt, ...)
+{
+    while (!t->failed) { /* formats once when the text has room, twice when it must grow */
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(t->p ? t->p + t->len : NULL, t->cap - t->len, fmt, ap);
+        va_end(ap);
+        if (n < 0) {
+            t->failed = 1;
+            return;
+        }
+        if (t->len + (size_t)n < t->cap) {
+            t->len += (size_t)n;
+            return;
+        }
+        text_room(t, (size_t)n);
+    }
+}
+
+#define JT_LIT(t, s) api_text_put((t), (s), sizeof(s) - 1)
 
 /* A JSON string: quotes, backslashes and control characters escaped (the text is UTF-8
  * already: everything else goes as it is). */
-static void jt_str(struct jtext *t, const char *s)
+static void jt_str(struct api_text *t, const char *s)
 {
     JT_LIT(t, "\"");
     const char *run = s;
@@ -498,38 +520,38 @@ static void jt_str(struct jtext *t, const char *s)
         unsigned char c = (unsigned char)*s;
         if (c >= 0x20 && c != '"' && c != '\\')
             continue;
-        jt_put(t, run, (size_t)(s - run));
+        api_text_put(t, run, (size_t)(s - run));
         char esc[8] = { '\\', (char)c, 0 };
         const char *short_esc = strchr("\b\f\n\r\t", c); /* as cJSON writes them */
         if (c && short_esc) {
             esc[1] = "bfnrt"[short_esc - "\b\f\n\r\t"];
-            jt_put(t, esc, 2);
+            api_text_put(t, esc, 2);
         } else if (c < 0x20) {
             static const char hex[] = "0123456789abcdef";
             memcpy(esc, "\\u00", 4);
             esc[4] = hex[c >> 4];
             esc[5] = hex[c & 15];
-            jt_put(t, esc, 6);
+            api_text_put(t, esc, 6);
         } else {
-            jt_put(t, esc, 2);
+            api_text_put(t, esc, 2);
         }
         run = s + 1;
     }
-    jt_put(t, run, (size_t)(s - run));
+    api_text_put(t, run, (size_t)(s - run));
     JT_LIT(t, "\"");
 }
 
-static void jt_num(struct jtext *t, double v)
+static void jt_num(struct api_text *t, double v)
 {
     char buf[40];
     const char *s = output_number(v, buf);
     if (s)
-        jt_put(t, s, strlen(s));
+        api_text_put(t, s, strlen(s));
     else
         JT_LIT(t, "null");
 }
 
-static void jt_ts(struct jtext *t, int64_t ts)
+static void jt_ts(struct api_text *t, int64_t ts)
 {
     char buf[DRISK_TS_BUF];
     if (ts == DRISK_TS_NONE)
@@ -540,7 +562,7 @@ static void jt_ts(struct jtext *t, int64_t ts)
 
 char *api_risk_text(const struct drisk_risk *r, const int64_t ids[3], size_t *len)
 {
-    struct jtext t = { 0 };
+    struct api_text t = { 0 };
     JT_LIT(&t, "{\"risk\":{\"as_of\":");
     jt_ts(&t, r->as_of);
     JT_LIT(&t, ",\"p_late\":");
@@ -562,7 +584,7 @@ char *api_risk_text(const struct drisk_risk *r, const int64_t ids[3], size_t *le
     JT_LIT(&t, "],\"models\":{\"late\":");
     for (int k = 0; k < 3; k++) {
         if (k)
-            jt_put(&t, k == 1 ? ",\"lost\":" : ",\"eta\":", k == 1 ? 8 : 7);
+            api_text_put(&t, k == 1 ? ",\"lost\":" : ",\"eta\":", k == 1 ? 8 : 7);
         jt_num(&t, ids[k] ? (double)ids[k] : NAN);
     }
     JT_LIT(&t, "}}}");

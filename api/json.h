@@ -48,6 +48,17 @@ int api_settings_parse(const char *buf, size_t len, struct drisk_settings *s, st
 int api_settings_apply(const cJSON *o, struct drisk_settings *s, struct api_error *e);
 cJSON *api_settings_json(const struct drisk_settings *s);
 
+/* A growing, NUL-terminated text in malloc'd memory (answers written without cJSON, the
+ * metrics page). Zero-initialise it; after an allocation failure `failed` is set and
+ * further appends do nothing, so a writer checks once at the end. */
+struct api_text {
+    char *p;
+    size_t len, cap;
+    int failed;
+};
+void api_text_put(struct api_text *t, const char *s, size_t n);
+void api_text_printf(struct api_text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 cJSON *api_risk_json(const struct drisk_risk *r, const int64_t ids[3]);
 /* The same risk as {"risk": {...}} text written directly, no cJSON tree (the /v1/score
  * answer): a malloc'd, NUL-terminated string of *len bytes, or NULL out of memory. */

@@ -192,43 +192,7 @@ static cJSON *health_json(struct drisk_server *srv)
     return o;
 }
 
-/* A growing text buffer for the metrics page. */
-struct text {
-    char *p;
-    size_t len, cap;
-    int failed;
-};
-
-static void put(struct text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void put(struct text *t, const char *fmt, ...)
-{
-    va_list ap;
-    for (;;) {
-        if (t->failed)
-            return;
-        va_start(ap, fmt);
-        int n = vsnprintf(t->p + t->len, t->cap - t->len, fmt, ap);
-        va_end(ap);
-        if (n < 0) {
-            t->failed = 1;
-            return;
-        }
-        if ((size_t)n < t->cap - t->len) {
-            t->len += (size_t)n;
-            return;
-        }
-        size_t cap = (t->cap + (size_t)n + 1) * 2;
-        char *q = realloc(t->p, cap);
-        if (!q) {
-            t->failed = 1;
-            return;
-        }
-        t->p = q;
-        t->cap = cap;
-    }
-}
-
-static void put_hist(struct text *t, const char *name, const char *labels, atomic_llong *h,
+static void put_hist(struct api_text *t, const char *name, const char *labels, atomic_llong *h,
                      long long total_ns)
 {
     size_t nb;
@@ -237,29 +201,27 @@ static void put_hist(struct text *t, const char *name, const char *labels, atomi
     for (size_t k = 0; k <= nb; k++) {
         cum += atomic_load_explicit(&h[k], memory_order_relaxed);
         if (k < nb)
-            put(t, "%s_bucket{%s%sle=\"%g\"} %lld\n", name, labels, labels[0] ? "," : "", b[k], cum);
+            api_text_printf(t, "%s_bucket{%s%sle=\"%g\"} %lld\n", name, labels, labels[0] ? "," : "", b[k], cum);
         else
-            put(t, "%s_bucket{%s%sle=\"+Inf\"} %lld\n", name, labels, labels[0] ? "," : "", cum);
+            api_text_printf(t, "%s_bucket{%s%sle=\"+Inf\"} %lld\n", name, labels, labels[0] ? "," : "", cum);
     }
-    put(t, "%s_sum{%s} %.6f\n", name, labels, (double)total_ns * 1e-9);
-    put(t, "%s_count{%s} %lld\n", name, labels, cum);
+    api_text_printf(t, "%s_sum{%s} %.6f\n", name, labels, (double)total_ns * 1e-9);
+    api_text_printf(t, "%s_count{%s} %lld\n", name, labels, cum);
 }
 
 static enum MHD_Result route_metrics(struct ctx *x)
 {
     struct drisk_server *srv = x->srv;
     struct svc_counters *sc = svc_counters(x->svc);
-    struct text t = { malloc(16384), 0, 16384, 0 };
-    if (!t.p)
-        return MHD_NO;
+    struct api_text t = { 0 };
     static const char *const classes[3] = { "2xx", "4xx", "5xx" };
-    put(&t, "# HELP drisk_http_requests_total HTTP requests by route and status class.\n"
+    api_text_printf(&t, "# HELP drisk_http_requests_total HTTP requests by route and status class.\n"
             "# TYPE drisk_http_requests_total counter\n");
     for (int rt = 0; rt < R_COUNT; rt++)
         for (int k = 0; k < 3; k++)
-            put(&t, "drisk_http_requests_total{route=\"%s\",code=\"%s\"} %lld\n", route_names[rt],
+            api_text_printf(&t, "drisk_http_requests_total{route=\"%s\",code=\"%s\"} %lld\n", route_names[rt],
                 classes[k], atomic_load(&srv->requests[rt][k]));
-    put(&t, "# HELP drisk_http_request_duration_seconds Time from request to response.\n"
+    api_text_printf(&t, "# HELP drisk_http_request_duration_seconds Time from request to response.\n"
             "# TYPE drisk_http_request_duration_seconds histogram\n");
     for (int rt = 0; rt < R_COUNT; rt++) {
         char labels[64];
@@ -267,26 +229,26 @@ static enum MHD_Result route_metrics(struct ctx *x)
         put_hist(&t, "drisk_http_request_duration_seconds", labels, srv->hist[rt],
                  atomic_load(&srv->ns[rt]));
     }
-    put(&t, "# HELP drisk_scoring_duration_seconds One shipment's features, models and reasons.\n"
+    api_text_printf(&t, "# HELP drisk_scoring_duration_seconds One shipment's features, models and reasons.\n"
             "# TYPE drisk_scoring_duration_seconds histogram\n");
     put_hist(&t, "drisk_scoring_duration_seconds", "", sc->score_hist, atomic_load(&sc->score_ns));
-    put(&t, "# HELP drisk_alerts_raised_total Alerts opened, by type.\n"
+    api_text_printf(&t, "# HELP drisk_alerts_raised_total Alerts opened, by type.\n"
             "# TYPE drisk_alerts_raised_total counter\n");
     for (int a = 0; a < DRISK_ALERT_COUNT; a++)
-        put(&t, "drisk_alerts_raised_total{type=\"%s\"} %lld\n", drisk_alert_type_name(a),
+        api_text_printf(&t, "drisk_alerts_raised_total{type=\"%s\"} %lld\n", drisk_alert_type_name(a),
             atomic_load(&sc->alerts_raised[a]));
-    put(&t, "# TYPE drisk_scans_ingested_total counter\ndrisk_scans_ingested_total %lld\n"
+    api_text_printf(&t, "# TYPE drisk_scans_ingested_total counter\ndrisk_scans_ingested_total %lld\n"
             "# TYPE drisk_scans_duplicate_total counter\ndrisk_scans_duplicate_total %lld\n"
             "# TYPE drisk_sweeps_total counter\ndrisk_sweeps_total %lld\n"
             "# TYPE drisk_model_swaps_total counter\ndrisk_model_swaps_total %lld\n",
         atomic_load(&sc->scans_inserted), atomic_load(&sc->scans_duplicate),
         atomic_load(&sc->sweeps), atomic_load(&sc->model_swaps));
-    put(&t, "# HELP drisk_active_model_id The model serving each target (0: none).\n"
+    api_text_printf(&t, "# HELP drisk_active_model_id The model serving each target (0: none).\n"
             "# TYPE drisk_active_model_id gauge\n");
     struct model_set *ms = svc_models_acquire(x->svc);
     static const char *const names[3] = { "late", "lost", "eta" };
     for (int k = 0; k < 3; k++)
-        put(&t, "drisk_active_model_id{target=\"%s\"} %lld\n", names[k],
+        api_text_printf(&t, "drisk_active_model_id{target=\"%s\"} %lld\n", names[k],
             ms ? (long long)ms->scorer.id[k] : 0LL);
     svc_models_release(ms);
     if (t.failed) {
