@@ -455,8 +455,7 @@ enum drisk_status drisk_model_predict(const struct drisk_model *m, const double 
     if (drisk_target_is_classification(m->meta.target)) {
         for (size_t i = 0; i < n; i++) {
             double s = out[i].score;
-            out[i].prob = m->calibrator ? drisk_calibrator_apply(m->calibrator, s)
-                        : s >= 0 ? 1.0 / (1.0 + exp(-s)) : exp(s) / (1.0 + exp(s));
+            out[i].prob = m->calibrator ? drisk_calibrator_apply(m->calibrator, s) : drisk_sigmoid(s);
         }
     }
 out:

@@ -12,6 +12,7 @@
 #ifndef DRISK_FORMAT_H
 #define DRISK_FORMAT_H
 
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -140,6 +141,19 @@ void drisk_linear_save(const struct drisk_linear *lin, struct drisk_buf *buf);
  * finite and every std positive. */
 enum drisk_status drisk_linear_load(struct drisk_reader *r, size_t n_features,
                                     struct drisk_linear *lin, struct drisk_error *err);
+
+/* The logistic function of a log-odds z, and the log loss of z for a label y in {0, 1},
+ * both without overflow for any finite z: the one place the learners and the predict
+ * wrapper compute them. */
+static inline double drisk_sigmoid(double z)
+{
+    return z >= 0 ? 1.0 / (1.0 + exp(-z)) : exp(z) / (1.0 + exp(z));
+}
+
+static inline double drisk_logit_loss(double z, double y)
+{
+    return fmax(z, 0.0) + log1p(exp(-fabs(z))) - y * z;
+}
 
 /* The class weights of a classification set (ds->y in {0, 1}, ds->weight optional):
  * balanced gives class c the weight W / (2 W_c), W the total row weight, else both are 1.

@@ -440,7 +440,7 @@ static double log_loss_of(const double *score, const double *y, const double *w,
     double s = 0.0, ws = 0.0;
     for (size_t i = 0; i < n; i++) {
         double z = score[i], wi = w ? w[i] : 1.0;
-        s += wi * (fmax(z, 0.0) + log1p(exp(-fabs(z))) - y[i] * z);
+        s += wi * drisk_logit_loss(z, y[i]);
         ws += wi;
     }
     return s / ws;
@@ -505,8 +505,7 @@ static enum drisk_status gbdt_fit(const struct drisk_dataset *train,
     for (int round = 0; round < opt->gbdt_trees; round++) {
         size_t n_rows = 0;
         for (size_t i = 0; i < n; i++) {
-            double z = score[i];
-            double p = z >= 0 ? 1.0 / (1.0 + exp(-z)) : exp(z) / (1.0 + exp(z));
+            double p = drisk_sigmoid(score[i]);
             g[i] = (float)(w[i] * (p - train->y[i]));
             h[i] = (float)(w[i] * fmax(p * (1.0 - p), 1e-16));
             if ((double)(drisk_splitmix64(&rng) >> 11) < GBDT_ROW_SAMPLE * 9007199254740992.0)

@@ -161,9 +161,8 @@ double drisk_mlp_loss(const struct drisk_mlp_net *net, const float *x, const flo
         double wi = (w ? w[i] : 1.0) / wsum;
         if (!net->quantile) {
             double z = out[i], yi = y[i];
-            loss += wi * (fmax(z, 0.0) + log1p(exp(-fabs(z))) - yi * z);
-            double p = z >= 0 ? 1.0 / (1.0 + exp(-z)) : exp(z) / (1.0 + exp(z));
-            delta[i] = (float)(wi * (p - yi));
+            loss += wi * drisk_logit_loss(z, yi);
+            delta[i] = (float)(wi * (drisk_sigmoid(z) - yi));
         } else {
             for (int q = 0; q < 2; q++) {
                 double u = (double)y[i] - out[i * 2 + q];
