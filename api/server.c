@@ -59,13 +59,6 @@ struct req {
     char merchant[DRISK_ID_MAX];
 };
 
-static double mono_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
 /* ---- responses ---- */
 
 static enum MHD_Result send_text(struct MHD_Connection *c, struct req *r, int status, char *text,
@@ -727,7 +720,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (!r) {
         if (!(r = calloc(1, sizeof *r)))
             return MHD_NO;
-        r->t0 = mono_s();
+        r->t0 = drisk_monotonic_s();
         r->route = route_of(method, url);
         size_t ml = strnlen(method, sizeof r->method - 1), ul = strnlen(url, sizeof r->path - 1);
         memcpy(r->method, method, ml);
@@ -788,7 +781,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     struct req *r = *con_cls;
     if (!r)
         return;
-    double dt = mono_s() - r->t0;
+    double dt = drisk_monotonic_s() - r->t0;
     int cls_i = r->status >= 500 || r->status == 0 ? 2 : r->status >= 400 ? 1 : 0;
     atomic_fetch_add_explicit(&srv->requests[r->route][cls_i], 1, memory_order_relaxed);
     svc_observe(srv->hist[r->route], dt);

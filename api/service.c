@@ -66,8 +66,6 @@ static _Thread_local const struct svc *cache_owner;
 static _Thread_local struct key_cache key_cache[CACHE_SLOTS];
 static _Thread_local struct settings_cache settings_cache[CACHE_SLOTS];
 
-static double mono_s(void);
-
 /* Empties this thread's caches when they belong to another (earlier) server. */
 static void cache_claim(const struct svc *s)
 {
@@ -121,13 +119,6 @@ static int store_fail(struct api_error *e, const struct drisk_error *err)
 static int64_t wall_now(void)
 {
     return (int64_t)time(NULL);
-}
-
-static double mono_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
 /* ---- store connections: one per thread ---- */
@@ -264,7 +255,7 @@ int svc_settings(struct svc *s, struct drisk_store *st, const char *merchant,
 {
     char buf[8192];
     struct drisk_error err = { 0 };
-    double now = mono_s();
+    double now = drisk_monotonic_s();
     unsigned gen = atomic_load_explicit(&s->settings_gen, memory_order_acquire);
     size_t h = drisk_fnv1a(DRISK_FNV_SEED, merchant) % CACHE_SLOTS;
     cache_claim(s);
@@ -296,7 +287,7 @@ void svc_settings_changed(struct svc *s)
 int svc_auth(struct svc *s, struct drisk_store *st, const char *key, size_t len,
              char merchant[DRISK_ID_MAX], int *admin, struct api_error *e)
 {
-    double now = mono_s();
+    double now = drisk_monotonic_s();
     cache_claim(s);
     unsigned slot = len ? ((unsigned char)key[len - 1] + 31u * (unsigned char)key[len / 2]) % CACHE_SLOTS
                         : 0;
@@ -388,14 +379,14 @@ int svc_score(struct svc *s, struct model_set *m, const struct drisk_settings *s
               const struct drisk_shipment *sh, const struct drisk_scan_event *ev, size_t n,
               const char *loc, int64_t as_of, struct drisk_risk *out, struct api_error *e)
 {
-    double t0 = mono_s();
+    double t0 = drisk_monotonic_s();
     static const struct drisk_scorer none;
     struct drisk_error err = { 0 };
     pthread_rwlock_rdlock(&s->net_lock);
     enum drisk_status rc = drisk_risk_score(m ? &m->scorer : &none, s->net, settings, sh, ev, n,
                                             as_of, loc, out, &err);
     pthread_rwlock_unlock(&s->net_lock);
-    double dt = mono_s() - t0;
+    double dt = drisk_monotonic_s() - t0;
     svc_observe(s->counters.score_hist, dt);
     atomic_fetch_add_explicit(&s->counters.score_count, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&s->counters.score_ns, (long long)(dt * 1e9), memory_order_relaxed);
@@ -694,7 +685,7 @@ static int collect_open(const struct drisk_shipment *sh, const struct drisk_scan
 static void sweep(struct svc *s, struct drisk_store *st)
 {
     int64_t now = wall_now();
-    double t0 = mono_s();
+    double t0 = drisk_monotonic_s();
     struct drisk_error err = { 0 };
     struct open_list l = { 0 };
     struct drisk_store_filter f = { NULL, now - SWEEP_WINDOW_S, now + 1, 1, 0 };
@@ -743,7 +734,7 @@ static void sweep(struct svc *s, struct drisk_store *st)
     atomic_fetch_add(&s->counters.sweeps, 1);
     atomic_fetch_add(&s->counters.swept_shipments, (long long)l.n);
     DRISK_LOG(DRISK_LOG_INFO, "sweep: re-scored %zu open shipments in %.1f s, %d new alerts", l.n,
-              mono_s() - t0, raised);
+              drisk_monotonic_s() - t0, raised);
 out:
     for (size_t i = 0; i < l.n; i++)
         live_shipment_free(&l.a[i]);
@@ -755,7 +746,7 @@ static void *background(void *arg)
     struct svc *s = arg;
     struct api_error e;
     struct drisk_store *st = svc_store(s, &e);
-    double next_sweep = mono_s(); /* the first sweep right away: alerts from the start */
+    double next_sweep = drisk_monotonic_s(); /* the first sweep right away: alerts from the start */
     pthread_mutex_lock(&s->bg_lock);
     while (!s->stopping) {
         struct timespec t;
@@ -768,9 +759,9 @@ static void *background(void *arg)
         struct drisk_error err = { 0 };
         if (reload_with(s, st, &err))
             DRISK_LOG(DRISK_LOG_WARN, "model reload: %s", err.msg);
-        if (s->sweep_s > 0 && mono_s() >= next_sweep) {
+        if (s->sweep_s > 0 && drisk_monotonic_s() >= next_sweep) {
             sweep(s, st);
-            next_sweep = mono_s() + s->sweep_s;
+            next_sweep = drisk_monotonic_s() + s->sweep_s;
         }
         pthread_mutex_lock(&s->bg_lock);
     }
@@ -803,12 +794,12 @@ enum drisk_status svc_create(const char *db_path, struct svc **out, struct drisk
         rc = drisk_error_set(err, DRISK_ENOMEM, "out of memory starting the server");
         goto fail;
     }
-    double t0 = mono_s();
+    double t0 = drisk_monotonic_s();
     s->fed_until = wall_now();
     if ((rc = drisk_network_replay(st, s->fed_until, s->net, err)))
         goto fail;
     DRISK_LOG(DRISK_LOG_INFO, "network statistics replayed from %s in %.1f s", db_path,
-              mono_s() - t0);
+              drisk_monotonic_s() - t0);
     if ((rc = reload_with(s, st, err)))
         goto fail;
     *out = s;

@@ -18,20 +18,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "data/csv.h"
 #include "engine/strmap.h"
 #include "engine/timeutil.h"
+#include "models/log.h"
 #include "models/model.h"
 #include "training/metrics.h"
-
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
 
 /* Resets the kernel's peak-RSS mark (VmHWM), so the next reading covers the fit alone. */
 static void reset_peak(void)
@@ -197,7 +190,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "bad UNTIL: %s\n", why);
         return 2;
     }
-    double t0 = now_s();
+    double t0 = drisk_monotonic_s();
     struct matrix all;
     if (load_matrix(argv[2], &all))
         return 1;
@@ -206,7 +199,7 @@ int main(int argc, char **argv)
     int64_t *as_of = all.as_of;
     char **ship = all.ship;
     struct drisk_error err;
-    double load_s = now_s() - t0;
+    double load_s = drisk_monotonic_s() - t0;
     /* each shipment's creation = its first as_of; the last 15% of the period validates */
     struct drisk_strmap *ids = drisk_strmap_create(SIZE_MAX);
     int64_t *created = malloc(n * sizeof *created), *sid = malloc(n * sizeof *sid);
@@ -243,12 +236,12 @@ int main(int argc, char **argv)
         fo.l2 = 1.0 / (C * (double)nf);
     struct drisk_model *model = NULL;
     reset_peak();
-    double before = peak_mib(), t1 = now_s();
+    double before = peak_mib(), t1 = drisk_monotonic_s();
     if (drisk_model_fit(ops, &train, &valid, &fo, &model, &err)) {
         fprintf(stderr, "fit: %s\n", err.msg);
         return 1;
     }
-    double fit_s = now_s() - t1, peak = peak_mib();
+    double fit_s = drisk_monotonic_s() - t1, peak = peak_mib();
     struct drisk_prediction *pr = malloc(nv * sizeof *pr);
     double *p = malloc(nv * sizeof *p);
     drisk_model_predict(model, xv, nv, pr, &err);
@@ -260,9 +253,9 @@ int main(int argc, char **argv)
     size_t nl = nv < 100000 ? nv : 100000;
     double *lat = malloc(nl * sizeof *lat);
     for (size_t i = 0; i < nl; i++) {
-        double a = now_s();
+        double a = drisk_monotonic_s();
         drisk_model_predict(model, xv + i * d, 1, pr, &err);
-        lat[i] = (now_s() - a) * 1e6;
+        lat[i] = (drisk_monotonic_s() - a) * 1e6;
     }
     qsort(lat, nl, sizeof *lat, cmp_double);
     double lat50 = lat[nl / 2], lat99 = lat[(size_t)(0.99 * (double)(nl - 1))];

@@ -2,7 +2,6 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cli/commands.h"
@@ -10,13 +9,7 @@
 #include "data/sim.h"
 #include "data/store.h"
 #include "engine/timeutil.h"
-
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
+#include "models/log.h"
 
 /* ---- simulate ---- */
 
@@ -48,9 +41,9 @@ static int run_simulate(const struct drisk_args *a)
     int rc = drisk_cli_open_store("simulate", drisk_arg_str(a, "db"), 0, &store);
     if (rc)
         return rc;
-    double t0 = now_s();
+    double t0 = drisk_monotonic_s();
     enum drisk_status st = drisk_sim_run(store, &opts, &sum, &err);
-    double dt = now_s() - t0;
+    double dt = drisk_monotonic_s() - t0;
     drisk_store_free(store);
     if (st)
         return drisk_fail("simulate", &err);
@@ -137,9 +130,9 @@ static int run_import(const struct drisk_args *a)
     int rc = drisk_cli_open_store("import", drisk_arg_str(a, "db"), 0, &store);
     if (rc)
         return rc;
-    double t0 = now_s();
+    double t0 = drisk_monotonic_s();
     enum drisk_status st = drisk_import(store, &opts, &res, &err);
-    double dt = now_s() - t0;
+    double dt = drisk_monotonic_s() - t0;
     drisk_store_free(store);
     if (res.problems > 20)
         fprintf(stderr, "  ... and %lld more problem%s\n", (long long)(res.problems - 20),

@@ -29,7 +29,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "models/format.h"
@@ -446,13 +445,6 @@ static double log_loss_of(const double *score, const double *y, const double *w,
     return s / ws;
 }
 
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
 static enum drisk_status gbdt_fit(const struct drisk_dataset *train,
                                   const struct drisk_dataset *valid,
                                   const struct drisk_fit_options *opt, struct drisk_model **out,
@@ -500,7 +492,7 @@ static enum drisk_status gbdt_fit(const struct drisk_dataset *train,
         vscore[i] = m->base_score;
     struct fitter f = { n, d, codes, g, h, cuts, n_cuts, use, 0, idx, threads, scratch };
     uint64_t rng = opt->seed ^ 0x6a09e667f3bcc909ULL;
-    double best_loss = INFINITY, t0 = now_s(), last_log = t0, vloss = NAN;
+    double best_loss = INFINITY, t0 = drisk_monotonic_s(), last_log = t0, vloss = NAN;
     uint32_t best_trees = 0;
     for (int round = 0; round < opt->gbdt_trees; round++) {
         size_t n_rows = 0;
@@ -532,10 +524,10 @@ static enum drisk_status gbdt_fit(const struct drisk_dataset *train,
                    : log_loss_of(score, train->y, w, n);
         if (opt->progress)
             opt->progress(opt->progress_ctx, round + 1, vloss, 0.0);
-        if (opt->verbose && now_s() - last_log >= 1.0) {
+        if (opt->verbose && drisk_monotonic_s() - last_log >= 1.0) {
             DRISK_LOG(DRISK_LOG_INFO, "gbdt tree %d: validation log loss %.5f (%.1f s)", round + 1,
-                      vloss, now_s() - t0);
-            last_log = now_s();
+                      vloss, drisk_monotonic_s() - t0);
+            last_log = drisk_monotonic_s();
         }
         if (!nv || vloss < best_loss) {
             best_loss = vloss;

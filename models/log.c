@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 enum drisk_log_level drisk_log_threshold = DRISK_LOG_INFO;
 
@@ -29,4 +30,11 @@ void drisk_log_write(enum drisk_log_level level, const char *fmt, ...)
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
     fprintf(stderr, "drisk: %s: %s\n", level_names[level], line);
+}
+
+double drisk_monotonic_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }

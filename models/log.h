@@ -19,6 +19,9 @@ int drisk_log_set_level(const char *name);
 void drisk_log_write(enum drisk_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* Seconds on the monotonic clock: for timings and progress lines (differences only). */
+double drisk_monotonic_s(void);
+
 #define DRISK_LOG(level, ...)                                   \
     do {                                                        \
         if ((level) <= drisk_log_threshold)                     \

@@ -21,7 +21,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <pthread.h>
 #include <unistd.h>
 
@@ -420,13 +419,6 @@ static int line_search(struct ls_state *s, double f0, double dg0, double a0, dou
     return -1;
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 /* Minimizes p from x (updated in place). Never fails on numerics: it reports why it
  * stopped. */
 static enum drisk_status lbfgs_minimize(const struct lbfgs_problem *p, double *x,
@@ -452,15 +444,15 @@ static enum drisk_status lbfgs_minimize(const struct lbfgs_problem *p, double *x
         goto out;
     }
     double gnorm = inf_norm(g, n);
-    double last_log = now_s();
+    double last_log = drisk_monotonic_s();
     int k = 0;
     for (;;) {
         if (opt->progress)
             opt->progress(opt->progress_ctx, k, f, gnorm);
-        if (opt->verbose && now_s() - last_log >= 1.0) {
+        if (opt->verbose && drisk_monotonic_s() - last_log >= 1.0) {
             DRISK_LOG(DRISK_LOG_INFO, "L-BFGS iteration %d: loss %.10g, max |gradient| %.3g", k,
                       f, gnorm);
-            last_log = now_s();
+            last_log = drisk_monotonic_s();
         }
         if (gnorm <= opt->tol) {
             res->stop = "gradient";

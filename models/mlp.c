@@ -21,7 +21,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <cblas.h>
 
@@ -316,13 +315,6 @@ static double set_loss(const struct drisk_mlp_net *net, const float *x, const fl
     return total / wtotal;
 }
 
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
 static enum drisk_status mlp_fit(const struct drisk_dataset *train,
                                  const struct drisk_dataset *valid,
                                  const struct drisk_fit_options *opt, struct drisk_model **out,
@@ -398,7 +390,7 @@ static enum drisk_status mlp_fit(const struct drisk_dataset *train,
 
     /* each member: its own seed for the initial weights and the shuffles */
     const double b1 = 0.9, b2 = 0.999, eps = 1e-8;
-    double t0 = now_s(), last_log = t0, train_loss = NAN;
+    double t0 = drisk_monotonic_s(), last_log = t0, train_loss = NAN;
     char best_epochs[DRISK_META_VALUE_MAX] = "", valid_losses[DRISK_META_VALUE_MAX] = "";
     int checks_run = 0;
     for (int member = 0; member < m->n_members; member++) {
@@ -460,13 +452,13 @@ static enum drisk_status mlp_fit(const struct drisk_dataset *train,
                 checks_run++;
                 if (opt->progress)
                     opt->progress(opt->progress_ctx, checks_run, vloss, train_loss);
-                if ((opt->verbose && now_s() - last_log >= 1.0) ||
+                if ((opt->verbose && drisk_monotonic_s() - last_log >= 1.0) ||
                     drisk_log_threshold >= DRISK_LOG_DEBUG) {
                     DRISK_LOG(opt->verbose ? DRISK_LOG_INFO : DRISK_LOG_DEBUG, "mlp member %d of "
                               "%d, epoch %.2f: training loss %.5f, validation loss %.5f "
                               "(%.1f s)", member + 1, m->n_members, at, train_loss, vloss,
-                              now_s() - t0);
-                    last_log = now_s();
+                              drisk_monotonic_s() - t0);
+                    last_log = drisk_monotonic_s();
                 }
                 if (!nv || best_loss == INFINITY || vloss < best_loss - 1e-5 * fabs(best_loss)) {
                     best_loss = vloss;

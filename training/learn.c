@@ -14,13 +14,6 @@
 #include "models/model.h"
 #include "training/snapshot.h"
 
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
 /* ---- growable snapshot matrices ---- */
 
 struct matrix {
@@ -142,7 +135,7 @@ static enum drisk_status fit_learner(const struct drisk_model_ops *ops,
     int ensemble = is_mlp && opts->fit.mlp_members > 1; /* one more fit after the grid */
     struct drisk_dataset tr = as_dataset(train), va = as_dataset(valid);
     struct drisk_model *m = NULL;
-    double t0 = now_s(), best_loss = INFINITY, best_l2 = NAN;
+    double t0 = drisk_monotonic_s(), best_loss = INFINITY, best_l2 = NAN;
     memset(cand, 0, sizeof *cand);
     snprintf(cand->algorithm, sizeof cand->algorithm, "%s", ops->name);
     *out = NULL;
@@ -205,7 +198,7 @@ static enum drisk_status fit_learner(const struct drisk_model_ops *ops,
         }
         m = NULL;
     }
-    cand->seconds_fit = now_s() - t0;
+    cand->seconds_fit = drisk_monotonic_s() - t0;
 out:
     if (m && m != *out)
         drisk_model_free(m);
@@ -309,14 +302,14 @@ enum drisk_status drisk_train(struct drisk_store *store, const struct drisk_trai
         return drisk_error_set(err, DRISK_EINVAL, "no shipment was created before --until");
     c.valid_start = first + (int64_t)((1.0 - opts->valid_fraction) * (double)(until - first));
 
-    double t0 = now_s();
+    double t0 = drisk_monotonic_s();
     if ((rc = drisk_snapshot_schema(store, until, opts->min_count, &schema, err)))
         goto out;
     c.train.d = c.valid.d = schema.n_features;
     struct drisk_snapshot_options so = { first, until, INT64_MIN, DRISK_TS_NONE, 1 };
     if ((rc = drisk_snapshots_run(store, &schema, &so, collect_row, &c, err)))
         goto out;
-    res->seconds_snapshots = now_s() - t0;
+    res->seconds_snapshots = drisk_monotonic_s() - t0;
     res->train_rows = c.train.n;
     res->valid_rows = c.valid.n;
     res->n_features = schema.n_features;
@@ -330,7 +323,7 @@ enum drisk_status drisk_train(struct drisk_store *store, const struct drisk_trai
         rc = drisk_error_set(err, DRISK_ENOMEM, "out of memory");
         goto out;
     }
-    double t1 = now_s(), best_merit = -INFINITY;
+    double t1 = drisk_monotonic_s(), best_merit = -INFINITY;
     size_t chosen = 0;
     for (size_t i = 0; i < n_names; i++) {
         struct drisk_train_candidate *cd = &res->candidates[res->n_candidates];
@@ -356,7 +349,7 @@ enum drisk_status drisk_train(struct drisk_store *store, const struct drisk_trai
     res->valid = res->candidates[chosen].valid;
     res->valid_eta = res->candidates[chosen].valid_eta;
     alg = names[chosen];
-    res->seconds_fit = now_s() - t1;
+    res->seconds_fit = drisk_monotonic_s() - t1;
     if (is_auto && (rc = store_candidates(best, res, classification, err)))
         goto out;
 
@@ -639,7 +632,7 @@ enum drisk_status drisk_eval(struct drisk_store *store, const struct drisk_eval_
     struct drisk_model *m = NULL;
     struct evalctx c = { 0 };
     enum drisk_status rc;
-    double t0 = now_s();
+    double t0 = drisk_monotonic_s();
     memset(res, 0, sizeof *res);
     int t = drisk_snapshot_target_parse(opts->target);
     if (t < 0)
@@ -711,7 +704,7 @@ enum drisk_status drisk_eval(struct drisk_store *store, const struct drisk_eval_
             if ((rc = subset_metrics(&c, kind, i, &sl->m, &sl->eta, err)))
                 goto out;
         }
-    res->seconds = now_s() - t0;
+    res->seconds = drisk_monotonic_s() - t0;
 out:
     free(c.rows);
     free(c.pend_x);
