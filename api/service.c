@@ -502,8 +502,8 @@ static void feed(struct svc *s, const struct live_shipment *ls, const struct dri
     }
     if (delivered && ls->sh.delivered_at != DRISK_TS_NONE) {
         if (ls->sh.delivered_at <= ls->sh.promised_at)
-            drisk_network_on_outcome(s->net, &ls->sh, 0, ls->sh.delivered_at);
-        drisk_network_on_delivered(s->net, &ls->sh);
+            drisk_network_on_outcome(s->net, &ls->sh, ls->ev, ls->n, 0, ls->sh.delivered_at);
+        drisk_network_on_delivered(s->net, &ls->sh, ls->ev, ls->n);
     }
 }
 
@@ -698,7 +698,7 @@ static void sweep(struct svc *s, struct drisk_store *st)
     for (size_t i = 0; i < l.n; i++) {
         const struct drisk_shipment *sh = &l.a[i].sh;
         if (sh->promised_at > s->fed_until && sh->promised_at <= now)
-            drisk_network_on_outcome(s->net, sh, 1, sh->promised_at);
+            drisk_network_on_outcome(s->net, sh, l.a[i].ev, l.a[i].n, 1, sh->promised_at);
     }
     s->fed_until = now;
     pthread_rwlock_unlock(&s->net_lock);

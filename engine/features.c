@@ -23,7 +23,7 @@ struct counts {
 };
 
 struct drisk_schema_builder {
-    struct counts carriers, services, regions;
+    struct counts carriers, services;
 };
 
 struct drisk_schema_builder *drisk_schema_builder_create(void)
@@ -53,8 +53,6 @@ void drisk_schema_builder_add(struct drisk_schema_builder *b, const struct drisk
 {
     count(&b->carriers, sh->carrier);
     count(&b->services, sh->service);
-    count(&b->regions, sh->origin);
-    count(&b->regions, sh->destination);
 }
 
 static void choose(const struct counts *c, int64_t min_count, struct drisk_vocab *v)
@@ -171,8 +169,6 @@ static void emit(const struct drisk_feature_schema *s, const struct drisk_networ
     put(e, "declared_value_missing", isnan(sh->declared_value));
     put_onehot(e, "carrier", &s->carriers, vocab_index(&s->carriers, sh->carrier));
     put_onehot(e, "service", &s->services, vocab_index(&s->services, sh->service));
-    put_onehot(e, "origin", &s->regions, vocab_index(&s->regions, sh->origin));
-    put_onehot(e, "destination", &s->regions, vocab_index(&s->regions, sh->destination));
     put(e, "same_region", strcmp(sh->origin, sh->destination) == 0);
 
     /* progress: the shipment's own scans up to as_of */
@@ -180,7 +176,7 @@ static void emit(const struct drisk_feature_schema *s, const struct drisk_networ
     int64_t last_ts = n ? scans[n - 1].ts : sh->created_at;
     int exceptions = 0, attempts = 0, picked = 0, ofd = 0, facilities = 0;
     int reasons[DRISK_REASON_COUNT] = { 0 }, last_reason = 0;
-    int64_t loc = 0, prev_loc = 0, arrived_at = DRISK_TS_NONE;
+    int64_t loc = 0, prev_loc = 0, before_loc = 0, arrived_at = DRISK_TS_NONE;
     for (size_t k = 0; k < n; k++) {
         const struct drisk_scan_event *sc = &scans[k];
         exceptions += sc->event == DRISK_EVENT_EXCEPTION;
@@ -194,6 +190,7 @@ static void emit(const struct drisk_feature_schema *s, const struct drisk_networ
         if (sc->location_id > 0) {
             if (sc->location_id != prev_loc) {
                 facilities++;
+                before_loc = prev_loc;
                 prev_loc = sc->location_id;
             }
             loc = sc->location_id;
@@ -221,7 +218,7 @@ static void emit(const struct drisk_feature_schema *s, const struct drisk_networ
 
     /* network, as of as_of */
     struct drisk_network_view v;
-    drisk_network_view(net, sh, loc, as_of, &v);
+    drisk_network_view(net, sh, loc, before_loc, as_of, &v);
     if (e->progress)
         *e->progress = (struct drisk_progress){
             last_ts, last_event,
@@ -242,6 +239,14 @@ static void emit(const struct drisk_feature_schema *s, const struct drisk_networ
     put(e, "carrier_late_rate_28d", v.carrier_late_rate);
     put(e, "lane_late_rate_28d", v.lane_late_rate);
     put(e, "overall_late_rate_28d", v.overall_late_rate);
+
+    /* every place, lane, service and merchant: its outcome history up to as_of */
+    for (int c = 0; c < DRISK_CAT_COUNT; c++) {
+        const char *cn = drisk_category_name(c);
+        put(e, NAMED(e, name, "hist_%s_late", cn), v.cat[c].late_rate);
+        put(e, NAMED(e, name, "hist_%s_delay_d", cn), v.cat[c].delay_d);
+        put(e, NAMED(e, name, "hist_%s_n_log", cn), log1p_pos(v.cat[c].n));
+    }
 }
 
 /* ---- schema ---- */
@@ -282,7 +287,6 @@ void drisk_schema_builder_finish(const struct drisk_schema_builder *b, int64_t m
     schema->version = DRISK_FEATURE_VERSION;
     choose(&b->carriers, min_count, &schema->carriers);
     choose(&b->services, min_count, &schema->services);
-    choose(&b->regions, min_count, &schema->regions);
     schema->n_features = count_features(schema);
     schema_hash(schema);
 }
@@ -334,8 +338,8 @@ void drisk_features_build(const struct drisk_feature_schema *schema,
     emit(schema, net, sh, scans, n_scans, as_of, &e);
 }
 
-/* ---- text form: "drisk-features v1;carriers=a,b;services=...;regions=..." with ',' ';'
- * '%' and control bytes in names percent-encoded ---- */
+/* ---- text form: "drisk-features v2;carriers=a,b;services=..." with ',' ';' '%' and
+ * control bytes in names percent-encoded ---- */
 
 static int put_text(char *buf, size_t cap, size_t *n, const char *s)
 {
@@ -377,8 +381,7 @@ int drisk_feature_schema_write(const struct drisk_feature_schema *s, char *buf, 
 {
     size_t n = (size_t)snprintf(buf, cap, "drisk-features v%d", s->version);
     if (n >= cap || put_vocab(buf, cap, &n, "carriers", &s->carriers) ||
-        put_vocab(buf, cap, &n, "services", &s->services) ||
-        put_vocab(buf, cap, &n, "regions", &s->regions))
+        put_vocab(buf, cap, &n, "services", &s->services))
         return -1;
     return (int)n;
 }
@@ -438,8 +441,7 @@ enum drisk_status drisk_feature_schema_read(const char *text, struct drisk_featu
     p += used;
     s->version = version;
     if (!(p = read_vocab(p, "carriers", &s->carriers)) ||
-        !(p = read_vocab(p, "services", &s->services)) ||
-        !(p = read_vocab(p, "regions", &s->regions)) || *p)
+        !(p = read_vocab(p, "services", &s->services)) || *p)
         return drisk_error_set(err, DRISK_EINVAL, "malformed feature schema text");
     s->n_features = count_features(s);
     schema_hash(s);

@@ -15,8 +15,10 @@
 #include "engine/shipment.h"
 #include "models/error.h"
 
-#define DRISK_FEATURE_VERSION 1
-#define DRISK_VOCAB_MAX 48      /* categories with their own column; the rest share "other" */
+#define DRISK_FEATURE_VERSION 2
+#define DRISK_VOCAB_MAX 48      /* carriers and services with their own column; the rest
+                                 * share "other" (places have no vocabulary: their outcome
+                                 * histories, engine/network.h, cover every one) */
 #define DRISK_FEATURE_NAME_MAX 96
 
 struct drisk_vocab {
@@ -26,7 +28,7 @@ struct drisk_vocab {
 
 struct drisk_feature_schema {
     int version;
-    struct drisk_vocab carriers, services, regions; /* regions: origins and destinations */
+    struct drisk_vocab carriers, services;
     size_t n_features;
     char hash[17]; /* 16 hex digits of a 64-bit FNV-1a over the version and feature names */
 };

@@ -15,7 +15,7 @@
 #define HOURS 24
 #define DAYS 28
 #define MAX_FACILITIES (1 << 22)
-#define MAX_KEYS (1 << 20)
+#define MAX_KEYS ((size_t)1 << 32) /* no cap in practice: memory is the limit */
 #define DWELL_ALPHA 0.02    /* EWMA weight of one completed dwell */
 #define TRANSIT_ALPHA 0.05
 #define SMOOTH_K 20.0       /* pseudo-counts pulling a rate toward its parent */
@@ -25,10 +25,18 @@ struct hour_bucket {
     double departures, dwell_sum_h, scans, exceptions;
 };
 
+/* A category's outcome history, decayed to time t: late / n over known outcomes, delay
+ * (days after the promise) summed over dn deliveries. */
+struct cat_stat {
+    double n, late, dn, delay;
+    int64_t t;
+};
+
 struct facility {
     double dwell_mean_h; /* EWMA of completed dwells; 0 with dwell_n = 0 */
     int64_t dwell_n;
     struct hour_bucket ring[HOURS];
+    struct cat_stat hist;
 };
 
 struct day_bucket {
@@ -49,12 +57,18 @@ struct drisk_network {
     struct rate *rates;
     size_t n_rates, cap_rates;
     struct day_bucket overall[DAYS];
+    struct drisk_strmap *cat_index; /* category key (cat_key) -> position in cats */
+    struct cat_stat *cats;
+    size_t n_cats, cap_cats;
+    struct cat_stat overall_hist;
 };
 
 struct drisk_network *drisk_network_create(void)
 {
     struct drisk_network *net = calloc(1, sizeof *net);
-    if (net && !(net->index = drisk_strmap_create(MAX_KEYS))) {
+    if (net && (!(net->index = drisk_strmap_create(MAX_KEYS)) ||
+                !(net->cat_index = drisk_strmap_create(MAX_KEYS)))) {
+        drisk_strmap_free(net->index);
         free(net);
         return NULL;
     }
@@ -66,9 +80,20 @@ void drisk_network_free(struct drisk_network *net)
     if (!net)
         return;
     drisk_strmap_free(net->index);
+    drisk_strmap_free(net->cat_index);
     free(net->rates);
+    free(net->cats);
     free(net->fac);
     free(net);
+}
+
+const char *drisk_category_name(int cat)
+{
+    static const char *const names[DRISK_CAT_COUNT] = {
+        "origin", "dest_prefix", "destination", "lane", "carrier_service", "merchant",
+        "facility", "prev_facility"
+    };
+    return cat >= 0 && cat < DRISK_CAT_COUNT ? names[cat] : NULL;
 }
 
 static int64_t floor_div(int64_t a, int64_t b)
@@ -180,6 +205,143 @@ static void lane_key(const struct drisk_shipment *sh, char *buf, size_t cap)
     buf[n] = '\0';
 }
 
+/* ---- categories' outcome histories ---- */
+
+/* The weight now of an observation made at t: 2^(-(now - t) / half-life). */
+static double decay(int64_t now, int64_t t)
+{
+    return now > t ? exp2(-(double)(now - t) / (DRISK_CATEGORY_HALF_LIFE_D * 86400.0)) : 1.0;
+}
+
+/* Adds one outcome at ts: late (0/1, or -1 for none) and delay_d (NAN for none). An
+ * observation older than the sums (the server may learn a delivery late) joins with its
+ * decayed weight. */
+static void cat_add(struct cat_stat *c, int64_t ts, int late, double delay_d)
+{
+    double w = 1.0;
+    if (c->n == 0 && c->dn == 0)
+        c->t = ts;
+    if (ts > c->t) {
+        double f = decay(ts, c->t);
+        c->n *= f, c->late *= f, c->dn *= f, c->delay *= f;
+        c->t = ts;
+    } else {
+        w = decay(c->t, ts);
+    }
+    if (late >= 0) {
+        c->n += w;
+        c->late += w * late;
+    }
+    if (!isnan(delay_d)) {
+        c->dn += w;
+        c->delay += w * delay_d;
+    }
+}
+
+/* c's figures as of now, smoothed toward parent (NULL c: never seen, the parent's). */
+static void cat_view(const struct cat_stat *c, const struct drisk_category_view *parent,
+                     int64_t now, struct drisk_category_view *out)
+{
+    double f = c ? decay(now, c->t) : 0;
+    double n = c ? c->n * f : 0, dn = c ? c->dn * f : 0;
+    const double k = DRISK_CATEGORY_PRIOR;
+    out->n = n;
+    out->late_rate = ((c ? c->late * f : 0) + k * parent->late_rate) / (n + k);
+    out->delay_d = ((c ? c->delay * f : 0) + k * parent->delay_d) / (dn + k);
+}
+
+/* Category keys: a tag byte, then the parts separated by 0x1f (never in imported text),
+ * so no two categories' keys can collide. Returns 0 when the category is absent. */
+static int cat_key(const struct drisk_shipment *sh, int cat, char *buf, size_t cap)
+{
+    const char *parts[2] = { NULL, NULL };
+    size_t limit[2] = { DRISK_NAME_MAX - 1, DRISK_NAME_MAX - 1 };
+    switch (cat) {
+    case DRISK_CAT_ORIGIN: parts[0] = sh->origin; break;
+    case DRISK_CAT_DEST_PREFIX:
+        if (strnlen(sh->destination, DRISK_DEST_PREFIX_LEN + 1) <= DRISK_DEST_PREFIX_LEN)
+            return 0;
+        parts[0] = sh->destination;
+        limit[0] = DRISK_DEST_PREFIX_LEN;
+        break;
+    case DRISK_CAT_DESTINATION: parts[0] = sh->destination; break;
+    case DRISK_CAT_LANE: parts[0] = sh->origin, parts[1] = sh->destination; break;
+    case DRISK_CAT_CARRIER_SERVICE: parts[0] = sh->carrier, parts[1] = sh->service; break;
+    case DRISK_CAT_MERCHANT: parts[0] = sh->merchant; limit[0] = DRISK_ID_MAX - 1; break;
+    default: return 0;
+    }
+    size_t n = 0;
+    buf[n++] = (char)('a' + cat);
+    for (int i = 0; i < 2 && parts[i]; i++) {
+        size_t l = strnlen(parts[i], limit[i]);
+        if (n + l + 2 > cap)
+            return 0;
+        buf[n++] = 0x1f;
+        memcpy(buf + n, parts[i], l);
+        n += l;
+    }
+    buf[n] = '\0';
+    return 1;
+}
+
+#define CAT_KEY_MAX (DRISK_ID_MAX + 2 * DRISK_NAME_MAX + 4)
+
+static struct cat_stat *cat_get(struct drisk_network *net, const char *key)
+{
+    int64_t i;
+    if (drisk_strmap_find(net->cat_index, key, &i))
+        return &net->cats[i];
+    if (net->n_cats == net->cap_cats) {
+        size_t ncap = net->cap_cats ? net->cap_cats * 2 : 256;
+        struct cat_stat *c = realloc(net->cats, ncap * sizeof *c);
+        if (!c)
+            return NULL;
+        net->cats = c;
+        net->cap_cats = ncap;
+    }
+    if (drisk_strmap_put(net->cat_index, key, (int64_t)net->n_cats))
+        return NULL;
+    memset(&net->cats[net->n_cats], 0, sizeof *net->cats);
+    return &net->cats[net->n_cats++];
+}
+
+static const struct cat_stat *cat_find(const struct drisk_network *net, const char *key)
+{
+    int64_t i;
+    return drisk_strmap_find(net->cat_index, key, &i) ? &net->cats[i] : NULL;
+}
+
+/* One outcome into every category of sh and every facility its scans up to ts visited. */
+static enum drisk_status cats_add(struct drisk_network *net, const struct drisk_shipment *sh,
+                                  const struct drisk_scan_event *scans, size_t n, int64_t ts,
+                                  int late, double delay_d)
+{
+    char key[CAT_KEY_MAX];
+    cat_add(&net->overall_hist, ts, late, delay_d);
+    for (int c = 0; c < DRISK_CAT_FACILITY; c++) {
+        if (!cat_key(sh, c, key, sizeof key))
+            continue;
+        struct cat_stat *s = cat_get(net, key);
+        if (!s)
+            return DRISK_ENOMEM;
+        cat_add(s, ts, late, delay_d);
+    }
+    /* each stay at a facility once, however many scans it gave (linear: a shipment may
+     * carry thousands of scans) */
+    int64_t last = 0;
+    for (size_t k = 0; k < n && scans[k].ts <= ts; k++) {
+        int64_t id = scans[k].location_id;
+        if (id <= 0 || id == last)
+            continue;
+        last = id;
+        struct facility *f = facility(net, id);
+        if (!f)
+            return id >= MAX_FACILITIES ? DRISK_OK : DRISK_ENOMEM;
+        cat_add(&f->hist, ts, late, delay_d);
+    }
+    return DRISK_OK;
+}
+
 enum drisk_status drisk_network_on_scan(struct drisk_network *net, const struct drisk_shipment *sh,
                                         const struct drisk_scan_event *prev,
                                         const struct drisk_scan_event *sc)
@@ -211,6 +373,7 @@ enum drisk_status drisk_network_on_scan(struct drisk_network *net, const struct 
 }
 
 enum drisk_status drisk_network_on_outcome(struct drisk_network *net, const struct drisk_shipment *sh,
+                                           const struct drisk_scan_event *scans, size_t n,
                                            int late, int64_t ts)
 {
     char key[3 * DRISK_NAME_MAX + 4];
@@ -224,11 +387,12 @@ enum drisk_status drisk_network_on_outcome(struct drisk_network *net, const stru
         return DRISK_ENOMEM;
     day_add(r->ring, ts, late);
     day_add(net->overall, ts, late);
-    return DRISK_OK;
+    return cats_add(net, sh, scans, n, ts, late, NAN);
 }
 
 enum drisk_status drisk_network_on_delivered(struct drisk_network *net,
-                                             const struct drisk_shipment *sh)
+                                             const struct drisk_shipment *sh,
+                                             const struct drisk_scan_event *scans, size_t n)
 {
     char key[3 * DRISK_NAME_MAX + 4];
     lane_key(sh, key, sizeof key);
@@ -238,11 +402,45 @@ enum drisk_status drisk_network_on_delivered(struct drisk_network *net,
     double h = (double)(sh->delivered_at - sh->created_at) / 3600.0;
     l->transit_h = l->transit_n ? l->transit_h + TRANSIT_ALPHA * (h - l->transit_h) : h;
     l->transit_n++;
-    return DRISK_OK;
+    double delay_d = (double)(sh->delivered_at - sh->promised_at) / 86400.0;
+    delay_d = delay_d < -10 ? -10 : delay_d > 20 ? 20 : delay_d; /* one odd parcel stays one */
+    return cats_add(net, sh, scans, n, sh->delivered_at, -1, delay_d);
+}
+
+/* Every category's figures, each smoothed toward its parent. */
+static void cats_view(const struct drisk_network *net, const struct drisk_shipment *sh,
+                      int64_t location_id, int64_t prev_location_id, int64_t now,
+                      struct drisk_network_view *v)
+{
+    static const signed char parent[DRISK_CAT_COUNT] = {
+        [DRISK_CAT_ORIGIN] = -1, [DRISK_CAT_DEST_PREFIX] = -1,
+        [DRISK_CAT_DESTINATION] = DRISK_CAT_DEST_PREFIX, [DRISK_CAT_LANE] = DRISK_CAT_DESTINATION,
+        [DRISK_CAT_CARRIER_SERVICE] = -1, [DRISK_CAT_MERCHANT] = -1,
+        [DRISK_CAT_FACILITY] = -1, [DRISK_CAT_PREV_FACILITY] = -1,
+    };
+    struct drisk_category_view prior = { 0, 0.1, 0 }, overall;
+    cat_view(&net->overall_hist, &prior, now, &overall);
+    char key[CAT_KEY_MAX];
+    v->unseen = 0;
+    for (int c = 0; c < DRISK_CAT_COUNT; c++) {
+        const struct cat_stat *s = NULL;
+        if (c == DRISK_CAT_FACILITY || c == DRISK_CAT_PREV_FACILITY) {
+            int64_t id = c == DRISK_CAT_FACILITY ? location_id : prev_location_id;
+            if (id > 0 && (size_t)id < net->n_fac)
+                s = &net->fac[id].hist;
+        } else if (cat_key(sh, c, key, sizeof key)) {
+            s = cat_find(net, key);
+        }
+        /* parents come first in the enum, so theirs is already filled */
+        cat_view(s, parent[c] >= 0 ? &v->cat[parent[c]] : &overall, now, &v->cat[c]);
+        if (!(s && s->n > 0))
+            v->unseen |= 1u << c;
+    }
 }
 
 void drisk_network_view(const struct drisk_network *net, const struct drisk_shipment *sh,
-                        int64_t location_id, int64_t now, struct drisk_network_view *v)
+                        int64_t location_id, int64_t prev_location_id, int64_t now,
+                        struct drisk_network_view *v)
 {
     double late, n, cl, cn, ll, ln;
     char key[3 * DRISK_NAME_MAX + 4];
@@ -260,6 +458,7 @@ void drisk_network_view(const struct drisk_network *net, const struct drisk_ship
         day_sum(l->ring, now, &ll, &ln);
     v->lane_late_rate = (ll + SMOOTH_K * v->carrier_late_rate) / (ln + SMOOTH_K);
     v->lane_transit_h = l && l->transit_n ? l->transit_h : NAN;
+    cats_view(net, sh, location_id, prev_location_id, now, v);
 
     v->facility_dwell_h = v->facility_recent_dwell_h = NAN;
     v->facility_exception_rate = v->facility_scans_24h = 0;

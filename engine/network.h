@@ -1,6 +1,8 @@
 /* Network statistics as of a moment: facility congestion (how long parcels are dwelling
  * now against the facility's normal dwell), exception rates at facilities over the last
- * 24 h, and trailing 28-day late rates per carrier and per lane. The state is updated
+ * 24 h, trailing 28-day late rates per carrier and per lane, and the outcome history of
+ * every place, lane, service and merchant (time-ordered target statistics, below). The
+ * state is updated
  * incrementally, one event at a time and in time order, by whoever replays history (the
  * snapshot builder) or receives live scans (the server); it never looks back into the
  * store, and it only knows what was fed to it: fed only events up to as_of, it cannot
@@ -32,13 +34,51 @@ enum drisk_status drisk_network_on_scan(struct drisk_network *net, const struct 
                                         const struct drisk_scan_event *sc);
 
 /* Feeds the moment ts at which shipment sh became known to be late (1) or on time (0):
- * its delivery before the promise, or the promise passing undelivered. */
+ * its delivery before the promise, or the promise passing undelivered. scans (n, time
+ * order, may be NULL when n is 0) are the shipment's scans: those up to ts name the
+ * facilities whose history the outcome joins; later ones are ignored. */
 enum drisk_status drisk_network_on_outcome(struct drisk_network *net, const struct drisk_shipment *sh,
+                                           const struct drisk_scan_event *scans, size_t n,
                                            int late, int64_t ts);
 
-/* Feeds the delivery of sh (at sh->delivered_at): its lane's typical transit time. */
+/* Feeds the delivery of sh (at sh->delivered_at): its lane's typical transit time and the
+ * delay against the promise for each of its categories (scans as for on_outcome). */
 enum drisk_status drisk_network_on_delivered(struct drisk_network *net,
-                                             const struct drisk_shipment *sh);
+                                             const struct drisk_shipment *sh,
+                                             const struct drisk_scan_event *scans, size_t n);
+
+/* Time-ordered target statistics (CatBoost's ordered statistics, ordered by time): each
+ * category accumulates the outcomes of the shipments in it at the moment each became
+ * known, so a view at t holds only outcomes known before t. Sums decay with a half-life
+ * of DRISK_CATEGORY_HALF_LIFE_D days (a place that degrades shows within weeks) and a
+ * rate is smoothed toward its parent's with DRISK_CATEGORY_PRIOR pseudo-counts, so a
+ * rare or unseen category falls back along lane -> destination -> postal prefix ->
+ * overall. No vocabulary and no cap: every category has its own entry, in hash maps that
+ * grow with the history (about 100 bytes each). */
+enum drisk_category {
+    DRISK_CAT_ORIGIN = 0,
+    DRISK_CAT_DEST_PREFIX,   /* the destination's first 3 characters, for codes of 4 or more
+                              * (postal codes); otherwise absent (the overall figures) */
+    DRISK_CAT_DESTINATION,
+    DRISK_CAT_LANE,          /* origin -> destination, any carrier */
+    DRISK_CAT_CARRIER_SERVICE,
+    DRISK_CAT_MERCHANT,
+    DRISK_CAT_FACILITY,      /* the current facility (the last located scan) */
+    DRISK_CAT_PREV_FACILITY, /* the facility before it */
+    DRISK_CAT_COUNT
+};
+#define DRISK_CATEGORY_HALF_LIFE_D 60.0
+#define DRISK_CATEGORY_PRIOR 10.0
+#define DRISK_DEST_PREFIX_LEN 3
+
+/* "origin", "dest_prefix", ... ; NULL out of range. */
+const char *drisk_category_name(int cat);
+
+struct drisk_category_view {
+    double n;         /* decayed count of the category's known outcomes (0: never seen) */
+    double late_rate; /* late share, smoothed toward the parent's */
+    double delay_d;   /* mean days delivered after the promise (negative: early), smoothed */
+};
 
 /* What features read, as of now (the time of the last event fed, or later). */
 struct drisk_network_view {
@@ -50,11 +90,15 @@ struct drisk_network_view {
     double lane_late_rate;          /* carrier + origin + destination, smoothed toward the carrier */
     double lane_transit_h;          /* the lane's typical created->delivered hours (NAN if unknown) */
     double overall_late_rate;       /* trailing 28 days, all carriers (prior 0.1 when empty) */
+    struct drisk_category_view cat[DRISK_CAT_COUNT];
+    unsigned unseen; /* bit c: category c has no known outcome yet, so cat[c] holds its
+                      * parent's figures */
 };
 
-/* Fills v for shipment sh located at location_id (0 when it has no located scan yet),
- * as of now (>= the last event fed). */
+/* Fills v for shipment sh located at location_id, after prev_location_id (0 when there
+ * is none), as of now (>= the last event fed). */
 void drisk_network_view(const struct drisk_network *net, const struct drisk_shipment *sh,
-                        int64_t location_id, int64_t now, struct drisk_network_view *v);
+                        int64_t location_id, int64_t prev_location_id, int64_t now,
+                        struct drisk_network_view *v);
 
 #endif

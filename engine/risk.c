@@ -15,7 +15,7 @@
 
 enum family {
     F_STALL = 0, F_EXCEPTION, F_PROMISE, F_CARRIER, F_LANE, F_FACILITY, F_SERVICE,
-    F_CALENDAR, F_PARCEL, F_PROGRESS, F_COUNT
+    F_CALENDAR, F_PARCEL, F_PROGRESS, F_MERCHANT, F_COUNT
 };
 
 struct prefix_family {
@@ -38,6 +38,10 @@ static const struct prefix_family families[] = {
     { "declared_value", F_PARCEL },   { "scans_log", F_PROGRESS },
     { "facilities_visited", F_PROGRESS }, { "picked_up", F_PROGRESS },
     { "out_for_delivery_seen", F_PROGRESS },
+    { "hist_origin", F_LANE },        { "hist_dest", F_LANE },
+    { "hist_lane", F_LANE },          { "hist_carrier_service", F_SERVICE },
+    { "hist_merchant", F_MERCHANT },  { "hist_facility", F_FACILITY },
+    { "hist_prev_facility", F_FACILITY },
 };
 
 static int family_of(const char *name)
@@ -183,14 +187,30 @@ static void say(const struct drisk_shipment *sh, const struct drisk_progress *f,
         put_pct(&t, f->view.overall_late_rate);
         put_s(&t, " all carriers)");
         break;
-    case F_LANE:
+    case F_LANE: {
+        const struct drisk_category_view *l = &f->view.cat[DRISK_CAT_LANE],
+                                         *d = &f->view.cat[DRISK_CAT_DESTINATION];
         put_s(&t, "lane ");
         put_s(&t, sh->origin);
         put_s(&t, " to ");
         put_s(&t, sh->destination);
         put_s(&t, ": ");
+        put_pct(&t, l->late_rate);
+        put_s(&t, " of its parcels late (");
+        put_0(&t, l->n);
+        put_s(&t, " recent outcomes; destination ");
+        put_pct(&t, d->late_rate);
+        put_s(&t, ", ");
         put_pct(&t, f->view.lane_late_rate);
-        put_s(&t, " late over the last 28 days");
+        put_s(&t, " with this carrier over 28 days)");
+        break;
+    }
+    case F_MERCHANT:
+        put_s(&t, "merchant ");
+        put_s(&t, sh->merchant);
+        put_s(&t, ": ");
+        put_pct(&t, f->view.cat[DRISK_CAT_MERCHANT].late_rate);
+        put_s(&t, " of its recent parcels late");
         break;
     case F_FACILITY:
         if (!isnan(f->view.facility_recent_dwell_h) && f->view.facility_dwell_h > 0) {
@@ -207,6 +227,11 @@ static void say(const struct drisk_shipment *sh, const struct drisk_progress *f,
             put_s(&t, " of the scans at ");
             put_s(&t, loc[0] ? loc : "the current facility");
             put_s(&t, " in the last 24 h were exceptions");
+        }
+        if (!(f->view.unseen & (1u << DRISK_CAT_FACILITY))) {
+            put_s(&t, "; ");
+            put_pct(&t, f->view.cat[DRISK_CAT_FACILITY].late_rate);
+            put_s(&t, " of recent parcels through it were late");
         }
         break;
     case F_SERVICE:
@@ -245,6 +270,41 @@ static void say(const struct drisk_shipment *sh, const struct drisk_progress *f,
         }
         break;
     }
+}
+
+/* Says which category had no history and whose figures stood in for it (lane ->
+ * destination -> postal area -> all parcels); 0 when the lane is known. */
+static int say_fallback(const struct drisk_shipment *sh, const struct drisk_progress *f,
+                        char *buf, size_t cap)
+{
+    struct text t = { buf, cap, 0 };
+    unsigned u = f->view.unseen;
+    if (!(u & (1u << DRISK_CAT_LANE)))
+        return 0;
+    int dest_new = (u >> DRISK_CAT_DESTINATION) & 1;
+    int area_new = (u >> DRISK_CAT_DEST_PREFIX) & 1;
+    put_s(&t, dest_new ? "new destination " : "new lane ");
+    if (!dest_new)
+        put_s(&t, sh->origin), put_s(&t, " to ");
+    put_s(&t, sh->destination);
+    put_s(&t, ": no outcome history yet, scored with ");
+    if (!dest_new) {
+        put_s(&t, "destination ");
+        put_s(&t, sh->destination);
+        put_s(&t, "'s (");
+    } else if (!area_new) {
+        char area[DRISK_DEST_PREFIX_LEN + 1];
+        memcpy(area, sh->destination, DRISK_DEST_PREFIX_LEN);
+        area[DRISK_DEST_PREFIX_LEN] = '\0';
+        put_s(&t, "postal area ");
+        put_s(&t, area);
+        put_s(&t, "'s (");
+    } else {
+        put_s(&t, "all parcels' (");
+    }
+    put_pct(&t, f->view.cat[DRISK_CAT_LANE].late_rate);
+    put_s(&t, " late)");
+    return 1;
 }
 
 static void known_outcome(const struct drisk_shipment *sh, struct drisk_risk *out)
@@ -361,6 +421,8 @@ enum drisk_status drisk_risk_score(const struct drisk_scorer *sc, const struct d
                  n ? "" : " (no scans yet: scored from carrier, service and lane)");
     if (out->n_reasons == 0)
         out->n_reasons = 1;
+    if (built && say_fallback(sh, &progress, out->reasons[out->n_reasons], sizeof out->reasons[0]))
+        out->n_reasons++;
     return DRISK_OK;
 }
 

@@ -538,6 +538,16 @@ int main(int argc, char **argv)
     r = http("GET", "/healthz", NULL, NULL, 0);
     CHECK(r.status == 200);
     resp_free(&r);
+    /* a place never seen falls back to its parent's history, and the reasons say so */
+    r = post("/v1/score", KEY_A, "{\"carrier\":\"apex\",\"service\":\"ground\",\"origin\":\"R01\","
+             "\"destination\":\"Z9999\"}");
+    CHECK_MSG(r.status == 200 && strstr(r.body, "new destination Z9999: no outcome history yet, "
+                                                 "scored with all parcels'"), "%s", r.body);
+    resp_free(&r);
+    r = post("/v1/score", KEY_A, "{\"carrier\":\"apex\",\"service\":\"ground\",\"origin\":\"R01\","
+             "\"destination\":\"R05\"}");
+    CHECK_MSG(r.status == 200 && !strstr(r.body, "no outcome history"), "%s", r.body);
+    resp_free(&r);
 
     /* stateless scoring stores nothing; with no scans it answers the pre-purchase question */
     ships_before = count(st, 0);

@@ -1,6 +1,8 @@
 /* engine/features, engine/network and training/snapshot: the schema (hash, text round
- * trip), network windows, and the leakage test: a history whose every scan and outcome
- * after T0 is changed yields bit-identical features for every snapshot up to T0.
+ * trip), network windows, the outcome histories of places, and the leakage test: a
+ * history whose every scan and outcome after T0 is changed yields bit-identical features
+ * for every snapshot up to T0 (every feature, the outcome histories included), with a
+ * control that shows the comparison catches features built from later outcomes.
  * argv[1]: a scratch directory. */
 #include <math.h>
 #include <stdio.h>
@@ -54,8 +56,10 @@ static void test_schema(void)
     CHECK(strcmp(s2.carriers.name[2], "rare,one;%") == 0);
     CHECK(drisk_feature_schema_read("drisk-features v99;carriers=;services=;regions=", &s2, &err) ==
           DRISK_ESCHEMA);
-    CHECK(drisk_feature_schema_read("drisk-features v1;carriers=a%G1;services=;regions=", &s2, &err) ==
+    CHECK(drisk_feature_schema_read("drisk-features v2;carriers=a%G1;services=", &s2, &err) ==
           DRISK_EINVAL);
+    CHECK(drisk_feature_schema_read("drisk-features v1;carriers=;services=;regions=", &s2, &err) ==
+          DRISK_ESCHEMA); /* the schema with 48 regions: models built for it are retrained */
     /* names are unique and the first ones are as documented */
     drisk_feature_name(&s1, 0, name);
     CHECK(strcmp(name, "promised_business_days") == 0);
@@ -69,6 +73,86 @@ static void test_schema(void)
         }
     }
     CHECK(dup == 0);
+}
+
+/* Outcome histories per category: no cap (100,000 destinations each keep their own),
+ * fallback to the parent for the unseen, decay, facilities from the scans up to the
+ * outcome only. */
+static void test_categories(void)
+{
+    struct drisk_network *net = drisk_network_create();
+    struct drisk_network_view v;
+    struct drisk_shipment sh;
+    memset(&sh, 0, sizeof sh);
+    snprintf(sh.carrier, sizeof sh.carrier, "apex");
+    snprintf(sh.service, sizeof sh.service, "ground");
+    snprintf(sh.merchant, sizeof sh.merchant, "m1");
+    snprintf(sh.origin, sizeof sh.origin, "O1");
+    int64_t t0 = 1700000000;
+    sh.promised_at = t0;
+    /* 100,000 destinations 10000..109999; those ending in 7 are always late, the others
+     * never; postal area 941 (94100..94199) is always late */
+    for (int i = 0; i < 100000; i++) {
+        int d = 10000 + i;
+        snprintf(sh.destination, sizeof sh.destination, "%d", d);
+        int late = d % 10 == 7 || d / 100 == 941;
+        CHECK(drisk_network_on_outcome(net, &sh, NULL, 0, late, t0 + i) == DRISK_OK);
+    }
+    int64_t now = t0 + 100000;
+    snprintf(sh.destination, sizeof sh.destination, "%d", 55557);
+    drisk_network_view(net, &sh, 0, 0, now, &v);
+    double late7 = v.cat[DRISK_CAT_DESTINATION].late_rate;
+    snprintf(sh.destination, sizeof sh.destination, "%d", 55558);
+    drisk_network_view(net, &sh, 0, 0, now, &v);
+    double late8 = v.cat[DRISK_CAT_DESTINATION].late_rate;
+    /* one outcome each, against a prior of 10: distinct, and both pulled to the area's */
+    CHECK_MSG(late7 > late8 + 0.05, "%g vs %g", late7, late8);
+    CHECK(!(v.unseen & (1u << DRISK_CAT_DESTINATION)) && !(v.unseen & (1u << DRISK_CAT_LANE)));
+    CHECK(fabs(v.cat[DRISK_CAT_DESTINATION].n - 1) < 0.01);
+    /* an unseen code in the late postal area falls back to the area (941..), an unseen
+     * code elsewhere to its own area, and an unseen lane to its destination */
+    snprintf(sh.destination, sizeof sh.destination, "941ZZ");
+    drisk_network_view(net, &sh, 0, 0, now, &v);
+    CHECK(v.unseen & (1u << DRISK_CAT_DESTINATION));
+    CHECK(!(v.unseen & (1u << DRISK_CAT_DEST_PREFIX)));
+    CHECK_MSG(v.cat[DRISK_CAT_DESTINATION].late_rate > 0.9, "%g",
+              v.cat[DRISK_CAT_DESTINATION].late_rate);
+    CHECK(v.cat[DRISK_CAT_LANE].late_rate == v.cat[DRISK_CAT_DESTINATION].late_rate);
+    snprintf(sh.origin, sizeof sh.origin, "O2");
+    snprintf(sh.destination, sizeof sh.destination, "55557");
+    drisk_network_view(net, &sh, 0, 0, now, &v);
+    CHECK((v.unseen & (1u << DRISK_CAT_LANE)) && (v.unseen & (1u << DRISK_CAT_ORIGIN)));
+    CHECK(v.cat[DRISK_CAT_LANE].late_rate == v.cat[DRISK_CAT_DESTINATION].late_rate);
+    /* short codes (regions, states) have no postal area: the overall figures */
+    snprintf(sh.destination, sizeof sh.destination, "SP");
+    drisk_network_view(net, &sh, 0, 0, now, &v);
+    CHECK(v.unseen & (1u << DRISK_CAT_DEST_PREFIX));
+    CHECK(fabs(v.cat[DRISK_CAT_DEST_PREFIX].late_rate - (0.1 + 0.1 * 100000 / 10.0) /
+                                                      (1 + 100000 / 10.0)) < 0.01);
+    /* counts halve every half-life */
+    snprintf(sh.destination, sizeof sh.destination, "%d", 55557);
+    drisk_network_view(net, &sh, 0, 0, now + (int64_t)(DRISK_CATEGORY_HALF_LIFE_D * 86400), &v);
+    CHECK(fabs(v.cat[DRISK_CAT_DESTINATION].n - 0.5) < 0.01);
+    /* facilities: those scanned up to the outcome, current and previous read apart */
+    struct drisk_scan_event sc[3] = { { now + 10, 3, DRISK_EVENT_ARRIVED_AT_FACILITY, 0 },
+                                      { now + 20, 4, DRISK_EVENT_ARRIVED_AT_FACILITY, 0 },
+                                      { now + 999, 5, DRISK_EVENT_ARRIVED_AT_FACILITY, 0 } };
+    for (int i = 0; i < 20; i++)
+        CHECK(drisk_network_on_outcome(net, &sh, sc, 3, 1, now + 100) == DRISK_OK);
+    drisk_network_view(net, &sh, 4, 3, now + 100, &v);
+    CHECK(v.cat[DRISK_CAT_FACILITY].late_rate > 0.6 && v.cat[DRISK_CAT_PREV_FACILITY].late_rate > 0.6);
+    CHECK(!(v.unseen & (1u << DRISK_CAT_FACILITY)));
+    drisk_network_view(net, &sh, 5, 0, now + 100, &v);
+    CHECK(v.unseen & (1u << DRISK_CAT_FACILITY)); /* scanned after the outcome was known */
+    CHECK(v.unseen & (1u << DRISK_CAT_PREV_FACILITY));
+    /* deliveries give the mean delay against the promise */
+    sh.promised_at = now;
+    sh.delivered_at = now + 3 * 86400;
+    for (int i = 0; i < 50; i++)
+        CHECK(drisk_network_on_delivered(net, &sh, NULL, 0) == DRISK_OK);
+    drisk_network_view(net, &sh, 0, 0, now + 3 * 86400, &v);
+    CHECK_MSG(v.cat[DRISK_CAT_DESTINATION].delay_d > 2.0, "%g", v.cat[DRISK_CAT_DESTINATION].delay_d);
+    drisk_network_free(net);
 }
 
 static void test_network(void)
@@ -86,40 +170,40 @@ static void test_network(void)
     CHECK(drisk_network_on_scan(net, &sh, NULL, &arr) == DRISK_OK);
     CHECK(drisk_network_on_scan(net, &sh, &arr, &dep) == DRISK_OK);
     CHECK(drisk_network_on_scan(net, &sh, &dep, &exc) == DRISK_OK);
-    drisk_network_view(net, &sh, 5, t0 + 6 * 3600, &v);
+    drisk_network_view(net, &sh, 5, 0, t0 + 6 * 3600, &v);
     CHECK(fabs(v.facility_dwell_h - 4) < 1e-9 && fabs(v.facility_recent_dwell_h - 4) < 1e-9);
     CHECK(v.facility_scans_24h == 3 && fabs(v.facility_exception_rate - 1.0 / 3) < 1e-9);
     /* 24 h later the window is empty, the long-run dwell stays */
-    drisk_network_view(net, &sh, 5, t0 + 30 * 3600, &v);
+    drisk_network_view(net, &sh, 5, 0, t0 + 30 * 3600, &v);
     CHECK(v.facility_scans_24h == 0 && isnan(v.facility_recent_dwell_h) &&
           fabs(v.facility_dwell_h - 4) < 1e-9);
     /* a view for an earlier moment does not see later scans */
-    drisk_network_view(net, &sh, 5, t0 - 3600, &v);
+    drisk_network_view(net, &sh, 5, 0, t0 - 3600, &v);
     CHECK(v.facility_scans_24h == 0);
     /* late rates: 10 late outcomes pull the carrier rate up, and age out after 28 days */
-    drisk_network_view(net, &sh, 0, t0, &v);
+    drisk_network_view(net, &sh, 0, 0, t0, &v);
     double before = v.carrier_late_rate;
     for (int i = 0; i < 10; i++)
-        CHECK(drisk_network_on_outcome(net, &sh, 1, t0 + i) == DRISK_OK);
-    drisk_network_view(net, &sh, 0, t0 + 3600, &v);
+        CHECK(drisk_network_on_outcome(net, &sh, NULL, 0, 1, t0 + i) == DRISK_OK);
+    drisk_network_view(net, &sh, 0, 0, t0 + 3600, &v);
     CHECK(v.carrier_late_rate > before + 0.2 && v.lane_late_rate > before);
-    drisk_network_view(net, &sh, 0, t0 + 29 * 86400, &v);
+    drisk_network_view(net, &sh, 0, 0, t0 + 29 * 86400, &v);
     CHECK(fabs(v.carrier_late_rate - before) < 1e-12);
     /* many carriers and lanes (the tables grow while being updated): each keeps its own */
     for (int i = 0; i < 300; i++) {
         snprintf(sh.carrier, sizeof sh.carrier, "c%d", i);
         snprintf(sh.destination, sizeof sh.destination, "R%d", i);
         for (int k = 0; k <= i % 3; k++)
-            CHECK(drisk_network_on_outcome(net, &sh, i % 2, t0 + 40 * 86400) == DRISK_OK);
+            CHECK(drisk_network_on_outcome(net, &sh, NULL, 0, i % 2, t0 + 40 * 86400) == DRISK_OK);
     }
     double r_late, r_on_time;
     snprintf(sh.carrier, sizeof sh.carrier, "c%d", 299); /* 299: late, 3 outcomes */
     snprintf(sh.destination, sizeof sh.destination, "R%d", 299);
-    drisk_network_view(net, &sh, 0, t0 + 40 * 86400, &v);
+    drisk_network_view(net, &sh, 0, 0, t0 + 40 * 86400, &v);
     r_late = v.lane_late_rate;
     snprintf(sh.carrier, sizeof sh.carrier, "c%d", 298); /* 298: on time, 2 outcomes */
     snprintf(sh.destination, sizeof sh.destination, "R%d", 298);
-    drisk_network_view(net, &sh, 0, t0 + 40 * 86400, &v);
+    drisk_network_view(net, &sh, 0, 0, t0 + 40 * 86400, &v);
     r_on_time = v.lane_late_rate;
     CHECK(r_late > v.overall_late_rate && r_on_time < v.overall_late_rate);
     drisk_network_free(net);
@@ -134,6 +218,9 @@ struct snaps {
     double *x;
     int64_t cutoff;
     int nonfinite;
+    /* the control: features rebuilt from a network that has seen the whole history */
+    const struct drisk_network *future;
+    const struct drisk_feature_schema *schema;
 };
 
 static int collect(const struct drisk_snapshot *s, void *ctx, struct drisk_error *err)
@@ -153,7 +240,11 @@ static int collect(const struct drisk_snapshot *s, void *ctx, struct drisk_error
     }
     snprintf(c->id[c->n], DRISK_ID_MAX, "%s", s->sh->shipment_id);
     c->as_of[c->n] = s->as_of;
-    memcpy(c->x + c->n * c->dim, s->x, c->dim * sizeof *c->x);
+    if (c->future) /* no scans: only the shipment's categories read the network */
+        drisk_features_build(c->schema, c->future, s->sh, NULL, 0, s->as_of,
+                             c->x + c->n * c->dim, NULL);
+    else
+        memcpy(c->x + c->n * c->dim, s->x, c->dim * sizeof *c->x);
     c->n++;
     return 0;
 }
@@ -342,6 +433,37 @@ static void test_leakage(void)
         later_differ = memcmp(a2.x + i * a2.dim, c2.x + i * c2.dim, a2.dim * sizeof(double)) != 0;
     CHECK(later_differ);
     CHECK_MSG(duplicates(&a2) == 0, "%zu duplicate snapshots", duplicates(&a2));
+
+    /* the control: the same comparison catches features that read outcomes known after
+     * their as_of. Snapshots up to T0 built from a network fed the whole history differ
+     * between the two stores, in the outcome-history columns. */
+    struct drisk_network *fa = drisk_network_create(), *fb = drisk_network_create();
+    struct drisk_store *sa = NULL, *sb = NULL;
+    CHECK(drisk_store_open(db_a, &sa, &err) == DRISK_OK && drisk_network_replay(sa, now, fa, &err) == DRISK_OK);
+    CHECK(drisk_store_open(db_b, &sb, &err) == DRISK_OK && drisk_network_replay(sb, now, fb, &err) == DRISK_OK);
+    drisk_store_free(sa);
+    drisk_store_free(sb);
+    struct snaps la = { .cutoff = t0, .future = fa, .schema = &schema },
+                 lb = { .cutoff = t0, .future = fb, .schema = &schema };
+    run_snaps(db_a, &schema, now, &la);
+    run_snaps(db_b, &schema, now, &lb);
+    char (*names)[DRISK_FEATURE_NAME_MAX] = calloc(schema.n_features, DRISK_FEATURE_NAME_MAX);
+    CHECK(names && drisk_feature_names(&schema, names) == 0);
+    size_t leaky = 0, hist_cols = 0;
+    for (size_t j = 0; names && j < schema.n_features; j++) {
+        if (strncmp(names[j], "hist_", 5) != 0)
+            continue;
+        hist_cols++;
+        for (size_t i = 0; i < la.n && i < lb.n; i++)
+            leaky += la.x[i * la.dim + j] != lb.x[i * lb.dim + j];
+    }
+    CHECK(hist_cols == 3 * DRISK_CAT_COUNT);
+    CHECK_MSG(la.n == a.n && leaky > la.n / 10, "control: %zu leaky values in %zu snapshots",
+              leaky, la.n);
+    free(names);
+    drisk_network_free(fa);
+    drisk_network_free(fb);
+    free(la.id), free(la.as_of), free(la.x), free(lb.id), free(lb.as_of), free(lb.x);
     free(a.id), free(a.as_of), free(a.x), free(c.id), free(c.as_of), free(c.x);
     free(a2.id), free(a2.as_of), free(a2.x), free(c2.id), free(c2.as_of), free(c2.x);
 }
@@ -412,6 +534,7 @@ int main(int argc, char **argv)
     mkdir(dir, 0755);
     test_schema();
     test_network();
+    test_categories();
     test_tick_on_scan();
     test_leakage();
     CHECK_DONE();

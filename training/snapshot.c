@@ -111,10 +111,10 @@ static int process(struct replay *r, const struct event *e, struct drisk_error *
                                    &a->scans[e->arg]);
         break;
     case EV_OUTCOME:
-        st = drisk_network_on_outcome(r->net, sh, (int)e->arg, e->t);
+        st = drisk_network_on_outcome(r->net, sh, a->scans, a->n_scans, (int)e->arg, e->t);
         break;
     case EV_DELIVERED:
-        st = drisk_network_on_delivered(r->net, sh);
+        st = drisk_network_on_delivered(r->net, sh, a->scans, a->n_scans);
         break;
     case EV_SNAPSHOT: {
         size_t n = 0;
