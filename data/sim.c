@@ -5,7 +5,10 @@
  * the network disruptions come from a separate stream of the seed. A parcel's whole
  * journey is simulated, then cut at the simulated "now": what lies after it is not yet
  * known. Shipments are streamed one at a time into the store and the CSV export, so
- * memory does not grow with the history. docs/SIMULATOR.md documents the model. */
+ * memory does not grow with the history. Scenarios change the world's structure (many
+ * postal areas, one freight carrier, a degrading hub, sparse and batched scans); the
+ * base scenario is the documented network, and its histories never change.
+ * docs/SIMULATOR.md documents the model. */
 #include "data/sim.h"
 
 #include <errno.h>
@@ -71,17 +74,60 @@ static int64_t hours(double h)
     return (int64_t)(h * HOUR);
 }
 
+/* Standard normal (Box-Muller), from two draws taken in order. */
+static double gauss(struct rng *r)
+{
+    double u1 = unit(r);
+    double u2 = unit(r);
+    return sqrt(-2.0 * log(1.0 - u1)) * cos(6.283185307179586 * u2);
+}
+
+/* A place's factor on a rate or a time: lognormal with mean 1 (median exp(-sigma^2 / 2)),
+ * clamped to [lo, hi]; places differ without moving the network's average. */
+static double place_factor(struct rng *r, double sigma, double lo, double hi)
+{
+    double f = exp(sigma * gauss(r) - 0.5 * sigma * sigma);
+    return f < lo ? lo : f > hi ? hi : f;
+}
+
+/* The first k with u < cum[k] (cum non-decreasing, n >= 1); n - 1 if there is none. */
+static int pick_cum(const double *cum, int n, double u)
+{
+    int lo = 0, hi = n - 1;
+    while (lo < hi) {
+        int mid = lo + (hi - lo) / 2;
+        if (u < cum[mid])
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return lo;
+}
+
+/* Shuffles v[0..n) (Fisher-Yates). */
+static void shuffle(struct rng *r, int *v, int n)
+{
+    for (int i = n - 1; i > 0; i--) {
+        int j = below(r, i + 1);
+        int t = v[i];
+        v[i] = v[j];
+        v[j] = t;
+    }
+}
+
 /* ---------------------------------------------------------------- the network */
 
-#define N_REGIONS 12
-#define MAX_DS 4
+#define N_REGIONS 12 /* the base network's regions */
+#define MAX_DS 4     /* delivery stations per region in the base layout */
 #define N_FAC (N_REGIONS * (1 + MAX_DS)) /* hub of r: r; station k of r: N_REGIONS + r*MAX_DS + k */
 
-static const struct region {
+struct region {
     double x, y; /* position, units of 100 km */
     double pop;  /* share of recipients (relative) */
     int n_ds;    /* delivery stations */
-} regions[N_REGIONS] = {
+};
+
+static const struct region base_regions[N_REGIONS] = {
     { 1.0, 1.0, 1.2, 3 },  { 4.0, 1.5, 0.8, 2 }, { 7.0, 1.0, 1.0, 3 }, { 10.5, 1.5, 0.7, 2 },
     { 2.0, 4.0, 1.5, 4 },  { 5.5, 4.0, 1.0, 3 }, { 8.5, 4.5, 1.3, 3 }, { 12.0, 4.0, 0.6, 2 },
     { 1.5, 7.0, 0.9, 2 },  { 5.0, 7.5, 1.4, 4 }, { 8.0, 7.0, 1.1, 3 }, { 11.5, 7.5, 0.5, 2 },
@@ -93,7 +139,7 @@ static const double service_dwell[N_SERVICES] = { 0.6, 1.0, 1.4 };
 
 #define MAX_HUBS 4 /* hubs on a route */
 #define N_CARRIERS 4
-static const struct carrier {
+struct carrier {
     const char *name, *prefix, *suffix;
     int digits;          /* of the tracking number */
     double scan_p;       /* an intermediate scan is recorded */
@@ -110,17 +156,28 @@ static const struct carrier {
     int cutoff_hour;     /* orders after it count from the next business day */
     int promise_bd[N_SERVICES][MAX_HUBS]; /* business days by hubs on the route - 1;
                                            * 0: service not offered */
-} carriers[N_CARRIERS] = {
+    int batch_h;         /* sparse-scans: facility scans are uploaded every batch_h hours
+                          * (0: as they happen) ... */
+    int batch_at_h;      /* ... the first upload of the day at this UTC hour */
+};
+
+static const struct carrier base_carriers[N_CARRIERS] = {
     { "apex", "APX", "", 10, 0.97, 0.90, 0.0015, 0.90, 2.5, 0.90, 0.010, 0.035, 3, 1, 17, 15,
-      { { 1, 2, 3, 3 }, { 2, 3, 3, 4 }, { 0, 0, 0, 0 } } },
+      { { 1, 2, 3, 3 }, { 2, 3, 3, 4 }, { 0, 0, 0, 0 } }, 0, 0 },
     { "fleetex", "FX", "", 12, 0.93, 0.75, 0.0045, 0.70, 3.5, 1.00, 0.020, 0.050, 2, 0, 17, 14,
-      { { 1, 2, 3, 3 }, { 2, 2, 3, 4 }, { 2, 3, 4, 5 } } },
+      { { 1, 2, 3, 3 }, { 2, 2, 3, 4 }, { 2, 3, 4, 5 } }, 0, 0 },
     { "unipost", "UP", "UN", 9, 0.82, 0.40, 0.0110, 0.35, 6.0, 1.10, 0.035, 0.070, 1, 1, 16, 13,
-      { { 0, 0, 0, 0 }, { 2, 3, 3, 4 }, { 3, 4, 4, 5 } } },
+      { { 0, 0, 0, 0 }, { 2, 3, 3, 4 }, { 3, 4, 4, 5 } }, 0, 0 },
     { "cityhop", "CH", "", 10, 0.72, 0.35, 0.0150, 0.30, 5.0, 1.05, 0.045, 0.090, 2, 0, 18, 15,
-      { { 0, 0, 0, 0 }, { 2, 2, 3, 4 }, { 2, 3, 3, 4 } } },
+      { { 0, 0, 0, 0 }, { 2, 2, 3, 4 }, { 2, 3, 3, 4 } }, 0, 0 },
 };
 enum { C_APEX, C_FLEETEX, C_UNIPOST, C_CITYHOP };
+
+/* few-carriers: the one carrier of a freight-like history (one service, standard). */
+static const struct carrier freight_carrier = {
+    "northline", "NL", "", 10, 0.90, 0.60, 0.0040, 0.70, 4.0, 1.00, 0.020, 0.050, 2, 0, 17, 14,
+    { { 0, 0, 0, 0 }, { 2, 2, 3, 4 }, { 0, 0, 0, 0 } }, 0, 0
+};
 
 #define N_MERCHANTS 4
 #define MAX_WH 2
@@ -158,12 +215,46 @@ static const struct merchant {
            { C_CITYHOP, SV_STANDARD, 0.25 }, { C_UNIPOST, SV_STANDARD, 0.25 } } },
 };
 
-/* Location ids: 0 is "", then the facilities, then the merchants' warehouses. */
+/* Location ids: 0 is "", then the facilities, then the merchants' warehouses, then
+ * (few-carriers) the shippers' sites. */
 #define LOC_NONE 0
 #define LOC_FAC(f) (1 + (f))
-#define LOC_WH(m, w) (1 + N_FAC + (m) * MAX_WH + (w))
-#define N_LOC (1 + N_FAC + N_MERCHANTS * MAX_WH)
 #define LOC_MAX 32
+
+/* ---------------------------------------------------------------- the scenarios */
+
+enum { SC_BASE, SC_MANY_PLACES, SC_FEW_CARRIERS, SC_DRIFT, SC_SPARSE_SCANS, N_SCENARIOS };
+static const char *const scenario_names[N_SCENARIOS] = {
+    "base", "many-places", "few-carriers", "drift", "sparse-scans",
+};
+
+/* many-places: 32 hub regions on an 8 x 4 grid, 5 postal prefixes (sectional centers) per
+ * region with 2 delivery stations each, 25-50 five-digit codes per prefix. */
+#define MP_REGIONS 32
+#define MP_COLS 8
+#define MP_PREFIXES 5    /* per region */
+#define MP_PREFIX_SPAN 28 /* region r's prefixes are 3-digit numbers in [100 + 28 r, + 28) */
+#define MP_DS 2          /* delivery stations per prefix */
+#define MP_CODES_MIN 25
+#define MP_CODES_SPAN 26
+#define MP_ZIPF_S 1.1    /* popularity of the code of rank k = 1, 2, ...: 1 / (k + MP_ZIPF_Q)^MP_ZIPF_S */
+#define MP_ZIPF_Q 10.0
+
+/* few-carriers: shippers' sites and destinations with 5-digit codes in the base regions;
+ * each site ships to FC_LANES destinations. */
+#define FC_ORIGINS 140
+#define FC_DESTS 210
+#define FC_LANES 25
+#define FC_PREFIXES 4      /* per region */
+#define FC_PREFIX_SPAN 75  /* region r's prefixes are 3-digit numbers in [100 + 75 r, + 75) */
+#define FC_ZIPF_S 0.9      /* sites' and destinations' popularity, as MP_ZIPF_S */
+#define FC_ZIPF_Q 3.0
+
+/* drift: the hub of region R05 degrades from drisk_sim_drift_at() on. */
+#define DRIFT_HUB 4
+#define DRIFT_PCT 85
+#define DRIFT_MIN_H 18.0 /* extra dwell there: 18-48 h */
+#define DRIFT_SPAN_H 30.0
 
 /* Storms and backlogs (per region or facility, per day). */
 #define STORM_P_WINTER (1.0 / 40) /* December to February */
@@ -242,17 +333,69 @@ struct disruption {
     int delay_h;
 };
 
+/* A facility: hubs are facilities 0 .. n_regions - 1 (hub of region r: r), then the
+ * delivery stations. */
+struct facility {
+    int region;
+    int valid;     /* base layout: a station slot the region does not have is not valid */
+    double dwell_f; /* place-specific factors (1 in the base network): hub dwell, */
+    double exc_f;   /* exceptions, */
+    double loss_f;  /* losses while there, */
+    double scan_f;  /* and scans recorded there */
+};
+
+/* A postal area of the many-places and few-carriers scenarios: a destination, or a
+ * shipper's site (few-carriers origins). */
+struct place {
+    char code[16];     /* 5 digits; the first 3 name the prefix (sectional center) */
+    int region;        /* whose hub serves it */
+    int fac;           /* destinations: the delivery station */
+    int prefix;        /* many-places: index in prefix_slip; -1 otherwise */
+    double slip_p;     /* destinations: the last mile slips 1-3 days (a route served every
+                        * other day, a van that is always full) */
+    double fail_f;     /* destinations: first delivery attempt failure factor */
+    double handover_p; /* origins: handed over a business day late */
+    int merchant;      /* origins: the merchant shipping from here */
+};
+
+/* Where one shipment goes and what its places add to its journey. */
+struct trip {
+    int origin, dest;         /* regions: first and last hub */
+    int ds;                   /* delivery station (facility) */
+    int wh_loc;               /* location of the label and pickup scans */
+    double handover_p;        /* handed over a business day late */
+    double lane_slip_p;       /* few-carriers: misses its lane's linehaul at the first hub */
+    const struct place *to;   /* many-places / few-carriers destination; NULL: a region */
+    const char *origin_code, *dest_code;
+};
+
 struct sim {
     const struct drisk_sim_options *opts;
+    int scenario;
     int64_t now;
-    char loc[N_LOC][LOC_MAX];
-    char region_code[N_REGIONS][16];
-    int fac_region[N_FAC];
-    int fac_valid[N_FAC];
-    double dist_km[N_REGIONS][N_REGIONS];
-    int route_n[N_REGIONS][N_REGIONS];
-    int route[N_REGIONS][N_REGIONS][MAX_HUBS];
-    double dest_cum[N_REGIONS];
+    /* The network: regions (each with a hub), facilities, locations, routes. */
+    int n_regions, n_fac, n_loc;
+    struct region *reg;
+    char (*region_code)[16];
+    struct facility *fac;
+    char (*loc)[LOC_MAX];
+    double *dist_km;         /* [a * n_regions + b] */
+    int *route_n;            /* hubs on the route from region a to b */
+    int (*route)[MAX_HUBS];
+    double *region_cum;      /* recipients by region (base layout) */
+    int wh_region[N_MERCHANTS][MAX_WH];
+    char wh_code[N_MERCHANTS][MAX_WH][16]; /* the origin a warehouse's shipments name */
+    struct carrier carrier[N_CARRIERS];
+    /* Postal places (many-places, few-carriers), picked by cumulative popularity. */
+    struct place *dest, *orig;
+    double *dest_cum, *orig_cum;
+    int n_dest, n_orig;
+    double *prefix_slip;     /* many-places: the sectional center holds a parcel 1-2 days */
+    int *lane_dest;          /* few-carriers: origin o's lane j goes to lane_dest[o * FC_LANES + j] */
+    double *lane_cum, *lane_slip;
+    /* drift: this hub degrades from drift_at on (-1: none). */
+    int drift_fac;
+    int64_t drift_at;
     /* Disruptions: per facility and day, the extra dwell in hours (bit 7: storm). */
     int64_t tab_day0;
     int64_t tab_days;
@@ -264,65 +407,87 @@ struct sim {
     int64_t order_seq[N_MERCHANTS];
 };
 
-static int ds_fac(int region, int k)
+static int ds_fac(const struct sim *s, int region, int k)
 {
-    return N_REGIONS + region * MAX_DS + k;
+    return s->n_regions + region * MAX_DS + k;
 }
 
-static void build_network(struct sim *s)
+static int loc_wh(const struct sim *s, int m, int w)
 {
-    memset(s->loc[LOC_NONE], 0, LOC_MAX);
-    for (int r = 0; r < N_REGIONS; r++) {
-        snprintf(s->region_code[r], sizeof s->region_code[r], "R%02d", r + 1);
-        snprintf(s->loc[LOC_FAC(r)], LOC_MAX, "R%02d-HUB", r + 1);
-        s->fac_region[r] = r;
-        s->fac_valid[r] = 1;
-        for (int k = 0; k < MAX_DS; k++) {
-            int f = ds_fac(r, k);
-            snprintf(s->loc[LOC_FAC(f)], LOC_MAX, "R%02d-DS%d", r + 1, k + 1);
-            s->fac_region[f] = r;
-            s->fac_valid[f] = k < regions[r].n_ds;
-        }
-    }
-    for (int m = 0; m < N_MERCHANTS; m++)
-        for (int w = 0; w < MAX_WH; w++)
-            snprintf(s->loc[LOC_WH(m, w)], LOC_MAX, "R%02d-WH-%s",
-                     merchants[m].wh_region[w] + 1, merchants[m].code);
+    return 1 + s->n_fac + m * MAX_WH + w;
+}
 
-    for (int a = 0; a < N_REGIONS; a++)
-        for (int b = 0; b < N_REGIONS; b++)
-            s->dist_km[a][b] = 100.0 * hypot(regions[a].x - regions[b].x,
-                                             regions[a].y - regions[b].y);
-    /* Routes: short hauls go hub to hub, medium ones through the best intermediate hub,
-     * long ones through the best pair of intermediate hubs. */
-    for (int a = 0; a < N_REGIONS; a++) {
-        for (int b = 0; b < N_REGIONS; b++) {
-            int *rt = s->route[a][b];
-            double d = s->dist_km[a][b];
+/* few-carriers: the location of shipper site o. */
+static int loc_site(const struct sim *s, int o)
+{
+    return 1 + s->n_fac + N_MERCHANTS * MAX_WH + o;
+}
+
+static enum drisk_status alloc_network(struct sim *s, int n_regions, int n_fac, int n_sites,
+                                       struct drisk_error *err)
+{
+    size_t nr = (size_t)n_regions;
+    s->n_regions = n_regions;
+    s->n_fac = n_fac;
+    s->n_loc = 1 + n_fac + N_MERCHANTS * MAX_WH + n_sites;
+    s->reg = calloc(nr, sizeof *s->reg);
+    s->region_code = calloc(nr, sizeof *s->region_code);
+    s->fac = calloc((size_t)n_fac, sizeof *s->fac);
+    s->loc = calloc((size_t)s->n_loc, sizeof *s->loc);
+    s->dist_km = calloc(nr * nr, sizeof *s->dist_km);
+    s->route_n = calloc(nr * nr, sizeof *s->route_n);
+    s->route = calloc(nr * nr, sizeof *s->route);
+    s->region_cum = calloc(nr, sizeof *s->region_cum);
+    if (!s->reg || !s->region_code || !s->fac || !s->loc || !s->dist_km || !s->route_n ||
+        !s->route || !s->region_cum)
+        return drisk_error_set(err, DRISK_ENOMEM, "out of memory for the simulated network");
+    for (int f = 0; f < n_fac; f++) {
+        s->fac[f].valid = 1;
+        s->fac[f].dwell_f = s->fac[f].exc_f = s->fac[f].loss_f = s->fac[f].scan_f = 1.0;
+    }
+    return DRISK_OK;
+}
+
+/* Routes between hubs: short hauls go hub to hub, medium ones through the best
+ * intermediate hub, long ones through the best pair of intermediate hubs. Also the
+ * recipients' cumulative share by region. */
+static void build_routes(struct sim *s)
+{
+    int nr = s->n_regions;
+    for (int a = 0; a < nr; a++)
+        for (int b = 0; b < nr; b++)
+            s->dist_km[a * nr + b] = 100.0 * hypot(s->reg[a].x - s->reg[b].x,
+                                                   s->reg[a].y - s->reg[b].y);
+    const double *dist = s->dist_km;
+    for (int a = 0; a < nr; a++) {
+        for (int b = 0; b < nr; b++) {
+            int *rt = s->route[a * nr + b];
+            int *rn = &s->route_n[a * nr + b];
+            double d = dist[a * nr + b];
             rt[0] = a;
             if (a == b) {
-                s->route_n[a][b] = 1;
+                *rn = 1;
             } else if (d <= 450) {
                 rt[1] = b;
-                s->route_n[a][b] = 2;
+                *rn = 2;
             } else if (d <= 850) {
                 double best = 1e18;
-                for (int k = 0; k < N_REGIONS; k++) {
-                    double len = s->dist_km[a][k] + s->dist_km[k][b];
+                for (int k = 0; k < nr; k++) {
+                    double len = dist[a * nr + k] + dist[k * nr + b];
                     if (k != a && k != b && len < best) {
                         best = len;
                         rt[1] = k;
                     }
                 }
                 rt[2] = b;
-                s->route_n[a][b] = 3;
+                *rn = 3;
             } else {
                 double best = 1e18;
-                for (int k = 0; k < N_REGIONS; k++)
-                    for (int l = 0; l < N_REGIONS; l++) {
+                for (int k = 0; k < nr; k++)
+                    for (int l = 0; l < nr; l++) {
                         if (k == a || k == b || l == a || l == b || k == l)
                             continue;
-                        double len = s->dist_km[a][k] + s->dist_km[k][l] + s->dist_km[l][b];
+                        double len = dist[a * nr + k] + dist[k * nr + l] + dist[l * nr + b];
                         if (len < best) {
                             best = len;
                             rt[1] = k;
@@ -330,19 +495,343 @@ static void build_network(struct sim *s)
                         }
                     }
                 rt[3] = b;
-                s->route_n[a][b] = 4;
+                *rn = 4;
             }
         }
     }
     double total = 0;
-    for (int r = 0; r < N_REGIONS; r++)
-        total += regions[r].pop;
+    for (int r = 0; r < nr; r++)
+        total += s->reg[r].pop;
     double acc = 0;
-    for (int r = 0; r < N_REGIONS; r++) {
-        acc += regions[r].pop / total;
-        s->dest_cum[r] = acc;
+    for (int r = 0; r < nr; r++) {
+        acc += s->reg[r].pop / total;
+        s->region_cum[r] = acc;
     }
-    s->dest_cum[N_REGIONS - 1] = 1.0;
+    s->region_cum[nr - 1] = 1.0;
+}
+
+/* The base layout: 12 regions, each with a hub and 2-4 delivery stations; merchants'
+ * warehouses in their regions. Used by every scenario but many-places. */
+static enum drisk_status build_base_network(struct sim *s, int n_sites, struct drisk_error *err)
+{
+    enum drisk_status rc = alloc_network(s, N_REGIONS, N_FAC, n_sites, err);
+    if (rc)
+        return rc;
+    for (int r = 0; r < N_REGIONS; r++) {
+        s->reg[r] = base_regions[r];
+        snprintf(s->region_code[r], sizeof s->region_code[r], "R%02d", r + 1);
+        snprintf(s->loc[LOC_FAC(r)], LOC_MAX, "R%02d-HUB", r + 1);
+        s->fac[r].region = r;
+        for (int k = 0; k < MAX_DS; k++) {
+            int f = ds_fac(s, r, k);
+            snprintf(s->loc[LOC_FAC(f)], LOC_MAX, "R%02d-DS%d", r + 1, k + 1);
+            s->fac[f].region = r;
+            s->fac[f].valid = k < base_regions[r].n_ds;
+        }
+    }
+    for (int m = 0; m < N_MERCHANTS; m++)
+        for (int w = 0; w < MAX_WH; w++) {
+            int r = merchants[m].wh_region[w];
+            s->wh_region[m][w] = r;
+            snprintf(s->wh_code[m][w], sizeof s->wh_code[m][w], "R%02d", r + 1);
+            snprintf(s->loc[loc_wh(s, m, w)], LOC_MAX, "R%02d-WH-%s", r + 1, merchants[m].code);
+        }
+    build_routes(s);
+    return DRISK_OK;
+}
+
+/* Zipf-like popularity over n places in random rank order: cum[i] is the cumulative
+ * share of places 0..i, place i's share proportional to 1 / (k_i + q)^zipf_s for its
+ * rank k_i = 1..n. */
+static enum drisk_status zipf_cum(struct rng *r, double *cum, int n, double zipf_s, double q,
+                                  struct drisk_error *err)
+{
+    int *rank = malloc((size_t)n * sizeof *rank);
+    if (!rank)
+        return drisk_error_set(err, DRISK_ENOMEM, "out of memory for the simulated places");
+    for (int i = 0; i < n; i++)
+        rank[i] = i;
+    shuffle(r, rank, n);
+    double total = 0;
+    for (int i = 0; i < n; i++) {
+        cum[i] = pow(rank[i] + 1 + q, -zipf_s);
+        total += cum[i];
+    }
+    double acc = 0;
+    for (int i = 0; i < n; i++) {
+        acc += cum[i] / total;
+        cum[i] = acc;
+    }
+    cum[n - 1] = 1.0;
+    free(rank);
+    return DRISK_OK;
+}
+
+/* many-places: 32 hub regions on a jittered 8 x 4 grid; each has 5 three-digit postal
+ * prefixes (sectional centers), each prefix 2 delivery stations and 25-50 five-digit
+ * codes. Hubs and stations have their own dwell, exception and loss factors, prefixes a
+ * chance of holding a parcel a day, codes their own last-mile slips and failed attempts;
+ * codes are popular by a Zipf law in random order, so many are rare. All from the seed. */
+static enum drisk_status build_many_places(struct sim *s, struct drisk_error *err)
+{
+    enum { N_PREFIX = MP_REGIONS * MP_PREFIXES };
+    struct rng r;
+    enum drisk_status rc;
+    int pick[100];
+    if ((rc = alloc_network(s, MP_REGIONS, MP_REGIONS + N_PREFIX * MP_DS, 0, err)))
+        return rc;
+    s->dest = calloc((size_t)N_PREFIX * (MP_CODES_MIN + MP_CODES_SPAN), sizeof *s->dest);
+    s->dest_cum = calloc((size_t)N_PREFIX * (MP_CODES_MIN + MP_CODES_SPAN), sizeof *s->dest_cum);
+    s->prefix_slip = calloc(N_PREFIX, sizeof *s->prefix_slip);
+    if (!s->dest || !s->dest_cum || !s->prefix_slip)
+        return drisk_error_set(err, DRISK_ENOMEM, "out of memory for the simulated places");
+    rng_seed(&r, s->opts->seed, 5, 0);
+    for (int g = 0; g < MP_REGIONS; g++) {
+        struct region *rg = &s->reg[g];
+        double jx = unit(&r) - 0.5;
+        double jy = unit(&r) - 0.5;
+        rg->x = 0.75 + 1.5 * (g % MP_COLS) + 0.8 * jx;
+        rg->y = 0.94 + 1.875 * (g / MP_COLS) + 0.8 * jy;
+        rg->pop = 1.0;
+        rg->n_ds = 0;
+        snprintf(s->region_code[g], sizeof s->region_code[g], "R%02d", g + 1);
+        snprintf(s->loc[LOC_FAC(g)], LOC_MAX, "R%02d-HUB", g + 1);
+        s->fac[g].region = g;
+    }
+    for (int f = 0; f < s->n_fac; f++) {
+        s->fac[f].dwell_f = place_factor(&r, 0.35, 0.5, 2.5);
+        s->fac[f].exc_f = place_factor(&r, 0.6, 0.25, 4.0);
+        s->fac[f].loss_f = place_factor(&r, 0.8, 0.2, 5.0);
+    }
+    for (int g = 0; g < MP_REGIONS; g++) {
+        for (int i = 0; i < MP_PREFIX_SPAN; i++)
+            pick[i] = i;
+        shuffle(&r, pick, MP_PREFIX_SPAN);
+        for (int k = 0; k < MP_PREFIXES; k++) {
+            int pf = g * MP_PREFIXES + k;
+            int number = 100 + MP_PREFIX_SPAN * g + pick[k];
+            double u = unit(&r);
+            s->prefix_slip[pf] = 0.35 * u * u * u;
+            for (int d = 0; d < MP_DS; d++) {
+                int f = MP_REGIONS + pf * MP_DS + d;
+                s->fac[f].region = g;
+                snprintf(s->loc[LOC_FAC(f)], LOC_MAX, "%03d-DS%d", number, d + 1);
+            }
+            int pick2[100];
+            int n_codes = MP_CODES_MIN + below(&r, MP_CODES_SPAN);
+            for (int i = 0; i < 100; i++)
+                pick2[i] = i;
+            shuffle(&r, pick2, 100);
+            for (int c = 0; c < n_codes; c++) {
+                struct place *pl = &s->dest[s->n_dest++];
+                snprintf(pl->code, sizeof pl->code, "%03d%02d", number, pick2[c]);
+                pl->region = g;
+                pl->fac = MP_REGIONS + pf * MP_DS + c % MP_DS;
+                pl->prefix = pf;
+                double v = unit(&r);
+                pl->slip_p = 0.5 * pow(v, 5);
+                pl->fail_f = place_factor(&r, 0.5, 0.3, 4.0);
+            }
+        }
+    }
+    if ((rc = zipf_cum(&r, s->dest_cum, s->n_dest, MP_ZIPF_S, MP_ZIPF_Q, err)))
+        return rc;
+    /* Warehouses stay where they are on the map: in the nearest region, named by the
+     * first code of that region's first prefix. */
+    for (int m = 0; m < N_MERCHANTS; m++)
+        for (int w = 0; w < MAX_WH; w++) {
+            const struct region *at = &base_regions[merchants[m].wh_region[w]];
+            int best = 0;
+            double best_d = 1e18;
+            for (int g = 0; g < MP_REGIONS; g++) {
+                double d = hypot(s->reg[g].x - at->x, s->reg[g].y - at->y);
+                if (d < best_d) {
+                    best_d = d;
+                    best = g;
+                }
+            }
+            s->wh_region[m][w] = best;
+            for (int i = 0; i < s->n_dest; i++)
+                if (s->dest[i].region == best) {
+                    memcpy(s->wh_code[m][w], s->dest[i].code, sizeof s->wh_code[m][w]);
+                    break;
+                }
+            snprintf(s->loc[loc_wh(s, m, w)], LOC_MAX, "R%02d-WH-%s", best + 1,
+                     merchants[m].code);
+        }
+    build_routes(s);
+    return DRISK_OK;
+}
+
+/* few-carriers: a new 5-digit code in a random region (by recipients' share) of the base
+ * layout, unique among used (a bitmap of all 100,000 codes). */
+static void new_code(struct rng *r, const struct sim *s, const int *prefixes, uint8_t *used,
+                     struct place *pl)
+{
+    int region, number, code;
+    do {
+        region = pick_cum(s->region_cum, s->n_regions, unit(r));
+        number = prefixes[region * FC_PREFIXES + below(r, FC_PREFIXES)];
+        code = number * 100 + below(r, 100);
+    } while (used[code >> 3] & (1 << (code & 7)));
+    used[code >> 3] |= (uint8_t)(1 << (code & 7));
+    snprintf(pl->code, sizeof pl->code, "%05d", code);
+    pl->region = region;
+    pl->prefix = -1;
+}
+
+static int in_list(const int *v, int n, int x)
+{
+    for (int i = 0; i < n; i++)
+        if (v[i] == x)
+            return 1;
+    return 0;
+}
+
+/* few-carriers: one carrier with one service, FC_ORIGINS shippers' sites and FC_DESTS
+ * destinations with postal codes in the base layout's regions. Each site ships to
+ * FC_LANES destinations (popular destinations more often) with Zipf-like lane volumes;
+ * each lane has its own chance of missing its linehaul (a trailer that leaves full, a
+ * poor interline partner), drawn for the pair, so lanes are not the sum of an origin and
+ * a destination effect. Sites have their own late handovers and destinations their own
+ * last-mile slips. All from the seed. */
+static enum drisk_status build_few_carriers(struct sim *s, struct drisk_error *err)
+{
+    struct rng r;
+    enum drisk_status rc;
+    int prefixes[N_REGIONS * FC_PREFIXES], pick[FC_PREFIX_SPAN];
+    uint8_t *used = NULL;
+    if ((rc = build_base_network(s, FC_ORIGINS, err)))
+        return rc;
+    s->carrier[0] = freight_carrier;
+    s->dest = calloc(FC_DESTS, sizeof *s->dest);
+    s->dest_cum = calloc(FC_DESTS, sizeof *s->dest_cum);
+    s->orig = calloc(FC_ORIGINS, sizeof *s->orig);
+    s->orig_cum = calloc(FC_ORIGINS, sizeof *s->orig_cum);
+    s->lane_dest = calloc((size_t)FC_ORIGINS * FC_LANES, sizeof *s->lane_dest);
+    s->lane_cum = calloc((size_t)FC_ORIGINS * FC_LANES, sizeof *s->lane_cum);
+    s->lane_slip = calloc((size_t)FC_ORIGINS * FC_LANES, sizeof *s->lane_slip);
+    used = calloc(100000 / 8, 1);
+    if (!s->dest || !s->dest_cum || !s->orig || !s->orig_cum || !s->lane_dest || !s->lane_cum ||
+        !s->lane_slip || !used) {
+        rc = drisk_error_set(err, DRISK_ENOMEM, "out of memory for the simulated places");
+        goto out;
+    }
+    rng_seed(&r, s->opts->seed, 5, 0);
+    for (int g = 0; g < N_REGIONS; g++) {
+        for (int i = 0; i < FC_PREFIX_SPAN; i++)
+            pick[i] = i;
+        shuffle(&r, pick, FC_PREFIX_SPAN);
+        for (int k = 0; k < FC_PREFIXES; k++)
+            prefixes[g * FC_PREFIXES + k] = 100 + FC_PREFIX_SPAN * g + pick[k];
+    }
+    for (int d = 0; d < FC_DESTS; d++) {
+        struct place *pl = &s->dest[d];
+        new_code(&r, s, prefixes, used, pl);
+        pl->fac = ds_fac(s, pl->region, below(&r, base_regions[pl->region].n_ds));
+        double u = unit(&r);
+        pl->slip_p = 0.15 * u * u * u;
+        pl->fail_f = 1.0;
+    }
+    s->n_dest = FC_DESTS;
+    for (int o = 0; o < FC_ORIGINS; o++) {
+        struct place *pl = &s->orig[o];
+        new_code(&r, s, prefixes, used, pl);
+        double u = unit(&r);
+        pl->handover_p = 0.01 + 0.09 * u * u;
+        double um = unit(&r);
+        int mi = 0;
+        while (mi + 1 < N_MERCHANTS && um >= merchants[mi].share) {
+            um -= merchants[mi].share;
+            mi++;
+        }
+        pl->merchant = mi;
+        snprintf(s->loc[loc_site(s, o)], LOC_MAX, "R%02d-WH-%s", pl->region + 1, pl->code);
+    }
+    s->n_orig = FC_ORIGINS;
+    if ((rc = zipf_cum(&r, s->dest_cum, FC_DESTS, FC_ZIPF_S, FC_ZIPF_Q, err)) ||
+        (rc = zipf_cum(&r, s->orig_cum, FC_ORIGINS, FC_ZIPF_S, FC_ZIPF_Q, err)))
+        goto out;
+    for (int o = 0; o < FC_ORIGINS; o++) {
+        int *lanes = &s->lane_dest[o * FC_LANES];
+        double *cum = &s->lane_cum[o * FC_LANES];
+        double total = 0;
+        for (int j = 0; j < FC_LANES; j++) {
+            /* Popular destinations more often, each once per site; after 64 repeats
+             * the first unused one. */
+            int d = -1;
+            for (int tries = 0; tries < 64 && d < 0; tries++) {
+                int cand = pick_cum(s->dest_cum, FC_DESTS, unit(&r));
+                if (!in_list(lanes, j, cand))
+                    d = cand;
+            }
+            for (int cand = 0; d < 0 && cand < FC_DESTS; cand++)
+                if (!in_list(lanes, j, cand))
+                    d = cand;
+            lanes[j] = d;
+            cum[j] = 1.0 / (j + 2);
+            total += cum[j];
+            double u = unit(&r);
+            double v = unit(&r);
+            s->lane_slip[o * FC_LANES + j] = u < 0.55 ? 0.02
+                                             : u < 0.80 ? 0.10 + 0.20 * v
+                                             : u < 0.95 ? 0.35 + 0.30 * v
+                                                        : 0.70 + 0.25 * v;
+        }
+        double acc = 0;
+        for (int j = 0; j < FC_LANES; j++) {
+            acc += cum[j] / total;
+            cum[j] = acc;
+        }
+        cum[FC_LANES - 1] = 1.0;
+    }
+out:
+    free(used);
+    return rc;
+}
+
+/* sparse-scans: every carrier records fewer intermediate scans, 30 % of the facilities
+ * (from the seed) record only 40 % of what the carrier would, and unipost and cityhop
+ * upload their facility scans in batches. */
+static enum drisk_status build_sparse_scans(struct sim *s, struct drisk_error *err)
+{
+    static const double scan_p[N_CARRIERS] = { 0.75, 0.55, 0.45, 0.30 };
+    struct rng r;
+    enum drisk_status rc = build_base_network(s, 0, err);
+    if (rc)
+        return rc;
+    for (int c = 0; c < N_CARRIERS; c++)
+        s->carrier[c].scan_p = scan_p[c];
+    s->carrier[C_UNIPOST].batch_h = 6; /* 05:00, 11:00, 17:00, 23:00 UTC */
+    s->carrier[C_UNIPOST].batch_at_h = 5;
+    s->carrier[C_CITYHOP].batch_h = 24; /* nightly at 22:00 UTC */
+    s->carrier[C_CITYHOP].batch_at_h = 22;
+    rng_seed(&r, s->opts->seed, 5, 0);
+    for (int f = 0; f < s->n_fac; f++) {
+        double u = unit(&r);
+        if (s->fac[f].valid && u < 0.30)
+            s->fac[f].scan_f = 0.40;
+    }
+    return DRISK_OK;
+}
+
+static enum drisk_status build_network(struct sim *s, struct drisk_error *err)
+{
+    enum drisk_status rc;
+    memcpy(s->carrier, base_carriers, sizeof s->carrier);
+    s->drift_fac = -1;
+    switch (s->scenario) {
+    case SC_MANY_PLACES: rc = build_many_places(s, err); break;
+    case SC_FEW_CARRIERS: rc = build_few_carriers(s, err); break;
+    case SC_SPARSE_SCANS: rc = build_sparse_scans(s, err); break;
+    case SC_DRIFT:
+        rc = build_base_network(s, 0, err);
+        s->drift_fac = DRIFT_HUB;
+        s->drift_at = drisk_sim_drift_at(s->opts);
+        break;
+    default: rc = build_base_network(s, 0, err); break;
+    }
+    return rc;
 }
 
 /* Generates the storms and backlogs of [start - 7 days, now + DISRUPT_TAIL_DAYS) from the
@@ -350,50 +839,54 @@ static void build_network(struct sim *s)
 static enum drisk_status build_disruptions(struct sim *s, struct drisk_error *err)
 {
     struct rng r;
-    int64_t until_storm[N_REGIONS] = { 0 }, until_backlog[N_FAC] = { 0 };
     size_t cap = 0;
+    int n_slots = s->n_regions + s->n_fac;
+    int64_t *until = calloc((size_t)n_slots, sizeof *until); /* storms, then backlogs */
     s->tab_day0 = day_of(s->opts->start) - 7;
     s->tab_days = s->opts->days + 7 + DISRUPT_TAIL_DAYS;
-    s->disrupt = calloc((size_t)s->tab_days * N_FAC, 1);
-    if (!s->disrupt)
+    s->disrupt = calloc((size_t)s->tab_days * (size_t)s->n_fac, 1);
+    if (!s->disrupt || !until) {
+        free(until);
         return drisk_error_set(err, DRISK_ENOMEM, "out of memory for the simulated network");
+    }
     rng_seed(&r, s->opts->seed, 2, 0);
     for (int64_t d = 0; d < s->tab_days; d++) {
         int y, m, dd;
         drisk_civil_from_days(s->tab_day0 + d, &y, &m, &dd);
         double storm_p = (m == 12 || m <= 2) ? STORM_P_WINTER : STORM_P;
-        for (int i = 0; i < N_REGIONS + N_FAC; i++) {
+        for (int i = 0; i < n_slots; i++) {
             struct disruption ev;
-            int storm = i < N_REGIONS;
-            int where = storm ? i : i - N_REGIONS;
-            if (!storm && !s->fac_valid[where])
+            int storm = i < s->n_regions;
+            int where = storm ? i : i - s->n_regions;
+            if (!storm && !s->fac[where].valid)
                 continue;
-            double p = storm ? storm_p : where < N_REGIONS ? HUB_BACKLOG_P : DS_BACKLOG_P;
-            int64_t *until = storm ? &until_storm[where] : &until_backlog[where];
+            double p = storm ? storm_p : where < s->n_regions ? HUB_BACKLOG_P : DS_BACKLOG_P;
             /* Draw for every slot and day so one event never shifts the others. */
             double u = unit(&r);
             uint64_t v = rng_next(&r);
-            if (d < *until || u >= p)
+            if (d < until[i] || u >= p)
                 continue;
             ev.storm = storm;
             ev.where = where;
             ev.start_day = s->tab_day0 + d;
             ev.days = storm ? 1 + (int)(v % 3) : 2 + (int)(v % 4);
             ev.delay_h = storm ? 12 + (int)((v >> 8) % 37) : 8 + (int)((v >> 8) % 29);
-            *until = d + ev.days;
+            until[i] = d + ev.days;
             if (s->n_events == cap) {
                 size_t ncap = cap ? cap * 2 : 256;
                 struct disruption *pe = realloc(s->events, ncap * sizeof *pe);
-                if (!pe)
+                if (!pe) {
+                    free(until);
                     return drisk_error_set(err, DRISK_ENOMEM,
                                            "out of memory for the simulated disruptions");
+                }
                 s->events = pe;
                 cap = ncap;
             }
             s->events[s->n_events++] = ev;
             for (int64_t k = d; k < d + ev.days && k < s->tab_days; k++) {
-                for (int f = 0; f < N_FAC; f++) {
-                    if (storm ? s->fac_region[f] != where : f != where)
+                for (int f = 0; f < s->n_fac; f++) {
+                    if (storm ? s->fac[f].region != where : f != where)
                         continue;
                     uint8_t *cell = &s->disrupt[(size_t)f * (size_t)s->tab_days + (size_t)k];
                     if ((*cell & 0x7f) < ev.delay_h)
@@ -402,6 +895,7 @@ static enum drisk_status build_disruptions(struct sim *s, struct drisk_error *er
             }
         }
     }
+    free(until);
     return DRISK_OK;
 }
 
@@ -556,17 +1050,21 @@ static double random_exception(struct parcel *p, double p_exc, int *reason)
 
 /* The parcel's time in a hub from arrival t to departure, exceptions recorded on the
  * way. Returns the departure time, or -1 if a damaged parcel is returned to sender. */
-static int64_t hub_stay(const struct sim *s, struct parcel *p, int hub, int64_t t, int origin,
-                        double heavy)
+static int64_t hub_stay(const struct sim *s, struct parcel *p, const struct trip *tr, int hub,
+                        int64_t t, int origin, double heavy)
 {
     const struct carrier *c = p->c;
+    const struct facility *fa = &s->fac[hub];
     int64_t day = day_of(t);
     int wd = drisk_weekday(t);
-    double h = c->dwell_h * service_dwell[p->service] * (0.6 + 0.8 * unit(&p->rng)) * heavy;
+    double h = c->dwell_h * service_dwell[p->service] * (0.6 + 0.8 * unit(&p->rng)) * heavy *
+               fa->dwell_f;
     if (chance(&p->rng, 0.05))
         h += 4 + 20 * unit(&p->rng);
     if (origin && p->service == SV_ECONOMY)
         h += 12 * unit(&p->rng); /* waits for a full trailer */
+    if (origin && tr->lane_slip_p > 0 && chance(&p->rng, tr->lane_slip_p))
+        h += 20 + 28 * unit(&p->rng); /* the lane's linehaul left without it */
     if (wd == 5)
         h *= 1.3;
     else if (wd == 6)
@@ -584,8 +1082,15 @@ static int64_t hub_stay(const struct sim *s, struct parcel *p, int hub, int64_t 
             emit(p, t + hours(0.5 + unit(&p->rng)), DRISK_EVENT_EXCEPTION,
                  storm ? DRISK_REASON_WEATHER_DELAY : DRISK_REASON_DELAYED, LOC_FAC(hub), 1);
     }
+    if (hub == s->drift_fac && t >= s->drift_at) {
+        /* drift: the hub has lost capacity and stays slow */
+        h += DRIFT_MIN_H + DRIFT_SPAN_H * unit(&p->rng);
+        if (chance(&p->rng, c->exc_scan_p * 0.7))
+            emit(p, t + hours(0.5 + unit(&p->rng)), DRISK_EVENT_EXCEPTION, DRISK_REASON_DELAYED,
+                 LOC_FAC(hub), 1);
+    }
     int reason = 0;
-    double eh = random_exception(p, c->exc_p, &reason);
+    double eh = random_exception(p, c->exc_p * fa->exc_f, &reason);
     if (eh > 0) {
         int64_t et = emit(p, t + hours(0.5 + 2 * unit(&p->rng)), DRISK_EVENT_EXCEPTION, reason,
                           LOC_FAC(hub), c->exc_scan_p);
@@ -608,7 +1113,7 @@ static int64_t hub_stay(const struct sim *s, struct parcel *p, int hub, int64_t 
 /* Linehaul time between two hubs, hours. */
 static double linehaul_h(const struct sim *s, struct parcel *p, int a, int b)
 {
-    double km = s->dist_km[a][b];
+    double km = s->dist_km[a * s->n_regions + b];
     double h;
     if (p->service == SV_EXPRESS && km > 300)
         h = 3.0 + km / 500.0; /* by air */
@@ -629,8 +1134,10 @@ static int64_t delivery_day(const struct carrier *c, int64_t t)
 }
 
 /* From arrival at the delivery station at t to delivered, returned or lost. */
-static void last_mile(const struct sim *s, struct parcel *p, int ds, int64_t t, double value)
+static void last_mile(const struct sim *s, struct parcel *p, const struct trip *tr, int64_t t,
+                      double value)
 {
+    int ds = tr->ds;
     const struct carrier *c = p->c;
     struct rng *r = &p->rng;
     int loc = LOC_FAC(ds);
@@ -644,7 +1151,7 @@ static void last_mile(const struct sim *s, struct parcel *p, int ds, int64_t t, 
                  storm ? DRISK_REASON_WEATHER_DELAY : DRISK_REASON_DELAYED, loc, 1);
     }
     int reason = 0;
-    double eh = random_exception(p, c->exc_p * 0.4, &reason);
+    double eh = random_exception(p, c->exc_p * 0.4 * s->fac[ds].exc_f, &reason);
     if (eh > 0) {
         emit(p, t + hours(0.5 + unit(r)), DRISK_EVENT_EXCEPTION, reason, loc,
              c->exc_scan_p);
@@ -652,12 +1159,21 @@ static void last_mile(const struct sim *s, struct parcel *p, int ds, int64_t t, 
     }
     if (is_peak(day_of(t)) && chance(r, 0.15))
         ready += DAY; /* vans full: the parcel waits a day */
+    double fail_f = 1.0;
+    if (tr->to) {
+        /* The sectional center's backlog (1-2 days), then the code's own route (1-3). */
+        if (tr->to->prefix >= 0 && chance(r, s->prefix_slip[tr->to->prefix]))
+            ready += (1 + below(r, 2)) * (int64_t)DAY;
+        if (chance(r, tr->to->slip_p))
+            ready += (1 + below(r, 3)) * (int64_t)DAY;
+        fail_f = tr->to->fail_f;
+    }
 
-    double fail_p = c->fail_p * (value > 400 ? 1.8 : 1.0); /* signature required */
+    double fail_p = c->fail_p * (value > 400 ? 1.8 : 1.0) * fail_f; /* signature required */
     for (int attempt = 1;; attempt++) {
         int64_t d = delivery_day(c, ready);
         int64_t ofd = emit(p, d * DAY + hours(7.5 + 1.5 * unit(r)), DRISK_EVENT_OUT_FOR_DELIVERY,
-                           0, loc, p->c->scan_p);
+                           0, loc, p->c->scan_p * s->fac[ds].scan_f);
         if (attempt == 1 && lost_here(p)) {
             parcel_lost(p);
             return;
@@ -704,32 +1220,58 @@ static void last_mile(const struct sim *s, struct parcel *p, int ds, int64_t t, 
     }
 }
 
+/* The lost checkpoint of a parcel on a route of n_hubs hubs: after pickup, at each hub
+ * arrival and departure, at the station and on the van (2 n_hubs + 3 of them), or -1.
+ * With place-specific loss factors (many-places) a checkpoint is as likely as its
+ * facility's factor, and the carrier's loss rate is scaled by their mean. */
+static int lost_checkpoint(const struct sim *s, struct parcel *p, const int *route, int n_hubs,
+                           int ds)
+{
+    struct rng *r = &p->rng;
+    if (s->scenario != SC_MANY_PLACES)
+        return chance(r, p->c->loss_p) ? below(r, 2 * n_hubs + 3) : -1;
+    double w[2 * MAX_HUBS + 3], total = 0;
+    int n = 2 * n_hubs + 3;
+    w[0] = 1.0;
+    for (int i = 0; i < n_hubs; i++)
+        w[1 + 2 * i] = w[2 + 2 * i] = s->fac[route[i]].loss_f;
+    w[n - 2] = w[n - 1] = s->fac[ds].loss_f;
+    for (int k = 0; k < n; k++)
+        total += w[k];
+    if (!chance(r, p->c->loss_p * total / n))
+        return -1;
+    double u = unit(r) * total;
+    for (int k = 0; k < n; k++) {
+        if (u < w[k])
+            return k;
+        u -= w[k];
+    }
+    return n - 1;
+}
+
 /* The whole journey of a parcel from its label to its end (which may be after "now"). */
-static void simulate_journey(const struct sim *s, struct parcel *p, int merchant, int wh,
-                             int dest, int ds, double weight, double value)
+static void simulate_journey(const struct sim *s, struct parcel *p, const struct trip *tr,
+                             double weight, double value)
 {
     const struct carrier *c = p->c;
-    const struct merchant *m = &merchants[merchant];
     struct rng *r = &p->rng;
-    int origin = m->wh_region[wh];
-    int n_hubs = s->route_n[origin][dest];
-    const int *route = s->route[origin][dest];
+    int n_hubs = s->route_n[tr->origin * s->n_regions + tr->dest];
+    const int *route = s->route[tr->origin * s->n_regions + tr->dest];
+    int ds = tr->ds;
     double heavy = weight > 15 ? 1.25 : 1.0;
 
     p->last = p->created - 60;
-    emit(p, p->created, DRISK_EVENT_LABEL_CREATED, 0, LOC_WH(merchant, wh), 1);
+    emit(p, p->created, DRISK_EVENT_LABEL_CREATED, 0, tr->wh_loc, 1);
 
     /* Collection: the carrier's daily pickup on business days, after the label. */
     int64_t d = day_of(p->created);
     while (!is_business(d) || p->created + 1800 > d * DAY + c->pickup_hour * HOUR)
         d++;
-    if (chance(r, m->late_handover_p))
+    if (chance(r, tr->handover_p))
         d = day_of(drisk_add_business_days(d * DAY, 1));
     int64_t t = emit(p, d * DAY + hours(c->pickup_hour + 1.5 * unit(r)), DRISK_EVENT_PICKED_UP,
-                     0, LOC_WH(merchant, wh), p->c->scan_p);
-    /* Lost checkpoints: after pickup, at each hub arrival and departure, at the station
-     * and on the van. */
-    p->lost_stage = chance(r, c->loss_p) ? below(r, 2 * n_hubs + 3) : -1;
+                     0, tr->wh_loc, p->c->scan_p);
+    p->lost_stage = lost_checkpoint(s, p, route, n_hubs, ds);
     if (lost_here(p)) {
         parcel_lost(p);
         return;
@@ -737,15 +1279,16 @@ static void simulate_journey(const struct sim *s, struct parcel *p, int merchant
     t += hours(0.5 + 2 * unit(r));
     for (int i = 0; i < n_hubs; i++) {
         int hub = route[i];
-        t = emit(p, t, DRISK_EVENT_ARRIVED_AT_FACILITY, 0, LOC_FAC(hub), p->c->scan_p);
+        double scan_p = p->c->scan_p * s->fac[hub].scan_f;
+        t = emit(p, t, DRISK_EVENT_ARRIVED_AT_FACILITY, 0, LOC_FAC(hub), scan_p);
         if (lost_here(p)) {
             parcel_lost(p);
             return;
         }
-        int64_t dep = hub_stay(s, p, hub, t, i == 0, heavy);
+        int64_t dep = hub_stay(s, p, tr, hub, t, i == 0, heavy);
         if (dep < 0)
             return;
-        t = emit(p, dep, DRISK_EVENT_DEPARTED_FACILITY, 0, LOC_FAC(hub), p->c->scan_p);
+        t = emit(p, dep, DRISK_EVENT_DEPARTED_FACILITY, 0, LOC_FAC(hub), scan_p);
         if (lost_here(p)) {
             parcel_lost(p);
             return;
@@ -760,12 +1303,56 @@ static void simulate_journey(const struct sim *s, struct parcel *p, int merchant
             t += hours(0.75 + 1.75 * unit(r)); /* to the delivery station */
         }
     }
-    t = emit(p, t, DRISK_EVENT_ARRIVED_AT_FACILITY, 0, LOC_FAC(ds), p->c->scan_p);
+    t = emit(p, t, DRISK_EVENT_ARRIVED_AT_FACILITY, 0, LOC_FAC(ds),
+             p->c->scan_p * s->fac[ds].scan_f);
     if (lost_here(p)) {
         parcel_lost(p);
         return;
     }
-    last_mile(s, p, ds, t, value);
+    last_mile(s, p, tr, t, value);
+}
+
+/* Scans sent as they happen: the merchant's label, and the driver's handheld (attempts,
+ * delivery) and terminal events. A batching carrier uploads the others in batches. */
+static int realtime_event(int event)
+{
+    return event == DRISK_EVENT_LABEL_CREATED || event == DRISK_EVENT_DELIVERY_ATTEMPTED ||
+           event == DRISK_EVENT_AVAILABLE_FOR_PICKUP || event == DRISK_EVENT_DELIVERED ||
+           event == DRISK_EVENT_RETURN_TO_SENDER || event == DRISK_EVENT_LOST;
+}
+
+/* sparse-scans: a batching carrier's facility scans carry the time they were uploaded,
+ * not the time they happened. A scan is uploaded at the carrier's next upload time (every
+ * batch_h hours from batch_at_h UTC), or, if a real-time scan comes first, flushed with
+ * it, just before it (as a handheld syncs its queue when it sends a delivery). Scans
+ * stay in their physical order: each run of queued scans between two real-time ones
+ * gets times that increase strictly (a second apart within one upload, a minute apart
+ * when flushed) and lie after the scan they follow and before the one they precede. */
+static void batch_scans(struct parcel *p)
+{
+    const int64_t period = (int64_t)p->c->batch_h * HOUR, at = (int64_t)p->c->batch_at_h * HOUR;
+    int i = 0;
+    while (i < p->n) {
+        if (realtime_event(p->scans[i].event)) {
+            i++;
+            continue;
+        }
+        int j = i;
+        while (j < p->n && !realtime_event(p->scans[j].event))
+            j++;
+        int64_t prev_slot = INT64_MIN, tie = 0;
+        for (int k = i; k < j; k++) {
+            int64_t x = p->scans[k].ts - at;
+            int64_t slot = (x >= 0 ? (x + period - 1) / period : -(-x / period)) * period + at;
+            tie = slot == prev_slot ? tie + 1 : 0;
+            prev_slot = slot;
+            int64_t ts = slot + tie;
+            if (j < p->n && ts > p->scans[j].ts - (int64_t)(j - k) * 60)
+                ts = p->scans[j].ts - (int64_t)(j - k) * 60;
+            p->scans[k].ts = ts;
+        }
+        i = j;
+    }
 }
 
 static int pick_lane(const struct merchant *m, double u)
@@ -783,24 +1370,60 @@ static void simulate_shipment(struct sim *s, int64_t i, int64_t created,
                               struct drisk_shipment *sh, struct parcel *p)
 {
     struct rng *r = &p->rng;
+    struct trip tr;
+    const struct merchant *m;
+    const struct carrier *c;
+    int mi, service;
     rng_seed(r, s->opts->seed, 1, (uint64_t)i);
 
-    double u = unit(r);
-    int mi = 0;
-    while (mi + 1 < N_MERCHANTS && u >= merchants[mi].share) {
-        u -= merchants[mi].share;
-        mi++;
+    memset(&tr, 0, sizeof tr);
+    if (s->scenario == SC_FEW_CARRIERS) {
+        int o = pick_cum(s->orig_cum, s->n_orig, unit(r));
+        int j = pick_cum(&s->lane_cum[o * FC_LANES], FC_LANES, unit(r));
+        const struct place *from = &s->orig[o];
+        tr.to = &s->dest[s->lane_dest[o * FC_LANES + j]];
+        mi = from->merchant;
+        c = &s->carrier[0];
+        service = SV_STANDARD;
+        tr.origin = from->region;
+        tr.wh_loc = loc_site(s, o);
+        tr.handover_p = from->handover_p;
+        tr.lane_slip_p = s->lane_slip[o * FC_LANES + j];
+        tr.origin_code = from->code;
+    } else {
+        double u = unit(r);
+        mi = 0;
+        while (mi + 1 < N_MERCHANTS && u >= merchants[mi].share) {
+            u -= merchants[mi].share;
+            mi++;
+        }
+        const struct merchant *mm = &merchants[mi];
+        const struct lane *lane = &mm->lanes[pick_lane(mm, unit(r))];
+        c = &s->carrier[lane->carrier];
+        service = lane->service;
+        int wh = (mm->n_wh > 1 && unit(r) >= mm->wh_share[0]) ? 1 : 0;
+        tr.origin = s->wh_region[mi][wh];
+        tr.wh_loc = loc_wh(s, mi, wh);
+        tr.handover_p = mm->late_handover_p;
+        tr.origin_code = s->wh_code[mi][wh];
+        double ud = unit(r);
+        if (s->scenario == SC_MANY_PLACES) {
+            tr.to = &s->dest[pick_cum(s->dest_cum, s->n_dest, ud)];
+        } else {
+            int dest = 0;
+            while (dest + 1 < s->n_regions && ud >= s->region_cum[dest])
+                dest++;
+            tr.dest = dest;
+            tr.ds = ds_fac(s, dest, below(r, s->reg[dest].n_ds));
+            tr.dest_code = s->region_code[dest];
+        }
     }
-    const struct merchant *m = &merchants[mi];
-    const struct lane *lane = &m->lanes[pick_lane(m, unit(r))];
-    const struct carrier *c = &carriers[lane->carrier];
-    int wh = (m->n_wh > 1 && unit(r) >= m->wh_share[0]) ? 1 : 0;
-    int origin = m->wh_region[wh];
-    double ud = unit(r);
-    int dest = 0;
-    while (dest + 1 < N_REGIONS && ud >= s->dest_cum[dest])
-        dest++;
-    int ds = ds_fac(dest, below(r, regions[dest].n_ds));
+    if (tr.to) {
+        tr.dest = tr.to->region;
+        tr.ds = tr.to->fac;
+        tr.dest_code = tr.to->code;
+    }
+    m = &merchants[mi];
 
     double uw = unit(r);
     double weight = m->w_min * exp(log(m->w_max / m->w_min) * pow(uw, 1.6));
@@ -810,7 +1433,7 @@ static void simulate_shipment(struct sim *s, int64_t i, int64_t created,
     int declared = chance(r, m->declared_p);
 
     p->c = c;
-    p->service = lane->service;
+    p->service = service;
     p->created = created;
     p->n = 0;
     p->stage = 0;
@@ -819,14 +1442,16 @@ static void simulate_shipment(struct sim *s, int64_t i, int64_t created,
 
     /* The promise: business days by route length (hubs), counted from the order day (the next
      * business day after the cutoff), ending at 20:00 UTC. */
-    int bd = c->promise_bd[p->service][s->route_n[origin][dest] - 1];
+    int bd = c->promise_bd[p->service][s->route_n[tr.origin * s->n_regions + tr.dest] - 1];
     int64_t cd = day_of(created);
     int64_t day0 = is_business(cd) && created - cd * DAY < c->cutoff_hour * HOUR
                        ? cd * DAY
                        : drisk_add_business_days(created, 1);
     p->promised = drisk_add_business_days(day0, bd) + 20 * HOUR;
 
-    simulate_journey(s, p, mi, wh, dest, ds, weight, value);
+    simulate_journey(s, p, &tr, weight, value);
+    if (c->batch_h > 0)
+        batch_scans(p);
 
     /* Cut at "now". */
     int kept = 0;
@@ -846,6 +1471,8 @@ static void simulate_shipment(struct sim *s, int64_t i, int64_t created,
     uint64_t run = mix64(s->opts->seed ^ 0x7f4a7c15ULL) ^
                    mix64((uint64_t)s->opts->start ^ ((uint64_t)s->opts->days << 40)) ^
                    mix64((uint64_t)s->opts->shipments * 0x9e3779b97f4a7c15ULL);
+    if (s->scenario != SC_BASE)
+        run ^= mix64(0x5ce7a410ULL + (uint64_t)s->scenario);
     uint64_t offset = run % mod;
     uint64_t num = ((uint64_t)i * 3367900313ULL % mod + offset) % mod;
     snprintf(sh->shipment_id, sizeof sh->shipment_id, "%s%0*llu%s", c->prefix, c->digits,
@@ -854,8 +1481,8 @@ static void simulate_shipment(struct sim *s, int64_t i, int64_t created,
              (long long)(1000000 + s->order_seq[mi]++));
     snprintf(sh->carrier, sizeof sh->carrier, "%s", c->name);
     snprintf(sh->service, sizeof sh->service, "%s", service_names[p->service]);
-    snprintf(sh->origin, sizeof sh->origin, "%s", s->region_code[origin]);
-    snprintf(sh->destination, sizeof sh->destination, "%s", s->region_code[dest]);
+    snprintf(sh->origin, sizeof sh->origin, "%s", tr.origin_code);
+    snprintf(sh->destination, sizeof sh->destination, "%s", tr.dest_code);
     sh->id = 0;
     sh->weight_kg = weight;
     sh->declared_value = declared ? value : NAN;
@@ -930,6 +1557,27 @@ void drisk_sim_options_default(struct drisk_sim_options *opts)
     opts->days = 365;
     opts->export_dir = NULL;
     opts->progress = 0;
+    opts->scenario = "base";
+}
+
+const char *drisk_sim_scenario_name(int i)
+{
+    return i >= 0 && i < N_SCENARIOS ? scenario_names[i] : NULL;
+}
+
+int drisk_sim_scenario_find(const char *name)
+{
+    if (!name)
+        return SC_BASE;
+    for (int i = 0; i < N_SCENARIOS; i++)
+        if (strcmp(name, scenario_names[i]) == 0)
+            return i;
+    return -1;
+}
+
+int64_t drisk_sim_drift_at(const struct drisk_sim_options *opts)
+{
+    return (day_of(opts->start) + (int64_t)opts->days * DRIFT_PCT / 100) * DAY;
 }
 
 static enum drisk_status check_options(const struct drisk_sim_options *opts,
@@ -947,6 +1595,16 @@ static enum drisk_status check_options(const struct drisk_sim_options *opts,
         opts->start > drisk_days_from_civil(9000, 1, 1) * DAY)
         return drisk_error_set(err, DRISK_EINVAL,
                                "the start date must be between 1971-01-01 and 9000-01-01");
+    if (drisk_sim_scenario_find(opts->scenario) < 0) {
+        char names[256];
+        size_t n = 0;
+        names[0] = '\0';
+        for (int i = 0; i < N_SCENARIOS && n < sizeof names; i++)
+            n += (size_t)snprintf(names + n, sizeof names - n, "%s%s", i ? ", " : "",
+                                  scenario_names[i]);
+        return drisk_error_set(err, DRISK_EINVAL, "unknown scenario \"%.64s\" (valid: %s)",
+                               opts->scenario, names);
+    }
     return DRISK_OK;
 }
 
@@ -957,6 +1615,22 @@ static void sim_free(struct sim *s)
     free(s->disrupt);
     free(s->events);
     free(s->day_first);
+    free(s->reg);
+    free(s->region_code);
+    free(s->fac);
+    free(s->loc);
+    free(s->dist_km);
+    free(s->route_n);
+    free(s->route);
+    free(s->region_cum);
+    free(s->dest);
+    free(s->orig);
+    free(s->dest_cum);
+    free(s->orig_cum);
+    free(s->prefix_slip);
+    free(s->lane_dest);
+    free(s->lane_cum);
+    free(s->lane_slip);
     free(s);
 }
 
@@ -969,9 +1643,10 @@ static enum drisk_status sim_create(const struct drisk_sim_options *opts, struct
     if (!s)
         return drisk_error_set(err, DRISK_ENOMEM, "out of memory starting the simulator");
     s->opts = opts;
+    s->scenario = drisk_sim_scenario_find(opts->scenario);
     s->now = day_of(opts->start) * DAY + (int64_t)opts->days * DAY;
-    build_network(s);
-    if ((rc = build_disruptions(s, err)) || (rc = build_volume(s, err))) {
+    if ((rc = build_network(s, err)) || (rc = build_disruptions(s, err)) ||
+        (rc = build_volume(s, err))) {
         sim_free(s);
         return rc;
     }

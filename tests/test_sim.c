@@ -3,6 +3,7 @@
  * and merchants, disruptions, and the documented rates. A history of 30,000 shipments is
  * simulated into a store in the scratch directory argv[1] and read back shipment by
  * shipment; the CSV export is checked for determinism byte for byte. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -741,6 +742,630 @@ out:
     drisk_store_free(store);
 }
 
+/* ---------------------------------------------------------------- scenarios */
+
+#define N_CODES 100000 /* five-digit postal codes */
+
+/* FNV-1a of the base scenario's export for 3,000 shipments, seed 11, 60 days from
+ * 2025-01-01, as written before scenarios existed. */
+#define BASE_SHIPMENTS_FNV 0x858908fd5755747eULL
+#define BASE_SCANS_FNV 0x8450998d57abe564ULL
+#define MAX_LOC_ID 4096
+#define FC_MAX_PLACES 256
+
+/* What the scenario tests read back from a history, shipment by shipment. */
+struct scen {
+    int64_t now, drift_at;
+    int64_t shipments, scans, inconsistent, labeled, late, lost;
+    char carriers[4][DRISK_NAME_MAX], services[4][DRISK_NAME_MAX];
+    int n_carriers, n_services; /* 5: more than 4 */
+    int64_t bad_dest_code, bad_orig_code;
+    uint8_t *dest_seen, *orig_seen, *loc_seen; /* [N_CODES], [N_CODES], [MAX_LOC_ID] */
+    /* late and labeled by destination code and by prefix (many-places) */
+    int32_t *code_n, *code_late;
+    int32_t prefix_n[1000], prefix_late[1000];
+    /* few-carriers: dense indexes of origins and destinations, and per half (even and odd
+     * shipments in visit order) the late rate of origins, destinations and lanes and the
+     * share of lane parcels that stayed over 20 h at their first hub */
+    int16_t *orig_idx, *dest_idx;
+    int n_orig_idx, n_dest_idx;
+    int32_t o_n[2][FC_MAX_PLACES], o_late[2][FC_MAX_PLACES];
+    int32_t d_n[2][FC_MAX_PLACES], d_late[2][FC_MAX_PLACES];
+    int32_t *lane_n, *lane_late, *lane_dn, *lane_long; /* [2][FC_MAX_PLACES^2] */
+    int32_t o_dn[2][FC_MAX_PLACES], o_long[2][FC_MAX_PLACES];
+    int64_t half_n[2], half_late[2];
+    /* drift: through R05-HUB (a recorded scan there) or not, created after the change;
+     * and everything created well before it */
+    int64_t via_after_n, via_after_late, other_after_n, other_after_late;
+    int64_t before_delivered, before_on_time, before_lost, before_returned;
+    /* scans by base-layout facility (fac_key), and at a carrier's upload times */
+    int64_t fac_scans[MAX_FAC];
+    int64_t fac_scans_c[N_CARRIERS], at_slot_c[N_CARRIERS], same_batch_c[N_CARRIERS];
+};
+
+static void scen_free(struct scen *sc)
+{
+    if (!sc)
+        return;
+    free(sc->dest_seen);
+    free(sc->orig_seen);
+    free(sc->loc_seen);
+    free(sc->code_n);
+    free(sc->code_late);
+    free(sc->orig_idx);
+    free(sc->dest_idx);
+    free(sc->lane_n);
+    free(sc->lane_late);
+    free(sc->lane_dn);
+    free(sc->lane_long);
+    free(sc);
+}
+
+static struct scen *scen_new(const struct drisk_sim_options *o)
+{
+    size_t lanes = 2 * FC_MAX_PLACES * FC_MAX_PLACES;
+    struct scen *sc = calloc(1, sizeof *sc);
+    if (!sc)
+        return NULL;
+    sc->now = o->start + (int64_t)o->days * DAY;
+    sc->drift_at = drisk_sim_drift_at(o);
+    sc->dest_seen = calloc(N_CODES, 1);
+    sc->orig_seen = calloc(N_CODES, 1);
+    sc->loc_seen = calloc(MAX_LOC_ID, 1);
+    sc->code_n = calloc(N_CODES, sizeof *sc->code_n);
+    sc->code_late = calloc(N_CODES, sizeof *sc->code_late);
+    sc->orig_idx = malloc(N_CODES * sizeof *sc->orig_idx);
+    sc->dest_idx = malloc(N_CODES * sizeof *sc->dest_idx);
+    sc->lane_n = calloc(lanes, sizeof *sc->lane_n);
+    sc->lane_late = calloc(lanes, sizeof *sc->lane_late);
+    sc->lane_dn = calloc(lanes, sizeof *sc->lane_dn);
+    sc->lane_long = calloc(lanes, sizeof *sc->lane_long);
+    if (!sc->dest_seen || !sc->orig_seen || !sc->loc_seen || !sc->code_n || !sc->code_late ||
+        !sc->orig_idx || !sc->dest_idx || !sc->lane_n || !sc->lane_late || !sc->lane_dn ||
+        !sc->lane_long) {
+        scen_free(sc);
+        return NULL;
+    }
+    memset(sc->orig_idx, 0xff, N_CODES * sizeof *sc->orig_idx);
+    memset(sc->dest_idx, 0xff, N_CODES * sizeof *sc->dest_idx);
+    return sc;
+}
+
+/* A five-digit postal code as a number; -1 for anything else. */
+static int postal_code(const char *s)
+{
+    int v = 0;
+    for (int i = 0; i < 5; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    return s[5] == '\0' ? v : -1;
+}
+
+static int add_name(char (*names)[DRISK_NAME_MAX], int *n, const char *name)
+{
+    for (int i = 0; i < *n && i < 4; i++)
+        if (strcmp(names[i], name) == 0)
+            return i;
+    if (*n < 4)
+        snprintf(names[*n], DRISK_NAME_MAX, "%s", name);
+    return (*n)++;
+}
+
+static int dense_index(int16_t *idx, int *n, int code)
+{
+    if (idx[code] < 0 && *n < FC_MAX_PLACES)
+        idx[code] = (int16_t)(*n)++;
+    return idx[code];
+}
+
+/* Facility scans of batching carriers (sparse-scans) are not sent as they happen. */
+static int batched_event(int ev)
+{
+    return ev == DRISK_EVENT_PICKED_UP || ev == DRISK_EVENT_ARRIVED_AT_FACILITY ||
+           ev == DRISK_EVENT_DEPARTED_FACILITY || ev == DRISK_EVENT_IN_TRANSIT ||
+           ev == DRISK_EVENT_OUT_FOR_DELIVERY || ev == DRISK_EVENT_EXCEPTION;
+}
+
+static int scen_visit(const struct drisk_shipment *sh, const struct drisk_scan *s, size_t n,
+                      void *ctx, struct drisk_error *err)
+{
+    struct scen *sc = ctx;
+    int half = (int)(sc->shipments & 1);
+    int ok = 1, n_delivered = 0, via_r05 = 0;
+    int64_t delivered_ts = DRISK_TS_NONE, first_hub_dwell = -1;
+    const char *first_hub = NULL;
+    (void)err;
+    sc->shipments++;
+    sc->scans += (int64_t)n;
+    add_name(sc->carriers, &sc->n_carriers, sh->carrier);
+    add_name(sc->services, &sc->n_services, sh->service);
+    int ci = carrier_index(sh->carrier);
+
+    /* The labels and timelines hold in every scenario. */
+    if (n == 0 || s[0].event != DRISK_EVENT_LABEL_CREATED || s[0].ts != sh->created_at ||
+        sh->promised_at <= sh->created_at)
+        ok = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i].ts < sh->created_at || s[i].ts > sc->now || (i > 0 && s[i].ts <= s[i - 1].ts) ||
+            (i > 0 && is_terminal(s[i - 1].event)))
+            ok = 0;
+        if (s[i].event == DRISK_EVENT_DELIVERED) {
+            n_delivered++;
+            delivered_ts = s[i].ts;
+        }
+        if ((s[i].event == DRISK_EVENT_ARRIVED_AT_FACILITY ||
+             s[i].event == DRISK_EVENT_DEPARTED_FACILITY)) {
+            if (s[i].location_id > 0 && s[i].location_id < MAX_LOC_ID)
+                sc->loc_seen[s[i].location_id] = 1;
+            int key = fac_key(s[i].location);
+            if (key >= 0)
+                sc->fac_scans[key]++;
+            via_r05 |= strcmp(s[i].location, "R05-HUB") == 0;
+            if (s[i].event == DRISK_EVENT_ARRIVED_AT_FACILITY && !first_hub &&
+                strstr(s[i].location, "-HUB")) {
+                first_hub = s[i].location;
+                for (size_t j = i + 1; j < n && first_hub_dwell < 0; j++)
+                    if (s[j].event == DRISK_EVENT_DEPARTED_FACILITY &&
+                        strcmp(s[j].location, first_hub) == 0)
+                        first_hub_dwell = s[j].ts - s[i].ts;
+            }
+        }
+        /* At upload times (sparse-scans): unipost's every 6 h from 05:00 UTC, the other
+         * carriers' at 22:00 UTC (cityhop's; for apex and fleetex a control). */
+        if (ci >= 0 && batched_event(s[i].event)) {
+            int64_t at = ci == UP ? (s[i].ts - 5 * 3600) % (6 * 3600)
+                                  : (s[i].ts - 22 * 3600) % DAY;
+            sc->fac_scans_c[ci]++;
+            sc->at_slot_c[ci] += at < 64;
+            if (i > 0 && batched_event(s[i - 1].event) && s[i].ts - s[i - 1].ts < 64)
+                sc->same_batch_c[ci]++;
+        }
+    }
+    if ((sh->outcome == DRISK_OUTCOME_DELIVERED) !=
+            (n_delivered == 1 && delivered_ts == sh->delivered_at) ||
+        (sh->outcome != DRISK_OUTCOME_DELIVERED && n_delivered))
+        ok = 0;
+    if (!ok)
+        sc->inconsistent++;
+
+    int labeled = sh->outcome != DRISK_OUTCOME_NONE;
+    int late = labeled && !(sh->outcome == DRISK_OUTCOME_DELIVERED &&
+                            sh->delivered_at <= sh->promised_at);
+    sc->labeled += labeled;
+    sc->late += late;
+    sc->lost += sh->outcome == DRISK_OUTCOME_LOST;
+
+    /* Places: postal codes and their late rates. */
+    int dc = postal_code(sh->destination), oc = postal_code(sh->origin);
+    if (dc < 0) {
+        sc->bad_dest_code++;
+    } else {
+        sc->dest_seen[dc] = 1;
+        if (labeled) {
+            sc->code_n[dc]++;
+            sc->code_late[dc] += late;
+            sc->prefix_n[dc / 100]++;
+            sc->prefix_late[dc / 100] += late;
+        }
+    }
+    if (oc < 0)
+        sc->bad_orig_code++;
+    else
+        sc->orig_seen[oc] = 1;
+    if (dc >= 0 && oc >= 0 && labeled) {
+        int oi = dense_index(sc->orig_idx, &sc->n_orig_idx, oc);
+        int di = dense_index(sc->dest_idx, &sc->n_dest_idx, dc);
+        if (oi >= 0 && di >= 0) {
+            size_t lane = ((size_t)half * FC_MAX_PLACES + (size_t)oi) * FC_MAX_PLACES + (size_t)di;
+            sc->o_n[half][oi]++;
+            sc->o_late[half][oi] += late;
+            sc->d_n[half][di]++;
+            sc->d_late[half][di] += late;
+            sc->lane_n[lane]++;
+            sc->lane_late[lane] += late;
+            sc->half_n[half]++;
+            sc->half_late[half] += late;
+            if (first_hub_dwell >= 0) {
+                int long_stay = first_hub_dwell > 20 * 3600;
+                sc->lane_dn[lane]++;
+                sc->lane_long[lane] += long_stay;
+                sc->o_dn[half][oi]++;
+                sc->o_long[half][oi] += long_stay;
+            }
+        }
+    }
+
+    /* drift */
+    if (labeled && sh->created_at >= sc->drift_at) {
+        if (via_r05) {
+            sc->via_after_n++;
+            sc->via_after_late += late;
+        } else {
+            sc->other_after_n++;
+            sc->other_after_late += late;
+        }
+    }
+    if (sh->created_at < sc->drift_at - 14 * DAY) {
+        sc->before_delivered += sh->outcome == DRISK_OUTCOME_DELIVERED;
+        sc->before_on_time += sh->outcome == DRISK_OUTCOME_DELIVERED && !late;
+        sc->before_lost += sh->outcome == DRISK_OUTCOME_LOST;
+        sc->before_returned += sh->outcome == DRISK_OUTCOME_RETURNED;
+    }
+    return 0;
+}
+
+/* Simulates o into a fresh store under dir and reads it back; NULL on failure. */
+static struct scen *scen_run(const char *dir, const char *name, const struct drisk_sim_options *o,
+                             struct drisk_sim_summary *sum)
+{
+    struct drisk_store *store = NULL;
+    struct drisk_error err;
+    char path[1024];
+    struct scen *sc = scen_new(o);
+    CHECK(sc != NULL);
+    if (!sc)
+        return NULL;
+    snprintf(path, sizeof path, "%s/scenario-%s.db", dir, name);
+    remove(path);
+    CHECK(drisk_store_open(path, &store, &err) == DRISK_OK);
+    if (!store) {
+        scen_free(sc);
+        return NULL;
+    }
+    int ok = drisk_sim_run(store, o, sum, &err) == DRISK_OK &&
+             drisk_store_iterate(store, NULL, scen_visit, sc, &err) == DRISK_OK;
+    CHECK_MSG(ok, "%s: %s", name, err.msg);
+    drisk_store_free(store);
+    remove(path);
+    if (!ok) {
+        scen_free(sc);
+        return NULL;
+    }
+    /* Every scenario: consistent, learnable labels; a small loss rate. */
+    double late = pct(sc->late, sc->labeled), lost = pct(sc->lost, sc->labeled);
+    CHECK_MSG(sc->shipments == o->shipments && sc->scans == sum->scans, "%s: read back %lld/%lld",
+              name, (long long)sc->shipments, (long long)sc->scans);
+    CHECK_MSG(sc->inconsistent == 0, "%s: %lld inconsistent shipments", name,
+              (long long)sc->inconsistent);
+    CHECK_MSG(late >= 8 && late <= 25 && lost > 0.1 && lost < 2, "%s: late %.1f%%, lost %.2f%%",
+              name, late, lost);
+    fprintf(stderr, "sim %s: %lld shipments, %.2f scans each, late %.1f%%, lost %.2f%%\n", name,
+            (long long)sc->shipments, (double)sc->scans / (double)sc->shipments, late, lost);
+    return sc;
+}
+
+static int count_seen(const uint8_t *seen, int n)
+{
+    int k = 0;
+    for (int i = 0; i < n; i++)
+        k += seen[i] != 0;
+    return k;
+}
+
+/* Over-dispersion of late rates: sum over groups with at least min_n outcomes of
+ * (late - n p)^2 / (n p (1 - p)), p the rate of the group's parent, per group. About 1
+ * when groups share their parent's rate; well above when they have their own. */
+struct dispersion {
+    double chi;
+    int groups;
+};
+
+static void disperse(struct dispersion *d, int64_t n, int64_t late, double parent_rate,
+                     int64_t min_n)
+{
+    if (n < min_n || parent_rate <= 0 || parent_rate >= 1)
+        return;
+    double e = (double)n * parent_rate;
+    d->chi += ((double)late - e) * ((double)late - e) / (e * (1 - parent_rate));
+    d->groups++;
+}
+
+static double dispersion_ratio(const struct dispersion *d)
+{
+    return d->groups ? d->chi / d->groups : 0;
+}
+
+/* Pearson correlation of x and y (n pairs). */
+static double correlation(const double *x, const double *y, int n)
+{
+    double mx = 0, my = 0, sxy = 0, sxx = 0, syy = 0;
+    for (int i = 0; i < n; i++) {
+        mx += x[i] / n;
+        my += y[i] / n;
+    }
+    for (int i = 0; i < n; i++) {
+        sxy += (x[i] - mx) * (y[i] - my);
+        sxx += (x[i] - mx) * (x[i] - mx);
+        syy += (y[i] - my) * (y[i] - my);
+    }
+    return sxx > 0 && syy > 0 ? sxy / sqrt(sxx * syy) : 0;
+}
+
+static void test_scenario_names(void)
+{
+    struct drisk_sim_options o;
+    struct drisk_sim_summary s;
+    struct drisk_error err;
+    static const char *const names[] = { "base", "many-places", "few-carriers", "drift",
+                                         "sparse-scans" };
+    for (int i = 0; i < 5; i++) {
+        CHECK(drisk_sim_scenario_name(i) && strcmp(drisk_sim_scenario_name(i), names[i]) == 0);
+        CHECK(drisk_sim_scenario_find(names[i]) == i);
+    }
+    CHECK(drisk_sim_scenario_name(5) == NULL && drisk_sim_scenario_name(-1) == NULL);
+    CHECK(drisk_sim_scenario_find(NULL) == 0 && drisk_sim_scenario_find("Base") < 0);
+    drisk_sim_options_default(&o);
+    CHECK(o.scenario && strcmp(o.scenario, "base") == 0);
+    o.shipments = 10;
+    o.scenario = "many_places";
+    CHECK_MSG(drisk_sim_run(NULL, &o, &s, &err) == DRISK_EINVAL &&
+                  strstr(err.msg, "many_places") && strstr(err.msg, "many-places") &&
+                  strstr(err.msg, "sparse-scans"),
+              "%s", err.msg);
+    size_t n;
+    CHECK(drisk_sim_disruptions(&o, NULL, 0, &n, &err) == DRISK_EINVAL);
+    /* The drift moment: day floor(0.85 * days) after start. */
+    o.start = drisk_days_from_civil(2024, 1, 1) * DAY;
+    o.days = 730;
+    CHECK(drisk_sim_drift_at(&o) == drisk_days_from_civil(2025, 9, 12) * DAY);
+    o.days = 365;
+    o.start = drisk_days_from_civil(2025, 1, 1) * DAY;
+    CHECK(drisk_sim_drift_at(&o) == (drisk_days_from_civil(2025, 1, 1) + 310) * DAY);
+}
+
+/* 64-bit FNV-1a of a file's bytes (0 if it cannot be read). */
+static uint64_t file_hash(const char *path)
+{
+    size_t len;
+    char *text = read_file(path, &len);
+    uint64_t h = 0xcbf29ce484222325ULL;
+    if (!text)
+        return 0;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (unsigned char)text[i]) * 0x100000001b3ULL;
+    free(text);
+    return h;
+}
+
+/* Same seed and scenario: the same bytes; another seed: other bytes. The base scenario's
+ * export is pinned by hash: the default world must never change (published results and
+ * the other tests depend on it). */
+static void test_scenario_determinism(const char *dir)
+{
+    struct drisk_sim_options o;
+    struct drisk_sim_summary s;
+    struct drisk_error err;
+    char a[1024], fa[1100], fb[1100];
+    drisk_sim_options_default(&o);
+    o.shipments = 3000;
+    o.seed = 11;
+    o.days = 60;
+    uint64_t base_hash[2] = { 0, 0 };
+    for (int i = 0; drisk_sim_scenario_name(i); i++) {
+        uint64_t h[3][2];
+        for (int run = 0; run < 3; run++) {
+            snprintf(a, sizeof a, "%s/det-%s-%d", dir, drisk_sim_scenario_name(i), run);
+            o.scenario = run == 1 && i == 0 ? NULL : drisk_sim_scenario_name(i);
+            o.seed = run == 2 ? 12 : 11;
+            o.export_dir = a;
+            CHECK(drisk_sim_run(NULL, &o, &s, &err) == DRISK_OK);
+            snprintf(fa, sizeof fa, "%s/shipments.csv", a);
+            snprintf(fb, sizeof fb, "%s/scans.csv", a);
+            h[run][0] = file_hash(fa);
+            h[run][1] = file_hash(fb);
+        }
+        CHECK_MSG(h[0][0] && h[0][0] == h[1][0] && h[0][1] == h[1][1],
+                  "%s: same seed, other bytes", drisk_sim_scenario_name(i));
+        CHECK_MSG(h[0][0] != h[2][0] && h[0][1] != h[2][1], "%s: other seed, same bytes",
+                  drisk_sim_scenario_name(i));
+        if (i == 0) {
+            base_hash[0] = h[0][0];
+            base_hash[1] = h[0][1];
+        } else {
+            CHECK_MSG(h[0][0] != base_hash[0] && h[0][1] != base_hash[1],
+                      "%s: the base history", drisk_sim_scenario_name(i));
+        }
+    }
+    CHECK_MSG(base_hash[0] == BASE_SHIPMENTS_FNV && base_hash[1] == BASE_SCANS_FNV,
+              "the base scenario's history changed: shipments.csv %016llx, scans.csv %016llx",
+              (unsigned long long)base_hash[0], (unsigned long long)base_hash[1]);
+}
+
+/* many-places: thousands of five-digit destinations under 3-digit prefixes, hundreds of
+ * facilities, and late rates that differ by prefix and, within a prefix, by code. */
+static void test_many_places(const char *dir)
+{
+    struct drisk_sim_options o;
+    struct drisk_sim_summary sum;
+    drisk_sim_options_default(&o);
+    o.shipments = 30000;
+    o.seed = 7;
+    o.scenario = "many-places";
+    struct scen *sc = scen_run(dir, o.scenario, &o, &sum);
+    if (!sc)
+        return;
+    int dests = count_seen(sc->dest_seen, N_CODES), facs = count_seen(sc->loc_seen, MAX_LOC_ID);
+    int prefixes = 0, rare = 0, top = 0;
+    for (int p = 0; p < 1000; p++)
+        prefixes += sc->prefix_n[p] > 0;
+    for (int c = 0; c < N_CODES; c++) {
+        rare += sc->code_n[c] > 0 && sc->code_n[c] <= 3;
+        if (sc->code_n[c] > top)
+            top = sc->code_n[c];
+    }
+    CHECK_MSG(sc->bad_dest_code == 0 && sc->bad_orig_code == 0, "%lld / %lld non-postal places",
+              (long long)sc->bad_dest_code, (long long)sc->bad_orig_code);
+    CHECK_MSG(dests >= 2000 && prefixes >= 100 && prefixes <= 300 && facs >= 300,
+              "%d destinations, %d prefixes, %d facilities", dests, prefixes, facs);
+    /* Long-tailed popularity: many rare codes, and a head far above the average. */
+    CHECK_MSG(rare > dests / 4 && top > 20 * (int)(sc->labeled / dests), "%d rare codes, top %d",
+              rare, top);
+    /* Prefixes differ beyond chance, and codes within their prefix too. */
+    struct dispersion by_prefix = { 0, 0 }, by_code = { 0, 0 };
+    double overall = (double)sc->late / (double)sc->labeled;
+    for (int p = 0; p < 1000; p++)
+        disperse(&by_prefix, sc->prefix_n[p], sc->prefix_late[p], overall, 50);
+    for (int c = 0; c < N_CODES; c++) {
+        int p = c / 100;
+        double rate = sc->prefix_n[p] ? (double)sc->prefix_late[p] / sc->prefix_n[p] : 0;
+        disperse(&by_code, sc->code_n[c], sc->code_late[c], rate, 20);
+    }
+    CHECK_MSG(dispersion_ratio(&by_prefix) > 2.0 && by_prefix.groups > 100,
+              "prefix late rates: dispersion %.2f over %d prefixes", dispersion_ratio(&by_prefix),
+              by_prefix.groups);
+    CHECK_MSG(dispersion_ratio(&by_code) > 1.25 && by_code.groups > 100,
+              "code late rates within prefixes: dispersion %.2f over %d codes",
+              dispersion_ratio(&by_code), by_code.groups);
+    fprintf(stderr, "sim many-places: %d destinations (%d rare), %d prefixes, %d facilities; "
+            "late-rate dispersion %.2f by prefix, %.2f by code within prefix\n", dests, rare,
+            prefixes, facs, dispersion_ratio(&by_prefix), dispersion_ratio(&by_code));
+    scen_free(sc);
+}
+
+/* few-carriers: one carrier and service, ~140 origins and ~210 destinations, and lanes
+ * with their own behaviour: which lanes' parcels wait at their first hub, and which are
+ * late, is a property of the origin-destination pair beyond its origin and destination
+ * (split-half correlation of lane residuals). */
+static void test_few_carriers(const char *dir)
+{
+    struct drisk_sim_options o;
+    struct drisk_sim_summary sum;
+    drisk_sim_options_default(&o);
+    o.shipments = 20000;
+    o.seed = 7;
+    o.scenario = "few-carriers";
+    struct scen *sc = scen_run(dir, o.scenario, &o, &sum);
+    if (!sc)
+        return;
+    int origins = count_seen(sc->orig_seen, N_CODES), dests = count_seen(sc->dest_seen, N_CODES);
+    CHECK_MSG(sc->n_carriers <= 2 && sc->n_services <= 2, "%d carriers, %d services",
+              sc->n_carriers, sc->n_services);
+    CHECK_MSG(origins >= 100 && origins <= FC_MAX_PLACES && dests >= 150 &&
+                  dests <= FC_MAX_PLACES && sc->bad_dest_code == 0 && sc->bad_orig_code == 0,
+              "%d origins, %d destinations", origins, dests);
+    static double x[FC_MAX_PLACES * FC_MAX_PLACES], y[FC_MAX_PLACES * FC_MAX_PLACES];
+    static double lx[FC_MAX_PLACES * FC_MAX_PLACES], ly[FC_MAX_PLACES * FC_MAX_PLACES];
+    int n_dwell = 0, n_late = 0;
+    for (int oi = 0; oi < sc->n_orig_idx; oi++) {
+        for (int di = 0; di < sc->n_dest_idx; di++) {
+            size_t l0 = (size_t)oi * FC_MAX_PLACES + (size_t)di;
+            size_t l1 = (size_t)FC_MAX_PLACES * FC_MAX_PLACES + l0;
+            if (sc->lane_dn[l0] >= 10 && sc->lane_dn[l1] >= 10) {
+                x[n_dwell] = (double)sc->lane_long[l0] / sc->lane_dn[l0] -
+                             (double)sc->o_long[0][oi] / sc->o_dn[0][oi];
+                y[n_dwell++] = (double)sc->lane_long[l1] / sc->lane_dn[l1] -
+                               (double)sc->o_long[1][oi] / sc->o_dn[1][oi];
+            }
+            if (sc->lane_n[l0] >= 10 && sc->lane_n[l1] >= 10) {
+                double r[2];
+                for (int h = 0; h < 2; h++) {
+                    size_t l = h ? l1 : l0;
+                    r[h] = (double)sc->lane_late[l] / sc->lane_n[l] -
+                           (double)sc->o_late[h][oi] / sc->o_n[h][oi] -
+                           (double)sc->d_late[h][di] / sc->d_n[h][di] +
+                           (double)sc->half_late[h] / (double)sc->half_n[h];
+                }
+                lx[n_late] = r[0];
+                ly[n_late++] = r[1];
+            }
+        }
+    }
+    double c_dwell = correlation(x, y, n_dwell), c_late = correlation(lx, ly, n_late);
+    CHECK_MSG(n_dwell >= 50 && c_dwell > 0.6,
+              "first-hub waits by lane beyond the origin: r = %.2f over %d lanes", c_dwell,
+              n_dwell);
+    CHECK_MSG(n_late >= 50 && c_late > 0.35,
+              "late rates by lane beyond origin + destination: r = %.2f over %d lanes", c_late,
+              n_late);
+    fprintf(stderr, "sim few-carriers: %d carrier(s), %d origins, %d destinations; lane "
+            "split-half r = %.2f (first-hub waits, %d lanes), %.2f (late, %d lanes)\n",
+            sc->n_carriers, origins, dests, c_dwell, n_dwell, c_late, n_late);
+    scen_free(sc);
+}
+
+/* drift and sparse-scans against the base history of the same options: drift is the
+ * base world until its hub degrades, then that hub's traffic is much later; sparse-scans
+ * is the base world with far fewer scans, fewer at some facilities than at others, and
+ * two carriers' facility scans at their upload times. */
+static void test_drift_and_sparse(const char *dir)
+{
+    struct drisk_sim_options o;
+    struct drisk_sim_summary s_base, s_drift, s_sparse;
+    drisk_sim_options_default(&o);
+    o.shipments = 20000;
+    o.seed = 7;
+    o.start = drisk_days_from_civil(2025, 3, 1) * DAY;
+    o.days = 200;
+    o.scenario = "base";
+    struct scen *base = scen_run(dir, "base", &o, &s_base);
+    o.scenario = "drift";
+    struct scen *drift = scen_run(dir, "drift", &o, &s_drift);
+    o.scenario = "sparse-scans";
+    struct scen *sparse = scen_run(dir, "sparse-scans", &o, &s_sparse);
+    if (!base || !drift || !sparse)
+        goto out;
+
+    /* drift */
+    double via_base = pct(base->via_after_late, base->via_after_n);
+    double via_drift = pct(drift->via_after_late, drift->via_after_n);
+    double other_base = pct(base->other_after_late, base->other_after_n);
+    double other_drift = pct(drift->other_after_late, drift->other_after_n);
+    CHECK(drift->n_carriers == 4 && drift->bad_dest_code == drift->shipments); /* regions */
+    CHECK_MSG(drift->before_delivered == base->before_delivered &&
+                  drift->before_on_time == base->before_on_time &&
+                  drift->before_lost == base->before_lost &&
+                  drift->before_returned == base->before_returned,
+              "drift differs from base before the change");
+    CHECK_MSG(drift->via_after_n > 500 && via_drift > via_base + 15 &&
+                  other_drift < other_base + 3,
+              "after the change: through R05-HUB %.1f%% late (base %.1f%%, %lld), elsewhere "
+              "%.1f%% (base %.1f%%)", via_drift, via_base, (long long)drift->via_after_n,
+              other_drift, other_base);
+    fprintf(stderr, "sim drift: after the change, through R05-HUB %.1f%% late (base %.1f%%), "
+            "elsewhere %.1f%% (base %.1f%%)\n", via_drift, via_base, other_drift, other_base);
+
+    /* sparse-scans: the same parcels, the same outcomes */
+    CHECK_MSG(s_sparse.delivered == s_base.delivered && s_sparse.on_time == s_base.on_time &&
+                  s_sparse.returned == s_base.returned,
+              "sparse-scans outcomes differ from base");
+    double spp_base = (double)base->scans / (double)base->shipments;
+    double spp_sparse = (double)sparse->scans / (double)sparse->shipments;
+    CHECK_MSG(spp_sparse < 0.7 * spp_base, "scans per shipment: sparse %.2f, base %.2f",
+              spp_sparse, spp_base);
+    /* Some facilities lose far more scans than others. */
+    double lo = 1e9, hi = 0;
+    for (int k = 0; k < MAX_FAC; k++) {
+        if (base->fac_scans[k] < 300)
+            continue;
+        double kept = (double)sparse->fac_scans[k] / (double)base->fac_scans[k];
+        lo = kept < lo ? kept : lo;
+        hi = kept > hi ? kept : hi;
+    }
+    CHECK_MSG(hi > 0 && lo < 0.6 * hi, "facility scans kept: %.2f to %.2f", lo, hi);
+    /* Batches: unipost and cityhop facility scans at upload times, several per upload;
+     * apex sends as it scans. */
+    double slot_up = pct(sparse->at_slot_c[UP], sparse->fac_scans_c[UP]);
+    double slot_ch = pct(sparse->at_slot_c[CH], sparse->fac_scans_c[CH]);
+    double slot_ap = pct(sparse->at_slot_c[AP], sparse->fac_scans_c[AP]);
+    double slot_up_base = pct(base->at_slot_c[UP], base->fac_scans_c[UP]);
+    CHECK_MSG(slot_up > 60 && slot_ch > 60 && slot_ap < 5 && slot_up_base < 5,
+              "scans at upload times: unipost %.1f%% (base %.1f%%), cityhop %.1f%%, apex %.1f%%",
+              slot_up, slot_up_base, slot_ch, slot_ap);
+    CHECK_MSG(sparse->same_batch_c[CH] > sparse->fac_scans_c[CH] / 10 &&
+                  sparse->same_batch_c[UP] > sparse->fac_scans_c[UP] / 20,
+              "scans uploaded with the one before: cityhop %lld, unipost %lld",
+              (long long)sparse->same_batch_c[CH], (long long)sparse->same_batch_c[UP]);
+    fprintf(stderr, "sim sparse-scans: %.2f scans per shipment (base %.2f); facilities keep "
+            "%.2f-%.2f of their base scans; at upload times: unipost %.1f%%, cityhop %.1f%%\n",
+            spp_sparse, spp_base, lo, hi, slot_up, slot_ch);
+out:
+    scen_free(base);
+    scen_free(drift);
+    scen_free(sparse);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -758,5 +1383,10 @@ int main(int argc, char **argv)
     test_options(dir);
     test_determinism(dir, &o);
     test_history(dir, &o);
+    test_scenario_names();
+    test_scenario_determinism(dir);
+    test_many_places(dir);
+    test_few_carriers(dir);
+    test_drift_and_sparse(dir);
     CHECK_DONE();
 }
