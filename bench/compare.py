@@ -17,6 +17,8 @@ eta: regression on log1p(hours) with squared error (XGBoost and Ridge); P50 / P9
 prediction shifted by the 0.5 / 0.9 quantiles of the validation residuals (log space).
 --predictions adds another model's scores (drisk eval --predictions: shipment_id, as_of,
 target, label, score) to the table, with the same metrics on the same rows.
+early_auc and alert_lead (used by bench/matrix.py) add the AUC of the snapshots taken
+at least 48 h before the promise and drisk eval's shipment-level alert lead time.
 Time and memory per model: wall seconds of the fit (all C values for logreg) and the peak
 RSS during it (VmHWM reset just before), which includes the data already loaded; the JSON
 also has rss_before_mib. Threads: BENCH_JOBS (default 2).
@@ -108,6 +110,41 @@ def binary_metrics(y, p):
         auc, ap = metrics.roc_auc_score(y, p), metrics.average_precision_score(y, p)
     return dict(auc=auc, pr_auc=ap, brier=float(np.mean((p - y) ** 2)),
                 log_loss=metrics.log_loss(y, p, labels=[0, 1]), ece=ece(y, p))
+
+
+def early_auc(y, p, as_of, promised_at, hours=48):
+    """AUC over the snapshots taken at least `hours` before the promise
+    (as_of <= promised_at - hours): how well a model ranks while there is time to act.
+    Returns (auc, rows); auc NaN when those rows hold one class only."""
+    m = (np.asarray(as_of, dtype="datetime64[ns]")
+         <= np.asarray(promised_at, dtype="datetime64[ns]") - np.timedelta64(hours, "h"))
+    y, p = np.asarray(y)[m], np.asarray(p, dtype=np.float64)[m]
+    if len(y) == 0 or y.min() == y.max():
+        return float("nan"), int(m.sum())
+    return float(metrics.roc_auc_score(y, p)), int(m.sum())
+
+
+def alert_lead(shipment, as_of, promised_at, y, p, threshold=0.5):
+    """Shipment-level alerts, as drisk eval computes them (training/metrics.c,
+    drisk_metrics_lead_time): a shipment is flagged when any of its snapshots scores
+    >= threshold, first at the earliest such as_of; its lead time is promised_at minus
+    that first alert in hours (negative when the first alert came after the promise).
+    median_lead_h / mean_lead_h are over the flagged positives (truly late / lost
+    shipments); precision and recall count shipments, each once."""
+    d = pd.DataFrame(dict(s=np.asarray(shipment), y=np.asarray(y),
+                          t=np.where(np.asarray(p) >= threshold, np.asarray(as_of, dtype="datetime64[ns]"),
+                                     np.datetime64("NaT")),
+                          pr=np.asarray(promised_at, dtype="datetime64[ns]")))
+    g = d.groupby("s", sort=False, observed=True).agg(y=("y", "max"), t=("t", "min"),
+                                                      pr=("pr", "first"))
+    flagged, pos = g["t"].notna(), g["y"] == 1
+    lead = (g["pr"] - g["t"])[flagged & pos].dt.total_seconds() / 3600.0
+    nf, npos = int(flagged.sum()), int(pos.sum())
+    return dict(alert_threshold=threshold, alert_shipments=len(g), alert_positives=npos,
+                alert_precision=float((flagged & pos).sum() / nf) if nf else float("nan"),
+                alert_recall=float((flagged & pos).sum() / npos) if npos else float("nan"),
+                median_lead_h=float(lead.median()) if len(lead) else float("nan"),
+                mean_lead_h=float(lead.mean()) if len(lead) else float("nan"))
 
 
 def eta_metrics(h, p50, p90=None):

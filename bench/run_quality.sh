@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Quality and training-speed baselines on drisk's exported snapshots (issue 3, "What it must show").
-#   bench/run_quality.sh [sim|olist|speed|all]   (default all)
+#   bench/run_quality.sh [sim|olist|speed|matrix|all]   (default all)
 # sim:   300,000-shipment simulated history over two years (seed 1, 2024-01-01 + 730 days);
 #        train before 2025-05-26 (the first 70% of the time, one peak season included), test
 #        from then on; late, lost, eta. (With one year, the first 70% holds no peak season
@@ -11,6 +11,27 @@
 # Each table compares XGBoost (hist) and scikit-learn on the same files (bench/compare.py)
 # with drisk's rows: logreg, svm_linear, svm_rbf, mlp, gbdt and auto (lognormal, mlp, auto
 # for eta).
+# matrix: the quality matrix (bench/matrix.py has the rows and every column's definition):
+#        for each cell of CELLS (default "base many-places few-carriers drift sparse-scans
+#        olist"; the first five are `drisk simulate --scenario NAME`, base without the flag)
+#        MATRIX_SHIPMENTS shipments (default 100000, seed 1, 2024-01-01 + 730 days, split
+#        2025-05-26; Olist as above), exported late / lost / eta train and test (Olist: late,
+#        eta); drisk's default learner (`drisk train` without --model, or each of
+#        MATRIX_MODEL="gbdt mlp ...", for eta MATRIX_ETA_MODEL if set, else the same)
+#        trained and scored with `drisk eval --predictions`;
+#        XGBoost on the same files with the raw identities (carrier, service, origin,
+#        destination, lane, merchant, current and previous facility) taken from the
+#        interchange CSVs (`simulate --export`; Olist's own), encoded both as pandas
+#        category columns (enable_categorical=True) and as integer codes, the encoding
+#        with the lower validation loss kept (MATRIX_IDS_ENCODING=category or codes fits
+#        only that one); plain XGBoost too (MATRIX_PLAIN=0 skips it). Work files in
+#        bench/out/quality/matrix/CELL/, one table per cell plus the summary in
+#        bench/out/quality/matrix.md and matrix.json, wall time of every step in
+#        matrix/times.md. KEEP=1 reuses stores and exports made with the same settings (a
+#        different MATRIX_SHIPMENTS rebuilds) and the XGBoost predictions of unchanged files
+#        (XGB_REFIT=1 refits); drisk is always retrained. A scenario this drisk's simulate
+#        does not know is skipped with a message.
+# DRISK (default ./build/drisk) picks the binary, e.g. DRISK=./build-bench/drisk.
 # Needs a Release build in build/ and: apt-get install -y python3-xgboost python3-sklearn
 # python3-pandas time. Work files and results go to bench/out/quality/ (tables.md, *.json).
 # KEEP=1 reuses stores and exports already there (with DRISK_MODELS="mlp auto": only those
@@ -18,7 +39,7 @@
 # drisk's own rows. BENCH_JOBS=1 runs the baselines on 1 thread.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DRISK=./build/drisk
+DRISK=${DRISK:-./build/drisk}
 PY=/usr/bin/python3          # Debian's python, where python3-xgboost / -sklearn live
 OUT=bench/out/quality
 SIM_SPLIT=2025-05-26
@@ -125,10 +146,133 @@ run_speed() {
   # (training reads the store, not the CSV: its time includes building the snapshots).
 }
 
+# ---- quality matrix ----
+MOUT=$OUT/matrix
+MATRIX_SHIPMENTS=${MATRIX_SHIPMENTS:-100000}
+MATRIX_CELLS="base many-places few-carriers drift sparse-scans olist"
+
+# step CELL NAME CMD...: runs CMD and adds its wall seconds to $MOUT/times.md
+step() {
+  local c=$1 n=$2 t0 rc=0; shift 2
+  t0=$(date +%s.%N)
+  "$@" || rc=$?
+  echo "| $c | $n | $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}') | ${rc/#0/ok} |" \
+    >> "$MOUT/times.md"
+  return $rc
+}
+
+# matrix_store CELL DIR: DIR/store.db (and for simulated cells DIR/interchange/); 1 if the
+# cell cannot be built with this drisk
+matrix_store() {
+  local c=$1 d=$2 stamp
+  if [ "$c" = olist ]; then
+    stamp="import $OLIST"
+  else
+    stamp="simulate --shipments $MATRIX_SHIPMENTS --seed 1 --start 2024-01-01 --days 730"
+    if [ "$c" != base ]; then
+      local help; help=$("$DRISK" simulate --help 2>&1 || true)
+      if ! grep -q -- --scenario <<< "$help"; then
+        log "matrix $c: this drisk's simulate has no --scenario; cell skipped"
+        return 1
+      fi
+      stamp="$stamp --scenario $c"
+    fi
+  fi
+  if [ "${KEEP:-0}" = 1 ] && [ -s "$d/store.db" ] && [ "$(cat "$d/stamp" 2>/dev/null)" = "$stamp" ]; then
+    return 0
+  fi
+  rm -rf "$d" && mkdir -p "$d"
+  if [ "$c" = olist ]; then
+    # shellcheck disable=SC2086
+    step "$c" import nice "$DRISK" import --db "$d/store.db" --shipments "$OLIST/shipments.csv" \
+      --scans "$OLIST/scans.csv" --json > "$d/import.json" || return 1
+  else
+    # shellcheck disable=SC2086
+    step "$c" simulate nice "$DRISK" ${stamp%% *} --db "$d/store.db" ${stamp#simulate } \
+      --export "$d/interchange" --json > "$d/simulate.json" || { log "matrix $c: simulate failed"; return 1; }
+  fi
+  echo "$stamp" > "$d/stamp"
+}
+
+# matrix_drisk CELL DIR TARGET SPLIT: trains and scores drisk's rows, echoes --drisk args
+matrix_drisk() {
+  local c=$1 d=$2 t=$3 split=$4 m f id name models=${MATRIX_MODEL:-}
+  [ "$t" = eta ] && models=${MATRIX_ETA_MODEL-$models}
+  for m in ${models:-default}; do
+    f="$d/drisk_${t}_$m"
+    name=drisk; [ "$m" != default ] && name="drisk-$m"
+    rm -f "${f}"_*
+    local model_arg=(); [ "$m" != default ] && model_arg=(--model "$m")
+    if step "$c" "drisk train $t ${m}" nice /usr/bin/time -f "%e s %M KB" -o "${f}_train.time" \
+         "$DRISK" train --db "$d/store.db" --target "$t" "${model_arg[@]}" --until "$split" --json \
+         > "${f}_train.json" &&
+       id=$($PY -c 'import json,sys; print(json.load(sys.stdin)["model_id"])' < "${f}_train.json") &&
+       step "$c" "drisk eval $t ${m}" nice "$DRISK" eval --db "$d/store.db" --target "$t" \
+         --model "$id" --from "$split" --json --predictions "${f}_pred.csv" > "${f}_eval.json"; then
+      echo "--drisk $name=$f"
+    else
+      log "matrix $c: drisk train/eval ${m} failed for $t: table without its row"
+    fi
+  done
+  return 0
+}
+
+matrix_cell() {
+  local c=$1 d=$MOUT/$1 split targets ships scans n t extra reuse=()
+  matrix_store "$c" "$d" || return 0
+  if [ "$c" = olist ]; then
+    split=$OLIST_SPLIT targets="late eta" ships=$OLIST/shipments.csv scans=$OLIST/scans.csv
+  else
+    split=$SIM_SPLIT targets="late lost eta" ships=$d/interchange/shipments.csv scans=$d/interchange/scans.csv
+  fi
+  n=$(($(wc -l < "$ships") - 1))
+  [ "${KEEP:-0}" = 1 ] && [ "${XGB_REFIT:-0}" != 1 ] && reuse=(--reuse-xgb)
+  [ "${MATRIX_PLAIN:-1}" = 0 ] && reuse+=(--no-plain)
+  reuse+=(--ids-encoding "${MATRIX_IDS_ENCODING:-auto}")
+  for t in $targets; do
+    if [ "${KEEP:-0}" != 1 ] || [ ! -s "$d/${t}_test.csv" ]; then
+      if ! { step "$c" "export $t" nice "$DRISK" export --db "$d/store.db" --target "$t" \
+               --until "$split" --out "$d/${t}_train.csv" &&
+             step "$c" "export $t test" nice "$DRISK" export --db "$d/store.db" --target "$t" \
+               --from "$split" --out "$d/${t}_test.csv"; }; then
+        log "matrix $c: export $t failed"; rm -f "$d/${t}_test.csv"; continue
+      fi
+    fi
+    extra=$(matrix_drisk "$c" "$d" "$t" "$split" | tr '\n' ' ')
+    log "matrix $c, $t"
+    # shellcheck disable=SC2086
+    step "$c" "xgboost + metrics $t" nice $PY bench/matrix.py cell --cell "$c" --target "$t" \
+      --until "$split" --shipments "$ships" --scans "$scans" --n-shipments "$n" --cache "$d" \
+      "${reuse[@]}" $extra --json "$d/result_$t.json" --md "$d/result_$t.md" \
+      "$d/${t}_train.csv" "$d/${t}_test.csv" || log "matrix $c: bench/matrix.py failed for $t"
+  done
+  [ "$c" = olist ] && echo "olist, lost: not evaluated; every Olist order in the sample was delivered (no positives)." >&2
+  return 0
+}
+
+run_matrix() {
+  local c results
+  mkdir -p "$MOUT"
+  echo "| cell | step | wall s | status |" > "$MOUT/times.md"
+  echo "|---|---|---|---|" >> "$MOUT/times.md"
+  for c in ${CELLS:-$MATRIX_CELLS}; do
+    case " $MATRIX_CELLS " in *" $c "*) ;; *) log "matrix: unknown cell $c (one of: $MATRIX_CELLS)"; exit 2 ;; esac
+    matrix_cell "$c"
+  done
+  results=$(ls "$MOUT"/*/result_*.json 2>/dev/null || true)
+  if [ -z "$results" ]; then log "matrix: no results"; return 1; fi
+  # shellcheck disable=SC2086
+  $PY bench/matrix.py summary --md "$OUT/matrix.md" --json "$OUT/matrix.json" $results > /dev/null
+  log "matrix: $OUT/matrix.md, $OUT/matrix.json; step times in $MOUT/times.md"
+  cat "$MOUT/times.md" >&2
+}
+
 case "${1:-all}" in
   sim) run_sim ;;
   olist) run_olist ;;
   speed) run_speed ;;
-  all) : > "$OUT/tables.md"; : > "$OUT/speed.txt"; : > "$OUT/train_times.md"; run_sim; run_olist; run_speed ;;
-  *) echo "usage: $0 [sim|olist|speed|all]" >&2; exit 2 ;;
+  matrix) run_matrix ;;
+  all) : > "$OUT/tables.md"; : > "$OUT/speed.txt"; : > "$OUT/train_times.md"; run_sim; run_olist; run_speed
+       run_matrix ;;
+  *) echo "usage: $0 [sim|olist|speed|matrix|all]" >&2; exit 2 ;;
 esac
