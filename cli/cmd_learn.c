@@ -21,7 +21,7 @@ static const struct drisk_opt export_opts[] = {
     { "until", DRISK_OPT_DATE, 0, "TIME", NULL, 0, 0, "only shipments created before TIME" },
     { "from", DRISK_OPT_DATE, 0, "TIME", NULL, 0, 0, "only shipments created at or after TIME" },
     { "out", DRISK_OPT_STRING, 0, "FILE.csv", "", 0, 0, "where to write the matrix" },
-    { "min-count", DRISK_OPT_INT, 0, "N", "30", 1, INT64_MAX, "carriers, services and regions seen fewer times share the column \"other\"" },
+    { "min-count", DRISK_OPT_INT, 0, "N", "30", 1, INT64_MAX, "carriers and services seen fewer times share the column \"other\" (places have no cap: each has its own outcome history)" },
     { "json", DRISK_OPT_FLAG, 0, NULL, NULL, 0, 0, "print a summary as one JSON object on stdout" },
     { NULL, 0, 0, NULL, NULL, 0, 0, NULL },
 };
@@ -101,7 +101,7 @@ const struct drisk_command drisk_cmd_export = {
 static const struct drisk_opt train_opts[] = {
     { "db", DRISK_OPT_STRING, 1, "DB", "", 0, 0, "SQLite database to read (and register the model in)" },
     { "target", DRISK_OPT_STRING, 0, "late|lost|eta", "", 0, 0, "what to predict (CONTRACT §3)" },
-    { "model", DRISK_OPT_STRING, 0, "NAME", NULL, 0, 0, "learner: logreg (default), svm_linear, svm_rbf, mlp or gbdt for late/lost; lognormal (default) or mlp for eta; auto fits them all and keeps the best on validation" },
+    { "model", DRISK_OPT_STRING, 0, "NAME", NULL, 0, 0, "learner: gbdt (default), logreg, svm_linear, svm_rbf or mlp for late/lost; gbdt (default), lognormal or mlp for eta; auto fits them all and keeps the one with the best validation log loss (eta: pinball loss)" },
     { "hidden", DRISK_OPT_STRING, 0, "N[,N[,N]]", "64,32", 0, 0, "mlp: units of each hidden layer (1 to 3 layers)" },
     { "epochs", DRISK_OPT_INT, 0, "N", "30", 1, 10000, "mlp: at most N passes over the training snapshots (early stopping on validation loss usually ends sooner)" },
     { "members", DRISK_OPT_INT, 0, "N", "5", 1, 16, "mlp: train N networks from different seeds and average their outputs" },
@@ -114,7 +114,7 @@ static const struct drisk_opt train_opts[] = {
     { "shrinkage", DRISK_OPT_STRING, 0, "X", "0.05", 0, 0, "gbdt: the factor on each tree's output (smaller: more trees, a little better generalization)" },
     { "seed", DRISK_OPT_INT, 0, "N", "1", 0, INT64_MAX, "seed of the mlp's initial weights and shuffles, the svm's sample and the gbdt's row and feature samples" },
     { "until", DRISK_OPT_DATE, 0, "TIME", NULL, 0, 0, "train on shipments created before TIME (default: all); the last 15% of that period validates" },
-    { "min-count", DRISK_OPT_INT, 0, "N", "30", 1, INT64_MAX, "carriers, services and regions seen fewer times share the column \"other\"" },
+    { "min-count", DRISK_OPT_INT, 0, "N", "30", 1, INT64_MAX, "carriers and services seen fewer times share the column \"other\" (places have no cap: each has its own outcome history)" },
     { "activate", DRISK_OPT_FLAG, 0, NULL, NULL, 0, 0, "make the new model the target's active one" },
     { "activate-if-better", DRISK_OPT_FLAG, 0, NULL, NULL, 0, 0, "activate it if it beats the active model on the same validation window" },
     { "json", DRISK_OPT_FLAG, 0, NULL, NULL, 0, 0, "print the result as one JSON object on stdout" },

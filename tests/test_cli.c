@@ -5,6 +5,7 @@
  * argv: drisk binary, fixtures dir, shared datasets dir, scratch dir, and "olist" to run
  * only the Olist import (exit 77, skipped, when the data is not there). */
 #include <stdarg.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -191,7 +192,7 @@ static void test_learning(void)
     CHECK(strstr(err_text, "drisk train --target late") != NULL);
     CHECK(run("train --db '%s' --target late --until 2025-03-10 --json", db) == 0);
     CHECK(strstr(out_text, "\"model_id\": 1") && strstr(out_text, "\"active\": true") &&
-          strstr(out_text, "\"algorithm\": \"logreg\"") && strstr(out_text, "\"auc\": 0."));
+          strstr(out_text, "\"algorithm\": \"gbdt\"") && strstr(out_text, "\"auc\": 0."));
     CHECK(run("eval --db '%s' --target late --json --predictions '%s/pred.csv' --report '%s/r.html'",
               db, dir, dir) == 0);
     char html[700], page[1 << 14] = "";
@@ -237,7 +238,7 @@ static void test_learning(void)
     CHECK(run("train --db '%s' --target late --until 2025-03-01 --json", db) == 0);
     CHECK(strstr(out_text, "\"model_id\": 2") && strstr(out_text, "\"active\": false"));
     CHECK(run("models --db '%s' list --json", db) == 0);
-    CHECK(strstr(out_text, "{\"models\": [{\"id\": 2") && strstr(out_text, "\"id\": 1, \"target\": \"late\", \"algorithm\": \"logreg\", \"active\": true"));
+    CHECK(strstr(out_text, "{\"models\": [{\"id\": 2") && strstr(out_text, "\"id\": 1, \"target\": \"late\", \"algorithm\": \"gbdt\", \"active\": true"));
     /* --activate-if-better: model 3 is the same fit as model 1 (same window, deterministic
      * training), so it does not beat it and model 1 stays active */
     CHECK(run("models --db '%s' activate 1", db) == 0);
@@ -246,7 +247,7 @@ static void test_learning(void)
     int third_active = strstr(out_text, "\"active\": true") != NULL;
     CHECK(run("models --db '%s' list --json", db) == 0);
     CHECK(!third_active);
-    CHECK(strstr(out_text, "\"id\": 1, \"target\": \"late\", \"algorithm\": \"logreg\", \"active\": true") != NULL);
+    CHECK(strstr(out_text, "\"id\": 1, \"target\": \"late\", \"algorithm\": \"gbdt\", \"active\": true") != NULL);
     CHECK(run("models --db '%s' activate 2", db) == 0);
     CHECK(run("models --db '%s' show 2 --json", db) == 0 && strstr(out_text, "\"active\": true"));
     CHECK(run("models --db '%s' activate 99", db) == 2 && strstr(err_text, "no model 99"));
@@ -260,8 +261,8 @@ static void test_learning(void)
           strstr(out_text, "\"p90_coverage\""));
     CHECK(run("eval --db '%s' --target eta --json", db) == 0 && strstr(out_text, "\"mae_h\""));
 
-    /* --model auto: every family fitted and compared; the best PR-AUC is registered with
-     * all candidates' figures, which models show and eval print */
+    /* --model auto: every family fitted and compared; the lowest validation log loss is
+     * registered with all candidates' figures, which models show and eval print */
     CHECK(run("train --db '%s' --target late --until 2025-03-10 --model auto --svm-max-rows 1500 "
               "--hidden 16,8 --json", db) == 0);
     CHECK(strstr(out_text, "\"candidates\": [{\"algorithm\": \"logreg\"") &&
@@ -269,8 +270,8 @@ static void test_learning(void)
           strstr(out_text, "{\"algorithm\": \"svm_rbf\"") && strstr(out_text, "{\"algorithm\": \"mlp\"") &&
           strstr(out_text, "{\"algorithm\": \"gbdt\""));
     CHECK(strstr(err_text, "training on a sample of 1500") != NULL);
-    /* the chosen one has the highest validation PR-AUC of the four */
-    double best = -1.0, chosen = -2.0;
+    /* the chosen one has the lowest validation log loss of the five */
+    double best = INFINITY, chosen = -1.0;
     char alg[32] = "";
     const char *ap = strstr(out_text, "\"algorithm\": \"");
     if (ap)
@@ -278,15 +279,15 @@ static void test_learning(void)
     for (const char *c = strstr(out_text, "\"candidates\""); c && (c = strstr(c, "{\"algorithm\": \""));
          c++) {
         char name[32] = "";
-        const char *pr = strstr(c, "\"pr_auc\": ");
+        const char *ll = strstr(c, "\"log_loss\": ");
         sscanf(c + 15, "%31[^\"]", name);
-        double v = pr ? atof(pr + 10) : -1.0;
-        if (v > best)
+        double v = ll ? atof(ll + 12) : INFINITY;
+        if (v < best)
             best = v;
         if (strcmp(name, alg) == 0)
             chosen = v;
     }
-    CHECK_MSG(alg[0] && chosen == best, "auto chose %s (PR-AUC %g), best %g", alg, chosen, best);
+    CHECK_MSG(alg[0] && chosen == best, "auto chose %s (log loss %g), best %g", alg, chosen, best);
     long long auto_id = 0;
     const char *ip = strstr(out_text, "\"model_id\": ");
     if (ip)
@@ -311,8 +312,8 @@ static void test_learning(void)
               "ensemble at a grid strength: %s", err_text);
     CHECK(run("train --db '%s' --target lost --until 2025-03-10 --model gbdt --depth 3 --json", db) == 0 &&
           strstr(out_text, "\"algorithm\": \"gbdt\"") && strstr(out_text, "\"auc\""));
-    CHECK(run("train --db '%s' --target eta --model gbdt", db) == 2 &&
-          strstr(err_text, "no regression learner \"gbdt\""));
+    CHECK(run("train --db '%s' --target eta --model logreg", db) == 2 &&
+          strstr(err_text, "no regression learner \"logreg\""));
     CHECK(run("train --db '%s' --target late --depth 9", db) == 2 && strstr(err_text, "--depth"));
     CHECK(run("train --db '%s' --target late --shrinkage 0", db) == 2 && strstr(err_text, "--shrinkage"));
     CHECK(run("train --db '%s' --target eta --model svm_rbf", db) == 2 &&

@@ -1267,6 +1267,15 @@ static void on_progress(void *ctx, int iter, double loss, double grad)
     progress_calls++;
 }
 
+/* Where a saved gbdt model's payload starts (its version tag, "GBT2"), or 0. */
+static size_t gbdt_payload_at(const struct drisk_buf *b)
+{
+    for (size_t i = 8; i + 4 <= b->len; i++)
+        if (memcmp(b->data + i, "GBT2", 4) == 0)
+            return i;
+    return 0;
+}
+
 static void test_gbdt(void)
 {
     struct drisk_fit_options opt;
@@ -1315,6 +1324,35 @@ static void test_gbdt(void)
         drisk_model_save(small, &buf, &err) == DRISK_OK) {
         CHECK_MSG(buf.len < 20000, "%zu bytes", buf.len);
         check_corruption(&buf, va.x, D);
+        /* payload version 2 is u32 tag, u32 d, f64 base, f64 q50, f64 q90, u32 trees, ...;
+         * version 1 (earlier drisk) has no tag and no quantiles, and still loads */
+        size_t at = gbdt_payload_at(&buf);
+        CHECK(at > 8);
+        if (at > 8) {
+            size_t len = buf.len - 20;
+            unsigned char *old = malloc(len);
+            memcpy(old, buf.data, at);
+            memcpy(old + at, buf.data + at + 4, 12);
+            memcpy(old + at + 12, buf.data + at + 32, buf.len - at - 32);
+            old[at - 8] = (unsigned char)(old[at - 8] - 20); /* the payload's u64 length */
+            CHECK(buf.data[at - 8] >= 20);
+            write_crc(old, len);
+            struct drisk_model *v1 = NULL;
+            CHECK_MSG(drisk_model_load(old, len, SCHEMA, &v1, &err) == DRISK_OK, "%s", err.msg);
+            if (v1)
+                CHECK(predictions_equal(small, v1, va.x, 2000));
+            drisk_model_free(v1);
+            free(old);
+            /* a classifier carries no residual quantiles */
+            unsigned char *copy = malloc(buf.len);
+            memcpy(copy, buf.data, buf.len);
+            copy[at + 16 + 7] = 0x3f; /* q50 becomes a small positive number */
+            write_crc(copy, buf.len);
+            struct drisk_model *bad = NULL;
+            CHECK(drisk_model_load(copy, buf.len, SCHEMA, &bad, &err) == DRISK_EINVAL && !bad &&
+                  strstr(err.msg, "quantiles"));
+            free(copy);
+        }
     }
     drisk_buf_free(&buf);
     drisk_model_free(small);
@@ -1326,6 +1364,98 @@ static void test_gbdt(void)
     drisk_model_free(c);
     synth_free(&tr);
     synth_free(&va);
+}
+
+/* eta: squared error of log-hours on the histograms, intervals from the validation
+ * residuals (split-conformal), so P50 and P90 cover about half and nine tenths of fresh
+ * rows; a save/load round trip scores the same; damaged quantiles are refused. */
+static void test_gbdt_eta(void)
+{
+    enum { N = 20000, NV = 5000, D = 5 };
+    struct synth tr, va, te;
+    make_lognormal(&tr, N, D, 0.5, 81);
+    make_lognormal(&va, NV, D, 0.5, 82);
+    make_lognormal(&te, N, D, 0.5, 83);
+    struct drisk_fit_options opt;
+    drisk_fit_options_init(&opt, DRISK_TARGET_ETA);
+    opt.gbdt_depth = 4;
+    opt.gbdt_eta = 0.1;
+    struct drisk_model *m = NULL, *back = NULL, *bad = NULL, *small = NULL;
+    struct drisk_prediction *p = malloc(N * sizeof *p);
+    struct drisk_buf buf = { 0 };
+    struct drisk_error err = { 0 };
+    CHECK_MSG(drisk_model_fit(&drisk_gbdt_ops, &tr.ds, &va.ds, &opt, &m, &err) == DRISK_OK, "%s",
+              err.msg);
+    if (!m || drisk_model_predict(m, te.x, N, p, &err) != DRISK_OK)
+        goto out;
+    const char *q50s = drisk_model_meta_param(&m->meta, "q50_log");
+    const char *q90s = drisk_model_meta_param(&m->meta, "q90_log");
+    CHECK(q50s && q90s);
+    double q50 = q50s ? atof(q50s) : NAN, b50 = 0, b90 = 0, se = 0, ly = 0, ly2 = 0;
+    int ordered = 1;
+    for (size_t i = 0; i < N; i++) {
+        b50 += te.y[i] <= p[i].p50_h;
+        b90 += te.y[i] <= p[i].p90_h;
+        double l = log(te.y[i]), r = l - p[i].score;
+        se += r * r;
+        ly += l;
+        ly2 += l * l;
+        ordered &= p[i].p90_h > p[i].p50_h && fabs(log(p[i].p50_h) - p[i].score - q50) < 1e-6;
+    }
+    CHECK_MSG(fabs(b50 / N - 0.5) < 0.03 && fabs(b90 / N - 0.9) < 0.03,
+              "gbdt eta coverage P50 %.4f P90 %.4f", b50 / N, b90 / N);
+    CHECK(ordered);
+    /* the trees learned mu(x): log-hours vary with sd ~1.5 around it, the noise is 0.5 */
+    double rmse = sqrt(se / N), sd = sqrt(ly2 / N - (ly / N) * (ly / N));
+    CHECK_MSG(rmse < 0.6 && sd > 1.2, "gbdt eta RMSE %.3f of log-hours with sd %.3f", rmse, sd);
+    int trees = atoi(drisk_model_meta_param(&m->meta, "trees"));
+    CHECK_MSG(trees > 10 && trees < 1000, "stopped early at %d trees", trees);
+    check_explain_sums(m, te.x, D);
+    /* the round trip scores bit for bit the same, P50 and P90 included */
+    CHECK(drisk_model_set_schema(m, SCHEMA, &err) == DRISK_OK);
+    CHECK(drisk_model_save(m, &buf, &err) == DRISK_OK);
+    CHECK_MSG(drisk_model_load(buf.data, buf.len, SCHEMA, &back, &err) == DRISK_OK, "%s", err.msg);
+    if (back) {
+        CHECK(predictions_equal(m, back, te.x, N));
+        CHECK(back->meta.target == DRISK_TARGET_ETA && back->calibrator == NULL);
+    }
+    /* quantiles out of order (P90 below P50): refused, checksum or not */
+    size_t at = gbdt_payload_at(&buf);
+    CHECK(at > 8);
+    if (at > 8) {
+        unsigned char *copy = malloc(buf.len), t[8];
+        memcpy(copy, buf.data, buf.len);
+        memcpy(t, copy + at + 16, 8);
+        memmove(copy + at + 16, copy + at + 24, 8);
+        memcpy(copy + at + 24, t, 8);
+        CHECK(drisk_model_load(copy, buf.len, SCHEMA, &bad, &err) == DRISK_EINVAL && !bad);
+        write_crc(copy, buf.len);
+        CHECK(drisk_model_load(copy, buf.len, SCHEMA, &bad, &err) == DRISK_EINVAL && !bad &&
+              strstr(err.msg, "quantiles"));
+        free(copy);
+    }
+    /* the intervals need held-out rows */
+    CHECK(drisk_model_fit(&drisk_gbdt_ops, &tr.ds, NULL, &opt, &bad, &err) == DRISK_EINVAL &&
+          !bad && strstr(err.msg, "validation"));
+    /* a small eta forest: every truncation and corrupted byte refused or harmless */
+    drisk_buf_free(&buf);
+    opt.gbdt_trees = 6;
+    opt.gbdt_depth = 2;
+    CHECK(drisk_model_fit(&drisk_gbdt_ops, &va.ds, &te.ds, &opt, &small, &err) == DRISK_OK);
+    if (small && drisk_model_set_schema(small, SCHEMA, &err) == DRISK_OK &&
+        drisk_model_save(small, &buf, &err) == DRISK_OK) {
+        CHECK_MSG(buf.len < 20000, "%zu bytes", buf.len);
+        check_corruption(&buf, te.x, D);
+    }
+out:
+    free(p);
+    drisk_buf_free(&buf);
+    drisk_model_free(m);
+    drisk_model_free(back);
+    drisk_model_free(small);
+    synth_free(&tr);
+    synth_free(&va);
+    synth_free(&te);
 }
 
 static void test_table(void)
@@ -1404,5 +1534,6 @@ int main(void)
     test_mlp();
     test_svm();
     test_gbdt();
+    test_gbdt_eta();
     CHECK_DONE();
 }

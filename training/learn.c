@@ -108,7 +108,7 @@ static void metrics_json(char *buf, size_t cap, int classification,
 /* The learners "--model auto" tries for a target, in the order fitted. */
 static const char *const auto_classification[] = { "logreg", "svm_linear", "svm_rbf", "mlp",
                                                     "gbdt" };
-static const char *const auto_regression[] = { "lognormal", "mlp" };
+static const char *const auto_regression[] = { "lognormal", "mlp", "gbdt" };
 
 /* Fits one learner on train, calibrates a classifier on valid (Platt) and measures it
  * there: *out the model, cand its validation figures, *l2 the L2 strength used. logreg
@@ -155,7 +155,9 @@ static enum drisk_status fit_learner(const struct drisk_model_ops *ops,
             fo.mlp_members = final ? opts->fit.mlp_members : 1;
             fo.class_weight_balanced = 0; /* rare classes: calibration restores the rate */
         } else if (strcmp(ops->name, "gbdt") == 0) {
-            fo.class_weight_balanced = 0; /* as XGBoost is run: calibration restores the rate */
+            /* as XGBoost is run: calibration restores the rate; eta has no classes, and its
+             * P50 and P90 come from the residuals on va */
+            fo.class_weight_balanced = 0;
         }
         if ((rc = drisk_model_fit(ops, &tr, &va, &fo, &m, err)))
             goto out;
@@ -209,11 +211,13 @@ out:
     return rc;
 }
 
-/* The figure "--model auto" ranks by: higher is better. */
+/* The figure "--model auto" ranks by: higher is better. A proper score (calibrated log
+ * loss), not PR-AUC: PR-AUC rewards the ranking of the top few alone and picked, on the
+ * simulated lost target, a model with the lower test AUC. */
 static double candidate_merit(const struct drisk_train_candidate *c, int classification)
 {
     if (classification)
-        return isnan(c->valid.pr_auc) ? -INFINITY : c->valid.pr_auc;
+        return isnan(c->valid.log_loss) ? -INFINITY : -c->valid.log_loss;
     return -(c->valid_eta.pinball50_h + c->valid_eta.pinball90_h) / 2.0;
 }
 
@@ -246,7 +250,7 @@ static enum drisk_status store_candidates(struct drisk_model *m,
 #undef CAND_METRIC
     }
     if (!rc)
-        rc = drisk_model_set_param(m, "chosen_by", classification ? "auto: validation PR-AUC"
+        rc = drisk_model_set_param(m, "chosen_by", classification ? "auto: validation log loss"
                                    : "auto: validation pinball loss", err);
     return rc;
 }
@@ -275,7 +279,7 @@ enum drisk_status drisk_train(struct drisk_store *store, const struct drisk_trai
     c.target = (enum drisk_snapshot_target)t;
     enum drisk_target mt = drisk_target_parse(opts->target);
     int classification = drisk_target_is_classification(mt);
-    const char *alg = opts->algorithm ? opts->algorithm : classification ? "logreg" : "lognormal";
+    const char *alg = opts->algorithm ? opts->algorithm : DRISK_TRAIN_DEFAULT_MODEL;
     int is_auto = strcmp(alg, "auto") == 0;
     if (is_auto) {
         names = classification ? auto_classification : auto_regression;
@@ -287,7 +291,8 @@ enum drisk_status drisk_train(struct drisk_store *store, const struct drisk_trai
             return drisk_error_set(err, DRISK_EINVAL, "there is no %s learner \"%s\" for target "
                                    "%s: use %s or auto", classification ? "classification"
                                    : "regression", alg, opts->target, classification
-                                   ? "logreg, svm_linear, svm_rbf, mlp" : "lognormal, mlp");
+                                   ? "gbdt, logreg, svm_linear, svm_rbf, mlp"
+                                   : "gbdt, lognormal, mlp");
         names = &alg;
         n_names = 1;
     }
@@ -493,10 +498,14 @@ static enum drisk_status eval_flush(struct evalctx *c, struct drisk_error *err)
         r->p90 = pr[k].p90_h;
         if (c->predictions) {
             char ts[DRISK_TS_BUF];
-            fprintf(c->predictions, "%s,%s,%s,%.10g,%.10g\n", c->pend_id[k],
-                    drisk_ts_format(r->as_of, ts),
-                    c->target == DRISK_SNAPSHOT_LATE ? "late"
-                    : c->target == DRISK_SNAPSHOT_LOST ? "lost" : "eta", r->y, r->score);
+            const char *tn = c->target == DRISK_SNAPSHOT_LATE ? "late"
+                             : c->target == DRISK_SNAPSHOT_LOST ? "lost" : "eta";
+            if (c->target == DRISK_SNAPSHOT_ETA) /* score is the P50 */
+                fprintf(c->predictions, "%s,%s,%s,%.10g,%.10g,%.10g\n", c->pend_id[k],
+                        drisk_ts_format(r->as_of, ts), tn, r->y, r->score, r->p90);
+            else
+                fprintf(c->predictions, "%s,%s,%s,%.10g,%.10g\n", c->pend_id[k],
+                        drisk_ts_format(r->as_of, ts), tn, r->y, r->score);
         }
     }
     c->n_pend = 0;
@@ -658,7 +667,8 @@ enum drisk_status drisk_eval(struct drisk_store *store, const struct drisk_eval_
     c.f_exceptions = drisk_feature_index(&schema, "exceptions");
     c.f_since_last = drisk_feature_index(&schema, "h_since_last_scan_log");
     if (c.predictions)
-        fputs("shipment_id,as_of,target,label,score\n", c.predictions);
+        fputs(c.target == DRISK_SNAPSHOT_ETA ? "shipment_id,as_of,target,label,score,p90\n"
+              : "shipment_id,as_of,target,label,score\n", c.predictions);
     c.d = schema.n_features;
     if (!(c.pend_x = malloc(EVAL_BATCH * c.d * sizeof *c.pend_x)) ||
         !(c.pend_id = malloc(EVAL_BATCH * sizeof *c.pend_id))) {

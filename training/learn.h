@@ -18,12 +18,16 @@ enum drisk_activate_policy {
     DRISK_ACTIVATE_IF_BETTER     /* ... or when it beats the active one on its validation set */
 };
 
+/* The learner `drisk train` uses without --model, for every target: the one that wins
+ * the quality matrix (bench/RESULTS.md, "Quality matrix"). */
+#define DRISK_TRAIN_DEFAULT_MODEL "gbdt"
+
 struct drisk_train_options {
     const char *target;    /* late, lost, eta */
     const char *algorithm; /* a learner name (models/model.h), or "auto": fit every learner
-                            * of the target and keep the best on validation (PR-AUC for
-                            * late/lost, mean pinball loss of P50 and P90 for eta); NULL:
-                            * logreg / lognormal */
+                            * of the target and keep the best on validation (calibrated log
+                            * loss for late/lost, mean pinball loss of P50 and P90 for eta);
+                            * NULL: DRISK_TRAIN_DEFAULT_MODEL */
     struct drisk_fit_options fit; /* the learners' settings (drisk_fit_options_init); the
                             * L2 strength, tolerance and class weights of each family are
                             * set by training itself */
