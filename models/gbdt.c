@@ -7,8 +7,8 @@
  * log(y) - score (split-conformal: the validation window is the most recent labelled
  * one, so the intervals carry its spread forward).
  *
- * Fitting: each feature is cut at up to 255 of its training quantiles (from a regular
- * sample of at most 200,000 rows), so a row is d one-byte bin codes, and the features'
+ * Fitting: each feature is cut at up to 255 of its training quantiles (from every row, or
+ * a regular sample of 2,000,000), so a row is d one-byte bin codes, and the features'
  * histograms lie end to end with as many slots as each has bins (a one-hot column takes
  * two). Every round takes a sample of the rows and of the features (each kept with
  * probability 0.8, from the seed), computes the gradient and hessian of each sampled row
@@ -1065,7 +1065,7 @@ static enum drisk_status gbdt_fit(const struct drisk_dataset *train,
     /* eta starts from the weighted mean log-hours; classifiers from log-odds 0, as XGBoost
      * 1.7 does (base_score 0.5): the first trees then see every row with the same hessian
      * and weigh the classes alike, and on the simulated late and lost targets that
-     * validated better than starting from the base rate's log-odds (bench/RESULTS.md) */
+     * validated better than starting from the base rate's log-odds (docs/LEARNERS.md) */
     m->base_score = regression ? wy / wall : 0.0;
     for (size_t i = 0; i < n; i++)
         f.score[i] = m->base_score;
