@@ -109,7 +109,7 @@ static const struct drisk_opt train_opts[] = {
     { "learning-rate", DRISK_OPT_STRING, 0, "X", "0.001", 0, 0, "mlp: Adam's step size (cut by 4 at each of the four validation checks an epoch that brings no improvement)" },
     { "svm-max-rows", DRISK_OPT_INT, 0, "N", "20000", 100, 10000000, "svm: train on a class-stratified sample of at most N snapshots (libsvm's time grows about quadratically with rows)" },
     { "svm-c", DRISK_OPT_STRING, 0, "C", "1", 0, 0, "svm: the cost of a margin violation" },
-    { "trees", DRISK_OPT_INT, 0, "N", "1000", 1, 100000, "gbdt: at most N boosting rounds (early stopping on validation log loss usually ends sooner)" },
+    { "trees", DRISK_OPT_INT, 0, "N", "1000", 1, 100000, "gbdt: at most N boosting rounds (early stopping on the validation loss, log loss or eta's squared error, usually ends sooner)" },
     { "depth", DRISK_OPT_INT, 0, "N", "6", 1, 8, "gbdt: levels of splits in each tree" },
     { "shrinkage", DRISK_OPT_STRING, 0, "X", "0.05", 0, 0, "gbdt: the factor on each tree's output (smaller: more trees, a little better generalization)" },
     { "seed", DRISK_OPT_INT, 0, "N", "1", 0, INT64_MAX, "seed of the mlp's initial weights and shuffles, the svm's sample and the gbdt's row and feature samples" },
