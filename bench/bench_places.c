@@ -66,7 +66,7 @@ int main(int argc, char **argv)
     for (long i = 0; i < n; i++) {
         place(&sh, d);
         sh.promised_at = t0 + i * 10;
-        sh.delivered_at = sh.promised_at + (int64_t)(uniform() * 2 - 1) * 86400;
+        sh.delivered_at = sh.promised_at + (int64_t)((uniform() * 2 - 1) * 86400);
         if (drisk_network_on_outcome(net, &sh, NULL, 0, uniform() < 0.15, sh.promised_at) ||
             drisk_network_on_delivered(net, &sh, NULL, 0)) {
             fprintf(stderr, "out of memory\n");

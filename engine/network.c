@@ -50,26 +50,61 @@ struct rate {
     int64_t transit_n;
 };
 
+/* Entries of elem bytes found by a string key: the carriers' and lanes' rates, the
+ * categories' histories. */
+struct table {
+    struct drisk_strmap *index; /* key -> position in data */
+    unsigned char *data;
+    size_t n, cap, elem;
+};
+
 struct drisk_network {
     struct facility *fac;
     size_t n_fac;
-    struct drisk_strmap *index; /* carrier or lane key -> position in rates */
-    struct rate *rates;
-    size_t n_rates, cap_rates;
+    struct table rates; /* struct rate by carrier or lane key */
     struct day_bucket overall[DAYS];
-    struct drisk_strmap *cat_index; /* category key (cat_key) -> position in cats */
-    struct cat_stat *cats;
-    size_t n_cats, cap_cats;
+    struct table cats;  /* struct cat_stat by category key (cat_key) */
     struct cat_stat overall_hist;
 };
+
+static const void *table_find(const struct table *t, const char *key)
+{
+    int64_t i;
+    return drisk_strmap_find(t->index, key, &i) ? t->data + (size_t)i * t->elem : NULL;
+}
+
+/* The entry of key, created zeroed if needed; NULL when out of memory. The pointer is
+ * valid until the next table_get on t. */
+static void *table_get(struct table *t, const char *key)
+{
+    void *e = (void *)table_find(t, key);
+    if (e)
+        return e;
+    if (t->n == t->cap) {
+        size_t ncap = t->cap ? t->cap * 2 : 64;
+        unsigned char *d = realloc(t->data, ncap * t->elem);
+        if (!d)
+            return NULL;
+        t->data = d;
+        t->cap = ncap;
+    }
+    if (drisk_strmap_put(t->index, key, (int64_t)t->n))
+        return NULL;
+    e = t->data + t->n++ * t->elem;
+    memset(e, 0, t->elem);
+    return e;
+}
 
 struct drisk_network *drisk_network_create(void)
 {
     struct drisk_network *net = calloc(1, sizeof *net);
-    if (net && (!(net->index = drisk_strmap_create(MAX_KEYS)) ||
-                !(net->cat_index = drisk_strmap_create(MAX_KEYS)))) {
-        drisk_strmap_free(net->index);
-        free(net);
+    if (!net)
+        return NULL;
+    net->rates.elem = sizeof(struct rate);
+    net->cats.elem = sizeof(struct cat_stat);
+    if (!(net->rates.index = drisk_strmap_create(MAX_KEYS)) ||
+        !(net->cats.index = drisk_strmap_create(MAX_KEYS))) {
+        drisk_network_free(net);
         return NULL;
     }
     return net;
@@ -79,10 +114,10 @@ void drisk_network_free(struct drisk_network *net)
 {
     if (!net)
         return;
-    drisk_strmap_free(net->index);
-    drisk_strmap_free(net->cat_index);
-    free(net->rates);
-    free(net->cats);
+    drisk_strmap_free(net->rates.index);
+    drisk_strmap_free(net->cats.index);
+    free(net->rates.data);
+    free(net->cats.data);
     free(net->fac);
     free(net);
 }
@@ -158,33 +193,6 @@ static void day_sum(const struct day_bucket *ring, int64_t now, double *late, do
             *late += ring[i].late;
             *n += ring[i].n;
         }
-}
-
-static const struct rate *rate_find(const struct drisk_network *net, const char *key)
-{
-    int64_t i;
-    return drisk_strmap_find(net->index, key, &i) ? &net->rates[i] : NULL;
-}
-
-/* The entry of key, created if needed; NULL when out of memory or full. The pointer is
- * valid until the next rate_get. */
-static struct rate *rate_get(struct drisk_network *net, const char *key)
-{
-    int64_t i;
-    if (drisk_strmap_find(net->index, key, &i))
-        return &net->rates[i];
-    if (net->n_rates == net->cap_rates) {
-        size_t ncap = net->cap_rates ? net->cap_rates * 2 : 64;
-        struct rate *r = realloc(net->rates, ncap * sizeof *r);
-        if (!r)
-            return NULL;
-        net->rates = r;
-        net->cap_rates = ncap;
-    }
-    if (drisk_strmap_put(net->index, key, (int64_t)net->n_rates))
-        return NULL;
-    memset(&net->rates[net->n_rates], 0, sizeof *net->rates);
-    return &net->rates[net->n_rates++];
 }
 
 /* "carrier|origin|destination" (buf holds 3 * DRISK_NAME_MAX + 4); no printf: it runs
@@ -286,31 +294,6 @@ static int cat_key(const struct drisk_shipment *sh, int cat, char *buf, size_t c
 
 #define CAT_KEY_MAX (DRISK_ID_MAX + 2 * DRISK_NAME_MAX + 4)
 
-static struct cat_stat *cat_get(struct drisk_network *net, const char *key)
-{
-    int64_t i;
-    if (drisk_strmap_find(net->cat_index, key, &i))
-        return &net->cats[i];
-    if (net->n_cats == net->cap_cats) {
-        size_t ncap = net->cap_cats ? net->cap_cats * 2 : 256;
-        struct cat_stat *c = realloc(net->cats, ncap * sizeof *c);
-        if (!c)
-            return NULL;
-        net->cats = c;
-        net->cap_cats = ncap;
-    }
-    if (drisk_strmap_put(net->cat_index, key, (int64_t)net->n_cats))
-        return NULL;
-    memset(&net->cats[net->n_cats], 0, sizeof *net->cats);
-    return &net->cats[net->n_cats++];
-}
-
-static const struct cat_stat *cat_find(const struct drisk_network *net, const char *key)
-{
-    int64_t i;
-    return drisk_strmap_find(net->cat_index, key, &i) ? &net->cats[i] : NULL;
-}
-
 /* One outcome into every category of sh and every facility its scans up to ts visited. */
 static enum drisk_status cats_add(struct drisk_network *net, const struct drisk_shipment *sh,
                                   const struct drisk_scan_event *scans, size_t n, int64_t ts,
@@ -321,7 +304,7 @@ static enum drisk_status cats_add(struct drisk_network *net, const struct drisk_
     for (int c = 0; c < DRISK_CAT_FACILITY; c++) {
         if (!cat_key(sh, c, key, sizeof key))
             continue;
-        struct cat_stat *s = cat_get(net, key);
+        struct cat_stat *s = table_get(&net->cats, key);
         if (!s)
             return DRISK_ENOMEM;
         cat_add(s, ts, late, delay_d);
@@ -377,13 +360,13 @@ enum drisk_status drisk_network_on_outcome(struct drisk_network *net, const stru
                                            int late, int64_t ts)
 {
     char key[3 * DRISK_NAME_MAX + 4];
-    /* one entry at a time: rate_get may move the array */
-    struct rate *r = rate_get(net, sh->carrier);
+    /* one entry at a time: table_get may move the array */
+    struct rate *r = table_get(&net->rates, sh->carrier);
     if (!r)
         return DRISK_ENOMEM;
     day_add(r->ring, ts, late);
     lane_key(sh, key, sizeof key);
-    if (!(r = rate_get(net, key)))
+    if (!(r = table_get(&net->rates, key)))
         return DRISK_ENOMEM;
     day_add(r->ring, ts, late);
     day_add(net->overall, ts, late);
@@ -396,7 +379,7 @@ enum drisk_status drisk_network_on_delivered(struct drisk_network *net,
 {
     char key[3 * DRISK_NAME_MAX + 4];
     lane_key(sh, key, sizeof key);
-    struct rate *l = rate_get(net, key);
+    struct rate *l = table_get(&net->rates, key);
     if (!l)
         return DRISK_ENOMEM;
     double h = (double)(sh->delivered_at - sh->created_at) / 3600.0;
@@ -429,7 +412,7 @@ static void cats_view(const struct drisk_network *net, const struct drisk_shipme
             if (id > 0 && (size_t)id < net->n_fac)
                 s = &net->fac[id].hist;
         } else if (cat_key(sh, c, key, sizeof key)) {
-            s = cat_find(net, key);
+            s = table_find(&net->cats, key);
         }
         /* parents come first in the enum, so theirs is already filled */
         cat_view(s, parent[c] >= 0 ? &v->cat[parent[c]] : &overall, now, &v->cat[c]);
@@ -446,13 +429,13 @@ void drisk_network_view(const struct drisk_network *net, const struct drisk_ship
     char key[3 * DRISK_NAME_MAX + 4];
     day_sum(net->overall, now, &late, &n);
     v->overall_late_rate = (late + 0.1 * SMOOTH_K) / (n + SMOOTH_K);
-    const struct rate *c = rate_find(net, sh->carrier);
+    const struct rate *c = table_find(&net->rates, sh->carrier);
     cl = cn = 0;
     if (c)
         day_sum(c->ring, now, &cl, &cn);
     v->carrier_late_rate = (cl + SMOOTH_K * v->overall_late_rate) / (cn + SMOOTH_K);
     lane_key(sh, key, sizeof key);
-    const struct rate *l = rate_find(net, key);
+    const struct rate *l = table_find(&net->rates, key);
     ll = ln = 0;
     if (l)
         day_sum(l->ring, now, &ll, &ln);

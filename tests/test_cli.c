@@ -259,7 +259,30 @@ static void test_learning(void)
           strstr(err_text, "cannot write"));
     CHECK(run("train --db '%s' --target eta --until 2025-03-10 --json", db) == 0 &&
           strstr(out_text, "\"p90_coverage\""));
-    CHECK(run("eval --db '%s' --target eta --json", db) == 0 && strstr(out_text, "\"mae_h\""));
+    CHECK(run("train --db '%s' --target eta --until 2025-03-10 --json", db) == 0 &&
+          strstr(out_text, "\"algorithm\": \"gbdt\"")); /* the default for eta too */
+    CHECK(run("eval --db '%s' --target eta --json --predictions '%s/pred_eta.csv'", db, dir) == 0 &&
+          strstr(out_text, "\"mae_h\""));
+    {
+        /* eta's rows carry the P90 after the P50: positive hours, P90 >= P50 */
+        char pe[700], l1[256] = "", l2[256] = "";
+        snprintf(pe, sizeof pe, "%s/pred_eta.csv", dir);
+        FILE *fe = fopen(pe, "r");
+        if (fe) {
+            if (!fgets(l1, sizeof l1, fe) || !fgets(l2, sizeof l2, fe))
+                l2[0] = '\0';
+            fclose(fe);
+        }
+        CHECK(strcmp(l1, "shipment_id,as_of,target,label,score,p90\n") == 0);
+        const char *c = strrchr(l2, ',');
+        double p90 = c ? atof(c + 1) : -1, p50 = -1;
+        const char *c2 = c && c > l2 ? c - 1 : NULL;
+        while (c2 && c2 > l2 && *c2 != ',')
+            c2--;
+        if (c2 && *c2 == ',')
+            p50 = atof(c2 + 1);
+        CHECK_MSG(p50 > 0 && p90 >= p50, "eta prediction row: %s", l2);
+    }
 
     /* --model auto: every family fitted and compared; the lowest validation log loss is
      * registered with all candidates' figures, which models show and eval print */
