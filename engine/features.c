@@ -234,6 +234,11 @@ static void emit(const struct drisk_feature_schema *s, const struct drisk_networ
     put(e, "facility_congestion",
         dwell_known && !isnan(v.facility_recent_dwell_h)
             ? clamp(log(v.facility_recent_dwell_h / v.facility_dwell_h + 1e-3), -5, 5) : 0);
+    /* the absolute levels too: a slow facility is slow whatever its own normal */
+    put(e, "facility_dwell_h_log", dwell_known ? log1p_pos(v.facility_dwell_h) : 0);
+    put(e, "facility_recent_dwell_h_log",
+        !isnan(v.facility_recent_dwell_h) ? log1p_pos(v.facility_recent_dwell_h)
+        : dwell_known ? log1p_pos(v.facility_dwell_h) : 0);
     put(e, "facility_exception_rate_24h", v.facility_exception_rate);
     put(e, "facility_scans_24h_log", log1p_pos(v.facility_scans_24h));
     put(e, "carrier_late_rate_28d", v.carrier_late_rate);
@@ -246,6 +251,8 @@ static void emit(const struct drisk_feature_schema *s, const struct drisk_networ
         put(e, NAMED(e, name, "hist_%s_late", cn), v.cat[c].late_rate);
         put(e, NAMED(e, name, "hist_%s_delay_d", cn), v.cat[c].delay_d);
         put(e, NAMED(e, name, "hist_%s_n_log", cn), log1p_pos(v.cat[c].n));
+        put(e, NAMED(e, name, "recent_%s_late", cn), v.cat[c].recent_late_rate);
+        put(e, NAMED(e, name, "recent_%s_delay_d", cn), v.cat[c].recent_delay_d);
     }
 }
 
@@ -338,7 +345,7 @@ void drisk_features_build(const struct drisk_feature_schema *schema,
     emit(schema, net, sh, scans, n_scans, as_of, &e);
 }
 
-/* ---- text form: "drisk-features v2;carriers=a,b;services=..." with ',' ';' '%' and
+/* ---- text form: "drisk-features v3;carriers=a,b;services=..." with ',' ';' '%' and
  * control bytes in names percent-encoded ---- */
 
 static int put_text(char *buf, size_t cap, size_t *n, const char *s)

@@ -16,7 +16,8 @@
 #define DAYS 28
 #define MAX_FACILITIES (1 << 22)
 #define MAX_KEYS ((size_t)1 << 32) /* no cap in practice: memory is the limit */
-#define DWELL_ALPHA 0.02    /* EWMA weight of one completed dwell */
+#define DWELL_HALF_LIFE_D 28.0 /* a facility's normal dwell: a month-scale baseline, so a
+                                * facility that slows down shows as slow for weeks */
 #define TRANSIT_ALPHA 0.05
 #define SMOOTH_K 20.0       /* pseudo-counts pulling a rate toward its parent */
 
@@ -25,16 +26,22 @@ struct hour_bucket {
     double departures, dwell_sum_h, scans, exceptions;
 };
 
-/* A category's outcome history, decayed to time t: late / n over known outcomes, delay
- * (days after the promise) summed over dn deliveries. */
-struct cat_stat {
+/* Decayed sums of a category's outcomes: late / n over known outcomes, delay (days after
+ * the promise) summed over dn deliveries. */
+struct cat_sums {
     double n, late, dn, delay;
+};
+
+/* A category's outcome history, decayed to time t: the long memory (half-life
+ * DRISK_CATEGORY_HALF_LIFE_D) and the recent one (DRISK_CATEGORY_RECENT_HALF_LIFE_D). */
+struct cat_stat {
+    struct cat_sums all, recent;
     int64_t t;
 };
 
 struct facility {
-    double dwell_mean_h; /* EWMA of completed dwells; 0 with dwell_n = 0 */
-    int64_t dwell_n;
+    double dwell_w, dwell_sum_h; /* completed dwells, decayed to dwell_t (normal dwell) */
+    int64_t dwell_t;
     struct hour_bucket ring[HOURS];
     struct cat_stat hist;
 };
@@ -216,9 +223,26 @@ static void lane_key(const struct drisk_shipment *sh, char *buf, size_t cap)
 /* ---- categories' outcome histories ---- */
 
 /* The weight now of an observation made at t: 2^(-(now - t) / half-life). */
-static double decay(int64_t now, int64_t t)
+static double decay(int64_t now, int64_t t, double half_life_d)
 {
-    return now > t ? exp2(-(double)(now - t) / (DRISK_CATEGORY_HALF_LIFE_D * 86400.0)) : 1.0;
+    return now > t ? exp2(-(double)(now - t) / (half_life_d * 86400.0)) : 1.0;
+}
+
+static void sums_scale(struct cat_sums *s, double f)
+{
+    s->n *= f, s->late *= f, s->dn *= f, s->delay *= f;
+}
+
+static void sums_add(struct cat_sums *s, double w, int late, double delay_d)
+{
+    if (late >= 0) {
+        s->n += w;
+        s->late += w * late;
+    }
+    if (!isnan(delay_d)) {
+        s->dn += w;
+        s->delay += w * delay_d;
+    }
 }
 
 /* Adds one outcome at ts: late (0/1, or -1 for none) and delay_d (NAN for none). An
@@ -226,36 +250,43 @@ static double decay(int64_t now, int64_t t)
  * decayed weight. */
 static void cat_add(struct cat_stat *c, int64_t ts, int late, double delay_d)
 {
-    double w = 1.0;
-    if (c->n == 0 && c->dn == 0)
+    double w = 1.0, wr = 1.0;
+    if (c->all.n == 0 && c->all.dn == 0)
         c->t = ts;
     if (ts > c->t) {
-        double f = decay(ts, c->t);
-        c->n *= f, c->late *= f, c->dn *= f, c->delay *= f;
+        sums_scale(&c->all, decay(ts, c->t, DRISK_CATEGORY_HALF_LIFE_D));
+        sums_scale(&c->recent, decay(ts, c->t, DRISK_CATEGORY_RECENT_HALF_LIFE_D));
         c->t = ts;
     } else {
-        w = decay(c->t, ts);
+        w = decay(c->t, ts, DRISK_CATEGORY_HALF_LIFE_D);
+        wr = decay(c->t, ts, DRISK_CATEGORY_RECENT_HALF_LIFE_D);
     }
-    if (late >= 0) {
-        c->n += w;
-        c->late += w * late;
-    }
-    if (!isnan(delay_d)) {
-        c->dn += w;
-        c->delay += w * delay_d;
-    }
+    sums_add(&c->all, w, late, delay_d);
+    sums_add(&c->recent, wr, late, delay_d);
 }
 
-/* c's figures as of now, smoothed toward parent (NULL c: never seen, the parent's). */
+/* Sums s decayed by f, smoothed toward prior's rates with DRISK_CATEGORY_PRIOR
+ * pseudo-counts. */
+static void sums_view(const struct cat_sums *s, double f, double prior_late, double prior_delay,
+                      double *n, double *late_rate, double *delay_d)
+{
+    const double k = DRISK_CATEGORY_PRIOR;
+    double cn = s ? s->n * f : 0, dn = s ? s->dn * f : 0;
+    *n = cn;
+    *late_rate = ((s ? s->late * f : 0) + k * prior_late) / (cn + k);
+    *delay_d = ((s ? s->delay * f : 0) + k * prior_delay) / (dn + k);
+}
+
+/* c's figures as of now (NULL c: never seen, the parent's): the long memory smoothed
+ * toward parent, the recent one toward c's own long memory. */
 static void cat_view(const struct cat_stat *c, const struct drisk_category_view *parent,
                      int64_t now, struct drisk_category_view *out)
 {
-    double f = c ? decay(now, c->t) : 0;
-    double n = c ? c->n * f : 0, dn = c ? c->dn * f : 0;
-    const double k = DRISK_CATEGORY_PRIOR;
-    out->n = n;
-    out->late_rate = ((c ? c->late * f : 0) + k * parent->late_rate) / (n + k);
-    out->delay_d = ((c ? c->delay * f : 0) + k * parent->delay_d) / (dn + k);
+    double rn;
+    sums_view(c ? &c->all : NULL, c ? decay(now, c->t, DRISK_CATEGORY_HALF_LIFE_D) : 0,
+              parent->late_rate, parent->delay_d, &out->n, &out->late_rate, &out->delay_d);
+    sums_view(c ? &c->recent : NULL, c ? decay(now, c->t, DRISK_CATEGORY_RECENT_HALF_LIFE_D) : 0,
+              out->late_rate, out->delay_d, &rn, &out->recent_late_rate, &out->recent_delay_d);
 }
 
 /* Category keys: a tag byte, then the parts separated by 0x1f (never in imported text),
@@ -343,10 +374,17 @@ enum drisk_status drisk_network_on_scan(struct drisk_network *net, const struct 
     if (prev && sc->event == DRISK_EVENT_DEPARTED_FACILITY &&
         prev->event == DRISK_EVENT_ARRIVED_AT_FACILITY && prev->location_id == sc->location_id &&
         sc->ts >= prev->ts) {
-        double dwell_h = (double)(sc->ts - prev->ts) / 3600.0;
-        f->dwell_mean_h = f->dwell_n ? f->dwell_mean_h + DWELL_ALPHA * (dwell_h - f->dwell_mean_h)
-                                     : dwell_h;
-        f->dwell_n++;
+        double dwell_h = (double)(sc->ts - prev->ts) / 3600.0, w = 1.0;
+        if (f->dwell_w == 0 || sc->ts > f->dwell_t) {
+            double d = f->dwell_w == 0 ? 0 : decay(sc->ts, f->dwell_t, DWELL_HALF_LIFE_D);
+            f->dwell_w *= d;
+            f->dwell_sum_h *= d;
+            f->dwell_t = sc->ts;
+        } else {
+            w = decay(f->dwell_t, sc->ts, DWELL_HALF_LIFE_D);
+        }
+        f->dwell_w += w;
+        f->dwell_sum_h += w * dwell_h;
         if (b) {
             b->departures += 1;
             b->dwell_sum_h += dwell_h;
@@ -401,7 +439,7 @@ static void cats_view(const struct drisk_network *net, const struct drisk_shipme
         [DRISK_CAT_CARRIER_SERVICE] = -1, [DRISK_CAT_MERCHANT] = -1,
         [DRISK_CAT_FACILITY] = -1, [DRISK_CAT_PREV_FACILITY] = -1,
     };
-    struct drisk_category_view prior = { 0, 0.1, 0 }, overall;
+    struct drisk_category_view prior = { 0, 0.1, 0, 0.1, 0 }, overall;
     cat_view(&net->overall_hist, &prior, now, &overall);
     char key[CAT_KEY_MAX];
     v->unseen = 0;
@@ -416,7 +454,7 @@ static void cats_view(const struct drisk_network *net, const struct drisk_shipme
         }
         /* parents come first in the enum, so theirs is already filled */
         cat_view(s, parent[c] >= 0 ? &v->cat[parent[c]] : &overall, now, &v->cat[c]);
-        if (!(s && s->n > 0))
+        if (!(s && s->all.n > 0))
             v->unseen |= 1u << c;
     }
 }
@@ -448,8 +486,8 @@ void drisk_network_view(const struct drisk_network *net, const struct drisk_ship
     if (location_id <= 0 || (size_t)location_id >= net->n_fac)
         return;
     const struct facility *f = &net->fac[location_id];
-    if (f->dwell_n)
-        v->facility_dwell_h = f->dwell_mean_h;
+    if (f->dwell_w > 0)
+        v->facility_dwell_h = f->dwell_sum_h / f->dwell_w;
     int64_t h = floor_div(now, 3600);
     double dep = 0, dwell = 0, scans = 0, exc = 0;
     for (int i = 0; i < HOURS; i++) {

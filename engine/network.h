@@ -50,11 +50,12 @@ enum drisk_status drisk_network_on_delivered(struct drisk_network *net,
 /* Time-ordered target statistics (CatBoost's ordered statistics, ordered by time): each
  * category accumulates the outcomes of the shipments in it at the moment each became
  * known, so a view at t holds only outcomes known before t. Sums decay with a half-life
- * of DRISK_CATEGORY_HALF_LIFE_D days (a place that degrades shows within weeks) and a
+ * of DRISK_CATEGORY_HALF_LIFE_D days, and a second, recent memory with
+ * DRISK_CATEGORY_RECENT_HALF_LIFE_D days shows a place that degrades within days; a
  * rate is smoothed toward its parent's with DRISK_CATEGORY_PRIOR pseudo-counts, so a
  * rare or unseen category falls back along lane -> destination -> postal prefix ->
  * overall. No vocabulary and no cap: every category has its own entry, in hash maps that
- * grow with the history (about 100 bytes each). */
+ * grow with the history (about 130 bytes each). */
 enum drisk_category {
     DRISK_CAT_ORIGIN = 0,
     DRISK_CAT_DEST_PREFIX,   /* the destination's first 3 characters, for codes of 4 or more
@@ -68,6 +69,7 @@ enum drisk_category {
     DRISK_CAT_COUNT
 };
 #define DRISK_CATEGORY_HALF_LIFE_D 60.0
+#define DRISK_CATEGORY_RECENT_HALF_LIFE_D 7.0 /* the recent memory: a week's change */
 #define DRISK_CATEGORY_PRIOR 10.0
 #define DRISK_DEST_PREFIX_LEN 3
 
@@ -78,11 +80,14 @@ struct drisk_category_view {
     double n;         /* decayed count of the category's known outcomes (0: never seen) */
     double late_rate; /* late share, smoothed toward the parent's */
     double delay_d;   /* mean days delivered after the promise (negative: early), smoothed */
+    double recent_late_rate, recent_delay_d; /* the same over the recent memory, smoothed
+                                              * toward the category's long-memory figures */
 };
 
 /* What features read, as of now (the time of the last event fed, or later). */
 struct drisk_network_view {
-    double facility_dwell_h;        /* facility's long-run mean dwell (hours), NAN if unknown */
+    double facility_dwell_h;        /* facility's normal dwell: mean hours of its completed
+                                     * dwells, decayed with a 28-day half-life; NAN if unknown */
     double facility_recent_dwell_h; /* mean dwell of parcels that left it in the last 24 h, NAN if none */
     double facility_exception_rate; /* exceptions / scans at the facility in the last 24 h (0 if none) */
     double facility_scans_24h;      /* scans at the facility in the last 24 h */

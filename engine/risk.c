@@ -42,6 +42,10 @@ static const struct prefix_family families[] = {
     { "hist_lane", F_LANE },          { "hist_carrier_service", F_SERVICE },
     { "hist_merchant", F_MERCHANT },  { "hist_facility", F_FACILITY },
     { "hist_prev_facility", F_FACILITY },
+    { "recent_origin", F_LANE },      { "recent_dest", F_LANE },
+    { "recent_lane", F_LANE },        { "recent_carrier_service", F_SERVICE },
+    { "recent_merchant", F_MERCHANT }, { "recent_facility", F_FACILITY },
+    { "recent_prev_facility", F_FACILITY },
 };
 
 static int family_of(const char *name)
