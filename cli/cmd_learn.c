@@ -12,6 +12,7 @@
 #include "engine/text.h"
 #include "engine/timeutil.h"
 #include "training/learn.h"
+#include "training/recalibrate.h"
 #include "training/report.h"
 #include "training/snapshot.h"
 
@@ -310,6 +311,8 @@ static const struct drisk_opt eval_opts[] = {
     { "threshold", DRISK_OPT_STRING, 0, "P", "0.5", 0, 0, "alert threshold on the probability" },
     { "predictions", DRISK_OPT_STRING, 0, "FILE.csv", NULL, 0, 0, "write shipment_id,as_of,target,label,score per snapshot" },
     { "report", DRISK_OPT_STRING, 0, "FILE.html", NULL, 0, 0, "write the evaluation as a self-contained HTML page" },
+    { "recalibrate-every", DRISK_OPT_INT, 0, "DAYS", NULL, 1, 3650, "walk forward: refit the calibration every DAYS on the most recent labelled window, as drisk recalibrate run on that schedule would" },
+    { "recalibrate-window", DRISK_OPT_INT, 0, "DAYS", "28", 1, 3650, "that window" },
     { "json", DRISK_OPT_FLAG, 0, NULL, NULL, 0, 0, "print the metrics as one JSON object on stdout" },
     { NULL, 0, 0, NULL, NULL, 0, 0, NULL },
 };
@@ -390,6 +393,9 @@ static int run_eval(const struct drisk_args *a)
         .from = drisk_arg_str(a, "from") ? drisk_arg_int(a, "from") : INT64_MIN,
         .to = drisk_arg_str(a, "to") ? drisk_arg_int(a, "to") : INT64_MAX,
         .threshold = threshold,
+        .recalibrate_every_s = drisk_arg_str(a, "recalibrate-every")
+                                   ? drisk_arg_int(a, "recalibrate-every") * 86400 : 0,
+        .recalibrate_window_s = drisk_arg_int(a, "recalibrate-window") * 86400,
     };
     int cls = strcmp(target, "eta") != 0;
     enum drisk_status st = DRISK_OK;
@@ -428,6 +434,10 @@ static int run_eval(const struct drisk_args *a)
     if (cls)
         fprintf(out, " (%zu positive)", res.m.positives);
     fputc('\n', out);
+    if (o.recalibrate_every_s)
+        fprintf(out, "walk forward: calibration refitted %zu times, every %lld days on the last "
+                "%lld days' labels\n", res.recalibrations,
+                (long long)(o.recalibrate_every_s / 86400), (long long)(o.recalibrate_window_s / 86400));
     meta_print(out, &res.meta);
     if (cls) {
         fprintf(out, "AUC %.4f  PR-AUC %.4f  Brier %.4f  log loss %.4f  ECE %.4f\n", res.m.auc,
@@ -463,6 +473,10 @@ static int run_eval(const struct drisk_args *a)
     if (drisk_arg_flag(a, "json")) {
         printf("{\"target\": \"%s\", \"model_id\": %lld, \"algorithm\": \"%s\", \"rows\": %zu, ",
                target, (long long)res.model_id, res.algorithm, res.rows);
+        if (o.recalibrate_every_s)
+            printf("\"recalibrate_every_d\": %lld, \"recalibrate_window_d\": %lld, "
+                   "\"recalibrations\": %zu, ", (long long)(o.recalibrate_every_s / 86400),
+                   (long long)(o.recalibrate_window_s / 86400), res.recalibrations);
         if (cls) {
             printf("\"positives\": %zu, ", res.m.positives);
             json_num("auc", res.m.auc, 1);
@@ -499,13 +513,98 @@ static int run_eval(const struct drisk_args *a)
 }
 
 const struct drisk_command drisk_cmd_eval = {
-    "eval", "--db DB --target late|lost|eta [--model ID] [--from TIME] [--to TIME] [--json] [--predictions FILE.csv] [--report FILE.html]",
+    "eval", "--db DB --target late|lost|eta [--model ID] [--from TIME] [--to TIME] [--json] [--predictions FILE.csv] [--report FILE.html] [--recalibrate-every DAYS [--recalibrate-window DAYS]]",
     "evaluate a model on later shipments than it was trained on",
     "Metrics over the labeled snapshots of shipments created in [--from, --to): AUC, PR-AUC,\n"
     "Brier, log loss, ECE and a reliability table; alerts per shipment at --threshold\n"
     "(precision, recall, median hours before the promise of the first alert) beside\n"
-    "today's naive rule; slices by carrier and service.",
+    "today's naive rule; slices by carrier and service.\n"
+    "--recalibrate-every DAYS walks forward: at --from and every DAYS after it, the model's\n"
+    "calibration is refitted on the labels known by then (drisk recalibrate's window), and\n"
+    "each snapshot is scored with the calibration in force at its as_of.",
     eval_opts, 0, run_eval,
+};
+
+/* ---- recalibrate ---- */
+
+static const struct drisk_opt recal_opts[] = {
+    { "db", DRISK_OPT_STRING, 1, "DB", "", 0, 0, "SQLite database" },
+    { "target", DRISK_OPT_STRING, 0, "late|lost|eta", "", 0, 0, "whose model to recalibrate" },
+    { "model", DRISK_OPT_INT, 0, "ID", NULL, 1, INT64_MAX, "model id (default: the target's active model)" },
+    { "window", DRISK_OPT_INT, 0, "DAYS", "28", 1, 3650, "the labelled window: labels known in the last DAYS" },
+    { "now", DRISK_OPT_DATE, 0, "TIME", NULL, 0, 0, "the window's end (default: the store's last created_at)" },
+    { "json", DRISK_OPT_FLAG, 0, NULL, NULL, 0, 0, "print the result as one JSON object on stdout" },
+    { NULL, 0, 0, NULL, NULL, 0, 0, NULL },
+};
+
+static int run_recalibrate(const struct drisk_args *a)
+{
+    struct drisk_store *store = NULL;
+    struct drisk_error err;
+    struct drisk_recalibrate_result res;
+    const char *target = drisk_arg_str(a, "target");
+    drisk_error_clear(&err);
+    if (drisk_snapshot_target_parse(target) < 0) {
+        fprintf(stderr, "drisk recalibrate: --target must be late, lost or eta\n");
+        return 2;
+    }
+    int rc = drisk_cli_open_store("recalibrate", drisk_arg_str(a, "db"), 0, &store);
+    if (rc)
+        return rc;
+    struct drisk_recalibrate_options o = {
+        .target = target,
+        .model_id = drisk_arg_str(a, "model") ? drisk_arg_int(a, "model") : 0,
+        .now = drisk_arg_str(a, "now") ? drisk_arg_int(a, "now") : DRISK_TS_NONE,
+        .window_s = drisk_arg_int(a, "window") * 86400,
+    };
+    enum drisk_status st = drisk_recalibrate(store, &o, &res, &err);
+    drisk_store_free(store);
+    if (st)
+        return drisk_fail("recalibrate", &err);
+    int cls = strcmp(target, "eta") != 0;
+    FILE *out = drisk_arg_flag(a, "json") ? stderr : stdout;
+    if (!res.changed)
+        fprintf(out, "model %lld kept: too few labelled %s snapshots in the last %lld days (%d "
+                "needed, both classes for late and lost)\n", (long long)res.source_id, target,
+                (long long)(o.window_s / 86400), DRISK_RECAL_MIN_ROWS);
+    else
+        fprintf(out, "model %lld: %s calibration of model %lld refitted on %zu snapshots of the "
+                "last %lld days%s\n  on that window: %s %.4f -> %.4f, %s %.4f -> %.4f\n",
+                (long long)res.model_id, res.calibration, (long long)res.source_id, res.rows,
+                (long long)(o.window_s / 86400), res.active ? " (active)" : "",
+                cls ? "log loss" : "P50 coverage", res.before[0], res.after[0],
+                cls ? "ECE" : "P90 coverage", res.before[1], res.after[1]);
+    if (drisk_arg_flag(a, "json")) {
+        printf("{\"source_id\": %lld, \"model_id\": ", (long long)res.source_id);
+        if (res.changed)
+            printf("%lld", (long long)res.model_id);
+        else
+            printf("null");
+        printf(", \"changed\": %s, \"active\": %s, \"calibration\": \"%s\", \"rows\": %zu, ",
+               res.changed ? "true" : "false", res.active && res.changed ? "true" : "false",
+               res.calibration, res.rows);
+        printf("\"before\": {");
+        json_num(cls ? "log_loss" : "p50_coverage", res.before[0], 1);
+        json_num(cls ? "ece" : "p90_coverage", res.before[1], 0);
+        printf("}, \"after\": {");
+        json_num(cls ? "log_loss" : "p50_coverage", res.after[0], 1);
+        json_num(cls ? "ece" : "p90_coverage", res.after[1], 0);
+        printf("}}\n");
+    }
+    return 0;
+}
+
+const struct drisk_command drisk_cmd_recalibrate = {
+    "recalibrate", "--db DB --target late|lost|eta [--model ID] [--window DAYS] [--now TIME] [--json]",
+    "refit a model's calibration on the most recent labelled window",
+    "Keeps the learner and refits only its calibration (Platt for late and lost, conformal\n"
+    "P50/P90 for eta) on the snapshots whose labels became known in the last --window days\n"
+    "before --now (late: promised in the window; lost: 21 days after; eta: delivered, 7\n"
+    "days after the promise), so that probabilities and intervals follow a network that\n"
+    "shifts. The result is registered as a new model and made active when the source was;\n"
+    "run it from cron (say nightly) between retrainings. With too few rows it changes\n"
+    "nothing and says so.",
+    recal_opts, 0, run_recalibrate,
 };
 
 /* ---- models ---- */

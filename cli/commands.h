@@ -14,6 +14,7 @@ extern const struct drisk_command drisk_cmd_stats;
 extern const struct drisk_command drisk_cmd_export;
 extern const struct drisk_command drisk_cmd_train;
 extern const struct drisk_command drisk_cmd_eval;
+extern const struct drisk_command drisk_cmd_recalibrate;
 extern const struct drisk_command drisk_cmd_models;
 extern const struct drisk_command drisk_cmd_keys;
 extern const struct drisk_command drisk_cmd_serve;

@@ -15,6 +15,7 @@ static const struct drisk_command *const commands[] = {
     &drisk_cmd_stats,
     &drisk_cmd_train,
     &drisk_cmd_eval,
+    &drisk_cmd_recalibrate,
     &drisk_cmd_export,
     &drisk_cmd_models,
     &drisk_cmd_keys,

@@ -20,10 +20,11 @@
 #define PLATT_SIGMA 1e-12 /* keeps the Hessian positive definite */
 #define PLATT_EPS 1e-5    /* gradient tolerance */
 #define ISOTONIC_MAX_POINTS ((size_t)1 << 26)
+#define CONFORMAL_MAX_Q 50.0 /* |q| in log-hours: e^50 hours is beyond any parcel */
 
 struct drisk_calibrator {
     enum drisk_calib_kind kind;
-    double a, b;       /* Platt */
+    double a, b;       /* Platt; conformal: q50, q90 */
     size_t n;          /* isotonic breakpoints */
     double *x, *y;
 };
@@ -34,6 +35,7 @@ const char *drisk_calib_kind_name(enum drisk_calib_kind kind)
     case DRISK_CALIB_NONE: return "none";
     case DRISK_CALIB_PLATT: return "platt";
     case DRISK_CALIB_ISOTONIC: return "isotonic";
+    case DRISK_CALIB_CONFORMAL: return "conformal";
     }
     return NULL;
 }
@@ -48,6 +50,8 @@ int drisk_calib_kind_parse(const char *s)
         return DRISK_CALIB_PLATT;
     if (strcmp(s, "isotonic") == 0)
         return DRISK_CALIB_ISOTONIC;
+    if (strcmp(s, "conformal") == 0)
+        return DRISK_CALIB_CONFORMAL;
     return -1;
 }
 
@@ -279,6 +283,89 @@ out:
     return st;
 }
 
+struct resid {
+    double r, w;
+};
+
+static int resid_cmp(const void *pa, const void *pb)
+{
+    double x = ((const struct resid *)pa)->r, y = ((const struct resid *)pb)->r;
+    return (x > y) - (x < y);
+}
+
+static int double_cmp(const void *pa, const void *pb)
+{
+    double x = *(const double *)pa, y = *(const double *)pb;
+    return (x > y) - (x < y);
+}
+
+static double conformal_quantile(const double *r, const double *w, size_t n, double total,
+                                 double q)
+{
+    double want = q * (total + total / (double)n), cum = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        cum += w ? w[i] : 1.0;
+        if (cum >= want)
+            return r[i];
+    }
+    return r[n - 1];
+}
+
+void drisk_conformal_quantiles(double *resid, double *w, size_t n, double *q50, double *q90)
+{
+    double total = 0.0;
+    if (w) { /* sort the pairs together */
+        struct resid *p = malloc(n * sizeof *p);
+        if (p) {
+            for (size_t i = 0; i < n; i++)
+                p[i] = (struct resid){ resid[i], w[i] };
+            qsort(p, n, sizeof *p, resid_cmp);
+            for (size_t i = 0; i < n; i++)
+                resid[i] = p[i].r, w[i] = p[i].w;
+            free(p);
+        } else {
+            w = NULL; /* out of memory: unweighted is still a valid quantile */
+        }
+    }
+    if (!w)
+        qsort(resid, n, sizeof *resid, double_cmp);
+    for (size_t i = 0; i < n; i++)
+        total += w ? w[i] : 1.0;
+    *q50 = conformal_quantile(resid, w, n, total, 0.5);
+    *q90 = conformal_quantile(resid, w, n, total, 0.9);
+}
+
+enum drisk_status drisk_calibrator_fit_conformal(double *resid, double *w, size_t n,
+                                                 struct drisk_calibrator **out,
+                                                 struct drisk_error *err)
+{
+    *out = NULL;
+    if (n == 0)
+        return drisk_error_set(err, DRISK_EINVAL, "conformal: no residuals to fit on");
+    double q50, q90;
+    drisk_conformal_quantiles(resid, w, n, &q50, &q90);
+    if (!(fabs(q50) <= CONFORMAL_MAX_Q && fabs(q90) <= CONFORMAL_MAX_Q))
+        return drisk_error_set(err, DRISK_EINVAL, "conformal: residual quantiles %g, %g are out "
+                               "of range", q50, q90);
+    struct drisk_calibrator *c = calloc(1, sizeof *c);
+    if (!c)
+        return drisk_error_set(err, DRISK_ENOMEM, "conformal: out of memory");
+    c->kind = DRISK_CALIB_CONFORMAL;
+    c->a = q50;
+    c->b = q90;
+    *out = c;
+    return DRISK_OK;
+}
+
+int drisk_calibrator_interval(const struct drisk_calibrator *c, double *q50, double *q90)
+{
+    if (!c || c->kind != DRISK_CALIB_CONFORMAL)
+        return -1;
+    *q50 = c->a;
+    *q90 = c->b;
+    return 0;
+}
+
 double drisk_calibrator_apply(const struct drisk_calibrator *c, double score)
 {
     if (c->kind == DRISK_CALIB_PLATT) {
@@ -344,7 +431,7 @@ void drisk_calibrator_save(const struct drisk_calibrator *c, struct drisk_buf *b
     drisk_buf_put_u8(buf, (uint8_t)drisk_calibrator_kind(c));
     if (!c)
         return;
-    if (c->kind == DRISK_CALIB_PLATT) {
+    if (c->kind == DRISK_CALIB_PLATT || c->kind == DRISK_CALIB_CONFORMAL) {
         drisk_buf_put_f64(buf, c->a);
         drisk_buf_put_f64(buf, c->b);
     } else {
@@ -365,7 +452,8 @@ enum drisk_status drisk_calibrator_load(struct drisk_reader *r, struct drisk_cal
         goto out;
     if (kind == DRISK_CALIB_NONE)
         goto out;
-    if (kind != DRISK_CALIB_PLATT && kind != DRISK_CALIB_ISOTONIC) {
+    if (kind != DRISK_CALIB_PLATT && kind != DRISK_CALIB_ISOTONIC &&
+        kind != DRISK_CALIB_CONFORMAL) {
         st = drisk_error_set(err, DRISK_EINVAL, "model calibrator: unknown kind %u",
                              (unsigned)kind);
         goto out;
@@ -376,14 +464,20 @@ enum drisk_status drisk_calibrator_load(struct drisk_reader *r, struct drisk_cal
         goto out;
     }
     c->kind = (enum drisk_calib_kind)kind;
-    if (kind == DRISK_CALIB_PLATT) {
+    if (kind == DRISK_CALIB_PLATT || kind == DRISK_CALIB_CONFORMAL) {
         c->a = drisk_reader_f64(r);
         c->b = drisk_reader_f64(r);
         if ((st = drisk_reader_check(r, "model calibrator", err)) != DRISK_OK)
             goto out;
         if (!isfinite(c->a) || !isfinite(c->b)) {
-            st = drisk_error_set(err, DRISK_EINVAL, "model calibrator: Platt parameters are not "
-                                 "finite");
+            st = drisk_error_set(err, DRISK_EINVAL, "model calibrator: %s parameters are not "
+                                 "finite", drisk_calib_kind_name(c->kind));
+            goto out;
+        }
+        if (kind == DRISK_CALIB_CONFORMAL &&
+            !(c->a <= c->b && fabs(c->a) <= CONFORMAL_MAX_Q && fabs(c->b) <= CONFORMAL_MAX_Q)) {
+            st = drisk_error_set(err, DRISK_EINVAL, "model calibrator: conformal quantiles %g, %g "
+                                 "are out of order or out of range", c->a, c->b);
             goto out;
         }
     } else {

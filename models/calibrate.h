@@ -1,5 +1,7 @@
 /* Probability calibration: maps a classifier's raw score (log-odds, SVM decision value)
- * to a probability that matches observed frequencies, fitted on the validation set.
+ * to a probability that matches observed frequencies, fitted on the validation set (or,
+ * with drisk recalibrate, on the most recent labelled window); for eta, conformal
+ * intervals: P50 and P90 as the score shifted by quantiles of held-out residuals.
  * Platt scaling fits p = 1 / (1 + exp(a*score + b)); isotonic regression fits the best
  * non-decreasing step function (pool-adjacent-violators) and applies it by linear
  * interpolation between its breakpoints. A calibrator is attached to a model
@@ -15,12 +17,13 @@
 enum drisk_calib_kind {
     DRISK_CALIB_NONE = 0,
     DRISK_CALIB_PLATT = 1,
-    DRISK_CALIB_ISOTONIC = 2
+    DRISK_CALIB_ISOTONIC = 2,
+    DRISK_CALIB_CONFORMAL = 3 /* eta: P50 = exp(score + q50), P90 = exp(score + q90) */
 };
 
 struct drisk_calibrator;
 
-/* "none", "platt", "isotonic"; NULL for an unknown value. Static storage. */
+/* "none", "platt", "isotonic", "conformal"; NULL for an unknown value. Static storage. */
 const char *drisk_calib_kind_name(enum drisk_calib_kind kind);
 /* The kind named s; -1 if s names none. */
 int drisk_calib_kind_parse(const char *s);
@@ -33,6 +36,21 @@ int drisk_calib_kind_parse(const char *s);
 enum drisk_status drisk_calibrator_fit(enum drisk_calib_kind kind, const double *score,
                                        const double *y, const double *w, size_t n,
                                        struct drisk_calibrator **out, struct drisk_error *err);
+
+/* The split-conformal 0.5 and 0.9 quantiles of n residuals (truth - prediction) with
+ * optional non-negative weights w (NULL: all 1): the smallest residual whose cumulative
+ * weight reaches q (W + W/n), for unit weights the ceil(q (n+1))-th, the finite-sample
+ * guarantee of split conformal prediction. resid is sorted in place (w with it). n > 0. */
+void drisk_conformal_quantiles(double *resid, double *w, size_t n, double *q50, double *q90);
+
+/* Fits a conformal interval calibrator (DRISK_CALIB_CONFORMAL) on n residuals (log-hours
+ * to delivery minus the model's score), sorted in place. On DRISK_OK *out is new. */
+enum drisk_status drisk_calibrator_fit_conformal(double *resid, double *w, size_t n,
+                                                 struct drisk_calibrator **out,
+                                                 struct drisk_error *err);
+
+/* A conformal calibrator's residual quantiles; -1 if c is not conformal. */
+int drisk_calibrator_interval(const struct drisk_calibrator *c, double *q50, double *q90);
 
 /* The calibrated probability of score. Reentrant; c is only read. */
 double drisk_calibrator_apply(const struct drisk_calibrator *c, double score);

@@ -452,10 +452,17 @@ enum drisk_status drisk_model_predict(const struct drisk_model *m, const double 
     memset(out, 0, n * sizeof *out);
     if ((st = m->ops->predict(m, x, n, out, err)) != DRISK_OK)
         goto out;
+    double q50, q90;
     if (drisk_target_is_classification(m->meta.target)) {
         for (size_t i = 0; i < n; i++) {
             double s = out[i].score;
             out[i].prob = m->calibrator ? drisk_calibrator_apply(m->calibrator, s) : drisk_sigmoid(s);
+        }
+    } else if (drisk_calibrator_interval(m->calibrator, &q50, &q90) == 0) {
+        /* recalibrated intervals replace the learner's own */
+        for (size_t i = 0; i < n; i++) {
+            out[i].p50_h = exp(out[i].score + q50);
+            out[i].p90_h = exp(out[i].score + q90);
         }
     }
 out:
@@ -549,9 +556,10 @@ enum drisk_status drisk_model_calibrate(struct drisk_model *m, enum drisk_calib_
     double *score = NULL;
     struct drisk_calibrator *cal = NULL;
     enum drisk_status st;
-    if (!drisk_target_is_classification(m->meta.target)) {
-        st = drisk_error_set(err, DRISK_EINVAL, "calibration applies to classifiers, not %s",
-                             drisk_target_name(m->meta.target));
+    int cls = drisk_target_is_classification(m->meta.target);
+    if (cls == (kind == DRISK_CALIB_CONFORMAL)) {
+        st = drisk_error_set(err, DRISK_EINVAL, "%s calibration does not apply to %s",
+                             drisk_calib_kind_name(kind), drisk_target_name(m->meta.target));
         goto out;
     }
     if (kind == DRISK_CALIB_NONE) {
@@ -574,10 +582,24 @@ enum drisk_status drisk_model_calibrate(struct drisk_model *m, enum drisk_calib_
     }
     if ((st = drisk_model_predict(m, valid->x, valid->n_rows, pred, err)) != DRISK_OK)
         goto out;
-    for (size_t i = 0; i < valid->n_rows; i++)
-        score[i] = pred[i].score;
-    if ((st = drisk_calibrator_fit(kind, score, valid->y, valid->weight, valid->n_rows, &cal,
-                                   err)) != DRISK_OK)
+    if (cls) {
+        for (size_t i = 0; i < valid->n_rows; i++)
+            score[i] = pred[i].score;
+        st = drisk_calibrator_fit(kind, score, valid->y, valid->weight, valid->n_rows, &cal, err);
+    } else { /* the residuals in log-hours; check_dataset has checked y > 0 */
+        double *w = NULL;
+        for (size_t i = 0; i < valid->n_rows; i++)
+            score[i] = log(valid->y[i]) - pred[i].score;
+        if (valid->weight && !(w = malloc(valid->n_rows * sizeof *w))) {
+            st = drisk_error_set(err, DRISK_ENOMEM, "calibration: out of memory");
+            goto out;
+        }
+        if (w)
+            memcpy(w, valid->weight, valid->n_rows * sizeof *w);
+        st = drisk_calibrator_fit_conformal(score, w, valid->n_rows, &cal, err);
+        free(w);
+    }
+    if (st != DRISK_OK)
         goto out;
     drisk_model_set_calibrator(m, cal);
     cal = NULL;
@@ -1037,8 +1059,10 @@ enum drisk_status drisk_model_load(const void *data, size_t len, const char *exp
                              calib.len - calib.pos);
         goto out;
     }
-    if (cal && !cls) {
-        st = drisk_error_set(err, DRISK_EINVAL, "model: a calibrator on a regression model");
+    if (cal && cls == (drisk_calibrator_kind(cal) == DRISK_CALIB_CONFORMAL)) {
+        st = drisk_error_set(err, DRISK_EINVAL, "model: a %s calibrator on a %s model",
+                             drisk_calib_kind_name(drisk_calibrator_kind(cal)),
+                             cls ? "classification" : "regression");
         goto out;
     }
     m->calibrator = cal;

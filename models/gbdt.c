@@ -925,30 +925,6 @@ static void sum_partials(const double *partial, size_t chunks, double *a, double
     }
 }
 
-struct resid {
-    double r, w;
-};
-
-static int cmp_resid(const void *a, const void *b)
-{
-    double x = ((const struct resid *)a)->r, y = ((const struct resid *)b)->r;
-    return x < y ? -1 : x > y;
-}
-
-/* The split-conformal q-quantile of weighted residuals sorted ascending: the smallest
- * residual whose cumulative weight reaches q (W + W/n), which for unit weights is the
- * ceil(q (n+1))-th, the finite-sample guarantee of split conformal prediction. */
-static double conformal_quantile(const struct resid *r, size_t n, double total, double q)
-{
-    double want = q * (total + total / (double)n), cum = 0.0;
-    for (size_t i = 0; i < n; i++) {
-        cum += r[i].w;
-        if (cum >= want)
-            return r[i].r;
-    }
-    return r[n - 1].r;
-}
-
 static enum drisk_status gbdt_fit(const struct drisk_dataset *train,
                                   const struct drisk_dataset *valid,
                                   const struct drisk_fit_options *opt, struct drisk_model **out,
@@ -960,7 +936,7 @@ static enum drisk_status gbdt_fit(const struct drisk_dataset *train,
     struct fitter f = { 0 };
     struct gbdt *m = NULL;
     double *w = NULL, *ylog = NULL, *vylog = NULL, *vbest = NULL;
-    struct resid *res = NULL;
+    double *res = NULL, *rw = NULL; /* eta: validation residuals and their weights */
     int pool_up = 0;
     if (n >= UINT32_MAX || d >= ((size_t)1 << 23)) {
         st = drisk_error_set(err, DRISK_EINVAL, "gbdt: %zu rows x %zu features is too many", n, d);
@@ -1134,18 +1110,17 @@ static enum drisk_status gbdt_fit(const struct drisk_dataset *train,
         m->tree[m->n_trees].node = NULL;
     }
     if (regression) { /* the intervals: quantiles of the held-out residuals */
-        if (!(res = malloc(nv * sizeof *res))) {
+        if (!(res = malloc(nv * sizeof *res)) ||
+            (valid->weight && !(rw = malloc(nv * sizeof *rw)))) {
             st = drisk_error_set(err, DRISK_ENOMEM, "gbdt: out of memory for the residuals");
             goto out;
         }
-        double total = 0.0;
         for (size_t i = 0; i < nv; i++) {
-            res[i] = (struct resid){ vylog[i] - vbest[i], valid->weight ? valid->weight[i] : 1.0 };
-            total += res[i].w;
+            res[i] = vylog[i] - vbest[i];
+            if (rw)
+                rw[i] = valid->weight[i];
         }
-        qsort(res, nv, sizeof *res, cmp_resid);
-        m->q50 = conformal_quantile(res, nv, total, 0.5);
-        m->q90 = conformal_quantile(res, nv, total, 0.9);
+        drisk_conformal_quantiles(res, rw, nv, &m->q50, &m->q90);
         if (!(fabs(m->q50) <= GBDT_MAX_Q && fabs(m->q90) <= GBDT_MAX_Q)) {
             st = drisk_error_set(err, DRISK_EINVAL, "gbdt: validation residual quantiles %g, %g "
                                  "are out of range", m->q50, m->q90);
@@ -1205,6 +1180,7 @@ out:
     free(vylog);
     free(vbest);
     free(res);
+    free(rw);
     return st;
 }
 

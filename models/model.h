@@ -232,8 +232,9 @@ enum drisk_status drisk_model_explain(const struct drisk_model *m, const double 
                                       double *contrib, double *base, struct drisk_error *err);
 
 /* Fits a calibrator of the given kind on valid (the model's raw scores against valid->y)
- * and attaches it, replacing any earlier one; classification models only. Call before the
- * model is shared. */
+ * and attaches it, replacing any earlier one: PLATT or ISOTONIC for classifiers,
+ * CONFORMAL for eta (P50 and P90 from the quantiles of log(y) - score on valid, replacing
+ * the learner's own intervals). Call before the model is shared. */
 enum drisk_status drisk_model_calibrate(struct drisk_model *m, enum drisk_calib_kind kind,
                                         const struct drisk_dataset *valid,
                                         struct drisk_error *err);

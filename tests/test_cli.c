@@ -284,6 +284,49 @@ static void test_learning(void)
         CHECK_MSG(p50 > 0 && p90 >= p50, "eta prediction row: %s", l2);
     }
 
+    /* recalibration: the active model's calibration refitted on the last 28 days' labels,
+     * registered as a new active model that scores differently; a window with no labels
+     * changes nothing */
+    CHECK(run("eval --db '%s' --target late --json", db) == 0);
+    char before[64] = "", after[64] = "";
+    const char *lq = strstr(out_text, "\"log_loss\": ");
+    if (lq)
+        snprintf(before, sizeof before, "%.20s", lq);
+    CHECK(run("recalibrate --db '%s' --target late --json", db) == 0);
+    CHECK_MSG(strstr(out_text, "\"source_id\": 2, \"model_id\": ") &&
+              strstr(out_text, "\"changed\": true, \"active\": true, \"calibration\": \"platt\""),
+              "%s", out_text);
+    const char *rp = strstr(out_text, "\"rows\": ");
+    CHECK(rp && atoll(rp + 8) >= 200);
+    long long recal_id = 0;
+    const char *mp = strstr(out_text, "\"model_id\": ");
+    if (mp)
+        recal_id = atoll(mp + 12);
+    CHECK(run("models --db '%s' show %lld", db, recal_id) == 0 &&
+          strstr(out_text, "recalibrated_from=2") && strstr(out_text, "recalibrated_window_d=28"));
+    CHECK(run("eval --db '%s' --target late --from 2025-03-10 --json", db) == 0);
+    lq = strstr(out_text, "\"log_loss\": ");
+    if (lq)
+        snprintf(after, sizeof after, "%.20s", lq);
+    CHECK_MSG(before[0] && after[0] && strcmp(before, after) != 0, "%s / %s", before, after);
+    CHECK(run("recalibrate --db '%s' --target eta --json", db) == 0 &&
+          strstr(out_text, "\"calibration\": \"conformal\"") &&
+          strstr(out_text, "\"changed\": true") && strstr(out_text, "\"p90_coverage\""));
+    CHECK(run("recalibrate --db '%s' --target late --now 2025-01-03 --json", db) == 0 &&
+          strstr(out_text, "\"changed\": false") && strstr(err_text, "kept"));
+    /* walk forward: the calibration refitted every 7 days scores otherwise than the model
+     * as stored */
+    CHECK(run("eval --db '%s' --target late --model 2 --from 2025-03-10 --json", db) == 0);
+    lq = strstr(out_text, "\"ece\": ");
+    snprintf(before, sizeof before, "%.20s", lq ? lq : "");
+    CHECK(run("eval --db '%s' --target late --model 2 --from 2025-03-10 --recalibrate-every 7 "
+              "--json", db) == 0);
+    rp = strstr(out_text, "\"recalibrations\": ");
+    CHECK_MSG(rp && atoll(rp + 18) >= 2, "%s", out_text);
+    lq = strstr(out_text, "\"ece\": ");
+    snprintf(after, sizeof after, "%.20s", lq ? lq : "");
+    CHECK_MSG(before[0] && after[0] && strcmp(before, after) != 0, "%s / %s", before, after);
+
     /* --model auto: every family fitted and compared; the lowest validation log loss is
      * registered with all candidates' figures, which models show and eval print */
     CHECK(run("train --db '%s' --target late --until 2025-03-10 --model auto --svm-max-rows 1500 "

@@ -470,6 +470,41 @@ static void test_eta(void)
         CHECK(q.p90_h > p[0].p90_h * 1.2);
         CHECK(fabs(atof(drisk_model_meta_param(&mv->meta, "sigma")) - 0.8) < 0.04);
     }
+    /* conformal recalibration on a noisier window (drisk recalibrate): the intervals the
+     * sigma-0.5 model gives miss on sigma-0.8 data, the recalibrated ones cover it */
+    struct synth vb;
+    make_lognormal(&vb, N, D, 0.8, 24);
+    double cov[2][2] = { { 0, 0 }, { 0, 0 } };
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 1)
+            CHECK_MSG(drisk_model_calibrate(m, DRISK_CALIB_CONFORMAL, &va.ds, &err) == DRISK_OK,
+                      "%s", err.msg);
+        CHECK(drisk_model_predict(m, vb.x, N, p, &err) == DRISK_OK);
+        for (size_t i = 0; i < N; i++) {
+            cov[pass][0] += (vb.y[i] <= p[i].p50_h) / (double)N;
+            cov[pass][1] += (vb.y[i] <= p[i].p90_h) / (double)N;
+        }
+    }
+    CHECK_MSG(cov[0][1] < 0.82 && fabs(cov[1][0] - 0.5) < 0.02 && fabs(cov[1][1] - 0.9) < 0.015,
+              "P90 coverage %.4f before; P50 %.4f, P90 %.4f after", cov[0][1], cov[1][0], cov[1][1]);
+    CHECK(drisk_calibrator_kind(m->calibrator) == DRISK_CALIB_CONFORMAL);
+    {
+        /* kept in the model file; the wrong kind for the target is refused */
+        struct drisk_buf buf = { 0 };
+        struct drisk_model *back = NULL;
+        struct drisk_prediction q;
+        CHECK(drisk_model_set_schema(m, "h", &err) == DRISK_OK &&
+              drisk_model_save(m, &buf, &err) == DRISK_OK &&
+              drisk_model_load(buf.data, buf.len, "h", &back, &err) == DRISK_OK);
+        if (back) {
+            CHECK(drisk_model_predict(back, vb.x, 1, &q, &err) == DRISK_OK);
+            CHECK(q.p50_h == p[0].p50_h && q.p90_h == p[0].p90_h);
+        }
+        drisk_model_free(back);
+        drisk_buf_free(&buf);
+        CHECK(drisk_model_calibrate(m, DRISK_CALIB_PLATT, &va.ds, &err) == DRISK_EINVAL);
+    }
+    synth_free(&vb);
     synth_free(&va);
     /* the eta learner refuses classification, the classifier refuses eta */
     struct drisk_model *bad = NULL;
@@ -749,6 +784,8 @@ static void test_format(void)
     CHECK(drisk_model_set_metric(m, "log_loss", 0.1 + 0.2, &err) == DRISK_OK);
     CHECK(drisk_model_set_metric(m, "bad key!", 1.0, &err) == DRISK_EINVAL);
 
+    /* conformal intervals are eta's: a classifier refuses them */
+    CHECK(drisk_model_calibrate(m, DRISK_CALIB_CONFORMAL, &s.ds, &err) == DRISK_EINVAL);
     /* logreg plain, then with Platt, then isotonic */
     for (int kind = DRISK_CALIB_NONE; kind <= DRISK_CALIB_ISOTONIC; kind++) {
         struct drisk_dataset valid = s.ds;

@@ -12,6 +12,7 @@
 #include "engine/timeutil.h"
 #include "models/log.h"
 #include "models/model.h"
+#include "training/recalibrate.h"
 #include "training/snapshot.h"
 
 /* ---- growable snapshot matrices ---- */
@@ -470,6 +471,11 @@ struct evalctx {
     int f_exceptions, f_since_last;
     char names[2][DRISK_EVAL_MAX_SLICES / 2][64];
     int n_names[2];
+    /* walk forward (recal_m non-NULL: the same model as m, whose calibration is refitted) */
+    struct drisk_model *recal_m;
+    struct drisk_recal_pool pool;
+    int64_t from, next_recal, every_s, window_s;
+    size_t recalibrations;
 };
 
 static int slice_id(struct evalctx *c, int kind, const char *name)
@@ -518,6 +524,27 @@ static int eval_row(const struct drisk_snapshot *s, void *ctx, struct drisk_erro
     double y = drisk_snapshot_label(s, c->target);
     if (isnan(y) || (c->target == DRISK_SNAPSHOT_ETA && y <= 0))
         return 0;
+    if (c->recal_m) {
+        /* the calibration in force at as_of: refitted at each boundary up to it, on the
+         * labels known by then; the snapshots scored so far keep theirs */
+        if (s->as_of >= c->next_recal && eval_flush(c, err))
+            return -1;
+        for (; s->as_of >= c->next_recal; c->next_recal += c->every_s) {
+            size_t rows;
+            if (drisk_recal_fit(&c->pool, c->recal_m, c->next_recal, c->window_s, &rows, err))
+                return -1;
+            c->recalibrations += rows > 0;
+            drisk_recal_pool_prune(&c->pool, c->next_recal, c->window_s);
+        }
+        int64_t known, avail;
+        drisk_recal_moments(s, c->target, &known, &avail);
+        if (drisk_recal_pool_add(&c->pool, s->x, y, known, avail)) {
+            drisk_error_set(err, DRISK_ENOMEM, "out of memory evaluating");
+            return -1;
+        }
+        if (s->sh->created_at < c->from)
+            return 0; /* before the evaluation window: it only calibrates */
+    }
     if (c->n == c->cap) {
         size_t ncap = c->cap ? c->cap * 2 : 65536;
         struct evalrow *nr = realloc(c->rows, ncap * sizeof *nr);
@@ -676,8 +703,19 @@ enum drisk_status drisk_eval(struct drisk_store *store, const struct drisk_eval_
         goto out;
     }
     struct drisk_snapshot_options so = { opts->from, opts->to, INT64_MIN, DRISK_TS_NONE, 1 };
+    if (opts->recalibrate_every_s > 0) {
+        c.recal_m = m;
+        c.from = c.next_recal = opts->from;
+        c.every_s = opts->recalibrate_every_s;
+        c.window_s = opts->recalibrate_window_s > 0 ? opts->recalibrate_window_s
+                                                    : DRISK_RECAL_WINDOW_DAYS * 86400LL;
+        c.pool.d = schema.n_features;
+        /* the first window's labels belong to shipments created before from */
+        so.emit_from = drisk_recal_history_from(opts->from, c.window_s);
+    }
     if ((rc = drisk_snapshots_run(store, &schema, &so, eval_row, &c, err)))
         goto out;
+    res->recalibrations = c.recalibrations;
     if ((rc = eval_flush(&c, err)))
         goto out;
     res->rows = c.n;
@@ -716,6 +754,7 @@ enum drisk_status drisk_eval(struct drisk_store *store, const struct drisk_eval_
         }
     res->seconds = drisk_monotonic_s() - t0;
 out:
+    drisk_recal_pool_free(&c.pool);
     free(c.rows);
     free(c.pend_x);
     free(c.pend_id);

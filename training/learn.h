@@ -72,6 +72,11 @@ struct drisk_eval_options {
     int64_t from, to;    /* shipments created in [from, to) */
     double threshold;    /* alert threshold on the probability */
     FILE *predictions;   /* if not NULL: shipment_id,as_of,target,label,score rows */
+    int64_t recalibrate_every_s; /* > 0: walk forward, refitting the model's calibration
+                                  * every so often (at from, from + every, ...) on the most
+                                  * recent labelled window as drisk recalibrate does
+                                  * (training/recalibrate.h); 0: the model as stored */
+    int64_t recalibrate_window_s; /* that window (DRISK_RECAL_WINDOW_DAYS when 0) */
 };
 
 #define DRISK_EVAL_MAX_SLICES 64
@@ -96,6 +101,7 @@ struct drisk_eval_result {
     struct drisk_lead_time naive;       /* exception scan or promise passed */
     size_t n_slices;
     struct drisk_eval_slice slices[DRISK_EVAL_MAX_SLICES];
+    size_t recalibrations;          /* walk forward: refits made (windows too thin skipped) */
     double seconds;
 };
 
