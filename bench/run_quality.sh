@@ -18,7 +18,8 @@
 #        2025-05-26; Olist as above), exported late / lost / eta train and test (Olist: late,
 #        eta); drisk's default learner (`drisk train` without --model, or each of
 #        MATRIX_MODEL="gbdt mlp ...", for eta MATRIX_ETA_MODEL if set, else the same)
-#        trained and scored with `drisk eval --predictions`;
+#        trained and scored with `drisk eval --predictions`, and the same model walked
+#        forward with `eval --recalibrate-every MATRIX_RECAL` (default 7 days; 0 skips);
 #        XGBoost on the same files with the raw identities (carrier, service, origin,
 #        destination, lane, merchant, current and previous facility) taken from the
 #        interchange CSVs (`simulate --export`; Olist's own), encoded both as pandas
@@ -210,6 +211,16 @@ matrix_drisk() {
        step "$c" "drisk eval $t ${m}" nice "$DRISK" eval --db "$d/store.db" --target "$t" \
          --model "$id" --from "$split" --json --predictions "${f}_pred.csv" > "${f}_eval.json"; then
       echo "--drisk $name=$f"
+      # the same model walked forward with its calibration refitted every MATRIX_RECAL days
+      # on the labels known by then (drisk recalibrate's rule; 0 skips)
+      if [ "${MATRIX_RECAL:-7}" != 0 ] &&
+         step "$c" "drisk eval $t ${m} recal" nice "$DRISK" eval --db "$d/store.db" --target "$t" \
+           --model "$id" --from "$split" --recalibrate-every "${MATRIX_RECAL:-7}" --json \
+           --predictions "${f}_recal_pred.csv" > "${f}_recal_eval.json"; then
+        cp "${f}_train.json" "${f}_recal_train.json"
+        cp "${f}_train.time" "${f}_recal_train.time"
+        echo "--drisk $name-recal${MATRIX_RECAL:-7}=${f}_recal"
+      fi
     else
       log "matrix $c: drisk train/eval ${m} failed for $t: table without its row"
     fi

@@ -244,6 +244,7 @@ static void emit(const struct drisk_feature_schema *s, const struct drisk_networ
     put(e, "carrier_late_rate_28d", v.carrier_late_rate);
     put(e, "lane_late_rate_28d", v.lane_late_rate);
     put(e, "overall_late_rate_28d", v.overall_late_rate);
+    put(e, "inflight_overall_open", v.overall_open_share);
 
     /* every place, lane, service and merchant: its outcome history up to as_of */
     for (int c = 0; c < DRISK_CAT_COUNT; c++) {
@@ -253,6 +254,8 @@ static void emit(const struct drisk_feature_schema *s, const struct drisk_networ
         put(e, NAMED(e, name, "hist_%s_n_log", cn), log1p_pos(v.cat[c].n));
         put(e, NAMED(e, name, "recent_%s_late", cn), v.cat[c].recent_late_rate);
         put(e, NAMED(e, name, "recent_%s_delay_d", cn), v.cat[c].recent_delay_d);
+        if (c == DRISK_CAT_ORIGIN || c == DRISK_CAT_DESTINATION || c == DRISK_CAT_CARRIER_SERVICE)
+            put(e, NAMED(e, name, "inflight_%s_open", cn), v.cat[c].open_share);
     }
 }
 

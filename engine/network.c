@@ -33,9 +33,12 @@ struct cat_sums {
 };
 
 /* A category's outcome history, decayed to time t: the long memory (half-life
- * DRISK_CATEGORY_HALF_LIFE_D) and the recent one (DRISK_CATEGORY_RECENT_HALF_LIFE_D). */
+ * DRISK_CATEGORY_HALF_LIFE_D) and the recent one (DRISK_CATEGORY_RECENT_HALF_LIFE_D); and
+ * its parcels in flight: those picked up (weighted by the recent decay since pickup) and
+ * the part of them not delivered yet. */
 struct cat_stat {
     struct cat_sums all, recent;
+    double picked, open;
     int64_t t;
 };
 
@@ -245,24 +248,58 @@ static void sums_add(struct cat_sums *s, double w, int late, double delay_d)
     }
 }
 
-/* Adds one outcome at ts: late (0/1, or -1 for none) and delay_d (NAN for none). An
- * observation older than the sums (the server may learn a delivery late) joins with its
- * decayed weight. */
-static void cat_add(struct cat_stat *c, int64_t ts, int late, double delay_d)
+/* Brings c's sums to time ts when it is later; *w and *wr get the weight now (long and
+ * recent memory) of an observation made at ts, below 1 when ts is older than the sums
+ * (the server may learn a delivery late). */
+static void cat_advance(struct cat_stat *c, int64_t ts, double *w, double *wr)
 {
-    double w = 1.0, wr = 1.0;
-    if (c->all.n == 0 && c->all.dn == 0)
-        c->t = ts;
+    if (c->all.n == 0 && c->all.dn == 0 && c->recent.n == 0 && c->recent.dn == 0 &&
+        c->picked == 0 && c->open == 0)
+        c->t = ts; /* empty: nothing to decay */
+    *w = *wr = 1.0;
     if (ts > c->t) {
+        double fr = decay(ts, c->t, DRISK_CATEGORY_RECENT_HALF_LIFE_D);
         sums_scale(&c->all, decay(ts, c->t, DRISK_CATEGORY_HALF_LIFE_D));
-        sums_scale(&c->recent, decay(ts, c->t, DRISK_CATEGORY_RECENT_HALF_LIFE_D));
+        sums_scale(&c->recent, fr);
+        c->picked *= fr;
+        c->open *= fr;
         c->t = ts;
     } else {
-        w = decay(c->t, ts, DRISK_CATEGORY_HALF_LIFE_D);
-        wr = decay(c->t, ts, DRISK_CATEGORY_RECENT_HALF_LIFE_D);
+        *w = decay(c->t, ts, DRISK_CATEGORY_HALF_LIFE_D);
+        *wr = decay(c->t, ts, DRISK_CATEGORY_RECENT_HALF_LIFE_D);
     }
+}
+
+/* Adds one outcome at ts: late (0/1, or -1 for none) and delay_d (NAN for none). */
+static void cat_add(struct cat_stat *c, int64_t ts, int late, double delay_d)
+{
+    double w, wr;
+    cat_advance(c, ts, &w, &wr);
     sums_add(&c->all, w, late, delay_d);
     sums_add(&c->recent, wr, late, delay_d);
+}
+
+/* A parcel picked up at pick_ts enters the flight (now = pick_ts), or leaves it at its
+ * delivery (now), with the weight it entered with, decayed since. */
+static void cat_flight(struct cat_stat *c, int64_t now, int64_t pick_ts, int enter)
+{
+    double w, wr;
+    cat_advance(c, now, &w, &wr);
+    wr = decay(c->t, pick_ts, DRISK_CATEGORY_RECENT_HALF_LIFE_D);
+    if (enter) {
+        c->picked += wr;
+        c->open += wr;
+    } else {
+        c->open = c->open > wr ? c->open - wr : 0;
+    }
+}
+
+/* sc is the scan that put its parcel in the carrier's hands: the first after the label
+ * (a delivery scan does not count: the parcel never was in flight for the network). */
+static int is_pickup(const struct drisk_scan_event *prev, const struct drisk_scan_event *sc)
+{
+    return sc->event != DRISK_EVENT_LABEL_CREATED && sc->event != DRISK_EVENT_DELIVERED &&
+           (!prev || prev->event == DRISK_EVENT_LABEL_CREATED);
 }
 
 /* Sums s decayed by f, smoothed toward prior's rates with DRISK_CATEGORY_PRIOR
@@ -285,8 +322,11 @@ static void cat_view(const struct cat_stat *c, const struct drisk_category_view 
     double rn;
     sums_view(c ? &c->all : NULL, c ? decay(now, c->t, DRISK_CATEGORY_HALF_LIFE_D) : 0,
               parent->late_rate, parent->delay_d, &out->n, &out->late_rate, &out->delay_d);
-    sums_view(c ? &c->recent : NULL, c ? decay(now, c->t, DRISK_CATEGORY_RECENT_HALF_LIFE_D) : 0,
-              out->late_rate, out->delay_d, &rn, &out->recent_late_rate, &out->recent_delay_d);
+    double fr = c ? decay(now, c->t, DRISK_CATEGORY_RECENT_HALF_LIFE_D) : 0;
+    sums_view(c ? &c->recent : NULL, fr, out->late_rate, out->delay_d, &rn,
+              &out->recent_late_rate, &out->recent_delay_d);
+    out->open_share = ((c ? c->open * fr : 0) + DRISK_CATEGORY_PRIOR * parent->open_share) /
+                      ((c ? c->picked * fr : 0) + DRISK_CATEGORY_PRIOR);
 }
 
 /* Category keys: a tag byte, then the parts separated by 0x1f (never in imported text),
@@ -356,11 +396,37 @@ static enum drisk_status cats_add(struct drisk_network *net, const struct drisk_
     return DRISK_OK;
 }
 
+/* sh's parcel, picked up at pick_ts, enters (or leaves) the flight of each of its
+ * categories but the facilities. */
+static enum drisk_status cats_flight(struct drisk_network *net, const struct drisk_shipment *sh,
+                                     int64_t now, int64_t pick_ts, int enter)
+{
+    char key[CAT_KEY_MAX];
+    cat_flight(&net->overall_hist, now, pick_ts, enter);
+    for (int c = 0; c < DRISK_CAT_FACILITY; c++) {
+        if (!cat_key(sh, c, key, sizeof key))
+            continue;
+        struct cat_stat *s = enter ? table_get(&net->cats, key)
+                                   : (struct cat_stat *)table_find(&net->cats, key);
+        if (!s) {
+            if (enter)
+                return DRISK_ENOMEM;
+            continue;
+        }
+        cat_flight(s, now, pick_ts, enter);
+    }
+    return DRISK_OK;
+}
+
 enum drisk_status drisk_network_on_scan(struct drisk_network *net, const struct drisk_shipment *sh,
                                         const struct drisk_scan_event *prev,
                                         const struct drisk_scan_event *sc)
 {
-    (void)sh;
+    if (is_pickup(prev, sc)) {
+        enum drisk_status st = cats_flight(net, sh, sc->ts, sc->ts, 1);
+        if (st)
+            return st;
+    }
     if (sc->location_id == 0)
         return DRISK_OK;
     struct facility *f = facility(net, sc->location_id);
@@ -425,6 +491,10 @@ enum drisk_status drisk_network_on_delivered(struct drisk_network *net,
     l->transit_n++;
     double delay_d = (double)(sh->delivered_at - sh->promised_at) / 86400.0;
     delay_d = delay_d < -10 ? -10 : delay_d > 20 ? 20 : delay_d; /* one odd parcel stays one */
+    /* out of flight: the pickups on_scan counted (the same rule, over the same order) */
+    for (size_t k = 0; k < n && scans[k].ts <= sh->delivered_at; k++)
+        if (is_pickup(k ? &scans[k - 1] : NULL, &scans[k]))
+            cats_flight(net, sh, sh->delivered_at, scans[k].ts, 0);
     return cats_add(net, sh, scans, n, sh->delivered_at, -1, delay_d);
 }
 
@@ -439,8 +509,9 @@ static void cats_view(const struct drisk_network *net, const struct drisk_shipme
         [DRISK_CAT_CARRIER_SERVICE] = -1, [DRISK_CAT_MERCHANT] = -1,
         [DRISK_CAT_FACILITY] = -1, [DRISK_CAT_PREV_FACILITY] = -1,
     };
-    struct drisk_category_view prior = { 0, 0.1, 0, 0.1, 0 }, overall;
+    struct drisk_category_view prior = { 0, 0.1, 0, 0.1, 0, 0.5 }, overall;
     cat_view(&net->overall_hist, &prior, now, &overall);
+    v->overall_open_share = overall.open_share;
     char key[CAT_KEY_MAX];
     v->unseen = 0;
     for (int c = 0; c < DRISK_CAT_COUNT; c++) {

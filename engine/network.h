@@ -82,6 +82,10 @@ struct drisk_category_view {
     double delay_d;   /* mean days delivered after the promise (negative: early), smoothed */
     double recent_late_rate, recent_delay_d; /* the same over the recent memory, smoothed
                                               * toward the category's long-memory figures */
+    double open_share; /* of its parcels picked up lately (weighted by the recent memory's
+                        * decay since pickup), the share not delivered yet, smoothed toward
+                        * the parent's: rises at once when the network slows down, before
+                        * any outcome is known (facilities: not kept, the parent's) */
 };
 
 /* What features read, as of now (the time of the last event fed, or later). */
@@ -95,6 +99,7 @@ struct drisk_network_view {
     double lane_late_rate;          /* carrier + origin + destination, smoothed toward the carrier */
     double lane_transit_h;          /* the lane's typical created->delivered hours (NAN if unknown) */
     double overall_late_rate;       /* trailing 28 days, all carriers (prior 0.1 when empty) */
+    double overall_open_share;      /* the open share of all parcels (prior 0.5 when empty) */
     struct drisk_category_view cat[DRISK_CAT_COUNT];
     unsigned unseen; /* bit c: category c has no known outcome yet, so cat[c] holds its
                       * parent's figures */

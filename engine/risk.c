@@ -46,6 +46,9 @@ static const struct prefix_family families[] = {
     { "recent_lane", F_LANE },        { "recent_carrier_service", F_SERVICE },
     { "recent_merchant", F_MERCHANT }, { "recent_facility", F_FACILITY },
     { "recent_prev_facility", F_FACILITY },
+    { "inflight_overall", F_CARRIER }, { "inflight_origin", F_LANE },
+    { "inflight_dest", F_LANE },      { "inflight_lane", F_LANE },
+    { "inflight_carrier_service", F_SERVICE }, { "inflight_merchant", F_MERCHANT },
 };
 
 static int family_of(const char *name)

@@ -155,6 +155,42 @@ static void test_categories(void)
     drisk_network_view(net, &sh, 0, 0, now + 3 * 86400, &v);
     CHECK_MSG(v.cat[DRISK_CAT_DESTINATION].delay_d > 2.0, "%g", v.cat[DRISK_CAT_DESTINATION].delay_d);
     drisk_network_free(net);
+
+    /* parcels in flight: 100 picked up for lane L1 -> D9, none delivered: the lane's open
+     * share is near 1 (the prior of 10 pulls toward the overall, also all open); 80
+     * delivered: near 0.2; another lane is untouched (its parent's); a label alone, or a
+     * delivery scan first, is not a pickup */
+    net = drisk_network_create();
+    snprintf(sh.origin, sizeof sh.origin, "L1");
+    snprintf(sh.destination, sizeof sh.destination, "D9");
+    struct drisk_scan_event fl[100][2];
+    for (int i = 0; i < 100; i++) {
+        fl[i][0] = (struct drisk_scan_event){ now + i, 0, DRISK_EVENT_LABEL_CREATED, 0 };
+        fl[i][1] = (struct drisk_scan_event){ now + 3600 + i, 0, DRISK_EVENT_PICKED_UP, 0 };
+        CHECK(drisk_network_on_scan(net, &sh, NULL, &fl[i][0]) == DRISK_OK);
+        CHECK(drisk_network_on_scan(net, &sh, &fl[i][0], &fl[i][1]) == DRISK_OK);
+    }
+    drisk_network_view(net, &sh, 0, 0, now + 2 * 86400, &v);
+    CHECK_MSG(v.cat[DRISK_CAT_LANE].open_share > 0.99 && v.overall_open_share > 0.94, "%g %g",
+              v.cat[DRISK_CAT_LANE].open_share, v.overall_open_share);
+    sh.promised_at = now + 5 * 86400;
+    sh.delivered_at = now + 2 * 86400;
+    for (int i = 0; i < 80; i++)
+        CHECK(drisk_network_on_delivered(net, &sh, fl[i], 2) == DRISK_OK);
+    drisk_network_view(net, &sh, 0, 0, now + 2 * 86400, &v);
+    /* the overall figure is smoothed toward the prior 0.5 with 10 pseudo-counts */
+    CHECK_MSG(fabs(v.cat[DRISK_CAT_LANE].open_share - 0.2) < 0.02 &&
+              fabs(v.overall_open_share - 25.0 / 110) < 0.01, "%g %g", v.cat[DRISK_CAT_LANE].open_share,
+              v.overall_open_share);
+    snprintf(sh.origin, sizeof sh.origin, "L2");
+    drisk_network_view(net, &sh, 0, 0, now + 2 * 86400, &v);
+    CHECK(v.cat[DRISK_CAT_LANE].open_share == v.cat[DRISK_CAT_DESTINATION].open_share);
+    struct drisk_scan_event dl = { now + 3 * 86400, 0, DRISK_EVENT_DELIVERED, 0 };
+    CHECK(drisk_network_on_scan(net, &sh, &fl[0][0], &dl) == DRISK_OK);
+    CHECK(drisk_network_on_scan(net, &sh, NULL, &fl[0][0]) == DRISK_OK);
+    drisk_network_view(net, &sh, 0, 0, now + 3 * 86400, &v);
+    CHECK_MSG(fabs(v.overall_open_share - 25.0 / 110) < 0.01, "%g", v.overall_open_share);
+    drisk_network_free(net);
 }
 
 static void test_network(void)
@@ -451,19 +487,24 @@ static void test_leakage(void)
     run_snaps(db_b, &schema, now, &lb);
     char (*names)[DRISK_FEATURE_NAME_MAX] = calloc(schema.n_features, DRISK_FEATURE_NAME_MAX);
     CHECK(names && drisk_feature_names(&schema, names) == 0);
-    /* each family of outcome columns on its own: the long memories and the recent ones */
-    size_t leaky[2] = { 0, 0 }, cols[2] = { 0, 0 };
+    /* each family of columns on its own: the long outcome memories, the recent ones, the
+     * parcels in flight */
+    static const char *const family[3] = { "hist_", "recent_", "inflight_" };
+    size_t leaky[3] = { 0, 0, 0 }, cols[3] = { 0, 0, 0 };
     for (size_t j = 0; names && j < schema.n_features; j++) {
-        int k = strncmp(names[j], "hist_", 5) == 0 ? 0 : strncmp(names[j], "recent_", 7) == 0 ? 1 : -1;
-        if (k < 0)
-            continue;
-        cols[k]++;
-        for (size_t i = 0; i < la.n && i < lb.n; i++)
-            leaky[k] += la.x[i * la.dim + j] != lb.x[i * lb.dim + j];
+        for (int k = 0; k < 3; k++) {
+            if (strncmp(names[j], family[k], strlen(family[k])) != 0)
+                continue;
+            cols[k]++;
+            for (size_t i = 0; i < la.n && i < lb.n; i++)
+                leaky[k] += la.x[i * la.dim + j] != lb.x[i * lb.dim + j];
+        }
     }
-    CHECK(cols[0] == 3 * DRISK_CAT_COUNT && cols[1] == 2 * DRISK_CAT_COUNT);
-    CHECK_MSG(la.n == a.n && leaky[0] > la.n / 10 && leaky[1] > la.n / 10,
-              "control: %zu and %zu leaky values in %zu snapshots", leaky[0], leaky[1], la.n);
+    CHECK(cols[0] == 3 * DRISK_CAT_COUNT && cols[1] == 2 * DRISK_CAT_COUNT &&
+          cols[2] == 4); /* overall, origin, destination, carrier_service */
+    CHECK_MSG(la.n == a.n && leaky[0] > la.n / 10 && leaky[1] > la.n / 10 && leaky[2] > la.n / 10,
+              "control: %zu, %zu and %zu leaky values in %zu snapshots", leaky[0], leaky[1],
+              leaky[2], la.n);
     free(names);
     drisk_network_free(fa);
     drisk_network_free(fb);
