@@ -271,6 +271,7 @@ enum drisk_status drisk_recalibrate(struct drisk_store *store,
              "\"p90_coverage\": %.4f}", res->rows, res->after[0], res->after[1]);
     struct drisk_model_row nr = row;
     nr.id = 0;
+    nr.train_until = c.t; /* its calibration saw labels up to here: eval starts after */
     nr.metrics = mjson;
     nr.payload = buf.data;
     nr.payload_len = buf.len;

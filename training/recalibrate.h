@@ -76,8 +76,9 @@ struct drisk_recalibrate_result {
 };
 
 /* Refits the calibration of a model on the most recent labelled window and registers the
- * result as a new model (same learner, schema and training window; params record the
- * source and the window), active when the source was. */
+ * result as a new model (same learner and schema; its training window ends at the
+ * recalibration window's end, so that eval's default --from starts after what it saw;
+ * params record the source and the window), active when the source was. */
 enum drisk_status drisk_recalibrate(struct drisk_store *store,
                                     const struct drisk_recalibrate_options *opts,
                                     struct drisk_recalibrate_result *res, struct drisk_error *err);
