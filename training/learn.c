@@ -15,39 +15,7 @@
 #include "training/recalibrate.h"
 #include "training/snapshot.h"
 
-/* ---- growable snapshot matrices ---- */
-
-struct matrix {
-    size_t n, cap, d;
-    double *x, *y;
-};
-
-static int matrix_push(struct matrix *m, const double *x, double y)
-{
-    if (m->n == m->cap) {
-        size_t ncap = m->cap ? m->cap * 2 : 65536;
-        double *nx = realloc(m->x, ncap * m->d * sizeof *nx);
-        if (!nx)
-            return -1;
-        m->x = nx;
-        double *ny = realloc(m->y, ncap * sizeof *ny);
-        if (!ny)
-            return -1;
-        m->y = ny;
-        m->cap = ncap;
-    }
-    memcpy(m->x + m->n * m->d, x, m->d * sizeof *x);
-    m->y[m->n++] = y;
-    return 0;
-}
-
-static void matrix_free(struct matrix *m)
-{
-    free(m->x);
-    free(m->y);
-}
-
-static struct drisk_dataset as_dataset(const struct matrix *m)
+static struct drisk_dataset as_dataset(const struct drisk_rows *m)
 {
     struct drisk_dataset d = { m->n, m->d, m->x, m->y, NULL };
     return d;
@@ -56,7 +24,7 @@ static struct drisk_dataset as_dataset(const struct matrix *m)
 struct collect {
     enum drisk_snapshot_target target;
     int64_t valid_start;
-    struct matrix train, valid;
+    struct drisk_rows train, valid;
     int64_t valid_min_created;
 };
 
@@ -66,31 +34,12 @@ static int collect_row(const struct drisk_snapshot *s, void *ctx, struct drisk_e
     double y = drisk_snapshot_label(s, c->target);
     if (isnan(y) || (c->target == DRISK_SNAPSHOT_ETA && y <= 0))
         return 0;
-    struct matrix *m = s->sh->created_at < c->valid_start ? &c->train : &c->valid;
-    if (matrix_push(m, s->x, y)) {
+    struct drisk_rows *m = s->sh->created_at < c->valid_start ? &c->train : &c->valid;
+    if (drisk_rows_push(m, s->x, y)) {
         drisk_error_set(err, DRISK_ENOMEM, "out of memory collecting snapshots (%zu rows)", m->n);
         return -1;
     }
     return 0;
-}
-
-static enum drisk_status predict_all(const struct drisk_model *m, const struct matrix *mx,
-                                     double *p, double *p90, struct drisk_error *err)
-{
-    enum { BATCH = 4096 };
-    struct drisk_prediction out[BATCH];
-    for (size_t i = 0; i < mx->n; i += BATCH) {
-        size_t k = mx->n - i < BATCH ? mx->n - i : BATCH;
-        enum drisk_status rc = drisk_model_predict(m, mx->x + i * mx->d, k, out, err);
-        if (rc)
-            return rc;
-        for (size_t j = 0; j < k; j++) {
-            p[i + j] = m->meta.target == DRISK_TARGET_ETA ? out[j].p50_h : out[j].prob;
-            if (p90)
-                p90[i + j] = out[j].p90_h;
-        }
-    }
-    return DRISK_OK;
 }
 
 static void metrics_json(char *buf, size_t cap, int classification,
@@ -119,7 +68,7 @@ static const char *const auto_regression[] = { "lognormal", "mlp", "gbdt" };
  * workspaces. */
 static enum drisk_status fit_learner(const struct drisk_model_ops *ops,
                                      const struct drisk_train_options *opts, enum drisk_target mt,
-                                     const struct matrix *train, const struct matrix *valid,
+                                     const struct drisk_rows *train, const struct drisk_rows *valid,
                                      double *p, double *p90, struct drisk_model **out,
                                      struct drisk_train_candidate *cand, double *l2,
                                      struct drisk_error *err)
@@ -171,14 +120,14 @@ static enum drisk_status fit_learner(const struct drisk_model_ops *ops,
                      : ensemble ? " (one network)" : "");
         if (classification) {
             if ((rc = drisk_model_calibrate(m, DRISK_CALIB_PLATT, &va, err)) ||
-                (rc = predict_all(m, valid, p, NULL, err)) ||
+                (rc = drisk_rows_predict(m, valid, p, NULL, err)) ||
                 (rc = drisk_metrics_binary(valid->n, valid->y, p, NULL, &bm, err)))
                 goto out;
             loss = bm.log_loss;
             DRISK_LOG(DRISK_LOG_INFO, "%s%s: validation log loss %.5f, AUC %.4f, PR-AUC %.4f",
                       ops->name, what, bm.log_loss, bm.auc, bm.pr_auc);
         } else {
-            if ((rc = predict_all(m, valid, p, p90, err)) ||
+            if ((rc = drisk_rows_predict(m, valid, p, p90, err)) ||
                 (rc = drisk_metrics_eta(valid->n, valid->y, p, p90, NULL, &em, err)))
                 goto out;
             loss = (em.pinball50_h + em.pinball90_h) / 2.0;
@@ -386,7 +335,7 @@ enum drisk_status drisk_train(struct drisk_store *store, const struct drisk_trai
             if (strcmp(active_row.schema_hash, schema.hash) == 0 &&
                 drisk_model_load(active_row.payload, active_row.payload_len, schema.hash, &active,
                                  NULL) == DRISK_OK &&
-                predict_all(active, &c.valid, p, p90, NULL) == DRISK_OK) {
+                drisk_rows_predict(active, &c.valid, p, p90, NULL) == DRISK_OK) {
                 double mine, theirs;
                 if (classification) {
                     struct drisk_binary_metrics am;
@@ -440,8 +389,8 @@ out:
     drisk_model_free(active);
     drisk_store_model_row_free(&active_row);
     drisk_buf_free(&buf);
-    matrix_free(&c.train);
-    matrix_free(&c.valid);
+    drisk_rows_free(&c.train);
+    drisk_rows_free(&c.valid);
     free(p);
     free(p90);
     return rc;
@@ -675,16 +624,7 @@ enum drisk_status drisk_eval(struct drisk_store *store, const struct drisk_eval_
         return drisk_error_set(err, DRISK_EINVAL, "unknown target \"%s\": use late, lost or eta",
                                opts->target);
     c.target = (enum drisk_snapshot_target)t;
-    if ((rc = drisk_store_model_get(store, opts->model_id, opts->target, &row, err)))
-        goto out;
-    if (strcmp(row.target, opts->target) != 0) {
-        rc = drisk_error_set(err, DRISK_EINVAL, "model %lld predicts %s, not %s",
-                             (long long)row.id, row.target, opts->target);
-        goto out;
-    }
-    if ((rc = drisk_feature_schema_read(row.schema, &schema, err)))
-        goto out;
-    if ((rc = drisk_model_load(row.payload, row.payload_len, schema.hash, &m, err)))
+    if ((rc = drisk_registry_load(store, opts->model_id, opts->target, &row, &schema, &m, err)))
         goto out;
     res->model_id = row.id;
     res->meta = m->meta;
@@ -709,7 +649,7 @@ enum drisk_status drisk_eval(struct drisk_store *store, const struct drisk_eval_
         c.every_s = opts->recalibrate_every_s;
         c.window_s = opts->recalibrate_window_s > 0 ? opts->recalibrate_window_s
                                                     : DRISK_RECAL_WINDOW_DAYS * 86400LL;
-        c.pool.d = schema.n_features;
+        c.pool.rows.d = schema.n_features;
         /* the first window's labels belong to shipments created before from */
         so.emit_from = drisk_recal_history_from(opts->from, c.window_s);
     }

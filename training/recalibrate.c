@@ -32,16 +32,8 @@ void drisk_recal_moments(const struct drisk_snapshot *s, enum drisk_snapshot_tar
 int drisk_recal_pool_add(struct drisk_recal_pool *p, const double *x, double y, int64_t known,
                          int64_t avail)
 {
-    if (p->n == p->cap) {
+    if (p->rows.n == p->cap) {
         size_t ncap = p->cap ? p->cap * 2 : 16384;
-        double *nx = realloc(p->x, ncap * p->d * sizeof *nx);
-        if (!nx)
-            return -1;
-        p->x = nx;
-        double *ny = realloc(p->y, ncap * sizeof *ny);
-        if (!ny)
-            return -1;
-        p->y = ny;
         int64_t *nk = realloc(p->known, ncap * sizeof *nk);
         if (!nk)
             return -1;
@@ -52,11 +44,10 @@ int drisk_recal_pool_add(struct drisk_recal_pool *p, const double *x, double y, 
         p->avail = na;
         p->cap = ncap;
     }
-    memcpy(p->x + p->n * p->d, x, p->d * sizeof *x);
-    p->y[p->n] = y;
-    p->known[p->n] = known;
-    p->avail[p->n] = avail;
-    p->n++;
+    if (drisk_rows_push(&p->rows, x, y))
+        return -1;
+    p->known[p->rows.n - 1] = known;
+    p->avail[p->rows.n - 1] = avail;
     return 0;
 }
 
@@ -72,26 +63,26 @@ enum drisk_status drisk_recal_fit(const struct drisk_recal_pool *p, struct drisk
     int cls = drisk_target_is_classification(m->meta.target);
     size_t n = 0, pos = 0;
     *rows = 0;
-    for (size_t i = 0; i < p->n; i++)
+    for (size_t i = 0; i < p->rows.n; i++)
         if (in_window(p, i, t, window_s)) {
             n++;
-            pos += p->y[i] > 0.5;
+            pos += p->rows.y[i] > 0.5;
         }
     if (n < DRISK_RECAL_MIN_ROWS || (cls && (pos == 0 || pos == n)))
         return DRISK_OK;
-    double *x = malloc(n * p->d * sizeof *x), *y = malloc(n * sizeof *y);
+    double *x = malloc(n * p->rows.d * sizeof *x), *y = malloc(n * sizeof *y);
     enum drisk_status st;
     if (!x || !y) {
         st = drisk_error_set(err, DRISK_ENOMEM, "recalibration: out of memory for %zu rows", n);
         goto out;
     }
     size_t k = 0;
-    for (size_t i = 0; i < p->n; i++)
+    for (size_t i = 0; i < p->rows.n; i++)
         if (in_window(p, i, t, window_s)) {
-            memcpy(x + k * p->d, p->x + i * p->d, p->d * sizeof *x);
-            y[k++] = p->y[i];
+            memcpy(x + k * p->rows.d, p->rows.x + i * p->rows.d, p->rows.d * sizeof *x);
+            y[k++] = p->rows.y[i];
         }
-    struct drisk_dataset ds = { n, p->d, x, y, NULL };
+    struct drisk_dataset ds = { n, p->rows.d, x, y, NULL };
     st = drisk_model_calibrate(m, cls ? DRISK_CALIB_PLATT : DRISK_CALIB_CONFORMAL, &ds, err);
     if (st == DRISK_OK)
         *rows = n;
@@ -109,24 +100,23 @@ int64_t drisk_recal_history_from(int64_t t, int64_t window_s)
 void drisk_recal_pool_prune(struct drisk_recal_pool *p, int64_t t, int64_t window_s)
 {
     size_t k = 0;
-    for (size_t i = 0; i < p->n; i++) {
+    for (size_t i = 0; i < p->rows.n; i++) {
         if (p->known[i] <= t - window_s)
             continue;
         if (k != i) {
-            memmove(p->x + k * p->d, p->x + i * p->d, p->d * sizeof *p->x);
-            p->y[k] = p->y[i];
+            memmove(p->rows.x + k * p->rows.d, p->rows.x + i * p->rows.d, p->rows.d * sizeof *p->rows.x);
+            p->rows.y[k] = p->rows.y[i];
             p->known[k] = p->known[i];
             p->avail[k] = p->avail[i];
         }
         k++;
     }
-    p->n = k;
+    p->rows.n = k;
 }
 
 void drisk_recal_pool_free(struct drisk_recal_pool *p)
 {
-    free(p->x);
-    free(p->y);
+    drisk_rows_free(&p->rows);
     free(p->known);
     free(p->avail);
     memset(p, 0, sizeof *p);
@@ -152,7 +142,7 @@ static int collect_row(const struct drisk_snapshot *s, void *ctx, struct drisk_e
         return 0;
     if (drisk_recal_pool_add(&c->pool, s->x, y, known, avail)) {
         drisk_error_set(err, DRISK_ENOMEM, "out of memory collecting snapshots (%zu rows)",
-                        c->pool.n);
+                        c->pool.rows.n);
         return -1;
     }
     return 0;
@@ -162,33 +152,22 @@ static int collect_row(const struct drisk_snapshot *s, void *ctx, struct drisk_e
 static enum drisk_status window_figures(const struct drisk_model *m, const struct drisk_recal_pool *p,
                                         double out[2], struct drisk_error *err)
 {
-    enum { BATCH = 4096 };
-    struct drisk_prediction pr[BATCH];
     int cls = drisk_target_is_classification(m->meta.target);
-    double *s = malloc(p->n * sizeof *s), *s90 = malloc(p->n * sizeof *s90);
-    enum drisk_status st = DRISK_OK;
+    double *s = malloc(p->rows.n * sizeof *s), *s90 = malloc(p->rows.n * sizeof *s90);
+    enum drisk_status st;
     if (!s || !s90) {
         st = drisk_error_set(err, DRISK_ENOMEM, "out of memory");
         goto out;
     }
-    for (size_t i = 0; i < p->n && !st; i += BATCH) {
-        size_t k = p->n - i < BATCH ? p->n - i : BATCH;
-        if ((st = drisk_model_predict(m, p->x + i * p->d, k, pr, err)))
-            break;
-        for (size_t j = 0; j < k; j++) {
-            s[i + j] = cls ? pr[j].prob : pr[j].p50_h;
-            s90[i + j] = pr[j].p90_h;
-        }
-    }
-    if (st)
+    if ((st = drisk_rows_predict(m, &p->rows, s, s90, err)))
         goto out;
     if (cls) {
         struct drisk_binary_metrics bm;
-        if (!(st = drisk_metrics_binary(p->n, p->y, s, NULL, &bm, err)))
+        if (!(st = drisk_metrics_binary(p->rows.n, p->rows.y, s, NULL, &bm, err)))
             out[0] = bm.log_loss, out[1] = bm.ece;
     } else {
         struct drisk_eta_metrics em;
-        if (!(st = drisk_metrics_eta(p->n, p->y, s, s90, NULL, &em, err)))
+        if (!(st = drisk_metrics_eta(p->rows.n, p->rows.y, s, s90, NULL, &em, err)))
             out[0] = em.p50_coverage, out[1] = em.p90_coverage;
     }
 out:
@@ -218,24 +197,17 @@ enum drisk_status drisk_recalibrate(struct drisk_store *store,
         return drisk_error_set(err, DRISK_EINVAL, "the window must be at least a day");
     c.target = (enum drisk_snapshot_target)t;
     c.window_s = opts->window_s;
-    if ((rc = drisk_store_model_get(store, opts->model_id, opts->target, &row, err)))
+    if ((rc = drisk_registry_load(store, opts->model_id, opts->target, &row, &schema, &m, err)))
         goto out;
-    if (strcmp(row.target, opts->target) != 0) {
-        rc = drisk_error_set(err, DRISK_EINVAL, "model %lld predicts %s, not %s",
-                             (long long)row.id, row.target, opts->target);
-        goto out;
-    }
     res->source_id = row.id;
-    if ((rc = drisk_feature_schema_read(row.schema, &schema, err)) ||
-        (rc = drisk_model_load(row.payload, row.payload_len, schema.hash, &m, err)) ||
-        (rc = drisk_store_created_range(store, &first, &last, err)))
+    if ((rc = drisk_store_created_range(store, &first, &last, err)))
         goto out;
     if (first == DRISK_TS_NONE) {
         rc = drisk_error_set(err, DRISK_EINVAL, "the store holds no shipments");
         goto out;
     }
     c.t = opts->now == DRISK_TS_NONE ? last : opts->now;
-    c.pool.d = schema.n_features;
+    c.pool.rows.d = schema.n_features;
     struct drisk_snapshot_options so = { drisk_recal_history_from(c.t, c.window_s), c.t,
                                          INT64_MIN, c.t, 1 };
     if ((rc = drisk_snapshots_run(store, &schema, &so, collect_row, &c, err)))
@@ -243,13 +215,13 @@ enum drisk_status drisk_recalibrate(struct drisk_store *store,
     snprintf(res->calibration, sizeof res->calibration, "%s",
              drisk_calib_kind_name(drisk_target_is_classification(m->meta.target)
                                    ? DRISK_CALIB_PLATT : DRISK_CALIB_CONFORMAL));
-    if (c.pool.n > 0 && (rc = window_figures(m, &c.pool, res->before, err)))
+    if (c.pool.rows.n > 0 && (rc = window_figures(m, &c.pool, res->before, err)))
         goto out;
     if ((rc = drisk_recal_fit(&c.pool, m, c.t, c.window_s, &res->rows, err)))
         goto out;
     if (res->rows == 0) {
         DRISK_LOG(DRISK_LOG_WARN, "recalibrate: %zu labelled %s snapshots in the window (at "
-                  "least %d of both classes needed): model %lld kept as it is", c.pool.n,
+                  "least %d of both classes needed): model %lld kept as it is", c.pool.rows.n,
                   opts->target, DRISK_RECAL_MIN_ROWS, (long long)row.id);
         goto out;
     }

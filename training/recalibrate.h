@@ -28,8 +28,8 @@
 /* Labelled snapshots with the moments their labels are known (known: the window rule
  * above; avail: when the label exists at all, the delivery for eta). */
 struct drisk_recal_pool {
-    size_t n, cap, d;
-    double *x, *y;
+    struct drisk_rows rows;
+    size_t cap;            /* of known and avail */
     int64_t *known, *avail;
 };
 
@@ -37,7 +37,7 @@ struct drisk_recal_pool {
 void drisk_recal_moments(const struct drisk_snapshot *s, enum drisk_snapshot_target target,
                          int64_t *known, int64_t *avail);
 
-/* Appends one labelled snapshot (d = pool->d features). -1 when out of memory. */
+/* Appends one labelled snapshot (rows.d features). -1 when out of memory. */
 int drisk_recal_pool_add(struct drisk_recal_pool *p, const double *x, double y, int64_t known,
                          int64_t avail);
 

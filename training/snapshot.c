@@ -406,3 +406,69 @@ enum drisk_status drisk_snapshot_export(struct drisk_store *store,
         rc = drisk_error_set(err, DRISK_EIO, "error writing the snapshot file");
     return rc;
 }
+
+int drisk_rows_push(struct drisk_rows *r, const double *x, double y)
+{
+    if (r->n == r->cap) {
+        size_t ncap = r->cap ? r->cap * 2 : 16384;
+        double *nx = realloc(r->x, ncap * r->d * sizeof *nx);
+        if (!nx)
+            return -1;
+        r->x = nx;
+        double *ny = realloc(r->y, ncap * sizeof *ny);
+        if (!ny)
+            return -1;
+        r->y = ny;
+        r->cap = ncap;
+    }
+    memcpy(r->x + r->n * r->d, x, r->d * sizeof *x);
+    r->y[r->n++] = y;
+    return 0;
+}
+
+void drisk_rows_free(struct drisk_rows *r)
+{
+    free(r->x);
+    free(r->y);
+    r->x = r->y = NULL;
+    r->n = r->cap = 0;
+}
+
+enum drisk_status drisk_rows_predict(const struct drisk_model *m, const struct drisk_rows *r,
+                                     double *p, double *p90, struct drisk_error *err)
+{
+    enum { BATCH = 4096 };
+    struct drisk_prediction out[BATCH];
+    for (size_t i = 0; i < r->n; i += BATCH) {
+        size_t k = r->n - i < BATCH ? r->n - i : BATCH;
+        enum drisk_status rc = drisk_model_predict(m, r->x + i * r->d, k, out, err);
+        if (rc)
+            return rc;
+        for (size_t j = 0; j < k; j++) {
+            p[i + j] = m->meta.target == DRISK_TARGET_ETA ? out[j].p50_h : out[j].prob;
+            if (p90)
+                p90[i + j] = out[j].p90_h;
+        }
+    }
+    return DRISK_OK;
+}
+
+enum drisk_status drisk_registry_load(struct drisk_store *store, int64_t id, const char *target,
+                                      struct drisk_model_row *row,
+                                      struct drisk_feature_schema *schema,
+                                      struct drisk_model **m, struct drisk_error *err)
+{
+    enum drisk_status rc;
+    *m = NULL;
+    memset(row, 0, sizeof *row);
+    if ((rc = drisk_store_model_get(store, id, target, row, err)))
+        return rc;
+    if (strcmp(row->target, target) != 0)
+        rc = drisk_error_set(err, DRISK_EINVAL, "model %lld predicts %s, not %s",
+                             (long long)row->id, row->target, target);
+    else if (!(rc = drisk_feature_schema_read(row->schema, schema, err)))
+        rc = drisk_model_load(row->payload, row->payload_len, schema->hash, m, err);
+    if (rc)
+        drisk_store_model_row_free(row);
+    return rc;
+}

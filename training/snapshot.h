@@ -13,6 +13,7 @@
 #include "data/store.h"
 #include "engine/features.h"
 #include "models/error.h"
+#include "models/model.h"
 
 struct drisk_snapshot {
     const struct drisk_shipment *sh;
@@ -50,6 +51,30 @@ enum drisk_status drisk_network_replay(struct drisk_store *store, int64_t now,
                                        struct drisk_network *net, struct drisk_error *err);
 
 #define DRISK_LOST_WINDOW_S (21 * 86400) /* lost snapshots: up to promised_at + 21 days */
+
+/* A growable matrix of snapshot rows: n rows of d features (x, row-major) and a label
+ * each (y). Zero-initialize with d set; release with drisk_rows_free. */
+struct drisk_rows {
+    size_t n, cap, d;
+    double *x, *y;
+};
+
+/* Appends a row; -1 when out of memory (the rows kept as they were). */
+int drisk_rows_push(struct drisk_rows *r, const double *x, double y);
+void drisk_rows_free(struct drisk_rows *r);
+
+/* Reads model id (0: target's active one) from the registry with its feature schema and
+ * loads it: *row (release with drisk_store_model_row_free), *schema and *m (release with
+ * drisk_model_free) are filled on DRISK_OK; a model of another target is refused. */
+enum drisk_status drisk_registry_load(struct drisk_store *store, int64_t id, const char *target,
+                                      struct drisk_model_row *row,
+                                      struct drisk_feature_schema *schema,
+                                      struct drisk_model **m, struct drisk_error *err);
+
+/* m's prediction of every row, in batches: p gets the probability (late, lost) or the
+ * P50 hours (eta), p90 (may be NULL) the P90 hours; each r->n doubles. */
+enum drisk_status drisk_rows_predict(const struct drisk_model *m, const struct drisk_rows *r,
+                                     double *p, double *p90, struct drisk_error *err);
 
 /* What a snapshot is labeled for (CONTRACT §3). */
 enum drisk_snapshot_target {
