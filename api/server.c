@@ -612,6 +612,8 @@ static enum MHD_Result route_activate(struct ctx *x, const char *id_text)
     enum drisk_status rc = drisk_store_model_activate(x->st, id, &err);
     if (rc == DRISK_ENOTFOUND)
         return api_fail(&e, 404, "not_found", "%s", err.msg), send_error(x->c, x->r, &e);
+    if (rc == DRISK_EINVAL) /* it does not load: nothing changed */
+        return api_fail(&e, 422, "invalid_model", "%s", err.msg), send_error(x->c, x->r, &e);
     if (rc || (rc = svc_models_reload(x->svc, &err)))
         return api_fail(&e, 503, "activation_failed", "%s", err.msg), send_error(x->c, x->r, &e);
     return send_json(x->c, x->r, 200, health_json(x->srv));

@@ -12,9 +12,11 @@
 
 #include "data/schema.h"
 #include "data/store_impl.h"
+#include "engine/features.h"
 #include "engine/sha256.h"
 #include "engine/strmap.h"
 #include "engine/vocab.h"
+#include "models/model.h"
 
 enum stmt_id {
     ST_MERCHANT_FIND,
@@ -962,7 +964,26 @@ enum drisk_status drisk_store_model_activate(struct drisk_store *store, int64_t 
     enum drisk_status rc = drisk_store_model_get(store, id, NULL, &row, err);
     if (rc)
         return rc;
+    /* load it as the server and eval will, before the store names it: a model that
+     * cannot serve never becomes active */
+    struct drisk_feature_schema schema;
+    struct drisk_model *m = NULL;
+    struct drisk_error why = { 0 };
+    if (drisk_feature_schema_read(row.schema, &schema, &why) == DRISK_OK &&
+        strcmp(schema.hash, row.schema_hash) != 0)
+        drisk_error_set(&why, DRISK_ESCHEMA, "its feature schema text does not hash to %s",
+                        row.schema_hash);
+    else if (!why.msg[0] &&
+             drisk_model_load(row.payload, row.payload_len, schema.hash, &m, &why) == DRISK_OK &&
+             strcmp(drisk_target_name(m->meta.target), row.target) != 0)
+        drisk_error_set(&why, DRISK_EINVAL, "its file predicts %s, the registry says %s",
+                        drisk_target_name(m->meta.target), row.target);
+    drisk_model_free(m);
     drisk_store_model_row_free(&row);
+    if (why.msg[0])
+        return drisk_error_set(err, DRISK_EINVAL, "model %lld cannot be activated: %s; the "
+                               "active model stays (retrain, or activate another)",
+                               (long long)id, why.msg);
     if ((rc = drisk_store_begin(store, err)))
         return rc;
     if (set_active(store, id)) {

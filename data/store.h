@@ -173,7 +173,9 @@ typedef int (*drisk_model_row_fn)(const struct drisk_model_row *row, void *ctx);
 enum drisk_status drisk_store_model_list(struct drisk_store *store, drisk_model_row_fn fn,
                                          void *ctx, struct drisk_error *err);
 
-/* Makes model id its target's active model (one transaction). */
+/* Makes model id its target's active model (one transaction), after loading it as the
+ * server would: a model whose file or feature schema does not load is refused
+ * (DRISK_EINVAL, saying why) and the active model stays. */
 enum drisk_status drisk_store_model_activate(struct drisk_store *store, int64_t id,
                                              struct drisk_error *err);
 

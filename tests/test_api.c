@@ -614,6 +614,32 @@ int main(int argc, char **argv)
     CHECK(num(r.json, "models.late") == (double)late1);
     resp_free(&r);
 
+    /* a model whose file is damaged is refused before the store names it, by the API and
+     * by drisk models activate alike: the active model and /healthz stay as they were */
+    {
+        struct drisk_model_row good = { 0 };
+        int64_t broken = 0;
+        CHECK(drisk_store_model_get(st, late1, NULL, &good, &err) == DRISK_OK);
+        if (good.payload_len > 100) {
+            ((unsigned char *)good.payload)[good.payload_len / 2] ^= 0x5a;
+            CHECK(drisk_store_model_add(st, &good, 0, &broken, &err) == DRISK_OK);
+        }
+        drisk_store_model_row_free(&good);
+        snprintf(path, sizeof path, "/v1/models/%lld/activate", (long long)broken);
+        r = post(path, KEY_ADMIN, "{}");
+        CHECK_MSG(r.status == 422 && strstr(r.body, "invalid_model") &&
+                  strstr(r.body, "cannot be activated"), "%d %s", r.status, r.body);
+        resp_free(&r);
+        CHECK(drisk_store_model_activate(st, broken, &err) == DRISK_EINVAL &&
+              strstr(err.msg, "the active model stays"));
+        struct drisk_model_row act = { 0 };
+        CHECK(drisk_store_model_get(st, 0, "late", &act, &err) == DRISK_OK && act.id == late1);
+        drisk_store_model_row_free(&act);
+        r = http("GET", "/healthz", NULL, NULL, 0);
+        CHECK(num(r.json, "models.late") == (double)late1);
+        resp_free(&r);
+    }
+
     /* metrics */
     r = http("GET", "/metrics", NULL, NULL, 0);
     CHECK(r.status == 200 && r.body &&
