@@ -40,7 +40,7 @@ struct drisk_server {
     struct drisk_server_options o;
     uint16_t port;
     int64_t started;
-    atomic_llong requests[R_COUNT][3]; /* 2xx, 4xx, 5xx */
+    atomic_llong requests[R_COUNT][4]; /* 2xx, 4xx, 5xx, aborted (no answer sent) */
     atomic_llong hist[R_COUNT][16];
     atomic_llong ns[R_COUNT]; /* total time per route */
     pthread_mutex_t log_lock;
@@ -207,11 +207,11 @@ static enum MHD_Result route_metrics(struct ctx *x)
     struct drisk_server *srv = x->srv;
     struct svc_counters *sc = svc_counters(x->svc);
     struct api_text t = { 0 };
-    static const char *const classes[3] = { "2xx", "4xx", "5xx" };
+    static const char *const classes[4] = { "2xx", "4xx", "5xx", "aborted" };
     api_text_printf(&t, "# HELP drisk_http_requests_total HTTP requests by route and status class.\n"
             "# TYPE drisk_http_requests_total counter\n");
     for (int rt = 0; rt < R_COUNT; rt++)
-        for (int k = 0; k < 3; k++)
+        for (int k = 0; k < 4; k++)
             api_text_printf(&t, "drisk_http_requests_total{route=\"%s\",code=\"%s\"} %lld\n", route_names[rt],
                 classes[k], atomic_load(&srv->requests[rt][k]));
     api_text_printf(&t, "# HELP drisk_http_request_duration_seconds Time from request to response.\n"
@@ -775,32 +775,64 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     return ok;
 }
 
+/* in as one access-log field in out (cap >= 5): control characters, bytes above 0x7e,
+ * quotes, backslashes and (text) spaces escaped, so that no request can write a line or a
+ * field of its own: text as \xHH, JSON as \u00HH (bytes, not characters). */
+static void log_field(char *out, size_t cap, const char *in, int json)
+{
+    size_t n = 0;
+    if (!*in && !json)
+        in = "-";
+    for (const unsigned char *p = (const unsigned char *)in; *p && n + 7 < cap; p++) {
+        if (*p < 0x20 || *p > 0x7e || *p == '"' || *p == '\\' || (*p == ' ' && !json))
+            n += (size_t)snprintf(out + n, cap - n, json ? "\\u%04x" : "\\x%02x", *p);
+        else
+            out[n++] = (char)*p;
+    }
+    out[n] = '\0';
+}
+
+static void access_log(struct drisk_server *srv, struct MHD_Connection *c, const struct req *r,
+                       double dt)
+{
+    char ts[DRISK_TS_BUF], ip[64] = "-", method[64], path[4 * sizeof r->path + 8],
+         merchant[4 * DRISK_ID_MAX + 8];
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)ci->client_addr)->sin_addr, ip, sizeof ip);
+    int json = srv->o.access_log_json;
+    log_field(method, sizeof method, r->method, json);
+    log_field(path, sizeof path, r->path, json);
+    log_field(merchant, sizeof merchant, r->merchant, json);
+    drisk_ts_format((int64_t)time(NULL), ts);
+    pthread_mutex_lock(&srv->log_lock);
+    if (json)
+        fprintf(srv->o.access_log, "{\"ts\":\"%s\",\"ip\":\"%s\",\"method\":\"%s\",\"path\":\"%s\","
+                "\"status\":%d,\"bytes\":%zu,\"ms\":%.3f,\"merchant\":%s%s%s}\n", ts, ip, method,
+                path, r->status, r->bytes, dt * 1e3, r->merchant[0] ? "\"" : "",
+                r->merchant[0] ? merchant : "null", r->merchant[0] ? "\"" : "");
+    else
+        fprintf(srv->o.access_log, "%s %s %s %s %d %zu %.3fms %s\n", ts, ip, method, path,
+                r->status, r->bytes, dt * 1e3, merchant);
+    pthread_mutex_unlock(&srv->log_lock);
+}
+
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    (void)toe;
     struct drisk_server *srv = cls;
     struct req *r = *con_cls;
     if (!r)
         return;
     double dt = drisk_monotonic_s() - r->t0;
-    int cls_i = r->status >= 500 || r->status == 0 ? 2 : r->status >= 400 ? 1 : 0;
+    /* a client that went away before any answer is not a server error */
+    int cls_i = r->status == 0 && toe != MHD_REQUEST_TERMINATED_COMPLETED_OK ? 3
+                : r->status >= 500 || r->status == 0 ? 2 : r->status >= 400 ? 1 : 0;
     atomic_fetch_add_explicit(&srv->requests[r->route][cls_i], 1, memory_order_relaxed);
     svc_observe(srv->hist[r->route], dt);
     atomic_fetch_add_explicit(&srv->ns[r->route], (long long)(dt * 1e9), memory_order_relaxed);
-    if (srv->o.access_log) {
-        char ts[DRISK_TS_BUF], ip[64] = "-";
-        const union MHD_ConnectionInfo *ci =
-            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-        if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET)
-            inet_ntop(AF_INET, &((const struct sockaddr_in *)ci->client_addr)->sin_addr, ip,
-                      sizeof ip);
-        pthread_mutex_lock(&srv->log_lock);
-        fprintf(srv->o.access_log, "%s %s %s %s %d %zu %.3fms %s\n",
-                drisk_ts_format((int64_t)time(NULL), ts), ip, r->method, r->path, r->status,
-                r->bytes, dt * 1e3, r->merchant[0] ? r->merchant : "-");
-        pthread_mutex_unlock(&srv->log_lock);
-    }
+    if (srv->o.access_log)
+        access_log(srv, c, r, dt);
     free(r->body);
     free(r);
     *con_cls = NULL;

@@ -18,7 +18,10 @@ struct drisk_server_options {
     unsigned timeout_s;     /* idle connection timeout; 0: 30 */
     size_t max_body;        /* bytes; 0: 1 MiB */
     double sweep_s;         /* re-score open shipments this often; 0: never; < 0: 300 */
-    FILE *access_log;       /* one line per request, or NULL */
+    FILE *access_log;       /* one line per request, or NULL; control characters, quotes
+                             * and spaces in the path escaped (\xHH) */
+    int access_log_json;    /* the lines as JSON objects instead ({"ts", "ip", "method",
+                             * "path", "status", "bytes", "ms", "merchant"}) */
 };
 
 struct drisk_server;

@@ -20,6 +20,7 @@ static const struct drisk_opt serve_opts[] = {
     { "max-body", DRISK_OPT_INT, 0, "BYTES", "1048576", 1024, 67108864, "largest request body accepted" },
     { "sweep", DRISK_OPT_INT, 0, "SECONDS", "300", 0, 86400, "re-score open shipments this often (0: never)" },
     { "access-log", DRISK_OPT_STRING, 0, "FILE", "-", 0, 0, "one line per request to FILE (- for stderr, none to disable)" },
+    { "access-log-format", DRISK_OPT_STRING, 0, "text|json", "text", 0, 0, "text: time ip method path status bytes ms merchant; json: one object per line" },
     { NULL, 0, 0, NULL, NULL, 0, 0, NULL },
 };
 
@@ -59,6 +60,12 @@ static int run_serve(const struct drisk_args *a)
     o.timeout_s = (unsigned)drisk_arg_int(a, "timeout");
     o.max_body = (size_t)drisk_arg_int(a, "max-body");
     o.sweep_s = (double)drisk_arg_int(a, "sweep");
+    const char *fmt = drisk_arg_str(a, "access-log-format");
+    if (strcmp(fmt, "text") != 0 && strcmp(fmt, "json") != 0) {
+        fprintf(stderr, "drisk serve: --access-log-format must be text or json\n");
+        return 2;
+    }
+    o.access_log_json = strcmp(fmt, "json") == 0;
     const char *log = drisk_arg_str(a, "access-log");
     FILE *logf = NULL;
     if (strcmp(log, "-") == 0) {

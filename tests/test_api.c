@@ -257,8 +257,9 @@ int main(int argc, char **argv)
     add_key(st, KEY_B, "other-merchant", 0);
     add_key(st, KEY_ADMIN, NULL, 1);
 
+    FILE *logf = tmpfile();
     struct drisk_server_options opts = { .db_path = db, .host = "127.0.0.1", .port = 0,
-                                         .threads = 4, .sweep_s = 0 };
+                                         .threads = 4, .sweep_s = 0, .access_log = logf };
     struct drisk_server *srv = NULL;
     CHECK_MSG(drisk_server_start(&opts, &srv, &err) == DRISK_OK, "%s", err.msg);
     if (!srv)
@@ -660,7 +661,41 @@ int main(int argc, char **argv)
         resp_free(&r);
     }
     CHECK(swapped);
+    /* the access log: a path with a line feed (URL-encoded) cannot forge a line of its own;
+     * a client that leaves mid-body is counted as aborted, not as a server error */
+    r = http("GET", "/v1/shipments/X%0a2026-01-01T00:00:00Z%20FORGED%20GET%20/%20200", KEY_A, NULL, 0);
+    CHECK(r.status == 404);
+    resp_free(&r);
+    {
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
+        inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+        if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) == 0) {
+            const char *h = "POST /v1/scans HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n{\"scans\":";
+            CHECK(write(fd, h, strlen(h)) == (ssize_t)strlen(h));
+            usleep(100000);
+        }
+        if (fd >= 0)
+            close(fd);
+        usleep(200000);
+    }
+    r = http("GET", "/metrics", NULL, NULL, 0);
+    CHECK_MSG(r.body && strstr(r.body, "drisk_http_requests_total{route=\"scans\",code=\"aborted\"} 1") &&
+              strstr(r.body, "drisk_http_requests_total{route=\"scans\",code=\"5xx\"} 0"), "%s",
+              r.body ? r.body : "");
+    resp_free(&r);
     drisk_server_stop(srv);
+    {
+        char line[1024];
+        int forged = 0, escaped = 0;
+        rewind(logf);
+        while (fgets(line, sizeof line, logf)) {
+            forged += strncmp(line, "2026-01-01T00:00:00Z FORGED", 27) == 0;
+            escaped += strstr(line, " /v1/shipments/X\\x0a2026-01-01T00:00:00Z\\x20FORGED") != NULL;
+        }
+        CHECK_MSG(!forged && escaped == 1, "%d forged, %d escaped", forged, escaped);
+        fclose(logf);
+    }
 
     /* the sweep: a shipment written behind the server's back, with no scan since its
      * label 6 days ago, gets its stall and delay alerts without any request about it */

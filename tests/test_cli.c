@@ -506,7 +506,7 @@ static void test_serve(void)
         dup2(errp[1], 2);
         close(errp[0]);
         execl(drisk, drisk, "serve", "--db", db, "--listen", "127.0.0.1:0", "--access-log",
-              "none", (char *)NULL);
+              "-", "--access-log-format", "json", (char *)NULL);
         _exit(127);
     }
     close(errp[1]);
@@ -551,6 +551,10 @@ static void test_serve(void)
     waitpid(pid, &status, 0);
     for (ssize_t k; (k = read(errp[0], log + len, sizeof log - 1 - len)) > 0;)
         len += (size_t)k;
+    log[len] = '\0';
+    /* --access-log-format json: one object per request */
+    CHECK_MSG(strstr(log, "\"ip\":\"127.0.0.1\",\"method\":\"GET\",\"path\":\"/healthz\","
+                          "\"status\":200,"), "%s", log);
     log[len] = '\0';
     close(errp[0]);
     CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0 && strstr(log, "stopped"),
