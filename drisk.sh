@@ -9,7 +9,7 @@ cd "$(dirname "$0")"
 
 BUILD_PACKAGES=(gcc make cmake pkg-config libopenblas-dev libsvm-dev libsqlite3-dev
                 libcjson-dev libmicrohttpd-dev)
-TEST_PACKAGES=(sqlite3)
+TEST_PACKAGES=(sqlite3 python3) # python3: tests/demo_port.sh holds a port with it
 
 say() { printf '==> %s\n' "$*" >&2; }
 
@@ -40,12 +40,19 @@ build() { # build DIR [cmake args...]
 
 case "${1:-}" in
   demo)
+    DB=${DRISK_DB:-drisk.db}
+    LISTEN=${DRISK_LISTEN:-127.0.0.1:8080}
+    # before anything is built or deleted: is the address free?
+    if (exec 3<>"/dev/tcp/${LISTEN%:*}/${LISTEN##*:}") 2>/dev/null; then
+      echo "drisk.sh demo: $LISTEN is already in use, so the server could not start; $DB was" \
+           "left as it is. Stop what listens there, or pick another address:" \
+           "DRISK_LISTEN=127.0.0.1:8090 ./drisk.sh demo" >&2
+      exit 2
+    fi
     install_missing "${BUILD_PACKAGES[@]}" sqlite3 curl
     say "building"
     build build
-    DB=${DRISK_DB:-drisk.db}
     N=${DRISK_DEMO_SHIPMENTS:-100000}
-    LISTEN=${DRISK_LISTEN:-127.0.0.1:8080}
     START=$(date -u -d "-730 days" +%Y-%m-%d)
     UNTIL=$(date -u -d "-180 days" +%Y-%m-%d)
     rm -f "$DB" "$DB-wal" "$DB-shm"

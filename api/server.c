@@ -59,6 +59,8 @@ struct req {
     char merchant[DRISK_ID_MAX];
 };
 
+#define API_CURSOR_MAX 9007199254740991LL /* 2^53 - 1 */
+
 /* ---- responses ---- */
 
 static enum MHD_Result send_text(struct MHD_Connection *c, struct req *r, int status, char *text,
@@ -71,6 +73,8 @@ static enum MHD_Result send_text(struct MHD_Connection *c, struct req *r, int st
         return MHD_NO;
     }
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    if (status == 503) /* the store was busy or failed: nothing was written, try again */
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
     r->status = status;
     r->bytes = len;
     enum MHD_Result ok = MHD_queue_response(c, (unsigned)status, resp);
@@ -553,7 +557,9 @@ static enum MHD_Result route_list(struct ctx *x, int alerts)
 {
     struct api_error e;
     int64_t since, limit;
-    if (query_int(x->c, alerts ? "since" : "after", 0, 0, INT64_MAX, &since, &e) ||
+    /* cursors stay within 2^53 - 1: exact as JSON numbers, so a client can send back any
+     * cursor it was given */
+    if (query_int(x->c, alerts ? "since" : "after", 0, 0, API_CURSOR_MAX, &since, &e) ||
         query_int(x->c, "limit", 100, 1, 1000, &limit, &e))
         return send_error(x->c, x->r, &e);
     cJSON *o = cJSON_CreateObject();
@@ -567,7 +573,9 @@ static enum MHD_Result route_list(struct ctx *x, int alerts)
         return api_fail(&e, 503, "store_unavailable", "the store failed: %s", err.msg),
                send_error(x->c, x->r, &e);
     }
-    cJSON_AddNumberToObject(o, alerts ? "next_cursor" : "next_after", (double)l.last);
+    char cur[24]; /* as an integer: a double's text may round it */
+    snprintf(cur, sizeof cur, "%lld", (long long)l.last);
+    cJSON_AddRawToObject(o, alerts ? "next_cursor" : "next_after", cur);
     return send_json(x->c, x->r, 200, o);
 }
 
@@ -888,7 +896,9 @@ enum drisk_status drisk_server_start(const struct drisk_server_options *opts,
     if ((rc = svc_create(srv->o.db_path, &srv->svc, err)))
         goto fail;
     srv->d = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG, 0, NULL, NULL,
+        /* the port is also given apart from the address, for libmicrohttpd's own messages */
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG,
+        srv->o.port, NULL, NULL,
         on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
         MHD_OPTION_THREAD_POOL_SIZE, srv->o.threads, MHD_OPTION_CONNECTION_LIMIT,
         srv->o.max_connections, MHD_OPTION_CONNECTION_TIMEOUT, srv->o.timeout_s,
