@@ -69,6 +69,24 @@ void api_json_arena_end(void)
     arena_used = 0;
 }
 
+/* The offset of the first \u0000 escape inside a string of valid JSON text, or len. */
+static size_t json_nul_escape(const char *buf, size_t len)
+{
+    int in_string = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (!in_string) {
+            in_string = buf[i] == '"';
+        } else if (buf[i] == '"') {
+            in_string = 0;
+        } else if (buf[i] == '\\' && i + 1 < len) {
+            if (buf[i + 1] == 'u' && i + 5 < len && memcmp(buf + i + 2, "0000", 4) == 0)
+                return i;
+            i++; /* the escaped character, a quote or a backslash included */
+        }
+    }
+    return len;
+}
+
 int api_body_parse(const char *buf, size_t len, cJSON **out, struct api_error *e)
 {
     *out = NULL;
@@ -91,6 +109,13 @@ int api_body_parse(const char *buf, size_t len, cJSON **out, struct api_error *e
                             "unexpected data after the JSON value at byte %zu: send one value",
                             (size_t)(p - buf));
         }
+    size_t nul = json_nul_escape(buf, len);
+    if (nul < len) {
+        /* cJSON's strings end at a NUL: the field would be cut short without a word */
+        cJSON_Delete(v);
+        return api_fail(e, 400, "invalid_json", "a string holds \\u0000 (NUL) at byte %zu: no "
+                        "field may contain it", nul);
+    }
     *out = v;
     return 0;
 }

@@ -259,6 +259,14 @@ static int take_text(const struct row *r, int f, char *dst, size_t cap, int requ
         return set_problem(pb, f, "longer than %zu bytes", cap - 1);
     if (!drisk_utf8_valid(v, len))
         return set_problem(pb, f, "not valid UTF-8 (save the file as UTF-8)");
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)v[i];
+        int free_text_ok = !do_trim && (c == '\t' || c == '\n' || c == '\r');
+        if ((c < 0x20 || c == 0x7f) && !free_text_ok)
+            return set_problem(pb, f, "holds a control character (byte 0x%02x at position %zu): "
+                               "%s", c, i + 1, do_trim ? "ids and codes are printable text"
+                               : "free text may hold tabs and line breaks, nothing else below 0x20");
+    }
     memcpy(dst, v, len);
     dst[len] = '\0';
     if (lower)
@@ -281,10 +289,13 @@ static int take_ts(const struct row *r, int f, int64_t *out, int required, struc
     }
     if (drisk_ts_parse(v, len, out, &why))
         return set_problem(pb, f, "%s (got \"%s\")", why, shown(v, len, buf));
+    if (*out < DRISK_TS_PLAUSIBLE_MIN || *out >= DRISK_TS_PLAUSIBLE_MAX)
+        return set_problem(pb, f, "is outside the years 2000 to 2099 that shipment times fall "
+                           "in (got \"%s\"): check the date", shown(v, len, buf));
     return 0;
 }
 
-static int take_amount(const struct row *r, int f, double *out, struct problem *pb)
+static int take_amount(const struct row *r, int f, double max, double *out, struct problem *pb)
 {
     const char *v = r->v[f];
     size_t len = r->len[f];
@@ -297,6 +308,9 @@ static int take_amount(const struct row *r, int f, double *out, struct problem *
     if (drisk_parse_double(v, len, out) || *out < 0)
         return set_problem(pb, f, "must be a number >= 0 with a '.' decimal point (got \"%s\")",
                            shown(v, len, buf));
+    if (*out > max)
+        return set_problem(pb, f, "%s is over %g, the most this field takes", shown(v, len, buf),
+                           max);
     return 0;
 }
 
@@ -310,8 +324,8 @@ static int validate_shipment(const struct row *r, struct drisk_shipment *sh, str
         take_text(r, F_SERVICE, sh->service, sizeof sh->service, 1, 1, 1, pb) ||
         take_text(r, F_ORIGIN, sh->origin, sizeof sh->origin, 1, 1, 0, pb) ||
         take_text(r, F_DESTINATION, sh->destination, sizeof sh->destination, 1, 1, 0, pb) ||
-        take_amount(r, F_WEIGHT_KG, &sh->weight_kg, pb) ||
-        take_amount(r, F_DECLARED_VALUE, &sh->declared_value, pb) ||
+        take_amount(r, F_WEIGHT_KG, DRISK_WEIGHT_KG_MAX, &sh->weight_kg, pb) ||
+        take_amount(r, F_DECLARED_VALUE, DRISK_DECLARED_VALUE_MAX, &sh->declared_value, pb) ||
         take_ts(r, F_CREATED_AT, &sh->created_at, 1, pb) ||
         take_ts(r, F_PROMISED_AT, &sh->promised_at, 1, pb) ||
         take_ts(r, F_DELIVERED_AT, &sh->delivered_at, 0, pb))

@@ -51,6 +51,16 @@ struct drisk_record {
     size_t len[DRISK_RECORD_FIELDS];
 };
 
+/* The rules every field of every input path follows (docs/IMPORT.md, "Field rules"):
+ * text is UTF-8 without NUL; ids and codes hold no control character at all, free text
+ * (a scan's description) none but tab, line feed and carriage return; times fall in
+ * [DRISK_TS_PLAUSIBLE_MIN, DRISK_TS_PLAUSIBLE_MAX); amounts are numbers >= 0 up to their
+ * field's cap. */
+#define DRISK_TS_PLAUSIBLE_MIN 946684800LL  /* 2000-01-01T00:00:00Z */
+#define DRISK_TS_PLAUSIBLE_MAX 4102444800LL /* 2100-01-01T00:00:00Z */
+#define DRISK_WEIGHT_KG_MAX 100000.0        /* 100 t: a full truck, far beyond any parcel */
+#define DRISK_DECLARED_VALUE_MAX 1e9
+
 /* The field named name (case-insensitive) if shipments (kind 0) or scans (kind 1) use it,
  * else -1 (other fields are ignored, as extra columns are). */
 int drisk_record_field(int kind, const char *name, size_t len);

@@ -351,10 +351,34 @@ int main(int argc, char **argv)
     CHECK_MSG(r.status == 200 && fabs(num(r.json, "risk.p_lost") - p_lost) < 1e-6,
               "inline %g vs stored %g", num(r.json, "risk.p_lost"), p_lost);
     resp_free(&r);
+    /* one validator for every input path (data/import.h's rules): NUL, control characters,
+     * amounts beyond their caps and implausible years are refused with the field named */
+    static const char *const refused[][3] = {
+        { "\"carrier\":\"ap\\u0000ex\"", "400", "\\u0000 (NUL)" },
+        { "\"carrier\":\"ap\\u0001ex\"", "422", "field carrier: holds a control character" },
+        { "\"carrier\":\"apex\",\"weight_kg\":1e308", "422", "field weight_kg: 1e+308 is over" },
+        { "\"carrier\":\"apex\",\"declared_value\":\"2e9\"", "422", "field declared_value: 2e9 is over" },
+        { "\"carrier\":\"apex\",\"created_at\":\"9999-01-01T00:00:00Z\"", "422",
+          "field created_at: is outside the years 2000 to 2099" },
+        { "\"carrier\":\"apex\",\"created_at\":\"0000-01-01T00:00:00Z\"", "422",
+          "field created_at: is outside the years 2000 to 2099" },
+    };
+    for (size_t v = 0; v < sizeof refused / sizeof refused[0]; v++) {
+        r = post("/v1/score", KEY_A, "{%s,\"service\":\"ground\",\"origin\":\"R01\","
+                 "\"destination\":\"R05\",\"as_of\":\"%s\"}", refused[v][0], as_of);
+        CHECK_MSG(r.status == atoi(refused[v][1]) && r.body && strstr(r.body, refused[v][2]),
+                  "%s: %d %s", refused[v][0], r.status, r.body ? r.body : "");
+        resp_free(&r);
+    }
+    /* an escaped backslash before u0000 is text, not a NUL */
+    r = post("/v1/score", KEY_A, "{\"carrier\":\"apex\",\"service\":\"ground\",\"origin\":\"R01\","
+             "\"destination\":\"R05\",\"order_id\":\"a\\\\u0000\",\"as_of\":\"%s\"}", as_of);
+    CHECK_MSG(r.status == 200, "%d %s", r.status, r.body ? r.body : "");
+    resp_free(&r);
     /* a number and its text are the same field value (numbers are written as text for the
      * importers' validators, with a fast path for up to six decimals) */
     static const char *const values[][2] = {
-        { "2.5", "119.99" }, { "0.30000000000000004", "1e-7" }, { "1234567.125", "0.000001" },
+        { "2.5", "119.99" }, { "0.30000000000000004", "1e-7" }, { "0.000001", "1234567.125" },
     };
     for (size_t v = 0; v < sizeof values / sizeof values[0]; v++) {
         struct resp a = post("/v1/score", KEY_A, "{\"carrier\":\"apex\",\"service\":\"ground\","

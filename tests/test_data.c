@@ -390,6 +390,18 @@ static void test_import(void)
     CHECK(pb.n == 1 && strstr(pb.first, "bad.csv:3: field ts:") != NULL);
     CHECK(count_scans(db) == 2 * 1000000 + 5);
 
+    /* the field rules the API shares (data/import.h): amounts over their cap, years
+     * outside 2000-2099, control characters in codes */
+    write_file(path("bad3.csv"),
+               "shipment_id,carrier,service,origin,destination,created_at,promised_at,weight_kg\n"
+               "Y1,apex,ground,R01,R02,2025-03-03T10:00:00Z,2025-03-05T10:00:00Z,1e308\n"
+               "Y2,apex,ground,R01,R02,9999-03-03T10:00:00Z,9999-03-05T10:00:00Z,\n"
+               "Y3,ap\x01ex,ground,R01,R02,2025-03-03T10:00:00Z,2025-03-05T10:00:00Z,\n");
+    CHECK(run_import(db, path("bad3.csv"), NULL, NULL, &r, &pb) == DRISK_EINVAL);
+    CHECK_MSG(r.shipments.rejected == 3 && pb.n == 3 &&
+              strstr(pb.first, "bad3.csv:2: field weight_kg: 1e308 is over 100000"), "%zu: %s",
+              (size_t)r.shipments.rejected, pb.first);
+
     /* every kind of bad row is found and counted */
     write_file(path("bad2.csv"),
                "shipment_id,carrier,service,origin,destination,created_at,promised_at,outcome,weight_kg\n"
