@@ -16,6 +16,7 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/socket.h>
 
 #include "api/json.h"
 #include "api/service.h"
@@ -44,6 +45,23 @@ struct drisk_server {
     atomic_llong hist[R_COUNT][16];
     atomic_llong ns[R_COUNT]; /* total time per route */
     pthread_mutex_t log_lock;
+    /* connections waiting for a request's headers, and the watchdog that cuts those past
+     * the header deadline (a client sending a byte a second never reaches on_request, and
+     * every byte restarts libmicrohttpd's idle timeout) */
+    pthread_mutex_t conn_lock;
+    struct conn_watch *conns;
+    pthread_t watchdog;
+    int watchdog_up, stopping;
+    pthread_cond_t watchdog_cond;
+    atomic_llong header_timeouts;
+};
+
+struct conn_watch {
+    int fd;
+    int in_request; /* its request's headers are in: on_request has it */
+    int cut;        /* shut down by the watchdog */
+    double since;   /* waiting for headers since (monotonic s) */
+    struct conn_watch *prev, *next;
 };
 
 struct req {
@@ -218,6 +236,10 @@ static enum MHD_Result route_metrics(struct ctx *x)
         for (int k = 0; k < 4; k++)
             api_text_printf(&t, "drisk_http_requests_total{route=\"%s\",code=\"%s\"} %lld\n", route_names[rt],
                 classes[k], atomic_load(&srv->requests[rt][k]));
+    api_text_printf(&t, "# HELP drisk_http_header_timeouts_total Connections closed for not sending "
+            "a request's headers within the header deadline.\n"
+            "# TYPE drisk_http_header_timeouts_total counter\ndrisk_http_header_timeouts_total %lld\n",
+            atomic_load(&srv->header_timeouts));
     api_text_printf(&t, "# HELP drisk_http_request_duration_seconds Time from request to response.\n"
             "# TYPE drisk_http_request_duration_seconds histogram\n");
     for (int rt = 0; rt < R_COUNT; rt++) {
@@ -719,6 +741,81 @@ static enum MHD_Result dispatch(struct drisk_server *srv, struct MHD_Connection 
     return ok;
 }
 
+/* ---- slow clients: the header deadline ---- */
+
+/* c's request headers are in (in_request 1), or its request is done and the next one's
+ * headers are awaited from now (0). */
+static void conn_mark(struct drisk_server *srv, struct MHD_Connection *c, int in_request)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    struct conn_watch *w = ci ? ci->socket_context : NULL;
+    if (!w)
+        return;
+    pthread_mutex_lock(&srv->conn_lock);
+    w->in_request = in_request;
+    w->since = drisk_monotonic_s();
+    pthread_mutex_unlock(&srv->conn_lock);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    struct drisk_server *srv = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        struct conn_watch *w = ci ? calloc(1, sizeof *w) : NULL;
+        if (!w)
+            return; /* not watched: the idle timeout still applies */
+        w->fd = ci->connect_fd;
+        w->since = drisk_monotonic_s();
+        pthread_mutex_lock(&srv->conn_lock);
+        w->next = srv->conns;
+        if (srv->conns)
+            srv->conns->prev = w;
+        srv->conns = w;
+        pthread_mutex_unlock(&srv->conn_lock);
+        *socket_context = w;
+    } else if (code == MHD_CONNECTION_NOTIFY_CLOSED && *socket_context) {
+        /* called before libmicrohttpd closes the socket: the watchdog never sees the fd
+         * number again after this */
+        struct conn_watch *w = *socket_context;
+        pthread_mutex_lock(&srv->conn_lock);
+        if (w->prev)
+            w->prev->next = w->next;
+        else
+            srv->conns = w->next;
+        if (w->next)
+            w->next->prev = w->prev;
+        pthread_mutex_unlock(&srv->conn_lock);
+        free(w);
+        *socket_context = NULL;
+    }
+}
+
+static void *watchdog_main(void *arg)
+{
+    struct drisk_server *srv = arg;
+    pthread_mutex_lock(&srv->conn_lock);
+    while (!srv->stopping) {
+        struct timespec t;
+        clock_gettime(CLOCK_REALTIME, &t);
+        t.tv_nsec += 250 * 1000000L;
+        if (t.tv_nsec >= 1000000000L)
+            t.tv_sec++, t.tv_nsec -= 1000000000L;
+        pthread_cond_timedwait(&srv->watchdog_cond, &srv->conn_lock, &t);
+        double now = drisk_monotonic_s();
+        for (struct conn_watch *w = srv->conns; w; w = w->next)
+            if (!w->in_request && !w->cut && now - w->since > srv->o.header_timeout_s) {
+                /* libmicrohttpd sees the end of the stream and closes it as usual */
+                shutdown(w->fd, SHUT_RDWR);
+                w->cut = 1;
+                atomic_fetch_add_explicit(&srv->header_timeouts, 1, memory_order_relaxed);
+            }
+    }
+    pthread_mutex_unlock(&srv->conn_lock);
+    return NULL;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version,
                                   const char *upload, size_t *upload_size, void **con_cls)
@@ -728,6 +825,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     struct req *r = *con_cls;
     struct api_error e;
     if (!r) {
+        conn_mark(srv, c, 1);
         if (!(r = calloc(1, sizeof *r)))
             return MHD_NO;
         r->t0 = drisk_monotonic_s();
@@ -830,6 +928,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 {
     struct drisk_server *srv = cls;
     struct req *r = *con_cls;
+    conn_mark(srv, c, 0);
     if (!r)
         return;
     double dt = drisk_monotonic_s() - r->t0;
@@ -879,8 +978,14 @@ enum drisk_status drisk_server_start(const struct drisk_server_options *opts,
         srv->o.max_body = (size_t)1 << 20;
     if (srv->o.sweep_s < 0)
         srv->o.sweep_s = 300;
+    if (!srv->o.max_connections_per_ip)
+        srv->o.max_connections_per_ip = 256;
+    if (!srv->o.header_timeout_s)
+        srv->o.header_timeout_s = 10;
     srv->started = (int64_t)time(NULL);
     pthread_mutex_init(&srv->log_lock, NULL);
+    pthread_mutex_init(&srv->conn_lock, NULL);
+    pthread_cond_init(&srv->watchdog_cond, NULL);
 
     struct sockaddr_in addr;
     memset(&addr, 0, sizeof addr);
@@ -903,7 +1008,9 @@ enum drisk_status drisk_server_start(const struct drisk_server_options *opts,
         MHD_OPTION_THREAD_POOL_SIZE, srv->o.threads, MHD_OPTION_CONNECTION_LIMIT,
         srv->o.max_connections, MHD_OPTION_CONNECTION_TIMEOUT, srv->o.timeout_s,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)16 * 1024, MHD_OPTION_NOTIFY_COMPLETED,
-        on_completed, srv, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, MHD_OPTION_END);
+        on_completed, srv, MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, srv->o.max_connections_per_ip,
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, MHD_OPTION_END);
     if (!srv->d) {
         rc = drisk_error_set(err, DRISK_EIO, "cannot listen on %s:%u (in use, or not allowed?): "
                              "choose another --listen", srv->o.host, (unsigned)srv->o.port);
@@ -913,6 +1020,11 @@ enum drisk_status drisk_server_start(const struct drisk_server_options *opts,
     srv->port = di ? di->port : srv->o.port;
     if ((rc = svc_start_background(srv->svc, srv->o.sweep_s, err)))
         goto fail;
+    if (pthread_create(&srv->watchdog, NULL, watchdog_main, srv) != 0) {
+        rc = drisk_error_set(err, DRISK_ENOMEM, "cannot start the connection watchdog thread");
+        goto fail;
+    }
+    srv->watchdog_up = 1;
     *out = srv;
     return DRISK_OK;
 fail:
@@ -929,11 +1041,20 @@ void drisk_server_stop(struct drisk_server *srv)
 {
     if (!srv)
         return;
+    if (srv->watchdog_up) {
+        pthread_mutex_lock(&srv->conn_lock);
+        srv->stopping = 1;
+        pthread_cond_signal(&srv->watchdog_cond);
+        pthread_mutex_unlock(&srv->conn_lock);
+        pthread_join(srv->watchdog, NULL);
+    }
     if (srv->d) {
         MHD_quiesce_daemon(srv->d); /* no new connections; those open finish */
         MHD_stop_daemon(srv->d);
     }
     svc_free(srv->svc);
     pthread_mutex_destroy(&srv->log_lock);
+    pthread_mutex_destroy(&srv->conn_lock);
+    pthread_cond_destroy(&srv->watchdog_cond);
     free(srv);
 }

@@ -16,6 +16,9 @@ struct drisk_server_options {
     unsigned threads;       /* worker threads; 0: one per core */
     unsigned max_connections; /* 0: 1024 */
     unsigned timeout_s;     /* idle connection timeout; 0: 30 */
+    unsigned max_connections_per_ip; /* open connections from one address; 0: 256 */
+    unsigned header_timeout_s; /* a request's headers must be in this long after the
+                             * connection (or its previous request) is ready; 0: 10 */
     size_t max_body;        /* bytes; 0: 1 MiB */
     double sweep_s;         /* re-score open shipments this often; 0: never; < 0: 300 */
     FILE *access_log;       /* one line per request, or NULL; control characters, quotes

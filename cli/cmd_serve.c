@@ -16,7 +16,9 @@ static const struct drisk_opt serve_opts[] = {
     { "listen", DRISK_OPT_STRING, 0, "HOST:PORT", "127.0.0.1:8080", 0, 0, "address to listen on (port 0: any free port)" },
     { "threads", DRISK_OPT_INT, 0, "N", "0", 0, 256, "worker threads (0: one per core)" },
     { "max-connections", DRISK_OPT_INT, 0, "N", "1024", 1, 100000, "open connections at most" },
-    { "timeout", DRISK_OPT_INT, 0, "SECONDS", "30", 1, 3600, "close idle or slow connections after this long" },
+    { "timeout", DRISK_OPT_INT, 0, "SECONDS", "30", 1, 3600, "close connections idle this long" },
+    { "max-connections-per-ip", DRISK_OPT_INT, 0, "N", "256", 1, 100000, "open connections from one address at most" },
+    { "header-timeout", DRISK_OPT_INT, 0, "SECONDS", "10", 1, 3600, "close a connection whose request headers are not in after this long (slow clients), or idle this long between requests" },
     { "max-body", DRISK_OPT_INT, 0, "BYTES", "1048576", 1024, 67108864, "largest request body accepted" },
     { "sweep", DRISK_OPT_INT, 0, "SECONDS", "300", 0, 86400, "re-score open shipments this often (0: never)" },
     { "access-log", DRISK_OPT_STRING, 0, "FILE", "-", 0, 0, "one line per request to FILE (- for stderr, none to disable)" },
@@ -58,6 +60,8 @@ static int run_serve(const struct drisk_args *a)
     o.threads = (unsigned)drisk_arg_int(a, "threads");
     o.max_connections = (unsigned)drisk_arg_int(a, "max-connections");
     o.timeout_s = (unsigned)drisk_arg_int(a, "timeout");
+    o.max_connections_per_ip = (unsigned)drisk_arg_int(a, "max-connections-per-ip");
+    o.header_timeout_s = (unsigned)drisk_arg_int(a, "header-timeout");
     o.max_body = (size_t)drisk_arg_int(a, "max-body");
     o.sweep_s = (double)drisk_arg_int(a, "sweep");
     const char *fmt = drisk_arg_str(a, "access-log-format");
