@@ -420,11 +420,14 @@ static int run_eval(const struct drisk_args *a)
     const char *report_path = drisk_arg_str(a, "report");
     if (!st && report_path) {
         FILE *rf = fopen(report_path, "w");
-        if (!rf)
+        if (!rf) {
             st = drisk_error_set(&err, DRISK_EINVAL, "cannot write %s: %s", report_path,
                                  strerror(errno));
-        else if ((drisk_eval_report_html(rf, &res, target, threshold) != 0) | (fclose(rf) != 0))
-            st = drisk_error_set(&err, DRISK_EIO, "error writing %s", report_path);
+        } else {
+            int bad = drisk_eval_report_html(rf, &res, target, threshold) != 0;
+            if (fclose(rf) != 0 || bad) /* closed either way */
+                st = drisk_error_set(&err, DRISK_EIO, "error writing %s", report_path);
+        }
     }
     if (st)
         return drisk_fail("eval", &err);

@@ -1,13 +1,14 @@
 /* The CSV state machine. Bytes are copied once from the read chunk into the record
  * buffer, unquoting as they go; field boundaries are recorded as offsets and turned
- * into pointers when the record is complete (the buffer never moves: it has a fixed
- * capacity, which is also the record limit). */
+ * into pointers when the record is complete (so the buffer may grow meanwhile: it starts
+ * small and doubles up to the record limit, which keeps a reader of a small file small). */
 #include "data/csv.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#define CHUNK (1 << 20)
+#define CHUNK (1 << 16)
+#define REC_FIRST (1 << 12)
 
 struct drisk_csv {
     FILE *f;
@@ -16,7 +17,8 @@ struct drisk_csv {
     int eof, started;
     int64_t offset; /* bytes consumed */
     int64_t line;   /* current line number (1-based) */
-    char *rec;      /* record buffer, DRISK_CSV_MAX_RECORD + 1 bytes */
+    char *rec;      /* record buffer of rec_cap bytes, at most DRISK_CSV_MAX_RECORD + 1 */
+    size_t rec_cap;
     size_t start[DRISK_CSV_MAX_FIELDS];
 };
 
@@ -27,7 +29,8 @@ struct drisk_csv *drisk_csv_create(FILE *f)
         return NULL;
     csv->f = f;
     csv->chunk = malloc(CHUNK);
-    csv->rec = malloc(DRISK_CSV_MAX_RECORD + 1);
+    csv->rec = malloc(REC_FIRST);
+    csv->rec_cap = REC_FIRST;
     if (!csv->chunk || !csv->rec) {
         drisk_csv_free(csv);
         return NULL;
@@ -105,6 +108,24 @@ static void skip_line(struct drisk_csv *csv)
     }
 }
 
+/* Room for byte n of the record and its terminator: 0, or -1 past the record limit (or
+ * out of memory). */
+static int rec_room(struct drisk_csv *csv, size_t n)
+{
+    if (n >= DRISK_CSV_MAX_RECORD)
+        return -1;
+    if (n + 1 < csv->rec_cap)
+        return 0;
+    size_t cap = csv->rec_cap * 2 > DRISK_CSV_MAX_RECORD + 1 ? DRISK_CSV_MAX_RECORD + 1
+                                                              : csv->rec_cap * 2;
+    char *r = realloc(csv->rec, cap);
+    if (!r)
+        return -1;
+    csv->rec = r;
+    csv->rec_cap = cap;
+    return 0;
+}
+
 int drisk_csv_next(struct drisk_csv *csv, struct drisk_csv_record *rec, struct drisk_error *err)
 {
     for (;;) {
@@ -129,7 +150,7 @@ int drisk_csv_next(struct drisk_csv *csv, struct drisk_csv_record *rec, struct d
                 break;
             }
             if (c == ',') {
-                if (n >= DRISK_CSV_MAX_RECORD)
+                if (rec_room(csv, n))
                     goto too_long;
                 csv->rec[n++] = '\0';
                 if (nf == DRISK_CSV_MAX_FIELDS) {
@@ -166,7 +187,7 @@ int drisk_csv_next(struct drisk_csv *csv, struct drisk_csv_record *rec, struct d
                     }
                     if (c == 0)
                         goto nul_byte;
-                    if (n >= DRISK_CSV_MAX_RECORD)
+                    if (rec_room(csv, n))
                         goto too_long;
                     csv->rec[n++] = (char)c;
                 }
@@ -183,7 +204,7 @@ int drisk_csv_next(struct drisk_csv *csv, struct drisk_csv_record *rec, struct d
             }
             if (c == 0)
                 goto nul_byte;
-            if (n >= DRISK_CSV_MAX_RECORD)
+            if (rec_room(csv, n))
                 goto too_long;
             csv->rec[n++] = (char)c;
             c = next_byte(csv);

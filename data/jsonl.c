@@ -7,10 +7,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define LINE_FIRST (1 << 12)
+
 struct drisk_jsonl {
     FILE *f;
-    char *line;    /* DRISK_JSONL_MAX_LINE + 1 */
-    char *scratch; /* DRISK_JSONL_MAX_LINE + 1 */
+    char *line;    /* cap bytes each, doubling up to DRISK_JSONL_MAX_LINE + 1: a reader */
+    char *scratch; /* of short lines stays small */
+    size_t cap;
     int64_t lineno, offset;
     int failed; /* a read error was reported: the input ends there */
 };
@@ -21,8 +24,9 @@ struct drisk_jsonl *drisk_jsonl_create(FILE *f)
     if (!j)
         return NULL;
     j->f = f;
-    j->line = malloc(DRISK_JSONL_MAX_LINE + 1);
-    j->scratch = malloc(DRISK_JSONL_MAX_LINE + 1);
+    j->line = malloc(LINE_FIRST);
+    j->scratch = malloc(LINE_FIRST);
+    j->cap = LINE_FIRST;
     if (!j->line || !j->scratch) {
         drisk_jsonl_free(j);
         return NULL;
@@ -304,7 +308,20 @@ int drisk_jsonl_next(struct drisk_jsonl *j, struct drisk_jsonl_record *rec, stru
                 break;
             if (c == 0)
                 nul = 1;
-            if (n < DRISK_JSONL_MAX_LINE)
+            if (n + 1 >= j->cap && n < DRISK_JSONL_MAX_LINE && !too_long) {
+                size_t cap = j->cap * 2 > DRISK_JSONL_MAX_LINE + 1 ? DRISK_JSONL_MAX_LINE + 1
+                                                                   : j->cap * 2;
+                char *l = realloc(j->line, cap), *sc = l ? realloc(j->scratch, cap) : NULL;
+                if (l)
+                    j->line = l;
+                if (sc)
+                    j->scratch = sc;
+                if (l && sc)
+                    j->cap = cap;
+                else
+                    too_long = 1; /* out of memory: reported as too long, the line skipped */
+            }
+            if (n < DRISK_JSONL_MAX_LINE && n + 1 < j->cap)
                 j->line[n++] = (char)c;
             else
                 too_long = 1;

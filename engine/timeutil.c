@@ -145,8 +145,15 @@ int drisk_ts_parse(const char *s, size_t len, int64_t *out, const char **why)
         *why = "time of day out of range";
         return -1;
     }
-    *out = drisk_days_from_civil(year, month, day) * 86400 + hour * 3600 + min * 60 + sec -
-           (int64_t)offset_min * 60;
+    int64_t t = drisk_days_from_civil(year, month, day) * 86400 + hour * 3600 + min * 60 + sec -
+                (int64_t)offset_min * 60;
+    /* the offset may carry a year 0000 or 9999 local time outside what UTC text can say
+     * (found by tests/fuzz/fuzz_ts.c) */
+    if (t < drisk_days_from_civil(0, 1, 1) * 86400 || t >= drisk_days_from_civil(10000, 1, 1) * 86400) {
+        *why = "the instant falls outside the years 0000 to 9999 in UTC";
+        return -1;
+    }
+    *out = t;
     return 0;
 }
 

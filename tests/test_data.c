@@ -105,6 +105,38 @@ static void test_csv(void)
     CHECK(n == 1 && errors == 1);
     n = csv_all("a,b\n\"x\"y,2\n3,4\n", r, 16, &errors);
     CHECK(n == 2 && errors == 1 && strcmp(r[1].field[0], "3") == 0);
+
+    /* the record buffer grows from 4 KiB: a 600 KiB record is read whole, one over the
+     * 1 MiB limit is refused and the reader goes on with the next line */
+    size_t big = (size_t)DRISK_CSV_MAX_RECORD + 100, mid = 600 * 1024;
+    char *text = malloc(2 * big + 64);
+    if (text) {
+        size_t k = 0;
+        k += (size_t)sprintf(text + k, "a,b\n");
+        memset(text + k, 'x', mid), k += mid;
+        k += (size_t)sprintf(text + k, ",1\n");
+        memset(text + k, 'y', big), k += big;
+        k += (size_t)sprintf(text + k, ",2\nlast,3\n");
+        text[k] = '\0';
+        FILE *f = fmemopen(text, k, "rb");
+        struct drisk_csv *csv = drisk_csv_create(f);
+        struct drisk_csv_record rec;
+        struct drisk_error err;
+        int got[4] = { 0, 0, 0, 0 }, i = 0, rc;
+        size_t len_mid = 0;
+        while (csv && i < 4 && (rc = drisk_csv_next(csv, &rec, &err)) != 0) {
+            got[i++] = rc;
+            if (i == 2 && rc == 1)
+                len_mid = rec.len[0];
+            if (rc < 0)
+                CHECK(strstr(err.msg, "record longer than") != NULL);
+        }
+        CHECK_MSG(i == 4 && got[0] == 1 && got[1] == 1 && len_mid == mid && got[2] == -1 &&
+                  got[3] == 1, "%d: %d %d %d %d, %zu", i, got[0], got[1], got[2], got[3], len_mid);
+        drisk_csv_free(csv);
+        fclose(f);
+        free(text);
+    }
 }
 
 /* ---- JSON Lines ---- */

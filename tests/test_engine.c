@@ -67,6 +67,10 @@ static void test_timestamps(void)
     /* exact length: a NUL inside the slice is garbage, not an end */
     int64_t v;
     const char *why;
+    /* found by fuzz_ts: a local year 0000 or 9999 whose offset moves it outside 0000-9999
+     * UTC, which cannot be written back */
+    CHECK(ts_bad("0000-01-01T00:00:00+23:59") && ts_bad("9999-12-31T23:59:59-00:01"));
+    CHECK(!ts_bad("0000-01-01T00:00:00Z") && !ts_bad("9999-12-31T23:59:59Z"));
     CHECK(drisk_ts_parse("2025-03-14T09:26:53Z\0x", 22, &v, &why) == -1);
     CHECK(drisk_ts_parse("2025-03-14T09:26:53Zxx", 20, &v, &why) == 0 && v == 1741944413);
     /* format round trip, before and after the epoch */

@@ -1,0 +1,51 @@
+/* libFuzzer harness: an HTTP request body as the server takes it, through the same
+ * calls: api_body_parse, then each object of "scans" (api_scan_from), "shipments" and
+ * "shipment" (api_shipment_from, both as stored and as /v1/score's inline parcel), and
+ * the settings parser. */
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "api/json.h"
+#include "api/service.h"
+#include "engine/policy.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static int ready;
+    if (!ready) {
+        api_json_init();
+        ready = 1;
+    }
+    cJSON *body = NULL;
+    struct api_error e;
+    api_json_arena_begin();
+    if (api_body_parse((const char *)data, size, &body, &e) == 0) {
+        const cJSON *scans = cJSON_GetObjectItem(body, "scans");
+        int i = 0;
+        for (const cJSON *o = scans ? scans->child : NULL; o; o = o->next, i++) {
+            struct scan_in in;
+            struct api_where at = { "scans", i };
+            api_scan_from(o, "m1", i % 2 ? "S-1" : NULL, at, &in, &e);
+        }
+        const cJSON *ships = cJSON_GetObjectItem(body, "shipments");
+        i = 0;
+        for (const cJSON *o = ships ? ships->child : NULL; o; o = o->next, i++) {
+            struct drisk_shipment sh;
+            struct api_where at = { "shipments", i };
+            api_shipment_from(o, "m1", 0, 1735689600, at, &sh, &e);
+        }
+        struct drisk_shipment sh;
+        struct api_where at = { "shipment", -1 };
+        api_shipment_from(body, "m1", 1, 1735689600, at, &sh, &e);
+        struct drisk_settings s;
+        drisk_settings_default(&s);
+        api_settings_apply(body, &s, &e);
+        cJSON_Delete(body);
+    }
+    api_json_arena_end();
+    return 0;
+}
