@@ -98,8 +98,8 @@ MSG
     install_missing "${BUILD_PACKAGES[@]}" "${TEST_PACKAGES[@]}"
     say "building with -Werror"
     build build -DDRISK_WERROR=ON
-    say "running the test suite (ctest, all labels but slow)"
-    ctest --test-dir build --output-on-failure -LE slow -j"$(jobs)"
+    say "running the test suite (ctest)"
+    ctest --test-dir build --output-on-failure -j"$(jobs)"
     ;;
   *)
     echo "usage: $0 demo|test" >&2

@@ -11,15 +11,18 @@
 # Afterwards it checks that every acknowledged scan is in the store, and reports the
 # server's peak RSS. Figures: bench/out/server/*.json, summary on stdout.
 # KEEP=1 reuses the store (and its models) from an earlier run of the same N.
+# DRISK picks the binary (default ./build/drisk), OUT the work folder (bench/out/server),
+# CONNS the connection counts ("1 16 64 256"): two binaries side by side are two runs
+# with their own OUT.
 #   MEM=1 bench/run_server.sh 1000000    only the memory figure: the server's peak RSS
 #                                         with N shipments in the store, after the load
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-100000}
 DUR=${2:-10s}
-OUT=bench/out/server
+OUT=${OUT:-bench/out/server}
 PORT=${PORT:-18090}
-DRISK=./build/drisk
+DRISK=${DRISK:-./build/drisk}
 mkdir -p "$OUT"
 
 command -v wrk >/dev/null || {
@@ -64,7 +67,7 @@ BEFORE=$(scans)
 : > "$OUT/runs.txt"
 # the routes alternate within each repeat, so the ceiling and the work share the same
 # moments of a noisy machine; medians over the repeats
-for c in 1 16 64 256; do
+for c in ${CONNS:-1 16 64 256}; do
   for rep in $(seq "$REPEAT"); do
     for route in healthz score scans; do
       [ -n "${MEM:-}" ] && [ "$route" != scans ] && continue
