@@ -287,13 +287,14 @@ uint32_t drisk_crc32(const void *data, size_t n)
 
 /* ---- registry ---- */
 
+/* In the order --model auto fits them: the fast linear ones first, the trees last. */
 static const struct drisk_model_ops *const registry[] = {
-    &drisk_gbdt_ops,
     &drisk_logreg_ops,
     &drisk_lognormal_ops,
-    &drisk_mlp_ops,
     &drisk_svm_linear_ops,
     &drisk_svm_rbf_ops,
+    &drisk_mlp_ops,
+    &drisk_gbdt_ops,
 };
 
 const struct drisk_model_ops *drisk_model_ops_find(const char *name)

@@ -1298,6 +1298,13 @@ out:
     return st;
 }
 
+static void gbdt_training_options(struct drisk_fit_options *opt)
+{
+    /* as XGBoost is run: calibration restores the rate; eta has no classes, and its P50
+     * and P90 come from the residuals on the validation set */
+    opt->class_weight_balanced = 0;
+}
+
 const struct drisk_model_ops drisk_gbdt_ops = {
     .name = "gbdt",
     .classification = 1,
@@ -1308,4 +1315,5 @@ const struct drisk_model_ops drisk_gbdt_ops = {
     .save = gbdt_save,
     .load = gbdt_load,
     .free = gbdt_free,
+    .training_options = gbdt_training_options,
 };

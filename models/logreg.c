@@ -734,6 +734,13 @@ out:
     return st;
 }
 
+static const double logreg_l2_grid[] = { 1e-5, 1e-4, 1e-3 };
+
+static void logreg_training_options(struct drisk_fit_options *opt)
+{
+    opt->tol = 1e-5; /* max |gradient| of the mean loss: finer changes no metric */
+}
+
 const struct drisk_model_ops drisk_logreg_ops = {
     .name = "logreg",
     .classification = 1,
@@ -744,4 +751,8 @@ const struct drisk_model_ops drisk_logreg_ops = {
     .save = logreg_save,
     .load = logreg_load,
     .free = logreg_free,
+    .l2_grid = logreg_l2_grid,
+    .n_l2_grid = sizeof logreg_l2_grid / sizeof logreg_l2_grid[0],
+    .reports_l2 = 1,
+    .training_options = logreg_training_options,
 };

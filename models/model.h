@@ -199,6 +199,18 @@ struct drisk_model_ops {
                               struct drisk_model **out, struct drisk_error *err);
     /* Frees the learner's struct (the wrapper has freed the calibrator already). */
     void (*free)(struct drisk_model *m);
+
+    /* How training (drisk train, --model auto) fits this learner: it reads only these,
+     * so a new learner brings its own tuning. */
+    const double *l2_grid;   /* L2 strengths tried, the best validation loss kept; NULL:
+                              * one fit at opt->l2 */
+    size_t n_l2_grid;
+    int ensemble_after_grid; /* the grid is tried with one member (mlp_members = 1), then
+                              * the ensemble of --members is fitted at the chosen strength */
+    int reports_l2;          /* the strength used is worth reporting (train --json "l2") */
+    /* Settings training applies on top of the user's (tolerance, class weights, ...),
+     * after class_weight_balanced is set for classification targets; NULL: none. */
+    void (*training_options)(struct drisk_fit_options *opt);
 };
 
 /* The learner called name ("logreg", "lognormal"), or NULL. Static storage. */

@@ -55,17 +55,12 @@ static void metrics_json(char *buf, size_t cap, int classification,
                  e->p50_coverage, e->p90_coverage, e->pinball50_h, e->pinball90_h, e->rows);
 }
 
-/* The learners "--model auto" tries for a target, in the order fitted. */
-static const char *const auto_classification[] = { "logreg", "svm_linear", "svm_rbf", "mlp",
-                                                    "gbdt" };
-static const char *const auto_regression[] = { "lognormal", "mlp", "gbdt" };
-
 /* Fits one learner on train, calibrates a classifier on valid (Platt) and measures it
- * there: *out the model, cand its validation figures, *l2 the L2 strength used. logreg
- * and mlp try three L2 strengths each and keep the best validation loss (calibrated log
- * loss; eta: mean P50/P90 pinball loss); the mlp tries them with one network, then fits
- * its ensemble (--members) at the chosen strength. p and p90 are valid.n-double
- * workspaces. */
+ * there: *out the model, cand its validation figures, *l2 the L2 strength used. The
+ * learner's ops say how: an L2 grid is tried and the best validation loss kept
+ * (calibrated log loss; eta: mean P50/P90 pinball loss), with one member first and the
+ * ensemble (--members) at the chosen strength when ensemble_after_grid; its
+ * training_options adjust the fit options. p and p90 are valid.n-double workspaces. */
 static enum drisk_status fit_learner(const struct drisk_model_ops *ops,
                                      const struct drisk_train_options *opts, enum drisk_target mt,
                                      const struct drisk_rows *train, const struct drisk_rows *valid,
@@ -73,16 +68,12 @@ static enum drisk_status fit_learner(const struct drisk_model_ops *ops,
                                      struct drisk_train_candidate *cand, double *l2,
                                      struct drisk_error *err)
 {
-    static const double logreg_grid[] = { 1e-5, 1e-4, 1e-3 };
-    /* the mlp's: early stopping regularizes too, but weight decay of this order still
-     * gained 0.001 validation AUC on the simulated late and lost targets */
-    static const double mlp_grid[] = { 1e-4, 3e-4, 1e-3 };
     enum drisk_status rc = DRISK_OK;
     int classification = drisk_target_is_classification(mt);
-    int is_logreg = strcmp(ops->name, "logreg") == 0, is_mlp = strcmp(ops->name, "mlp") == 0;
-    const double *grid = is_logreg ? logreg_grid : is_mlp ? mlp_grid : NULL;
-    size_t tries = grid ? 3 : 1;
-    int ensemble = is_mlp && opts->fit.mlp_members > 1; /* one more fit after the grid */
+    const double *grid = ops->n_l2_grid ? ops->l2_grid : NULL;
+    size_t tries = grid ? ops->n_l2_grid : 1;
+    /* one more fit after the grid */
+    int ensemble = grid && ops->ensemble_after_grid && opts->fit.mlp_members > 1;
     struct drisk_dataset tr = as_dataset(train), va = as_dataset(valid);
     struct drisk_model *m = NULL;
     double t0 = drisk_monotonic_s(), best_loss = INFINITY, best_l2 = NAN;
@@ -97,18 +88,10 @@ static enum drisk_status fit_learner(const struct drisk_model_ops *ops,
         fo.class_weight_balanced = classification;
         if (grid)
             fo.l2 = final ? best_l2 : grid[g];
-        if (is_logreg) {
-            fo.tol = 1e-5; /* max |gradient| of the mean loss: finer changes no metric */
-        } else if (strcmp(ops->name, "lognormal") == 0) {
-            fo.sigma_from_valid = 1;
-        } else if (is_mlp) {
+        if (ops->ensemble_after_grid && grid)
             fo.mlp_members = final ? opts->fit.mlp_members : 1;
-            fo.class_weight_balanced = 0; /* rare classes: calibration restores the rate */
-        } else if (strcmp(ops->name, "gbdt") == 0) {
-            /* as XGBoost is run: calibration restores the rate; eta has no classes, and its
-             * P50 and P90 come from the residuals on va */
-            fo.class_weight_balanced = 0;
-        }
+        if (ops->training_options)
+            ops->training_options(&fo);
         if ((rc = drisk_model_fit(ops, &tr, &va, &fo, &m, err)))
             goto out;
         struct drisk_binary_metrics bm;
@@ -116,8 +99,8 @@ static enum drisk_status fit_learner(const struct drisk_model_ops *ops,
         double loss;
         char what[64] = "";
         if (grid)
-            snprintf(what, sizeof what, " l2=%g%s", fo.l2, !is_mlp ? "" : final ? " (the ensemble)"
-                     : ensemble ? " (one network)" : "");
+            snprintf(what, sizeof what, " l2=%g%s", fo.l2, !ops->ensemble_after_grid ? ""
+                     : final ? " (the ensemble)" : ensemble ? " (one network)" : "");
         if (classification) {
             if ((rc = drisk_model_calibrate(m, DRISK_CALIB_PLATT, &va, err)) ||
                 (rc = drisk_rows_predict(m, valid, p, NULL, err)) ||
@@ -144,7 +127,7 @@ static enum drisk_status fit_learner(const struct drisk_model_ops *ops,
             else
                 cand->valid_eta = em;
             /* the learners with an L2 strength: svm has C instead, gbdt its own leaf L2 */
-            *l2 = grid || strcmp(ops->name, "lognormal") == 0 ? fo.l2 : NAN;
+            *l2 = grid || ops->reports_l2 ? fo.l2 : NAN;
         } else {
             drisk_model_free(m);
         }
@@ -231,10 +214,16 @@ enum drisk_status drisk_train(struct drisk_store *store, const struct drisk_trai
     int classification = drisk_target_is_classification(mt);
     const char *alg = opts->algorithm ? opts->algorithm : DRISK_TRAIN_DEFAULT_MODEL;
     int is_auto = strcmp(alg, "auto") == 0;
+    const char *auto_names[DRISK_TRAIN_MAX_CANDIDATES];
     if (is_auto) {
-        names = classification ? auto_classification : auto_regression;
-        n_names = classification ? sizeof auto_classification / sizeof *auto_classification
-                                 : sizeof auto_regression / sizeof *auto_regression;
+        /* every registered learner of the target, in the registry's order */
+        n_names = 0;
+        for (size_t i = 0; drisk_model_ops_at(i) && n_names < DRISK_TRAIN_MAX_CANDIDATES; i++) {
+            const struct drisk_model_ops *o = drisk_model_ops_at(i);
+            if (classification ? o->classification : o->regression)
+                auto_names[n_names++] = o->name;
+        }
+        names = auto_names;
     } else {
         const struct drisk_model_ops *ops = drisk_model_ops_find(alg);
         if (!ops || (classification ? !ops->classification : !ops->regression))

@@ -261,6 +261,11 @@ out:
     return st;
 }
 
+static void lognormal_training_options(struct drisk_fit_options *opt)
+{
+    opt->sigma_from_valid = 1; /* P90 from the spread on held-out rows */
+}
+
 const struct drisk_model_ops drisk_lognormal_ops = {
     .name = "lognormal",
     .classification = 0,
@@ -271,4 +276,6 @@ const struct drisk_model_ops drisk_lognormal_ops = {
     .save = lognormal_save,
     .load = lognormal_load,
     .free = lognormal_free,
+    .reports_l2 = 1,
+    .training_options = lognormal_training_options,
 };
