@@ -458,16 +458,15 @@ static int64_t eta_ts(int64_t as_of, double h)
     return !(fabs(h) < 876000.0) ? DRISK_TS_NONE : as_of + (int64_t)llround(h * 3600.0);
 }
 
-static cJSON *model_ids_json(const int64_t ids[3])
+static cJSON *model_ids_json(const int64_t ids[DRISK_TARGET_COUNT])
 {
-    static const char *const names[3] = { "late", "lost", "eta" };
     cJSON *o = cJSON_CreateObject();
-    for (int k = 0; k < 3; k++)
-        api_add_num(o, names[k], ids[k] ? (double)ids[k] : NAN);
+    for (int k = 0; k < DRISK_TARGET_COUNT; k++)
+        api_add_num(o, drisk_target_name((enum drisk_target)k), ids[k] ? (double)ids[k] : NAN);
     return o;
 }
 
-cJSON *api_risk_json(const struct drisk_risk *r, const int64_t ids[3])
+cJSON *api_risk_json(const struct drisk_risk *r, const int64_t ids[DRISK_TARGET_COUNT])
 {
     cJSON *o = cJSON_CreateObject();
     api_add_ts(o, "as_of", r->as_of);
@@ -585,7 +584,7 @@ static void jt_ts(struct api_text *t, int64_t ts)
         jt_str(t, drisk_ts_format(ts, buf));
 }
 
-char *api_risk_text(const struct drisk_risk *r, const int64_t ids[3], size_t *len)
+char *api_risk_text(const struct drisk_risk *r, const int64_t ids[DRISK_TARGET_COUNT], size_t *len)
 {
     struct api_text t = { 0 };
     JT_LIT(&t, "{\"risk\":{\"as_of\":");
@@ -607,7 +606,7 @@ char *api_risk_text(const struct drisk_risk *r, const int64_t ids[3], size_t *le
         jt_str(&t, r->reasons[i]);
     }
     JT_LIT(&t, "],\"models\":{\"late\":");
-    for (int k = 0; k < 3; k++) {
+    for (int k = 0; k < DRISK_TARGET_COUNT; k++) {
         if (k)
             api_text_put(&t, k == 1 ? ",\"lost\":" : ",\"eta\":", k == 1 ? 8 : 7);
         jt_num(&t, ids[k] ? (double)ids[k] : NAN);
@@ -628,7 +627,7 @@ static void print_into(cJSON *v, char *buf, size_t cap)
     cJSON_Delete(v);
 }
 
-void api_risk_row(const struct drisk_risk *r, const int64_t ids[3], struct drisk_risk_row *row)
+void api_risk_row(const struct drisk_risk *r, const int64_t ids[DRISK_TARGET_COUNT], struct drisk_risk_row *row)
 {
     memset(row, 0, sizeof *row);
     row->as_of = r->as_of;

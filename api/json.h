@@ -59,11 +59,11 @@ struct api_text {
 void api_text_put(struct api_text *t, const char *s, size_t n);
 void api_text_printf(struct api_text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-cJSON *api_risk_json(const struct drisk_risk *r, const int64_t ids[3]);
+cJSON *api_risk_json(const struct drisk_risk *r, const int64_t ids[DRISK_TARGET_COUNT]);
 /* The same risk as {"risk": {...}} text written directly, no cJSON tree (the /v1/score
  * answer): a malloc'd, NUL-terminated string of *len bytes, or NULL out of memory. */
-char *api_risk_text(const struct drisk_risk *r, const int64_t ids[3], size_t *len);
-void api_risk_row(const struct drisk_risk *r, const int64_t ids[3], struct drisk_risk_row *row);
+char *api_risk_text(const struct drisk_risk *r, const int64_t ids[DRISK_TARGET_COUNT], size_t *len);
+void api_risk_row(const struct drisk_risk *r, const int64_t ids[DRISK_TARGET_COUNT], struct drisk_risk_row *row);
 void api_rec_row(const struct drisk_recommendation *rec, struct drisk_rec_row *row);
 cJSON *api_alert_json(const struct drisk_alert_row *a);
 cJSON *api_rec_json(const struct drisk_rec_row *r);

@@ -192,16 +192,15 @@ struct ctx {
 
 static cJSON *health_json(struct drisk_server *srv)
 {
-    static const char *const names[3] = { "late", "lost", "eta" };
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "status", "ok");
     cJSON *m = cJSON_AddObjectToObject(o, "models");
     struct model_set *ms = svc_models_acquire(srv->svc);
-    for (int k = 0; k < 3; k++)
+    for (int k = 0; k < DRISK_TARGET_COUNT; k++)
         if (ms && ms->scorer.id[k])
-            cJSON_AddNumberToObject(m, names[k], (double)ms->scorer.id[k]);
+            cJSON_AddNumberToObject(m, drisk_target_name((enum drisk_target)k), (double)ms->scorer.id[k]);
         else
-            cJSON_AddNullToObject(m, names[k]);
+            cJSON_AddNullToObject(m, drisk_target_name((enum drisk_target)k));
     svc_models_release(ms);
     cJSON_AddNumberToObject(o, "uptime_s", (double)(time(NULL) - srv->started));
     return o;
@@ -265,9 +264,8 @@ static enum MHD_Result route_metrics(struct ctx *x)
     api_text_printf(&t, "# HELP drisk_active_model_id The model serving each target (0: none).\n"
             "# TYPE drisk_active_model_id gauge\n");
     struct model_set *ms = svc_models_acquire(x->svc);
-    static const char *const names[3] = { "late", "lost", "eta" };
-    for (int k = 0; k < 3; k++)
-        api_text_printf(&t, "drisk_active_model_id{target=\"%s\"} %lld\n", names[k],
+    for (int k = 0; k < DRISK_TARGET_COUNT; k++)
+        api_text_printf(&t, "drisk_active_model_id{target=\"%s\"} %lld\n", drisk_target_name((enum drisk_target)k),
             ms ? (long long)ms->scorer.id[k] : 0LL);
     svc_models_release(ms);
     if (t.failed) {
@@ -320,7 +318,7 @@ static enum MHD_Result route_scans(struct ctx *x, const cJSON *body)
     cJSON_AddNumberToObject(o, "alerts_raised", res.alerts_raised);
     cJSON *ships = cJSON_AddArrayToObject(o, "shipments");
     struct model_set *m = svc_models_acquire(x->svc);
-    const int64_t zero[3] = { 0, 0, 0 };
+    const int64_t zero[DRISK_TARGET_COUNT] = { 0, 0, 0 };
     for (size_t k = 0; k < res.n_touched; k++) {
         cJSON *s = cJSON_CreateObject();
         cJSON_AddStringToObject(s, "shipment_id", res.touched[k].shipment_id);
@@ -363,7 +361,7 @@ static enum MHD_Result route_shipments_post(struct ctx *x, const cJSON *body)
     struct drisk_error err = { 0 };
     cJSON *out = cJSON_CreateObject(), *list = cJSON_AddArrayToObject(out, "shipments");
     struct model_set *m = svc_models_acquire(x->svc);
-    const int64_t zero[3] = { 0, 0, 0 };
+    const int64_t zero[DRISK_TARGET_COUNT] = { 0, 0, 0 };
     static const char *const results[3] = { "inserted", "updated", "unchanged" };
     int failed = 0;
     if (drisk_store_begin(x->st, &err)) {
@@ -482,7 +480,7 @@ static enum MHD_Result route_score(struct ctx *x, const cJSON *body)
         goto out;
     m = svc_models_acquire(x->svc);
     if (svc_score(x->svc, m, &settings, &sh, ev, (size_t)n, loc, as_of, &risk, &e) == 0) {
-        const int64_t zero[3] = { 0, 0, 0 };
+        const int64_t zero[DRISK_TARGET_COUNT] = { 0, 0, 0 };
         if (!(text = api_risk_text(&risk, m ? m->scorer.id : zero, &text_len)))
             api_fail(&e, 503, "out_of_memory", "out of memory");
     }
@@ -520,7 +518,7 @@ static enum MHD_Result route_shipment_get(struct ctx *x, const char *id)
     struct drisk_settings settings;
     struct drisk_risk risk;
     struct model_set *m = svc_models_acquire(x->svc);
-    const int64_t zero[3] = { 0, 0, 0 };
+    const int64_t zero[DRISK_TARGET_COUNT] = { 0, 0, 0 };
     int rc = svc_settings(x->svc, x->st, x->who.merchant, &settings, &e) ||
              svc_score(x->svc, m, &settings, &ls.sh, ls.ev, ls.n, ls.loc, x->now, &risk, &e);
     cJSON *o = NULL;

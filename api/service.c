@@ -153,7 +153,7 @@ static void set_free(struct model_set *m)
 {
     if (!m)
         return;
-    for (int k = 0; k < 3; k++) {
+    for (int k = 0; k < DRISK_TARGET_COUNT; k++) {
         drisk_model_free(m->model[k]);
         free(m->families[k]);
     }
@@ -176,7 +176,7 @@ struct model_set *svc_models_acquire(struct svc *s)
     return m;
 }
 
-static enum drisk_status load_set(struct drisk_store *st, const int64_t ids[3],
+static enum drisk_status load_set(struct drisk_store *st, const int64_t ids[DRISK_TARGET_COUNT],
                                   struct model_set **out, struct drisk_error *err)
 {
     struct model_set *m = calloc(1, sizeof *m);
@@ -184,7 +184,7 @@ static enum drisk_status load_set(struct drisk_store *st, const int64_t ids[3],
     if (!m)
         return drisk_error_set(err, DRISK_ENOMEM, "out of memory loading models");
     atomic_init(&m->refs, 1);
-    for (int k = 0; k < 3 && !rc; k++) {
+    for (int k = 0; k < DRISK_TARGET_COUNT && !rc; k++) {
         if (!ids[k])
             continue;
         struct drisk_model_row row;
@@ -216,7 +216,7 @@ static enum drisk_status load_set(struct drisk_store *st, const int64_t ids[3],
 
 static enum drisk_status reload_with(struct svc *s, struct drisk_store *st, struct drisk_error *err)
 {
-    int64_t ids[3];
+    int64_t ids[DRISK_TARGET_COUNT];
     enum drisk_status rc = drisk_store_active_models(st, ids, err);
     if (rc)
         return rc;
@@ -234,8 +234,9 @@ static enum drisk_status reload_with(struct svc *s, struct drisk_store *st, stru
     pthread_mutex_unlock(&s->models_lock);
     svc_models_release(old); /* freed when the last request using it lets go */
     atomic_fetch_add(&s->counters.model_swaps, 1);
-    DRISK_LOG(DRISK_LOG_INFO, "serving models late=%lld lost=%lld eta=%lld", (long long)ids[0],
-              (long long)ids[1], (long long)ids[2]);
+    DRISK_LOG(DRISK_LOG_INFO, "serving models late=%lld lost=%lld eta=%lld",
+              (long long)ids[DRISK_TARGET_LATE], (long long)ids[DRISK_TARGET_LOST],
+              (long long)ids[DRISK_TARGET_ETA]);
     return DRISK_OK;
 }
 
@@ -403,7 +404,7 @@ static int derive(struct svc *s, struct drisk_store *st, const struct live_shipm
 {
     struct drisk_error err = { 0 };
     struct drisk_risk_row row;
-    const int64_t *ids = m ? m->scorer.id : (const int64_t[3]){ 0, 0, 0 };
+    const int64_t *ids = m ? m->scorer.id : (const int64_t[DRISK_TARGET_COUNT]){ 0, 0, 0 };
     api_risk_row(risk, ids, &row);
     if (drisk_store_risk_put(st, ls->sh.id, &row, &err))
         return store_fail(e, &err);

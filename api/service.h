@@ -20,9 +20,9 @@ struct svc;
 /* The active models, shared by every request that acquired them. */
 struct model_set {
     atomic_int refs;
-    struct drisk_model *model[3];
-    struct drisk_feature_schema schema[3];
-    signed char *families[3];
+    struct drisk_model *model[DRISK_TARGET_COUNT];
+    struct drisk_feature_schema schema[DRISK_TARGET_COUNT];
+    signed char *families[DRISK_TARGET_COUNT];
     struct drisk_scorer scorer;
 };
 

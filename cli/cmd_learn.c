@@ -35,7 +35,7 @@ static int run_export(const struct drisk_args *a)
     struct timespec t0, t1;
     const char *out_path = drisk_arg_str(a, "out");
     char tmp[4096];
-    int target = drisk_snapshot_target_parse(drisk_arg_str(a, "target"));
+    int target = drisk_target_parse(drisk_arg_str(a, "target"));
     int64_t from = drisk_arg_str(a, "from") ? drisk_arg_int(a, "from") : INT64_MIN;
     int64_t until = drisk_arg_str(a, "until") ? drisk_arg_int(a, "until") : INT64_MAX;
     int64_t rows = 0;
@@ -65,7 +65,7 @@ static int run_export(const struct drisk_args *a)
     if (!st && !(out = fopen(tmp, "w")))
         st = drisk_error_set(&err, DRISK_EINVAL, "cannot write %s: %s", tmp, strerror(errno));
     if (!st)
-        st = drisk_snapshot_export(store, &schema, (enum drisk_snapshot_target)target, from,
+        st = drisk_snapshot_export(store, &schema, (enum drisk_target)target, from,
                                    until, out, &rows, &err);
     if (out && fclose(out) != 0 && !st)
         st = drisk_error_set(&err, DRISK_EIO, "error writing %s", tmp);
@@ -177,7 +177,7 @@ static int run_train(const struct drisk_args *a)
     struct drisk_train_result res;
     const char *target = drisk_arg_str(a, "target");
     drisk_error_clear(&err);
-    if (drisk_snapshot_target_parse(target) < 0) {
+    if (drisk_target_parse(target) < 0) {
         fprintf(stderr, "drisk train: --target must be late, lost or eta\n");
         return 2;
     }
@@ -376,7 +376,7 @@ static int run_eval(const struct drisk_args *a)
     char *end;
     double threshold = strtod(drisk_arg_str(a, "threshold"), &end);
     drisk_error_clear(&err);
-    if (drisk_snapshot_target_parse(target) < 0) {
+    if (drisk_target_parse(target) < 0) {
         fprintf(stderr, "drisk eval: --target must be late, lost or eta\n");
         return 2;
     }
@@ -547,7 +547,7 @@ static int run_recalibrate(const struct drisk_args *a)
     struct drisk_recalibrate_result res;
     const char *target = drisk_arg_str(a, "target");
     drisk_error_clear(&err);
-    if (drisk_snapshot_target_parse(target) < 0) {
+    if (drisk_target_parse(target) < 0) {
         fprintf(stderr, "drisk recalibrate: --target must be late, lost or eta\n");
         return 2;
     }

@@ -385,20 +385,20 @@ enum drisk_status drisk_store_settings_put(struct drisk_store *store, const char
     return run(store, st, "storing settings", err);
 }
 
-enum drisk_status drisk_store_active_models(struct drisk_store *store, int64_t ids[3],
+enum drisk_status drisk_store_active_models(struct drisk_store *store, int64_t ids[DRISK_TARGET_COUNT],
                                             struct drisk_error *err)
 {
-    static const char *const targets[3] = { "late", "lost", "eta" };
     sqlite3_stmt *st = stmt(store, L_ACTIVE, err);
-    ids[0] = ids[1] = ids[2] = 0;
+    for (int k = 0; k < DRISK_TARGET_COUNT; k++)
+        ids[k] = 0;
     if (!st)
         return DRISK_EIO;
     int s;
     while ((s = sqlite3_step(st)) == SQLITE_ROW) {
         const unsigned char *t = sqlite3_column_text(st, 0);
-        for (int k = 0; k < 3; k++)
-            if (t && strcmp((const char *)t, targets[k]) == 0)
-                ids[k] = sqlite3_column_int64(st, 1);
+        int k = drisk_target_parse((const char *)t);
+        if (k >= 0)
+            ids[k] = sqlite3_column_int64(st, 1);
     }
     sqlite3_reset(st);
     return s == SQLITE_DONE ? DRISK_OK : fail(store, "reading the active models", err);

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "data/store.h"
+#include "models/model.h"
 
 /* ---- outcomes learned from scans ---- */
 
@@ -113,7 +114,7 @@ enum drisk_status drisk_store_settings_put(struct drisk_store *store, const char
 /* ---- models ---- */
 
 /* The active model id of late, lost and eta (0 when none). */
-enum drisk_status drisk_store_active_models(struct drisk_store *store, int64_t ids[3],
+enum drisk_status drisk_store_active_models(struct drisk_store *store, int64_t ids[DRISK_TARGET_COUNT],
                                             struct drisk_error *err);
 
 #endif

@@ -351,7 +351,7 @@ enum drisk_status drisk_risk_score(const struct drisk_scorer *sc, const struct d
         return DRISK_OK;
     }
     size_t dim = 0;
-    for (int k = 0; k < 3; k++)
+    for (int k = 0; k < DRISK_TARGET_COUNT; k++)
         if (sc->model[k] && sc->schema[k]->n_features > dim)
             dim = sc->schema[k]->n_features;
     double stack_buf[2 * 256], *buf = stack_buf; /* no malloc for the usual schema sizes */
@@ -362,7 +362,7 @@ enum drisk_status drisk_risk_score(const struct drisk_scorer *sc, const struct d
     const struct drisk_feature_schema *built = NULL;
     struct drisk_progress progress = { 0 };
     enum drisk_status rc = DRISK_OK;
-    for (int k = 0; k < 3 && !rc; k++) {
+    for (int k = 0; k < DRISK_TARGET_COUNT && !rc; k++) {
         const struct drisk_model *m = sc->model[k];
         if (!m)
             continue;
@@ -373,12 +373,12 @@ enum drisk_status drisk_risk_score(const struct drisk_scorer *sc, const struct d
         struct drisk_prediction p;
         if ((rc = drisk_model_predict(m, x, 1, &p, err)))
             break;
-        if (k == 2) {
+        if (k == DRISK_TARGET_ETA) {
             out->eta_p50_h = p.p50_h;
             out->eta_p90_h = p.p90_h;
             continue;
         }
-        if (k == 0)
+        if (k == DRISK_TARGET_LATE)
             out->p_late = p.prob;
         else
             out->p_lost = p.prob;

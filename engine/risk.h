@@ -13,14 +13,14 @@
 #include "engine/policy.h"
 #include "models/model.h"
 
-/* The models scoring uses: index 0 late, 1 lost, 2 eta. A NULL model is skipped (its
+/* The models scoring uses, indexed by enum drisk_target. A NULL model is skipped (its
  * outputs are NAN). Each model carries the feature schema it was trained with. */
 struct drisk_scorer {
-    const struct drisk_model *model[3];
-    const struct drisk_feature_schema *schema[3];
-    int64_t id[3];
+    const struct drisk_model *model[DRISK_TARGET_COUNT];
+    const struct drisk_feature_schema *schema[DRISK_TARGET_COUNT];
+    int64_t id[DRISK_TARGET_COUNT];
     /* optional: each feature's reason family (drisk_risk_families), else found by name */
-    const signed char *families[3];
+    const signed char *families[DRISK_TARGET_COUNT];
 };
 
 /* Fills families_out (schema->n_features entries) with each feature's reason family, so

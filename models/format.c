@@ -43,19 +43,17 @@ const char *drisk_target_name(enum drisk_target target)
     case DRISK_TARGET_LATE: return "late";
     case DRISK_TARGET_LOST: return "lost";
     case DRISK_TARGET_ETA: return "eta";
+    case DRISK_TARGET_COUNT: break;
     }
     return NULL;
 }
 
-enum drisk_target drisk_target_parse(const char *s)
+int drisk_target_parse(const char *s)
 {
-    if (s && strcmp(s, "late") == 0)
-        return DRISK_TARGET_LATE;
-    if (s && strcmp(s, "lost") == 0)
-        return DRISK_TARGET_LOST;
-    if (s && strcmp(s, "eta") == 0)
-        return DRISK_TARGET_ETA;
-    return (enum drisk_target)0;
+    for (int t = 0; s && t < DRISK_TARGET_COUNT; t++)
+        if (strcmp(s, drisk_target_name((enum drisk_target)t)) == 0)
+            return t;
+    return -1;
 }
 
 int drisk_target_is_classification(enum drisk_target target)
@@ -929,8 +927,9 @@ static enum drisk_status read_meta(struct drisk_reader *r, struct drisk_model_me
             if (have_alg)
                 memcpy(meta->algorithm, sval, strlen(sval) + 1);
         } else if (strcmp(key, "target") == 0) {
-            meta->target = drisk_target_parse(sval);
-            have_target = meta->target != 0;
+            int t = drisk_target_parse(sval);
+            have_target = t >= 0;
+            meta->target = have_target ? (enum drisk_target)t : DRISK_TARGET_LATE;
         } else if (strcmp(key, "schema_hash") == 0) {
             have_schema = sval[0] && strlen(sval) < sizeof meta->schema_hash;
             if (have_schema)

@@ -22,16 +22,19 @@
 #include "models/error.h"
 
 /* What a model predicts. Stored in model files by name ("late", "lost", "eta"). */
+/* What a model predicts, and an index (0 .. DRISK_TARGET_COUNT - 1) for per-target arrays
+ * everywhere (training, scoring, the server). Model files store the name, not the number. */
 enum drisk_target {
-    DRISK_TARGET_LATE = 1, /* classification: y in {0,1}, 1 = delivered after the promise */
+    DRISK_TARGET_LATE = 0, /* classification: y in {0,1}, 1 = delivered after the promise */
     DRISK_TARGET_LOST,     /* classification: y in {0,1}, 1 = never delivered */
-    DRISK_TARGET_ETA       /* regression: y = hours until delivery, > 0 */
+    DRISK_TARGET_ETA,      /* regression: y = hours until delivery, > 0 */
+    DRISK_TARGET_COUNT
 };
 
 /* "late", "lost", "eta"; NULL for an unknown value. Static storage. */
 const char *drisk_target_name(enum drisk_target target);
-/* The target named s, or 0 if s names none. */
-enum drisk_target drisk_target_parse(const char *s);
+/* The target named s (NULL allowed), or -1 if s names none. */
+int drisk_target_parse(const char *s);
 /* 1 for late and lost, 0 for eta. */
 int drisk_target_is_classification(enum drisk_target target);
 

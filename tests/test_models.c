@@ -1511,7 +1511,7 @@ static void test_table(void)
     CHECK(n == 6);
     drisk_model_free(NULL);
     drisk_calibrator_free(NULL);
-    CHECK(drisk_target_parse("lost") == DRISK_TARGET_LOST && drisk_target_parse("x") == 0);
+    CHECK(drisk_target_parse("lost") == DRISK_TARGET_LOST && drisk_target_parse("x") == -1);
     CHECK(drisk_calib_kind_parse("isotonic") == DRISK_CALIB_ISOTONIC);
 
     enum { N = 500, D = 3 };

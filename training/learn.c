@@ -22,7 +22,7 @@ static struct drisk_dataset as_dataset(const struct drisk_rows *m)
 }
 
 struct collect {
-    enum drisk_snapshot_target target;
+    enum drisk_target target;
     int64_t valid_start;
     struct drisk_rows train, valid;
     int64_t valid_min_created;
@@ -32,7 +32,7 @@ static int collect_row(const struct drisk_snapshot *s, void *ctx, struct drisk_e
 {
     struct collect *c = ctx;
     double y = drisk_snapshot_label(s, c->target);
-    if (isnan(y) || (c->target == DRISK_SNAPSHOT_ETA && y <= 0))
+    if (isnan(y) || (c->target == DRISK_TARGET_ETA && y <= 0))
         return 0;
     struct drisk_rows *m = s->sh->created_at < c->valid_start ? &c->train : &c->valid;
     if (drisk_rows_push(m, s->x, y)) {
@@ -205,12 +205,12 @@ enum drisk_status drisk_train(struct drisk_store *store, const struct drisk_trai
 
     memset(res, 0, sizeof *res);
     res->active_log_loss = NAN;
-    int t = drisk_snapshot_target_parse(opts->target);
+    int t = drisk_target_parse(opts->target);
     if (t < 0)
         return drisk_error_set(err, DRISK_EINVAL, "unknown target \"%s\": use late, lost or eta",
                                opts->target);
-    c.target = (enum drisk_snapshot_target)t;
-    enum drisk_target mt = drisk_target_parse(opts->target);
+    c.target = (enum drisk_target)t;
+    enum drisk_target mt = c.target;
     int classification = drisk_target_is_classification(mt);
     const char *alg = opts->algorithm ? opts->algorithm : DRISK_TRAIN_DEFAULT_MODEL;
     int is_auto = strcmp(alg, "auto") == 0;
@@ -398,7 +398,7 @@ struct evalrow {
 #define EVAL_BATCH 256
 
 struct evalctx {
-    enum drisk_snapshot_target target;
+    enum drisk_target target;
     const struct drisk_model *m;
     FILE *predictions;
     size_t n, cap;
@@ -438,13 +438,12 @@ static enum drisk_status eval_flush(struct evalctx *c, struct drisk_error *err)
         return rc;
     for (size_t k = 0; k < c->n_pend; k++) {
         struct evalrow *r = &c->rows[c->n - c->n_pend + k];
-        r->score = c->target == DRISK_SNAPSHOT_ETA ? pr[k].p50_h : pr[k].prob;
+        r->score = c->target == DRISK_TARGET_ETA ? pr[k].p50_h : pr[k].prob;
         r->p90 = pr[k].p90_h;
         if (c->predictions) {
             char ts[DRISK_TS_BUF];
-            const char *tn = c->target == DRISK_SNAPSHOT_LATE ? "late"
-                             : c->target == DRISK_SNAPSHOT_LOST ? "lost" : "eta";
-            if (c->target == DRISK_SNAPSHOT_ETA) /* score is the P50 */
+            const char *tn = drisk_target_name(c->target);
+            if (c->target == DRISK_TARGET_ETA) /* score is the P50 */
                 fprintf(c->predictions, "%s,%s,%s,%.10g,%.10g,%.10g\n", c->pend_id[k],
                         drisk_ts_format(r->as_of, ts), tn, r->y, r->score, r->p90);
             else
@@ -460,7 +459,7 @@ static int eval_row(const struct drisk_snapshot *s, void *ctx, struct drisk_erro
 {
     struct evalctx *c = ctx;
     double y = drisk_snapshot_label(s, c->target);
-    if (isnan(y) || (c->target == DRISK_SNAPSHOT_ETA && y <= 0))
+    if (isnan(y) || (c->target == DRISK_TARGET_ETA && y <= 0))
         return 0;
     if (c->recal_m) {
         /* the calibration in force at as_of: refitted at each boundary up to it, on the
@@ -500,7 +499,7 @@ static int eval_row(const struct drisk_snapshot *s, void *ctx, struct drisk_erro
     r->y = y;
     /* today's rules: late = a carrier exception (or, later, the promise passing);
      * lost = no scan for 7 days */
-    r->naive = c->target == DRISK_SNAPSHOT_LOST
+    r->naive = c->target == DRISK_TARGET_LOST
                    ? (c->f_since_last >= 0 && expm1(s->x[c->f_since_last]) >= 168.0)
                    : (c->f_exceptions >= 0 && s->x[c->f_exceptions] > 0);
     r->carrier = (unsigned char)slice_id(c, 0, s->sh->carrier);
@@ -537,7 +536,7 @@ static enum drisk_status subset_metrics(const struct evalctx *c, int kind, int i
     bm->auc = bm->pr_auc = bm->brier = bm->log_loss = bm->ece = NAN;
     if (n == 0)
         goto out;
-    if (c->target == DRISK_SNAPSHOT_ETA)
+    if (c->target == DRISK_TARGET_ETA)
         rc = drisk_metrics_eta(n, y, s, s90, NULL, em, err);
     else
         rc = drisk_metrics_binary(n, y, s, NULL, bm, err);
@@ -574,7 +573,7 @@ static enum drisk_status lead_times(const struct evalctx *c, double threshold,
      * more row per late shipment, at promised_at */
     for (size_t i = 0; i < n; i++)
         score[i] = c->rows[i].naive;
-    if (c->target == DRISK_SNAPSHOT_LATE) {
+    if (c->target == DRISK_TARGET_LATE) {
         /* a marker row for every late snapshot: repeats do not change a first alert */
         for (size_t i = 0; i < n; i++) {
             if (c->rows[i].y != 1)
@@ -608,11 +607,11 @@ enum drisk_status drisk_eval(struct drisk_store *store, const struct drisk_eval_
     enum drisk_status rc;
     double t0 = drisk_monotonic_s();
     memset(res, 0, sizeof *res);
-    int t = drisk_snapshot_target_parse(opts->target);
+    int t = drisk_target_parse(opts->target);
     if (t < 0)
         return drisk_error_set(err, DRISK_EINVAL, "unknown target \"%s\": use late, lost or eta",
                                opts->target);
-    c.target = (enum drisk_snapshot_target)t;
+    c.target = (enum drisk_target)t;
     if ((rc = drisk_registry_load(store, opts->model_id, opts->target, &row, &schema, &m, err)))
         goto out;
     res->model_id = row.id;
@@ -623,7 +622,7 @@ enum drisk_status drisk_eval(struct drisk_store *store, const struct drisk_eval_
     c.f_exceptions = drisk_feature_index(&schema, "exceptions");
     c.f_since_last = drisk_feature_index(&schema, "h_since_last_scan_log");
     if (c.predictions)
-        fputs(c.target == DRISK_SNAPSHOT_ETA ? "shipment_id,as_of,target,label,score,p90\n"
+        fputs(c.target == DRISK_TARGET_ETA ? "shipment_id,as_of,target,label,score,p90\n"
               : "shipment_id,as_of,target,label,score\n", c.predictions);
     c.d = schema.n_features;
     if (!(c.pend_x = malloc(EVAL_BATCH * c.d * sizeof *c.pend_x)) ||
@@ -655,7 +654,7 @@ enum drisk_status drisk_eval(struct drisk_store *store, const struct drisk_eval_
     }
     if ((rc = subset_metrics(&c, -1, 0, &res->m, &res->eta, err)))
         goto out;
-    if (c.target != DRISK_SNAPSHOT_ETA) {
+    if (c.target != DRISK_TARGET_ETA) {
         double *y = malloc(c.n * sizeof *y), *s = malloc(c.n * sizeof *s);
         if (!y || !s) {
             free(y);

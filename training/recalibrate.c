@@ -16,14 +16,14 @@
  * promise months after checkout is rare; later ones are simply not in the window). */
 #define RECAL_CREATED_MARGIN_S (120 * 86400LL)
 
-void drisk_recal_moments(const struct drisk_snapshot *s, enum drisk_snapshot_target target,
+void drisk_recal_moments(const struct drisk_snapshot *s, enum drisk_target target,
                          int64_t *known, int64_t *avail)
 {
     int64_t p = s->sh->promised_at;
     *known = *avail = p; /* late: on time by the promise, or late at it */
-    if (target == DRISK_SNAPSHOT_LOST) {
+    if (target == DRISK_TARGET_LOST) {
         *known = *avail = p + DRISK_LOST_WINDOW_S;
-    } else if (target == DRISK_SNAPSHOT_ETA) {
+    } else if (target == DRISK_TARGET_ETA) {
         *known = p + DRISK_RECAL_ETA_WAIT_S;
         *avail = s->sh->delivered_at;
     }
@@ -125,7 +125,7 @@ void drisk_recal_pool_free(struct drisk_recal_pool *p)
 /* ---- drisk recalibrate ---- */
 
 struct collect {
-    enum drisk_snapshot_target target;
+    enum drisk_target target;
     struct drisk_recal_pool pool;
     int64_t t, window_s;
 };
@@ -134,7 +134,7 @@ static int collect_row(const struct drisk_snapshot *s, void *ctx, struct drisk_e
 {
     struct collect *c = ctx;
     double y = drisk_snapshot_label(s, c->target);
-    if (isnan(y) || (c->target == DRISK_SNAPSHOT_ETA && y <= 0))
+    if (isnan(y) || (c->target == DRISK_TARGET_ETA && y <= 0))
         return 0;
     int64_t known, avail;
     drisk_recal_moments(s, c->target, &known, &avail);
@@ -189,13 +189,13 @@ enum drisk_status drisk_recalibrate(struct drisk_store *store,
     int64_t first, last;
     memset(res, 0, sizeof *res);
     res->before[0] = res->before[1] = res->after[0] = res->after[1] = NAN;
-    int t = drisk_snapshot_target_parse(opts->target);
+    int t = drisk_target_parse(opts->target);
     if (t < 0)
         return drisk_error_set(err, DRISK_EINVAL, "unknown target \"%s\": use late, lost or eta",
                                opts->target);
     if (opts->window_s <= 0)
         return drisk_error_set(err, DRISK_EINVAL, "the window must be at least a day");
-    c.target = (enum drisk_snapshot_target)t;
+    c.target = (enum drisk_target)t;
     c.window_s = opts->window_s;
     if ((rc = drisk_registry_load(store, opts->model_id, opts->target, &row, &schema, &m, err)))
         goto out;

@@ -34,7 +34,7 @@ struct drisk_recal_pool {
 };
 
 /* The moments of s's label for target, per the rule above. */
-void drisk_recal_moments(const struct drisk_snapshot *s, enum drisk_snapshot_target target,
+void drisk_recal_moments(const struct drisk_snapshot *s, enum drisk_target target,
                          int64_t *known, int64_t *avail);
 
 /* Appends one labelled snapshot (rows.d features). -1 when out of memory. */

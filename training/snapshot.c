@@ -291,21 +291,13 @@ enum drisk_status drisk_network_replay(struct drisk_store *store, int64_t now,
     return replay(store, NULL, &o, NULL, NULL, net, err);
 }
 
-int drisk_snapshot_target_parse(const char *name)
-{
-    static const char *const names[] = { "late", "lost", "eta" };
-    for (int i = 0; i < 3; i++)
-        if (strcmp(name, names[i]) == 0)
-            return i;
-    return -1;
-}
-
-double drisk_snapshot_label(const struct drisk_snapshot *s, enum drisk_snapshot_target target)
+double drisk_snapshot_label(const struct drisk_snapshot *s, enum drisk_target target)
 {
     switch (target) {
-    case DRISK_SNAPSHOT_LATE: return s->late >= 0 ? s->late : NAN;
-    case DRISK_SNAPSHOT_LOST: return s->lost >= 0 ? s->lost : NAN;
-    case DRISK_SNAPSHOT_ETA: return s->eta_h;
+    case DRISK_TARGET_LATE: return s->late >= 0 ? s->late : NAN;
+    case DRISK_TARGET_LOST: return s->lost >= 0 ? s->lost : NAN;
+    case DRISK_TARGET_ETA: return s->eta_h;
+    case DRISK_TARGET_COUNT: break;
     }
     return NAN;
 }
@@ -335,7 +327,7 @@ enum drisk_status drisk_snapshot_schema(struct drisk_store *store, int64_t until
 
 struct export_ctx {
     FILE *out;
-    enum drisk_snapshot_target target;
+    enum drisk_target target;
     size_t dim;
     int64_t rows;
 };
@@ -382,7 +374,7 @@ static int export_row(const struct drisk_snapshot *s, void *ctx, struct drisk_er
 
 enum drisk_status drisk_snapshot_export(struct drisk_store *store,
                                         const struct drisk_feature_schema *schema,
-                                        enum drisk_snapshot_target target, int64_t from,
+                                        enum drisk_target target, int64_t from,
                                         int64_t until, FILE *out, int64_t *rows,
                                         struct drisk_error *err)
 {

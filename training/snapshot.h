@@ -76,19 +76,10 @@ enum drisk_status drisk_registry_load(struct drisk_store *store, int64_t id, con
 enum drisk_status drisk_rows_predict(const struct drisk_model *m, const struct drisk_rows *r,
                                      double *p, double *p90, struct drisk_error *err);
 
-/* What a snapshot is labeled for (CONTRACT §3). */
-enum drisk_snapshot_target {
-    DRISK_SNAPSHOT_LATE = 0,
-    DRISK_SNAPSHOT_LOST,
-    DRISK_SNAPSHOT_ETA
-};
-
-/* "late", "lost", "eta" -> target; -1 for anything else. */
-int drisk_snapshot_target_parse(const char *name);
-
 /* The snapshot's label for target (0/1, or hours for eta); NAN when the snapshot is not
- * one of target's (unlabeled, or outside its window). */
-double drisk_snapshot_label(const struct drisk_snapshot *s, enum drisk_snapshot_target target);
+ * one of target's (unlabeled, or outside its window). Targets are enum drisk_target
+ * (models/model.h), parsed with drisk_target_parse. */
+double drisk_snapshot_label(const struct drisk_snapshot *s, enum drisk_target target);
 
 /* The feature schema of a training window: vocabularies from the shipments created before
  * until (all when INT64_MAX), keeping categories seen at least min_count times. */
@@ -101,7 +92,7 @@ enum drisk_status drisk_snapshot_schema(struct drisk_store *store, int64_t until
  * Sets *rows. */
 enum drisk_status drisk_snapshot_export(struct drisk_store *store,
                                         const struct drisk_feature_schema *schema,
-                                        enum drisk_snapshot_target target, int64_t from,
+                                        enum drisk_target target, int64_t from,
                                         int64_t until, FILE *out, int64_t *rows,
                                         struct drisk_error *err);
 
