@@ -87,8 +87,7 @@ static int run_simulate(const struct drisk_args *a)
 }
 
 const struct drisk_command drisk_cmd_simulate = {
-    "simulate", "--db DB [--shipments N] [--seed S] [--start YYYY-MM-DD] [--days D] [--export DIR]\n"
-    "       [--scenario NAME]",
+    "simulate", NULL,
     "simulate a realistic shipment history (carriers, hubs, disruptions, losses) into the store",
     "The model and its rates are described in docs/SIMULATOR.md. Re-running with the same\n"
     "options into the same database adds nothing.\n"
@@ -200,7 +199,7 @@ static int run_import(const struct drisk_args *a)
 }
 
 const struct drisk_command drisk_cmd_import = {
-    "import", "--db DB [--shipments FILE] [--scans FILE] [--skip-invalid REJECTS] [--json]",
+    "import", NULL,
     "import shipments and scans (interchange CSV or JSON Lines) into the store",
     "Columns are matched by header name in any order; extra columns are ignored. Events may\n"
     "use drisk codes, AfterShip tags, or EasyPost / Shippo statuses (docs/VOCABULARY.md).\n"
@@ -273,7 +272,7 @@ static int run_stats(const struct drisk_args *a)
 }
 
 const struct drisk_command drisk_cmd_stats = {
-    "stats", "--db DB [--json]",
+    "stats", NULL,
     "summarize the store: shipments, scans, on-time, loss and return rates per carrier",
     "On-time, lost and returned are fractions of shipments whose outcome is known.",
     stats_opts, 0, run_stats,

@@ -135,7 +135,7 @@ static int run_keys(const struct drisk_args *a)
 }
 
 const struct drisk_command drisk_cmd_keys = {
-    "keys", "--db DB create --merchant M [--admin] | list | revoke ID [--json]",
+    "keys", "create | list | revoke ID",
     "create, list or revoke API keys for the HTTP server",
     "create prints a new key once (the store keeps only its SHA-256); a key acts for one\n"
     "merchant, and --admin keys may also activate models.",

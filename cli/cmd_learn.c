@@ -89,7 +89,7 @@ static int run_export(const struct drisk_args *a)
 }
 
 const struct drisk_command drisk_cmd_export = {
-    "export", "--db DB --target late|lost|eta [--until TIME] [--from TIME] --out FILE.csv",
+    "export", NULL,
     "write the snapshot feature matrix with labels (CSV) for analysts' own tools",
     "One row per labeled snapshot (CONTRACT §4): shipment_id, merchant_id, as_of, label, then\n"
     "one column per feature. Features use only what was known at as_of; labels are the\n"
@@ -288,7 +288,7 @@ static int run_train(const struct drisk_args *a)
 }
 
 const struct drisk_command drisk_cmd_train = {
-    "train", "--db DB --target late|lost|eta [--model NAME|auto] [--until TIME] [--json]",
+    "train", NULL,
     "train a model on snapshots of past shipments and register it",
     "Snapshots of shipments created before --until train it; the last 15% of that period\n"
     "(by creation time) validates: it chooses the L2 strength, calibrates the probabilities\n"
@@ -516,7 +516,7 @@ static int run_eval(const struct drisk_args *a)
 }
 
 const struct drisk_command drisk_cmd_eval = {
-    "eval", "--db DB --target late|lost|eta [--model ID] [--from TIME] [--to TIME] [--json] [--predictions FILE.csv] [--report FILE.html] [--recalibrate-every DAYS [--recalibrate-window DAYS]]",
+    "eval", NULL,
     "evaluate a model on later shipments than it was trained on",
     "Metrics over the labeled snapshots of shipments created in [--from, --to): AUC, PR-AUC,\n"
     "Brier, log loss, ECE and a reliability table; alerts per shipment at --threshold\n"
@@ -598,7 +598,7 @@ static int run_recalibrate(const struct drisk_args *a)
 }
 
 const struct drisk_command drisk_cmd_recalibrate = {
-    "recalibrate", "--db DB --target late|lost|eta [--model ID] [--window DAYS] [--now TIME] [--json]",
+    "recalibrate", NULL,
     "refit a model's calibration on the most recent labelled window",
     "Keeps the learner and refits only its calibration (Platt for late and lost, conformal\n"
     "P50/P90 for eta) on the snapshots whose labels became known in the last --window days\n"
@@ -703,7 +703,7 @@ static int run_models(const struct drisk_args *a)
 }
 
 const struct drisk_command drisk_cmd_models = {
-    "models", "--db DB list | show ID | activate ID [--json]",
+    "models", "list | show ID | activate ID",
     "list the registered models, show one, or make one its target's active model",
     "Activation takes effect for the next eval (and, later, without a restart in the server).",
     models_opts, 2, run_models,

@@ -131,7 +131,7 @@ static int run_serve(const struct drisk_args *a)
 }
 
 const struct drisk_command drisk_cmd_serve = {
-    "serve", "--db DB [--listen 127.0.0.1:8080] [--threads N]",
+    "serve", NULL,
     "run the HTTP scoring server (API v1: api/openapi.yaml)",
     "Replays the store's history into the network statistics, loads the active models and\n"
     "serves CONTRACT section 6's routes. Keys: drisk keys create. Stop with SIGTERM or Ctrl-C.",

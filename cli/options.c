@@ -132,9 +132,44 @@ int drisk_args_parse(const struct drisk_command *cmd, int argc, char **argv,
     return 0;
 }
 
+/* "usage: drisk NAME VERBS --req X [--opt Y] [--flag]", wrapped under the command. */
+static void usage_line(const struct drisk_command *cmd)
+{
+    char head[64];
+    int indent = snprintf(head, sizeof head, "usage: drisk %s ", cmd->name), col = indent;
+    fputs(head, stdout);
+    for (const struct drisk_opt *o = cmd->opts;; o++) {
+        char item[160];
+        if (!o->name) { /* the verbs last, as "drisk models --db DB show ID" reads */
+            if (!cmd->verbs)
+                break;
+            snprintf(item, sizeof item, "%s", cmd->verbs);
+        } else if (o->type == DRISK_OPT_FLAG) {
+            snprintf(item, sizeof item, "[--%s]", o->name);
+        } else {
+            int required = o->def && !o->def[0];
+            snprintf(item, sizeof item, required ? "--%s %s" : "[--%s %s]", o->name,
+                     o->metavar ? o->metavar : "VALUE");
+        }
+        int len = (int)strlen(item);
+        if (col > indent && col + 1 + len > 90) {
+            printf("\n%*s", indent, "");
+            col = indent;
+        } else if (col > indent) {
+            putchar(' ');
+            col++;
+        }
+        col += printf("%s", item);
+        if (!o->name)
+            break;
+    }
+    putchar('\n');
+}
+
 void drisk_command_help(const struct drisk_command *cmd)
 {
-    printf("usage: drisk %s %s\n\n%s\n", cmd->name, cmd->usage, cmd->summary);
+    usage_line(cmd);
+    printf("\n%s\n", cmd->summary);
     if (cmd->details)
         printf("\n%s\n", cmd->details);
     printf("\noptions:\n");

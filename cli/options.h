@@ -39,7 +39,8 @@ struct drisk_args {
 
 struct drisk_command {
     const char *name;
-    const char *usage;   /* the part after "drisk NAME " */
+    const char *verbs;   /* positional part of the usage line ("list | show ID"), or NULL;
+                          * the options part is generated from opts */
     const char *summary; /* one line for drisk --help */
     const char *details; /* extra text for drisk NAME --help, or NULL */
     const struct drisk_opt *opts;
