@@ -9,8 +9,8 @@
 #include <string.h>
 
 #include "data/import.h"
-#include "engine/text.h"
-#include "engine/timeutil.h"
+#include "base/text.h"
+#include "base/timeutil.h"
 #include "engine/vocab.h"
 
 #define ARENA_BYTES (64 * 1024)

@@ -21,8 +21,8 @@
 #include "api/json.h"
 #include "api/service.h"
 #include "data/live.h"
-#include "engine/timeutil.h"
-#include "models/log.h"
+#include "base/timeutil.h"
+#include "base/log.h"
 
 #define MAX_BATCH 1000
 

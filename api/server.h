@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "models/error.h"
+#include "base/error.h"
 
 struct drisk_server_options {
     const char *db_path;

@@ -12,10 +12,10 @@
 
 #include "api/json.h"
 #include "engine/network.h"
-#include "engine/sha256.h"
-#include "engine/strmap.h"
+#include "base/sha256.h"
+#include "base/strmap.h"
 #include "engine/vocab.h"
-#include "models/log.h"
+#include "base/log.h"
 #include "training/snapshot.h"
 
 #define MAX_STORES 512

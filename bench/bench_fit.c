@@ -20,9 +20,9 @@
 #include <string.h>
 
 #include "data/csv.h"
-#include "engine/strmap.h"
-#include "engine/timeutil.h"
-#include "models/log.h"
+#include "base/strmap.h"
+#include "base/timeutil.h"
+#include "base/log.h"
 #include "models/model.h"
 #include "training/metrics.h"
 

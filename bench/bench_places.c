@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "engine/network.h"
-#include "models/log.h"
+#include "base/log.h"
 
 static long peak_rss_kb(void)
 {

@@ -8,8 +8,8 @@
 #include "data/import.h"
 #include "data/sim.h"
 #include "data/store.h"
-#include "engine/timeutil.h"
-#include "models/log.h"
+#include "base/timeutil.h"
+#include "base/log.h"
 
 /* ---- simulate ---- */
 

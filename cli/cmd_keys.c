@@ -8,8 +8,8 @@
 
 #include "cli/commands.h"
 #include "data/store.h"
-#include "engine/sha256.h"
-#include "engine/timeutil.h"
+#include "base/sha256.h"
+#include "base/timeutil.h"
 
 #define KEY_PREFIX "drisk_"
 #define KEY_RANDOM_BYTES 24 /* 192 bits */

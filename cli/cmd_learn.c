@@ -9,8 +9,8 @@
 
 #include "cli/commands.h"
 #include "data/store.h"
-#include "engine/text.h"
-#include "engine/timeutil.h"
+#include "base/text.h"
+#include "base/timeutil.h"
 #include "training/learn.h"
 #include "training/recalibrate.h"
 #include "training/report.h"

@@ -9,7 +9,7 @@
 
 #include "api/server.h"
 #include "cli/commands.h"
-#include "models/log.h"
+#include "base/log.h"
 
 static const struct drisk_opt serve_opts[] = {
     { "db", DRISK_OPT_STRING, 1, "DB", "", 0, 0, "SQLite database (simulated or imported history, trained models)" },

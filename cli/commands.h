@@ -6,7 +6,7 @@
 #include <stdio.h>
 
 #include "cli/options.h"
-#include "models/error.h"
+#include "base/error.h"
 
 extern const struct drisk_command drisk_cmd_simulate;
 extern const struct drisk_command drisk_cmd_import;

@@ -6,8 +6,8 @@
 
 #include "cli/commands.h"
 #include "data/store.h"
-#include "models/log.h"
-#include "engine/text.h"
+#include "base/log.h"
+#include "base/text.h"
 
 static const struct drisk_command *const commands[] = {
     &drisk_cmd_simulate,

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/timeutil.h"
+#include "base/timeutil.h"
 
 static void env_name(const char *opt, char *buf, size_t cap)
 {

@@ -8,7 +8,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "models/error.h"
+#include "base/error.h"
 
 #define DRISK_CSV_MAX_FIELDS 256
 #define DRISK_CSV_MAX_RECORD (1 << 20) /* bytes of one record after unquoting */

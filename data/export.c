@@ -4,7 +4,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "engine/timeutil.h"
+#include "base/timeutil.h"
 #include "engine/vocab.h"
 
 const char drisk_shipments_csv_header[] =

@@ -19,9 +19,9 @@
 #include "data/csv.h"
 #include "data/export.h"
 #include "data/jsonl.h"
-#include "models/log.h"
-#include "engine/text.h"
-#include "engine/timeutil.h"
+#include "base/log.h"
+#include "base/text.h"
+#include "base/timeutil.h"
 #include "engine/vocab.h"
 
 enum field {

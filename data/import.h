@@ -7,7 +7,7 @@
 #include <stdint.h>
 
 #include "data/store.h"
-#include "models/error.h"
+#include "base/error.h"
 
 struct drisk_import_counts {
     int64_t read, inserted, updated, unchanged, rejected;

@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "models/error.h"
+#include "base/error.h"
 
 #define DRISK_JSONL_MAX_LINE (1 << 20)
 #define DRISK_JSONL_MAX_PAIRS 256

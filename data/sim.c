@@ -20,7 +20,7 @@
 #include <time.h>
 
 #include "data/export.h"
-#include "engine/timeutil.h"
+#include "base/timeutil.h"
 #include "engine/vocab.h"
 
 #define HOUR 3600

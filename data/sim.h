@@ -8,7 +8,7 @@
 #include <stdint.h>
 
 #include "data/store.h"
-#include "models/error.h"
+#include "base/error.h"
 
 /* Bounds drisk_sim_run accepts (DRISK_EINVAL outside them). */
 #define DRISK_SIM_MAX_SHIPMENTS 100000000LL

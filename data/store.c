@@ -13,8 +13,8 @@
 #include "data/schema.h"
 #include "data/store_impl.h"
 #include "engine/features.h"
-#include "engine/sha256.h"
-#include "engine/strmap.h"
+#include "base/sha256.h"
+#include "base/strmap.h"
 #include "engine/vocab.h"
 #include "models/model.h"
 

@@ -4,7 +4,7 @@
  * parameters bound (no SQL is ever assembled from input).
  *
  * Threads: a struct drisk_store is one SQLite connection; use it from one thread at a
- * time (open one per thread). Timestamps are int64 UTC seconds (engine/timeutil.h). */
+ * time (open one per thread). Timestamps are int64 UTC seconds (base/timeutil.h). */
 #ifndef DRISK_STORE_H
 #define DRISK_STORE_H
 
@@ -12,7 +12,7 @@
 #include <stdint.h>
 
 #include "engine/shipment.h"
-#include "models/error.h"
+#include "base/error.h"
 
 struct drisk_store;
 

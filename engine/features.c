@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/strmap.h"
-#include "engine/timeutil.h"
+#include "base/strmap.h"
+#include "base/timeutil.h"
 #include "engine/vocab.h"
 
 /* ---- vocabularies ---- */

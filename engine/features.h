@@ -13,7 +13,7 @@
 
 #include "engine/network.h"
 #include "engine/shipment.h"
-#include "models/error.h"
+#include "base/error.h"
 
 #define DRISK_FEATURE_VERSION 3
 #define DRISK_VOCAB_MAX 48      /* carriers and services with their own column; the rest

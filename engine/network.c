@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/strmap.h"
+#include "base/strmap.h"
 #include "engine/vocab.h"
 
 #define HOURS 24

@@ -16,7 +16,7 @@
 #include <stdint.h>
 
 #include "engine/shipment.h"
-#include "models/error.h"
+#include "base/error.h"
 
 struct drisk_network;
 

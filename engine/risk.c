@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/timeutil.h"
+#include "base/timeutil.h"
 #include "engine/vocab.h"
 
 enum family {

@@ -1,7 +1,7 @@
 /* The domain's two records: a shipment (a parcel with a tracking number, its promise
  * and, once known, its outcome) and a scan (one carrier tracking event). Shared by the
  * store, the importers, the simulator, features and scoring. Timestamps are int64 UTC
- * seconds (engine/timeutil.h). */
+ * seconds (base/timeutil.h). */
 #ifndef DRISK_SHIPMENT_H
 #define DRISK_SHIPMENT_H
 

@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "models/format.h"
-#include "models/log.h"
+#include "base/log.h"
 
 #define PLATT_MAX_ITER 100
 #define PLATT_MIN_STEP 1e-10

@@ -11,7 +11,7 @@
 
 #include <stddef.h>
 
-#include "models/error.h"
+#include "base/error.h"
 
 /* Stored as these integers in model files: never renumber. */
 enum drisk_calib_kind {

@@ -24,7 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "models/log.h"
+#include "base/log.h"
 
 #define MAGIC "DRISKMDL"
 #define MAGIC_LEN 8

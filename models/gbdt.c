@@ -50,7 +50,7 @@
 #include <unistd.h>
 
 #include "models/format.h"
-#include "models/log.h"
+#include "base/log.h"
 
 #define GBDT_MAX_BINS 256
 #define GBDT_SAMPLE 2000000

@@ -21,7 +21,7 @@
 #include <cblas.h>
 
 #include "models/format.h"
-#include "models/log.h"
+#include "base/log.h"
 
 #define Z90 1.2815515655446004
 #define BLOCK_ROWS 4096

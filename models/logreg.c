@@ -27,7 +27,7 @@
 #include <cblas.h>
 
 #include "models/format.h"
-#include "models/log.h"
+#include "base/log.h"
 
 #define LS_C1 1e-4
 #define LS_C2 0.9

@@ -25,7 +25,7 @@
 #include <cblas.h>
 
 #include "models/format.h"
-#include "models/log.h"
+#include "base/log.h"
 
 #define MLP_MAX_UNITS 4096
 #define MLP_MAX_FEATURES ((size_t)1 << 16)

@@ -19,7 +19,7 @@
 #include <stdio.h>
 
 #include "models/calibrate.h"
-#include "models/error.h"
+#include "base/error.h"
 
 /* What a model predicts. Stored in model files by name ("late", "lost", "eta"). */
 /* What a model predicts, and an index (0 .. DRISK_TARGET_COUNT - 1) for per-target arrays

@@ -30,7 +30,7 @@
 #include <svm.h>
 
 #include "models/format.h"
-#include "models/log.h"
+#include "base/log.h"
 
 #define SVM_MAX_SV ((size_t)1 << 24)
 #define SVM_CHUNK 32

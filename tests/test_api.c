@@ -25,8 +25,8 @@
 #include "api/server.h"
 #include "data/sim.h"
 #include "data/store.h"
-#include "engine/sha256.h"
-#include "engine/timeutil.h"
+#include "base/sha256.h"
+#include "base/timeutil.h"
 #include "tests/check.h"
 #include "training/learn.h"
 

@@ -12,8 +12,8 @@
 #include "data/import.h"
 #include "data/jsonl.h"
 #include "data/store.h"
-#include "engine/sha256.h"
-#include "engine/timeutil.h"
+#include "base/sha256.h"
+#include "base/timeutil.h"
 #include "engine/vocab.h"
 #include "tests/check.h"
 

@@ -4,10 +4,10 @@
 #include <string.h>
 
 #include "engine/policy.h"
-#include "engine/sha256.h"
-#include "engine/strmap.h"
-#include "engine/text.h"
-#include "engine/timeutil.h"
+#include "base/sha256.h"
+#include "base/strmap.h"
+#include "base/text.h"
+#include "base/timeutil.h"
 #include "engine/vocab.h"
 #include "tests/check.h"
 

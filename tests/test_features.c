@@ -16,7 +16,7 @@
 #include "data/store.h"
 #include "engine/features.h"
 #include "engine/network.h"
-#include "engine/timeutil.h"
+#include "base/timeutil.h"
 #include "engine/vocab.h"
 #include "tests/check.h"
 #include "training/snapshot.h"

@@ -11,7 +11,7 @@
 
 #include "data/sim.h"
 #include "data/store.h"
-#include "engine/timeutil.h"
+#include "base/timeutil.h"
 #include "engine/vocab.h"
 #include "check.h"
 

@@ -9,8 +9,8 @@
 #include <time.h>
 
 #include "engine/features.h"
-#include "engine/timeutil.h"
-#include "models/log.h"
+#include "base/timeutil.h"
+#include "base/log.h"
 #include "models/model.h"
 #include "training/recalibrate.h"
 #include "training/snapshot.h"

@@ -8,7 +8,7 @@
 #include <stdio.h>
 
 #include "data/store.h"
-#include "models/error.h"
+#include "base/error.h"
 #include "models/model.h"
 #include "training/metrics.h"
 

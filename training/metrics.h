@@ -26,7 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "models/error.h"
+#include "base/error.h"
 
 /* ---- binary targets: ranking and calibration ---- */
 
@@ -206,7 +206,7 @@ enum drisk_status drisk_metrics_eta(size_t n, const double *truth_h, const doubl
 
 /* The snapshots to judge, as parallel columns of n rows (borrowed, any order: the rows of
  * a shipment need not be contiguous or sorted by time). Rows of one shipment must agree on
- * y and promised_at (DRISK_EINVAL otherwise). Times are UTC seconds (engine/timeutil.h). */
+ * y and promised_at (DRISK_EINVAL otherwise). Times are UTC seconds (base/timeutil.h). */
 struct drisk_lead_input {
     size_t n;
     const int64_t *shipment;     /* any integer identifying the shipment (e.g. its rowid) */

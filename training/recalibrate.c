@@ -8,8 +8,8 @@
 #include <string.h>
 
 #include "engine/features.h"
-#include "engine/timeutil.h"
-#include "models/log.h"
+#include "base/timeutil.h"
+#include "base/log.h"
 #include "training/metrics.h"
 
 /* Shipments created this long before a window's start can still have labels in it (a

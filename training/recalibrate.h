@@ -17,7 +17,7 @@
 #include <stdint.h>
 
 #include "data/store.h"
-#include "models/error.h"
+#include "base/error.h"
 #include "models/model.h"
 #include "training/snapshot.h"
 

@@ -12,7 +12,7 @@
 
 #include "data/export.h"
 #include "engine/network.h"
-#include "engine/timeutil.h"
+#include "base/timeutil.h"
 #include "engine/vocab.h"
 
 enum kind { EV_SCAN = 0, EV_OUTCOME, EV_DELIVERED, EV_SNAPSHOT, EV_DONE };

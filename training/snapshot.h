@@ -12,7 +12,7 @@
 
 #include "data/store.h"
 #include "engine/features.h"
-#include "models/error.h"
+#include "base/error.h"
 #include "models/model.h"
 
 struct drisk_snapshot {

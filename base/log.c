@@ -1,6 +1,6 @@
 /* The stderr log sink behind DRISK_LOG. One fprintf per line keeps lines from
  * different threads whole (stdio locks the stream per call). */
-#include "models/log.h"
+#include "base/log.h"
 
 #include <stdarg.h>
 #include <stdio.h>

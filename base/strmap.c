@@ -1,5 +1,5 @@
 /* The string map: linear probing over a table of (key, value) slots. */
-#include "engine/strmap.h"
+#include "base/strmap.h"
 
 #include <stdlib.h>
 #include <string.h>

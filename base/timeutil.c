@@ -1,7 +1,7 @@
 /* RFC 3339 parsing/formatting and calendar arithmetic on int64 UTC seconds.
  * Civil-date conversions follow Howard Hinnant's days_from_civil algorithm, which is
  * exact over the whole proleptic Gregorian calendar and needs no tables or locale. */
-#include "engine/timeutil.h"
+#include "base/timeutil.h"
 
 #include <string.h>
 

@@ -1,5 +1,5 @@
 /* The drisk_error buffer: formatting and clearing. */
-#include "models/error.h"
+#include "base/error.h"
 
 #include <stdarg.h>
 #include <stdio.h>

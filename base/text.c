@@ -1,5 +1,5 @@
 /* UTF-8 validation (per RFC 3629) and strict, locale-free number parsing. */
-#include "engine/text.h"
+#include "base/text.h"
 
 #include <math.h>
 #include <stdint.h>

@@ -1,7 +1,7 @@
 /* SHA-256 as FIPS 180-4 specifies it: 64-byte blocks, big-endian words, the message padded
  * with 0x80, zeros and its bit length. Small and dependency-free (the engine links no
  * crypto library); checked against the FIPS test vectors in tests/test_engine.c. */
-#include "engine/sha256.h"
+#include "base/sha256.h"
 
 #include <stdint.h>
 #include <string.h>
