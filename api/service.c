@@ -11,12 +11,12 @@
 #include <time.h>
 
 #include "api/json.h"
-#include "engine/network.h"
+#include "base/log.h"
 #include "base/sha256.h"
 #include "base/strmap.h"
+#include "data/replay.h"
+#include "engine/network.h"
 #include "engine/vocab.h"
-#include "base/log.h"
-#include "training/snapshot.h"
 
 #define MAX_STORES 512
 #define SWEEP_WINDOW_S (120 * 86400) /* open shipments created this long ago at most */

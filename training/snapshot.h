@@ -1,56 +1,18 @@
 /* Snapshot datasets (CONTRACT §4): every shipment as it looked right after each of its
- * scans and every 24 h after creation while undelivered, with its features and labels.
- * History is replayed in one time-ordered pass: a merge of the shipments' events through
- * a heap feeds the network statistics and builds each snapshot exactly when its moment
- * comes, so nothing after as_of can reach its features, and memory holds only the
- * shipments still in flight at the replay's current moment. */
+ * scans and every 24 h after creation while undelivered, with its features and labels,
+ * built on the history replay (data/replay.h, which also serves the server's start). */
 #ifndef DRISK_SNAPSHOT_H
 #define DRISK_SNAPSHOT_H
 
 #include <stdint.h>
 #include <stdio.h>
 
+#include "data/replay.h"
 #include "data/store.h"
 #include "engine/features.h"
 #include "base/error.h"
 #include "models/model.h"
 
-struct drisk_snapshot {
-    const struct drisk_shipment *sh;
-    int64_t as_of;
-    int late;     /* 1 late, 0 on time; -1 unlabeled or not a late snapshot (as_of >= promise) */
-    int lost;     /* 1 lost, 0 not; -1 unlabeled or past promised_at + 21 days */
-    double eta_h; /* hours from as_of to delivered_at; NAN when not delivered */
-    const double *x; /* schema->n_features values */
-};
-
-/* Called for each snapshot in as_of order; everything it points to is borrowed for the
- * call. A non-zero return stops the replay (DRISK_EINVAL, the callback's err kept). */
-typedef int (*drisk_snapshot_fn)(const struct drisk_snapshot *snap, void *ctx,
-                                 struct drisk_error *err);
-
-struct drisk_snapshot_options {
-    int64_t emit_from, emit_to; /* snapshots of shipments created in [emit_from, emit_to) */
-    int64_t history_from;       /* shipments created from here on feed the network */
-    int64_t now;                /* no event or snapshot after this moment (DRISK_TS_NONE:
-                                 * the last created_at in the store) */
-    int labeled_only;           /* skip shipments whose outcome is unknown */
-};
-
-/* Replays the store's history per opts and calls fn for each snapshot. */
-enum drisk_status drisk_snapshots_run(struct drisk_store *store,
-                                      const struct drisk_feature_schema *schema,
-                                      const struct drisk_snapshot_options *opts,
-                                      drisk_snapshot_fn fn, void *ctx, struct drisk_error *err);
-
-/* Feeds net (empty, caller-owned) every event of the store's history up to now: scans,
- * deliveries, and the moments shipments became known late or on time, in time order, as
- * drisk_snapshots_run does before each snapshot. The server starts from this state and
- * feeds live events after it. */
-enum drisk_status drisk_network_replay(struct drisk_store *store, int64_t now,
-                                       struct drisk_network *net, struct drisk_error *err);
-
-#define DRISK_LOST_WINDOW_S (21 * 86400) /* lost snapshots: up to promised_at + 21 days */
 
 /* A growable matrix of snapshot rows: n rows of d features (x, row-major) and a label
  * each (y). Zero-initialize with d set; release with drisk_rows_free. */
