@@ -162,6 +162,13 @@ void drisk_class_weights(const struct drisk_dataset *ds, int balanced, double *c
                          double *pos_share);
 
 /* Sets param key to v formatted with %.17g. */
+/* Sets a metric (f64) or param (text) in meta, as the setters of models/model.h do and
+ * the loader needs: keys in [A-Za-z0-9_.-], a full table or a too-long text DRISK_EINVAL. */
+enum drisk_status drisk_meta_set_metric(struct drisk_model_meta *meta, const char *key,
+                                        double value, struct drisk_error *err);
+enum drisk_status drisk_meta_set_param(struct drisk_model_meta *meta, const char *key,
+                                       const char *value, struct drisk_error *err);
+
 enum drisk_status drisk_model_set_param_g(struct drisk_model *m, const char *key, double v,
                                           struct drisk_error *err);
 

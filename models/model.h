@@ -4,7 +4,7 @@
  * one registry, and a model is a `struct drisk_model` header that the learner's own
  * struct embeds as its first member. Training and serving call only the drisk_model_*
  * functions below, so a new learner (libsvm SVM, MLP) joins by adding its ops to the
- * registry in models/format.c, without touching them.
+ * registry in models/model.c, without touching them.
  *
  * Life of a model: drisk_model_fit (or drisk_model_load) creates it; the caller may then
  * set metadata, metrics and a calibrator (drisk_model_calibrate); from the moment it is
