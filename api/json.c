@@ -254,7 +254,7 @@ int api_shipment_from(const cJSON *o, const char *merchant, int for_score, int64
 }
 
 int api_scan_from(const cJSON *o, const char *merchant, const char *default_id,
-                  struct api_where at, struct scan_in *out, struct api_error *e)
+                  struct api_where at, struct svc_scan_in *out, struct api_error *e)
 {
     struct drisk_record r;
     char num[DRISK_RECORD_FIELDS][40], msg[400], m[DRISK_ID_MAX], where[48];

@@ -40,7 +40,7 @@ int api_shipment_from(const cJSON *o, const char *merchant, int for_score, int64
                       struct api_where at, struct drisk_shipment *sh, struct api_error *e);
 /* A scan object; shipment_id defaults to default_id when not NULL. */
 int api_scan_from(const cJSON *o, const char *merchant, const char *default_id,
-                  struct api_where at, struct scan_in *out, struct api_error *e);
+                  struct api_where at, struct svc_scan_in *out, struct api_error *e);
 
 /* Settings: parse (overlaying *s, so a partial object changes only what it names;
  * unknown keys and out-of-range values are refused) and render. */

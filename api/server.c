@@ -195,7 +195,7 @@ static cJSON *health_json(struct drisk_server *srv)
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "status", "ok");
     cJSON *m = cJSON_AddObjectToObject(o, "models");
-    struct model_set *ms = svc_models_acquire(srv->svc);
+    struct svc_model_set *ms = svc_models_acquire(srv->svc);
     for (int k = 0; k < DRISK_TARGET_COUNT; k++)
         if (ms && ms->scorer.id[k])
             cJSON_AddNumberToObject(m, drisk_target_name((enum drisk_target)k), (double)ms->scorer.id[k]);
@@ -263,7 +263,7 @@ static enum MHD_Result route_metrics(struct ctx *x)
         atomic_load(&sc->sweeps), atomic_load(&sc->model_swaps));
     api_text_printf(&t, "# HELP drisk_active_model_id The model serving each target (0: none).\n"
             "# TYPE drisk_active_model_id gauge\n");
-    struct model_set *ms = svc_models_acquire(x->svc);
+    struct svc_model_set *ms = svc_models_acquire(x->svc);
     for (int k = 0; k < DRISK_TARGET_COUNT; k++)
         api_text_printf(&t, "drisk_active_model_id{target=\"%s\"} %lld\n", drisk_target_name((enum drisk_target)k),
             ms ? (long long)ms->scorer.id[k] : 0LL);
@@ -287,7 +287,7 @@ static enum MHD_Result route_scans(struct ctx *x, const cJSON *body)
         return api_fail(&e, 413, "batch_too_large", "%d scans in one request: send at most %d",
                         n, MAX_BATCH),
                send_error(x->c, x->r, &e);
-    struct scan_in *in = malloc((size_t)(n ? n : 1) * sizeof *in);
+    struct svc_scan_in *in = malloc((size_t)(n ? n : 1) * sizeof *in);
     if (!in)
         return api_fail(&e, 503, "out_of_memory", "out of memory"), send_error(x->c, x->r, &e);
     int i = 0;
@@ -304,7 +304,7 @@ static enum MHD_Result route_scans(struct ctx *x, const cJSON *body)
                    send_error(x->c, x->r, &e);
         }
     }
-    struct ingest_result res;
+    struct svc_ingest_result res;
     if (svc_ingest(x->svc, x->who.merchant, in, (size_t)n, x->now, &res, &e)) {
         free(in);
         free(res.touched);
@@ -317,7 +317,7 @@ static enum MHD_Result route_scans(struct ctx *x, const cJSON *body)
     cJSON_AddNumberToObject(o, "duplicates", (double)res.duplicates);
     cJSON_AddNumberToObject(o, "alerts_raised", res.alerts_raised);
     cJSON *ships = cJSON_AddArrayToObject(o, "shipments");
-    struct model_set *m = svc_models_acquire(x->svc);
+    struct svc_model_set *m = svc_models_acquire(x->svc);
     const int64_t zero[DRISK_TARGET_COUNT] = { 0, 0, 0 };
     for (size_t k = 0; k < res.n_touched; k++) {
         cJSON *s = cJSON_CreateObject();
@@ -360,7 +360,7 @@ static enum MHD_Result route_shipments_post(struct ctx *x, const cJSON *body)
     }
     struct drisk_error err = { 0 };
     cJSON *out = cJSON_CreateObject(), *list = cJSON_AddArrayToObject(out, "shipments");
-    struct model_set *m = svc_models_acquire(x->svc);
+    struct svc_model_set *m = svc_models_acquire(x->svc);
     const int64_t zero[DRISK_TARGET_COUNT] = { 0, 0, 0 };
     static const char *const results[3] = { "inserted", "updated", "unchanged" };
     int failed = 0;
@@ -401,7 +401,7 @@ static enum MHD_Result route_shipments_post(struct ctx *x, const cJSON *body)
 
 static int cmp_scan_ts(const void *a, const void *b)
 {
-    const struct scan_in *x = a, *y = b;
+    const struct svc_scan_in *x = a, *y = b;
     return x->scan.ts < y->scan.ts ? -1 : x->scan.ts > y->scan.ts;
 }
 
@@ -436,12 +436,12 @@ static enum MHD_Result route_score(struct ctx *x, const cJSON *body)
                    send_error(x->c, x->r, &e);
     }
     /* a few scans (the usual inline request) stay on the stack */
-    struct scan_in stack_in[8];
+    struct svc_scan_in stack_in[8];
     struct drisk_scan_event stack_ev[8];
     int small = n <= 8;
-    struct scan_in *in = small ? stack_in : malloc((size_t)n * sizeof *in);
+    struct svc_scan_in *in = small ? stack_in : malloc((size_t)n * sizeof *in);
     struct drisk_scan_event *ev = small ? stack_ev : malloc((size_t)n * sizeof *ev);
-    struct model_set *m = NULL;
+    struct svc_model_set *m = NULL;
     char *text = NULL;
     size_t text_len = 0;
     if (!in || !ev) {
@@ -512,12 +512,12 @@ static enum MHD_Result route_shipment_get(struct ctx *x, const char *id)
     int64_t row = find_own(x, id, &e);
     if (!row)
         return send_error(x->c, x->r, &e);
-    struct live_shipment ls;
+    struct svc_shipment ls;
     if (svc_read_shipment(x->st, row, &ls, &e))
         return send_error(x->c, x->r, &e);
     struct drisk_settings settings;
     struct drisk_risk risk;
-    struct model_set *m = svc_models_acquire(x->svc);
+    struct svc_model_set *m = svc_models_acquire(x->svc);
     const int64_t zero[DRISK_TARGET_COUNT] = { 0, 0, 0 };
     int rc = svc_settings(x->svc, x->st, x->who.merchant, &settings, &e) ||
              svc_score(x->svc, m, &settings, &ls.sh, ls.ev, ls.n, ls.loc, x->now, &risk, &e);
@@ -544,7 +544,7 @@ static enum MHD_Result route_shipment_get(struct ctx *x, const char *id)
             rc = api_fail(&e, 503, "store_unavailable", "the store failed: %s", err.msg);
     }
     svc_models_release(m);
-    live_shipment_free(&ls);
+    svc_shipment_free(&ls);
     if (rc) {
         cJSON_Delete(o);
         return send_error(x->c, x->r, &e);
@@ -642,8 +642,10 @@ static enum MHD_Result route_activate(struct ctx *x, const char *id_text)
         return api_fail(&e, 404, "not_found", "%s", err.msg), send_error(x->c, x->r, &e);
     if (rc == DRISK_EINVAL) /* it does not load: nothing changed */
         return api_fail(&e, 422, "invalid_model", "%s", err.msg), send_error(x->c, x->r, &e);
-    if (rc || (rc = svc_models_reload(x->svc, &err)))
-        return api_fail(&e, 503, "activation_failed", "%s", err.msg), send_error(x->c, x->r, &e);
+    if (rc)
+        return api_fail_from(&e, 503, "activation_failed", &err), send_error(x->c, x->r, &e);
+    if (svc_models_reload(x->svc, &e))
+        return send_error(x->c, x->r, &e);
     return send_json(x->c, x->r, 200, health_json(x->srv));
 }
 
@@ -997,8 +999,11 @@ enum drisk_status drisk_server_start(const struct drisk_server_options *opts,
         goto fail;
     }
     api_json_init();
-    if ((rc = svc_create(srv->o.db_path, &srv->svc, err)))
+    struct api_error e;
+    if (svc_create(srv->o.db_path, &srv->svc, &e)) {
+        rc = drisk_error_set(err, e.cause, "%s", e.message);
         goto fail;
+    }
     srv->d = MHD_start_daemon(
         /* the port is also given apart from the address, for libmicrohttpd's own messages */
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG,
@@ -1017,8 +1022,10 @@ enum drisk_status drisk_server_start(const struct drisk_server_options *opts,
     }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(srv->d, MHD_DAEMON_INFO_BIND_PORT);
     srv->port = di ? di->port : srv->o.port;
-    if ((rc = svc_start_background(srv->svc, srv->o.sweep_s, err)))
+    if (svc_start_background(srv->svc, srv->o.sweep_s, &e)) {
+        rc = drisk_error_set(err, e.cause, "%s", e.message);
         goto fail;
+    }
     if (pthread_create(&srv->watchdog, NULL, watchdog_main, srv) != 0) {
         rc = drisk_error_set(err, DRISK_ENOMEM, "cannot start the connection watchdog thread");
         goto fail;

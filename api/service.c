@@ -34,7 +34,7 @@ struct svc {
     int64_t fed_until; /* promises up to here have been fed as outcomes */
 
     pthread_mutex_t models_lock;
-    struct model_set *models;
+    struct svc_model_set *models;
 
     pthread_t bg;
     int bg_running;
@@ -107,6 +107,14 @@ int api_fail(struct api_error *e, int status, const char *code, const char *fmt,
     va_start(ap, fmt);
     vsnprintf(e->message, sizeof e->message, fmt, ap);
     va_end(ap);
+    e->cause = status >= 500 ? DRISK_EIO : DRISK_EINVAL;
+    return -1;
+}
+
+int api_fail_from(struct api_error *e, int status, const char *code, const struct drisk_error *err)
+{
+    api_fail(e, status, code, "%s", err->msg);
+    e->cause = err->status != DRISK_OK ? err->status : e->cause;
     return -1;
 }
 
@@ -149,7 +157,7 @@ struct drisk_store *svc_store(struct svc *s, struct api_error *e)
 
 /* ---- models ---- */
 
-static void set_free(struct model_set *m)
+static void set_free(struct svc_model_set *m)
 {
     if (!m)
         return;
@@ -160,16 +168,16 @@ static void set_free(struct model_set *m)
     free(m);
 }
 
-void svc_models_release(struct model_set *m)
+void svc_models_release(struct svc_model_set *m)
 {
     if (m && atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) == 1)
         set_free(m);
 }
 
-struct model_set *svc_models_acquire(struct svc *s)
+struct svc_model_set *svc_models_acquire(struct svc *s)
 {
     pthread_mutex_lock(&s->models_lock);
-    struct model_set *m = s->models;
+    struct svc_model_set *m = s->models;
     if (m)
         atomic_fetch_add_explicit(&m->refs, 1, memory_order_relaxed);
     pthread_mutex_unlock(&s->models_lock);
@@ -177,9 +185,9 @@ struct model_set *svc_models_acquire(struct svc *s)
 }
 
 static enum drisk_status load_set(struct drisk_store *st, const int64_t ids[DRISK_TARGET_COUNT],
-                                  struct model_set **out, struct drisk_error *err)
+                                  struct svc_model_set **out, struct drisk_error *err)
 {
-    struct model_set *m = calloc(1, sizeof *m);
+    struct svc_model_set *m = calloc(1, sizeof *m);
     enum drisk_status rc = DRISK_OK;
     if (!m)
         return drisk_error_set(err, DRISK_ENOMEM, "out of memory loading models");
@@ -214,22 +222,22 @@ static enum drisk_status load_set(struct drisk_store *st, const int64_t ids[DRIS
     return DRISK_OK;
 }
 
-static enum drisk_status reload_with(struct svc *s, struct drisk_store *st, struct drisk_error *err)
+static int reload_with(struct svc *s, struct drisk_store *st, struct api_error *e)
 {
     int64_t ids[DRISK_TARGET_COUNT];
-    enum drisk_status rc = drisk_store_active_models(st, ids, err);
-    if (rc)
-        return rc;
-    struct model_set *cur = svc_models_acquire(s);
+    struct drisk_error err = { 0 };
+    if (drisk_store_active_models(st, ids, &err))
+        return api_fail_from(e, 503, "store_unavailable", &err);
+    struct svc_model_set *cur = svc_models_acquire(s);
     int same = cur && memcmp(cur->scorer.id, ids, sizeof ids) == 0;
     svc_models_release(cur);
     if (same)
-        return DRISK_OK;
-    struct model_set *m = NULL;
-    if ((rc = load_set(st, ids, &m, err)))
-        return rc;
+        return 0;
+    struct svc_model_set *m = NULL;
+    if (load_set(st, ids, &m, &err))
+        return api_fail_from(e, 503, "models_unavailable", &err);
     pthread_mutex_lock(&s->models_lock);
-    struct model_set *old = s->models;
+    struct svc_model_set *old = s->models;
     s->models = m;
     pthread_mutex_unlock(&s->models_lock);
     svc_models_release(old); /* freed when the last request using it lets go */
@@ -237,16 +245,13 @@ static enum drisk_status reload_with(struct svc *s, struct drisk_store *st, stru
     DRISK_LOG(DRISK_LOG_INFO, "serving models late=%lld lost=%lld eta=%lld",
               (long long)ids[DRISK_TARGET_LATE], (long long)ids[DRISK_TARGET_LOST],
               (long long)ids[DRISK_TARGET_ETA]);
-    return DRISK_OK;
+    return 0;
 }
 
-enum drisk_status svc_models_reload(struct svc *s, struct drisk_error *err)
+int svc_models_reload(struct svc *s, struct api_error *e)
 {
-    struct api_error e;
-    struct drisk_store *st = svc_store(s, &e);
-    if (!st)
-        return drisk_error_set(err, DRISK_EIO, "%s", e.message);
-    return reload_with(s, st, err);
+    struct drisk_store *st = svc_store(s, e);
+    return st ? reload_with(s, st, e) : -1;
 }
 
 /* ---- settings ---- */
@@ -322,7 +327,7 @@ int svc_auth(struct svc *s, struct drisk_store *st, const char *key, size_t len,
 
 /* ---- shipments ---- */
 
-void live_shipment_free(struct live_shipment *ls)
+void svc_shipment_free(struct svc_shipment *ls)
 {
     free(ls->scans);
     free(ls->ev);
@@ -331,14 +336,14 @@ void live_shipment_free(struct live_shipment *ls)
 }
 
 static int copy_shipment(const struct drisk_shipment *sh, const struct drisk_scan *scans,
-                         size_t n, int keep_text, struct live_shipment *ls)
+                         size_t n, int keep_text, struct svc_shipment *ls)
 {
     memset(ls, 0, sizeof *ls);
     ls->sh = *sh;
     ls->n = n;
     if (n && ((keep_text && !(ls->scans = malloc(n * sizeof *ls->scans))) ||
               !(ls->ev = malloc(n * sizeof *ls->ev)))) {
-        live_shipment_free(ls);
+        svc_shipment_free(ls);
         return -1;
     }
     for (size_t k = 0; k < n; k++) {
@@ -362,7 +367,7 @@ static int read_one(const struct drisk_shipment *sh, const struct drisk_scan *sc
     return 0;
 }
 
-int svc_read_shipment(struct drisk_store *st, int64_t id, struct live_shipment *out,
+int svc_read_shipment(struct drisk_store *st, int64_t id, struct svc_shipment *out,
                       struct api_error *e)
 {
     struct drisk_error err = { 0 };
@@ -376,7 +381,7 @@ int svc_read_shipment(struct drisk_store *st, int64_t id, struct live_shipment *
     return 0;
 }
 
-int svc_score(struct svc *s, struct model_set *m, const struct drisk_settings *settings,
+int svc_score(struct svc *s, struct svc_model_set *m, const struct drisk_settings *settings,
               const struct drisk_shipment *sh, const struct drisk_scan_event *ev, size_t n,
               const char *loc, int64_t as_of, struct drisk_risk *out, struct api_error *e)
 {
@@ -398,9 +403,9 @@ int svc_score(struct svc *s, struct model_set *m, const struct drisk_settings *s
 
 /* Risk row, alerts and recommendation of a scored shipment, in the caller's transaction.
  * *raised counts the alerts opened. */
-static int derive(struct svc *s, struct drisk_store *st, const struct live_shipment *ls,
+static int derive(struct svc *s, struct drisk_store *st, const struct svc_shipment *ls,
                   const struct drisk_risk *risk, const struct drisk_settings *settings,
-                  const struct model_set *m, int64_t now, int *raised, struct api_error *e)
+                  const struct svc_model_set *m, int64_t now, int *raised, struct api_error *e)
 {
     struct drisk_error err = { 0 };
     struct drisk_risk_row row;
@@ -464,10 +469,10 @@ static int derive(struct svc *s, struct drisk_store *st, const struct live_shipm
     return 0;
 }
 
-int svc_refresh(struct svc *s, struct drisk_store *st, struct model_set *m, int64_t row,
+int svc_refresh(struct svc *s, struct drisk_store *st, struct svc_model_set *m, int64_t row,
                 int64_t now, struct drisk_risk *risk, struct api_error *e)
 {
-    struct live_shipment ls;
+    struct svc_shipment ls;
     struct drisk_settings settings;
     int raised = 0;
     if (svc_read_shipment(st, row, &ls, e))
@@ -475,7 +480,7 @@ int svc_refresh(struct svc *s, struct drisk_store *st, struct model_set *m, int6
     int rc = svc_settings(s, st, ls.sh.merchant, &settings, e) ||
              svc_score(s, m, &settings, &ls.sh, ls.ev, ls.n, ls.loc, now, risk, e) ||
              derive(s, st, &ls, risk, &settings, m, now, &raised, e);
-    live_shipment_free(&ls);
+    svc_shipment_free(&ls);
     return rc ? -1 : 0;
 }
 
@@ -489,7 +494,7 @@ struct new_scan {
 
 /* Feeds the network one new scan of ls (and the delivery it made, if any), under the
  * write lock held by the caller. */
-static void feed(struct svc *s, const struct live_shipment *ls, const struct drisk_scan *sc,
+static void feed(struct svc *s, const struct svc_shipment *ls, const struct drisk_scan *sc,
                  int delivered)
 {
     for (size_t k = 0; k < ls->n; k++) {
@@ -516,8 +521,8 @@ static void relaxed(struct drisk_store *st, int on)
     drisk_store_set_synchronous(st, on ? 1 : 2);
 }
 
-int svc_ingest(struct svc *s, const char *merchant, const struct scan_in *in, size_t n,
-               int64_t now, struct ingest_result *res, struct api_error *e)
+int svc_ingest(struct svc *s, const char *merchant, const struct svc_scan_in *in, size_t n,
+               int64_t now, struct svc_ingest_result *res, struct api_error *e)
 {
     struct drisk_error err = { 0 };
     struct drisk_store *st = svc_store(s, e);
@@ -527,7 +532,7 @@ int svc_ingest(struct svc *s, const char *merchant, const struct scan_in *in, si
         return -1;
     struct new_scan *ns = malloc((n ? n : 1) * sizeof *ns);
     int64_t *rows = malloc((n ? n : 1) * sizeof *rows);
-    struct live_shipment *ls = NULL;
+    struct svc_shipment *ls = NULL;
     size_t n_ns = 0, n_rows = 0;
     int rc = -1;
     if (!ns || !rows) {
@@ -619,7 +624,7 @@ int svc_ingest(struct svc *s, const char *merchant, const struct scan_in *in, si
                 feed(s, &ls[r], &in[ns[q].in].scan, ns[q].delivered);
     pthread_rwlock_unlock(&s->net_lock);
 
-    struct model_set *m = svc_models_acquire(s);
+    struct svc_model_set *m = svc_models_acquire(s);
     struct drisk_settings settings;
     if (svc_settings(s, st, merchant, &settings, &e2) == 0) {
         for (size_t r = 0; r < n_rows; r++)
@@ -647,7 +652,7 @@ int svc_ingest(struct svc *s, const char *merchant, const struct scan_in *in, si
 out:
     if (ls)
         for (size_t r = 0; r < n_rows; r++)
-            live_shipment_free(&ls[r]);
+            svc_shipment_free(&ls[r]);
     free(ls);
     free(ns);
     free(rows);
@@ -657,7 +662,7 @@ out:
 /* ---- the sweep ---- */
 
 struct open_list {
-    struct live_shipment *a;
+    struct svc_shipment *a;
     size_t n, cap;
 };
 
@@ -667,7 +672,7 @@ static int collect_open(const struct drisk_shipment *sh, const struct drisk_scan
     struct open_list *l = ctx;
     if (l->n == l->cap) {
         size_t cap = l->cap ? 2 * l->cap : 1024;
-        struct live_shipment *p = realloc(l->a, cap * sizeof *p);
+        struct svc_shipment *p = realloc(l->a, cap * sizeof *p);
         if (!p) {
             drisk_error_set(err, DRISK_ENOMEM, "out of memory sweeping");
             return -1;
@@ -704,7 +709,7 @@ static void sweep(struct svc *s, struct drisk_store *st)
     s->fed_until = now;
     pthread_rwlock_unlock(&s->net_lock);
 
-    struct model_set *m = svc_models_acquire(s);
+    struct svc_model_set *m = svc_models_acquire(s);
     struct drisk_settings settings;
     char merchant[DRISK_ID_MAX] = "";
     struct api_error e;
@@ -714,7 +719,7 @@ static void sweep(struct svc *s, struct drisk_store *st)
         if (drisk_store_begin(st, &err))
             break;
         for (size_t j = i; j < l.n && j < i + SWEEP_CHUNK; j++) {
-            struct live_shipment *ls = &l.a[j];
+            struct svc_shipment *ls = &l.a[j];
             struct drisk_risk risk;
             if (strcmp(merchant, ls->sh.merchant) != 0) {
                 if (svc_settings(s, st, ls->sh.merchant, &settings, &e))
@@ -738,7 +743,7 @@ static void sweep(struct svc *s, struct drisk_store *st)
               drisk_monotonic_s() - t0, raised);
 out:
     for (size_t i = 0; i < l.n; i++)
-        live_shipment_free(&l.a[i]);
+        svc_shipment_free(&l.a[i]);
     free(l.a);
 }
 
@@ -757,9 +762,9 @@ static void *background(void *arg)
         if (s->stopping || !st)
             break;
         pthread_mutex_unlock(&s->bg_lock);
-        struct drisk_error err = { 0 };
-        if (reload_with(s, st, &err))
-            DRISK_LOG(DRISK_LOG_WARN, "model reload: %s", err.msg);
+        struct api_error re;
+        if (reload_with(s, st, &re))
+            DRISK_LOG(DRISK_LOG_WARN, "model reload: %s", re.message);
         if (s->sweep_s > 0 && drisk_monotonic_s() >= next_sweep) {
             sweep(s, st);
             next_sweep = drisk_monotonic_s() + s->sweep_s;
@@ -770,13 +775,13 @@ static void *background(void *arg)
     return NULL;
 }
 
-enum drisk_status svc_create(const char *db_path, struct svc **out, struct drisk_error *err)
+int svc_create(const char *db_path, struct svc **out, struct api_error *e)
 {
     struct svc *s = calloc(1, sizeof *s);
     *out = NULL;
     if (!s || !(s->db_path = strdup(db_path))) {
         free(s);
-        return drisk_error_set(err, DRISK_ENOMEM, "out of memory starting the server");
+        return api_fail(e, 503, "out_of_memory", "out of memory starting the server");
     }
     pthread_key_create(&s->store_key, NULL);
     pthread_mutex_init(&s->stores_lock, NULL);
@@ -784,39 +789,38 @@ enum drisk_status svc_create(const char *db_path, struct svc **out, struct drisk
     pthread_mutex_init(&s->models_lock, NULL);
     pthread_mutex_init(&s->bg_lock, NULL);
     pthread_cond_init(&s->bg_cond, NULL);
-    enum drisk_status rc = DRISK_OK;
-    struct api_error e;
-    struct drisk_store *st = svc_store(s, &e);
-    if (!st) {
-        rc = drisk_error_set(err, DRISK_EIO, "%s", e.message);
+    struct drisk_error err = { 0 };
+    struct drisk_store *st = svc_store(s, e);
+    if (!st)
         goto fail;
-    }
     if (!(s->net = drisk_network_create())) {
-        rc = drisk_error_set(err, DRISK_ENOMEM, "out of memory starting the server");
+        api_fail(e, 503, "out_of_memory", "out of memory starting the server");
         goto fail;
     }
     double t0 = drisk_monotonic_s();
     s->fed_until = wall_now();
-    if ((rc = drisk_network_replay(st, s->fed_until, s->net, err)))
+    if (drisk_network_replay(st, s->fed_until, s->net, &err)) {
+        api_fail_from(e, 503, "store_unavailable", &err);
         goto fail;
+    }
     DRISK_LOG(DRISK_LOG_INFO, "network statistics replayed from %s in %.1f s", db_path,
               drisk_monotonic_s() - t0);
-    if ((rc = reload_with(s, st, err)))
+    if (reload_with(s, st, e))
         goto fail;
     *out = s;
-    return DRISK_OK;
+    return 0;
 fail:
     svc_free(s);
-    return rc;
+    return -1;
 }
 
-enum drisk_status svc_start_background(struct svc *s, double sweep_s, struct drisk_error *err)
+int svc_start_background(struct svc *s, double sweep_s, struct api_error *e)
 {
     s->sweep_s = sweep_s;
     if (pthread_create(&s->bg, NULL, background, s))
-        return drisk_error_set(err, DRISK_EIO, "cannot start the sweep thread: %s", strerror(errno));
+        return api_fail(e, 503, "no_thread", "cannot start the sweep thread: %s", strerror(errno));
     s->bg_running = 1;
-    return DRISK_OK;
+    return 0;
 }
 
 void svc_free(struct svc *s)

@@ -18,7 +18,7 @@
 struct svc;
 
 /* The active models, shared by every request that acquired them. */
-struct model_set {
+struct svc_model_set {
     atomic_int refs;
     struct drisk_model *model[DRISK_TARGET_COUNT];
     struct drisk_feature_schema schema[DRISK_TARGET_COUNT];
@@ -26,29 +26,36 @@ struct model_set {
     struct drisk_scorer scorer;
 };
 
-/* An HTTP-level failure: status and a JSON error code and message. */
+/* The one error convention of api/: every function here that can fail returns 0, or -1
+ * with a struct api_error: the HTTP status, a JSON error code and message, and the
+ * drisk_status behind it (for drisk_server_start, which speaks drisk_status to its
+ * caller). Errors from the modules below (struct drisk_error) are converted where they
+ * are received (api_fail_from). */
 struct api_error {
     int status;
     char code[32];
     char message[480];
+    enum drisk_status cause; /* DRISK_EINVAL for a 4xx, DRISK_EIO for a 5xx unless set */
 };
 
 int api_fail(struct api_error *e, int status, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* e from err: its message and status kept. -1. */
+int api_fail_from(struct api_error *e, int status, const char *code, const struct drisk_error *err);
 
-enum drisk_status svc_create(const char *db_path, struct svc **out, struct drisk_error *err);
+int svc_create(const char *db_path, struct svc **out, struct api_error *e);
 /* Starts the sweep / model-watch thread: re-scores open shipments every sweep_s seconds
  * and picks up model activations made elsewhere (drisk models activate) within 1 s. */
-enum drisk_status svc_start_background(struct svc *s, double sweep_s, struct drisk_error *err);
+int svc_start_background(struct svc *s, double sweep_s, struct api_error *e);
 void svc_free(struct svc *s);
 
 /* The calling thread's store connection (opened on first use); NULL with e set. */
 struct drisk_store *svc_store(struct svc *s, struct api_error *e);
 
-struct model_set *svc_models_acquire(struct svc *s);
-void svc_models_release(struct model_set *m);
+struct svc_model_set *svc_models_acquire(struct svc *s);
+void svc_models_release(struct svc_model_set *m);
 /* Loads the store's active models and swaps them in (no-op when unchanged). */
-enum drisk_status svc_models_reload(struct svc *s, struct drisk_error *err);
+int svc_models_reload(struct svc *s, struct api_error *e);
 
 /* The merchant's settings: defaults overlaid with the stored JSON. Cached per thread for
  * a few seconds; svc_settings_changed drops every cached copy (this process's PUTs). */
@@ -67,54 +74,54 @@ int svc_auth(struct svc *s, struct drisk_store *st, const char *key, size_t len,
 /* A shipment as read from the store: its scans as events (what scoring reads), the code
  * of its last located scan (for the reasons) and, when asked for, the scans' full text
  * (timeline, ingestion; NULL otherwise: the sweep holds thousands of shipments). */
-struct live_shipment {
+struct svc_shipment {
     struct drisk_shipment sh;
     struct drisk_scan *scans;
     size_t n;
     struct drisk_scan_event *ev;
     char loc[DRISK_NAME_MAX];
 };
-void live_shipment_free(struct live_shipment *ls);
+void svc_shipment_free(struct svc_shipment *ls);
 /* Reads shipment row id; -1 with e set (404 when gone). */
-int svc_read_shipment(struct drisk_store *st, int64_t id, struct live_shipment *out,
+int svc_read_shipment(struct drisk_store *st, int64_t id, struct svc_shipment *out,
                       struct api_error *e);
 
 /* Scores sh as of as_of from its scan events (time order) with the active models; loc
  * names the facility of the last located scan ("" if none). */
-int svc_score(struct svc *s, struct model_set *m, const struct drisk_settings *settings,
+int svc_score(struct svc *s, struct svc_model_set *m, const struct drisk_settings *settings,
               const struct drisk_shipment *sh, const struct drisk_scan_event *ev, size_t n,
               const char *loc, int64_t as_of, struct drisk_risk *out, struct api_error *e);
 
 /* One incoming scan for ingestion. */
-struct scan_in {
+struct svc_scan_in {
     char shipment_id[DRISK_ID_MAX];
     struct drisk_scan scan;
 };
 
 /* What ingestion did for one touched shipment. */
-struct touched {
+struct svc_touched {
     int64_t row;
     char shipment_id[DRISK_ID_MAX];
     struct drisk_risk risk;
     int scored;
 };
 
-struct ingest_result {
+struct svc_ingest_result {
     size_t received, inserted, duplicates;
     size_t n_touched;
-    struct touched *touched; /* malloc'd; free it */
+    struct svc_touched *touched; /* malloc'd; free it */
     int alerts_raised;
 };
 
 /* Writes the scans of merchant in one durable transaction (idempotent; all or nothing),
  * feeds the new ones to the network, re-scores every touched shipment and updates its
  * risk, alerts and recommendation. -1 with e set. */
-int svc_ingest(struct svc *s, const char *merchant, const struct scan_in *in, size_t n,
-               int64_t now, struct ingest_result *res, struct api_error *e);
+int svc_ingest(struct svc *s, const char *merchant, const struct svc_scan_in *in, size_t n,
+               int64_t now, struct svc_ingest_result *res, struct api_error *e);
 
 /* Re-scores stored shipment row (risk, alerts, recommendation) after a change made
  * through POST /v1/shipments; in the caller's transaction. */
-int svc_refresh(struct svc *s, struct drisk_store *st, struct model_set *m, int64_t row,
+int svc_refresh(struct svc *s, struct drisk_store *st, struct svc_model_set *m, int64_t row,
                 int64_t now, struct drisk_risk *risk, struct api_error *e);
 
 /* Counters the metrics page shows. */

@@ -27,7 +27,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         const cJSON *scans = cJSON_GetObjectItem(body, "scans");
         int i = 0;
         for (const cJSON *o = scans ? scans->child : NULL; o; o = o->next, i++) {
-            struct scan_in in;
+            struct svc_scan_in in;
             struct api_where at = { "scans", i };
             api_scan_from(o, "m1", i % 2 ? "S-1" : NULL, at, &in, &e);
         }
