@@ -141,6 +141,42 @@ static void test_csv(void)
 
 /* ---- JSON Lines ---- */
 
+/* The line and scratch buffers grow from 4 KiB: a 600 KiB line parses whole, one over
+ * the 1 MiB limit is refused, and reading goes on with the next line. */
+static void test_jsonl_long_lines(void)
+{
+    size_t mid = 600 * 1024, big = (size_t)DRISK_JSONL_MAX_LINE + 100;
+    char *text = malloc(mid + big + 256);
+    if (!text)
+        return;
+    size_t k = 0;
+    k += (size_t)sprintf(text + k, "{\"a\": \"");
+    memset(text + k, 'x', mid), k += mid;
+    k += (size_t)sprintf(text + k, "\"}\n{\"b\": \"");
+    memset(text + k, 'y', big), k += big;
+    k += (size_t)sprintf(text + k, "\"}\n{\"c\": 1}\n");
+    FILE *f = fmemopen(text, k, "rb");
+    struct drisk_jsonl *j = drisk_jsonl_create(f);
+    struct drisk_jsonl_record rec;
+    struct drisk_error err;
+    int got[3] = { 0, 0, 0 };
+    size_t len0 = 0;
+    for (int i = 0; j && i < 3; i++) {
+        got[i] = drisk_jsonl_next(j, &rec, &err);
+        if (i == 0 && got[i] == 1)
+            len0 = rec.len[0];
+        if (got[i] < 0)
+            CHECK(strstr(err.msg, "longer than") != NULL);
+        if (i == 2 && got[i] == 1)
+            CHECK(strcmp(rec.key[0], "c") == 0);
+    }
+    CHECK_MSG(got[0] == 1 && len0 == mid && got[1] == -1 && got[2] == 1, "%d %d %d %zu",
+              got[0], got[1], got[2], len0);
+    drisk_jsonl_free(j);
+    fclose(f);
+    free(text);
+}
+
 static void test_jsonl(void)
 {
     struct drisk_jsonl_record rec;
@@ -574,6 +610,7 @@ int main(int argc, char **argv)
     mkdir(dir, 0755);
     test_csv();
     test_jsonl();
+    test_jsonl_long_lines();
     test_store();
     test_import();
     test_keys();
