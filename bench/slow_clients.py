@@ -70,20 +70,25 @@ def attack(a, stop, stats):
         s.close()
 
 
+def get(a, path):
+    """The whole answer to GET path, from the well-behaved client's address."""
+    s = socket.create_connection((a.host, a.port), timeout=a.timeout, source_address=(a.probe_from, 0))
+    s.sendall(b"GET " + path.encode() + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    got = b""
+    while True:
+        d = s.recv(65536)
+        if not d:
+            break
+        got += d
+    s.close()
+    return got
+
+
 def probe(a, stop, lat, fails):
     while not stop.is_set():
         t0 = time.monotonic()
         try:
-            s = socket.create_connection((a.host, a.port), timeout=a.timeout,
-                                         source_address=(a.probe_from, 0))
-            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            got = b""
-            while True:
-                d = s.recv(65536)
-                if not d:
-                    break
-                got += d
-            s.close()
+            got = get(a, "/healthz")
             if got.startswith(b"HTTP/1.1 200"):
                 lat.append((time.monotonic() - t0) * 1e3)
             else:
@@ -121,16 +126,7 @@ def main():
     lat.sort()
     # the server's own count of connections cut at the header deadline
     try:
-        m = socket.create_connection((a.host, a.port), timeout=a.timeout, source_address=(a.probe_from, 0))
-        m.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        body = b""
-        while True:
-            d = m.recv(65536)
-            if not d:
-                break
-            body += d
-        m.close()
-        for line in body.decode("utf-8", "replace").splitlines():
+        for line in get(a, "/metrics").decode("utf-8", "replace").splitlines():
             if line.startswith("drisk_http_header_timeouts_total "):
                 stats["server_header_timeouts"] = int(line.split()[1])
     except OSError:
