@@ -54,8 +54,12 @@ enum drisk_status drisk_column_moments(const double *x, size_t n, size_t d, doub
     }
     for (size_t i = 0; i < n; i++)
         ones[i] = 1.0;
-    cblas_dgemv(CblasRowMajor, CblasTrans, (int)n, (int)d, 1.0 / (double)n, x, (int)d, ones, 1,
-                0.0, mean, 1);
+    /* sum first, divide once: a constant column's mean is then its value exactly, whatever
+     * order the BLAS kernel of this CPU adds in */
+    cblas_dgemv(CblasRowMajor, CblasTrans, (int)n, (int)d, 1.0, x, (int)d, ones, 1, 0.0, mean,
+                1);
+    for (size_t j = 0; j < d; j++)
+        mean[j] /= (double)n;
     /* Two-pass variance: accurate where E[x^2] - mean^2 would cancel. */
     for (size_t i = 0; i < n; i++) {
         const double *row = x + i * d;
@@ -73,8 +77,10 @@ enum drisk_status drisk_column_moments(const double *x, size_t n, size_t d, doub
         }
         std[j] = v > 0.0 ? sqrt(v) : 1.0;
         /* a column constant up to rounding: its centered values are noise */
-        if (std[j] <= 1e-12 * fabs(mean[j]))
+        if (std[j] <= 1e-12 * fabs(mean[j])) {
             std[j] = 1.0;
+            mean[j] = n ? x[j] : mean[j]; /* exactly constant: centered values exactly 0 */
+        }
     }
     st = DRISK_OK;
 out:
