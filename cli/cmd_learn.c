@@ -14,6 +14,7 @@
 #include "training/learn.h"
 #include "training/recalibrate.h"
 #include "training/report.h"
+#include "training/retrain.h"
 #include "training/snapshot.h"
 
 static const struct drisk_opt export_opts[] = {
@@ -117,7 +118,6 @@ static const struct drisk_opt train_opts[] = {
     { "until", DRISK_OPT_DATE, 0, "TIME", NULL, 0, 0, "train on shipments created before TIME (default: all); the last 15% of that period validates" },
     { "min-count", DRISK_OPT_INT, 0, "N", "30", 1, INT64_MAX, "carriers and services seen fewer times share the column \"other\" (places have no cap: each has its own outcome history)" },
     { "activate", DRISK_OPT_FLAG, 0, NULL, NULL, 0, 0, "make the new model the target's active one" },
-    { "activate-if-better", DRISK_OPT_FLAG, 0, NULL, NULL, 0, 0, "activate it if it beats the active model on the same validation window" },
     { "json", DRISK_OPT_FLAG, 0, NULL, NULL, 0, 0, "print the result as one JSON object on stdout" },
     { NULL, 0, 0, NULL, NULL, 0, 0, NULL },
 };
@@ -187,9 +187,9 @@ static int run_train(const struct drisk_args *a)
         .until = drisk_arg_str(a, "until") ? drisk_arg_int(a, "until") : INT64_MAX,
         .min_count = drisk_arg_int(a, "min-count"),
         .valid_fraction = 0.15,
+        .from = INT64_MIN,
         .activate = drisk_arg_flag(a, "activate") ? DRISK_ACTIVATE_ALWAYS
-                    : drisk_arg_flag(a, "activate-if-better") ? DRISK_ACTIVATE_IF_BETTER
-                                                              : DRISK_ACTIVATE_IF_FIRST,
+                                                  : DRISK_ACTIVATE_IF_FIRST,
         .progress = isatty(STDERR_FILENO),
     };
     drisk_fit_options_init(&o.fit, drisk_target_parse(target));
@@ -293,11 +293,165 @@ const struct drisk_command drisk_cmd_train = {
     "Snapshots of shipments created before --until train it; the last 15% of that period\n"
     "(by creation time) validates: it chooses the L2 strength, calibrates the probabilities\n"
     "(Platt) and gives the validation metrics stored with the model. The first model of a\n"
-    "target becomes active; later ones with --activate or --activate-if-better.\n"
+    "target becomes active; later ones with --activate, or through drisk retrain's gate.\n"
     "--model auto fits every learner of the target and registers the one with the best\n"
     "validation PR-AUC (late, lost) or mean P50/P90 pinball loss (eta), storing every\n"
     "candidate's figures with it (drisk models show ID).",
     train_opts, 0, run_train,
+};
+
+/* ---- retrain ---- */
+
+static const struct drisk_opt retrain_opts[] = {
+    { "db", DRISK_OPT_STRING, 1, "DB", "", 0, 0, "SQLite database (the challenger is registered in it)" },
+    { "target", DRISK_OPT_STRING, 0, "late|lost|eta", "", 0, 0, "what to predict (CONTRACT §3)" },
+    { "model", DRISK_OPT_STRING, 0, "NAME", NULL, 0, 0, "the challenger's learner, as drisk train --model (default gbdt; its other settings are train's defaults)" },
+    { "window", DRISK_OPT_INT, 0, "DAYS", "365", 1, 36500, "train on the shipments created in the DAYS before the holdout (less the time their labels take to be known)" },
+    { "holdout", DRISK_OPT_INT, 0, "DAYS", "14", 1, 3650, "judge champion and challenger on the labels that became known in the last DAYS" },
+    { "keep", DRISK_OPT_INT, 0, "N", "5", 0, 10000, "keep at most N inactive models of the target (older ones are deleted; the active one never)" },
+    { "now", DRISK_OPT_DATE, 0, "TIME", NULL, 0, 0, "run as if at TIME (default: one second after the last shipment was created)" },
+    { "seed", DRISK_OPT_INT, 0, "N", "1", 0, INT64_MAX, "seed of the learner and of the bootstrap" },
+    { "min-count", DRISK_OPT_INT, 0, "N", "30", 1, INT64_MAX, "as drisk train --min-count" },
+    { "json", DRISK_OPT_FLAG, 0, NULL, NULL, 0, 0, "print the decision as one JSON object on stdout" },
+    { NULL, 0, 0, NULL, NULL, 0, 0, NULL },
+};
+
+static void side_json(const char *key, const struct drisk_retrain_side *s, int cls, int comma)
+{
+    if (!s->id) {
+        printf("\"%s\": null%s", key, comma ? ", " : "");
+        return;
+    }
+    char ts[DRISK_TS_BUF];
+    printf("\"%s\": {\"id\": %lld, \"algorithm\": \"%s\", \"train_until\": \"%s\", ", key,
+           (long long)s->id, s->algorithm, drisk_ts_format(s->train_until, ts));
+    if (cls) {
+        json_num("auc", s->m.auc, 1);
+        json_num("pr_auc", s->m.pr_auc, 1);
+        json_num("log_loss", s->m.log_loss, 1);
+        json_num("brier", s->m.brier, 1);
+        json_num("ece", s->m.ece, 0);
+    } else {
+        json_num("mae_h", s->eta.mae_h, 1);
+        json_num("pinball_h", (s->eta.pinball50_h + s->eta.pinball90_h) / 2.0, 1);
+        json_num("p50_coverage", s->eta.p50_coverage, 1);
+        json_num("p90_coverage", s->eta.p90_coverage, 0);
+    }
+    printf("}%s", comma ? ", " : "");
+}
+
+static void ci_json(const char *key, const struct drisk_ci *ci, int comma)
+{
+    printf("\"%s\": {", key);
+    json_num("value", ci->value, 1);
+    json_num("lo", ci->lo, 1);
+    json_num("hi", ci->hi, 0);
+    printf("}%s", comma ? ", " : "");
+}
+
+static int run_retrain(const struct drisk_args *a)
+{
+    struct drisk_store *store = NULL;
+    struct drisk_error err;
+    struct drisk_retrain_result res;
+    const char *target = drisk_arg_str(a, "target");
+    drisk_error_clear(&err);
+    int t = drisk_target_parse(target);
+    if (t < 0) {
+        fprintf(stderr, "drisk retrain: --target must be late, lost or eta\n");
+        return 2;
+    }
+    struct drisk_retrain_options o = {
+        .train = {
+            .target = target,
+            .algorithm = drisk_arg_str(a, "model"),
+            .min_count = drisk_arg_int(a, "min-count"),
+            .valid_fraction = 0.15,
+            .progress = isatty(STDERR_FILENO),
+        },
+        .now = drisk_arg_str(a, "now") ? drisk_arg_int(a, "now") : DRISK_TS_NONE,
+        .window_s = drisk_arg_int(a, "window") * 86400,
+        .holdout_s = drisk_arg_int(a, "holdout") * 86400,
+        .keep = (int)drisk_arg_int(a, "keep"),
+        .seed = (uint64_t)drisk_arg_int(a, "seed"),
+    };
+    const struct drisk_model_ops *ops = drisk_model_ops_find(o.train.algorithm
+                                                              ? o.train.algorithm
+                                                              : DRISK_TRAIN_DEFAULT_MODEL);
+    if (!ops || (t == DRISK_TARGET_ETA ? !ops->regression : !ops->classification)) {
+        fprintf(stderr, "drisk retrain: --model %s does not learn %s: see drisk train --help\n",
+                o.train.algorithm, target);
+        return 2;
+    }
+    drisk_fit_options_init(&o.train.fit, (enum drisk_target)t);
+    o.train.fit.seed = o.seed;
+    int rc = drisk_cli_open_store("retrain", drisk_arg_str(a, "db"), 1, &store);
+    if (rc)
+        return rc;
+    enum drisk_status st = drisk_retrain(store, &o, &res, &err);
+    drisk_store_free(store);
+    if (st) {
+        /* CONTRACT §5: 1 when the job could not run (usage was checked above) */
+        fprintf(stderr, "drisk retrain: %s\n", err.msg);
+        return 1;
+    }
+    int cls = t != DRISK_TARGET_ETA;
+    char t1[DRISK_TS_BUF], t2[DRISK_TS_BUF], t3[DRISK_TS_BUF], t4[DRISK_TS_BUF];
+    fprintf(stderr, "retrain %s at %s: trained on shipments created %s to %s; holdout: %zu "
+            "snapshots of %zu shipments whose labels became known after %s\n", target,
+            drisk_ts_format(res.now, t1), drisk_ts_format(res.train_from, t2),
+            drisk_ts_format(res.train_until, t4), res.holdout_rows, res.holdout_shipments,
+            drisk_ts_format(res.holdout_from, t3));
+    fprintf(stderr, "%s\n", res.reason);
+    for (size_t i = 0; i < res.n_pruned; i++)
+        fprintf(stderr, "pruned inactive model %lld\n", (long long)res.pruned[i]);
+    if (drisk_arg_flag(a, "json")) {
+        printf("{\"target\": \"%s\", ", target);
+        if (res.champion.id)
+            printf("\"champion\": %lld, ", (long long)res.champion.id);
+        else
+            printf("\"champion\": null, ");
+        printf("\"challenger\": %lld, \"promoted\": %s, \"reason\": ", (long long)res.challenger.id,
+               res.promoted ? "true" : "false");
+        drisk_json_string(stdout, res.reason);
+        printf(", \"now\": \"%s\", \"train_from\": \"%s\", \"train_until\": \"%s\", "
+               "\"holdout_from\": \"%s\", \"holdout_rows\": %zu, \"holdout_shipments\": %zu, ",
+               t1, t2, t4, t3, res.holdout_rows, res.holdout_shipments);
+        printf("\"champion_saw_holdout\": %s, ", res.champion_saw_holdout ? "true" : "false");
+        side_json("champion_metrics", &res.champion, cls, 1);
+        side_json("challenger_metrics", &res.challenger, cls, 1);
+        if (res.champion.id && res.diff.reps) {
+            printf("\"difference\": {\"bootstrap_resamples\": %d, ", res.diff.reps);
+            if (cls)
+                ci_json("auc", &res.diff.d_auc, 1);
+            ci_json(cls ? "log_loss" : "pinball_h", &res.diff.d_loss, 0);
+            printf("}, ");
+        } else {
+            printf("\"difference\": null, ");
+        }
+        printf("\"pruned\": [");
+        for (size_t i = 0; i < res.n_pruned; i++)
+            printf("%s%lld", i ? ", " : "", (long long)res.pruned[i]);
+        printf("], ");
+        json_num("seconds", res.seconds, 0);
+        printf("}\n");
+    }
+    return 0;
+}
+
+const struct drisk_command drisk_cmd_retrain = {
+    "retrain", NULL,
+    "the nightly job: train a challenger, judge it against the champion, promote or refuse",
+    "Trains on the --window days before the holdout (with only the labels known when the\n"
+    "holdout starts), scores the champion (the active model) and the challenger on the same\n"
+    "holdout snapshots (labels known in the last --holdout days), and promotes the challenger\n"
+    "only if its loss is lower beyond noise (95% shipment-bootstrap interval of the\n"
+    "difference below 0; late/lost: log loss, eta: P50/P90 pinball loss), it does not rank\n"
+    "worse beyond noise (AUC) and its calibration is in bounds (ECE <= 0.05; eta: P50\n"
+    "coverage 0.5 +/- 0.1, P90 0.9 +/- 0.05). The reason is printed either way. A lock\n"
+    "keeps two retrains from running at once. Exit 0 whether or not it promoted, 1 when\n"
+    "it could not run (lock held, too little data), 2 on bad usage.",
+    retrain_opts, 0, run_retrain,
 };
 
 /* ---- eval ---- */

@@ -14,6 +14,7 @@ static const struct drisk_command *const commands[] = {
     &drisk_cmd_import,
     &drisk_cmd_stats,
     &drisk_cmd_train,
+    &drisk_cmd_retrain,
     &drisk_cmd_eval,
     &drisk_cmd_recalibrate,
     &drisk_cmd_export,

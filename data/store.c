@@ -3,12 +3,16 @@
  * Statements are prepared once per connection and reset after each use. */
 #include "data/store.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include "data/schema.h"
 #include "data/store_impl.h"
@@ -73,6 +77,7 @@ struct drisk_store {
     int64_t merchant_id;
     sqlite3_stmt *live[DRISK_STORE_LIVE_STMTS]; /* data/live.c's, prepared on first use */
     sqlite3_stmt *by_id; /* drisk_store_iterate of one shipment, prepared on first use */
+    int lock_fd;         /* drisk_store_lock's file, -1 when none */
 };
 
 sqlite3 *drisk_store_sqlite(struct drisk_store *store)
@@ -179,6 +184,7 @@ enum drisk_status drisk_store_open(const char *path, struct drisk_store **out,
     *out = NULL;
     if (!store)
         return drisk_error_set(err, DRISK_ENOMEM, "out of memory opening %s", path);
+    store->lock_fd = -1;
     if (sqlite3_open_v2(path, &store->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
                                                    SQLITE_OPEN_NOMUTEX, NULL) !=
         SQLITE_OK) {
@@ -270,6 +276,8 @@ void drisk_store_free(struct drisk_store *store)
         sqlite3_finalize(store->live[i]);
     sqlite3_finalize(store->by_id);
     sqlite3_close(store->db);
+    if (store->lock_fd >= 0)
+        close(store->lock_fd); /* releases the flock */
     drisk_strmap_free(store->loc);
     free(store);
 }
@@ -704,6 +712,30 @@ enum drisk_status drisk_store_created_range(struct drisk_store *store, int64_t *
     return ok ? DRISK_OK : db_error(store, err, "reading the time range");
 }
 
+enum drisk_status drisk_store_promise_lead(struct drisk_store *store, int64_t from,
+                                           int64_t until, double q, int64_t *lead,
+                                           struct drisk_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    *lead = 0;
+    if (sqlite3_prepare_v2(store->db,
+                           "SELECT promised_at - created_at FROM shipments"
+                           " WHERE created_at >= ?1 AND created_at < ?2 ORDER BY 1"
+                           " LIMIT 1 OFFSET (SELECT CAST(?3 * (count(*) - 1) AS INTEGER)"
+                           " FROM shipments WHERE created_at >= ?1 AND created_at < ?2)",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_error(store, err, "reading promise leads");
+    sqlite3_bind_int64(st, 1, from);
+    sqlite3_bind_int64(st, 2, until);
+    sqlite3_bind_double(st, 3, q);
+    int r = sqlite3_step(st);
+    if (r == SQLITE_ROW)
+        *lead = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return r == SQLITE_ROW || r == SQLITE_DONE ? DRISK_OK
+                                               : db_error(store, err, "reading promise leads");
+}
+
 enum drisk_status drisk_store_count(struct drisk_store *store, int64_t *shipments,
                                     int64_t *scans, struct drisk_error *err)
 {
@@ -992,6 +1024,50 @@ enum drisk_status drisk_store_model_activate(struct drisk_store *store, int64_t 
         return rc;
     }
     return drisk_store_commit(store, err);
+}
+
+enum drisk_status drisk_store_model_delete(struct drisk_store *store, int64_t id,
+                                           struct drisk_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(store->db, "DELETE FROM models WHERE id = ?1 AND active = 0", -1, &st,
+                           NULL) != SQLITE_OK)
+        return db_error(store, err, "deleting a model");
+    sqlite3_bind_int64(st, 1, id);
+    int r = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (r != SQLITE_DONE)
+        return db_error(store, err, "deleting a model");
+    if (sqlite3_changes(store->db) == 0)
+        return drisk_error_set(err, DRISK_EINVAL, "model %lld was not deleted: it does not exist "
+                               "or is its target's active model", (long long)id);
+    return DRISK_OK;
+}
+
+enum drisk_status drisk_store_lock(struct drisk_store *store, const char *name,
+                                   struct drisk_error *err)
+{
+    const char *db = sqlite3_db_filename(store->db, "main");
+    char path[4096];
+    if (!db || !db[0] || store->lock_fd >= 0)
+        return DRISK_OK; /* in memory: no other process can open it; or held already */
+    if ((size_t)snprintf(path, sizeof path, "%s-%s.lock", db, name) >= sizeof path)
+        return drisk_error_set(err, DRISK_EINVAL, "the database path is too long for its lock");
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return drisk_error_set(err, DRISK_EIO, "cannot open the lock file %s: %s (check the "
+                               "directory's permissions)", path, strerror(errno));
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        close(fd);
+        if (e == EWOULDBLOCK)
+            return drisk_error_set(err, DRISK_EIO, "another process holds the %s lock of this "
+                                   "database (%s): wait for it to finish, this run did nothing",
+                                   name, path);
+        return drisk_error_set(err, DRISK_EIO, "cannot lock %s: %s", path, strerror(e));
+    }
+    store->lock_fd = fd;
+    return DRISK_OK;
 }
 
 /* ---- API keys ---- */

@@ -134,6 +134,11 @@ enum drisk_status drisk_store_stats(struct drisk_store *store, struct drisk_stor
                                     struct drisk_error *err);
 void drisk_store_stats_free(struct drisk_store_stats *stats);
 
+/* The q-quantile (0..1) of promised_at - created_at, in seconds, over the shipments
+ * created in [from, until); 0 when there are none. */
+enum drisk_status drisk_store_promise_lead(struct drisk_store *store, int64_t from,
+                                           int64_t until, double q, int64_t *lead,
+                                           struct drisk_error *err);
 /* The first and last created_at of all shipments (DRISK_TS_NONE both when empty). */
 enum drisk_status drisk_store_created_range(struct drisk_store *store, int64_t *first,
                                             int64_t *last, struct drisk_error *err);
@@ -178,6 +183,18 @@ enum drisk_status drisk_store_model_list(struct drisk_store *store, drisk_model_
  * (DRISK_EINVAL, saying why) and the active model stays. */
 enum drisk_status drisk_store_model_activate(struct drisk_store *store, int64_t id,
                                              struct drisk_error *err);
+
+/* Removes model id from the registry. A target's active model is refused (DRISK_EINVAL):
+ * activate another first. */
+enum drisk_status drisk_store_model_delete(struct drisk_store *store, int64_t id,
+                                           struct drisk_error *err);
+
+/* Takes the store-wide lock called name (letters, digits, '-') for this connection, held
+ * until drisk_store_free or the process ends however it ends (an flock(2) on the file
+ * DB-name.lock beside the database; a database without a file needs none). A lock another
+ * process holds is DRISK_EIO, saying so, at once: callers never wait. */
+enum drisk_status drisk_store_lock(struct drisk_store *store, const char *name,
+                                   struct drisk_error *err);
 
 /* ---- API keys (drisk keys; the server's authentication) ----
  * Only a key's SHA-256 is stored. A key belongs to one merchant, or to none when it is an

@@ -13,6 +13,8 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -239,15 +241,9 @@ static void test_learning(void)
     CHECK(strstr(out_text, "\"model_id\": 2") && strstr(out_text, "\"active\": false"));
     CHECK(run("models --db '%s' list --json", db) == 0);
     CHECK(strstr(out_text, "{\"models\": [{\"id\": 2") && strstr(out_text, "\"id\": 1, \"target\": \"late\", \"algorithm\": \"gbdt\", \"active\": true"));
-    /* --activate-if-better: model 3 is the same fit as model 1 (same window, deterministic
-     * training), so it does not beat it and model 1 stays active */
-    CHECK(run("models --db '%s' activate 1", db) == 0);
-    CHECK(run("train --db '%s' --target late --until 2025-03-10 --activate-if-better --json", db) == 0);
-    CHECK(strstr(out_text, "\"model_id\": 3") != NULL);
-    int third_active = strstr(out_text, "\"active\": true") != NULL;
-    CHECK(run("models --db '%s' list --json", db) == 0);
-    CHECK(!third_active);
-    CHECK(strstr(out_text, "\"id\": 1, \"target\": \"late\", \"algorithm\": \"gbdt\", \"active\": true") != NULL);
+    /* train's old --activate-if-better is gone: drisk retrain's gate replaces it */
+    CHECK(run("train --db '%s' --target late --activate-if-better", db) == 2 &&
+          strstr(err_text, "unknown option"));
     CHECK(run("models --db '%s' activate 2", db) == 0);
     CHECK(run("models --db '%s' show 2 --json", db) == 0 && strstr(out_text, "\"active\": true"));
     CHECK(run("models --db '%s' activate 99", db) == 2 && strstr(err_text, "no model 99"));
@@ -387,6 +383,103 @@ static void test_learning(void)
     CHECK(run("train --db '%s' --target late --hidden 8,0", db) == 2 && strstr(err_text, "--hidden"));
     CHECK(run("train --db '%s' --target late --hidden 1,2,3,4", db) == 2);
     CHECK(run("train --db '%s' --target late --svm-c -1", db) == 2 && strstr(err_text, "--svm-c"));
+}
+
+/* The JSON number after "key": in out_text (NAN when absent). */
+static double json_at(const char *key)
+{
+    char pat[80];
+    snprintf(pat, sizeof pat, "\"%s\": ", key);
+    const char *p = strstr(out_text, pat);
+    return p ? atof(p + strlen(pat)) : NAN;
+}
+
+/* How many models of target the registry lists, and whether model id is among them. */
+static int models_of(const char *db, const char *target, long long id, int *has)
+{
+    char pat[64];
+    int n = 0;
+    *has = 0;
+    if (run("models --db '%s' list --json", db) != 0)
+        return -1;
+    snprintf(pat, sizeof pat, "\"target\": \"%s\"", target);
+    for (const char *p = out_text; (p = strstr(p, pat)); p++)
+        n++;
+    char idpat[64];
+    snprintf(idpat, sizeof idpat, "{\"id\": %lld, \"target\": \"%s\"", id, target);
+    *has = strstr(out_text, idpat) != NULL;
+    return n;
+}
+
+/* drisk retrain, the nightly job, over several simulated nights: the first model is
+ * promoted with its reason, a stronger challenger is promoted, a weaker one refused with
+ * its reason, a second run while one holds the lock does nothing, and pruning keeps the
+ * active model. */
+static void test_retrain(void)
+{
+    char db[600], lock[700];
+    snprintf(db, sizeof db, "%s/retrain.db", dir);
+    snprintf(lock, sizeof lock, "%s-retrain.lock", db);
+    unlink(db);
+    CHECK(run("simulate --db '%s' --shipments 8000 --seed 5 --days 120", db) == 0);
+    CHECK(run("retrain --db '%s' --target eta --model svm_rbf", db) == 2 &&
+          strstr(err_text, "does not learn eta"));
+    /* night 1: a weak learner on a short window is the first champion */
+    CHECK(run("retrain --db '%s' --target late --model logreg --window 20 --now 2025-03-01 --json",
+              db) == 0);
+    CHECK_MSG(strstr(out_text, "\"champion\": null, \"challenger\": 1, \"promoted\": true") &&
+              strstr(out_text, "no active late model yet") &&
+              strstr(out_text, "\"challenger_metrics\": {\"id\": 1, \"algorithm\": \"logreg\""),
+              "%s", out_text);
+    CHECK(json_at("holdout_shipments") > 500 && json_at("holdout_rows") > json_at("holdout_shipments"));
+    /* night 2: the trees on a longer window beat it beyond noise */
+    CHECK(run("retrain --db '%s' --target late --window 45 --now 2025-03-02 --json", db) == 0);
+    CHECK_MSG(strstr(out_text, "\"champion\": 1, \"challenger\": 2, \"promoted\": true") &&
+              strstr(out_text, "beats champion 1 beyond noise") &&
+              strstr(out_text, "\"log_loss\": {\"value\": -") && strstr(out_text, ", \"hi\": -0."),
+              "%s", out_text);
+    CHECK(strstr(err_text, "promoted: challenger 2") != NULL); /* said on stderr too */
+    /* night 3: a weak challenger is refused, with why, and the champion stays active */
+    CHECK(run("retrain --db '%s' --target late --model logreg --window 12 --now 2025-03-03 "
+              "--json", db) == 0);
+    CHECK_MSG(strstr(out_text, "\"champion\": 2, \"challenger\": 3, \"promoted\": false") &&
+              strstr(out_text, "\"reason\": \"refused: challenger 3"), "%s", out_text);
+    CHECK(run("models --db '%s' show 2 --json", db) == 0 && strstr(out_text, "\"active\": true"));
+    CHECK(run("models --db '%s' show 3", db) == 0 && strstr(out_text, "labels_by=2025-02-17"));
+    /* a retrain holding the lock: the second does nothing and exits 1 */
+    int fd = open(lock, O_RDWR | O_CREAT, 0644);
+    CHECK(fd >= 0 && flock(fd, LOCK_EX) == 0);
+    int before_has, before = models_of(db, "late", 3, &before_has);
+    CHECK(run("retrain --db '%s' --target late --now 2025-03-04", db) == 1 &&
+          strstr(err_text, "another process holds the retrain lock"));
+    int after_has, after = models_of(db, "late", 3, &after_has);
+    CHECK(before == 3 && after == before);
+    if (fd >= 0)
+        close(fd);
+    /* later nights, keeping one inactive model: every run decides and says why, the
+     * registry never grows past the active model and one other, the active one stays */
+    for (int night = 4; night <= 6; night++) {
+        CHECK(run("retrain --db '%s' --target late --window 45 --now 2025-03-%02d --keep 1 --json",
+                  db, night) == 0);
+        CHECK_MSG(strstr(out_text, "\"promoted\": ") && strstr(out_text, "\"reason\": \"") &&
+                  strstr(out_text, "\"difference\": {\"bootstrap_resamples\": 200"), "%s", out_text);
+    }
+    int has2, n = models_of(db, "late", 2, &has2);
+    CHECK_MSG(n == 2, "%d late models after pruning", n);
+    CHECK(run("models --db '%s' list --json", db) == 0 && strstr(out_text, "\"active\": true"));
+    /* --keep 0: only the active model is left */
+    CHECK(run("retrain --db '%s' --target late --model logreg --window 12 --now 2025-03-07 "
+              "--keep 0 --json", db) == 0 && strstr(out_text, "\"pruned\": ["));
+    n = models_of(db, "late", 0, &has2);
+    CHECK(n == 1 && strstr(out_text, "\"active\": true"));
+    /* eta: pinball loss judges, and the interval bounds are checked */
+    CHECK(run("retrain --db '%s' --target eta --window 45 --now 2025-03-02 --json", db) == 0 &&
+          strstr(out_text, "\"promoted\": true") && strstr(out_text, "\"p90_coverage\""));
+    CHECK(run("retrain --db '%s' --target eta --window 45 --now 2025-03-09 --json", db) == 0 &&
+          strstr(out_text, "\"pinball_h\": {\"value\""));
+    /* a holdout with no labels yet cannot judge: the run fails and registers nothing */
+    CHECK(run("retrain --db '%s' --target lost --window 30 --now 2025-01-20", db) == 1);
+    CHECK(models_of(db, "lost", 0, &has2) == 0);
 }
 
 static void test_simulate_roundtrip(void)
@@ -587,6 +680,7 @@ int main(int argc, char **argv)
     test_foreign_file();
     test_simulate_roundtrip();
     test_learning();
+    test_retrain();
     test_serve();
     test_keys();
     CHECK_DONE();

@@ -9,6 +9,8 @@
 #include <string.h>
 
 #include "tests/check.h"
+#include "models/format.h"
+#include "training/bootstrap.h"
 #include "training/metrics.h"
 
 #define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
@@ -721,8 +723,52 @@ static void test_bad_input(void)
     CHECK(drisk_metrics_roc_auc(3, ybad, s, NULL, &v, NULL) == DRISK_EINVAL);
 }
 
+/* The paired shipment bootstrap: a model against itself differs by exactly 0; an
+ * informative model against noise wins with an interval clear of 0; a shipment's rows
+ * move together (a resample has whole shipments). */
+static void test_bootstrap(void)
+{
+    enum { N = 3000 };
+    static double y[N], good[N], noise[N], p90[N];
+    static int64_t ship[N];
+    struct drisk_paired_ci ci;
+    struct drisk_error err;
+    uint64_t s = 7;
+    for (size_t i = 0; i < N; i++) {
+        ship[i] = (int64_t)(i / 3) * 17 % 1000; /* 1000 shipments of 3 rows, out of order */
+        y[i] = ship[i] % 4 == 0;
+        double u = (double)(drisk_splitmix64(&s) >> 11) / 9007199254740992.0;
+        noise[i] = 0.02 + 0.96 * u;
+        good[i] = y[i] ? 0.55 + 0.4 * u : 0.05 + 0.4 * u;
+        p90[i] = 1.0;
+    }
+    CHECK(drisk_bootstrap_paired(N, ship, y, good, NULL, good, NULL, DRISK_TARGET_LATE, 100, 1,
+                                 &ci, &err) == DRISK_OK);
+    CHECK(ci.reps == 100 && ci.d_auc.value == 0 && ci.d_auc.lo == 0 && ci.d_auc.hi == 0 &&
+          ci.d_loss.lo == 0 && ci.d_loss.hi == 0);
+    CHECK(drisk_bootstrap_paired(N, ship, y, noise, NULL, good, NULL, DRISK_TARGET_LATE, 100, 1,
+                                 &ci, &err) == DRISK_OK);
+    CHECK_MSG(ci.d_auc.value > 0.4 && ci.d_auc.lo > 0.3 && ci.d_auc.hi < 0.6 &&
+              ci.d_loss.hi < 0 && ci.d_loss.lo <= ci.d_loss.value &&
+              ci.d_loss.value <= ci.d_loss.hi, "AUC %+.3f [%+.3f, %+.3f] loss %+.3f [%+.3f, %+.3f]",
+              ci.d_auc.value, ci.d_auc.lo, ci.d_auc.hi, ci.d_loss.value, ci.d_loss.lo,
+              ci.d_loss.hi);
+    /* the same seed, the same interval; eta compares pinball losses and has no AUC */
+    struct drisk_paired_ci again;
+    CHECK(drisk_bootstrap_paired(N, ship, y, noise, NULL, good, NULL, DRISK_TARGET_LATE, 100, 1,
+                                 &again, &err) == DRISK_OK && again.d_loss.lo == ci.d_loss.lo);
+    CHECK(drisk_bootstrap_paired(N, ship, y, noise, p90, good, p90, DRISK_TARGET_ETA, 50, 1,
+                                 &ci, &err) == DRISK_OK && isnan(ci.d_auc.value) &&
+          ci.d_loss.lo <= ci.d_loss.hi);
+    CHECK(drisk_bootstrap_paired(N, ship, y, noise, NULL, good, NULL, DRISK_TARGET_ETA, 50, 1,
+                                 &ci, &err) == DRISK_EINVAL);
+    CHECK(drisk_bootstrap_paired(0, ship, y, noise, NULL, good, NULL, DRISK_TARGET_LATE, 50, 1,
+                                 &ci, &err) == DRISK_EINVAL);
+}
+
 int main(void)
 {
+    test_bootstrap();
     test_hand_ranking();
     test_random_ranking();
     test_probability_metrics();

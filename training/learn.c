@@ -23,7 +23,7 @@ static struct drisk_dataset as_dataset(const struct drisk_rows *m)
 
 struct collect {
     enum drisk_target target;
-    int64_t valid_start;
+    int64_t valid_start, labels_by;
     struct drisk_rows train, valid;
     int64_t valid_min_created;
 };
@@ -33,6 +33,8 @@ static int collect_row(const struct drisk_snapshot *s, void *ctx, struct drisk_e
     struct collect *c = ctx;
     double y = drisk_snapshot_label(s, c->target);
     if (isnan(y) || (c->target == DRISK_TARGET_ETA && y <= 0))
+        return 0;
+    if (c->labels_by > 0 && !drisk_recal_known_in(s, c->target, INT64_MIN, c->labels_by))
         return 0;
     struct drisk_rows *m = s->sh->created_at < c->valid_start ? &c->train : &c->valid;
     if (drisk_rows_push(m, s->x, y)) {
@@ -194,9 +196,8 @@ enum drisk_status drisk_train(struct drisk_store *store, const struct drisk_trai
     enum drisk_status rc = DRISK_OK;
     struct collect c = { 0 };
     struct drisk_feature_schema schema;
-    struct drisk_model *best = NULL, *cand = NULL, *active = NULL;
+    struct drisk_model *best = NULL, *cand = NULL;
     struct drisk_buf buf = { 0 };
-    struct drisk_model_row active_row = { 0 };
     double *p = NULL, *p90 = NULL;
     char schema_text[16384], mjson[512];
     int64_t first, last;
@@ -204,7 +205,6 @@ enum drisk_status drisk_train(struct drisk_store *store, const struct drisk_trai
     size_t n_names;
 
     memset(res, 0, sizeof *res);
-    res->active_log_loss = NAN;
     int t = drisk_target_parse(opts->target);
     if (t < 0)
         return drisk_error_set(err, DRISK_EINVAL, "unknown target \"%s\": use late, lost or eta",
@@ -242,8 +242,12 @@ enum drisk_status drisk_train(struct drisk_store *store, const struct drisk_trai
         return drisk_error_set(err, DRISK_EINVAL, "the store holds no shipments: import or "
                                "simulate some first");
     int64_t until = opts->until < last + 1 ? opts->until : last + 1;
+    if (opts->from > first)
+        first = opts->from;
     if (until <= first)
-        return drisk_error_set(err, DRISK_EINVAL, "no shipment was created before --until");
+        return drisk_error_set(err, DRISK_EINVAL, "no shipment was created in the training window "
+                               "(before --until)");
+    c.labels_by = opts->labels_by;
     c.valid_start = first + (int64_t)((1.0 - opts->valid_fraction) * (double)(until - first));
 
     double t0 = drisk_monotonic_s();
@@ -300,6 +304,12 @@ enum drisk_status drisk_train(struct drisk_store *store, const struct drisk_trai
     if ((rc = drisk_model_set_schema(best, schema.hash, err)))
         goto out;
     drisk_model_set_window(best, first, c.valid_start, c.valid_start, until);
+    if (opts->labels_by > 0) {
+        char ts[DRISK_TS_BUF];
+        if ((rc = drisk_model_set_param(best, "labels_by", drisk_ts_format(opts->labels_by, ts),
+                                        err)))
+            goto out;
+    }
     if (classification) {
         if ((rc = drisk_model_set_metric(best, "auc", res->valid.auc, err)) ||
             (rc = drisk_model_set_metric(best, "pr_auc", res->valid.pr_auc, err)) ||
@@ -314,38 +324,9 @@ enum drisk_status drisk_train(struct drisk_store *store, const struct drisk_trai
     }
     snprintf(res->algorithm, sizeof res->algorithm, "%s", alg);
 
-    /* activation: compare with the active model on this validation set when it reads the
-     * same features */
-    int activate = opts->activate == DRISK_ACTIVATE_ALWAYS ? 1 : -1;
-    if (opts->activate == DRISK_ACTIVATE_IF_BETTER) {
-        activate = -1;
-        if (drisk_store_model_get(store, 0, opts->target, &active_row, NULL) == DRISK_OK) {
-            activate = 0;
-            if (strcmp(active_row.schema_hash, schema.hash) == 0 &&
-                drisk_model_load(active_row.payload, active_row.payload_len, schema.hash, &active,
-                                 NULL) == DRISK_OK &&
-                drisk_rows_predict(active, &c.valid, p, p90, NULL) == DRISK_OK) {
-                double mine, theirs;
-                if (classification) {
-                    struct drisk_binary_metrics am;
-                    drisk_metrics_binary(c.valid.n, c.valid.y, p, NULL, &am, NULL);
-                    theirs = am.log_loss;
-                    mine = res->valid.log_loss;
-                } else {
-                    struct drisk_eta_metrics em;
-                    drisk_metrics_eta(c.valid.n, c.valid.y, p, p90, NULL, &em, NULL);
-                    theirs = em.pinball50_h;
-                    mine = res->valid_eta.pinball50_h;
-                }
-                res->active_log_loss = theirs;
-                activate = mine < theirs;
-            } else {
-                DRISK_LOG(DRISK_LOG_WARN, "the active %s model reads another feature schema: "
-                          "not compared; activate the new one with drisk models activate",
-                          opts->target);
-            }
-        }
-    }
+    int activate = opts->activate == DRISK_ACTIVATE_ALWAYS  ? 1
+                   : opts->activate == DRISK_ACTIVATE_NEVER ? 0
+                                                            : -1;
     if ((rc = drisk_model_save(best, &buf, err)))
         goto out;
     if (drisk_feature_schema_write(&schema, schema_text, sizeof schema_text) < 0) {
@@ -375,8 +356,6 @@ enum drisk_status drisk_train(struct drisk_store *store, const struct drisk_trai
 out:
     drisk_model_free(cand);
     drisk_model_free(best);
-    drisk_model_free(active);
-    drisk_store_model_row_free(&active_row);
     drisk_buf_free(&buf);
     drisk_rows_free(&c.train);
     drisk_rows_free(&c.valid);
@@ -387,12 +366,6 @@ out:
 
 /* ---- evaluation ---- */
 
-struct evalrow {
-    int64_t shipment, as_of, promised_at;
-    double y, score, p90, naive;
-    unsigned char carrier, service;
-};
-
 /* Snapshots are scored in batches of this many (one predict call: a batched gemm for
  * the MLP and the RBF SVM instead of one per snapshot). */
 #define EVAL_BATCH 256
@@ -402,13 +375,14 @@ struct evalctx {
     const struct drisk_model *m;
     FILE *predictions;
     size_t n, cap;
-    struct evalrow *rows;
+    struct drisk_eval_row *rows;
     size_t d, n_pend; /* rows[n - n_pend .. n-1] await their scores */
     double *pend_x;   /* EVAL_BATCH x d */
     char (*pend_id)[DRISK_ID_MAX];
     int f_exceptions, f_since_last;
     char names[2][DRISK_EVAL_MAX_SLICES / 2][64];
     int n_names[2];
+    int64_t labels_from, labels_to; /* labels_to > 0: the label-known window */
     /* walk forward (recal_m non-NULL: the same model as m, whose calibration is refitted) */
     struct drisk_model *recal_m;
     struct drisk_recal_pool pool;
@@ -437,7 +411,7 @@ static enum drisk_status eval_flush(struct evalctx *c, struct drisk_error *err)
     if ((rc = drisk_model_predict(c->m, c->pend_x, c->n_pend, pr, err)))
         return rc;
     for (size_t k = 0; k < c->n_pend; k++) {
-        struct evalrow *r = &c->rows[c->n - c->n_pend + k];
+        struct drisk_eval_row *r = &c->rows[c->n - c->n_pend + k];
         r->score = c->target == DRISK_TARGET_ETA ? pr[k].p50_h : pr[k].prob;
         r->p90 = pr[k].p90_h;
         if (c->predictions) {
@@ -482,9 +456,11 @@ static int eval_row(const struct drisk_snapshot *s, void *ctx, struct drisk_erro
         if (s->sh->created_at < c->from)
             return 0; /* before the evaluation window: it only calibrates */
     }
+    if (c->labels_to > 0 && !drisk_recal_known_in(s, c->target, c->labels_from, c->labels_to))
+        return 0;
     if (c->n == c->cap) {
         size_t ncap = c->cap ? c->cap * 2 : 65536;
-        struct evalrow *nr = realloc(c->rows, ncap * sizeof *nr);
+        struct drisk_eval_row *nr = realloc(c->rows, ncap * sizeof *nr);
         if (!nr) {
             drisk_error_set(err, DRISK_ENOMEM, "out of memory evaluating");
             return -1;
@@ -492,10 +468,11 @@ static int eval_row(const struct drisk_snapshot *s, void *ctx, struct drisk_erro
         c->rows = nr;
         c->cap = ncap;
     }
-    struct evalrow *r = &c->rows[c->n++];
+    struct drisk_eval_row *r = &c->rows[c->n++];
     r->shipment = s->sh->id;
     r->as_of = s->as_of;
     r->promised_at = s->sh->promised_at;
+    r->created_at = s->sh->created_at;
     r->y = y;
     /* today's rules: late = a carrier exception (or, later, the promise passing);
      * lost = no scan for 7 days */
@@ -524,7 +501,7 @@ static enum drisk_status subset_metrics(const struct evalctx *c, int kind, int i
         goto out;
     }
     for (size_t i = 0; i < c->n; i++) {
-        const struct evalrow *r = &c->rows[i];
+        const struct drisk_eval_row *r = &c->rows[i];
         if (kind >= 0 && (kind == 0 ? r->carrier : r->service) != id)
             continue;
         y[n] = r->y;
@@ -619,6 +596,8 @@ enum drisk_status drisk_eval(struct drisk_store *store, const struct drisk_eval_
     snprintf(res->algorithm, sizeof res->algorithm, "%s", row.algorithm);
     c.m = m;
     c.predictions = opts->predictions;
+    c.labels_from = opts->labels_from;
+    c.labels_to = opts->labels_to;
     c.f_exceptions = drisk_feature_index(&schema, "exceptions");
     c.f_since_last = drisk_feature_index(&schema, "h_since_last_scan_log");
     if (c.predictions)
@@ -681,6 +660,10 @@ enum drisk_status drisk_eval(struct drisk_store *store, const struct drisk_eval_
                 goto out;
         }
     res->seconds = drisk_monotonic_s() - t0;
+    if (opts->keep_rows) {
+        res->scored = c.rows;
+        c.rows = NULL;
+    }
 out:
     drisk_recal_pool_free(&c.pool);
     free(c.rows);
@@ -689,4 +672,12 @@ out:
     drisk_model_free(m);
     drisk_store_model_row_free(&row);
     return rc;
+}
+
+void drisk_eval_result_free(struct drisk_eval_result *res)
+{
+    if (!res)
+        return;
+    free(res->scored);
+    res->scored = NULL;
 }

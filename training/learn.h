@@ -15,7 +15,7 @@
 enum drisk_activate_policy {
     DRISK_ACTIVATE_IF_FIRST = 0, /* the first model of a target becomes active (default) */
     DRISK_ACTIVATE_ALWAYS,
-    DRISK_ACTIVATE_IF_BETTER     /* ... or when it beats the active one on its validation set */
+    DRISK_ACTIVATE_NEVER         /* registered inactive: drisk retrain decides after its gate */
 };
 
 /* The learner `drisk train` uses without --model, for every target: the one that wins
@@ -31,7 +31,12 @@ struct drisk_train_options {
     struct drisk_fit_options fit; /* the learners' settings (drisk_fit_options_init); the
                             * L2 strength, tolerance and class weights of each family are
                             * set by training itself */
+    int64_t from;          /* ... and at or after this (INT64_MIN: from the first; older
+                            * shipments still feed the network's outcome histories) */
     int64_t until;         /* train on shipments created before this (INT64_MAX: all) */
+    int64_t labels_by;     /* > 0: only snapshots whose label was known by this moment
+                            * (training/recalibrate.h's rule), as a job run then would
+                            * have seen them; 0: every labelled snapshot */
     int64_t min_count;     /* feature vocabularies (engine/features.h) */
     double valid_fraction; /* the last part of the training period validates (0.15) */
     enum drisk_activate_policy activate;
@@ -58,8 +63,6 @@ struct drisk_train_result {
     double l2;
     struct drisk_binary_metrics valid;   /* classification */
     struct drisk_eta_metrics valid_eta;  /* eta */
-    double active_log_loss;              /* the previously active model on the same
-                                          * validation set (NAN if none compared) */
     double seconds_snapshots, seconds_fit;
 };
 
@@ -77,9 +80,20 @@ struct drisk_eval_options {
                                   * recent labelled window as drisk recalibrate does
                                   * (training/recalibrate.h); 0: the model as stored */
     int64_t recalibrate_window_s; /* that window (DRISK_RECAL_WINDOW_DAYS when 0) */
+    int64_t labels_from, labels_to; /* labels_to > 0: only snapshots whose label became
+                                  * known in (labels_from, labels_to] (a holdout of the
+                                  * labels a job sees at labels_to) */
+    int keep_rows;               /* hand every scored snapshot back in res->scored */
 };
 
 #define DRISK_EVAL_MAX_SLICES 64
+
+/* One evaluated snapshot. carrier and service index the result's slice names. */
+struct drisk_eval_row {
+    int64_t shipment, as_of, promised_at, created_at;
+    double y, score, p90, naive; /* naive: today's rule fired (1) or not (0) */
+    unsigned char carrier, service;
+};
 
 struct drisk_eval_slice {
     char kind[8];  /* "carrier" or "service" */
@@ -103,7 +117,12 @@ struct drisk_eval_result {
     struct drisk_eval_slice slices[DRISK_EVAL_MAX_SLICES];
     size_t recalibrations;          /* walk forward: refits made (windows too thin skipped) */
     double seconds;
+    struct drisk_eval_row *scored;  /* with keep_rows: the rows, in snapshot order (the same
+                                     * order for any model of the window); rows of them */
 };
+
+/* Releases what drisk_eval allocated in res (the kept rows). */
+void drisk_eval_result_free(struct drisk_eval_result *res);
 
 enum drisk_status drisk_eval(struct drisk_store *store, const struct drisk_eval_options *opts,
                              struct drisk_eval_result *res, struct drisk_error *err);

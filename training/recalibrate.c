@@ -29,6 +29,14 @@ void drisk_recal_moments(const struct drisk_snapshot *s, enum drisk_target targe
     }
 }
 
+int drisk_recal_known_in(const struct drisk_snapshot *s, enum drisk_target target, int64_t from,
+                         int64_t to)
+{
+    int64_t known, avail;
+    drisk_recal_moments(s, target, &known, &avail);
+    return known > from && known <= to && avail <= to;
+}
+
 int drisk_recal_pool_add(struct drisk_recal_pool *p, const double *x, double y, int64_t known,
                          int64_t avail)
 {

@@ -37,6 +37,10 @@ struct drisk_recal_pool {
 void drisk_recal_moments(const struct drisk_snapshot *s, enum drisk_target target,
                          int64_t *known, int64_t *avail);
 
+/* 1 when s's label for target became known in (from, to] and exists by to. */
+int drisk_recal_known_in(const struct drisk_snapshot *s, enum drisk_target target, int64_t from,
+                         int64_t to);
+
 /* Appends one labelled snapshot (rows.d features). -1 when out of memory. */
 int drisk_recal_pool_add(struct drisk_recal_pool *p, const double *x, double y, int64_t known,
                          int64_t avail);
