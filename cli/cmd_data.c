@@ -48,7 +48,6 @@ static int run_simulate(const struct drisk_args *a)
     opts.days = (int)drisk_arg_int(a, "days");
     opts.export_dir = drisk_arg_str(a, "export");
     opts.scenario = drisk_arg_str(a, "scenario");
-    opts.progress = isatty(STDERR_FILENO);
     if (drisk_sim_scenario_find(opts.scenario) < 0) {
         char names[256];
         scenario_names(names, sizeof names);
@@ -148,7 +147,6 @@ static int run_import(const struct drisk_args *a)
         .shipments_path = drisk_arg_str(a, "shipments"),
         .scans_path = drisk_arg_str(a, "scans"),
         .rejects_path = drisk_arg_str(a, "skip-invalid"),
-        .progress = isatty(STDERR_FILENO),
         .max_problems = 20,
         .on_problem = print_problem,
     };

@@ -190,7 +190,6 @@ static int run_train(const struct drisk_args *a)
         .from = INT64_MIN,
         .activate = drisk_arg_flag(a, "activate") ? DRISK_ACTIVATE_ALWAYS
                                                   : DRISK_ACTIVATE_IF_FIRST,
-        .progress = isatty(STDERR_FILENO),
     };
     drisk_fit_options_init(&o.fit, drisk_target_parse(target));
     if (parse_hidden(drisk_arg_str(a, "hidden"), &o.fit) != 0) {
@@ -367,8 +366,7 @@ static int run_retrain(const struct drisk_args *a)
             .algorithm = drisk_arg_str(a, "model"),
             .min_count = drisk_arg_int(a, "min-count"),
             .valid_fraction = 0.15,
-            .progress = isatty(STDERR_FILENO),
-        },
+            },
         .now = drisk_arg_str(a, "now") ? drisk_arg_int(a, "now") : DRISK_TS_NONE,
         .window_s = drisk_arg_int(a, "window") * 86400,
         .holdout_s = drisk_arg_int(a, "holdout") * 86400,

@@ -7,6 +7,7 @@
 #include "cli/commands.h"
 #include "data/store.h"
 #include "base/log.h"
+#include "base/progress.h"
 #include "base/text.h"
 
 static const struct drisk_command *const commands[] = {
@@ -87,7 +88,10 @@ static void usage(FILE *f)
     fprintf(f, "\nRun drisk COMMAND --help for a command's options and their defaults.\n"
                "--db can also come from the environment as DRISK_DB.\n"
                "Exit status: 0 success, 2 bad usage or bad input, 1 other failures.\n"
-               "Set DRISK_LOG_LEVEL to error, warn, info (default) or debug.\n");
+               "Set DRISK_LOG_LEVEL to error, warn, info (default) or debug.\n"
+               "Long steps report done/total, rate and ETA on stderr (a live line on a\n"
+               "terminal, a line every 10 s otherwise, or every DRISK_PROGRESS_EVERY seconds);\n"
+               "--quiet, with any command, turns it off.\n");
 }
 
 int main(int argc, char **argv)
@@ -96,6 +100,31 @@ int main(int argc, char **argv)
     if (level && drisk_log_set_level(level) != 0) {
         fprintf(stderr, "drisk: DRISK_LOG_LEVEL=%s is not one of error, warn, info, debug\n", level);
         return 2;
+    }
+    /* --quiet, anywhere: no progress lines; else a live line on a terminal, a plain line
+     * every 10 s otherwise (base/progress.h) */
+    int quiet = 0, k = 1;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--quiet") == 0)
+            quiet = 1;
+        else
+            argv[k++] = argv[i];
+    }
+    argc = k;
+    argv[argc] = NULL;
+    drisk_progress_mode = quiet                    ? DRISK_PROGRESS_OFF
+                          : isatty(STDERR_FILENO) ? DRISK_PROGRESS_LIVE
+                                                  : DRISK_PROGRESS_PLAIN;
+    const char *every = getenv("DRISK_PROGRESS_EVERY");
+    if (every) {
+        char *end;
+        double v = strtod(every, &end);
+        if (*end || !(v >= 0 && v <= 86400)) {
+            fprintf(stderr, "drisk: DRISK_PROGRESS_EVERY=%s is not a number of seconds from 0 "
+                    "to 86400\n", every);
+            return 2;
+        }
+        drisk_progress_plain_s = v;
     }
     if (argc < 2) {
         usage(stderr);

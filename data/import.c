@@ -20,6 +20,7 @@
 #include "data/export.h"
 #include "data/jsonl.h"
 #include "base/log.h"
+#include "base/progress.h"
 #include "base/text.h"
 #include "base/timeutil.h"
 #include "engine/vocab.h"
@@ -113,8 +114,8 @@ struct importer {
     /* the shipment of the previous scan row: scans usually come grouped by shipment */
     char last_merchant[DRISK_ID_MAX], last_shipment[DRISK_ID_MAX];
     int64_t last_rowid;
-    struct timespec t0, t_last;
-    int progress_shown;
+    struct timespec t0;
+    struct drisk_meter meter; /* the current file's bytes */
 };
 
 /* A field-level problem found while validating a row. */
@@ -134,21 +135,6 @@ static double seconds_since(const struct timespec *t)
 static int64_t source_offset(const struct source *src)
 {
     return src->jsonl ? drisk_jsonl_offset(src->jl) : drisk_csv_offset(src->csv);
-}
-
-static void show_progress(struct importer *imp, const struct source *src, int64_t offset,
-                          const struct drisk_import_counts *c, int final)
-{
-    double dt = seconds_since(&imp->t0);
-    char pct[16] = "";
-    if (src->size > 0)
-        snprintf(pct, sizeof pct, ", %3.0f%%",
-                 100.0 * (double)offset / (double)src->size);
-    fprintf(stderr, "\r%s: %lld rows, %.0f rows/s%s  ", src->name, (long long)c->read,
-            dt > 0 ? (double)c->read / dt : 0.0, pct);
-    if (final)
-        fputc('\n', stderr);
-    imp->progress_shown = 1;
 }
 
 /* The current row as text for the rejects file (owned by the caller; NULL when out of
@@ -197,9 +183,9 @@ static void report(struct importer *imp, const struct source *src, int64_t line,
                      field_names[pb->field], pb->msg);
         else
             snprintf(msg, sizeof msg, "%s:%lld: %s", src->name, (long long)line, pb->msg);
-        if (imp->progress_shown) {
-            fputc('\n', stderr);
-            imp->progress_shown = 0;
+        if (imp->meter.shown && drisk_progress_mode == DRISK_PROGRESS_LIVE) {
+            fputc('\n', stderr); /* below the live line */
+            imp->meter.shown = 0;
         }
         imp->opts->on_problem(msg, imp->opts->problem_ctx);
     }
@@ -740,7 +726,6 @@ static enum drisk_status import_rows(struct importer *imp, struct source *src,
     enum drisk_status rc = DRISK_OK;
     struct pipeline pl = { .src = src, .want_records = imp->rejects != NULL };
     pthread_t reader;
-    int progress = imp->opts->progress;
 
     pl.b = calloc(N_BATCHES, sizeof *pl.b);
     if (!pl.b)
@@ -752,7 +737,9 @@ static enum drisk_status import_rows(struct importer *imp, struct source *src,
         goto out;
     }
     clock_gettime(CLOCK_MONOTONIC, &imp->t0);
-    imp->t_last = imp->t0;
+    char what[300];
+    snprintf(what, sizeof what, "import %s", src->name);
+    drisk_meter_start(&imp->meter, what, "bytes", src->size > 0 ? src->size : 0);
     for (unsigned k = 0; !rc; k++) {
         struct batch *b = &pl.b[k % N_BATCHES];
         pthread_mutex_lock(&pl.mu);
@@ -780,10 +767,9 @@ static enum drisk_status import_rows(struct importer *imp, struct source *src,
             sl->record = NULL;
         }
         int eof = b->eof;
-        if (progress && seconds_since(&imp->t_last) >= 0.25 && b->n) {
-            clock_gettime(CLOCK_MONOTONIC, &imp->t_last);
-            show_progress(imp, src, b->slot[b->n - 1].offset, c, 0);
-        }
+        if (b->n && drisk_meter_due(&imp->meter))
+            drisk_meter_show(&imp->meter, b->slot[b->n - 1].offset, "%lld rows",
+                             (long long)c->read);
         pthread_mutex_lock(&pl.mu);
         b->full = 0;
         if (rc)
@@ -794,8 +780,8 @@ static enum drisk_status import_rows(struct importer *imp, struct source *src,
             break;
     }
     pthread_join(reader, NULL);
-    if (!rc && progress)
-        show_progress(imp, src, source_offset(src), c, 1);
+    if (!rc)
+        drisk_meter_end(&imp->meter, source_offset(src));
 out:
     /* Batches the reader filled after the writer stopped may still own record texts. */
     for (int k = 0; k < N_BATCHES; k++)

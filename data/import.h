@@ -28,7 +28,6 @@ struct drisk_import_options {
     /* NULL: atomic (any invalid row and nothing is written). Otherwise valid rows are
      * imported and rejected ones are written to this CSV with their line and reason. */
     const char *rejects_path;
-    int progress;     /* 1: a progress line on stderr */
     int max_problems; /* how many problems to report through on_problem (e.g. 20) */
     drisk_problem_fn on_problem;
     void *problem_ctx;

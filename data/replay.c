@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/progress.h"
 #include "base/timeutil.h"
 #include "engine/vocab.h"
 
@@ -41,6 +42,8 @@ struct replay {
     drisk_snapshot_fn fn;
     void *ctx;
     enum drisk_status status;
+    struct drisk_meter meter; /* shipments read */
+    int64_t read;
 };
 
 static int before(const struct event *a, const struct event *b)
@@ -162,6 +165,8 @@ static int on_shipment(const struct drisk_shipment *sh, const struct drisk_scan 
 {
     struct replay *r = ctx;
     const struct drisk_snapshot_options *o = r->opts;
+    if ((++r->read & 255) == 0)
+        drisk_meter_tick(&r->meter, r->read);
     if (sh->created_at > o->now)
         return 0;
     if (drain(r, sh->created_at, err))
@@ -254,11 +259,17 @@ static enum drisk_status replay(struct drisk_store *store, const struct drisk_fe
     /* every shipment up to now feeds the network, also those created after emit_to: a
      * snapshot days after emit_to must see the network as the server would */
     struct drisk_store_filter f = { NULL, o.history_from, INT64_MAX, 0, 0 };
+    int64_t total = 0, scans;
+    if (drisk_progress_mode != DRISK_PROGRESS_OFF)
+        drisk_store_count(store, &total, &scans, NULL);
+    drisk_meter_start(&r.meter, schema ? "snapshots" : "history replay", "shipments", total);
     rc = drisk_store_iterate(store, &f, on_shipment, &r, err);
     if (rc && r.status)
         rc = r.status;
     if (!rc && drain(&r, INT64_MAX, err))
         rc = r.status;
+    if (!rc)
+        drisk_meter_end(&r.meter, r.read);
 out:
     /* free what is still in flight (each shipment once: at its EV_DONE) */
     while (r.n) {

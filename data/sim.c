@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "data/export.h"
+#include "base/progress.h"
 #include "base/timeutil.h"
 #include "engine/vocab.h"
 
@@ -1556,7 +1557,6 @@ void drisk_sim_options_default(struct drisk_sim_options *opts)
     opts->start = drisk_days_from_civil(2025, 1, 1) * DAY;
     opts->days = 365;
     opts->export_dir = NULL;
-    opts->progress = 0;
     opts->scenario = "base";
 }
 
@@ -1704,19 +1704,7 @@ static enum drisk_status close_export(FILE **f, const char *dir, const char *nam
     return DRISK_OK;
 }
 
-static double elapsed_s(const struct timespec *t0)
-{
-    struct timespec t1;
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) * 1e-9;
-}
 
-static void progress_line(const struct drisk_sim_options *opts, int64_t done, double secs)
-{
-    fprintf(stderr, "\rsimulating: %lld / %lld shipments (%.0f/s, %.0f%%)   ", (long long)done,
-            (long long)opts->shipments, secs > 0 ? (double)done / secs : 0.0,
-            100.0 * (double)done / (double)opts->shipments);
-}
 
 enum drisk_status drisk_sim_run(struct drisk_store *store, const struct drisk_sim_options *opts,
                                 struct drisk_sim_summary *summary, struct drisk_error *err)
@@ -1728,8 +1716,7 @@ enum drisk_status drisk_sim_run(struct drisk_store *store, const struct drisk_si
     struct drisk_scan *scan = NULL;
     FILE *fsh = NULL, *fsc = NULL;
     int in_txn = 0;
-    struct timespec t0;
-    double last_print = 0;
+    struct drisk_meter meter;
 
     memset(summary, 0, sizeof *summary);
     if ((rc = check_options(opts, err)) || (rc = sim_create(opts, &s, err)))
@@ -1759,7 +1746,7 @@ enum drisk_status drisk_sim_run(struct drisk_store *store, const struct drisk_si
             goto out;
         in_txn = 1;
     }
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    drisk_meter_start(&meter, "simulate", "shipments", opts->shipments);
 
     int64_t day0 = day_of(opts->start);
     int64_t i = 0;
@@ -1809,13 +1796,8 @@ enum drisk_status drisk_sim_run(struct drisk_store *store, const struct drisk_si
                     goto out;
                 }
             }
-            if (opts->progress && (i & 1023) == 0) {
-                double secs = elapsed_s(&t0);
-                if (secs - last_print >= 0.25) {
-                    progress_line(opts, i + 1, secs);
-                    last_print = secs;
-                }
-            }
+            if ((i & 1023) == 0)
+                drisk_meter_tick(&meter, i + 1);
         }
     }
     if (fsh && (rc = close_export(&fsh, opts->export_dir, "shipments.csv", err)))
@@ -1827,10 +1809,7 @@ enum drisk_status drisk_sim_run(struct drisk_store *store, const struct drisk_si
             goto out;
         in_txn = 0;
     }
-    if (opts->progress) {
-        progress_line(opts, summary->shipments, elapsed_s(&t0));
-        fputc('\n', stderr);
-    }
+    drisk_meter_end(&meter, summary->shipments);
 out:
     if (in_txn)
         drisk_store_rollback(store);

@@ -23,7 +23,6 @@ struct drisk_sim_options {
                          * shipments still in flight then have no outcome */
     const char *export_dir; /* if not NULL: write shipments.csv and scans.csv there
                              * (the directory is created if missing) */
-    int progress;       /* 1: a progress line on stderr */
     const char *scenario; /* the simulated world (drisk_sim_scenario_name); NULL or "base":
                            * the documented network, whose histories do not change */
 };

@@ -51,6 +51,7 @@
 
 #include "models/format.h"
 #include "base/log.h"
+#include "base/progress.h"
 
 #define GBDT_MAX_BINS 256
 #define GBDT_SAMPLE 2000000
@@ -1049,8 +1050,10 @@ static enum drisk_status gbdt_fit(const struct drisk_dataset *train,
         f.vscore[i] = m->base_score;
 
     uint64_t rng = opt->seed ^ 0x6a09e667f3bcc909ULL;
-    double best_loss = INFINITY, t0 = drisk_monotonic_s(), last_log = t0, vloss = NAN;
+    double best_loss = INFINITY, vloss = NAN;
     uint32_t best_trees = 0;
+    struct drisk_meter meter;
+    drisk_meter_start(&meter, "gbdt fit", "trees", opt->gbdt_trees);
     for (int round = 0; round < opt->gbdt_trees; round++) {
         f.n_rows = f.n_rest = 0;
         for (size_t i = 0; i < n; i++) {
@@ -1089,12 +1092,10 @@ static enum drisk_status gbdt_fit(const struct drisk_dataset *train,
         vloss = ls / lw;
         if (opt->progress)
             opt->progress(opt->progress_ctx, round + 1, vloss, 0.0);
-        if (opt->verbose && drisk_monotonic_s() - last_log >= 1.0) {
-            DRISK_LOG(DRISK_LOG_INFO, "gbdt tree %d: validation %s %.5f (%.1f s)", round + 1,
-                      regression ? "squared error of log-hours" : "log loss", vloss,
-                      drisk_monotonic_s() - t0);
-            last_log = drisk_monotonic_s();
-        }
+        /* at most opt->gbdt_trees: early stopping usually ends sooner */
+        if (drisk_meter_due(&meter))
+            drisk_meter_show(&meter, round + 1, "validation %s %.5f",
+                             regression ? "squared error of log-hours" : "log loss", vloss);
         if (!nv || vloss < best_loss) {
             best_loss = vloss;
             best_trees = m->n_trees;
@@ -1104,6 +1105,7 @@ static enum drisk_status gbdt_fit(const struct drisk_dataset *train,
             break;
         }
     }
+    drisk_meter_end(&meter, m->n_trees);
     while (m->n_trees > best_trees) { /* the rounds after the best validation loss */
         m->n_trees--;
         free(m->tree[m->n_trees].node);

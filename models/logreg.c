@@ -28,6 +28,7 @@
 
 #include "models/format.h"
 #include "base/log.h"
+#include "base/progress.h"
 
 #define LS_C1 1e-4
 #define LS_C2 0.9
@@ -450,16 +451,14 @@ static enum drisk_status lbfgs_minimize(const struct lbfgs_problem *p, double *x
         goto out;
     }
     double gnorm = inf_norm(g, n);
-    double last_log = drisk_monotonic_s();
+    struct drisk_meter meter;
+    drisk_meter_start(&meter, "L-BFGS fit", "iterations", opt->max_iter);
     int k = 0;
     for (;;) {
         if (opt->progress)
             opt->progress(opt->progress_ctx, k, f, gnorm);
-        if (opt->verbose && drisk_monotonic_s() - last_log >= 1.0) {
-            DRISK_LOG(DRISK_LOG_INFO, "L-BFGS iteration %d: loss %.10g, max |gradient| %.3g", k,
-                      f, gnorm);
-            last_log = drisk_monotonic_s();
-        }
+        if (drisk_meter_due(&meter))
+            drisk_meter_show(&meter, k, "loss %.10g, max |gradient| %.3g", f, gnorm);
         if (gnorm <= opt->tol) {
             res->stop = "gradient";
             break;
@@ -538,6 +537,7 @@ static enum drisk_status lbfgs_minimize(const struct lbfgs_problem *p, double *x
             break;
         }
     }
+    drisk_meter_end(&meter, k);
     res->iterations = k;
     res->f = f;
     res->grad_inf = gnorm;

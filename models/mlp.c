@@ -26,6 +26,7 @@
 
 #include "models/format.h"
 #include "base/log.h"
+#include "base/progress.h"
 
 #define MLP_MAX_UNITS 4096
 #define MLP_MAX_FEATURES ((size_t)1 << 16)
@@ -390,7 +391,9 @@ static enum drisk_status mlp_fit(const struct drisk_dataset *train,
 
     /* each member: its own seed for the initial weights and the shuffles */
     const double b1 = 0.9, b2 = 0.999, eps = 1e-8;
-    double t0 = drisk_monotonic_s(), last_log = t0, train_loss = NAN;
+    double t0 = drisk_monotonic_s(), train_loss = NAN;
+    struct drisk_meter meter; /* epochs of all members */
+    drisk_meter_start(&meter, "mlp fit", "epochs", (int64_t)m->n_members * opt->epochs);
     char best_epochs[DRISK_META_VALUE_MAX] = "", valid_losses[DRISK_META_VALUE_MAX] = "";
     int checks_run = 0;
     for (int member = 0; member < m->n_members; member++) {
@@ -452,14 +455,15 @@ static enum drisk_status mlp_fit(const struct drisk_dataset *train,
                 checks_run++;
                 if (opt->progress)
                     opt->progress(opt->progress_ctx, checks_run, vloss, train_loss);
-                if ((opt->verbose && drisk_monotonic_s() - last_log >= 1.0) ||
-                    drisk_log_threshold >= DRISK_LOG_DEBUG) {
-                    DRISK_LOG(opt->verbose ? DRISK_LOG_INFO : DRISK_LOG_DEBUG, "mlp member %d of "
-                              "%d, epoch %.2f: training loss %.5f, validation loss %.5f "
-                              "(%.1f s)", member + 1, m->n_members, at, train_loss, vloss,
-                              drisk_monotonic_s() - t0);
-                    last_log = drisk_monotonic_s();
-                }
+                /* at most members x epochs: early stopping usually ends sooner */
+                if (drisk_meter_due(&meter))
+                    drisk_meter_show(&meter, (int64_t)member * opt->epochs + epoch - 1,
+                                     "member %d of %d, epoch %.2f: training loss %.5f, "
+                                     "validation loss %.5f", member + 1, m->n_members, at,
+                                     train_loss, vloss);
+                DRISK_LOG(DRISK_LOG_DEBUG, "mlp member %d of %d, epoch %.2f: training loss "
+                          "%.5f, validation loss %.5f (%.1f s)", member + 1, m->n_members, at,
+                          train_loss, vloss, drisk_monotonic_s() - t0);
                 if (!nv || best_loss == INFINITY || vloss < best_loss - 1e-5 * fabs(best_loss)) {
                     best_loss = vloss;
                     best_at = at;
@@ -485,6 +489,7 @@ static enum drisk_status mlp_fit(const struct drisk_dataset *train,
         size_t used = strlen(arch);
         snprintf(arch + used, sizeof arch - used, "%s%d", l > 1 ? "," : "", m->net[0].size[l]);
     }
+    drisk_meter_end(&meter, (int64_t)m->n_members * opt->epochs);
     snprintf(num, sizeof num, "%d", m->n_members);
     if ((st = drisk_model_set_param(&m->base, "hidden", arch, err)) ||
         (st = drisk_model_set_param(&m->base, "members", num, err)) ||

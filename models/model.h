@@ -64,8 +64,6 @@ struct drisk_fit_options {
                                   row weight); default 0 */
     int sigma_from_valid;      /* eta: residual sigma from the validation set instead of
                                   the training rows (needs valid); default 0 */
-    int verbose;               /* progress lines on stderr (DRISK_LOG info), at most one a
-                                  second; default 0 */
     /* Called after every optimizer iteration when set (a terminal progress bar). Runs on
      * the fitting thread; must not call back into the model. */
     void (*progress)(void *ctx, int iter, double loss, double grad_norm);

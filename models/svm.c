@@ -31,6 +31,7 @@
 
 #include "models/format.h"
 #include "base/log.h"
+#include "base/progress.h"
 
 #define SVM_MAX_SV ((size_t)1 << 24)
 #define SVM_CHUNK 32
@@ -72,8 +73,18 @@ static struct svm *svm_new(const struct drisk_model_ops *ops, size_t d, struct d
     return m;
 }
 
+/* libsvm prints a dot every 1,000 iterations of its solver, and gives no other hook: the
+ * dots drive the fit's progress line (its total is unknown). One fit at a time. */
+static struct drisk_meter svm_meter;
+static int64_t svm_dots;
+
 static void svm_log(const char *s)
 {
+    for (const char *p = s; *p; p++)
+        if (*p == '.' && drisk_meter_due(&svm_meter))
+            drisk_meter_show(&svm_meter, ++svm_dots * 1000, NULL);
+        else if (*p == '.')
+            svm_dots++;
     size_t n = strlen(s);
     while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == '.'))
         n--; /* libsvm prints dots for progress */
@@ -237,7 +248,11 @@ static enum drisk_status fit_kernel(int kernel, const struct drisk_dataset *trai
         goto out;
     }
     svm_set_print_string_function(svm_log);
-    if (!(lm = svm_train(&prob, &param)) || lm->nr_class != 2 || lm->l < 1) {
+    drisk_meter_start(&svm_meter, "svm fit", "solver iterations", 0);
+    svm_dots = 0;
+    lm = svm_train(&prob, &param);
+    drisk_meter_end(&svm_meter, svm_dots * 1000);
+    if (!lm || lm->nr_class != 2 || lm->l < 1) {
         st = drisk_error_set(err, DRISK_EINVAL, "svm: libsvm found no two-class model");
         goto out;
     }

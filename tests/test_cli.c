@@ -241,6 +241,17 @@ static void test_learning(void)
     CHECK(strstr(out_text, "\"model_id\": 2") && strstr(out_text, "\"active\": false"));
     CHECK(run("models --db '%s' list --json", db) == 0);
     CHECK(strstr(out_text, "{\"models\": [{\"id\": 2") && strstr(out_text, "\"id\": 1, \"target\": \"late\", \"algorithm\": \"gbdt\", \"active\": true"));
+    /* progress: not a terminal, so plain lines (here every tick) with done / total, rate
+     * and ETA for the snapshots and each fit; --quiet silences them */
+    setenv("DRISK_PROGRESS_EVERY", "0", 1);
+    CHECK(run("train --db '%s' --target lost --until 2025-03-01 --model logreg", db) == 0);
+    unsetenv("DRISK_PROGRESS_EVERY");
+    CHECK_MSG(strstr(err_text, "drisk: progress: snapshots: ") &&
+              strstr(err_text, " / 6000 shipments (") && strstr(err_text, "/s, ETA ") &&
+              strstr(err_text, "drisk: progress: L-BFGS fit: ") &&
+              strstr(err_text, "iterations (") && strstr(err_text, ", took "), "%s", err_text);
+    CHECK(run("--quiet train --db '%s' --target lost --until 2025-03-01 --model logreg", db) == 0 &&
+          !strstr(err_text, "progress:"));
     /* train's old --activate-if-better is gone: drisk retrain's gate replaces it */
     CHECK(run("train --db '%s' --target late --activate-if-better", db) == 2 &&
           strstr(err_text, "unknown option"));

@@ -361,7 +361,7 @@ static enum drisk_status run_import(const char *db, const char *ship, const char
         fprintf(stderr, "  (open: %s)\n", err.msg);
         return err.status;
     }
-    struct drisk_import_options o = { ship, scans, rejects, 0, 20, on_problem, pb };
+    struct drisk_import_options o = { ship, scans, rejects, 20, on_problem, pb };
     enum drisk_status rc = drisk_import(st, &o, res, &err);
     if (rc)
         fprintf(stderr, "  (import: %s)\n", err.msg);

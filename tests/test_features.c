@@ -445,7 +445,7 @@ static void test_leakage(void)
     snprintf(f1, sizeof f1, "%s/shipments.csv", ex_b);
     snprintf(f2, sizeof f2, "%s/scans.csv", ex_b);
     CHECK(drisk_store_open(db_b, &st, &err) == DRISK_OK);
-    struct drisk_import_options io = { f1, f2, NULL, 0, 5, NULL, NULL };
+    struct drisk_import_options io = { f1, f2, NULL, 5, NULL, NULL };
     struct drisk_import_result ir;
     CHECK_MSG(st && drisk_import(st, &io, &ir, &err) == DRISK_OK, "%s", err.msg);
     drisk_store_free(st);

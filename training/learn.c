@@ -86,7 +86,6 @@ static enum drisk_status fit_learner(const struct drisk_model_ops *ops,
         int final = g == tries; /* the mlp ensemble at the chosen strength: kept */
         struct drisk_fit_options fo = opts->fit;
         fo.target = mt;
-        fo.verbose = opts->progress;
         fo.class_weight_balanced = classification;
         if (grid)
             fo.l2 = final ? best_l2 : grid[g];

@@ -40,7 +40,6 @@ struct drisk_train_options {
     int64_t min_count;     /* feature vocabularies (engine/features.h) */
     double valid_fraction; /* the last part of the training period validates (0.15) */
     enum drisk_activate_policy activate;
-    int progress;
 };
 
 #define DRISK_TRAIN_MAX_CANDIDATES 8
