@@ -220,12 +220,8 @@ enum drisk_status drisk_retrain(struct drisk_store *store, const struct drisk_re
     if ((rc = drisk_train(store, &to, &tr, err)))
         goto out;
     res->challenger.id = tr.model_id;
-    if ((rc = score_holdout(store, target, tr.model_id, now, opts->holdout_s, ecd, err))) {
-        struct drisk_error ignore;
-        drisk_store_model_delete(store, tr.model_id, &ignore);
-        res->challenger.id = 0;
+    if ((rc = score_holdout(store, target, tr.model_id, now, opts->holdout_s, ecd, err)))
         goto out;
-    }
     side_fill(&res->challenger, ecd, res->train_until);
     res->holdout_rows = ecd->rows;
     res->holdout_shipments = distinct_shipments(ecd);
@@ -299,6 +295,11 @@ enum drisk_status drisk_retrain(struct drisk_store *store, const struct drisk_re
     res->seconds = drisk_monotonic_s() - t0;
     rc = DRISK_OK;
 out:
+    if (rc && res->challenger.id && !res->promoted) {
+        /* a challenger that could not be judged is not left behind */
+        drisk_store_model_delete(store, res->challenger.id, NULL);
+        res->challenger.id = 0;
+    }
     drisk_store_model_row_free(&champ);
     drisk_eval_result_free(ech);
     drisk_eval_result_free(ecd);
