@@ -9,12 +9,14 @@
 
 #include "cli/commands.h"
 #include "data/store.h"
+#include "base/log.h"
 #include "base/text.h"
 #include "base/timeutil.h"
 #include "training/learn.h"
 #include "training/recalibrate.h"
 #include "training/report.h"
 #include "training/retrain.h"
+#include "training/tables.h"
 #include "training/snapshot.h"
 
 static const struct drisk_opt export_opts[] = {
@@ -518,6 +520,18 @@ static void meta_print(FILE *out, const struct drisk_model_meta *meta)
     }
 }
 
+/* The analyst's tables of an evaluation (training/tables.h), under the default merchant
+ * settings (docs/POLICY.md). */
+static enum drisk_status tables_for(const struct drisk_eval_result *res, const char *target,
+                                    double threshold, struct drisk_tables *t,
+                                    struct drisk_error *err)
+{
+    struct drisk_settings settings;
+    drisk_settings_default(&settings);
+    return drisk_tables_compute(res, (enum drisk_target)drisk_target_parse(target), &settings,
+                                threshold, t, err);
+}
+
 static int run_eval(const struct drisk_args *a)
 {
     struct drisk_store *store = NULL;
@@ -550,6 +564,9 @@ static int run_eval(const struct drisk_args *a)
         .recalibrate_window_s = drisk_arg_int(a, "recalibrate-window") * 86400,
     };
     int cls = strcmp(target, "eta") != 0;
+    int want_tables = drisk_arg_flag(a, "json") || drisk_arg_str(a, "report");
+    o.keep_rows = o.drift = want_tables;
+    static struct drisk_tables tables;
     enum drisk_status st = DRISK_OK;
     if (o.from == INT64_MIN) {
         /* default: everything after the model's training window */
@@ -566,6 +583,8 @@ static int run_eval(const struct drisk_args *a)
     o.predictions = pf;
     if (!st)
         st = drisk_eval(store, &o, &res, &err);
+    if (!st && want_tables)
+        st = tables_for(&res, target, threshold, &tables, &err);
     if (pf && fclose(pf) != 0 && !st)
         st = drisk_error_set(&err, DRISK_EIO, "error writing %s", pred_path);
     drisk_store_free(store);
@@ -576,7 +595,8 @@ static int run_eval(const struct drisk_args *a)
             st = drisk_error_set(&err, DRISK_EINVAL, "cannot write %s: %s", report_path,
                                  strerror(errno));
         } else {
-            int bad = drisk_eval_report_html(rf, &res, target, threshold) != 0;
+            struct drisk_report_model rm = { &res, &tables };
+            int bad = drisk_report_html(rf, target, o.from, o.to, threshold, &rm, 1) != 0;
             if (fclose(rf) != 0 || bad) /* closed either way */
                 st = drisk_error_set(&err, DRISK_EIO, "error writing %s", report_path);
         }
@@ -662,8 +682,11 @@ static int run_eval(const struct drisk_args *a)
             }
             printf("}");
         }
-        printf("]}\n");
+        printf("], ");
+        drisk_tables_json(stdout, &tables, &res);
+        printf("}\n");
     }
+    drisk_eval_result_free(&res);
     return 0;
 }
 
@@ -678,6 +701,156 @@ const struct drisk_command drisk_cmd_eval = {
     "calibration is refitted on the labels known by then (drisk recalibrate's window), and\n"
     "each snapshot is scored with the calibration in force at its as_of.",
     eval_opts, 0, run_eval,
+};
+
+/* ---- report ---- */
+
+#define REPORT_MAX_MODELS 8
+
+static const struct drisk_opt report_opts[] = {
+    { "db", DRISK_OPT_STRING, 1, "DB", "", 0, 0, "SQLite database to read" },
+    { "target", DRISK_OPT_STRING, 0, "late|lost|eta", "", 0, 0, "what the models predict" },
+    { "models", DRISK_OPT_STRING, 0, "ID[,ID...]", "", 0, 0, "the models to compare (up to 8), each scored on the same snapshots" },
+    { "from", DRISK_OPT_DATE, 0, "TIME", NULL, 0, 0, "shipments created at or after TIME (default: the latest training end of the models, so none is judged on what it saw)" },
+    { "to", DRISK_OPT_DATE, 0, "TIME", NULL, 0, 0, "shipments created before TIME (default: all)" },
+    { "threshold", DRISK_OPT_STRING, 0, "P", "0.5", 0, 0, "alert threshold for the lead times and the headline precision and recall" },
+    { "out", DRISK_OPT_STRING, 0, "FILE.html", "", 0, 0, "where to write the page" },
+    { "json", DRISK_OPT_FLAG, 0, NULL, NULL, 0, 0, "also print the tables as one JSON object on stdout" },
+    { NULL, 0, 0, NULL, NULL, 0, 0, NULL },
+};
+
+static int run_report(const struct drisk_args *a)
+{
+    struct drisk_store *store = NULL;
+    struct drisk_error err;
+    const char *target = drisk_arg_str(a, "target"), *out_path = drisk_arg_str(a, "out");
+    int64_t ids[REPORT_MAX_MODELS];
+    size_t n = 0;
+    char *end;
+    double threshold = strtod(drisk_arg_str(a, "threshold"), &end);
+    drisk_error_clear(&err);
+    if (drisk_target_parse(target) < 0) {
+        fprintf(stderr, "drisk report: --target must be late, lost or eta\n");
+        return 2;
+    }
+    if (*end || !(threshold > 0 && threshold < 1)) {
+        fprintf(stderr, "drisk report: --threshold must be a probability between 0 and 1\n");
+        return 2;
+    }
+    for (const char *p = drisk_arg_str(a, "models"); *p;) {
+        long long v = strtoll(p, &end, 10);
+        if (end == p || v < 1 || (*end && *end != ',') || n == REPORT_MAX_MODELS) {
+            fprintf(stderr, "drisk report: --models wants 1 to %d model ids separated by commas, "
+                    "e.g. 3,5,7\n", REPORT_MAX_MODELS);
+            return 2;
+        }
+        ids[n++] = v;
+        p = *end ? end + 1 : end;
+    }
+    if (n == 0) {
+        fprintf(stderr, "drisk report: --models wants at least one model id\n");
+        return 2;
+    }
+    int rc = drisk_cli_open_store("report", drisk_arg_str(a, "db"), 1, &store);
+    if (rc)
+        return rc;
+    struct drisk_eval_result *res = calloc(n, sizeof *res);
+    struct drisk_tables *tab = calloc(n, sizeof *tab);
+    struct drisk_report_model *rm = calloc(n, sizeof *rm);
+    enum drisk_status st = DRISK_OK;
+    if (!res || !tab || !rm)
+        st = drisk_error_set(&err, DRISK_ENOMEM, "out of memory");
+    int64_t from = drisk_arg_str(a, "from") ? drisk_arg_int(a, "from") : INT64_MIN;
+    int64_t to = drisk_arg_str(a, "to") ? drisk_arg_int(a, "to") : INT64_MAX;
+    for (size_t i = 0; i < n && !st && !drisk_arg_str(a, "from"); i++) {
+        struct drisk_model_row row;
+        if (!(st = drisk_store_model_get(store, ids[i], NULL, &row, &err))) {
+            if (strcmp(row.target, target) != 0)
+                st = drisk_error_set(&err, DRISK_EINVAL, "model %lld predicts %s, not %s",
+                                     (long long)ids[i], row.target, target);
+            from = row.train_until > from ? row.train_until : from;
+            drisk_store_model_row_free(&row);
+        }
+    }
+    for (size_t i = 0; i < n && !st; i++) {
+        struct drisk_eval_options o = { .target = target, .model_id = ids[i], .from = from,
+                                        .to = to, .threshold = threshold, .keep_rows = 1,
+                                        .drift = 1 };
+        DRISK_LOG(DRISK_LOG_INFO, "report: scoring model %lld (%zu of %zu)", (long long)ids[i],
+                  i + 1, n);
+        if (!(st = drisk_eval(store, &o, &res[i], &err)) &&
+            !(st = tables_for(&res[i], target, threshold, &tab[i], &err))) {
+            rm[i].res = &res[i];
+            rm[i].t = &tab[i];
+            if (i && (res[i].rows != res[0].rows || tab[i].shipments != tab[0].shipments))
+                st = drisk_error_set(&err, DRISK_EIO, "internal error: models %lld and %lld were "
+                                     "scored on different snapshots", (long long)ids[0],
+                                     (long long)ids[i]);
+        }
+    }
+    drisk_store_free(store);
+    if (!st) {
+        char tmp[4096];
+        FILE *f = NULL;
+        if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp", out_path) >= sizeof tmp ||
+            !(f = fopen(tmp, "w"))) {
+            st = drisk_error_set(&err, DRISK_EINVAL, "cannot write %s: %s", out_path,
+                                 strerror(errno));
+        } else {
+            int bad = drisk_report_html(f, target, from, to, threshold, rm, n) != 0;
+            if (fclose(f) != 0 || bad || rename(tmp, out_path) != 0) {
+                unlink(tmp);
+                st = drisk_error_set(&err, DRISK_EIO, "error writing %s", out_path);
+            }
+        }
+    }
+    if (!st) {
+        fprintf(stderr, "report of %zu model%s on %zu snapshots written to %s\n", n,
+                n == 1 ? "" : "s", res[0].rows, out_path);
+        if (drisk_arg_flag(a, "json")) {
+            char t0[DRISK_TS_BUF], t1[DRISK_TS_BUF];
+            printf("{\"target\": \"%s\", \"from\": \"%s\", \"to\": %s%s%s, \"rows\": %zu, "
+                   "\"models\": [", target, drisk_ts_format(from, t0), to == INT64_MAX ? "" : "\"",
+                   to == INT64_MAX ? "null" : drisk_ts_format(to, t1), to == INT64_MAX ? "" : "\"",
+                   res[0].rows);
+            for (size_t i = 0; i < n; i++) {
+                printf("%s{\"model_id\": %lld, \"algorithm\": \"%s\", ", i ? ", " : "",
+                       (long long)res[i].model_id, res[i].algorithm);
+                if (strcmp(target, "eta") != 0) {
+                    json_num("auc", res[i].m.auc, 1);
+                    json_num("pr_auc", res[i].m.pr_auc, 1);
+                    json_num("brier", res[i].m.brier, 1);
+                    json_num("log_loss", res[i].m.log_loss, 1);
+                    json_num("ece", res[i].m.ece, 1);
+                } else {
+                    json_num("mae_h", res[i].eta.mae_h, 1);
+                    json_num("p50_coverage", res[i].eta.p50_coverage, 1);
+                    json_num("p90_coverage", res[i].eta.p90_coverage, 1);
+                }
+                drisk_tables_json(stdout, &tab[i], &res[i]);
+                printf("}");
+            }
+            printf("]}\n");
+        }
+    }
+    for (size_t i = 0; res && i < n; i++)
+        drisk_eval_result_free(&res[i]);
+    free(res);
+    free(tab);
+    free(rm);
+    return st ? drisk_fail("report", &err) : 0;
+}
+
+const struct drisk_command drisk_cmd_report = {
+    "report", NULL,
+    "compare models on the same window in one self-contained HTML page",
+    "Scores every model on the same snapshots and writes one page (no network access needed\n"
+    "to view it): headline figures with shipment-bootstrap intervals, ROC, PR and\n"
+    "reliability diagrams, a threshold sweep, when alerts come (24/48/72 h), the claim\n"
+    "policy backtested in money against always waiting, the naive rules and an oracle,\n"
+    "slices by carrier, service, lane and week, feature importance, and drift (PSI per\n"
+    "feature, ECE per week) with warnings past documented limits: docs/REPORT.md.",
+    report_opts, 0, run_report,
 };
 
 /* ---- recalibrate ---- */

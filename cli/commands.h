@@ -15,6 +15,7 @@ extern const struct drisk_command drisk_cmd_export;
 extern const struct drisk_command drisk_cmd_train;
 extern const struct drisk_command drisk_cmd_retrain;
 extern const struct drisk_command drisk_cmd_eval;
+extern const struct drisk_command drisk_cmd_report;
 extern const struct drisk_command drisk_cmd_recalibrate;
 extern const struct drisk_command drisk_cmd_models;
 extern const struct drisk_command drisk_cmd_keys;

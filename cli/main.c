@@ -17,6 +17,7 @@ static const struct drisk_command *const commands[] = {
     &drisk_cmd_train,
     &drisk_cmd_retrain,
     &drisk_cmd_eval,
+    &drisk_cmd_report,
     &drisk_cmd_recalibrate,
     &drisk_cmd_export,
     &drisk_cmd_models,

@@ -25,7 +25,7 @@
 #include "tests/check.h"
 
 static const char *drisk, *fixtures, *datasets, *dir;
-static char out_text[1 << 16], err_text[1 << 16];
+static char out_text[1 << 18], err_text[1 << 16];
 
 static void slurp(const char *p, char *buf, size_t cap)
 {
@@ -184,6 +184,15 @@ static void test_olist(void)
 }
 
 /* train, eval and models on a small simulated history */
+/* The JSON number after "key": in out_text (NAN when absent). */
+static double json_at(const char *key)
+{
+    char pat[80];
+    snprintf(pat, sizeof pat, "\"%s\": ", key);
+    const char *p = strstr(out_text, pat);
+    return p ? atof(p + strlen(pat)) : NAN;
+}
+
 static void test_learning(void)
 {
     char db[600];
@@ -197,7 +206,8 @@ static void test_learning(void)
           strstr(out_text, "\"algorithm\": \"gbdt\"") && strstr(out_text, "\"auc\": 0."));
     CHECK(run("eval --db '%s' --target late --json --predictions '%s/pred.csv' --report '%s/r.html'",
               db, dir, dir) == 0);
-    char html[700], page[1 << 14] = "";
+    char html[700];
+    static char page[1 << 18];
     snprintf(html, sizeof html, "%s/r.html", dir);
     FILE *hf = fopen(html, "r");
     if (hf) {
@@ -205,8 +215,25 @@ static void test_learning(void)
         page[got] = '\0';
         fclose(hf);
     }
-    CHECK(strstr(page, "<h1>drisk evaluation: late</h1>") && strstr(page, "<svg") &&
-          strstr(page, "naive: exception scan") && strstr(page, "carrier = apex"));
+    CHECK(strstr(page, "<h1>drisk report: late, 1 model</h1>") && strstr(page, "<svg") &&
+          strstr(page, "naive: exception scan") && strstr(page, "<td>apex") &&
+          strstr(page, "Reliability (10 bins)") && strstr(page, "Threshold sweep") &&
+          strstr(page, "Money: the claim policy backtested") && strstr(page, "Drift</h2>"));
+    /* eval --json carries the report's tables */
+    CHECK_MSG(strstr(out_text, "\"reliability\": [{\"lo\": 0.00") &&
+              strstr(out_text, "\"curves\": {\"roc\": [[0, 0]") &&
+              strstr(out_text, "\"sweep\": [{\"threshold\": 0.05") &&
+              strstr(out_text, "\"lead_time\": {\"reference\": \"promise\"") &&
+              strstr(out_text, "\"money\": {\"shipments\": ") &&
+              strstr(out_text, "\"slice_intervals\": [{\"kind\": \"carrier\"") &&
+              strstr(out_text, "\"kind\": \"week\"") &&
+              strstr(out_text, "\"drift\": {\"ece_limit\": 0.05"), "%.3000s", out_text);
+    /* the money backtest: the policy on a useful model costs less than always waiting,
+     * and nothing beats the oracle */
+    double wait = json_at("always_wait"), policy = json_at("model_policy"),
+           oracle = json_at("oracle");
+    CHECK_MSG(policy < wait && oracle <= policy, "policy %g, wait %g, oracle %g", policy, wait,
+              oracle);
     CHECK(strstr(out_text, "\"target\": \"late\"") && strstr(out_text, "\"auc\": 0.") &&
           strstr(out_text, "\"pr_auc\"") && strstr(out_text, "\"brier\"") &&
           strstr(out_text, "\"log_loss\"") && strstr(out_text, "\"ece\"") &&
@@ -394,15 +421,6 @@ static void test_learning(void)
     CHECK(run("train --db '%s' --target late --hidden 8,0", db) == 2 && strstr(err_text, "--hidden"));
     CHECK(run("train --db '%s' --target late --hidden 1,2,3,4", db) == 2);
     CHECK(run("train --db '%s' --target late --svm-c -1", db) == 2 && strstr(err_text, "--svm-c"));
-}
-
-/* The JSON number after "key": in out_text (NAN when absent). */
-static double json_at(const char *key)
-{
-    char pat[80];
-    snprintf(pat, sizeof pat, "\"%s\": ", key);
-    const char *p = strstr(out_text, pat);
-    return p ? atof(p + strlen(pat)) : NAN;
 }
 
 /* How many models of target the registry lists, and whether model id is among them. */

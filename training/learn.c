@@ -9,8 +9,10 @@
 #include <time.h>
 
 #include "engine/features.h"
+#include "engine/vocab.h"
 #include "base/timeutil.h"
 #include "base/log.h"
+#include "models/format.h"
 #include "models/model.h"
 #include "training/recalibrate.h"
 #include "training/snapshot.h"
@@ -365,6 +367,37 @@ out:
 
 /* ---- evaluation ---- */
 
+/* A uniform sample of k feature rows of a stream (reservoir sampling, deterministic). */
+struct reservoir {
+    size_t k, d, n;
+    uint64_t seen, rng;
+    double *x; /* k x d */
+};
+
+static int reservoir_init(struct reservoir *r, size_t k, size_t d)
+{
+    memset(r, 0, sizeof *r);
+    r->k = k;
+    r->d = d;
+    r->rng = 0x5eed;
+    return (r->x = malloc(k * d * sizeof *r->x)) ? 0 : -1;
+}
+
+static void reservoir_add(struct reservoir *r, const double *x)
+{
+    size_t at = r->n;
+    r->seen++;
+    if (r->n == r->k) {
+        uint64_t j = drisk_splitmix64(&r->rng) % r->seen;
+        if (j >= r->k)
+            return;
+        at = (size_t)j;
+    } else {
+        r->n++;
+    }
+    memcpy(r->x + at * r->d, x, r->d * sizeof *x);
+}
+
 /* Snapshots are scored in batches of this many (one predict call: a batched gemm for
  * the MLP and the RBF SVM instead of one per snapshot). */
 #define EVAL_BATCH 256
@@ -379,8 +412,8 @@ struct evalctx {
     double *pend_x;   /* EVAL_BATCH x d */
     char (*pend_id)[DRISK_ID_MAX];
     int f_exceptions, f_since_last;
-    char names[2][DRISK_EVAL_MAX_SLICES / 2][64];
-    int n_names[2];
+    struct drisk_eval_result *res; /* its names */
+    struct reservoir sample;       /* with drift: the window's snapshots' features */
     int64_t labels_from, labels_to; /* labels_to > 0: the label-known window */
     /* walk forward (recal_m non-NULL: the same model as m, whose calibration is refitted) */
     struct drisk_model *recal_m;
@@ -391,13 +424,18 @@ struct evalctx {
 
 static int slice_id(struct evalctx *c, int kind, const char *name)
 {
-    for (int i = 0; i < c->n_names[kind]; i++)
-        if (strcmp(c->names[kind][i], name) == 0)
+    struct drisk_eval_result *r = c->res;
+    for (int i = 0; i < r->n_names[kind]; i++)
+        if (strncmp(r->names[kind][i], name, 63) == 0) /* names are kept to 63 bytes */
             return i;
-    if (c->n_names[kind] == DRISK_EVAL_MAX_SLICES / 2)
-        return DRISK_EVAL_MAX_SLICES / 2 - 1; /* the last slot collects the rest */
-    snprintf(c->names[kind][c->n_names[kind]], 64, "%s", name);
-    return c->n_names[kind]++;
+    if (r->n_names[kind] == DRISK_EVAL_NAMES - 1) { /* the last slot collects the rest */
+        snprintf(r->names[kind][DRISK_EVAL_NAMES - 1], 64, "other");
+        r->n_names[kind] = DRISK_EVAL_NAMES;
+    }
+    if (r->n_names[kind] == DRISK_EVAL_NAMES)
+        return DRISK_EVAL_NAMES - 1;
+    snprintf(r->names[kind][r->n_names[kind]], 64, "%.63s", name);
+    return r->n_names[kind]++;
 }
 
 /* Scores the pending snapshots and writes their prediction lines. */
@@ -478,8 +516,17 @@ static int eval_row(const struct drisk_snapshot *s, void *ctx, struct drisk_erro
     r->naive = c->target == DRISK_TARGET_LOST
                    ? (c->f_since_last >= 0 && expm1(s->x[c->f_since_last]) >= 168.0)
                    : (c->f_exceptions >= 0 && s->x[c->f_exceptions] > 0);
-    r->carrier = (unsigned char)slice_id(c, 0, s->sh->carrier);
-    r->service = (unsigned char)slice_id(c, 1, s->sh->service);
+    r->carrier = (unsigned char)slice_id(c, DRISK_SLICE_CARRIER, s->sh->carrier);
+    r->service = (unsigned char)slice_id(c, DRISK_SLICE_SERVICE, s->sh->service);
+    char lane[2 * DRISK_NAME_MAX + 4];
+    snprintf(lane, sizeof lane, "%s > %s", s->sh->origin, s->sh->destination);
+    r->lane = (unsigned char)slice_id(c, DRISK_SLICE_LANE, lane);
+    r->value = s->sh->declared_value;
+    r->lost = s->sh->outcome == DRISK_OUTCOME_LOST;
+    r->late = r->lost || s->sh->delivered_at == DRISK_TS_NONE ||
+              s->sh->delivered_at > s->sh->promised_at;
+    if (c->sample.x)
+        reservoir_add(&c->sample, s->x);
     memcpy(c->pend_x + c->n_pend * c->d, s->x, c->d * sizeof *s->x);
     if (c->predictions) /* the only reader of the id, after the batch is scored */
         snprintf(c->pend_id[c->n_pend], DRISK_ID_MAX, "%s", s->sh->shipment_id);
@@ -573,6 +620,123 @@ out:
     return rc;
 }
 
+/* ---- drift: importance and population stability ---- */
+
+#define DRIFT_SAMPLE 4000
+#define PSI_BINS 10
+#define PSI_FLOOR 1e-4
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static int train_sample_row(const struct drisk_snapshot *s, void *ctx, struct drisk_error *err)
+{
+    struct evalctx *c = ctx;
+    (void)err;
+    double y = drisk_snapshot_label(s, c->target);
+    if (!isnan(y))
+        reservoir_add(&c->sample, s->x);
+    return 0;
+}
+
+/* PSI of feature j: bins at the deciles of the training sample t (n_t rows), shares of
+ * both samples per bin floored at PSI_FLOOR, sum of (e - t) ln(e / t). */
+static double psi_of(const double *t, size_t n_t, const double *e, size_t n_e, size_t d,
+                     size_t j, double *col)
+{
+    double edge[PSI_BINS - 1], ct[PSI_BINS] = { 0 }, ce[PSI_BINS] = { 0 };
+    int ne = 0;
+    for (size_t i = 0; i < n_t; i++)
+        col[i] = t[i * d + j];
+    qsort(col, n_t, sizeof *col, cmp_double);
+    for (int q = 1; q < PSI_BINS; q++) {
+        double v = col[(size_t)((double)q / PSI_BINS * (double)(n_t - 1))];
+        if (ne == 0 || v > edge[ne - 1])
+            edge[ne++] = v;
+    }
+    for (int pass = 0; pass < 2; pass++) {
+        const double *x = pass ? e : t;
+        size_t n = pass ? n_e : n_t;
+        double *cnt = pass ? ce : ct;
+        for (size_t i = 0; i < n; i++) {
+            double v = x[i * d + j];
+            int b = 0;
+            while (b < ne && v > edge[b])
+                b++;
+            cnt[b]++;
+        }
+    }
+    double psi = 0.0;
+    for (int b = 0; b <= ne; b++) {
+        double pt = fmax(ct[b] / (double)n_t, PSI_FLOOR), pe = fmax(ce[b] / (double)n_e, PSI_FLOOR);
+        psi += (pe - pt) * log(pe / pt);
+    }
+    return psi;
+}
+
+/* Each feature's importance on the window's sample and its PSI against a sample of the
+ * model's training window. */
+static enum drisk_status drift(struct drisk_store *store, const struct drisk_feature_schema *schema,
+                               const struct drisk_model *m, const struct drisk_model_row *row,
+                               struct evalctx *c, struct drisk_eval_result *res,
+                               struct drisk_error *err)
+{
+    enum drisk_status rc = DRISK_OK;
+    size_t d = c->d, ne = c->sample.n;
+    double *e = c->sample.x, *contrib = malloc((d + 1) * sizeof *contrib), *col = NULL;
+    char (*names)[DRISK_FEATURE_NAME_MAX] = malloc(d * sizeof *names);
+    res->features = calloc(d, sizeof *res->features);
+    c->sample.x = NULL;
+    if (!contrib || !names || !res->features || drisk_feature_names(schema, names)) {
+        rc = drisk_error_set(err, DRISK_ENOMEM, "out of memory");
+        goto out;
+    }
+    res->n_features = d;
+    res->drift_sample = ne;
+    for (size_t j = 0; j < d; j++)
+        snprintf(res->features[j].name, sizeof res->features[j].name, "%s", names[j]);
+    for (size_t i = 0; i < ne; i++) {
+        double base;
+        if ((rc = drisk_model_explain(m, e + i * d, contrib, &base, err)))
+            goto out;
+        for (size_t j = 0; j < d; j++)
+            res->features[j].importance += fabs(contrib[j]) / (double)ne;
+    }
+    /* the training window's snapshots of the target, sampled the same way */
+    if (reservoir_init(&c->sample, DRIFT_SAMPLE, d)) {
+        rc = drisk_error_set(err, DRISK_ENOMEM, "out of memory");
+        goto out;
+    }
+    /* the last 15 % of the training period: the validation window its calibration was
+     * fitted on (the start of a store's history, before outcome histories fill, is no
+     * reference) */
+    int64_t from = row->train_until - (int64_t)(0.15 * (double)(row->train_until - row->train_from));
+    struct drisk_snapshot_options so = { from, row->train_until, INT64_MIN, DRISK_TS_NONE, 1 };
+    if ((rc = drisk_snapshots_run(store, schema, &so, train_sample_row, c, err)))
+        goto out;
+    res->train_sample = c->sample.n;
+    if (c->sample.n == 0 || ne == 0) {
+        for (size_t j = 0; j < d; j++)
+            res->features[j].psi = NAN;
+        goto out;
+    }
+    if (!(col = malloc(c->sample.n * sizeof *col))) {
+        rc = drisk_error_set(err, DRISK_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t j = 0; j < d; j++)
+        res->features[j].psi = psi_of(c->sample.x, c->sample.n, e, ne, d, j, col);
+out:
+    free(e);
+    free(contrib);
+    free(names);
+    free(col);
+    return rc;
+}
+
 enum drisk_status drisk_eval(struct drisk_store *store, const struct drisk_eval_options *opts,
                              struct drisk_eval_result *res, struct drisk_error *err)
 {
@@ -592,6 +756,9 @@ enum drisk_status drisk_eval(struct drisk_store *store, const struct drisk_eval_
         goto out;
     res->model_id = row.id;
     res->meta = m->meta;
+    res->train_from = row.train_from;
+    res->train_until = row.train_until;
+    c.res = res;
     snprintf(res->algorithm, sizeof res->algorithm, "%s", row.algorithm);
     c.m = m;
     c.predictions = opts->predictions;
@@ -605,6 +772,10 @@ enum drisk_status drisk_eval(struct drisk_store *store, const struct drisk_eval_
     c.d = schema.n_features;
     if (!(c.pend_x = malloc(EVAL_BATCH * c.d * sizeof *c.pend_x)) ||
         !(c.pend_id = malloc(EVAL_BATCH * sizeof *c.pend_id))) {
+        rc = drisk_error_set(err, DRISK_ENOMEM, "out of memory");
+        goto out;
+    }
+    if (opts->drift && reservoir_init(&c.sample, DRIFT_SAMPLE, c.d)) {
         rc = drisk_error_set(err, DRISK_ENOMEM, "out of memory");
         goto out;
     }
@@ -651,13 +822,15 @@ enum drisk_status drisk_eval(struct drisk_store *store, const struct drisk_eval_
             goto out;
     }
     for (int kind = 0; kind < 2; kind++)
-        for (int i = 0; i < c.n_names[kind] && res->n_slices < DRISK_EVAL_MAX_SLICES; i++) {
+        for (int i = 0; i < res->n_names[kind] && res->n_slices < DRISK_EVAL_MAX_SLICES; i++) {
             struct drisk_eval_slice *sl = &res->slices[res->n_slices++];
             snprintf(sl->kind, sizeof sl->kind, "%s", kind ? "service" : "carrier");
-            snprintf(sl->name, sizeof sl->name, "%s", c.names[kind][i]);
+            snprintf(sl->name, sizeof sl->name, "%s", res->names[kind][i]);
             if ((rc = subset_metrics(&c, kind, i, &sl->m, &sl->eta, err)))
                 goto out;
         }
+    if (opts->drift && (rc = drift(store, &schema, m, &row, &c, res, err)))
+        goto out;
     res->seconds = drisk_monotonic_s() - t0;
     if (opts->keep_rows) {
         res->scored = c.rows;
@@ -665,6 +838,7 @@ enum drisk_status drisk_eval(struct drisk_store *store, const struct drisk_eval_
     }
 out:
     drisk_recal_pool_free(&c.pool);
+    free(c.sample.x);
     free(c.rows);
     free(c.pend_x);
     free(c.pend_id);
@@ -678,5 +852,7 @@ void drisk_eval_result_free(struct drisk_eval_result *res)
     if (!res)
         return;
     free(res->scored);
+    free(res->features);
     res->scored = NULL;
+    res->features = NULL;
 }

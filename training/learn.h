@@ -83,15 +83,33 @@ struct drisk_eval_options {
                                   * known in (labels_from, labels_to] (a holdout of the
                                   * labels a job sees at labels_to) */
     int keep_rows;               /* hand every scored snapshot back in res->scored */
+    int drift;                   /* also: each feature's importance (mean |contribution|
+                                  * over a sample of the window's snapshots) and its
+                                  * population stability index between the model's training
+                                  * window and this one (res->features) */
 };
 
 #define DRISK_EVAL_MAX_SLICES 64
 
-/* One evaluated snapshot. carrier and service index the result's slice names. */
+/* One evaluated snapshot. carrier, service and lane index the result's names. */
 struct drisk_eval_row {
     int64_t shipment, as_of, promised_at, created_at;
     double y, score, p90, naive; /* naive: today's rule fired (1) or not (0) */
-    unsigned char carrier, service;
+    double value;                /* declared value (NAN: none) */
+    unsigned char carrier, service, lane;
+    unsigned char late, lost;    /* the shipment's outcome, whatever the target */
+};
+
+/* Slice names: carriers, services and lanes (origin > destination) in order of first
+ * appearance; past DRISK_EVAL_NAMES - 1 of a kind the last is "other". */
+#define DRISK_EVAL_NAMES 32
+enum { DRISK_SLICE_CARRIER = 0, DRISK_SLICE_SERVICE, DRISK_SLICE_LANE, DRISK_SLICE_KINDS };
+
+/* With drift: one feature's importance and stability. */
+struct drisk_eval_feature {
+    char name[64];
+    double importance; /* mean |contribution| to the score over the sample */
+    double psi;        /* population stability index, training window -> this window */
 };
 
 struct drisk_eval_slice {
@@ -118,6 +136,11 @@ struct drisk_eval_result {
     double seconds;
     struct drisk_eval_row *scored;  /* with keep_rows: the rows, in snapshot order (the same
                                      * order for any model of the window); rows of them */
+    char names[DRISK_SLICE_KINDS][DRISK_EVAL_NAMES][64];
+    int n_names[DRISK_SLICE_KINDS];
+    int64_t train_from, train_until; /* the model's training window */
+    struct drisk_eval_feature *features; /* with drift: n_features of them */
+    size_t n_features, drift_sample, train_sample; /* sizes of the two samples compared */
 };
 
 /* Releases what drisk_eval allocated in res (the kept rows). */
