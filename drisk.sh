@@ -9,7 +9,7 @@ cd "$(dirname "$0")"
 
 BUILD_PACKAGES=(gcc make cmake pkg-config libopenblas-dev libsvm-dev libsqlite3-dev
                 libcjson-dev libmicrohttpd-dev)
-TEST_PACKAGES=(sqlite3 python3) # python3: tests/demo_port.sh holds a port with it
+TEST_PACKAGES=(sqlite3 python3 chromium) # python3: tests/demo_port.sh holds a port with it; chromium: tests/report_render.sh
 
 say() { printf '==> %s\n' "$*" >&2; }
 
