@@ -267,7 +267,36 @@ static enum MHD_Result route_metrics(struct ctx *x)
     for (int k = 0; k < DRISK_TARGET_COUNT; k++)
         api_text_printf(&t, "drisk_active_model_id{target=\"%s\"} %lld\n", drisk_target_name((enum drisk_target)k),
             ms ? (long long)ms->scorer.id[k] : 0LL);
+    api_text_printf(&t, "# HELP drisk_shadow_model_id The shadow scored beside each target's "
+            "model (0: none).\n# TYPE drisk_shadow_model_id gauge\n");
+    for (int k = 0; k < DRISK_TARGET_COUNT; k++)
+        api_text_printf(&t, "drisk_shadow_model_id{target=\"%s\"} %lld\n",
+                        drisk_target_name((enum drisk_target)k),
+                        ms ? (long long)ms->scorer.shadow_id[k] : 0LL);
     svc_models_release(ms);
+    api_text_printf(&t, "# HELP drisk_live_score Live probabilities of late and lost, of the "
+            "active model and of its shadow.\n# TYPE drisk_live_score histogram\n");
+    static const char *const roles[2] = { "active", "shadow" };
+    for (int k = 0; k < 2; k++)
+        for (int role = 0; role < 2; role++) {
+            long long cum = 0;
+            const char *tn = drisk_target_name((enum drisk_target)k);
+            for (int b = 0; b < SVC_SCORE_BUCKETS; b++) {
+                cum += atomic_load(&sc->score_dist[k][role][b]);
+                if (b < SVC_SCORE_BUCKETS - 1)
+                    api_text_printf(&t, "drisk_live_score_bucket{target=\"%s\",role=\"%s\","
+                                    "le=\"%.1f\"} %lld\n", tn, roles[role],
+                                    (b + 1) / (double)SVC_SCORE_BUCKETS, cum);
+            }
+            api_text_printf(&t, "drisk_live_score_bucket{target=\"%s\",role=\"%s\",le=\"+Inf\"} "
+                            "%lld\ndrisk_live_score_sum{target=\"%s\",role=\"%s\"} %.6f\n"
+                            "drisk_live_score_count{target=\"%s\",role=\"%s\"} %lld\n",
+                            tn, roles[role], cum, tn, roles[role],
+                            (double)atomic_load(&sc->score_sum_micro[k][role]) * 1e-6, tn,
+                            roles[role], cum);
+        }
+    api_text_printf(&t, "# TYPE drisk_shadow_scorings_total counter\ndrisk_shadow_scorings_total "
+                    "%lld\n", atomic_load(&sc->shadow_scored));
     if (t.failed) {
         free(t.p);
         return MHD_NO;

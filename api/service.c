@@ -163,6 +163,7 @@ static void set_free(struct svc_model_set *m)
         return;
     for (int k = 0; k < DRISK_TARGET_COUNT; k++) {
         drisk_model_free(m->model[k]);
+        drisk_model_free(m->shadow[k]);
         free(m->families[k]);
     }
     free(m);
@@ -184,7 +185,23 @@ struct svc_model_set *svc_models_acquire(struct svc *s)
     return m;
 }
 
+/* Loads model id with its feature schema. */
+static enum drisk_status load_one(struct drisk_store *st, int64_t id,
+                                  struct drisk_feature_schema *schema, struct drisk_model **m,
+                                  struct drisk_error *err)
+{
+    struct drisk_model_row row;
+    enum drisk_status rc = drisk_store_model_get(st, id, NULL, &row, err);
+    if (rc)
+        return rc;
+    if (!(rc = drisk_feature_schema_read(row.schema, schema, err)))
+        rc = drisk_model_load(row.payload, row.payload_len, schema->hash, m, err);
+    drisk_store_model_row_free(&row);
+    return rc;
+}
+
 static enum drisk_status load_set(struct drisk_store *st, const int64_t ids[DRISK_TARGET_COUNT],
+                                  const int64_t shadows[DRISK_TARGET_COUNT],
                                   struct svc_model_set **out, struct drisk_error *err)
 {
     struct svc_model_set *m = calloc(1, sizeof *m);
@@ -195,14 +212,7 @@ static enum drisk_status load_set(struct drisk_store *st, const int64_t ids[DRIS
     for (int k = 0; k < DRISK_TARGET_COUNT && !rc; k++) {
         if (!ids[k])
             continue;
-        struct drisk_model_row row;
-        if ((rc = drisk_store_model_get(st, ids[k], NULL, &row, err)))
-            break;
-        if (!(rc = drisk_feature_schema_read(row.schema, &m->schema[k], err)))
-            rc = drisk_model_load(row.payload, row.payload_len, m->schema[k].hash, &m->model[k],
-                                  err);
-        drisk_store_model_row_free(&row);
-        if (rc)
+        if ((rc = load_one(st, ids[k], &m->schema[k], &m->model[k], err)))
             break;
         m->families[k] = malloc(m->schema[k].n_features);
         if (!m->families[k] || drisk_risk_families(&m->schema[k], m->families[k])) {
@@ -214,6 +224,22 @@ static enum drisk_status load_set(struct drisk_store *st, const int64_t ids[DRIS
         m->scorer.families[k] = m->families[k];
         m->scorer.id[k] = ids[k];
     }
+    /* a shadow scores beside an active model only; one that does not load is left out
+     * (said in the log) rather than stopping the active ones */
+    for (int k = 0; k < DRISK_TARGET_COUNT && !rc; k++) {
+        struct drisk_error why = { 0 };
+        if (!shadows[k] || !m->model[k])
+            continue;
+        m->shadow_tried[k] = shadows[k];
+        if (load_one(st, shadows[k], &m->shadow_schema[k], &m->shadow[k], &why)) {
+            DRISK_LOG(DRISK_LOG_WARN, "shadow model %lld not scored: %s", (long long)shadows[k],
+                      why.msg);
+            continue;
+        }
+        m->scorer.shadow[k] = m->shadow[k];
+        m->scorer.shadow_schema[k] = &m->shadow_schema[k];
+        m->scorer.shadow_id[k] = shadows[k];
+    }
     if (rc) {
         set_free(m);
         return rc;
@@ -224,17 +250,19 @@ static enum drisk_status load_set(struct drisk_store *st, const int64_t ids[DRIS
 
 static int reload_with(struct svc *s, struct drisk_store *st, struct api_error *e)
 {
-    int64_t ids[DRISK_TARGET_COUNT];
+    int64_t ids[DRISK_TARGET_COUNT], shadows[DRISK_TARGET_COUNT];
     struct drisk_error err = { 0 };
-    if (drisk_store_active_models(st, ids, &err))
+    if (drisk_store_active_models(st, ids, &err) || drisk_store_shadow_models(st, shadows, &err))
         return api_fail_from(e, 503, "store_unavailable", &err);
     struct svc_model_set *cur = svc_models_acquire(s);
     int same = cur && memcmp(cur->scorer.id, ids, sizeof ids) == 0;
+    for (int k = 0; same && k < DRISK_TARGET_COUNT; k++) /* a shadow that did not load is not retried */
+        same = cur->shadow_tried[k] == (ids[k] ? shadows[k] : 0);
     svc_models_release(cur);
     if (same)
         return 0;
     struct svc_model_set *m = NULL;
-    if (load_set(st, ids, &m, &err))
+    if (load_set(st, ids, shadows, &m, &err))
         return api_fail_from(e, 503, "models_unavailable", &err);
     pthread_mutex_lock(&s->models_lock);
     struct svc_model_set *old = s->models;
@@ -242,9 +270,12 @@ static int reload_with(struct svc *s, struct drisk_store *st, struct api_error *
     pthread_mutex_unlock(&s->models_lock);
     svc_models_release(old); /* freed when the last request using it lets go */
     atomic_fetch_add(&s->counters.model_swaps, 1);
-    DRISK_LOG(DRISK_LOG_INFO, "serving models late=%lld lost=%lld eta=%lld",
-              (long long)ids[DRISK_TARGET_LATE], (long long)ids[DRISK_TARGET_LOST],
-              (long long)ids[DRISK_TARGET_ETA]);
+    DRISK_LOG(DRISK_LOG_INFO, "serving models late=%lld lost=%lld eta=%lld; shadows late=%lld "
+              "lost=%lld eta=%lld", (long long)ids[DRISK_TARGET_LATE],
+              (long long)ids[DRISK_TARGET_LOST], (long long)ids[DRISK_TARGET_ETA],
+              (long long)m->scorer.shadow_id[DRISK_TARGET_LATE],
+              (long long)m->scorer.shadow_id[DRISK_TARGET_LOST],
+              (long long)m->scorer.shadow_id[DRISK_TARGET_ETA]);
     return 0;
 }
 
@@ -393,6 +424,25 @@ int svc_score(struct svc *s, struct svc_model_set *m, const struct drisk_setting
                                             as_of, loc, out, &err);
     pthread_rwlock_unlock(&s->net_lock);
     double dt = drisk_monotonic_s() - t0;
+    if (!rc && m) {
+        /* the live score distributions, the active model's and the shadow's */
+        int shadowed = 0;
+        for (int k = 0; k < 2; k++) {
+            double v[2] = { k == DRISK_TARGET_LATE ? out->p_late : out->p_lost, out->shadow[k] };
+            for (int role = 0; role < 2; role++)
+                if (!isnan(v[role])) {
+                    int b = (int)(v[role] * SVC_SCORE_BUCKETS);
+                    b = b < 0 ? 0 : b >= SVC_SCORE_BUCKETS ? SVC_SCORE_BUCKETS - 1 : b;
+                    atomic_fetch_add_explicit(&s->counters.score_dist[k][role][b], 1,
+                                              memory_order_relaxed);
+                    atomic_fetch_add_explicit(&s->counters.score_sum_micro[k][role],
+                                              (long long)(v[role] * 1e6), memory_order_relaxed);
+                }
+            shadowed |= !isnan(v[1]);
+        }
+        if (shadowed || !isnan(out->shadow[DRISK_TARGET_ETA]))
+            atomic_fetch_add_explicit(&s->counters.shadow_scored, 1, memory_order_relaxed);
+    }
     svc_observe(s->counters.score_hist, dt);
     atomic_fetch_add_explicit(&s->counters.score_count, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&s->counters.score_ns, (long long)(dt * 1e9), memory_order_relaxed);
@@ -413,6 +463,21 @@ static int derive(struct svc *s, struct drisk_store *st, const struct svc_shipme
     api_risk_row(risk, ids, &row);
     if (drisk_store_risk_put(st, ls->sh.id, &row, &err))
         return store_fail(e, &err);
+    /* the shadows' scores beside the active models', for drisk report --live */
+    for (int k = 0; m && k < DRISK_TARGET_COUNT; k++) {
+        if (!m->scorer.shadow[k] || isnan(risk->shadow[k]))
+            continue;
+        int eta = k == DRISK_TARGET_ETA;
+        struct drisk_shadow_row sr = {
+            .shipment = ls->sh.id, .as_of = risk->as_of, .target = (enum drisk_target)k,
+            .champion_id = ids[k], .shadow_id = m->scorer.shadow_id[k],
+            .champion = eta ? risk->eta_p50_h : k == DRISK_TARGET_LATE ? risk->p_late : risk->p_lost,
+            .champion_p90 = eta ? risk->eta_p90_h : NAN,
+            .shadow = risk->shadow[k], .shadow_p90 = eta ? risk->shadow_eta_p90_h : NAN,
+        };
+        if (drisk_store_shadow_put(st, &sr, &err))
+            return store_fail(e, &err);
+    }
 
     /* delivered or returned closes the case; a parcel the carrier declared lost stays
      * open for its claim (p_lost is 1) */

@@ -23,6 +23,9 @@ struct svc_model_set {
     struct drisk_model *model[DRISK_TARGET_COUNT];
     struct drisk_feature_schema schema[DRISK_TARGET_COUNT];
     signed char *families[DRISK_TARGET_COUNT];
+    struct drisk_model *shadow[DRISK_TARGET_COUNT];          /* drisk models shadow */
+    struct drisk_feature_schema shadow_schema[DRISK_TARGET_COUNT];
+    int64_t shadow_tried[DRISK_TARGET_COUNT]; /* the shadow ids asked for (loaded or not) */
     struct drisk_scorer scorer;
 };
 
@@ -124,6 +127,8 @@ int svc_ingest(struct svc *s, const char *merchant, const struct svc_scan_in *in
 int svc_refresh(struct svc *s, struct drisk_store *st, struct svc_model_set *m, int64_t row,
                 int64_t now, struct drisk_risk *risk, struct api_error *e);
 
+#define SVC_SCORE_BUCKETS 10
+
 /* Counters the metrics page shows. */
 struct svc_counters {
     atomic_llong scans_inserted, scans_duplicate, alerts_raised[DRISK_ALERT_COUNT],
@@ -131,6 +136,11 @@ struct svc_counters {
     atomic_llong score_hist[16]; /* scoring latency buckets (see api/server.c) */
     atomic_llong score_count;
     atomic_llong score_ns; /* total scoring time */
+    /* the live score distributions of late and lost, active model (0) and shadow (1), in
+     * tenths: [target][role][bucket 0..9] */
+    atomic_llong score_dist[2][2][SVC_SCORE_BUCKETS];
+    atomic_llong score_sum_micro[2][2]; /* their sums, in millionths */
+    atomic_llong shadow_scored; /* scorings that ran a shadow */
 };
 struct svc_counters *svc_counters(struct svc *s);
 /* Seconds bucket bounds of score_hist (n of them; the last bucket is +Inf). */

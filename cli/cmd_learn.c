@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "cli/commands.h"
+#include "data/live.h"
 #include "data/store.h"
 #include "base/log.h"
 #include "base/text.h"
@@ -710,7 +711,8 @@ const struct drisk_command drisk_cmd_eval = {
 static const struct drisk_opt report_opts[] = {
     { "db", DRISK_OPT_STRING, 1, "DB", "", 0, 0, "SQLite database to read" },
     { "target", DRISK_OPT_STRING, 0, "late|lost|eta", "", 0, 0, "what the models predict" },
-    { "models", DRISK_OPT_STRING, 0, "ID[,ID...]", "", 0, 0, "the models to compare (up to 8), each scored on the same snapshots" },
+    { "models", DRISK_OPT_STRING, 0, "ID[,ID...]", NULL, 0, 0, "the models to compare (up to 8), each scored on the same snapshots; with --live: ACTIVE,SHADOW (default: the target's active model and its shadow)" },
+    { "live", DRISK_OPT_FLAG, 0, NULL, NULL, 0, 0, "compare an active model and its shadow on the scores the server stored for live traffic (drisk models shadow), once labels are known" },
     { "from", DRISK_OPT_DATE, 0, "TIME", NULL, 0, 0, "shipments created at or after TIME (default: the latest training end of the models, so none is judged on what it saw)" },
     { "to", DRISK_OPT_DATE, 0, "TIME", NULL, 0, 0, "shipments created before TIME (default: all)" },
     { "threshold", DRISK_OPT_STRING, 0, "P", "0.5", 0, 0, "alert threshold for the lead times and the headline precision and recall" },
@@ -737,7 +739,13 @@ static int run_report(const struct drisk_args *a)
         fprintf(stderr, "drisk report: --threshold must be a probability between 0 and 1\n");
         return 2;
     }
-    for (const char *p = drisk_arg_str(a, "models"); *p;) {
+    int live = drisk_arg_flag(a, "live");
+    const char *list = drisk_arg_str(a, "models");
+    if (!list && !live) {
+        fprintf(stderr, "drisk report: --models ID[,ID...] is required (or --live)\n");
+        return 2;
+    }
+    for (const char *p = list ? list : ""; *p;) {
         long long v = strtoll(p, &end, 10);
         if (end == p || v < 1 || (*end && *end != ',') || n == REPORT_MAX_MODELS) {
             fprintf(stderr, "drisk report: --models wants 1 to %d model ids separated by commas, "
@@ -747,13 +755,33 @@ static int run_report(const struct drisk_args *a)
         ids[n++] = v;
         p = *end ? end + 1 : end;
     }
-    if (n == 0) {
-        fprintf(stderr, "drisk report: --models wants at least one model id\n");
+    if (live ? n != 0 && n != 2 : n == 0) {
+        fprintf(stderr, live ? "drisk report: --live compares two models: --models ACTIVE,SHADOW\n"
+                             : "drisk report: --models wants at least one model id\n");
         return 2;
     }
     int rc = drisk_cli_open_store("report", drisk_arg_str(a, "db"), 1, &store);
     if (rc)
         return rc;
+    if (live && n == 0) {
+        int64_t act[DRISK_TARGET_COUNT], sha[DRISK_TARGET_COUNT];
+        int k = drisk_target_parse(target);
+        if (drisk_store_active_models(store, act, &err) ||
+            drisk_store_shadow_models(store, sha, &err)) {
+            drisk_store_free(store);
+            return drisk_fail("report", &err);
+        }
+        if (!act[k] || !sha[k]) {
+            drisk_store_free(store);
+            fprintf(stderr, "drisk report: the %s target has no %s model: shadow one with drisk "
+                    "models shadow ID, or name the pair with --models ACTIVE,SHADOW\n", target,
+                    act[k] ? "shadow" : "active");
+            return 2;
+        }
+        ids[0] = act[k];
+        ids[1] = sha[k];
+        n = 2;
+    }
     struct drisk_eval_result *res = calloc(n, sizeof *res);
     struct drisk_tables *tab = calloc(n, sizeof *tab);
     struct drisk_report_model *rm = calloc(n, sizeof *rm);
@@ -762,7 +790,15 @@ static int run_report(const struct drisk_args *a)
         st = drisk_error_set(&err, DRISK_ENOMEM, "out of memory");
     int64_t from = drisk_arg_str(a, "from") ? drisk_arg_int(a, "from") : INT64_MIN;
     int64_t to = drisk_arg_str(a, "to") ? drisk_arg_int(a, "to") : INT64_MAX;
-    for (size_t i = 0; i < n && !st && !drisk_arg_str(a, "from"); i++) {
+    if (live && !st) {
+        if (!(st = drisk_eval_live(store, target, ids[0], ids[1], from, to, threshold, res, &err)))
+            for (size_t i = 0; i < n && !st; i++) {
+                st = tables_for(&res[i], target, threshold, &tab[i], &err);
+                rm[i].res = &res[i];
+                rm[i].t = &tab[i];
+            }
+    }
+    for (size_t i = 0; i < n && !st && !live && !drisk_arg_str(a, "from"); i++) {
         struct drisk_model_row row;
         if (!(st = drisk_store_model_get(store, ids[i], NULL, &row, &err))) {
             if (strcmp(row.target, target) != 0)
@@ -772,7 +808,7 @@ static int run_report(const struct drisk_args *a)
             drisk_store_model_row_free(&row);
         }
     }
-    for (size_t i = 0; i < n && !st; i++) {
+    for (size_t i = 0; i < n && !st && !live; i++) {
         struct drisk_eval_options o = { .target = target, .model_id = ids[i], .from = from,
                                         .to = to, .threshold = threshold, .keep_rows = 1,
                                         .drift = 1 };
@@ -953,14 +989,16 @@ static int list_row(const struct drisk_model_row *r, void *ctx)
     char t1[DRISK_TS_BUF];
     if (c->json) {
         printf("%s{\"id\": %lld, \"target\": \"%s\", \"algorithm\": \"%s\", \"active\": %s, "
-               "\"schema_hash\": \"%s\", \"train_until\": \"%s\", \"train_rows\": %lld, "
-               "\"valid_rows\": %lld, \"validation\": %s}", c->n ? ", " : "", (long long)r->id,
-               r->target, r->algorithm, r->active ? "true" : "false", r->schema_hash,
+               "\"shadow\": %s, \"schema_hash\": \"%s\", \"train_until\": \"%s\", "
+               "\"train_rows\": %lld, \"valid_rows\": %lld, \"validation\": %s}",
+               c->n ? ", " : "", (long long)r->id, r->target, r->algorithm,
+               r->active ? "true" : "false", r->shadow ? "true" : "false", r->schema_hash,
                drisk_ts_format(r->train_until, t1), (long long)r->train_rows,
                (long long)r->valid_rows, r->metrics && r->metrics[0] ? r->metrics : "{}");
     } else {
         printf("%5lld  %-5s %-10s %-6s trained until %s on %lld rows  %s\n", (long long)r->id,
-               r->target, r->algorithm, r->active ? "active" : "", drisk_ts_format(r->train_until, t1),
+               r->target, r->algorithm, r->active ? "active" : r->shadow ? "shadow" : "",
+               drisk_ts_format(r->train_until, t1),
                (long long)r->train_rows, r->metrics ? r->metrics : "");
     }
     c->n++;
@@ -979,8 +1017,10 @@ static int run_models(const struct drisk_args *a)
     if (strcmp(verb, "list") != 0) {
         char *end;
         if (a->positional_count < 2 || (id = strtoll(a->positional[1], &end, 10)) <= 0 || *end ||
-            (strcmp(verb, "show") != 0 && strcmp(verb, "activate") != 0)) {
-            fprintf(stderr, "drisk models: use list, show ID or activate ID (run drisk models --help)\n");
+            (strcmp(verb, "show") != 0 && strcmp(verb, "activate") != 0 &&
+             strcmp(verb, "shadow") != 0 && strcmp(verb, "unshadow") != 0)) {
+            fprintf(stderr, "drisk models: use list, show ID, activate ID, shadow ID or unshadow ID "
+                    "(run drisk models --help)\n");
             return 2;
         }
     }
@@ -999,6 +1039,15 @@ static int run_models(const struct drisk_args *a)
         st = drisk_store_model_activate(store, id, &err);
         if (!st)
             fprintf(stderr, "model %lld is now active\n", id);
+    } else if (strcmp(verb, "shadow") == 0 || strcmp(verb, "unshadow") == 0) {
+        int on = verb[0] == 's';
+        st = drisk_store_model_shadow(store, id, on, &err);
+        if (!st)
+            fprintf(stderr, on ? "model %lld is now its target's shadow: a running server scores "
+                                 "live requests with it too (within a second), stores both scores "
+                                 "and acts on the active model only; compare them with drisk "
+                                 "report --live\n"
+                               : "model %lld is no longer a shadow\n", id);
     } else {
         struct drisk_model_row r;
         st = drisk_store_model_get(store, id, NULL, &r, &err);
@@ -1028,8 +1077,11 @@ static int run_models(const struct drisk_args *a)
 }
 
 const struct drisk_command drisk_cmd_models = {
-    "models", "list | show ID | activate ID",
-    "list the registered models, show one, or make one its target's active model",
-    "Activation takes effect for the next eval (and, later, without a restart in the server).",
+    "models", "list | show ID | activate ID | shadow ID | unshadow ID",
+    "list the registered models, show one, make one active, or score one in the shadow",
+    "Activation takes effect for the next eval and, within a second, in a running server.\n"
+    "shadow ID makes the model its target's challenger in the running server: every live\n"
+    "scoring runs it too and stores both scores, but answers and acts on the active model\n"
+    "only; drisk report --live compares the two once labels are known.",
     models_opts, 2, run_models,
 };

@@ -25,6 +25,8 @@ enum {
     L_SETTINGS_GET,
     L_SETTINGS_PUT,
     L_ACTIVE,
+    L_SHADOWS,
+    L_SHADOW_PUT,
     L_COUNT
 };
 
@@ -72,6 +74,10 @@ static const char *const sql[L_COUNT] = {
     [L_SETTINGS_PUT] = "INSERT INTO merchants(name, settings) VALUES (?1, ?2)"
                        " ON CONFLICT(name) DO UPDATE SET settings = excluded.settings",
     [L_ACTIVE] = "SELECT target, id FROM models WHERE active = 1",
+    [L_SHADOWS] = "SELECT target, id FROM models WHERE shadow = 1",
+    [L_SHADOW_PUT] = "INSERT INTO shadow_scores(shipment_id, target, as_of, champion_id,"
+                     " champion_score, champion_p90, shadow_id, shadow_score, shadow_p90)"
+                     " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)",
 };
 
 static enum drisk_status fail(struct drisk_store *store, const char *what, struct drisk_error *err)
@@ -385,10 +391,10 @@ enum drisk_status drisk_store_settings_put(struct drisk_store *store, const char
     return run(store, st, "storing settings", err);
 }
 
-enum drisk_status drisk_store_active_models(struct drisk_store *store, int64_t ids[DRISK_TARGET_COUNT],
-                                            struct drisk_error *err)
+static enum drisk_status models_by_role(struct drisk_store *store, int which,
+                                        int64_t ids[DRISK_TARGET_COUNT], struct drisk_error *err)
 {
-    sqlite3_stmt *st = stmt(store, L_ACTIVE, err);
+    sqlite3_stmt *st = stmt(store, which, err);
     for (int k = 0; k < DRISK_TARGET_COUNT; k++)
         ids[k] = 0;
     if (!st)
@@ -401,6 +407,100 @@ enum drisk_status drisk_store_active_models(struct drisk_store *store, int64_t i
             ids[k] = sqlite3_column_int64(st, 1);
     }
     sqlite3_reset(st);
-    return s == SQLITE_DONE ? DRISK_OK : fail(store, "reading the active models", err);
+    return s == SQLITE_DONE ? DRISK_OK : fail(store, "reading the models in force", err);
+}
+
+enum drisk_status drisk_store_active_models(struct drisk_store *store, int64_t ids[DRISK_TARGET_COUNT],
+                                            struct drisk_error *err)
+{
+    return models_by_role(store, L_ACTIVE, ids, err);
+}
+
+enum drisk_status drisk_store_shadow_models(struct drisk_store *store, int64_t ids[DRISK_TARGET_COUNT],
+                                            struct drisk_error *err)
+{
+    return models_by_role(store, L_SHADOWS, ids, err);
+}
+
+static void real_or_null(sqlite3_stmt *st, int i, double v)
+{
+    if (isnan(v))
+        sqlite3_bind_null(st, i);
+    else
+        sqlite3_bind_double(st, i, v);
+}
+
+enum drisk_status drisk_store_shadow_put(struct drisk_store *store, const struct drisk_shadow_row *r,
+                                         struct drisk_error *err)
+{
+    sqlite3_stmt *st = stmt(store, L_SHADOW_PUT, err);
+    if (!st)
+        return DRISK_EIO;
+    sqlite3_bind_int64(st, 1, r->shipment);
+    sqlite3_bind_text(st, 2, drisk_target_name(r->target), -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, r->as_of);
+    sqlite3_bind_int64(st, 4, r->champion_id);
+    real_or_null(st, 5, r->champion);
+    real_or_null(st, 6, r->champion_p90);
+    sqlite3_bind_int64(st, 7, r->shadow_id);
+    real_or_null(st, 8, r->shadow);
+    real_or_null(st, 9, r->shadow_p90);
+    return run(store, st, "storing a shadow score", err);
+}
+
+static double real_col(sqlite3_stmt *st, int i)
+{
+    return sqlite3_column_type(st, i) == SQLITE_NULL ? NAN : sqlite3_column_double(st, i);
+}
+
+enum drisk_status drisk_store_shadow_iterate(struct drisk_store *store, enum drisk_target target,
+                                             int64_t from, int64_t to, drisk_shadow_fn fn,
+                                             void *ctx, struct drisk_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(drisk_store_sqlite(store),
+                           "SELECT s.shipment_id, s.as_of, s.champion_id, s.champion_score,"
+                           " s.champion_p90, s.shadow_id, s.shadow_score, s.shadow_p90,"
+                           " h.created_at, h.promised_at, h.delivered_at, h.outcome,"
+                           " h.declared_value, h.carrier, h.service, h.origin, h.destination,"
+                           " h.shipment_key FROM shadow_scores s JOIN shipments h"
+                           " ON h.id = s.shipment_id WHERE s.target = ?1 AND h.created_at >= ?2"
+                           " AND h.created_at < ?3 ORDER BY s.as_of, s.id",
+                           -1, &st, NULL) != SQLITE_OK)
+        return fail(store, "reading shadow scores", err);
+    sqlite3_bind_text(st, 1, drisk_target_name(target), -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, from);
+    sqlite3_bind_int64(st, 3, to);
+    int s;
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        struct drisk_shadow_row r;
+        memset(&r, 0, sizeof r);
+        r.target = target;
+        r.shipment = sqlite3_column_int64(st, 0);
+        r.as_of = sqlite3_column_int64(st, 1);
+        r.champion_id = sqlite3_column_int64(st, 2);
+        r.champion = real_col(st, 3);
+        r.champion_p90 = real_col(st, 4);
+        r.shadow_id = sqlite3_column_int64(st, 5);
+        r.shadow = real_col(st, 6);
+        r.shadow_p90 = real_col(st, 7);
+        r.sh.id = r.shipment;
+        r.sh.created_at = sqlite3_column_int64(st, 8);
+        r.sh.promised_at = sqlite3_column_int64(st, 9);
+        r.sh.delivered_at = sqlite3_column_type(st, 10) == SQLITE_NULL ? DRISK_TS_NONE
+                                                                       : sqlite3_column_int64(st, 10);
+        const unsigned char *oc = sqlite3_column_text(st, 11);
+        r.sh.outcome = oc ? drisk_outcome_parse((const char *)oc, strlen((const char *)oc)) : 0;
+        r.sh.declared_value = real_col(st, 12);
+        drisk_store_copy_col(st, 13, r.sh.carrier, sizeof r.sh.carrier);
+        drisk_store_copy_col(st, 14, r.sh.service, sizeof r.sh.service);
+        drisk_store_copy_col(st, 15, r.sh.origin, sizeof r.sh.origin);
+        drisk_store_copy_col(st, 16, r.sh.destination, sizeof r.sh.destination);
+        drisk_store_copy_col(st, 17, r.sh.shipment_id, sizeof r.sh.shipment_id);
+        if (fn(&r, ctx))
+            break;
+    }
+    sqlite3_finalize(st);
+    return s == SQLITE_ROW || s == SQLITE_DONE ? DRISK_OK : fail(store, "reading shadow scores", err);
 }
 

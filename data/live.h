@@ -116,5 +116,29 @@ enum drisk_status drisk_store_settings_put(struct drisk_store *store, const char
 /* The active model id of late, lost and eta (0 when none). */
 enum drisk_status drisk_store_active_models(struct drisk_store *store, int64_t ids[DRISK_TARGET_COUNT],
                                             struct drisk_error *err);
+/* The shadow model id of late, lost and eta (0 when none). */
+enum drisk_status drisk_store_shadow_models(struct drisk_store *store, int64_t ids[DRISK_TARGET_COUNT],
+                                            struct drisk_error *err);
+
+/* ---- shadow scores: the active and the shadow model's score of one live scoring ---- */
+
+struct drisk_shadow_row {
+    int64_t shipment, as_of;   /* the shipment's store row id */
+    enum drisk_target target;
+    int64_t champion_id, shadow_id;
+    double champion, champion_p90, shadow, shadow_p90; /* probability, or eta P50 / P90 h */
+    struct drisk_shipment sh;  /* filled by drisk_store_shadow_iterate (no scans) */
+};
+
+/* Stores r (sh is not read), in the caller's transaction. */
+enum drisk_status drisk_store_shadow_put(struct drisk_store *store, const struct drisk_shadow_row *r,
+                                         struct drisk_error *err);
+
+/* Calls fn for every stored shadow score of target whose shipment was created in
+ * [from, to), in as_of order, with the shipment as it is now (outcome included). */
+typedef int (*drisk_shadow_fn)(const struct drisk_shadow_row *r, void *ctx);
+enum drisk_status drisk_store_shadow_iterate(struct drisk_store *store, enum drisk_target target,
+                                             int64_t from, int64_t to, drisk_shadow_fn fn,
+                                             void *ctx, struct drisk_error *err);
 
 #endif

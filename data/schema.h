@@ -123,6 +123,20 @@ static const char *const drisk_migrations[] = {
     "ALTER TABLE recommendations ADD COLUMN updated_at INTEGER;"
     "CREATE UNIQUE INDEX recommendations_one_open ON recommendations(shipment_id) WHERE open = 1;"
     "CREATE INDEX shipments_open ON shipments(created_at) WHERE outcome IS NULL;",
+    /* 3: shadow scoring. A model may be its target's shadow (at most one per target): the
+     * server scores live requests with it as well and keeps both scores, answering and
+     * acting with the active one. */
+    "ALTER TABLE models ADD COLUMN shadow INTEGER NOT NULL DEFAULT 0;"
+    "CREATE UNIQUE INDEX models_one_shadow ON models(target) WHERE shadow = 1;"
+    "CREATE TABLE shadow_scores ("
+    "  id INTEGER PRIMARY KEY,"
+    "  shipment_id INTEGER NOT NULL REFERENCES shipments(id) ON DELETE CASCADE,"
+    "  target TEXT NOT NULL,"
+    "  as_of INTEGER NOT NULL,"
+    "  champion_id INTEGER, champion_score REAL, champion_p90 REAL,"
+    "  shadow_id INTEGER NOT NULL, shadow_score REAL, shadow_p90 REAL"
+    ");"
+    "CREATE INDEX shadow_scores_by_pair ON shadow_scores(target, champion_id, shadow_id);",
 };
 
 #define DRISK_SCHEMA_VERSION ((int)(sizeof drisk_migrations / sizeof drisk_migrations[0]))

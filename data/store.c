@@ -841,8 +841,10 @@ static void read_model_row(sqlite3_stmt *st, struct drisk_model_row *r)
     r->train_until = sqlite3_column_int64(st, 7);
     r->train_rows = sqlite3_column_int64(st, 8);
     r->valid_rows = sqlite3_column_int64(st, 9);
+    r->shadow = sqlite3_column_int(st, 13);
 }
 
+/* metrics is column 10; schema and payload, when read, 11 and 12; shadow 13 */
 #define MODEL_COLS "id, target, algorithm, created_at, active, schema_hash, train_from, " \
                    "train_until, train_rows, valid_rows, metrics"
 
@@ -853,7 +855,7 @@ static int set_active(struct drisk_store *store, int64_t id)
     static const char *const sql[2] = {
         "UPDATE models SET active = 0 WHERE active = 1 AND target = (SELECT target FROM models"
         " WHERE id = ?1)",
-        "UPDATE models SET active = 1 WHERE id = ?1",
+        "UPDATE models SET active = 1, shadow = 0 WHERE id = ?1", /* a promoted shadow */
     };
     for (int i = 0; i < 2; i++) {
         sqlite3_stmt *st = NULL;
@@ -923,9 +925,9 @@ enum drisk_status drisk_store_model_get(struct drisk_store *store, int64_t id, c
 {
     sqlite3_stmt *st = NULL;
     memset(out, 0, sizeof *out);
-    const char *sql = id ? "SELECT " MODEL_COLS ", schema, payload FROM models WHERE id = ?1"
-                         : "SELECT " MODEL_COLS ", schema, payload FROM models WHERE target = ?2"
-                           " AND active = 1";
+    const char *sql = id ? "SELECT " MODEL_COLS ", schema, payload, shadow FROM models WHERE id = ?1"
+                         : "SELECT " MODEL_COLS ", schema, payload, shadow FROM models WHERE"
+                           " target = ?2 AND active = 1";
     if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK)
         return db_error(store, err, "reading a model");
     if (id)
@@ -973,8 +975,8 @@ enum drisk_status drisk_store_model_list(struct drisk_store *store, drisk_model_
                                          void *ctx, struct drisk_error *err)
 {
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(store->db, "SELECT " MODEL_COLS " FROM models ORDER BY id DESC", -1,
-                           &st, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(store->db, "SELECT " MODEL_COLS ", NULL, NULL, shadow FROM models"
+                           " ORDER BY id DESC", -1, &st, NULL) != SQLITE_OK)
         return db_error(store, err, "listing models");
     int r;
     while ((r = sqlite3_step(st)) == SQLITE_ROW) {
@@ -989,13 +991,17 @@ enum drisk_status drisk_store_model_list(struct drisk_store *store, drisk_model_
     return r == SQLITE_ROW || r == SQLITE_DONE ? DRISK_OK : db_error(store, err, "listing models");
 }
 
-enum drisk_status drisk_store_model_activate(struct drisk_store *store, int64_t id,
-                                             struct drisk_error *err)
+/* Loads model id as the server and eval will: DRISK_EINVAL (saying why, and that what is
+ * in force stays) for a model whose file or feature schema does not load. *target gets
+ * its target. */
+static enum drisk_status model_check(struct drisk_store *store, int64_t id, const char *verb,
+                                     char target[8], struct drisk_error *err)
 {
     struct drisk_model_row row;
     enum drisk_status rc = drisk_store_model_get(store, id, NULL, &row, err);
     if (rc)
         return rc;
+    snprintf(target, 8, "%s", row.target);
     /* load it as the server and eval will, before the store names it: a model that
      * cannot serve never becomes active */
     struct drisk_feature_schema schema;
@@ -1013,9 +1019,19 @@ enum drisk_status drisk_store_model_activate(struct drisk_store *store, int64_t 
     drisk_model_free(m);
     drisk_store_model_row_free(&row);
     if (why.msg[0])
-        return drisk_error_set(err, DRISK_EINVAL, "model %lld cannot be activated: %s; the "
-                               "active model stays (retrain, or activate another)",
-                               (long long)id, why.msg);
+        return drisk_error_set(err, DRISK_EINVAL, "model %lld cannot be %s: %s; the %s "
+                               "model stays (retrain, or choose another)", (long long)id, verb,
+                               why.msg, strcmp(verb, "activated") == 0 ? "active" : "shadow");
+    return DRISK_OK;
+}
+
+enum drisk_status drisk_store_model_activate(struct drisk_store *store, int64_t id,
+                                             struct drisk_error *err)
+{
+    char target[8];
+    enum drisk_status rc = model_check(store, id, "activated", target, err);
+    if (rc)
+        return rc;
     if ((rc = drisk_store_begin(store, err)))
         return rc;
     if (set_active(store, id)) {
@@ -1026,11 +1042,56 @@ enum drisk_status drisk_store_model_activate(struct drisk_store *store, int64_t 
     return drisk_store_commit(store, err);
 }
 
+enum drisk_status drisk_store_model_shadow(struct drisk_store *store, int64_t id, int on,
+                                           struct drisk_error *err)
+{
+    char target[8];
+    enum drisk_status rc = on ? model_check(store, id, "shadowed", target, err) : DRISK_OK;
+    if (rc)
+        return rc;
+    static const char *const sql_on[2] = {
+        "UPDATE models SET shadow = 0 WHERE shadow = 1 AND target = (SELECT target FROM models"
+        " WHERE id = ?1)",
+        "UPDATE models SET shadow = 1 WHERE id = ?1 AND active = 0",
+    };
+    static const char *const sql_off[1] = { "UPDATE models SET shadow = 0 WHERE id = ?1" };
+    if ((rc = drisk_store_begin(store, err)))
+        return rc;
+    int n = on ? 2 : 1, changed = 0;
+    for (int i = 0; i < n; i++) {
+        sqlite3_stmt *st = NULL;
+        if (sqlite3_prepare_v2(store->db, on ? sql_on[i] : sql_off[i], -1, &st, NULL) != SQLITE_OK) {
+            rc = db_error(store, err, "setting a shadow model");
+            break;
+        }
+        sqlite3_bind_int64(st, 1, id);
+        int r = sqlite3_step(st);
+        sqlite3_finalize(st);
+        if (r != SQLITE_DONE) {
+            rc = db_error(store, err, "setting a shadow model");
+            break;
+        }
+        changed = sqlite3_changes(store->db);
+    }
+    if (!rc && on && changed == 0)
+        rc = drisk_error_set(err, DRISK_EINVAL, "model %lld is its target's active model: a "
+                             "shadow is scored beside the active one, so choose another",
+                             (long long)id);
+    else if (!rc && !on && changed == 0)
+        rc = drisk_error_set(err, DRISK_ENOTFOUND, "there is no model %lld: see drisk models "
+                             "list", (long long)id);
+    if (rc) {
+        drisk_store_rollback(store);
+        return rc;
+    }
+    return drisk_store_commit(store, err);
+}
+
 enum drisk_status drisk_store_model_delete(struct drisk_store *store, int64_t id,
                                            struct drisk_error *err)
 {
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(store->db, "DELETE FROM models WHERE id = ?1 AND active = 0", -1, &st,
+    if (sqlite3_prepare_v2(store->db, "DELETE FROM models WHERE id = ?1 AND active = 0 AND shadow = 0", -1, &st,
                            NULL) != SQLITE_OK)
         return db_error(store, err, "deleting a model");
     sqlite3_bind_int64(st, 1, id);

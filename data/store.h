@@ -154,6 +154,7 @@ struct drisk_model_row {
     char algorithm[32];
     int64_t created_at;
     int active;
+    int shadow; /* its target's shadow: scored beside the active one, never acted on */
     char schema_hash[80];
     int64_t train_from, train_until, train_rows, valid_rows;
     char *metrics; /* JSON object text */
@@ -183,6 +184,12 @@ enum drisk_status drisk_store_model_list(struct drisk_store *store, drisk_model_
  * (DRISK_EINVAL, saying why) and the active model stays. */
 enum drisk_status drisk_store_model_activate(struct drisk_store *store, int64_t id,
                                              struct drisk_error *err);
+
+/* Makes model id its target's shadow (on 1; one per target, replacing any other) or
+ * stops it being one (on 0). The model is loaded first, as activation does; the active
+ * model cannot be its own shadow (DRISK_EINVAL). */
+enum drisk_status drisk_store_model_shadow(struct drisk_store *store, int64_t id, int on,
+                                           struct drisk_error *err);
 
 /* Removes model id from the registry. A target's active model is refused (DRISK_EINVAL):
  * activate another first. */

@@ -343,6 +343,7 @@ enum drisk_status drisk_risk_score(const struct drisk_scorer *sc, const struct d
     memset(out, 0, sizeof *out);
     out->as_of = as_of;
     out->p_late = out->p_lost = out->eta_p50_h = out->eta_p90_h = NAN;
+    out->shadow[0] = out->shadow[1] = out->shadow[2] = out->shadow_eta_p90_h = NAN;
     while (n > 0 && scans[n - 1].ts > as_of)
         n--;
     if (sh->outcome != DRISK_OUTCOME_NONE) {
@@ -351,9 +352,12 @@ enum drisk_status drisk_risk_score(const struct drisk_scorer *sc, const struct d
         return DRISK_OK;
     }
     size_t dim = 0;
-    for (int k = 0; k < DRISK_TARGET_COUNT; k++)
+    for (int k = 0; k < DRISK_TARGET_COUNT; k++) {
         if (sc->model[k] && sc->schema[k]->n_features > dim)
             dim = sc->schema[k]->n_features;
+        if (sc->shadow[k] && sc->shadow_schema[k]->n_features > dim)
+            dim = sc->shadow_schema[k]->n_features;
+    }
     double stack_buf[2 * 256], *buf = stack_buf; /* no malloc for the usual schema sizes */
     if (dim > 256 && !(buf = malloc(2 * dim * sizeof *buf)))
         return drisk_error_set(err, DRISK_ENOMEM, "out of memory scoring");
@@ -403,6 +407,23 @@ enum drisk_status drisk_risk_score(const struct drisk_scorer *sc, const struct d
         for (int f = 0; f < F_COUNT; f++)
             if (fam[f] > weight[f])
                 weight[f] = fam[f];
+    }
+    /* the shadows: their scores only (no reasons), on the features already built when
+     * they read the same schema */
+    for (int k = 0; k < DRISK_TARGET_COUNT && !rc; k++) {
+        if (!sc->shadow[k])
+            continue;
+        if (!built || strcmp(built->hash, sc->shadow_schema[k]->hash) != 0) {
+            struct drisk_progress unused;
+            drisk_features_build(sc->shadow_schema[k], net, sh, scans, n, as_of, x, &unused);
+            built = sc->shadow_schema[k];
+        }
+        struct drisk_prediction p;
+        if ((rc = drisk_model_predict(sc->shadow[k], x, 1, &p, err)))
+            break;
+        out->shadow[k] = k == DRISK_TARGET_ETA ? p.p50_h : p.prob;
+        if (k == DRISK_TARGET_ETA)
+            out->shadow_eta_p90_h = p.p90_h;
     }
     if (buf != stack_buf)
         free(buf);

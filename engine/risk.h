@@ -21,6 +21,12 @@ struct drisk_scorer {
     int64_t id[DRISK_TARGET_COUNT];
     /* optional: each feature's reason family (drisk_risk_families), else found by name */
     const signed char *families[DRISK_TARGET_COUNT];
+    /* optional: each target's shadow (challenger), scored beside the model and reported in
+     * drisk_risk.shadow but never acted on; features are built once when it reads the
+     * same schema */
+    const struct drisk_model *shadow[DRISK_TARGET_COUNT];
+    const struct drisk_feature_schema *shadow_schema[DRISK_TARGET_COUNT];
+    int64_t shadow_id[DRISK_TARGET_COUNT];
 };
 
 /* Fills families_out (schema->n_features entries) with each feature's reason family, so
@@ -33,6 +39,8 @@ struct drisk_risk {
     int64_t as_of;
     double p_late, p_lost;       /* NAN without a model */
     double eta_p50_h, eta_p90_h; /* hours from as_of; NAN without a model */
+    double shadow[DRISK_TARGET_COUNT]; /* the shadows' probability (eta: P50 h); NAN: none */
+    double shadow_eta_p90_h;
     int level;                   /* enum drisk_risk_level */
     size_t n_reasons;
     char reasons[DRISK_RISK_MAX_REASONS][192];

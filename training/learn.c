@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "data/live.h"
 #include "engine/features.h"
 #include "engine/vocab.h"
 #include "base/timeutil.h"
@@ -855,4 +856,136 @@ void drisk_eval_result_free(struct drisk_eval_result *res)
     free(res->features);
     res->scored = NULL;
     res->features = NULL;
+}
+
+/* ---- live: the stored scores of a model and its shadow ---- */
+
+struct live_ctx {
+    enum drisk_target target;
+    int64_t champion, shadow;
+    struct evalctx c[2];
+    struct drisk_error *err;
+};
+
+static int live_row(const struct drisk_shadow_row *r, void *ctx)
+{
+    struct live_ctx *l = ctx;
+    const struct drisk_shipment *sh = &r->sh;
+    if (r->champion_id != l->champion || r->shadow_id != l->shadow || isnan(r->champion) ||
+        isnan(r->shadow) || sh->outcome == DRISK_OUTCOME_NONE)
+        return 0;
+    double y;
+    int lost = sh->outcome == DRISK_OUTCOME_LOST;
+    if (l->target == DRISK_TARGET_LATE) {
+        if (r->as_of >= sh->promised_at)
+            return 0;
+        y = lost || sh->delivered_at == DRISK_TS_NONE || sh->delivered_at > sh->promised_at;
+    } else if (l->target == DRISK_TARGET_LOST) {
+        if (r->as_of > sh->promised_at + DRISK_LOST_WINDOW_S)
+            return 0;
+        y = lost;
+    } else {
+        if (sh->delivered_at == DRISK_TS_NONE || sh->delivered_at <= r->as_of)
+            return 0;
+        y = (double)(sh->delivered_at - r->as_of) / 3600.0;
+    }
+    for (int side = 0; side < 2; side++) {
+        struct evalctx *c = &l->c[side];
+        if (c->n == c->cap) {
+            size_t ncap = c->cap ? c->cap * 2 : 4096;
+            struct drisk_eval_row *nr = realloc(c->rows, ncap * sizeof *nr);
+            if (!nr) {
+                drisk_error_set(l->err, DRISK_ENOMEM, "out of memory reading shadow scores");
+                return -1;
+            }
+            c->rows = nr;
+            c->cap = ncap;
+        }
+        struct drisk_eval_row *e = &c->rows[c->n++];
+        memset(e, 0, sizeof *e);
+        e->shipment = sh->id;
+        e->as_of = r->as_of;
+        e->promised_at = sh->promised_at;
+        e->created_at = sh->created_at;
+        e->y = y;
+        e->score = side ? r->shadow : r->champion;
+        e->p90 = side ? r->shadow_p90 : r->champion_p90;
+        e->value = sh->declared_value;
+        e->lost = (unsigned char)lost;
+        e->late = lost || sh->delivered_at == DRISK_TS_NONE || sh->delivered_at > sh->promised_at;
+        e->carrier = (unsigned char)slice_id(c, DRISK_SLICE_CARRIER, sh->carrier);
+        e->service = (unsigned char)slice_id(c, DRISK_SLICE_SERVICE, sh->service);
+        char lane[2 * DRISK_NAME_MAX + 4];
+        snprintf(lane, sizeof lane, "%s > %s", sh->origin, sh->destination);
+        e->lane = (unsigned char)slice_id(c, DRISK_SLICE_LANE, lane);
+    }
+    return 0;
+}
+
+enum drisk_status drisk_eval_live(struct drisk_store *store, const char *target,
+                                  int64_t champion_id, int64_t shadow_id, int64_t from,
+                                  int64_t to, double threshold, struct drisk_eval_result res[2],
+                                  struct drisk_error *err)
+{
+    enum drisk_status rc;
+    struct live_ctx l = { .champion = champion_id, .shadow = shadow_id, .err = err };
+    int t = drisk_target_parse(target);
+    memset(res, 0, 2 * sizeof *res);
+    if (t < 0)
+        return drisk_error_set(err, DRISK_EINVAL, "unknown target \"%s\"", target);
+    l.target = (enum drisk_target)t;
+    for (int side = 0; side < 2; side++) {
+        struct drisk_model_row row;
+        int64_t id = side ? shadow_id : champion_id;
+        if ((rc = drisk_store_model_get(store, id, NULL, &row, err)))
+            goto out;
+        res[side].model_id = id;
+        snprintf(res[side].algorithm, sizeof res[side].algorithm, "%s", row.algorithm);
+        res[side].train_from = row.train_from;
+        res[side].train_until = row.train_until;
+        drisk_store_model_row_free(&row);
+        l.c[side].target = l.target;
+        l.c[side].res = &res[side];
+    }
+    if ((rc = drisk_store_shadow_iterate(store, l.target, from, to, live_row, &l, err)))
+        goto out;
+    if (l.c[0].n == 0) {
+        rc = drisk_error_set(err, DRISK_EINVAL, "no stored live scores of model %lld beside shadow "
+                             "%lld with known %s labels yet: shadow a model (drisk models "
+                             "shadow ID), let the server score, and wait for outcomes",
+                             (long long)champion_id, (long long)shadow_id, target);
+        goto out;
+    }
+    for (int side = 0; side < 2; side++) {
+        struct evalctx *c = &l.c[side];
+        struct drisk_eval_result *r = &res[side];
+        r->rows = c->n;
+        if ((rc = subset_metrics(c, -1, 0, &r->m, &r->eta, err)))
+            goto out;
+        if (l.target != DRISK_TARGET_ETA) {
+            double *y = malloc(c->n * sizeof *y), *s = malloc(c->n * sizeof *s);
+            if (!y || !s) {
+                free(y), free(s);
+                rc = drisk_error_set(err, DRISK_ENOMEM, "out of memory");
+                goto out;
+            }
+            for (size_t i = 0; i < c->n; i++) {
+                y[i] = c->rows[i].y;
+                s[i] = c->rows[i].score;
+            }
+            rc = drisk_metrics_reliability(c->n, y, s, NULL, DRISK_ECE_BINS, &r->reliability, err);
+            free(y), free(s);
+            if (rc || (rc = lead_times(c, threshold, r, err)))
+                goto out;
+        }
+        r->scored = c->rows;
+        c->rows = NULL;
+    }
+    return DRISK_OK;
+out:
+    for (int side = 0; side < 2; side++) {
+        free(l.c[side].rows);
+        drisk_eval_result_free(&res[side]);
+    }
+    return rc;
 }

@@ -143,6 +143,17 @@ struct drisk_eval_result {
     size_t n_features, drift_sample, train_sample; /* sizes of the two samples compared */
 };
 
+/* The live comparison behind drisk report --live: the scores the server stored for the
+ * active model champion_id and its shadow shadow_id of target (data/live.h, shadow
+ * scores) of shipments created in [from, to) whose labels are now known, as two results
+ * with their rows (res[0] the champion, res[1] the shadow), aligned row for row. The
+ * labels follow CONTRACT §3-4 (late: scores before the promise; lost: up to 21 days
+ * after it; eta: delivered shipments). No naive rule and no drift figures. */
+enum drisk_status drisk_eval_live(struct drisk_store *store, const char *target,
+                                  int64_t champion_id, int64_t shadow_id, int64_t from,
+                                  int64_t to, double threshold, struct drisk_eval_result res[2],
+                                  struct drisk_error *err);
+
 /* Releases what drisk_eval allocated in res (the kept rows). */
 void drisk_eval_result_free(struct drisk_eval_result *res);
 

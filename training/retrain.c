@@ -79,7 +79,7 @@ struct prune_ctx {
 static int prune_pick(const struct drisk_model_row *row, void *ctx)
 {
     struct prune_ctx *p = ctx;
-    if (row->active || strcmp(row->target, p->target) != 0)
+    if (row->active || row->shadow || strcmp(row->target, p->target) != 0)
         return 0;
     if (p->seen++ >= p->keep && p->n < DRISK_RETRAIN_MAX_PRUNED)
         p->ids[p->n++] = row->id; /* the list is newest first: older than the kept ones */
