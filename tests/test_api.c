@@ -688,6 +688,65 @@ int main(int argc, char **argv)
         resp_free(&r);
     }
     CHECK(swapped);
+
+    /* shadow scoring: late1 scored beside the active late2 on live traffic; the answer and
+     * the stored risk are late2's, both scores are kept, /metrics shows both distributions,
+     * and the live comparison reads them back once the outcome is known */
+    CHECK(drisk_store_model_shadow(st, late2, 1, &err) == DRISK_EINVAL &&
+          strstr(err.msg, "active model"));
+    CHECK(drisk_store_model_shadow(st, late1, 1, &err) == DRISK_OK);
+    int shadowed = 0;
+    for (int i = 0; i < 40 && !shadowed; i++) {
+        usleep(100000);
+        r = http("GET", "/metrics", NULL, NULL, 0);
+        const char *g = r.body ? strstr(r.body, "drisk_shadow_model_id{target=\"late\"} ") : NULL;
+        shadowed = g && atoll(g + strlen("drisk_shadow_model_id{target=\"late\"} ")) == late1;
+        resp_free(&r);
+    }
+    CHECK(shadowed);
+    {
+        int64_t c0 = now - 2 * 86400, p0 = now + 3 * 86400;
+        r = post("/v1/shipments", KEY_A, "{\"shipment_id\":\"S-SHADOW\",\"carrier\":\"apex\","
+                 "\"service\":\"ground\",\"origin\":\"R01\",\"destination\":\"R05\","
+                 "\"created_at\":\"%s\",\"promised_at\":\"%s\"}", ts(c0, t0s), ts(p0, t1s));
+        CHECK(r.status == 200);
+        resp_free(&r);
+        r = post("/v1/scans", KEY_A, "{\"scans\":[{\"shipment_id\":\"S-SHADOW\",\"ts\":\"%s\","
+                 "\"event\":\"picked_up\",\"location\":\"R01-WH\"},{\"shipment_id\":\"S-SHADOW\","
+                 "\"ts\":\"%s\",\"event\":\"exception\",\"location\":\"R01-HUB\"}]}",
+                 ts(c0 + 3600, t2s), ts(now - 3600, t3s));
+        CHECK_MSG(r.status == 200, "%d %s", r.status, r.body);
+        const cJSON *rk = cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(r.json,
+                                                                   "shipments"), 0), "risk");
+        double answered = num(rk, "p_late");
+        resp_free(&r);
+        /* delivered (before its promise: on time), so the live comparison has a label */
+        r = post("/v1/scans", KEY_A, "{\"scans\":[{\"shipment_id\":\"S-SHADOW\",\"ts\":\"%s\","
+                 "\"event\":\"delivered\",\"location\":\"R05-DS\"}]}", ts(now - 60, t4s));
+        CHECK_MSG(r.status == 200, "%d %s", r.status, r.body);
+        resp_free(&r);
+        struct drisk_eval_result live[2];
+        CHECK_MSG(drisk_eval_live(st, "late", late2, late1, INT64_MIN, INT64_MAX, 0.5, live,
+                                  &err) == DRISK_OK, "%s", err.msg);
+        CHECK(live[0].rows >= 1 && live[0].rows == live[1].rows && live[0].scored &&
+              live[1].scored);
+        if (live[0].scored && live[1].scored && live[0].rows) {
+            size_t last = live[0].rows - 1;
+            CHECK(live[0].scored[last].y == 0.0 && live[1].scored[last].y == 0.0);
+            CHECK_MSG(fabs(live[0].scored[last].score - answered) < 1e-9 &&
+                      live[0].scored[last].score != live[1].scored[last].score,
+                      "answered %g, stored active %g, shadow %g", answered,
+                      live[0].scored[last].score, live[1].scored[last].score);
+        }
+        drisk_eval_result_free(&live[0]);
+        drisk_eval_result_free(&live[1]);
+        r = http("GET", "/metrics", NULL, NULL, 0);
+        CHECK(r.body && strstr(r.body, "drisk_live_score_count{target=\"late\",role=\"shadow\"}") &&
+              !strstr(r.body, "drisk_live_score_count{target=\"late\",role=\"shadow\"} 0\n") &&
+              !strstr(r.body, "drisk_shadow_scorings_total 0\n"));
+        resp_free(&r);
+        CHECK(drisk_store_model_shadow(st, late1, 0, &err) == DRISK_OK);
+    }
     /* cursors stay exact as JSON numbers: up to 2^53 - 1, given back as sent */
     r = http("GET", "/v1/alerts?since=9223372036854775000", KEY_A, NULL, 0);
     CHECK(r.status == 400 && strstr(r.body, "9007199254740991"));

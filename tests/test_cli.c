@@ -496,11 +496,28 @@ static void test_retrain(void)
     int has2, n = models_of(db, "late", 2, &has2);
     CHECK_MSG(n == 2, "%d late models after pruning", n);
     CHECK(run("models --db '%s' list --json", db) == 0 && strstr(out_text, "\"active\": true"));
-    /* --keep 0: only the active model is left */
+    /* a shadow is never pruned; --keep 0 leaves the active model and the shadow */
+    long long inactive = 0;
+    {
+        const char *p = strstr(out_text, "\"active\": false");
+        const char *q = p;
+        while (q && q > out_text && strncmp(q, "{\"id\": ", 7) != 0)
+            q--;
+        if (q && p)
+            inactive = atoll(q + 7);
+    }
+    CHECK(inactive > 0 && run("models --db '%s' shadow %lld", db, inactive) == 0 &&
+          strstr(err_text, "is now its target's shadow"));
+    CHECK(run("models --db '%s' list --json", db) == 0 && strstr(out_text, "\"shadow\": true"));
     CHECK(run("retrain --db '%s' --target late --model logreg --window 12 --now 2025-03-07 "
               "--keep 0 --json", db) == 0 && strstr(out_text, "\"pruned\": ["));
-    n = models_of(db, "late", 0, &has2);
-    CHECK(n == 1 && strstr(out_text, "\"active\": true"));
+    n = models_of(db, "late", inactive, &has2);
+    CHECK_MSG(n == 2 && has2 && strstr(out_text, "\"active\": true") &&
+              strstr(out_text, "\"shadow\": true"), "%d models: %s", n, out_text);
+    /* no live scores yet: report --live says what to do */
+    CHECK(run("report --db '%s' --target late --live --out '%s/live.html'", db, dir) == 2 &&
+          strstr(err_text, "no stored live scores"));
+    CHECK(run("models --db '%s' unshadow %lld", db, inactive) == 0);
     /* eta: pinball loss judges, and the interval bounds are checked */
     CHECK(run("retrain --db '%s' --target eta --window 45 --now 2025-03-02 --json", db) == 0 &&
           strstr(out_text, "\"promoted\": true") && strstr(out_text, "\"p90_coverage\""));
