@@ -632,6 +632,17 @@ static int run_eval(const struct drisk_args *a)
                 res.naive.recall, res.naive.median_lead_h,
                 strcmp(target, "lost") == 0 ? "no scan for 7 days"
                                              : "exception scan, or the promise passing");
+        if (strcmp(target, "lost") == 0) {
+            fprintf(out, "  (a loss shows only after the promise, when the parcel stops moving, so "
+                    "leads against the promise are negative;\n   the lead that matters is against "
+                    "the 7-day rule");
+            if (want_tables)
+                fprintf(out, ": %.0f%% of lost parcels flagged >= 24 h before it, median %.1f h",
+                        100 * tables.lead.recall_at[0], tables.lead.median_h);
+            else
+                fprintf(out, ", which --json and --report show");
+            fprintf(out, ": docs/REPORT.md)\n");
+        }
     } else {
         fprintf(out, "MAE %.1f h  median AE %.1f h  P50 coverage %.3f  P90 coverage %.3f\n",
                 res.eta.mae_h, res.eta.median_ae_h, res.eta.p50_coverage, res.eta.p90_coverage);

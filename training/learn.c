@@ -638,8 +638,11 @@ static int train_sample_row(const struct drisk_snapshot *s, void *ctx, struct dr
     struct evalctx *c = ctx;
     (void)err;
     double y = drisk_snapshot_label(s, c->target);
-    if (!isnan(y))
+    if (!isnan(y)) {
         reservoir_add(&c->sample, s->x);
+        c->res->train_rows++;
+        c->res->train_positives += y > 0.5;
+    }
     return 0;
 }
 

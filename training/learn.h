@@ -141,6 +141,8 @@ struct drisk_eval_result {
     int64_t train_from, train_until; /* the model's training window */
     struct drisk_eval_feature *features; /* with drift: n_features of them */
     size_t n_features, drift_sample, train_sample; /* sizes of the two samples compared */
+    size_t train_rows, train_positives; /* with drift: the model's validation window's
+                                         * snapshots and positives (its base rate) */
 };
 
 /* The live comparison behind drisk report --live: the scores the server stored for the

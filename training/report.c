@@ -197,13 +197,21 @@ int drisk_report_html(FILE *f, const char *target, int64_t from, int64_t to, dou
                    "snapshots.</p>\n", 100 * tb0->base_rate, target);
     else
         fputs("every model is scored on the same snapshots.</p>\n", f);
-    fputs("<table><tr><th>model</th><th>trained on shipments created</th><th>validation "
-          "figures stored with it</th></tr>\n", f);
+    fputs("<table><tr><th>model</th><th>trained on shipments created</th>", f);
+    if (cls)
+        fputs("<th>base rate, its validation window</th>", f);
+    fputs("<th>validation figures stored with it</th></tr>\n", f);
     for (size_t i = 0; i < n; i++) {
         fputs("<tr><td>", f);
         model_name(f, &m[i], i);
         fprintf(f, "</td><td>%s to %s</td><td>", drisk_ts_format(m[i].res->train_from, t0),
                 drisk_ts_format(m[i].res->train_until, t1));
+        if (cls) {
+            num(f, m[i].res->train_rows ? 100.0 * (double)m[i].res->train_positives /
+                                              (double)m[i].res->train_rows
+                                        : NAN, 2);
+            fputs(" %</td><td>", f);
+        }
         for (size_t k = 0; k < m[i].res->meta.n_metrics && k < 6; k++) {
             if (strchr(m[i].res->meta.metrics[k].key, '.'))
                 continue;

@@ -548,8 +548,11 @@ void drisk_tables_json(FILE *f, const struct drisk_tables *t, const struct drisk
         fputc('}', f);
     }
     fprintf(f, "], \"drift\": {\"ece_limit\": %g, \"psi_limit\": %g, \"weeks_over_limit\": %zu, "
-            "\"training_sample\": %zu, \"window_sample\": %zu, \"features\": [", DRISK_WARN_ECE,
+            "\"training_sample\": %zu, \"window_sample\": %zu, ", DRISK_WARN_ECE,
             DRISK_WARN_PSI, t->weeks_warned, res->train_sample, res->drift_sample);
+    jnum(f, "validation_base_rate", res->train_rows ? (double)res->train_positives /
+                                                          (double)res->train_rows : NAN, 1);
+    fputs("\"features\": [", f);
     for (size_t j = 0; j < res->n_features; j++) {
         fprintf(f, "%s{\"name\": ", j ? ", " : "");
         jstr(f, res->features[j].name);
