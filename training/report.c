@@ -236,7 +236,7 @@ int drisk_report_html(FILE *f, const char *target, int64_t from, int64_t to, dou
             for (size_t j = 0; j < m[i].res->n_features; j++)
                 psi += m[i].res->features[j].psi > DRISK_WARN_PSI;
             fprintf(f, "Model %lld: %zu week%s with ECE above %.2f, %zu feature%s with PSI above "
-                       "%.2f between its training window and this one. ",
+                       "%.2f between its validation window and this one. ",
                     (long long)m[i].res->model_id, m[i].t->weeks_warned,
                     m[i].t->weeks_warned == 1 ? "" : "s", DRISK_WARN_ECE, psi, psi == 1 ? "" : "s",
                     DRISK_WARN_PSI);
@@ -487,8 +487,9 @@ int drisk_report_html(FILE *f, const char *target, int64_t from, int64_t to, dou
         top_features(f, m[i].res, 0, 15);
     }
     fprintf(f, "<h2>Drift</h2>\n<p class=\"note\">Population stability index of each feature "
-               "between a sample of the model's training window (%zu snapshots) and of this "
-               "window (%zu), on the training sample's deciles; above %.2f is a major shift, "
+               "between a sample of the model's validation window (the last 15 %% of its "
+               "training period; %zu snapshots) and of this window (%zu), on the first "
+               "sample's deciles; above %.2f is a major shift, "
                "0.10&ndash;%.2f a moderate one. The 10 largest per model.</p>\n",
             r0->train_sample, r0->drift_sample, DRISK_WARN_PSI, DRISK_WARN_PSI);
     for (size_t i = 0; i < n; i++) {

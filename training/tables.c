@@ -337,7 +337,13 @@ enum drisk_status drisk_tables_compute(const struct drisk_eval_result *res, enum
         prom[i] = r->promised_at;
         pos += r->y > 0.5;
     }
-    t->base_rate = (double)pos / (double)n;
+    t->base_rate = target == DRISK_TARGET_ETA ? NAN : (double)pos / (double)n;
+    memcpy(asof, ship, n * sizeof *ship); /* distinct shipments, on a scratch copy */
+    qsort(asof, n, sizeof *asof, cmp_i64);
+    for (size_t i = 0; i < n; i++)
+        t->shipments += i == 0 || asof[i] != asof[i - 1];
+    for (size_t i = 0; i < n; i++)
+        asof[i] = res->scored[i].as_of;
     /* the whole window's figures with shipment-bootstrap intervals */
     struct drisk_paired_ci ci;
     if (target == DRISK_TARGET_ETA) {
@@ -386,7 +392,6 @@ enum drisk_status drisk_tables_compute(const struct drisk_eval_result *res, enum
             one_shipment(res, o + i, j - i, s, threshold, t, &ps);
             i = j;
         }
-        t->shipments = t->money.shipments;
         double per = t->money.shipments ? 1000.0 / (double)t->money.shipments : 0;
         t->money.model *= per;
         t->money.wait *= per;
