@@ -424,8 +424,9 @@ int svc_score(struct svc *s, struct svc_model_set *m, const struct drisk_setting
                                             as_of, loc, out, &err);
     pthread_rwlock_unlock(&s->net_lock);
     double dt = drisk_monotonic_s() - t0;
-    if (!rc && m) {
-        /* the live score distributions, the active model's and the shadow's */
+    if (!rc && m && sh->outcome == DRISK_OUTCOME_NONE) {
+        /* the live score distributions, the active model's and the shadow's (a shipment
+         * whose outcome is known gets it, not a model's score) */
         int shadowed = 0;
         for (int k = 0; k < 2; k++) {
             double v[2] = { k == DRISK_TARGET_LATE ? out->p_late : out->p_lost, out->shadow[k] };

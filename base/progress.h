@@ -41,8 +41,8 @@ void drisk_meter_show(struct drisk_meter *m, int64_t done, const char *fmt, ...)
 /* drisk_meter_show when due. */
 void drisk_meter_tick(struct drisk_meter *m, int64_t done);
 
-/* The step is over: a final line (live: always, ending the line; plain: when the step
- * printed before or took longer than a second). */
+/* The step is over: a final line when the step printed before or took longer than a
+ * second (live: it ends the line being rewritten). */
 void drisk_meter_end(struct drisk_meter *m, int64_t done);
 
 #endif

@@ -379,7 +379,8 @@ static int run_retrain(const struct drisk_args *a)
     const struct drisk_model_ops *ops = drisk_model_ops_find(o.train.algorithm
                                                               ? o.train.algorithm
                                                               : DRISK_TRAIN_DEFAULT_MODEL);
-    if (!ops || (t == DRISK_TARGET_ETA ? !ops->regression : !ops->classification)) {
+    int is_auto = o.train.algorithm && strcmp(o.train.algorithm, "auto") == 0;
+    if (!is_auto && (!ops || (t == DRISK_TARGET_ETA ? !ops->regression : !ops->classification))) {
         fprintf(stderr, "drisk retrain: --model %s does not learn %s: see drisk train --help\n",
                 o.train.algorithm, target);
         return 2;
@@ -856,8 +857,10 @@ static int run_report(const struct drisk_args *a)
                 n == 1 ? "" : "s", res[0].rows, out_path);
         if (drisk_arg_flag(a, "json")) {
             char t0[DRISK_TS_BUF], t1[DRISK_TS_BUF];
-            printf("{\"target\": \"%s\", \"from\": \"%s\", \"to\": %s%s%s, \"rows\": %zu, "
-                   "\"models\": [", target, drisk_ts_format(from, t0), to == INT64_MAX ? "" : "\"",
+            printf("{\"target\": \"%s\", \"from\": %s%s%s, \"to\": %s%s%s, \"rows\": %zu, "
+                   "\"models\": [", target, from == INT64_MIN ? "" : "\"",
+                   from == INT64_MIN ? "null" : drisk_ts_format(from, t0),
+                   from == INT64_MIN ? "" : "\"", to == INT64_MAX ? "" : "\"",
                    to == INT64_MAX ? "null" : drisk_ts_format(to, t1), to == INT64_MAX ? "" : "\"",
                    res[0].rows);
             for (size_t i = 0; i < n; i++) {

@@ -497,10 +497,14 @@ enum drisk_status drisk_store_shadow_iterate(struct drisk_store *store, enum dri
         drisk_store_copy_col(st, 15, r.sh.origin, sizeof r.sh.origin);
         drisk_store_copy_col(st, 16, r.sh.destination, sizeof r.sh.destination);
         drisk_store_copy_col(st, 17, r.sh.shipment_id, sizeof r.sh.shipment_id);
-        if (fn(&r, ctx))
-            break;
+        if (fn(&r, ctx)) {
+            sqlite3_finalize(st);
+            return err && err->status ? err->status
+                                      : drisk_error_set(err, DRISK_EINVAL, "reading shadow "
+                                                        "scores: stopped by the caller");
+        }
     }
     sqlite3_finalize(st);
-    return s == SQLITE_ROW || s == SQLITE_DONE ? DRISK_OK : fail(store, "reading shadow scores", err);
+    return s == SQLITE_DONE ? DRISK_OK : fail(store, "reading shadow scores", err);
 }
 

@@ -259,9 +259,9 @@ static enum drisk_status replay(struct drisk_store *store, const struct drisk_fe
     /* every shipment up to now feeds the network, also those created after emit_to: a
      * snapshot days after emit_to must see the network as the server would */
     struct drisk_store_filter f = { NULL, o.history_from, INT64_MAX, 0, 0 };
-    int64_t total = 0, scans;
+    int64_t total = 0;
     if (drisk_progress_mode != DRISK_PROGRESS_OFF)
-        drisk_store_count(store, &total, &scans, NULL);
+        drisk_store_count(store, &total, NULL, NULL);
     drisk_meter_start(&r.meter, schema ? "snapshots" : "history replay", "shipments", total);
     rc = drisk_store_iterate(store, &f, on_shipment, &r, err);
     if (rc && r.status)

@@ -78,6 +78,7 @@ struct drisk_store {
     sqlite3_stmt *live[DRISK_STORE_LIVE_STMTS]; /* data/live.c's, prepared on first use */
     sqlite3_stmt *by_id; /* drisk_store_iterate of one shipment, prepared on first use */
     int lock_fd;         /* drisk_store_lock's file, -1 when none */
+    char lock_name[32];
 };
 
 sqlite3 *drisk_store_sqlite(struct drisk_store *store)
@@ -741,7 +742,8 @@ enum drisk_status drisk_store_count(struct drisk_store *store, int64_t *shipment
 {
     int ok = 1;
     *shipments = scalar(store, "SELECT count(*) FROM shipments", &ok);
-    *scans = scalar(store, "SELECT count(*) FROM scans", &ok);
+    if (scans) /* NULL: not wanted (the scans table is the largest) */
+        *scans = scalar(store, "SELECT count(*) FROM scans", &ok);
     return ok ? DRISK_OK : db_error(store, err, "counting rows");
 }
 
@@ -1110,6 +1112,9 @@ enum drisk_status drisk_store_lock(struct drisk_store *store, const char *name,
 {
     const char *db = sqlite3_db_filename(store->db, "main");
     char path[4096];
+    if (store->lock_fd >= 0 && strcmp(store->lock_name, name) != 0)
+        return drisk_error_set(err, DRISK_EINVAL, "this connection holds the %s lock: one lock "
+                               "per connection", store->lock_name);
     if (!db || !db[0] || store->lock_fd >= 0)
         return DRISK_OK; /* in memory: no other process can open it; or held already */
     if ((size_t)snprintf(path, sizeof path, "%s-%s.lock", db, name) >= sizeof path)
@@ -1128,6 +1133,7 @@ enum drisk_status drisk_store_lock(struct drisk_store *store, const char *name,
         return drisk_error_set(err, DRISK_EIO, "cannot lock %s: %s", path, strerror(e));
     }
     store->lock_fd = fd;
+    snprintf(store->lock_name, sizeof store->lock_name, "%s", name);
     return DRISK_OK;
 }
 

@@ -230,7 +230,8 @@ enum drisk_status drisk_store_key_list(struct drisk_store *store,
 enum drisk_status drisk_store_key_revoke(struct drisk_store *store, int64_t id,
                                          struct drisk_error *err);
 
-/* Row counts of the core tables (cheap enough for tests and summaries). */
+/* Row counts of the core tables (cheap enough for tests and summaries); scans may be NULL
+ * when only shipments are wanted. */
 enum drisk_status drisk_store_count(struct drisk_store *store, int64_t *shipments,
                                     int64_t *scans, struct drisk_error *err);
 

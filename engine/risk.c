@@ -419,8 +419,8 @@ enum drisk_status drisk_risk_score(const struct drisk_scorer *sc, const struct d
             built = sc->shadow_schema[k];
         }
         struct drisk_prediction p;
-        if ((rc = drisk_model_predict(sc->shadow[k], x, 1, &p, err)))
-            break;
+        if (drisk_model_predict(sc->shadow[k], x, 1, &p, NULL) != DRISK_OK)
+            continue; /* a shadow never fails the active models' answer: no score kept */
         out->shadow[k] = k == DRISK_TARGET_ETA ? p.p50_h : p.prob;
         if (k == DRISK_TARGET_ETA)
             out->shadow_eta_p90_h = p.p90_h;

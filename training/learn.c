@@ -892,7 +892,7 @@ static int live_row(const struct drisk_shadow_row *r, void *ctx)
             return 0;
         y = (double)(sh->delivered_at - r->as_of) / 3600.0;
     }
-    for (int side = 0; side < 2; side++) {
+    for (int side = 0; side < 2; side++) { /* room on both sides first: rows stay aligned */
         struct evalctx *c = &l->c[side];
         if (c->n == c->cap) {
             size_t ncap = c->cap ? c->cap * 2 : 4096;
@@ -904,6 +904,9 @@ static int live_row(const struct drisk_shadow_row *r, void *ctx)
             c->rows = nr;
             c->cap = ncap;
         }
+    }
+    for (int side = 0; side < 2; side++) {
+        struct evalctx *c = &l->c[side];
         struct drisk_eval_row *e = &c->rows[c->n++];
         memset(e, 0, sizeof *e);
         e->shipment = sh->id;
@@ -949,6 +952,7 @@ enum drisk_status drisk_eval_live(struct drisk_store *store, const char *target,
         drisk_store_model_row_free(&row);
         l.c[side].target = l.target;
         l.c[side].res = &res[side];
+        res[side].no_naive = 1;
     }
     if ((rc = drisk_store_shadow_iterate(store, l.target, from, to, live_row, &l, err)))
         goto out;

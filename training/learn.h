@@ -141,6 +141,7 @@ struct drisk_eval_result {
     int64_t train_from, train_until; /* the model's training window */
     struct drisk_eval_feature *features; /* with drift: n_features of them */
     size_t n_features, drift_sample, train_sample; /* sizes of the two samples compared */
+    int no_naive;                   /* live scores: no naive rule was evaluated */
     size_t train_rows, train_positives; /* with drift: the model's validation window's
                                          * snapshots and positives (its base rate) */
 };

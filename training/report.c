@@ -287,7 +287,7 @@ int drisk_report_html(FILE *f, const char *target, int64_t from, int64_t to, dou
         }
         fputs("</tr>\n", f);
     }
-    if (cls) {
+    if (cls && !r0->no_naive) {
         fprintf(f, "<tr><td>naive rule: %s</td><td colspan=\"4\"></td><td></td><td>",
                 lost ? "no scan for 7 days" : "exception scan or promise passed");
         num(f, r0->naive.precision, 3);
@@ -379,16 +379,19 @@ int drisk_report_html(FILE *f, const char *target, int64_t from, int64_t to, dou
             }
             fputs("</tr>\n", f);
         }
-        fprintf(f, "<tr><td>naive: %s (before the promise)</td>",
-                lost ? "no scan for 7 days" : "exception scan or promise passed");
-        const double v[5] = { tb0->lead.naive_recall_at[0], tb0->lead.naive_recall_at[1],
-                              tb0->lead.naive_recall_at[2], NAN, tb0->lead.naive_median_h };
-        for (int k = 0; k < 5; k++) {
-            fputs("<td>", f);
-            num(f, v[k], k < 3 ? 3 : 1);
-            fputs("</td>", f);
+        if (!r0->no_naive) {
+            fprintf(f, "<tr><td>naive: %s (before the promise)</td>",
+                    lost ? "no scan for 7 days" : "exception scan or promise passed");
+            const double v[5] = { tb0->lead.naive_recall_at[0], tb0->lead.naive_recall_at[1],
+                                  tb0->lead.naive_recall_at[2], NAN, tb0->lead.naive_median_h };
+            for (int k = 0; k < 5; k++) {
+                fputs("<td>", f);
+                num(f, v[k], k < 3 ? 3 : 1);
+                fputs("</td>", f);
+            }
+            fputs("</tr>", f);
         }
-        fputs("</tr></table>\n", f);
+        fputs("</table>\n", f);
 
         fprintf(f, "<h2>Money: the claim policy backtested</h2>\n<p class=\"note\">Cost per "
                    "1,000 shipments under the merchant settings (docs/POLICY.md; defaults unless "

@@ -104,8 +104,8 @@ static int decide(const struct drisk_retrain_result *r, int classification, char
                  DRISK_RETRAIN_MAX_ECE, (long long)ch->id);
         return 0;
     }
-    if (!classification && (fabs(cd->eta.p50_coverage - 0.5) > DRISK_RETRAIN_P50_TOLERANCE ||
-                            fabs(cd->eta.p90_coverage - 0.9) > DRISK_RETRAIN_P90_TOLERANCE)) {
+    if (!classification && (!(fabs(cd->eta.p50_coverage - 0.5) <= DRISK_RETRAIN_P50_TOLERANCE) ||
+                            !(fabs(cd->eta.p90_coverage - 0.9) <= DRISK_RETRAIN_P90_TOLERANCE))) {
         snprintf(reason, cap, "refused: challenger %lld's intervals are out of bounds on the "
                  "holdout (P50 covers %.3f, P90 %.3f; bounds 0.5 +/- %.2f, 0.9 +/- %.2f); "
                  "champion %lld stays", (long long)cd->id, cd->eta.p50_coverage,
@@ -192,7 +192,15 @@ enum drisk_status drisk_retrain(struct drisk_store *store, const struct drisk_re
     res->now = now;
     res->holdout_from = now - opts->holdout_s;
     res->train_from = res->holdout_from - opts->window_s;
-    have_champ = drisk_store_model_get(store, 0, target, &champ, NULL) == DRISK_OK;
+    {
+        struct drisk_error why = { 0 };
+        enum drisk_status g = drisk_store_model_get(store, 0, target, &champ, &why);
+        if (g != DRISK_OK && g != DRISK_ENOTFOUND) { /* only "none yet" means no champion */
+            rc = drisk_error_set(err, g, "reading the champion: %s", why.msg);
+            goto out;
+        }
+        have_champ = g == DRISK_OK;
+    }
 
     /* the challenger: the window before the holdout, the labels known when it starts */
     struct drisk_train_options to = opts->train;
@@ -286,9 +294,13 @@ enum drisk_status drisk_retrain(struct drisk_store *store, const struct drisk_re
         }
     }
 
+    /* the decision is taken: pruning that fails is said, not a failed run */
     struct prune_ctx pc = { target, opts->keep, 0, { 0 }, 0 };
-    if ((rc = drisk_store_model_list(store, prune_pick, &pc, err)))
-        goto out;
+    struct drisk_error why = { 0 };
+    if (drisk_store_model_list(store, prune_pick, &pc, &why) != DRISK_OK) {
+        DRISK_LOG(DRISK_LOG_WARN, "retrain: inactive models not pruned: %s", why.msg);
+        pc.n = 0;
+    }
     for (size_t i = 0; i < pc.n; i++)
         if (drisk_store_model_delete(store, pc.ids[i], NULL) == DRISK_OK)
             res->pruned[res->n_pruned++] = pc.ids[i];

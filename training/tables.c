@@ -98,19 +98,17 @@ static enum drisk_status curves(const struct drisk_eval_result *res, struct dris
     return DRISK_OK;
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
 static double median(double *v, size_t n)
 {
     if (n == 0)
         return NAN;
-    for (size_t i = 1; i < n; i++) { /* insertion sort: per-shipment leads, modest n */
-        double x = v[i];
-        size_t j = i;
-        while (j > 0 && v[j - 1] > x) {
-            v[j] = v[j - 1];
-            j--;
-        }
-        v[j] = x;
-    }
+    qsort(v, n, sizeof *v, cmp_double);
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
@@ -168,7 +166,7 @@ static void one_shipment(const struct drisk_eval_result *res, const size_t *g, s
         }
         /* the policy on the model's probability: act on the first recommendation, and
          * step up once from notifying to a replacement, refund or claim */
-        double pl = lost_target ? r->score : 0.0, pd = r->score;
+        double pl = lost_target ? r->score : 0.0, pd = lost_target ? 0.0 : r->score;
         if (action >= DRISK_ACTION_RESHIP || drisk_risk_level(s, pd, pl) < DRISK_RISK_MEDIUM)
             continue;
         struct drisk_recommendation rec;
@@ -408,6 +406,12 @@ enum drisk_status drisk_tables_compute(const struct drisk_eval_result *res, enum
             t->lead.naive_recall_at[k] = t->lead.positives ? (double)b / (double)t->lead.positives
                                                            : NAN;
         }
+        if (res->no_naive) { /* live scores: the rule's inputs were not kept */
+            t->money.naive = NAN;
+            for (int k = 0; k < 3; k++)
+                t->lead.naive_recall_at[k] = NAN;
+            ps.n_naive = 0;
+        }
         t->lead.median_h = median(ps.lead_ref, ps.n_ref);
         t->lead.promise_median_h = median(ps.lead_promise, ps.n_promise);
         t->lead.naive_median_h = median(ps.lead_naive, ps.n_naive);
@@ -422,7 +426,8 @@ enum drisk_status drisk_tables_compute(const struct drisk_eval_result *res, enum
         w0 = w < w0 ? w : w0;
         w1 = w > w1 ? w : w1;
     }
-    for (int64_t w = w0; w <= w1 && t->n_slices < DRISK_TABLE_SLICES; w += WEEK_S) {
+    /* newest first: a window longer than the table keeps its latest weeks */
+    for (int64_t w = w1; w >= w0 && t->n_slices < DRISK_TABLE_SLICES; w -= WEEK_S) {
         char name[DRISK_TS_BUF];
         drisk_ts_format(w, name);
         name[10] = '\0'; /* the date of the Monday */

@@ -15,7 +15,7 @@
 
 #define DRISK_CURVE_MAX 201
 #define DRISK_SWEEP_N 10
-#define DRISK_TABLE_SLICES 160
+#define DRISK_TABLE_SLICES 240 /* 3 x 31 names + 147 weeks */
 #define DRISK_TABLE_WEEKS 160
 
 /* Drift limits (docs/REPORT.md): a week's ECE above DRISK_WARN_ECE on at least
