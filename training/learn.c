@@ -523,6 +523,7 @@ static int eval_row(const struct drisk_snapshot *s, void *ctx, struct drisk_erro
     snprintf(lane, sizeof lane, "%s > %s", s->sh->origin, s->sh->destination);
     r->lane = (unsigned char)slice_id(c, DRISK_SLICE_LANE, lane);
     r->value = s->sh->declared_value;
+    r->since_scan_h = c->f_since_last >= 0 ? (float)expm1(s->x[c->f_since_last]) : NAN;
     r->lost = s->sh->outcome == DRISK_OUTCOME_LOST;
     r->late = r->lost || s->sh->delivered_at == DRISK_TS_NONE ||
               s->sh->delivered_at > s->sh->promised_at;
@@ -917,6 +918,7 @@ static int live_row(const struct drisk_shadow_row *r, void *ctx)
         e->score = side ? r->shadow : r->champion;
         e->p90 = side ? r->shadow_p90 : r->champion_p90;
         e->value = sh->declared_value;
+        e->since_scan_h = NAN;
         e->lost = (unsigned char)lost;
         e->late = lost || sh->delivered_at == DRISK_TS_NONE || sh->delivered_at > sh->promised_at;
         e->carrier = (unsigned char)slice_id(c, DRISK_SLICE_CARRIER, sh->carrier);

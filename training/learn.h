@@ -96,6 +96,7 @@ struct drisk_eval_row {
     int64_t shipment, as_of, promised_at, created_at;
     double y, score, p90, naive; /* naive: today's rule fired (1) or not (0) */
     double value;                /* declared value (NAN: none) */
+    float since_scan_h;          /* hours since the last scan at as_of (NAN: unknown) */
     unsigned char carrier, service, lane;
     unsigned char late, lost;    /* the shipment's outcome, whatever the target */
 };

@@ -359,20 +359,22 @@ int drisk_report_html(FILE *f, const char *target, int64_t from, int64_t to, dou
         fprintf(f, "<h2>When alerts come</h2>\n<p class=\"note\">Share of the %zu %s shipments "
                    "first flagged (at %.2f) at least 24, 48 and 72 hours before %s.%s</p>\n"
                    "<table><tr><th>rule</th><th>&ge; 24 h</th><th>&ge; 48 h</th><th>&ge; 72 h</th>"
-                   "<th>median h</th><th>median h before the promise</th></tr>\n",
+                   "<th>median h</th><th>median h before the promise</th><th>median h silent "
+                   "when flagged</th></tr>\n",
                 tb0->lead.positives, target, threshold, tb0->lead.reference,
                 lost ? " A loss shows only after the promise (the parcel stops moving), so leads "
                        "measured against the promise are negative for lost parcels: the "
                        "comparison that matters is with the platforms' rule, which waits for 7 "
-                       "days without a scan." : "");
+                       "days without a scan, and how long the parcel had been silent (since its "
+                       "last scan) when drisk flagged it." : "");
         for (size_t i = 0; i < n; i++) {
             const struct drisk_lead_dist *l = &m[i].t->lead;
             fputs("<tr><td>", f);
             model_name(f, &m[i], i);
             fputs("</td>", f);
-            const double v[5] = { l->recall_at[0], l->recall_at[1], l->recall_at[2], l->median_h,
-                                  l->promise_median_h };
-            for (int k = 0; k < 5; k++) {
+            const double v[6] = { l->recall_at[0], l->recall_at[1], l->recall_at[2], l->median_h,
+                                  l->promise_median_h, l->silent_median_h };
+            for (int k = 0; k < 6; k++) {
                 fputs("<td>", f);
                 num(f, v[k], k < 3 ? 3 : 1);
                 fputs("</td>", f);

@@ -129,8 +129,8 @@ static double realized(const struct drisk_settings *s, struct drisk_shipment *sh
 
 /* One shipment's rows g[0..n) (time order): lead times and the money backtest. */
 struct per_ship {
-    double *lead_ref, *lead_naive, *lead_promise;
-    size_t n_ref, n_naive, n_promise;
+    double *lead_ref, *lead_naive, *lead_promise, *silent;
+    size_t n_ref, n_naive, n_promise, n_silent;
 };
 
 static void one_shipment(const struct drisk_eval_result *res, const size_t *g, size_t n,
@@ -147,6 +147,7 @@ static void one_shipment(const struct drisk_eval_result *res, const size_t *g, s
     sh.created_at = r0->created_at;
     sh.promised_at = r0->promised_at;
     int64_t first_alert = INT64_MIN, first_naive = INT64_MIN;
+    double silent_at_alert = NAN;
     int action = DRISK_ACTION_WAIT;
     int64_t acted_at = 0;
     double oracle = INFINITY;
@@ -157,8 +158,10 @@ static void one_shipment(const struct drisk_eval_result *res, const size_t *g, s
     int64_t found = first_naive != INT64_MIN ? first_naive : r0->promised_at + 21 * 86400LL;
     for (size_t k = 0; k < n; k++) {
         const struct drisk_eval_row *r = &res->scored[g[k]];
-        if (first_alert == INT64_MIN && r->score >= thr)
+        if (first_alert == INT64_MIN && r->score >= thr) {
             first_alert = r->as_of;
+            silent_at_alert = r->since_scan_h;
+        }
         for (int a = 0; a < DRISK_ACTION_COUNT; a++) {
             double c = realized(s, &sh, r->late, r->lost, r->as_of, found, a);
             if (c < oracle)
@@ -211,6 +214,8 @@ static void one_shipment(const struct drisk_eval_result *res, const size_t *g, s
     if (first_alert != INT64_MIN) {
         ps->lead_ref[ps->n_ref++] = (double)(ref - first_alert) / HOUR;
         ps->lead_promise[ps->n_promise++] = (double)(r0->promised_at - first_alert) / HOUR;
+        if (!isnan(silent_at_alert))
+            ps->silent[ps->n_silent++] = silent_at_alert;
     }
     int64_t naive_at = first_naive != INT64_MIN ? first_naive
                        : lost_target            ? INT64_MIN
@@ -318,9 +323,9 @@ enum drisk_status drisk_tables_compute(const struct drisk_eval_result *res, enum
     int64_t *ship = malloc(n * sizeof *ship), *asof = malloc(n * sizeof *asof),
             *prom = malloc(n * sizeof *prom);
     struct per_ship ps = { malloc(n * sizeof(double)), malloc(n * sizeof(double)),
-                           malloc(n * sizeof(double)), 0, 0, 0 };
+                           malloc(n * sizeof(double)), malloc(n * sizeof(double)), 0, 0, 0, 0 };
     if (!o || !sel || !y || !p || !h || !ship || !asof || !prom || !ps.lead_ref ||
-        !ps.lead_naive || !ps.lead_promise) {
+        !ps.lead_naive || !ps.lead_promise || !ps.silent) {
         rc = drisk_error_set(err, DRISK_ENOMEM, "out of memory for the report's tables");
         goto out;
     }
@@ -414,6 +419,7 @@ enum drisk_status drisk_tables_compute(const struct drisk_eval_result *res, enum
         }
         t->lead.median_h = median(ps.lead_ref, ps.n_ref);
         t->lead.promise_median_h = median(ps.lead_promise, ps.n_promise);
+        t->lead.silent_median_h = median(ps.silent, ps.n_silent);
         t->lead.naive_median_h = median(ps.lead_naive, ps.n_naive);
     }
     /* slices: carrier, service, lane, then the weeks of as_of */
@@ -435,7 +441,7 @@ enum drisk_status drisk_tables_compute(const struct drisk_eval_result *res, enum
     }
 out:
     free(o), free(sel), free(y), free(p), free(h), free(ship), free(asof), free(prom);
-    free(ps.lead_ref), free(ps.lead_naive), free(ps.lead_promise);
+    free(ps.lead_ref), free(ps.lead_naive), free(ps.lead_promise), free(ps.silent);
     return rc;
 }
 
@@ -521,6 +527,7 @@ void drisk_tables_json(FILE *f, const struct drisk_tables *t, const struct drisk
         jnum(f, "recall_72h", t->lead.recall_at[2], 1);
         jnum(f, "median_h", t->lead.median_h, 1);
         jnum(f, "median_h_before_promise", t->lead.promise_median_h, 1);
+        jnum(f, "median_h_silent_when_flagged", t->lead.silent_median_h, 1);
         fprintf(f, "\"naive_before_promise\": {");
         jnum(f, "recall_24h", t->lead.naive_recall_at[0], 1);
         jnum(f, "recall_48h", t->lead.naive_recall_at[1], 1);

@@ -45,6 +45,8 @@ struct drisk_lead_dist {
     double median_h, naive_median_h; /* the model vs the reference; the naive rule vs the
                                       * promise */
     double promise_median_h;          /* the model vs the promise */
+    double silent_median_h;           /* lost: hours the parcel had been silent (since its
+                                       * last scan) when first flagged */
     size_t positives;
 };
 
