@@ -9,7 +9,9 @@ cd "$(dirname "$0")"
 
 BUILD_PACKAGES=(gcc make cmake pkg-config libopenblas-dev libsvm-dev libsqlite3-dev
                 libcjson-dev libmicrohttpd-dev)
-TEST_PACKAGES=(sqlite3 python3 chromium) # python3: tests/demo_port.sh holds a port with it; chromium: tests/report_render.sh
+# python3: tests/demo_port.sh holds a port with it; chromium: tests/report_render.sh;
+# python3-jsonschema, python3-yaml: tests/spec_check.py validates API responses
+TEST_PACKAGES=(sqlite3 python3 chromium python3-jsonschema python3-yaml)
 
 say() { printf '==> %s\n' "$*" >&2; }
 
@@ -96,6 +98,9 @@ MSG
     ;;
   test)
     install_missing "${BUILD_PACKAGES[@]}" "${TEST_PACKAGES[@]}"
+    # tests/openapi_lint.sh runs Redocly CLI through npx: Debian's npm when no npx is there
+    # (a NodeSource node brings its own npx; Debian's npm would conflict with it)
+    command -v npx >/dev/null || install_missing npm
     say "building with -Werror"
     build build -DDRISK_WERROR=ON
     say "running the test suite (ctest)"

@@ -75,6 +75,7 @@ struct req {
     int status;
     size_t bytes;
     char merchant[DRISK_ID_MAX];
+    const char *allow; /* a 405's Allow header */
 };
 
 #define API_CURSOR_MAX 9007199254740991LL /* 2^53 - 1 */
@@ -93,6 +94,8 @@ static enum MHD_Result send_text(struct MHD_Connection *c, struct req *r, int st
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
     if (status == 503) /* the store was busy or failed: nothing was written, try again */
         MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+    if (status == 405 && r->allow) /* the methods the route takes */
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
     r->status = status;
     r->bytes = len;
     enum MHD_Result ok = MHD_queue_response(c, (unsigned)status, resp);
@@ -680,9 +683,11 @@ static enum MHD_Result route_activate(struct ctx *x, const char *id_text)
 
 /* ---- dispatch ---- */
 
+/* HEAD is GET without the body (libmicrohttpd leaves the body out). */
 static int route_of(const char *method, const char *url)
 {
-    int get = strcmp(method, "GET") == 0, post = strcmp(method, "POST") == 0;
+    int get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0,
+        post = strcmp(method, "POST") == 0;
     if (strcmp(url, "/healthz") == 0)
         return get ? R_HEALTHZ : R_OTHER;
     if (strcmp(url, "/metrics") == 0)
@@ -709,15 +714,23 @@ static int route_of(const char *method, const char *url)
     return R_OTHER;
 }
 
-static int known_path(const char *url)
+/* The methods url's route takes (its Allow header), or NULL for no route. */
+static const char *allowed_methods(const char *url)
 {
-    static const char *const paths[] = { "/healthz", "/metrics", "/v1/shipments", "/v1/scans",
-                                         "/v1/score", "/v1/alerts", "/v1/recommendations",
-                                         "/v1/settings" };
+    static const struct {
+        const char *path, *allow;
+    } paths[] = { { "/healthz", "GET, HEAD" },      { "/metrics", "GET, HEAD" },
+                  { "/v1/shipments", "POST" },       { "/v1/scans", "POST" },
+                  { "/v1/score", "POST" },           { "/v1/alerts", "GET, HEAD" },
+                  { "/v1/recommendations", "GET, HEAD" }, { "/v1/settings", "GET, HEAD, PUT" } };
     for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++)
-        if (strcmp(url, paths[i]) == 0)
-            return 1;
-    return (strncmp(url, "/v1/shipments/", 14) == 0 && url[14]) || strncmp(url, "/v1/models/", 11) == 0;
+        if (strcmp(url, paths[i].path) == 0)
+            return paths[i].allow;
+    if (strncmp(url, "/v1/shipments/", 14) == 0 && url[14])
+        return "GET, HEAD";
+    if (strncmp(url, "/v1/models/", 11) == 0)
+        return "POST";
+    return NULL;
 }
 
 static enum MHD_Result dispatch(struct drisk_server *srv, struct MHD_Connection *c, struct req *r,
@@ -726,9 +739,9 @@ static enum MHD_Result dispatch(struct drisk_server *srv, struct MHD_Connection 
     struct api_error e;
     struct ctx x = { srv, srv->svc, NULL, c, r, { "", 0 }, (int64_t)time(NULL) };
     if (r->route == R_OTHER) {
-        if (known_path(url))
-            return api_fail(&e, 405, "method_not_allowed", "%s is not allowed on %.100s",
-                            r->method, url),
+        if ((r->allow = allowed_methods(url)))
+            return api_fail(&e, 405, "method_not_allowed", "%s is not allowed on %.100s: "
+                            "use %s", r->method, url, r->allow),
                    send_error(c, r, &e);
         return api_fail(&e, 404, "not_found", "no route %.100s: see api/openapi.yaml", url),
                send_error(c, r, &e);

@@ -49,6 +49,34 @@ static void resp_free(struct resp *r)
     memset(r, 0, sizeof *r);
 }
 
+/* Every response received, as JSON Lines for tests/spec_check.py, which validates each
+ * against api/openapi.yaml (NULL: not logged). */
+static FILE *resp_log;
+
+static void log_response(const char *method, const char *path, const struct resp *r)
+{
+    if (!resp_log || r->status == 0)
+        return;
+    char ct[128] = "";
+    const char *h = r->head ? strstr(r->head, "\r\nContent-Type: ") : NULL;
+    if (h)
+        sscanf(h + 16, "%127[^\r;]", ct);
+    cJSON *o = cJSON_CreateObject();
+    size_t plen = strcspn(path, "?");
+    char *p = strndup(path, plen);
+    cJSON_AddStringToObject(o, "method", method);
+    cJSON_AddStringToObject(o, "path", p);
+    cJSON_AddNumberToObject(o, "status", r->status);
+    cJSON_AddStringToObject(o, "content_type", ct);
+    cJSON_AddStringToObject(o, "body", r->body ? r->body : "");
+    char *line = cJSON_PrintUnformatted(o);
+    if (line)
+        fprintf(resp_log, "%s\n", line);
+    free(line);
+    free(p);
+    cJSON_Delete(o);
+}
+
 /* One request on a fresh connection; status 0 when the exchange failed. */
 static struct resp http(const char *method, const char *path, const char *key, const char *body,
                         size_t len)
@@ -96,6 +124,7 @@ static struct resp http(const char *method, const char *path, const char *key, c
         r.head = strndup(buf, (size_t)(start - buf));
     }
     free(buf);
+    log_response(method, path, &r);
     return r;
 }
 
@@ -233,6 +262,9 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN); /* the server may close while a too-large body is sent */
     test_risk_text();
     mkdir(argv[1], 0755);
+    snprintf(path, sizeof path, "%s/responses.jsonl", argv[1]);
+    resp_log = fopen(path, "w");
+    CHECK(resp_log != NULL);
     snprintf(db, sizeof db, "%s/api.db", argv[1]);
     unlink(db);
     snprintf(path, sizeof path, "%s-wal", db);
@@ -290,7 +322,21 @@ int main(int argc, char **argv)
     CHECK(r.status == 404);
     resp_free(&r);
     r = http("DELETE", "/v1/scans", KEY_A, NULL, 0);
-    CHECK(r.status == 405);
+    CHECK(r.status == 405 && r.head && strstr(r.head, "\r\nAllow: POST"));
+    resp_free(&r);
+    r = http("POST", "/v1/settings", KEY_A, "{}", 2);
+    CHECK(r.status == 405 && r.head && strstr(r.head, "\r\nAllow: GET, HEAD, PUT"));
+    resp_free(&r);
+    /* HEAD on GET routes: the GET's status and headers, no body */
+    r = http("HEAD", "/healthz", NULL, NULL, 0);
+    CHECK_MSG(r.status == 200 && r.body && r.body[0] == '\0' && r.head &&
+              strstr(r.head, "Content-Type: application/json"), "%d", r.status);
+    resp_free(&r);
+    r = http("HEAD", "/v1/alerts", KEY_A, NULL, 0);
+    CHECK(r.status == 200 && r.body && r.body[0] == '\0');
+    resp_free(&r);
+    r = http("HEAD", "/v1/alerts", NULL, NULL, 0);
+    CHECK(r.status == 401);
     resp_free(&r);
     r = http("GET", "/v1/shipments/", KEY_A, NULL, 0);
     CHECK(r.status == 404);
@@ -840,5 +886,7 @@ int main(int argc, char **argv)
               late_alert);
     drisk_server_stop(srv);
     drisk_store_free(st);
+    if (resp_log)
+        fclose(resp_log);
     CHECK_DONE();
 }
