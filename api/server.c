@@ -584,24 +584,37 @@ static enum MHD_Result route_shipment_get(struct ctx *x, const char *id)
     return send_json(x->c, x->r, 200, o);
 }
 
+/* A page of a list: up to max items; one row more was asked for, to know has_more. */
 struct list_ctx {
     cJSON *arr;
     int64_t last;
+    int64_t max, n;
+    int more;
 };
 
 static int add_alert(const struct drisk_alert_row *a, void *ctx)
 {
     struct list_ctx *l = ctx;
+    if (l->n == l->max) {
+        l->more = 1;
+        return 1;
+    }
     cJSON_AddItemToArray(l->arr, api_alert_json(a));
     l->last = a->seq;
+    l->n++;
     return 0;
 }
 
 static int add_rec(const struct drisk_rec_row *r, void *ctx)
 {
     struct list_ctx *l = ctx;
+    if (l->n == l->max) {
+        l->more = 1;
+        return 1;
+    }
     cJSON_AddItemToArray(l->arr, api_rec_json(r));
     l->last = r->id;
+    l->n++;
     return 0;
 }
 
@@ -609,17 +622,23 @@ static enum MHD_Result route_list(struct ctx *x, int alerts)
 {
     struct api_error e;
     int64_t since, limit;
-    /* cursors stay within 2^53 - 1: exact as JSON numbers, so a client can send back any
-     * cursor it was given */
-    if (query_int(x->c, alerts ? "since" : "after", 0, 0, API_CURSOR_MAX, &since, &e) ||
+    /* one scheme on every list: cursor (the next_cursor of the page before; the older names
+     * since and after still work), limit, and answers next_cursor and has_more. Cursors stay
+     * within 2^53 - 1: exact as JSON numbers, so a client can send back any it was given */
+    const char *legacy = alerts ? "since" : "after";
+    int has_cursor = MHD_lookup_connection_value(x->c, MHD_GET_ARGUMENT_KIND, "cursor") != NULL;
+    if (query_int(x->c, has_cursor ? "cursor" : legacy, 0, 0, API_CURSOR_MAX, &since, &e) ||
         query_int(x->c, "limit", 100, 1, 1000, &limit, &e))
         return send_error(x->c, x->r, &e);
     cJSON *o = cJSON_CreateObject();
-    struct list_ctx l = { cJSON_AddArrayToObject(o, alerts ? "alerts" : "recommendations"), since };
+    struct list_ctx l = { cJSON_AddArrayToObject(o, alerts ? "alerts" : "recommendations"), since,
+                          limit, 0, 0 };
     struct drisk_error err = { 0 };
     enum drisk_status rc =
-        alerts ? drisk_store_alert_feed(x->st, x->who.merchant, since, (int)limit, add_alert, &l, &err)
-               : drisk_store_rec_list(x->st, x->who.merchant, since, (int)limit, add_rec, &l, &err);
+        alerts ? drisk_store_alert_feed(x->st, x->who.merchant, since, (int)limit + 1, add_alert,
+                                        &l, &err)
+               : drisk_store_rec_list(x->st, x->who.merchant, since, (int)limit + 1, add_rec, &l,
+                                      &err);
     if (rc) {
         cJSON_Delete(o);
         return api_fail(&e, 503, "store_unavailable", "the store failed: %s", err.msg),
@@ -627,7 +646,10 @@ static enum MHD_Result route_list(struct ctx *x, int alerts)
     }
     char cur[24]; /* as an integer: a double's text may round it */
     snprintf(cur, sizeof cur, "%lld", (long long)l.last);
-    cJSON_AddRawToObject(o, alerts ? "next_cursor" : "next_after", cur);
+    cJSON_AddRawToObject(o, "next_cursor", cur);
+    cJSON_AddBoolToObject(o, "has_more", l.more);
+    if (!alerts)
+        cJSON_AddRawToObject(o, "next_after", cur); /* the older name, kept for clients */
     return send_json(x->c, x->r, 200, o);
 }
 

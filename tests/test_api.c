@@ -496,8 +496,36 @@ int main(int argc, char **argv)
     resp_free(&r);
     snprintf(path, sizeof path, "/v1/alerts?since=%lld", (long long)next);
     r = http("GET", path, KEY_A, NULL, 0); /* resumed at the end: nothing new */
-    CHECK(r.status == 200 && cJSON_GetArraySize(cJSON_GetObjectItem(r.json, "alerts")) == 0);
+    CHECK(r.status == 200 && cJSON_GetArraySize(cJSON_GetObjectItem(r.json, "alerts")) == 0 &&
+          cJSON_IsFalse(cJSON_GetObjectItem(r.json, "has_more")));
     resp_free(&r);
+    /* one pagination scheme: limit, cursor, next_cursor, has_more; walking the feed one
+     * alert a page visits every alert once, in order, and ends with has_more false */
+    {
+        int pages = 0, seen = 0, ordered = 1, more = 1;
+        int64_t cur = 0, prev = 0;
+        while (more && pages < 1000) {
+            snprintf(path, sizeof path, "/v1/alerts?cursor=%lld&limit=1", (long long)cur);
+            r = http("GET", path, KEY_A, NULL, 0);
+            if (r.status != 200)
+                break;
+            const cJSON *page = cJSON_GetObjectItem(r.json, "alerts");
+            seen += cJSON_GetArraySize(page);
+            if (cJSON_GetArraySize(page)) {
+                ordered &= num(cJSON_GetArrayItem(page, 0), "cursor") > (double)prev;
+                prev = (int64_t)num(cJSON_GetArrayItem(page, 0), "cursor");
+            }
+            more = cJSON_IsTrue(cJSON_GetObjectItem(r.json, "has_more"));
+            cur = (int64_t)num(r.json, "next_cursor");
+            pages++;
+            resp_free(&r);
+        }
+        r = http("GET", "/v1/alerts?limit=1000", KEY_A, NULL, 0);
+        int all = r.status == 200 ? cJSON_GetArraySize(cJSON_GetObjectItem(r.json, "alerts")) : -1;
+        resp_free(&r);
+        CHECK_MSG(all >= 2 && seen == all && pages == all && ordered && !more,
+                  "%d alerts in %d pages of one, %d in all", seen, pages, all);
+    }
     r = http("GET", "/v1/alerts", KEY_B, NULL, 0);
     CHECK(r.status == 200 && !strstr(r.body, "S-STALL"));
     resp_free(&r);
