@@ -21,6 +21,7 @@
 #include "api/json.h"
 #include "api/service.h"
 #include "data/live.h"
+#include "engine/vocab.h"
 #include "base/timeutil.h"
 #include "base/log.h"
 
@@ -28,11 +29,12 @@
 
 enum route {
     R_HEALTHZ, R_METRICS, R_SHIPMENTS_POST, R_SHIPMENT_GET, R_SCANS, R_SCORE, R_ALERTS,
-    R_RECS, R_SETTINGS_GET, R_SETTINGS_PUT, R_ACTIVATE, R_OTHER, R_COUNT
+    R_RECS, R_SETTINGS_GET, R_SETTINGS_PUT, R_ACTIVATE, R_SHIPMENTS_LIST, R_OTHER, R_COUNT
 };
 static const char *const route_names[R_COUNT] = {
     "healthz", "metrics", "shipments_post", "shipment_get", "scans", "score", "alerts",
-    "recommendations", "settings_get", "settings_put", "model_activate", "other",
+    "recommendations", "settings_get", "settings_put", "model_activate", "shipments_list",
+    "other",
 };
 
 struct drisk_server {
@@ -538,6 +540,121 @@ static int64_t find_own(struct ctx *x, const char *id, struct api_error *e)
     return row;
 }
 
+/* A query parameter that must be one of the NULL-terminated choices (NULL when absent). */
+static int query_choice(struct MHD_Connection *c, const char *name, const char *const *choices,
+                        const char **out, struct api_error *e)
+{
+    const char *v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, name);
+    *out = NULL;
+    if (!v)
+        return 0;
+    for (size_t i = 0; choices[i]; i++)
+        if (strcmp(v, choices[i]) == 0) {
+            *out = choices[i];
+            return 0;
+        }
+    char list[160] = "";
+    for (size_t i = 0; choices[i]; i++)
+        snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "", choices[i]);
+    return api_fail(e, 400, "invalid_parameter", "%s: one of %s", name, list);
+}
+
+/* An RFC 3339 query parameter (dflt when absent). */
+static int query_ts(struct MHD_Connection *c, const char *name, int64_t dflt, int64_t *out,
+                    struct api_error *e)
+{
+    const char *v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, name);
+    const char *why = NULL;
+    *out = dflt;
+    if (v && drisk_ts_parse(v, strlen(v), out, &why) != 0)
+        return api_fail(e, 400, "invalid_parameter", "%s: %s (want RFC 3339, e.g. "
+                        "2025-06-01T00:00:00Z)", name, why ? why : "not a time");
+    return 0;
+}
+
+struct ship_page {
+    cJSON *arr;
+    int64_t last, max, n;
+    int more;
+};
+
+static int add_shipment_row(const struct drisk_ship_list_row *r, void *ctx)
+{
+    struct ship_page *p = ctx;
+    if (p->n == p->max) {
+        p->more = 1;
+        return 1;
+    }
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "shipment_id", r->sh.shipment_id);
+    cJSON_AddStringToObject(o, "carrier", r->sh.carrier);
+    cJSON_AddStringToObject(o, "service", r->sh.service);
+    cJSON_AddStringToObject(o, "origin", r->sh.origin);
+    cJSON_AddStringToObject(o, "destination", r->sh.destination);
+    api_add_num(o, "declared_value", r->sh.declared_value);
+    api_add_ts(o, "created_at", r->sh.created_at);
+    api_add_ts(o, "promised_at", r->sh.promised_at);
+    api_add_ts(o, "delivered_at", r->sh.delivered_at);
+    cJSON_AddStringToObject(o, "status", r->sh.outcome ? drisk_outcome_name(r->sh.outcome)
+                                                       : "in_transit");
+    if (r->has_risk) {
+        cJSON *k = cJSON_AddObjectToObject(o, "risk");
+        api_add_ts(k, "as_of", r->risk_as_of);
+        api_add_num(k, "p_late", r->p_late);
+        api_add_num(k, "p_lost", r->p_lost);
+        cJSON_AddStringToObject(k, "risk_level", r->risk_level);
+    } else {
+        cJSON_AddNullToObject(o, "risk");
+    }
+    cJSON_AddItemToArray(p->arr, o);
+    p->last = r->sh.id;
+    p->n++;
+    return 0;
+}
+
+/* GET /v1/shipments: the merchant's shipments, filtered, by store order, paginated. */
+static enum MHD_Result route_shipments_list(struct ctx *x)
+{
+    struct api_error e;
+    static const char *const levels[] = { "low", "medium", "high", NULL };
+    static const char *const statuses[] = { "in_transit", "delivered", "lost", "returned", NULL };
+    struct drisk_ship_query q = { .merchant = x->who.merchant };
+    int64_t cursor, limit;
+    char carrier[DRISK_NAME_MAX] = "";
+    const char *c = MHD_lookup_connection_value(x->c, MHD_GET_ARGUMENT_KIND, "carrier");
+    if (query_int(x->c, "cursor", 0, 0, API_CURSOR_MAX, &cursor, &e) ||
+        query_int(x->c, "limit", 100, 1, 1000, &limit, &e) ||
+        query_choice(x->c, "risk_level", levels, &q.risk_level, &e) ||
+        query_choice(x->c, "status", statuses, &q.status, &e) ||
+        query_ts(x->c, "created_from", INT64_MIN, &q.created_from, &e) ||
+        query_ts(x->c, "created_to", INT64_MAX, &q.created_to, &e))
+        return send_error(x->c, x->r, &e);
+    if (c) {
+        if (!c[0] || strlen(c) >= sizeof carrier)
+            return api_fail(&e, 400, "invalid_parameter", "carrier: 1 to %d characters",
+                            (int)sizeof carrier - 1),
+                   send_error(x->c, x->r, &e);
+        for (size_t i = 0; c[i]; i++) /* carriers are stored lowercase */
+            carrier[i] = (char)(c[i] >= 'A' && c[i] <= 'Z' ? c[i] + 32 : c[i]);
+        q.carrier = carrier;
+    }
+    q.after_id = cursor;
+    q.limit = (int)limit + 1;
+    cJSON *o = cJSON_CreateObject();
+    struct ship_page p = { cJSON_AddArrayToObject(o, "shipments"), cursor, limit, 0, 0 };
+    struct drisk_error err = { 0 };
+    if (drisk_store_ship_list(x->st, &q, add_shipment_row, &p, &err)) {
+        cJSON_Delete(o);
+        return api_fail(&e, 503, "store_unavailable", "the store failed: %s", err.msg),
+               send_error(x->c, x->r, &e);
+    }
+    char cur[24];
+    snprintf(cur, sizeof cur, "%lld", (long long)p.last);
+    cJSON_AddRawToObject(o, "next_cursor", cur);
+    cJSON_AddBoolToObject(o, "has_more", p.more);
+    return send_json(x->c, x->r, 200, o);
+}
+
 static enum MHD_Result route_shipment_get(struct ctx *x, const char *id)
 {
     struct api_error e;
@@ -715,7 +832,7 @@ static int route_of(const char *method, const char *url)
     if (strcmp(url, "/metrics") == 0)
         return get ? R_METRICS : R_OTHER;
     if (strcmp(url, "/v1/shipments") == 0)
-        return post ? R_SHIPMENTS_POST : R_OTHER;
+        return post ? R_SHIPMENTS_POST : get ? R_SHIPMENTS_LIST : R_OTHER;
     if (strncmp(url, "/v1/shipments/", 14) == 0 && url[14])
         return get ? R_SHIPMENT_GET : R_OTHER;
     if (strcmp(url, "/v1/scans") == 0)
@@ -742,7 +859,7 @@ static const char *allowed_methods(const char *url)
     static const struct {
         const char *path, *allow;
     } paths[] = { { "/healthz", "GET, HEAD" },      { "/metrics", "GET, HEAD" },
-                  { "/v1/shipments", "POST" },       { "/v1/scans", "POST" },
+                  { "/v1/shipments", "GET, HEAD, POST" }, { "/v1/scans", "POST" },
                   { "/v1/score", "POST" },           { "/v1/alerts", "GET, HEAD" },
                   { "/v1/recommendations", "GET, HEAD" }, { "/v1/settings", "GET, HEAD, PUT" } };
     for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++)
@@ -793,6 +910,7 @@ static enum MHD_Result dispatch(struct drisk_server *srv, struct MHD_Connection 
     switch (r->route) {
     case R_SHIPMENTS_POST: ok = route_shipments_post(&x, body); break;
     case R_SHIPMENT_GET: ok = route_shipment_get(&x, url + 14); break;
+    case R_SHIPMENTS_LIST: ok = route_shipments_list(&x); break;
     case R_SCANS: ok = route_scans(&x, body); break;
     case R_SCORE: ok = route_score(&x, body); break;
     case R_ALERTS: ok = route_list(&x, 1); break;

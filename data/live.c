@@ -109,6 +109,11 @@ static enum drisk_status run(struct drisk_store *store, sqlite3_stmt *st, const 
     return r == SQLITE_DONE ? DRISK_OK : fail(store, what, err);
 }
 
+static double real_col(sqlite3_stmt *st, int i)
+{
+    return sqlite3_column_type(st, i) == SQLITE_NULL ? NAN : sqlite3_column_double(st, i);
+}
+
 static void text_or_null(sqlite3_stmt *st, int i, const char *s)
 {
     if (s)
@@ -365,6 +370,60 @@ enum drisk_status drisk_store_rec_list(struct drisk_store *store, const char *me
     return s == SQLITE_DONE ? DRISK_OK : fail(store, "listing recommendations", err);
 }
 
+enum drisk_status drisk_store_ship_list(struct drisk_store *store, const struct drisk_ship_query *q,
+                                        drisk_ship_list_fn fn, void *ctx, struct drisk_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(drisk_store_sqlite(store),
+                           "SELECT s.id, s.shipment_key, s.carrier, s.service, s.origin,"
+                           " s.destination, s.weight_kg, s.declared_value, s.created_at,"
+                           " s.promised_at, s.delivered_at, s.outcome, r.as_of, r.p_late, r.p_lost,"
+                           " r.level FROM shipments s LEFT JOIN risk r ON r.shipment_id = s.id"
+                           " WHERE s.merchant_id = (SELECT id FROM merchants WHERE name = ?1)"
+                           " AND s.id > ?2 AND (?3 IS NULL OR r.level = ?3)"
+                           " AND (?4 IS NULL OR coalesce(s.outcome, 'in_transit') = ?4)"
+                           " AND (?5 IS NULL OR s.carrier = ?5) AND s.created_at >= ?6"
+                           " AND s.created_at < ?7 ORDER BY s.id LIMIT ?8",
+                           -1, &st, NULL) != SQLITE_OK)
+        return fail(store, "listing shipments", err);
+    sqlite3_bind_text(st, 1, q->merchant, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, q->after_id);
+    text_or_null(st, 3, q->risk_level);
+    text_or_null(st, 4, q->status);
+    text_or_null(st, 5, q->carrier);
+    sqlite3_bind_int64(st, 6, q->created_from);
+    sqlite3_bind_int64(st, 7, q->created_to);
+    sqlite3_bind_int(st, 8, q->limit);
+    int s;
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        struct drisk_ship_list_row r;
+        memset(&r, 0, sizeof r);
+        r.sh.id = sqlite3_column_int64(st, 0);
+        drisk_store_copy_col(st, 1, r.sh.shipment_id, sizeof r.sh.shipment_id);
+        drisk_store_copy_col(st, 2, r.sh.carrier, sizeof r.sh.carrier);
+        drisk_store_copy_col(st, 3, r.sh.service, sizeof r.sh.service);
+        drisk_store_copy_col(st, 4, r.sh.origin, sizeof r.sh.origin);
+        drisk_store_copy_col(st, 5, r.sh.destination, sizeof r.sh.destination);
+        r.sh.weight_kg = real_col(st, 6);
+        r.sh.declared_value = real_col(st, 7);
+        r.sh.created_at = sqlite3_column_int64(st, 8);
+        r.sh.promised_at = sqlite3_column_int64(st, 9);
+        r.sh.delivered_at = sqlite3_column_type(st, 10) == SQLITE_NULL ? DRISK_TS_NONE
+                                                                       : sqlite3_column_int64(st, 10);
+        const unsigned char *oc = sqlite3_column_text(st, 11);
+        r.sh.outcome = oc ? drisk_outcome_parse((const char *)oc, strlen((const char *)oc)) : 0;
+        r.has_risk = sqlite3_column_type(st, 12) != SQLITE_NULL;
+        r.risk_as_of = sqlite3_column_int64(st, 12);
+        r.p_late = real_col(st, 13);
+        r.p_lost = real_col(st, 14);
+        drisk_store_copy_col(st, 15, r.risk_level, sizeof r.risk_level);
+        if (fn(&r, ctx))
+            break;
+    }
+    sqlite3_finalize(st);
+    return s == SQLITE_ROW || s == SQLITE_DONE ? DRISK_OK : fail(store, "listing shipments", err);
+}
+
 enum drisk_status drisk_store_settings_get(struct drisk_store *store, const char *merchant,
                                            char *buf, size_t cap, struct drisk_error *err)
 {
@@ -446,11 +505,6 @@ enum drisk_status drisk_store_shadow_put(struct drisk_store *store, const struct
     real_or_null(st, 8, r->shadow);
     real_or_null(st, 9, r->shadow_p90);
     return run(store, st, "storing a shadow score", err);
-}
-
-static double real_col(sqlite3_stmt *st, int i)
-{
-    return sqlite3_column_type(st, i) == SQLITE_NULL ? NAN : sqlite3_column_double(st, i);
 }
 
 enum drisk_status drisk_store_shadow_iterate(struct drisk_store *store, enum drisk_target target,

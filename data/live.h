@@ -102,6 +102,32 @@ enum drisk_status drisk_store_rec_list(struct drisk_store *store, const char *me
                                        int64_t after_id, int limit, drisk_rec_fn fn, void *ctx,
                                        struct drisk_error *err);
 
+/* ---- the merchant's shipments, filtered (GET /v1/shipments) ---- */
+
+struct drisk_ship_query {
+    const char *merchant;
+    int64_t after_id;            /* store row ids above this */
+    int limit;
+    const char *risk_level;      /* "low", "medium", "high" or NULL: any */
+    const char *status;          /* "in_transit", "delivered", "lost", "returned" or NULL */
+    const char *carrier;         /* lowercase, or NULL */
+    int64_t created_from, created_to; /* [from, to) */
+};
+
+struct drisk_ship_list_row {
+    struct drisk_shipment sh;    /* no merchant text, no order_id */
+    int has_risk;
+    int64_t risk_as_of;
+    double p_late, p_lost;       /* NAN when not scored */
+    char risk_level[8];
+};
+
+typedef int (*drisk_ship_list_fn)(const struct drisk_ship_list_row *r, void *ctx);
+/* Calls fn for each matching shipment, by row id, at most q->limit; fn returning non-zero
+ * stops early (not an error). */
+enum drisk_status drisk_store_ship_list(struct drisk_store *store, const struct drisk_ship_query *q,
+                                        drisk_ship_list_fn fn, void *ctx, struct drisk_error *err);
+
 /* ---- merchants' settings (JSON text) ---- */
 
 /* Copies the merchant's settings into buf ("" when none or no such merchant). */
