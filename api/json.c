@@ -670,6 +670,7 @@ cJSON *api_alert_json(const struct drisk_alert_row *a)
     api_add_ts(o, "opened_at", a->opened_at);
     api_add_ts(o, "updated_at", a->updated_at);
     api_add_ts(o, "cleared_at", a->cleared_at);
+    api_add_ts(o, "acknowledged_at", a->acked_at);
     cJSON_AddStringToObject(o, "message", a->message);
     return o;
 }

@@ -29,12 +29,13 @@
 
 enum route {
     R_HEALTHZ, R_METRICS, R_SHIPMENTS_POST, R_SHIPMENT_GET, R_SCANS, R_SCORE, R_ALERTS,
-    R_RECS, R_SETTINGS_GET, R_SETTINGS_PUT, R_ACTIVATE, R_SHIPMENTS_LIST, R_OTHER, R_COUNT
+    R_RECS, R_SETTINGS_GET, R_SETTINGS_PUT, R_ACTIVATE, R_SHIPMENTS_LIST, R_ALERT_ACK, R_OTHER,
+    R_COUNT
 };
 static const char *const route_names[R_COUNT] = {
     "healthz", "metrics", "shipments_post", "shipment_get", "scans", "score", "alerts",
     "recommendations", "settings_get", "settings_put", "model_activate", "shipments_list",
-    "other",
+    "alert_ack", "other",
 };
 
 struct drisk_server {
@@ -735,6 +736,27 @@ static int add_rec(const struct drisk_rec_row *r, void *ctx)
     return 0;
 }
 
+/* POST /v1/alerts/{id}/ack: the merchant has seen the alert (the first time counts). */
+static enum MHD_Result route_alert_ack(struct ctx *x, const char *rest)
+{
+    struct api_error e;
+    char *end;
+    errno = 0;
+    long long id = strtoll(rest, &end, 10);
+    if (end == rest || strcmp(end, "/ack") != 0 || errno || id <= 0)
+        return api_fail(&e, 404, "not_found", "no alert \"%.40s\"", rest),
+               send_error(x->c, x->r, &e);
+    struct drisk_alert_row a;
+    struct drisk_error err = { 0 };
+    enum drisk_status rc = drisk_store_alert_ack(x->st, x->who.merchant, id, x->now, &a, &err);
+    if (rc == DRISK_ENOTFOUND) /* another merchant's alert is not there either */
+        return api_fail(&e, 404, "not_found", "%s", err.msg), send_error(x->c, x->r, &e);
+    if (rc)
+        return api_fail(&e, 503, "store_unavailable", "the store failed: %s", err.msg),
+               send_error(x->c, x->r, &e);
+    return send_json(x->c, x->r, 200, api_alert_json(&a));
+}
+
 static enum MHD_Result route_list(struct ctx *x, int alerts)
 {
     struct api_error e;
@@ -747,13 +769,22 @@ static enum MHD_Result route_list(struct ctx *x, int alerts)
     if (query_int(x->c, has_cursor ? "cursor" : legacy, 0, 0, API_CURSOR_MAX, &since, &e) ||
         query_int(x->c, "limit", 100, 1, 1000, &limit, &e))
         return send_error(x->c, x->r, &e);
+    struct drisk_alert_filter f = { NULL, NULL, NULL };
+    static const char *const types[] = { "delay_risk", "likely_lost", "carrier_exception",
+                                         "stalled", NULL };
+    static const char *const severities[] = { "warning", "critical", NULL };
+    static const char *const states[] = { "open", "cleared", NULL };
+    if (alerts && (query_choice(x->c, "type", types, &f.type, &e) ||
+                   query_choice(x->c, "severity", severities, &f.severity, &e) ||
+                   query_choice(x->c, "status", states, &f.status, &e)))
+        return send_error(x->c, x->r, &e);
     cJSON *o = cJSON_CreateObject();
     struct list_ctx l = { cJSON_AddArrayToObject(o, alerts ? "alerts" : "recommendations"), since,
                           limit, 0, 0 };
     struct drisk_error err = { 0 };
     enum drisk_status rc =
-        alerts ? drisk_store_alert_feed(x->st, x->who.merchant, since, (int)limit + 1, add_alert,
-                                        &l, &err)
+        alerts ? drisk_store_alert_feed(x->st, x->who.merchant, since, (int)limit + 1, &f,
+                                        add_alert, &l, &err)
                : drisk_store_rec_list(x->st, x->who.merchant, since, (int)limit + 1, add_rec, &l,
                                       &err);
     if (rc) {
@@ -841,6 +872,11 @@ static int route_of(const char *method, const char *url)
         return post ? R_SCORE : R_OTHER;
     if (strcmp(url, "/v1/alerts") == 0)
         return get ? R_ALERTS : R_OTHER;
+    if (strncmp(url, "/v1/alerts/", 11) == 0) {
+        size_t len = strlen(url);
+        if (len > 15 && strcmp(url + len - 4, "/ack") == 0)
+            return post ? R_ALERT_ACK : R_OTHER;
+    }
     if (strcmp(url, "/v1/recommendations") == 0)
         return get ? R_RECS : R_OTHER;
     if (strcmp(url, "/v1/settings") == 0)
@@ -867,7 +903,7 @@ static const char *allowed_methods(const char *url)
             return paths[i].allow;
     if (strncmp(url, "/v1/shipments/", 14) == 0 && url[14])
         return "GET, HEAD";
-    if (strncmp(url, "/v1/models/", 11) == 0)
+    if (strncmp(url, "/v1/models/", 11) == 0 || strncmp(url, "/v1/alerts/", 11) == 0)
         return "POST";
     return NULL;
 }
@@ -911,6 +947,7 @@ static enum MHD_Result dispatch(struct drisk_server *srv, struct MHD_Connection 
     case R_SHIPMENTS_POST: ok = route_shipments_post(&x, body); break;
     case R_SHIPMENT_GET: ok = route_shipment_get(&x, url + 14); break;
     case R_SHIPMENTS_LIST: ok = route_shipments_list(&x); break;
+    case R_ALERT_ACK: ok = route_alert_ack(&x, url + 11); break;
     case R_SCANS: ok = route_scans(&x, body); break;
     case R_SCORE: ok = route_score(&x, body); break;
     case R_ALERTS: ok = route_list(&x, 1); break;

@@ -33,7 +33,7 @@ enum {
 #define NEXT_SEQ "(SELECT coalesce(max(seq), 0) + 1 FROM alerts)"
 #define ALERT_COLS                                                                          \
     "a.id, a.seq, a.shipment_id, s.shipment_key, a.type, a.severity, a.opened_at,"        \
-    " a.updated_at, a.cleared_at, a.message"
+    " a.updated_at, a.cleared_at, a.message, a.acked_at"
 #define REC_COLS                                                                            \
     "r.id, r.shipment_id, s.shipment_key, r.created_at, r.updated_at, r.action, r.deadline," \
     " r.costs, r.why"
@@ -56,7 +56,10 @@ static const char *const sql[L_COUNT] = {
                        " WHERE id = ?1 AND cleared_at IS NULL",
     [L_ALERT_FEED] = "SELECT " ALERT_COLS " FROM alerts a JOIN shipments s ON s.id = a.shipment_id"
                      " WHERE a.merchant_id = (SELECT id FROM merchants WHERE name = ?1)"
-                     " AND a.seq > ?2 ORDER BY a.seq LIMIT ?3",
+                     " AND a.seq > ?2 AND (?4 IS NULL OR a.type = ?4)"
+                     " AND (?5 IS NULL OR a.severity = ?5) AND (?6 IS NULL OR"
+                     " (CASE WHEN a.cleared_at IS NULL THEN 'open' ELSE 'cleared' END) = ?6)"
+                     " ORDER BY a.seq LIMIT ?3",
     [L_REC_UPDATE] = "UPDATE recommendations SET action = ?2, deadline = ?3, costs = ?4, why = ?5,"
                      " updated_at = ?6 WHERE shipment_id = ?1 AND open = 1",
     [L_REC_INSERT] = "INSERT INTO recommendations(merchant_id, shipment_id, created_at, updated_at,"
@@ -206,6 +209,7 @@ static void read_alert(sqlite3_stmt *st, struct drisk_alert_row *a)
     a->updated_at = sqlite3_column_int64(st, 7);
     a->cleared_at = col_ts(st, 8);
     drisk_store_copy_col(st, 9, a->message, sizeof a->message);
+    a->acked_at = col_ts(st, 10);
 }
 
 enum drisk_status drisk_store_alerts_open(struct drisk_store *store, int64_t shipment,
@@ -257,8 +261,9 @@ enum drisk_status drisk_store_alert_change(struct drisk_store *store, int64_t al
 }
 
 enum drisk_status drisk_store_alert_feed(struct drisk_store *store, const char *merchant,
-                                         int64_t since, int limit, drisk_alert_fn fn, void *ctx,
-                                         struct drisk_error *err)
+                                         int64_t since, int limit,
+                                         const struct drisk_alert_filter *f, drisk_alert_fn fn,
+                                         void *ctx, struct drisk_error *err)
 {
     sqlite3_stmt *st = stmt(store, L_ALERT_FEED, err);
     if (!st)
@@ -266,6 +271,9 @@ enum drisk_status drisk_store_alert_feed(struct drisk_store *store, const char *
     sqlite3_bind_text(st, 1, merchant, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, since);
     sqlite3_bind_int(st, 3, limit);
+    text_or_null(st, 4, f ? f->type : NULL);
+    text_or_null(st, 5, f ? f->severity : NULL);
+    text_or_null(st, 6, f ? f->status : NULL);
     struct drisk_alert_row a;
     int s;
     while ((s = sqlite3_step(st)) == SQLITE_ROW) {
@@ -277,6 +285,37 @@ enum drisk_status drisk_store_alert_feed(struct drisk_store *store, const char *
     }
     sqlite3_reset(st);
     return s == SQLITE_DONE ? DRISK_OK : fail(store, "reading the alert feed", err);
+}
+
+enum drisk_status drisk_store_alert_ack(struct drisk_store *store, const char *merchant,
+                                        int64_t id, int64_t now, struct drisk_alert_row *out,
+                                        struct drisk_error *err)
+{
+    sqlite3 *db = drisk_store_sqlite(store);
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db, "UPDATE alerts SET acked_at = coalesce(acked_at, ?3) WHERE id = ?1"
+                           " AND merchant_id = (SELECT id FROM merchants WHERE name = ?2)", -1,
+                           &st, NULL) != SQLITE_OK)
+        return fail(store, "acknowledging an alert", err);
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_text(st, 2, merchant, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, now);
+    int r = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (r != SQLITE_DONE)
+        return fail(store, "acknowledging an alert", err);
+    if (sqlite3_changes(db) == 0)
+        return drisk_error_set(err, DRISK_ENOTFOUND, "no alert %lld: see GET /v1/alerts",
+                               (long long)id);
+    if (sqlite3_prepare_v2(db, "SELECT " ALERT_COLS " FROM alerts a JOIN shipments s"
+                           " ON s.id = a.shipment_id WHERE a.id = ?1", -1, &st, NULL) != SQLITE_OK)
+        return fail(store, "reading an alert", err);
+    sqlite3_bind_int64(st, 1, id);
+    r = sqlite3_step(st);
+    if (r == SQLITE_ROW)
+        read_alert(st, out);
+    sqlite3_finalize(st);
+    return r == SQLITE_ROW ? DRISK_OK : fail(store, "reading an alert", err);
 }
 
 static void bind_rec(sqlite3_stmt *st, int64_t shipment, const struct drisk_rec_row *r,

@@ -46,6 +46,7 @@ struct drisk_alert_row {
     char type[24];
     char severity[16];
     int64_t opened_at, updated_at, cleared_at; /* cleared_at DRISK_TS_NONE while open */
+    int64_t acked_at;                          /* DRISK_TS_NONE until acknowledged */
     char message[512];
 };
 
@@ -67,10 +68,23 @@ enum drisk_status drisk_store_alert_change(struct drisk_store *store, int64_t al
                                            int clear, int64_t now, struct drisk_error *err);
 
 typedef int (*drisk_alert_fn)(const struct drisk_alert_row *row, void *ctx);
-/* The merchant's alerts whose seq is after since, in seq order, at most limit of them. */
+/* Filters of the feed; NULL fields match everything. */
+struct drisk_alert_filter {
+    const char *type;     /* delay_risk, likely_lost, carrier_exception, stalled */
+    const char *severity; /* warning, critical */
+    const char *status;   /* open, cleared */
+};
+/* The merchant's alerts whose seq is after since and that pass f (NULL: all), in seq
+ * order, at most limit of them; fn returning non-zero stops early. */
 enum drisk_status drisk_store_alert_feed(struct drisk_store *store, const char *merchant,
-                                         int64_t since, int limit, drisk_alert_fn fn, void *ctx,
-                                         struct drisk_error *err);
+                                         int64_t since, int limit,
+                                         const struct drisk_alert_filter *f, drisk_alert_fn fn,
+                                         void *ctx, struct drisk_error *err);
+/* Acknowledges the merchant's alert id at now (the first acknowledgement stays) and reads
+ * it back into out; DRISK_ENOTFOUND when the merchant has no such alert. */
+enum drisk_status drisk_store_alert_ack(struct drisk_store *store, const char *merchant,
+                                        int64_t id, int64_t now, struct drisk_alert_row *out,
+                                        struct drisk_error *err);
 
 /* ---- recommendations ---- */
 

@@ -137,6 +137,9 @@ static const char *const drisk_migrations[] = {
     "  shadow_id INTEGER NOT NULL, shadow_score REAL, shadow_p90 REAL"
     ");"
     "CREATE INDEX shadow_scores_by_pair ON shadow_scores(target, champion_id, shadow_id);",
+    /* 4: a merchant acknowledges an alert (POST /v1/alerts/{id}/ack); the first time
+     * counts. */
+    "ALTER TABLE alerts ADD COLUMN acked_at INTEGER;",
 };
 
 #define DRISK_SCHEMA_VERSION ((int)(sizeof drisk_migrations / sizeof drisk_migrations[0]))

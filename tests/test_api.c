@@ -529,6 +529,53 @@ int main(int argc, char **argv)
     r = http("GET", "/v1/alerts", KEY_B, NULL, 0);
     CHECK(r.status == 200 && !strstr(r.body, "S-STALL"));
     resp_free(&r);
+    /* filters on the feed: every alert passes the ones asked for */
+    {
+        static const char *const q[][3] = { { "type=carrier_exception", "type", "carrier_exception" },
+                                            { "severity=critical", "severity", "critical" },
+                                            { "status=open", "status", "open" },
+                                            { "status=cleared", "status", "cleared" } };
+        for (size_t k = 0; k < sizeof q / sizeof q[0]; k++) {
+            snprintf(path, sizeof path, "/v1/alerts?limit=1000&%s", q[k][0]);
+            r = http("GET", path, KEY_A, NULL, 0);
+            const cJSON *list = cJSON_GetObjectItem(r.json, "alerts");
+            int n = cJSON_GetArraySize(list), ok = r.status == 200;
+            for (int i = 0; i < n; i++)
+                ok &= strcmp(str(cJSON_GetArrayItem(list, i), q[k][1]), q[k][2]) == 0;
+            CHECK_MSG(ok && n >= 1, "%s: %d: %.300s", q[k][0], n, r.body);
+            resp_free(&r);
+        }
+        r = http("GET", "/v1/alerts?severity=loud", KEY_A, NULL, 0);
+        CHECK(r.status == 400 && strstr(r.body, "warning, critical"));
+        resp_free(&r);
+        /* acknowledging: once; again changes nothing; another merchant's is not there */
+        r = http("GET", "/v1/alerts?limit=1", KEY_A, NULL, 0);
+        long long aid = (long long)num(cJSON_GetArrayItem(cJSON_GetObjectItem(r.json, "alerts"), 0), "id");
+        CHECK(aid > 0 && cJSON_IsNull(cJSON_GetObjectItem(
+                             cJSON_GetArrayItem(cJSON_GetObjectItem(r.json, "alerts"), 0),
+                             "acknowledged_at")));
+        resp_free(&r);
+        snprintf(path, sizeof path, "/v1/alerts/%lld/ack", aid);
+        r = post(path, KEY_A, "{}");
+        char first[DRISK_TS_BUF] = "";
+        CHECK(r.status == 200 && num(r.json, "id") == (double)aid &&
+              cJSON_IsString(cJSON_GetObjectItem(r.json, "acknowledged_at")));
+        snprintf(first, sizeof first, "%s", str(r.json, "acknowledged_at"));
+        resp_free(&r);
+        sleep(1);
+        r = post(path, KEY_A, "{}");
+        CHECK(r.status == 200 && strcmp(str(r.json, "acknowledged_at"), first) == 0);
+        resp_free(&r);
+        r = post(path, KEY_B, "{}");
+        CHECK(r.status == 404);
+        resp_free(&r);
+        r = post("/v1/alerts/99999999/ack", KEY_A, "{}");
+        CHECK(r.status == 404);
+        resp_free(&r);
+        r = http("GET", path, KEY_A, NULL, 0);
+        CHECK(r.status == 405 && r.head && strstr(r.head, "\r\nAllow: POST"));
+        resp_free(&r);
+    }
 
     /* delivered, then an older scan arrives late: still delivered; alerts cleared */
     r = post("/v1/scans", KEY_A, "{\"scans\":[{\"shipment_id\":\"S-STALL\",\"ts\":\"%s\","
