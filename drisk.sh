@@ -85,7 +85,7 @@ The scoring server starts now on $URL (Ctrl-C stops it). In another terminal:
   curl -s -w "\\n" $URL/healthz
   curl -s -w "\\n" -H "Authorization: Bearer \$KEY" $URL/v1/shipments/$SID
   curl -s -w "\\n" -H "Authorization: Bearer \$KEY" -d '{"scans":[{"shipment_id":"$SID","ts":"$NOW","event":"exception","reason":"weather_delay","location":"${LOC:-R01-HUB}"}]}' $URL/v1/scans
-  curl -s -w "\\n" -H "Authorization: Bearer \$KEY" -d '{"carrier":"apex","service":"ground","origin":"R01","destination":"R05","declared_value":120}' $URL/v1/score
+  curl -s -w "\\n" -H "Authorization: Bearer \$KEY" -d '{"carrier":"unipost","service":"standard","origin":"R01","destination":"R05","declared_value":120}' $URL/v1/score
   curl -s -w "\\n" -H "Authorization: Bearer \$KEY" "$URL/v1/alerts?limit=5"
   curl -s -w "\\n" -H "Authorization: Bearer \$KEY" "$URL/v1/recommendations?limit=5"
   curl -s -w "\\n" -H "Authorization: Bearer \$KEY" $URL/v1/settings

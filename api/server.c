@@ -21,6 +21,7 @@
 #include "api/json.h"
 #include "api/service.h"
 #include "data/live.h"
+#include "engine/network.h"
 #include "engine/vocab.h"
 #include "base/timeutil.h"
 #include "base/log.h"
@@ -440,6 +441,65 @@ static int cmp_scan_ts(const void *a, const void *b)
     return x->scan.ts < y->scan.ts ? -1 : x->scan.ts > y->scan.ts;
 }
 
+/* Appends to /v1/score's answer (*text, "{...}") the promise used, where it came from,
+ * and warnings for what the network has no outcome history of. 0, or -1 out of memory
+ * (*text freed). */
+static int score_extras(char **text, size_t *len, const struct drisk_shipment *sh,
+                        unsigned unseen, const char *promise, double transit_h)
+{
+    cJSON *w = cJSON_CreateArray();
+    char msg[320], ts[DRISK_TS_BUF];
+    if (unseen & (1u << DRISK_CAT_CARRIER_SERVICE)) {
+        snprintf(msg, sizeof msg, "carrier and service \"%.60s\" / \"%.60s\" have no outcome "
+                 "history here: scored with the overall figures", sh->carrier, sh->service);
+        cJSON_AddItemToArray(w, cJSON_CreateString(msg));
+    }
+    if (unseen & (1u << DRISK_CAT_ORIGIN)) {
+        snprintf(msg, sizeof msg, "origin \"%.60s\" has no outcome history: scored with the "
+                 "overall figures", sh->origin);
+        cJSON_AddItemToArray(w, cJSON_CreateString(msg));
+    }
+    if (unseen & (1u << DRISK_CAT_DESTINATION)) {
+        snprintf(msg, sizeof msg, "destination \"%.60s\" has no outcome history: scored with "
+                 "its postal area's or the overall figures", sh->destination);
+        cJSON_AddItemToArray(w, cJSON_CreateString(msg));
+    } else if (unseen & (1u << DRISK_CAT_LANE)) {
+        snprintf(msg, sizeof msg, "lane \"%.60s\" > \"%.60s\" has no outcome history: scored "
+                 "with the destination's figures", sh->origin, sh->destination);
+        cJSON_AddItemToArray(w, cJSON_CreateString(msg));
+    }
+    if (strcmp(promise, "default_5_days") == 0)
+        cJSON_AddItemToArray(w, cJSON_CreateString("no promised_at given and no transit time "
+                                                   "learned for this lane: promised 5 days after "
+                                                   "created_at"));
+    char *wtext = cJSON_PrintUnformatted(w);
+    cJSON_Delete(w);
+    if (!wtext) {
+        free(*text);
+        *text = NULL;
+        return -1;
+    }
+    char transit[48] = "null";
+    if (strcmp(promise, "lane_transit") == 0)
+        snprintf(transit, sizeof transit, "%.1f", transit_h);
+    size_t extra = strlen(wtext) + 200;
+    char *t = realloc(*text, *len + extra);
+    if (!t) {
+        cJSON_free(wtext);
+        free(*text);
+        *text = NULL;
+        return -1;
+    }
+    /* the answer ends with its closing brace: the extras go before it */
+    int n = snprintf(t + *len - 1, extra + 1, ",\"promised_at\":\"%s\",\"promise\":\"%s\","
+                     "\"lane_transit_h\":%s,\"warnings\":%s}",
+                     drisk_ts_format(sh->promised_at, ts), promise, transit, wtext);
+    cJSON_free(wtext);
+    *text = t;
+    *len = *len - 1 + (size_t)n;
+    return 0;
+}
+
 static enum MHD_Result route_score(struct ctx *x, const cJSON *body)
 {
     struct api_error e;
@@ -457,6 +517,20 @@ static enum MHD_Result route_score(struct ctx *x, const cJSON *body)
     if (api_shipment_from(body, x->who.merchant, 1, as_of, (struct api_where){ "shipment", -1 },
                           &sh, &e))
         return send_error(x->c, x->r, &e);
+    /* what the network has not seen is said, and a promise not given is the lane's learned
+     * transit time (5 days when the lane has none) */
+    unsigned unseen;
+    double transit_h;
+    svc_network_facts(x->svc, &sh, x->now > as_of ? x->now : as_of, &unseen, &transit_h);
+    const cJSON *given = cJSON_GetObjectItemCaseSensitive(body, "promised_at");
+    const char *promise = "given";
+    if (!given || cJSON_IsNull(given)) {
+        promise = "default_5_days";
+        if (isfinite(transit_h) && transit_h > 0) {
+            sh.promised_at = sh.created_at + (int64_t)ceil(transit_h) * 3600;
+            promise = "lane_transit";
+        }
+    }
     sh.outcome = 0; /* scoring asks about the future: outcome fields are ignored */
     sh.delivered_at = DRISK_TS_NONE;
     const cJSON *arr = cJSON_GetObjectItemCaseSensitive(body, "scans");
@@ -516,7 +590,8 @@ static enum MHD_Result route_score(struct ctx *x, const cJSON *body)
     m = svc_models_acquire(x->svc);
     if (svc_score(x->svc, m, &settings, &sh, ev, (size_t)n, loc, as_of, &risk, &e) == 0) {
         const int64_t zero[DRISK_TARGET_COUNT] = { 0, 0, 0 };
-        if (!(text = api_risk_text(&risk, m ? m->scorer.id : zero, &text_len)))
+        if (!(text = api_risk_text(&risk, m ? m->scorer.id : zero, &text_len)) ||
+            score_extras(&text, &text_len, &sh, unseen, promise, transit_h))
             api_fail(&e, 503, "out_of_memory", "out of memory");
     }
 out:

@@ -452,6 +452,18 @@ int svc_score(struct svc *s, struct svc_model_set *m, const struct drisk_setting
     return 0;
 }
 
+void svc_network_facts(struct svc *s, const struct drisk_shipment *sh, int64_t now,
+                       unsigned *unseen, double *lane_transit_h)
+{
+    struct drisk_network_view v;
+    pthread_rwlock_rdlock(&s->net_lock);
+    drisk_network_view(s->net, sh, 0, 0, now, &v);
+    pthread_rwlock_unlock(&s->net_lock);
+    *unseen = v.unseen;
+    /* a promise is learned from a few deliveries at least, not from one parcel's */
+    *lane_transit_h = v.lane_transit_n >= SVC_TRANSIT_MIN_N ? v.lane_transit_h : NAN;
+}
+
 /* Risk row, alerts and recommendation of a scored shipment, in the caller's transaction.
  * *raised counts the alerts opened. */
 static int derive(struct svc *s, struct drisk_store *st, const struct svc_shipment *ls,

@@ -95,6 +95,14 @@ int svc_score(struct svc *s, struct svc_model_set *m, const struct drisk_setting
               const struct drisk_shipment *sh, const struct drisk_scan_event *ev, size_t n,
               const char *loc, int64_t as_of, struct drisk_risk *out, struct api_error *e);
 
+/* What the network knows of sh's places at now: bit c of *unseen is set when category c
+ * (enum drisk_category) has no outcome history yet, and *lane_transit_h is the lane's
+ * typical created -> delivered hours (NAN when fewer than SVC_TRANSIT_MIN_N deliveries
+ * are behind it). */
+#define SVC_TRANSIT_MIN_N 5
+void svc_network_facts(struct svc *s, const struct drisk_shipment *sh, int64_t now,
+                       unsigned *unseen, double *lane_transit_h);
+
 /* One incoming scan for ingestion. */
 struct svc_scan_in {
     char shipment_id[DRISK_ID_MAX];

@@ -550,6 +550,7 @@ void drisk_network_view(const struct drisk_network *net, const struct drisk_ship
         day_sum(l->ring, now, &ll, &ln);
     v->lane_late_rate = (ll + SMOOTH_K * v->carrier_late_rate) / (ln + SMOOTH_K);
     v->lane_transit_h = l && l->transit_n ? l->transit_h : NAN;
+    v->lane_transit_n = l ? (double)l->transit_n : 0.0;
     cats_view(net, sh, location_id, prev_location_id, now, v);
 
     v->facility_dwell_h = v->facility_recent_dwell_h = NAN;

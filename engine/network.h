@@ -98,6 +98,7 @@ struct drisk_network_view {
     double carrier_late_rate;       /* trailing 28 days, smoothed toward the overall rate */
     double lane_late_rate;          /* carrier + origin + destination, smoothed toward the carrier */
     double lane_transit_h;          /* the lane's typical created->delivered hours (NAN if unknown) */
+    double lane_transit_n;          /* the deliveries behind it */
     double overall_late_rate;       /* trailing 28 days, all carriers (prior 0.1 when empty) */
     double overall_open_share;      /* the open share of all parcels (prior 0.5 when empty) */
     struct drisk_category_view cat[DRISK_CAT_COUNT];

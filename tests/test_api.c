@@ -695,7 +695,14 @@ int main(int argc, char **argv)
     resp_free(&r);
     r = post("/v1/score", KEY_A, "{\"carrier\":\"apex\",\"service\":\"ground\",\"origin\":\"R01\","
              "\"destination\":\"R05\"}");
-    CHECK_MSG(r.status == 200 && !strstr(r.body, "no outcome history"), "%s", r.body);
+    {
+        char *reasons = r.json ? cJSON_PrintUnformatted(cJSON_GetObjectItem(
+                                     cJSON_GetObjectItem(r.json, "risk"), "reasons"))
+                               : NULL;
+        CHECK_MSG(r.status == 200 && reasons && !strstr(reasons, "no outcome history"), "%s",
+                  r.body);
+        cJSON_free(reasons);
+    }
     resp_free(&r);
 
     /* stateless scoring stores nothing; with no scans it answers the pre-purchase question */
@@ -868,6 +875,29 @@ int main(int argc, char **argv)
         resp_free(&r);
         CHECK(drisk_store_model_shadow(st, late1, 0, &err) == DRISK_OK);
     }
+    /* /v1/score says what the network has never seen, and learns the promise it was not
+     * given from the lane's transit times */
+    r = post("/v1/score", KEY_A, "{\"carrier\":\"unipost\",\"service\":\"standard\","
+             "\"origin\":\"R01\",\"destination\":\"R05\"}");
+    CHECK_MSG(r.status == 200 && strcmp(str(r.json, "promise"), "lane_transit") == 0 &&
+              num(r.json, "lane_transit_h") > 12 && num(r.json, "lane_transit_h") < 24 * 20 &&
+              cJSON_GetArraySize(cJSON_GetObjectItem(r.json, "warnings")) == 0, "%s", r.body);
+    resp_free(&r);
+    r = post("/v1/score", KEY_A, "{\"carrier\":\"nocarrier\",\"service\":\"ground\",\"origin\":\"ZZ1\","
+             "\"destination\":\"ZZ2\",\"created_at\":\"%s\"}", ts(now - 3600, t0s));
+    CHECK_MSG(r.status == 200 && strcmp(str(r.json, "promise"), "default_5_days") == 0 &&
+              strstr(r.body, "carrier and service \\\"nocarrier\\\"") &&
+              strstr(r.body, "origin \\\"ZZ1\\\" has no outcome history") &&
+              strstr(r.body, "destination \\\"ZZ2\\\"") && strstr(r.body, "promised 5 days"),
+              "%s", r.body);
+    resp_free(&r);
+    r = post("/v1/score", KEY_A, "{\"carrier\":\"apex\",\"service\":\"ground\",\"origin\":\"R01\","
+             "\"destination\":\"R05\",\"created_at\":\"%s\",\"promised_at\":\"%s\"}",
+             ts(now - 3600, t0s), ts(now + 86400, t1s));
+    CHECK(r.status == 200 && strcmp(str(r.json, "promise"), "given") == 0 &&
+          strcmp(str(r.json, "promised_at"), t1s) == 0);
+    resp_free(&r);
+
     /* GET /v1/shipments: the merchant's shipments, filtered and paginated */
     {
         /* the recent ones: S-SHADOW and the simulated history's last days */
