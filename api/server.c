@@ -517,14 +517,15 @@ static enum MHD_Result route_score(struct ctx *x, const cJSON *body)
     if (api_shipment_from(body, x->who.merchant, 1, as_of, (struct api_where){ "shipment", -1 },
                           &sh, &e))
         return send_error(x->c, x->r, &e);
-    /* what the network has not seen is said, and a promise not given is the lane's learned
-     * transit time (5 days when the lane has none) */
-    unsigned unseen;
-    double transit_h;
-    svc_network_facts(x->svc, &sh, x->now > as_of ? x->now : as_of, &unseen, &transit_h);
+    /* a promise not given is the lane's learned transit time (5 days when the lane has
+     * none): only then is the network asked before scoring; what it has not seen comes
+     * from the view scoring reads anyway */
+    unsigned unseen = 0;
+    double transit_h = NAN;
     const cJSON *given = cJSON_GetObjectItemCaseSensitive(body, "promised_at");
     const char *promise = "given";
     if (!given || cJSON_IsNull(given)) {
+        svc_network_facts(x->svc, &sh, x->now > as_of ? x->now : as_of, &unseen, &transit_h);
         promise = "default_5_days";
         if (isfinite(transit_h) && transit_h > 0) {
             sh.promised_at = sh.created_at + (int64_t)ceil(transit_h) * 3600;
@@ -591,7 +592,7 @@ static enum MHD_Result route_score(struct ctx *x, const cJSON *body)
     if (svc_score(x->svc, m, &settings, &sh, ev, (size_t)n, loc, as_of, &risk, &e) == 0) {
         const int64_t zero[DRISK_TARGET_COUNT] = { 0, 0, 0 };
         if (!(text = api_risk_text(&risk, m ? m->scorer.id : zero, &text_len)) ||
-            score_extras(&text, &text_len, &sh, unseen, promise, transit_h))
+            score_extras(&text, &text_len, &sh, unseen | risk.unseen, promise, transit_h))
             api_fail(&e, 503, "out_of_memory", "out of memory");
     }
 out:
@@ -648,19 +649,46 @@ static int query_ts(struct MHD_Connection *c, const char *name, int64_t dflt, in
     return 0;
 }
 
-struct ship_page {
+/* A page of a list: up to max items; one row more is asked of the store, to know
+ * has_more. */
+struct list_ctx {
     cJSON *arr;
-    int64_t last, max, n;
+    int64_t last; /* the cursor of the last item taken */
+    int64_t max, n;
     int more;
 };
 
+/* 1 when the page has room for one more item (counted), 0 when it is full: the row the
+ * store gave beyond it says there is more. */
+static int page_room(struct list_ctx *l)
+{
+    if (l->n == l->max) {
+        l->more = 1;
+        return 0;
+    }
+    l->n++;
+    return 1;
+}
+
+/* Sends the page: its items, next_cursor (exact: as an integer, a double's text may
+ * round it) and has_more, plus extra names for next_cursor older clients read. */
+static enum MHD_Result page_send(struct ctx *x, cJSON *o, const struct list_ctx *l,
+                                 const char *also)
+{
+    char cur[24];
+    snprintf(cur, sizeof cur, "%lld", (long long)l->last);
+    cJSON_AddRawToObject(o, "next_cursor", cur);
+    cJSON_AddBoolToObject(o, "has_more", l->more);
+    if (also)
+        cJSON_AddRawToObject(o, also, cur);
+    return send_json(x->c, x->r, 200, o);
+}
+
 static int add_shipment_row(const struct drisk_ship_list_row *r, void *ctx)
 {
-    struct ship_page *p = ctx;
-    if (p->n == p->max) {
-        p->more = 1;
+    struct list_ctx *p = ctx;
+    if (!page_room(p))
         return 1;
-    }
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "shipment_id", r->sh.shipment_id);
     cJSON_AddStringToObject(o, "carrier", r->sh.carrier);
@@ -684,7 +712,6 @@ static int add_shipment_row(const struct drisk_ship_list_row *r, void *ctx)
     }
     cJSON_AddItemToArray(p->arr, o);
     p->last = r->sh.id;
-    p->n++;
     return 0;
 }
 
@@ -717,18 +744,14 @@ static enum MHD_Result route_shipments_list(struct ctx *x)
     q.after_id = cursor;
     q.limit = (int)limit + 1;
     cJSON *o = cJSON_CreateObject();
-    struct ship_page p = { cJSON_AddArrayToObject(o, "shipments"), cursor, limit, 0, 0 };
+    struct list_ctx p = { cJSON_AddArrayToObject(o, "shipments"), cursor, limit, 0, 0 };
     struct drisk_error err = { 0 };
     if (drisk_store_ship_list(x->st, &q, add_shipment_row, &p, &err)) {
         cJSON_Delete(o);
         return api_fail(&e, 503, "store_unavailable", "the store failed: %s", err.msg),
                send_error(x->c, x->r, &e);
     }
-    char cur[24];
-    snprintf(cur, sizeof cur, "%lld", (long long)p.last);
-    cJSON_AddRawToObject(o, "next_cursor", cur);
-    cJSON_AddBoolToObject(o, "has_more", p.more);
-    return send_json(x->c, x->r, 200, o);
+    return page_send(x, o, &p, NULL);
 }
 
 static enum MHD_Result route_shipment_get(struct ctx *x, const char *id)
@@ -777,37 +800,23 @@ static enum MHD_Result route_shipment_get(struct ctx *x, const char *id)
     return send_json(x->c, x->r, 200, o);
 }
 
-/* A page of a list: up to max items; one row more was asked for, to know has_more. */
-struct list_ctx {
-    cJSON *arr;
-    int64_t last;
-    int64_t max, n;
-    int more;
-};
-
 static int add_alert(const struct drisk_alert_row *a, void *ctx)
 {
     struct list_ctx *l = ctx;
-    if (l->n == l->max) {
-        l->more = 1;
+    if (!page_room(l))
         return 1;
-    }
     cJSON_AddItemToArray(l->arr, api_alert_json(a));
     l->last = a->seq;
-    l->n++;
     return 0;
 }
 
 static int add_rec(const struct drisk_rec_row *r, void *ctx)
 {
     struct list_ctx *l = ctx;
-    if (l->n == l->max) {
-        l->more = 1;
+    if (!page_room(l))
         return 1;
-    }
     cJSON_AddItemToArray(l->arr, api_rec_json(r));
     l->last = r->id;
-    l->n++;
     return 0;
 }
 
@@ -867,13 +876,7 @@ static enum MHD_Result route_list(struct ctx *x, int alerts)
         return api_fail(&e, 503, "store_unavailable", "the store failed: %s", err.msg),
                send_error(x->c, x->r, &e);
     }
-    char cur[24]; /* as an integer: a double's text may round it */
-    snprintf(cur, sizeof cur, "%lld", (long long)l.last);
-    cJSON_AddRawToObject(o, "next_cursor", cur);
-    cJSON_AddBoolToObject(o, "has_more", l.more);
-    if (!alerts)
-        cJSON_AddRawToObject(o, "next_after", cur); /* the older name, kept for clients */
-    return send_json(x->c, x->r, 200, o);
+    return page_send(x, o, &l, alerts ? NULL : "next_after");
 }
 
 static enum MHD_Result route_settings(struct ctx *x, const cJSON *body)

@@ -522,6 +522,22 @@ static void meta_print(FILE *out, const struct drisk_model_meta *meta)
     }
 }
 
+/* --target and --threshold of eval and report: 0, or -1 after saying what is wrong. */
+static int target_and_threshold(const struct drisk_args *a, const char *cmd, double *threshold)
+{
+    char *end;
+    *threshold = strtod(drisk_arg_str(a, "threshold"), &end);
+    if (drisk_target_parse(drisk_arg_str(a, "target")) < 0) {
+        fprintf(stderr, "drisk %s: --target must be late, lost or eta\n", cmd);
+        return -1;
+    }
+    if (*end || !(*threshold > 0 && *threshold < 1)) {
+        fprintf(stderr, "drisk %s: --threshold must be a probability between 0 and 1\n", cmd);
+        return -1;
+    }
+    return 0;
+}
+
 /* The analyst's tables of an evaluation (training/tables.h), under the default merchant
  * settings (docs/POLICY.md). */
 static enum drisk_status tables_for(const struct drisk_eval_result *res, const char *target,
@@ -541,17 +557,10 @@ static int run_eval(const struct drisk_args *a)
     static struct drisk_eval_result res;
     const char *target = drisk_arg_str(a, "target");
     const char *pred_path = drisk_arg_str(a, "predictions");
-    char *end;
-    double threshold = strtod(drisk_arg_str(a, "threshold"), &end);
+    double threshold;
     drisk_error_clear(&err);
-    if (drisk_target_parse(target) < 0) {
-        fprintf(stderr, "drisk eval: --target must be late, lost or eta\n");
+    if (target_and_threshold(a, "eval", &threshold))
         return 2;
-    }
-    if (*end || !(threshold > 0 && threshold < 1)) {
-        fprintf(stderr, "drisk eval: --threshold must be a probability between 0 and 1\n");
-        return 2;
-    }
     int rc = drisk_cli_open_store("eval", drisk_arg_str(a, "db"), 1, &store);
     if (rc)
         return rc;
@@ -741,16 +750,10 @@ static int run_report(const struct drisk_args *a)
     int64_t ids[REPORT_MAX_MODELS];
     size_t n = 0;
     char *end;
-    double threshold = strtod(drisk_arg_str(a, "threshold"), &end);
+    double threshold;
     drisk_error_clear(&err);
-    if (drisk_target_parse(target) < 0) {
-        fprintf(stderr, "drisk report: --target must be late, lost or eta\n");
+    if (target_and_threshold(a, "report", &threshold))
         return 2;
-    }
-    if (*end || !(threshold > 0 && threshold < 1)) {
-        fprintf(stderr, "drisk report: --threshold must be a probability between 0 and 1\n");
-        return 2;
-    }
     int live = drisk_arg_flag(a, "live");
     const char *list = drisk_arg_str(a, "models");
     if (!list && !live) {

@@ -412,14 +412,13 @@ enum drisk_status drisk_store_rec_list(struct drisk_store *store, const char *me
 enum drisk_status drisk_store_ship_list(struct drisk_store *store, const struct drisk_ship_query *q,
                                         drisk_ship_list_fn fn, void *ctx, struct drisk_error *err)
 {
+    enum { R = DRISK_SHIPMENT_NCOLS }; /* the risk's columns follow the shipment's */
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(drisk_store_sqlite(store),
-                           "SELECT s.id, s.shipment_key, s.carrier, s.service, s.origin,"
-                           " s.destination, s.weight_kg, s.declared_value, s.created_at,"
-                           " s.promised_at, s.delivered_at, s.outcome, r.as_of, r.p_late, r.p_lost,"
-                           " r.level FROM shipments s LEFT JOIN risk r ON r.shipment_id = s.id"
-                           " WHERE s.merchant_id = (SELECT id FROM merchants WHERE name = ?1)"
-                           " AND s.id > ?2 AND (?3 IS NULL OR r.level = ?3)"
+                           "SELECT " DRISK_SHIPMENT_COLS ", r.as_of, r.p_late, r.p_lost, r.level"
+                           " FROM shipments s JOIN merchants m ON m.id = s.merchant_id"
+                           " LEFT JOIN risk r ON r.shipment_id = s.id"
+                           " WHERE m.name = ?1 AND s.id > ?2 AND (?3 IS NULL OR r.level = ?3)"
                            " AND (?4 IS NULL OR coalesce(s.outcome, 'in_transit') = ?4)"
                            " AND (?5 IS NULL OR s.carrier = ?5) AND s.created_at >= ?6"
                            " AND s.created_at < ?7 ORDER BY s.id LIMIT ?8",
@@ -437,25 +436,12 @@ enum drisk_status drisk_store_ship_list(struct drisk_store *store, const struct 
     while ((s = sqlite3_step(st)) == SQLITE_ROW) {
         struct drisk_ship_list_row r;
         memset(&r, 0, sizeof r);
-        r.sh.id = sqlite3_column_int64(st, 0);
-        drisk_store_copy_col(st, 1, r.sh.shipment_id, sizeof r.sh.shipment_id);
-        drisk_store_copy_col(st, 2, r.sh.carrier, sizeof r.sh.carrier);
-        drisk_store_copy_col(st, 3, r.sh.service, sizeof r.sh.service);
-        drisk_store_copy_col(st, 4, r.sh.origin, sizeof r.sh.origin);
-        drisk_store_copy_col(st, 5, r.sh.destination, sizeof r.sh.destination);
-        r.sh.weight_kg = real_col(st, 6);
-        r.sh.declared_value = real_col(st, 7);
-        r.sh.created_at = sqlite3_column_int64(st, 8);
-        r.sh.promised_at = sqlite3_column_int64(st, 9);
-        r.sh.delivered_at = sqlite3_column_type(st, 10) == SQLITE_NULL ? DRISK_TS_NONE
-                                                                       : sqlite3_column_int64(st, 10);
-        const unsigned char *oc = sqlite3_column_text(st, 11);
-        r.sh.outcome = oc ? drisk_outcome_parse((const char *)oc, strlen((const char *)oc)) : 0;
-        r.has_risk = sqlite3_column_type(st, 12) != SQLITE_NULL;
-        r.risk_as_of = sqlite3_column_int64(st, 12);
-        r.p_late = real_col(st, 13);
-        r.p_lost = real_col(st, 14);
-        drisk_store_copy_col(st, 15, r.risk_level, sizeof r.risk_level);
+        drisk_store_read_shipment(st, &r.sh);
+        r.has_risk = sqlite3_column_type(st, R) != SQLITE_NULL;
+        r.risk_as_of = sqlite3_column_int64(st, R);
+        r.p_late = real_col(st, R + 1);
+        r.p_lost = real_col(st, R + 2);
+        drisk_store_copy_col(st, R + 3, r.risk_level, sizeof r.risk_level);
         if (fn(&r, ctx))
             break;
     }
@@ -550,15 +536,15 @@ enum drisk_status drisk_store_shadow_iterate(struct drisk_store *store, enum dri
                                              int64_t from, int64_t to, drisk_shadow_fn fn,
                                              void *ctx, struct drisk_error *err)
 {
+    enum { X = DRISK_SHIPMENT_NCOLS }; /* the scores' columns follow the shipment's */
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(drisk_store_sqlite(store),
-                           "SELECT s.shipment_id, s.as_of, s.champion_id, s.champion_score,"
-                           " s.champion_p90, s.shadow_id, s.shadow_score, s.shadow_p90,"
-                           " h.created_at, h.promised_at, h.delivered_at, h.outcome,"
-                           " h.declared_value, h.carrier, h.service, h.origin, h.destination,"
-                           " h.shipment_key FROM shadow_scores s JOIN shipments h"
-                           " ON h.id = s.shipment_id WHERE s.target = ?1 AND h.created_at >= ?2"
-                           " AND h.created_at < ?3 ORDER BY s.as_of, s.id",
+                           "SELECT " DRISK_SHIPMENT_COLS ", x.as_of, x.champion_id,"
+                           " x.champion_score, x.champion_p90, x.shadow_id, x.shadow_score,"
+                           " x.shadow_p90 FROM shadow_scores x JOIN shipments s"
+                           " ON s.id = x.shipment_id JOIN merchants m ON m.id = s.merchant_id"
+                           " WHERE x.target = ?1 AND s.created_at >= ?2 AND s.created_at < ?3"
+                           " ORDER BY x.as_of, x.id",
                            -1, &st, NULL) != SQLITE_OK)
         return fail(store, "reading shadow scores", err);
     sqlite3_bind_text(st, 1, drisk_target_name(target), -1, SQLITE_STATIC);
@@ -569,27 +555,15 @@ enum drisk_status drisk_store_shadow_iterate(struct drisk_store *store, enum dri
         struct drisk_shadow_row r;
         memset(&r, 0, sizeof r);
         r.target = target;
-        r.shipment = sqlite3_column_int64(st, 0);
-        r.as_of = sqlite3_column_int64(st, 1);
-        r.champion_id = sqlite3_column_int64(st, 2);
-        r.champion = real_col(st, 3);
-        r.champion_p90 = real_col(st, 4);
-        r.shadow_id = sqlite3_column_int64(st, 5);
-        r.shadow = real_col(st, 6);
-        r.shadow_p90 = real_col(st, 7);
-        r.sh.id = r.shipment;
-        r.sh.created_at = sqlite3_column_int64(st, 8);
-        r.sh.promised_at = sqlite3_column_int64(st, 9);
-        r.sh.delivered_at = sqlite3_column_type(st, 10) == SQLITE_NULL ? DRISK_TS_NONE
-                                                                       : sqlite3_column_int64(st, 10);
-        const unsigned char *oc = sqlite3_column_text(st, 11);
-        r.sh.outcome = oc ? drisk_outcome_parse((const char *)oc, strlen((const char *)oc)) : 0;
-        r.sh.declared_value = real_col(st, 12);
-        drisk_store_copy_col(st, 13, r.sh.carrier, sizeof r.sh.carrier);
-        drisk_store_copy_col(st, 14, r.sh.service, sizeof r.sh.service);
-        drisk_store_copy_col(st, 15, r.sh.origin, sizeof r.sh.origin);
-        drisk_store_copy_col(st, 16, r.sh.destination, sizeof r.sh.destination);
-        drisk_store_copy_col(st, 17, r.sh.shipment_id, sizeof r.sh.shipment_id);
+        drisk_store_read_shipment(st, &r.sh);
+        r.shipment = r.sh.id;
+        r.as_of = sqlite3_column_int64(st, X);
+        r.champion_id = sqlite3_column_int64(st, X + 1);
+        r.champion = real_col(st, X + 2);
+        r.champion_p90 = real_col(st, X + 3);
+        r.shadow_id = sqlite3_column_int64(st, X + 4);
+        r.shadow = real_col(st, X + 5);
+        r.shadow_p90 = real_col(st, X + 6);
         if (fn(&r, ctx)) {
             sqlite3_finalize(st);
             return err && err->status ? err->status

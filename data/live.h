@@ -129,7 +129,7 @@ struct drisk_ship_query {
 };
 
 struct drisk_ship_list_row {
-    struct drisk_shipment sh;    /* no merchant text, no order_id */
+    struct drisk_shipment sh;    /* as stored (no scans) */
     int has_risk;
     int64_t risk_as_of;
     double p_late, p_lost;       /* NAN when not scored */

@@ -558,7 +558,7 @@ void drisk_store_copy_col(sqlite3_stmt *st, int col, char *dst, size_t cap)
     dst[n] = '\0';
 }
 
-static void read_shipment(sqlite3_stmt *st, struct drisk_shipment *sh)
+void drisk_store_read_shipment(sqlite3_stmt *st, struct drisk_shipment *sh)
 {
     sh->id = sqlite3_column_int64(st, 0);
     drisk_store_copy_col(st, 1, sh->merchant, sizeof sh->merchant);
@@ -588,9 +588,7 @@ enum drisk_status drisk_store_iterate(struct drisk_store *store,
     /* One streaming join: the shipments_by_created index gives the shipment order and the
      * scans primary key gives each shipment's scans in time order, so SQLite sorts nothing. */
 #define ITER_SELECT                                                                       \
-    "SELECT s.id, m.name, s.shipment_key, s.order_id, s.carrier, s.service, s.origin,"    \
-    " s.destination, s.weight_kg, s.declared_value, s.created_at, s.promised_at,"         \
-    " s.delivered_at, s.outcome, c.ts, c.event, c.reason, l.code, c.description,"        \
+    "SELECT " DRISK_SHIPMENT_COLS ", c.ts, c.event, c.reason, l.code, c.description,"     \
     " c.location_id"                                                                      \
     " FROM shipments s JOIN merchants m ON m.id = s.merchant_id"                          \
     " LEFT JOIN scans c ON c.shipment_id = s.id"                                          \
@@ -645,7 +643,7 @@ enum drisk_status drisk_store_iterate(struct drisk_store *store,
             }
             if (r == SQLITE_DONE)
                 break;
-            read_shipment(st, &cur);
+            drisk_store_read_shipment(st, &cur);
             have = 1;
             n = 0;
         }
@@ -852,24 +850,28 @@ static void read_model_row(sqlite3_stmt *st, struct drisk_model_row *r)
 
 /* Makes id the only active model of its target: two statements, so the one-active index
  * never sees two active rows. Inside the caller's transaction. */
+/* Runs one statement with ?1 bound to id: 0 (*changes, when given, the rows it changed)
+ * or -1. */
+static int exec_id(struct drisk_store *store, const char *sql, int64_t id, int *changes)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    sqlite3_bind_int64(st, 1, id);
+    int r = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (changes)
+        *changes = sqlite3_changes(store->db);
+    return r == SQLITE_DONE ? 0 : -1;
+}
+
 static int set_active(struct drisk_store *store, int64_t id)
 {
-    static const char *const sql[2] = {
-        "UPDATE models SET active = 0 WHERE active = 1 AND target = (SELECT target FROM models"
-        " WHERE id = ?1)",
-        "UPDATE models SET active = 1, shadow = 0 WHERE id = ?1", /* a promoted shadow */
-    };
-    for (int i = 0; i < 2; i++) {
-        sqlite3_stmt *st = NULL;
-        if (sqlite3_prepare_v2(store->db, sql[i], -1, &st, NULL) != SQLITE_OK)
-            return -1;
-        sqlite3_bind_int64(st, 1, id);
-        int r = sqlite3_step(st);
-        sqlite3_finalize(st);
-        if (r != SQLITE_DONE)
-            return -1;
-    }
-    return 0;
+    return exec_id(store, "UPDATE models SET active = 0 WHERE active = 1 AND target = (SELECT"
+                   " target FROM models WHERE id = ?1)", id, NULL) ||
+           exec_id(store, "UPDATE models SET active = 1, shadow = 0 WHERE id = ?1", id, NULL)
+               ? -1 /* (a promoted shadow is no longer one) */
+               : 0;
 }
 
 enum drisk_status drisk_store_model_add(struct drisk_store *store, const struct drisk_model_row *row,
@@ -997,13 +999,12 @@ enum drisk_status drisk_store_model_list(struct drisk_store *store, drisk_model_
  * in force stays) for a model whose file or feature schema does not load. *target gets
  * its target. */
 static enum drisk_status model_check(struct drisk_store *store, int64_t id, const char *verb,
-                                     char target[8], struct drisk_error *err)
+                                     struct drisk_error *err)
 {
     struct drisk_model_row row;
     enum drisk_status rc = drisk_store_model_get(store, id, NULL, &row, err);
     if (rc)
         return rc;
-    snprintf(target, 8, "%s", row.target);
     /* load it as the server and eval will, before the store names it: a model that
      * cannot serve never becomes active */
     struct drisk_feature_schema schema;
@@ -1030,8 +1031,7 @@ static enum drisk_status model_check(struct drisk_store *store, int64_t id, cons
 enum drisk_status drisk_store_model_activate(struct drisk_store *store, int64_t id,
                                              struct drisk_error *err)
 {
-    char target[8];
-    enum drisk_status rc = model_check(store, id, "activated", target, err);
+    enum drisk_status rc = model_check(store, id, "activated", err);
     if (rc)
         return rc;
     if ((rc = drisk_store_begin(store, err)))
@@ -1047,39 +1047,21 @@ enum drisk_status drisk_store_model_activate(struct drisk_store *store, int64_t 
 enum drisk_status drisk_store_model_shadow(struct drisk_store *store, int64_t id, int on,
                                            struct drisk_error *err)
 {
-    char target[8];
-    enum drisk_status rc = on ? model_check(store, id, "shadowed", target, err) : DRISK_OK;
-    if (rc)
+    enum drisk_status rc = on ? model_check(store, id, "shadowed", err) : DRISK_OK;
+    if (rc || (rc = drisk_store_begin(store, err)))
         return rc;
-    static const char *const sql_on[2] = {
-        "UPDATE models SET shadow = 0 WHERE shadow = 1 AND target = (SELECT target FROM models"
-        " WHERE id = ?1)",
-        "UPDATE models SET shadow = 1 WHERE id = ?1 AND active = 0",
-    };
-    static const char *const sql_off[1] = { "UPDATE models SET shadow = 0 WHERE id = ?1" };
-    if ((rc = drisk_store_begin(store, err)))
-        return rc;
-    int n = on ? 2 : 1, changed = 0;
-    for (int i = 0; i < n; i++) {
-        sqlite3_stmt *st = NULL;
-        if (sqlite3_prepare_v2(store->db, on ? sql_on[i] : sql_off[i], -1, &st, NULL) != SQLITE_OK) {
-            rc = db_error(store, err, "setting a shadow model");
-            break;
-        }
-        sqlite3_bind_int64(st, 1, id);
-        int r = sqlite3_step(st);
-        sqlite3_finalize(st);
-        if (r != SQLITE_DONE) {
-            rc = db_error(store, err, "setting a shadow model");
-            break;
-        }
-        changed = sqlite3_changes(store->db);
-    }
-    if (!rc && on && changed == 0)
+    int changed = 0;
+    if (on ? exec_id(store, "UPDATE models SET shadow = 0 WHERE shadow = 1 AND target = (SELECT"
+                     " target FROM models WHERE id = ?1)", id, NULL) ||
+                 exec_id(store, "UPDATE models SET shadow = 1 WHERE id = ?1 AND active = 0", id,
+                         &changed)
+           : exec_id(store, "UPDATE models SET shadow = 0 WHERE id = ?1", id, &changed))
+        rc = db_error(store, err, "setting a shadow model");
+    else if (on && changed == 0)
         rc = drisk_error_set(err, DRISK_EINVAL, "model %lld is its target's active model: a "
                              "shadow is scored beside the active one, so choose another",
                              (long long)id);
-    else if (!rc && !on && changed == 0)
+    else if (!on && changed == 0)
         rc = drisk_error_set(err, DRISK_ENOTFOUND, "there is no model %lld: see drisk models "
                              "list", (long long)id);
     if (rc) {
@@ -1092,18 +1074,13 @@ enum drisk_status drisk_store_model_shadow(struct drisk_store *store, int64_t id
 enum drisk_status drisk_store_model_delete(struct drisk_store *store, int64_t id,
                                            struct drisk_error *err)
 {
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(store->db, "DELETE FROM models WHERE id = ?1 AND active = 0 AND shadow = 0", -1, &st,
-                           NULL) != SQLITE_OK)
+    int changed;
+    if (exec_id(store, "DELETE FROM models WHERE id = ?1 AND active = 0 AND shadow = 0", id,
+                &changed))
         return db_error(store, err, "deleting a model");
-    sqlite3_bind_int64(st, 1, id);
-    int r = sqlite3_step(st);
-    sqlite3_finalize(st);
-    if (r != SQLITE_DONE)
-        return db_error(store, err, "deleting a model");
-    if (sqlite3_changes(store->db) == 0)
+    if (changed == 0)
         return drisk_error_set(err, DRISK_EINVAL, "model %lld was not deleted: it does not exist "
-                               "or is its target's active model", (long long)id);
+                               "or is its target's active or shadow model", (long long)id);
     return DRISK_OK;
 }
 
@@ -1243,16 +1220,10 @@ enum drisk_status drisk_store_key_list(struct drisk_store *store,
 enum drisk_status drisk_store_key_revoke(struct drisk_store *store, int64_t id,
                                          struct drisk_error *err)
 {
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(store->db, "DELETE FROM api_keys WHERE id = ?1", -1, &st, NULL) !=
-        SQLITE_OK)
+    int changed;
+    if (exec_id(store, "DELETE FROM api_keys WHERE id = ?1", id, &changed))
         return db_error(store, err, "revoking a key");
-    sqlite3_bind_int64(st, 1, id);
-    int r = sqlite3_step(st);
-    sqlite3_finalize(st);
-    if (r != SQLITE_DONE)
-        return db_error(store, err, "revoking a key");
-    if (sqlite3_changes(store->db) == 0)
+    if (changed == 0)
         return drisk_error_set(err, DRISK_ENOTFOUND, "no key %lld", (long long)id);
     return DRISK_OK;
 }

@@ -191,8 +191,8 @@ enum drisk_status drisk_store_model_activate(struct drisk_store *store, int64_t 
 enum drisk_status drisk_store_model_shadow(struct drisk_store *store, int64_t id, int on,
                                            struct drisk_error *err);
 
-/* Removes model id from the registry. A target's active model is refused (DRISK_EINVAL):
- * activate another first. */
+/* Removes model id from the registry. A target's active or shadow model is refused
+ * (DRISK_EINVAL): activate or unshadow another first. */
 enum drisk_status drisk_store_model_delete(struct drisk_store *store, int64_t id,
                                            struct drisk_error *err);
 

@@ -16,4 +16,13 @@ sqlite3_stmt **drisk_store_live_stmts(struct drisk_store *store);
  * terminated; "" for NULL). */
 void drisk_store_copy_col(sqlite3_stmt *st, int col, char *dst, size_t cap);
 
+/* The shipment columns every reader selects first, in this order (s: shipments, m: its
+ * merchant), and the reader of them: columns 0 to DRISK_SHIPMENT_NCOLS - 1 of st's row. */
+#define DRISK_SHIPMENT_COLS                                                               \
+    "s.id, m.name, s.shipment_key, s.order_id, s.carrier, s.service, s.origin,"          \
+    " s.destination, s.weight_kg, s.declared_value, s.created_at, s.promised_at,"       \
+    " s.delivered_at, s.outcome"
+#define DRISK_SHIPMENT_NCOLS 14
+void drisk_store_read_shipment(sqlite3_stmt *st, struct drisk_shipment *sh);
+
 #endif

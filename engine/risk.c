@@ -430,6 +430,7 @@ enum drisk_status drisk_risk_score(const struct drisk_scorer *sc, const struct d
     if (rc)
         return rc;
     out->level = drisk_risk_level(settings, out->p_late, out->p_lost);
+    out->unseen = built ? progress.view.unseen : 0;
 
     /* a family weighs only if a model explained, so progress was filled */
     for (size_t r = 0; r < DRISK_RISK_MAX_REASONS - 1; r++) {

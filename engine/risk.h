@@ -41,6 +41,8 @@ struct drisk_risk {
     double eta_p50_h, eta_p90_h; /* hours from as_of; NAN without a model */
     double shadow[DRISK_TARGET_COUNT]; /* the shadows' probability (eta: P50 h); NAN: none */
     double shadow_eta_p90_h;
+    unsigned unseen;             /* bit c: category c (enum drisk_category) had no outcome
+                                  * history in the view the features read (0 without a model) */
     int level;                   /* enum drisk_risk_level */
     size_t n_reasons;
     char reasons[DRISK_RISK_MAX_REASONS][192];

@@ -165,6 +165,56 @@ static const char *str(const cJSON *o, const char *path)
     return cJSON_IsString(o) ? o->valuestring : "";
 }
 
+/* GETs path (a filtered list) and checks that every item of array list has field equal
+ * to want: the items' count, or -1 when the answer failed or an item does not match. */
+static int filter_holds(const char *key, const char *path, const char *list, const char *field,
+                        const char *want)
+{
+    struct resp r = http("GET", path, key, NULL, 0);
+    const cJSON *items = cJSON_GetObjectItem(r.json, list);
+    int n = cJSON_GetArraySize(items), ok = r.status == 200;
+    for (int i = 0; i < n; i++)
+        ok &= strcmp(str(cJSON_GetArrayItem(items, i), field), want) == 0;
+    if (!ok)
+        fprintf(stderr, "%s: an item without %s = %s: %.300s\n", path, field, want, r.body);
+    resp_free(&r);
+    return ok ? n : -1;
+}
+
+/* Walks a list one item a page from its start: base is the path with its query, ending in
+ * limit=1; list names the array. Sets the items seen and the pages; returns 1 when the walk
+ * ended on has_more false and, with field, each page's item had a larger field than the
+ * page before's (the feed's order). */
+static int walk_pages(const char *key, const char *base, const char *list, const char *field,
+                      int *items, int *pages)
+{
+    int more = 1, ordered = 1;
+    int64_t cur = 0;
+    double prev = -1;
+    char path[700];
+    *items = *pages = 0;
+    while (more && *pages < 1000) {
+        snprintf(path, sizeof path, "%s&cursor=%lld", base, (long long)cur);
+        struct resp r = http("GET", path, key, NULL, 0);
+        if (r.status != 200) {
+            resp_free(&r);
+            return 0;
+        }
+        const cJSON *page = cJSON_GetObjectItem(r.json, list);
+        *items += cJSON_GetArraySize(page);
+        if (field && cJSON_GetArraySize(page)) {
+            double v = num(cJSON_GetArrayItem(page, 0), field);
+            ordered &= v > prev;
+            prev = v;
+        }
+        more = cJSON_IsTrue(cJSON_GetObjectItem(r.json, "has_more"));
+        cur = (int64_t)num(r.json, "next_cursor");
+        (*pages)++;
+        resp_free(&r);
+    }
+    return !more && ordered;
+}
+
 static char *ts(int64_t t, char buf[DRISK_TS_BUF])
 {
     return drisk_ts_format(t, buf);
@@ -502,28 +552,12 @@ int main(int argc, char **argv)
     /* one pagination scheme: limit, cursor, next_cursor, has_more; walking the feed one
      * alert a page visits every alert once, in order, and ends with has_more false */
     {
-        int pages = 0, seen = 0, ordered = 1, more = 1;
-        int64_t cur = 0, prev = 0;
-        while (more && pages < 1000) {
-            snprintf(path, sizeof path, "/v1/alerts?cursor=%lld&limit=1", (long long)cur);
-            r = http("GET", path, KEY_A, NULL, 0);
-            if (r.status != 200)
-                break;
-            const cJSON *page = cJSON_GetObjectItem(r.json, "alerts");
-            seen += cJSON_GetArraySize(page);
-            if (cJSON_GetArraySize(page)) {
-                ordered &= num(cJSON_GetArrayItem(page, 0), "cursor") > (double)prev;
-                prev = (int64_t)num(cJSON_GetArrayItem(page, 0), "cursor");
-            }
-            more = cJSON_IsTrue(cJSON_GetObjectItem(r.json, "has_more"));
-            cur = (int64_t)num(r.json, "next_cursor");
-            pages++;
-            resp_free(&r);
-        }
+        int pages, seen;
+        int ok = walk_pages(KEY_A, "/v1/alerts?limit=1", "alerts", "cursor", &seen, &pages);
         r = http("GET", "/v1/alerts?limit=1000", KEY_A, NULL, 0);
         int all = r.status == 200 ? cJSON_GetArraySize(cJSON_GetObjectItem(r.json, "alerts")) : -1;
         resp_free(&r);
-        CHECK_MSG(all >= 2 && seen == all && pages == all && ordered && !more,
+        CHECK_MSG(all >= 2 && seen == all && pages == all && ok,
                   "%d alerts in %d pages of one, %d in all", seen, pages, all);
     }
     r = http("GET", "/v1/alerts", KEY_B, NULL, 0);
@@ -537,13 +571,8 @@ int main(int argc, char **argv)
                                             { "status=cleared", "status", "cleared" } };
         for (size_t k = 0; k < sizeof q / sizeof q[0]; k++) {
             snprintf(path, sizeof path, "/v1/alerts?limit=1000&%s", q[k][0]);
-            r = http("GET", path, KEY_A, NULL, 0);
-            const cJSON *list = cJSON_GetObjectItem(r.json, "alerts");
-            int n = cJSON_GetArraySize(list), ok = r.status == 200;
-            for (int i = 0; i < n; i++)
-                ok &= strcmp(str(cJSON_GetArrayItem(list, i), q[k][1]), q[k][2]) == 0;
-            CHECK_MSG(ok && n >= 1, "%s: %d: %.300s", q[k][0], n, r.body);
-            resp_free(&r);
+            int n = filter_holds(KEY_A, path, "alerts", q[k][1], q[k][2]);
+            CHECK_MSG(n >= 1, "%s: %d", q[k][0], n);
         }
         r = http("GET", "/v1/alerts?severity=loud", KEY_A, NULL, 0);
         CHECK(r.status == 400 && strstr(r.body, "warning, critical"));
@@ -873,6 +902,10 @@ int main(int argc, char **argv)
               !strstr(r.body, "drisk_live_score_count{target=\"late\",role=\"shadow\"} 0\n") &&
               !strstr(r.body, "drisk_shadow_scorings_total 0\n"));
         resp_free(&r);
+        /* neither the active model nor its shadow can be deleted */
+        CHECK(drisk_store_model_delete(st, late1, &err) == DRISK_EINVAL &&
+              strstr(err.msg, "active or shadow"));
+        CHECK(drisk_store_model_delete(st, late2, &err) == DRISK_EINVAL);
         CHECK(drisk_store_model_shadow(st, late1, 0, &err) == DRISK_OK);
     }
     /* /v1/score says what the network has never seen, and learns the promise it was not
@@ -897,6 +930,13 @@ int main(int argc, char **argv)
     CHECK(r.status == 200 && strcmp(str(r.json, "promise"), "given") == 0 &&
           strcmp(str(r.json, "promised_at"), t1s) == 0);
     resp_free(&r);
+    r = post("/v1/score", KEY_A, "{\"carrier\":\"unipost\",\"service\":\"standard\",\"origin\":\"R01\","
+             "\"destination\":\"ZZ3\",\"created_at\":\"%s\",\"promised_at\":\"%s\"}",
+             ts(now - 3600, t0s), ts(now + 86400, t1s));
+    CHECK_MSG(r.status == 200 && strcmp(str(r.json, "promise"), "given") == 0 &&
+              strstr(r.body, "destination \\\"ZZ3\\\" has no outcome history") &&
+              !strstr(r.body, "origin \\\"R01\\\""), "%s", r.body);
+    resp_free(&r);
 
     /* GET /v1/shipments: the merchant's shipments, filtered and paginated */
     {
@@ -915,21 +955,11 @@ int main(int argc, char **argv)
         r = http("GET", path, KEY_A, NULL, 0);
         CHECK(r.status == 200 && strstr(r.body, "\"S-STALL\""));
         resp_free(&r);
-        int seen = 0, pages = 0, more = 1;
-        int64_t cur = 0;
-        while (more && pages < 1000) {
-            snprintf(path, sizeof path, "/v1/shipments?limit=1&cursor=%lld&%s", (long long)cur,
-                     recent);
-            r = http("GET", path, KEY_A, NULL, 0);
-            if (r.status != 200)
-                break;
-            seen += cJSON_GetArraySize(cJSON_GetObjectItem(r.json, "shipments"));
-            more = cJSON_IsTrue(cJSON_GetObjectItem(r.json, "has_more"));
-            cur = (int64_t)num(r.json, "next_cursor");
-            pages++;
-            resp_free(&r);
-        }
-        CHECK_MSG(seen == all && pages == all, "%d of %d shipments in %d pages", seen, all, pages);
+        int seen, pages;
+        snprintf(path, sizeof path, "/v1/shipments?%s&limit=1", recent);
+        int walked = walk_pages(KEY_A, path, "shipments", NULL, &seen, &pages);
+        CHECK_MSG(walked && seen == all && pages == all, "%d of %d shipments in %d pages", seen, all,
+                  pages);
         /* each filter holds for every item it lets through */
         static const char *const filters[][3] = {
             { "status=delivered", "status", "delivered" },
@@ -939,13 +969,8 @@ int main(int argc, char **argv)
         };
         for (size_t f = 0; f < sizeof filters / sizeof filters[0]; f++) {
             snprintf(path, sizeof path, "/v1/shipments?%s", filters[f][0]);
-            r = http("GET", path, KEY_A, NULL, 0);
-            const cJSON *list = cJSON_GetObjectItem(r.json, "shipments");
-            int n = cJSON_GetArraySize(list), ok = r.status == 200;
-            for (int i = 0; i < n; i++)
-                ok &= strcmp(str(cJSON_GetArrayItem(list, i), filters[f][1]), filters[f][2]) == 0;
-            CHECK_MSG(ok && n >= 1, "%s: %d items: %.300s", filters[f][0], n, r.body);
-            resp_free(&r);
+            int n = filter_holds(KEY_A, path, "shipments", filters[f][1], filters[f][2]);
+            CHECK_MSG(n >= 1, "%s: %d items", filters[f][0], n);
         }
         snprintf(path, sizeof path, "/v1/shipments?created_from=%s", ts(now + 3600, t0s));
         r = http("GET", path, KEY_A, NULL, 0);

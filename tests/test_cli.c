@@ -228,6 +228,22 @@ static void test_learning(void)
               strstr(out_text, "\"slice_intervals\": [{\"kind\": \"carrier\"") &&
               strstr(out_text, "\"kind\": \"week\"") &&
               strstr(out_text, "\"drift\": {\"ece_limit\": 0.05"), "%.3000s", out_text);
+    /* drift: every feature has an importance and a PSI; some feature matters, and the
+     * stability index is a number, not a placeholder */
+    {
+        const char *f = strstr(out_text, "\"features\": [{\"name\": ");
+        double top = 0;
+        int psi_numbers = 0, n_feat = 0;
+        for (const char *p = f; p && (p = strstr(p, "\"importance\": ")); p++) {
+            double v = atof(p + 14);
+            top = v > top ? v : top;
+            n_feat++;
+            const char *q = strstr(p, "\"psi\": ");
+            psi_numbers += q && q[7] != 'n';
+        }
+        CHECK_MSG(f && n_feat > 50 && top > 0 && psi_numbers == n_feat,
+                  "%d features, top importance %g, %d PSI numbers", n_feat, top, psi_numbers);
+    }
     /* the money backtest: the policy on a useful model costs less than always waiting,
      * and nothing beats the oracle */
     double wait = json_at("always_wait"), policy = json_at("model_policy"),
@@ -279,6 +295,19 @@ static void test_learning(void)
               strstr(err_text, "iterations (") && strstr(err_text, ", took "), "%s", err_text);
     CHECK(run("--quiet train --db '%s' --target lost --until 2025-03-01 --model logreg", db) == 0 &&
           !strstr(err_text, "progress:"));
+    /* eval and report refuse a bad target, threshold or model list before reading anything */
+    CHECK(run("eval --db '%s' --target late --threshold 1.5", db) == 2 &&
+          strstr(err_text, "drisk eval: --threshold must be a probability"));
+    CHECK(run("report --db '%s' --target soon --models 1 --out '%s/x.html'", db, dir) == 2 &&
+          strstr(err_text, "drisk report: --target must be late, lost or eta"));
+    CHECK(run("report --db '%s' --target late --models 1 --threshold x --out '%s/x.html'", db,
+              dir) == 2 && strstr(err_text, "drisk report: --threshold"));
+    CHECK(run("report --db '%s' --target late --models 1,,2 --out '%s/x.html'", db, dir) == 2 &&
+          strstr(err_text, "--models wants"));
+    CHECK(run("report --db '%s' --target late --out '%s/x.html'", db, dir) == 2 &&
+          strstr(err_text, "--models ID[,ID...] is required"));
+    CHECK(run("report --db '%s' --target lost --models 1 --out '%s/x.html'", db, dir) == 2 &&
+          strstr(err_text, "predicts late, not lost"));
     /* train's old --activate-if-better is gone: drisk retrain's gate replaces it */
     CHECK(run("train --db '%s' --target late --activate-if-better", db) == 2 &&
           strstr(err_text, "unknown option"));

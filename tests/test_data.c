@@ -604,6 +604,30 @@ static void test_keys(void)
     drisk_store_free(st);
 }
 
+/* The store lock: one per connection, held against another connection (as another
+ * process would be) until the holder closes. */
+static void test_lock(void)
+{
+    struct drisk_store *a = NULL, *b = NULL;
+    struct drisk_error err;
+    unlink(path("lock.db"));
+    CHECK(drisk_store_open(path("lock.db"), &a, &err) == DRISK_OK &&
+          drisk_store_open(path("lock.db"), &b, &err) == DRISK_OK);
+    if (!a || !b)
+        goto out;
+    CHECK(drisk_store_lock(a, "retrain", &err) == DRISK_OK);
+    CHECK(drisk_store_lock(a, "retrain", &err) == DRISK_OK); /* held already */
+    CHECK(drisk_store_lock(a, "other", &err) == DRISK_EINVAL && strstr(err.msg, "one lock"));
+    CHECK(drisk_store_lock(b, "retrain", &err) == DRISK_EIO &&
+          strstr(err.msg, "another process holds the retrain lock"));
+    drisk_store_free(a);
+    a = NULL;
+    CHECK(drisk_store_lock(b, "retrain", &err) == DRISK_OK); /* released with its holder */
+out:
+    drisk_store_free(a);
+    drisk_store_free(b);
+}
+
 int main(int argc, char **argv)
 {
     dir = argc > 1 ? argv[1] : "/tmp/drisk_test_data";
@@ -612,6 +636,7 @@ int main(int argc, char **argv)
     test_jsonl();
     test_jsonl_long_lines();
     test_store();
+    test_lock();
     test_import();
     test_keys();
     CHECK_DONE();

@@ -14,6 +14,16 @@ static int cmp_i64(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+size_t drisk_unique_i64(int64_t *v, size_t n)
+{
+    size_t k = 0;
+    qsort(v, n, sizeof *v, cmp_i64);
+    for (size_t i = 0; i < n; i++)
+        if (k == 0 || v[i] != v[k - 1])
+            v[k++] = v[i];
+    return k;
+}
+
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -75,11 +85,7 @@ enum drisk_status drisk_bootstrap_paired(size_t n, const int64_t *shipment, cons
     }
     /* dense cluster numbers: the rank of each row's shipment among the distinct ones */
     memcpy(ids, shipment, n * sizeof *ids);
-    qsort(ids, n, sizeof *ids, cmp_i64);
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++)
-        if (i == 0 || ids[i] != ids[k - 1])
-            ids[k++] = ids[i];
+    size_t k = drisk_unique_i64(ids, n);
     for (size_t i = 0; i < n; i++)
         cluster[i] = (size_t)((const int64_t *)bsearch(&shipment[i], ids, k, sizeof *ids,
                                                         cmp_i64) - ids);

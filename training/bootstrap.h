@@ -28,6 +28,10 @@ struct drisk_paired_ci {
     int reps; /* resamples used */
 };
 
+/* Sorts v[0..n) and moves its distinct values to the front, in order; returns how many
+ * there are (the shipments behind n snapshot rows, for instance). */
+size_t drisk_unique_i64(int64_t *v, size_t n);
+
 enum drisk_status drisk_bootstrap_paired(size_t n, const int64_t *shipment, const double *y,
                                          const double *a, const double *a90, const double *b,
                                          const double *b90, enum drisk_target target, int reps,

@@ -32,23 +32,14 @@ static void side_fill(struct drisk_retrain_side *s, const struct drisk_eval_resu
     s->eta = e->eta;
 }
 
-static int cmp_i64(const void *x, const void *y)
-{
-    int64_t a = *(const int64_t *)x, b = *(const int64_t *)y;
-    return (a > b) - (a < b);
-}
-
 static size_t distinct_shipments(const struct drisk_eval_result *e)
 {
     int64_t *ids = malloc((e->rows + 1) * sizeof *ids);
-    size_t k = 0;
     if (!ids)
         return 0;
     for (size_t i = 0; i < e->rows; i++)
         ids[i] = e->scored[i].shipment;
-    qsort(ids, e->rows, sizeof *ids, cmp_i64);
-    for (size_t i = 0; i < e->rows; i++)
-        k += i == 0 || ids[i] != ids[i - 1];
+    size_t k = drisk_unique_i64(ids, e->rows);
     free(ids);
     return k;
 }

@@ -26,12 +26,6 @@ static int by_shipment_time(const void *a, const void *b)
     return (x->as_of > y->as_of) - (x->as_of < y->as_of);
 }
 
-static int cmp_i64(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return (x > y) - (x < y);
-}
-
 /* The Monday 00:00 UTC starting t's week (1970-01-01 was a Thursday). */
 static int64_t week_of(int64_t t)
 {
@@ -280,9 +274,7 @@ static void slice_add(const struct drisk_eval_result *res, struct drisk_tables *
     sl->rows = n;
     for (size_t i = 0; i < n; i++)
         ship[i] = res->scored[sel[i]].shipment;
-    qsort(ship, n, sizeof *ship, cmp_i64);
-    for (size_t i = 0; i < n; i++)
-        sl->shipments += i == 0 || ship[i] != ship[i - 1];
+    sl->shipments = drisk_unique_i64(ship, n);
     if (t->target == DRISK_TARGET_ETA) {
         struct drisk_eta_metrics em;
         struct drisk_error e;
@@ -342,9 +334,7 @@ enum drisk_status drisk_tables_compute(const struct drisk_eval_result *res, enum
     }
     t->base_rate = target == DRISK_TARGET_ETA ? NAN : (double)pos / (double)n;
     memcpy(asof, ship, n * sizeof *ship); /* distinct shipments, on a scratch copy */
-    qsort(asof, n, sizeof *asof, cmp_i64);
-    for (size_t i = 0; i < n; i++)
-        t->shipments += i == 0 || asof[i] != asof[i - 1];
+    t->shipments = drisk_unique_i64(asof, n);
     for (size_t i = 0; i < n; i++)
         asof[i] = res->scored[i].as_of;
     /* the whole window's figures with shipment-bootstrap intervals */
