@@ -4,6 +4,7 @@
 #include "api/server.h"
 
 #include <cjson/cJSON.h>
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <microhttpd.h>
@@ -20,28 +21,34 @@
 
 #include "api/json.h"
 #include "api/service.h"
+#include "api/webhooks.h"
+#include "data/outbox.h"
 #include "data/live.h"
 #include "engine/network.h"
 #include "engine/vocab.h"
 #include "base/timeutil.h"
 #include "base/log.h"
+#include "base/sha256.h"
 
 #define MAX_BATCH 1000
 
 enum route {
     R_HEALTHZ, R_METRICS, R_SHIPMENTS_POST, R_SHIPMENT_GET, R_SCANS, R_SCORE, R_ALERTS,
-    R_RECS, R_SETTINGS_GET, R_SETTINGS_PUT, R_ACTIVATE, R_SHIPMENTS_LIST, R_ALERT_ACK, R_OTHER,
-    R_COUNT
+    R_RECS, R_SETTINGS_GET, R_SETTINGS_PUT, R_ACTIVATE, R_SHIPMENTS_LIST, R_ALERT_ACK,
+    R_WEBHOOKS_POST, R_WEBHOOKS_LIST, R_WEBHOOK_GET, R_WEBHOOK_DELETE, R_WEBHOOK_DELIVERIES,
+    R_WEBHOOK_REDELIVER, R_OTHER, R_COUNT
 };
 static const char *const route_names[R_COUNT] = {
     "healthz", "metrics", "shipments_post", "shipment_get", "scans", "score", "alerts",
     "recommendations", "settings_get", "settings_put", "model_activate", "shipments_list",
-    "alert_ack", "other",
+    "alert_ack", "webhooks_post", "webhooks_list", "webhook_get", "webhook_delete",
+    "webhook_deliveries", "webhook_redeliver", "other",
 };
 
 struct drisk_server {
     struct MHD_Daemon *d;
     struct svc *svc;
+    struct wh_worker *hooks;
     struct drisk_server_options o;
     uint16_t port;
     int64_t started;
@@ -304,6 +311,20 @@ static enum MHD_Result route_metrics(struct ctx *x)
         }
     api_text_printf(&t, "# TYPE drisk_shadow_scorings_total counter\ndrisk_shadow_scorings_total "
                     "%lld\n", atomic_load(&sc->shadow_scored));
+    if (srv->hooks) {
+        const struct wh_stats *ws = wh_stats(srv->hooks);
+        api_text_printf(&t, "# HELP drisk_webhook_attempts_total Webhook delivery attempts by "
+                        "result.\n# TYPE drisk_webhook_attempts_total counter\n"
+                        "drisk_webhook_attempts_total{result=\"delivered\"} %lld\n"
+                        "drisk_webhook_attempts_total{result=\"retry\"} %lld\n"
+                        "drisk_webhook_attempts_total{result=\"failed\"} %lld\n"
+                        "drisk_webhook_attempts_total{result=\"disabled\"} %lld\n"
+                        "# TYPE drisk_webhook_refused_total counter\n"
+                        "drisk_webhook_refused_total %lld\n",
+                        atomic_load(&ws->delivered), atomic_load(&ws->retried),
+                        atomic_load(&ws->failed), atomic_load(&ws->disabled),
+                        atomic_load(&ws->refused));
+    }
     if (t.failed) {
         free(t.p);
         return MHD_NO;
@@ -425,6 +446,8 @@ static enum MHD_Result route_shipments_post(struct ctx *x, const cJSON *body)
             failed = api_fail(&e, 503, "store_unavailable", "the store failed: %s", err.msg);
         if (failed)
             drisk_store_rollback(x->st);
+        else
+            svc_events_committed(x->svc);
     }
     svc_models_release(m);
     free(sh);
@@ -929,6 +952,272 @@ static enum MHD_Result route_activate(struct ctx *x, const char *id_text)
     return send_json(x->c, x->r, 200, health_json(x->srv));
 }
 
+/* ---- webhooks ---- */
+
+static cJSON *webhook_json(const struct drisk_webhook *w)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "id", (double)w->id);
+    cJSON_AddStringToObject(o, "url", w->url);
+    cJSON *ev = cJSON_AddArrayToObject(o, "events");
+    /* stored as ",a,b,": each name between commas */
+    for (const char *p = w->events; *p;) {
+        const char *q = strchr(++p, ',');
+        if (!q)
+            break;
+        if (q > p) {
+            char name[64];
+            size_t n = (size_t)(q - p) < sizeof name - 1 ? (size_t)(q - p) : sizeof name - 1;
+            memcpy(name, p, n);
+            name[n] = '\0';
+            cJSON_AddItemToArray(ev, cJSON_CreateString(name));
+        }
+        p = q;
+    }
+    cJSON_AddStringToObject(o, "status", w->disabled_at == DRISK_TS_NONE ? "enabled" : "disabled");
+    api_add_ts(o, "created_at", w->created_at);
+    api_add_ts(o, "disabled_at", w->disabled_at);
+    if (w->disabled_reason[0])
+        cJSON_AddStringToObject(o, "disabled_reason", w->disabled_reason);
+    else
+        cJSON_AddNullToObject(o, "disabled_reason");
+    return o;
+}
+
+static cJSON *delivery_json(const struct drisk_delivery *d)
+{
+    cJSON *o = cJSON_CreateObject();
+    char evt[32];
+    snprintf(evt, sizeof evt, "evt_%lld", (long long)d->event_id);
+    cJSON_AddNumberToObject(o, "id", (double)d->id);
+    cJSON_AddStringToObject(o, "event_id", evt);
+    cJSON_AddStringToObject(o, "type", d->type);
+    api_add_ts(o, "event_created_at", d->event_created_at);
+    cJSON_AddStringToObject(o, "status", drisk_delivery_status_name(d->status));
+    cJSON_AddNumberToObject(o, "attempts", d->attempts);
+    api_add_ts(o, "last_attempt_at", d->last_attempt_at);
+    if (d->last_code)
+        cJSON_AddNumberToObject(o, "last_status_code", d->last_code);
+    else
+        cJSON_AddNullToObject(o, "last_status_code");
+    if (d->last_error[0])
+        cJSON_AddStringToObject(o, "last_error", d->last_error);
+    else
+        cJSON_AddNullToObject(o, "last_error");
+    api_add_ts(o, "next_attempt_at", d->status == DRISK_DELIVERY_PENDING && d->next_at_ms
+                                         ? (d->next_at_ms + 999) / 1000 : DRISK_TS_NONE);
+    api_add_ts(o, "delivered_at", d->delivered_at);
+    return o;
+}
+
+/* POST /v1/webhooks {"url", "events"}: a new endpoint; its secret is in this answer only. */
+static enum MHD_Result route_webhook_create(struct ctx *x, const cJSON *body)
+{
+    struct api_error e;
+    const cJSON *url = cJSON_GetObjectItemCaseSensitive(body, "url");
+    const cJSON *events = cJSON_GetObjectItemCaseSensitive(body, "events");
+    if (!cJSON_IsObject(body) || !cJSON_IsString(url))
+        return api_fail(&e, 400, "invalid_body", "send {\"url\": \"https://...\", \"events\": "
+                        "[\"alert.opened\", ...]}"),
+               send_error(x->c, x->r, &e);
+    if (events && !cJSON_IsNull(events) && !cJSON_IsArray(events))
+        return api_fail(&e, 400, "invalid_body", "events: an array of event types"),
+               send_error(x->c, x->r, &e);
+    if (wh_check_url(url->valuestring, x->srv->o.webhook_allow_private, &e))
+        return send_error(x->c, x->r, &e);
+    char list[DRISK_WEBHOOK_EVENTS_MAX] = ",";
+    int n = 0, all = !events || cJSON_IsNull(events) || cJSON_GetArraySize(events) == 0;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, events) {
+        const char *name = cJSON_IsString(it) ? it->valuestring : NULL;
+        int known = name && strcmp(name, "*") == 0;
+        for (size_t k = 0; name && !known && wh_event_types[k]; k++)
+            known = strcmp(name, wh_event_types[k]) == 0;
+        if (!known) {
+            char types[320] = "";
+            for (size_t k = 0; wh_event_types[k]; k++)
+                snprintf(types + strlen(types), sizeof types - strlen(types), "%s, ",
+                         wh_event_types[k]);
+            return api_fail(&e, 422, "invalid_event", "events[%d]: not an event type: use %sor "
+                            "\"*\" for all", n, types),
+                   send_error(x->c, x->r, &e);
+        }
+        all |= strcmp(name, "*") == 0;
+        char probe[72];
+        snprintf(probe, sizeof probe, ",%s,", name);
+        if (!strstr(list, probe)) /* each once */
+            snprintf(list + strlen(list), sizeof list - strlen(list), "%s,", name);
+        n++;
+    }
+    if (all)
+        snprintf(list, sizeof list, ",*,");
+    char secret[DRISK_WEBHOOK_SECRET_MAX];
+    memcpy(secret, "whsec_", 7);
+    if (drisk_random_hex(32, secret + 6))
+        return api_fail(&e, 503, "no_randomness", "cannot read random bytes for the secret"),
+               send_error(x->c, x->r, &e);
+    struct drisk_error err = { 0 };
+    struct drisk_webhook w;
+    int64_t id = 0;
+    enum drisk_status rc = drisk_webhook_create(x->st, x->who.merchant, url->valuestring, list,
+                                                secret, x->now, &id, &err);
+    if (rc == DRISK_OK)
+        rc = drisk_webhook_get(x->st, x->who.merchant, id, &w, &err);
+    if (rc == DRISK_EINVAL)
+        return api_fail(&e, 409, "too_many_webhooks", "%s", err.msg), send_error(x->c, x->r, &e);
+    if (rc)
+        return api_fail(&e, 503, "store_unavailable", "the store failed: %s", err.msg),
+               send_error(x->c, x->r, &e);
+    cJSON *o = webhook_json(&w);
+    cJSON_AddStringToObject(o, "secret", secret);
+    return send_json(x->c, x->r, 201, o);
+}
+
+static int add_webhook(const struct drisk_webhook *w, void *ctx)
+{
+    struct list_ctx *l = ctx;
+    if (!page_room(l))
+        return 1;
+    cJSON_AddItemToArray(l->arr, webhook_json(w));
+    l->last = w->id;
+    return 0;
+}
+
+static enum MHD_Result route_webhook_list(struct ctx *x)
+{
+    struct api_error e;
+    int64_t cursor, limit;
+    if (query_int(x->c, "cursor", 0, 0, API_CURSOR_MAX, &cursor, &e) ||
+        query_int(x->c, "limit", 100, 1, 1000, &limit, &e))
+        return send_error(x->c, x->r, &e);
+    cJSON *o = cJSON_CreateObject();
+    struct list_ctx l = { cJSON_AddArrayToObject(o, "webhooks"), cursor, limit, 0, 0 };
+    struct drisk_error err = { 0 };
+    if (drisk_webhook_list(x->st, x->who.merchant, cursor, (int)limit + 1, add_webhook, &l, &err)) {
+        cJSON_Delete(o);
+        return api_fail(&e, 503, "store_unavailable", "the store failed: %s", err.msg),
+               send_error(x->c, x->r, &e);
+    }
+    return page_send(x, o, &l, NULL);
+}
+
+/* /v1/webhooks/{id}[/deliveries[/{did}/redeliver]]: the ids, 0 where absent; -1 when the
+ * path is none of these. */
+static int webhook_path(const char *rest, int64_t *id, int64_t *did)
+{
+    char *end;
+    *id = *did = 0;
+    errno = 0;
+    long long a = strtoll(rest, &end, 10);
+    if (end == rest || errno || a <= 0 || !isdigit((unsigned char)rest[0]))
+        return -1;
+    *id = a;
+    if (!*end)
+        return 0;
+    if (strncmp(end, "/deliveries", 11) != 0)
+        return -1;
+    end += 11;
+    if (!*end)
+        return 0;
+    if (*end != '/' || !isdigit((unsigned char)end[1]))
+        return -1;
+    const char *p = end + 1;
+    long long b = strtoll(p, &end, 10);
+    if (errno || b <= 0 || strcmp(end, "/redeliver") != 0)
+        return -1;
+    *did = b;
+    return 0;
+}
+
+static enum MHD_Result route_webhook_one(struct ctx *x, const char *rest)
+{
+    struct api_error e;
+    struct drisk_error err = { 0 };
+    int64_t id, did;
+    if (webhook_path(rest, &id, &did))
+        return api_fail(&e, 404, "not_found", "no webhook route /v1/webhooks/%.60s", rest),
+               send_error(x->c, x->r, &e);
+    struct drisk_webhook w;
+    enum drisk_status rc = DRISK_OK;
+    cJSON *o = NULL;
+    int status = 200;
+    switch (x->r->route) {
+    case R_WEBHOOK_GET:
+        if (!(rc = drisk_webhook_get(x->st, x->who.merchant, id, &w, &err)))
+            o = webhook_json(&w);
+        break;
+    case R_WEBHOOK_DELETE:
+        if (!(rc = drisk_webhook_delete(x->st, x->who.merchant, id, &err))) {
+            o = cJSON_CreateObject();
+            cJSON_AddNumberToObject(o, "id", (double)id);
+            cJSON_AddBoolToObject(o, "deleted", 1);
+        }
+        break;
+    case R_WEBHOOK_REDELIVER: {
+        struct drisk_delivery d;
+        int64_t now_ms = x->now * 1000;
+        if (!(rc = drisk_outbox_redeliver(x->st, x->who.merchant, id, did, now_ms, &d, &err))) {
+            o = delivery_json(&d);
+            status = 202;
+            wh_poke(x->srv->hooks);
+        }
+        break;
+    }
+    default:
+        break;
+    }
+    if (rc == DRISK_ENOTFOUND)
+        return api_fail(&e, 404, "not_found", "%s", err.msg), send_error(x->c, x->r, &e);
+    if (rc == DRISK_EINVAL)
+        return api_fail(&e, 409, "webhook_disabled", "%s", err.msg), send_error(x->c, x->r, &e);
+    if (rc)
+        return api_fail(&e, 503, "store_unavailable", "the store failed: %s", err.msg),
+               send_error(x->c, x->r, &e);
+    return send_json(x->c, x->r, status, o);
+}
+
+static int add_delivery(const struct drisk_delivery *d, void *ctx)
+{
+    struct list_ctx *l = ctx;
+    if (!page_room(l))
+        return 1;
+    cJSON_AddItemToArray(l->arr, delivery_json(d));
+    l->last = d->id;
+    return 0;
+}
+
+/* GET /v1/webhooks/{id}/deliveries: the endpoint's delivery log, newest first (the cursor
+ * goes back in time). */
+static enum MHD_Result route_webhook_deliveries(struct ctx *x, const char *rest)
+{
+    struct api_error e;
+    int64_t id, did, cursor, limit;
+    const char *status = NULL;
+    static const char *const states[] = { "pending", "delivered", "failed", "disabled", NULL };
+    if (webhook_path(rest, &id, &did) || did)
+        return api_fail(&e, 404, "not_found", "no webhook route /v1/webhooks/%.60s", rest),
+               send_error(x->c, x->r, &e);
+    if (query_int(x->c, "cursor", 0, 0, API_CURSOR_MAX, &cursor, &e) ||
+        query_int(x->c, "limit", 100, 1, 1000, &limit, &e) ||
+        query_choice(x->c, "status", states, &status, &e))
+        return send_error(x->c, x->r, &e);
+    struct drisk_webhook w;
+    struct drisk_error err = { 0 };
+    enum drisk_status rc = drisk_webhook_get(x->st, x->who.merchant, id, &w, &err);
+    if (rc == DRISK_ENOTFOUND)
+        return api_fail(&e, 404, "not_found", "%s", err.msg), send_error(x->c, x->r, &e);
+    cJSON *o = cJSON_CreateObject();
+    struct list_ctx l = { cJSON_AddArrayToObject(o, "deliveries"), cursor, limit, 0, 0 };
+    if (rc || drisk_outbox_log(x->st, x->who.merchant, id, cursor,
+                               status ? drisk_delivery_status_parse(status) : -1, (int)limit + 1,
+                               add_delivery, &l, &err)) {
+        cJSON_Delete(o);
+        return api_fail(&e, 503, "store_unavailable", "the store failed: %s", err.msg),
+               send_error(x->c, x->r, &e);
+    }
+    return page_send(x, o, &l, NULL);
+}
+
 /* ---- dispatch ---- */
 
 /* HEAD is GET without the body (libmicrohttpd leaves the body out). */
@@ -959,6 +1248,16 @@ static int route_of(const char *method, const char *url)
         return get ? R_RECS : R_OTHER;
     if (strcmp(url, "/v1/settings") == 0)
         return get ? R_SETTINGS_GET : strcmp(method, "PUT") == 0 ? R_SETTINGS_PUT : R_OTHER;
+    if (strcmp(url, "/v1/webhooks") == 0)
+        return post ? R_WEBHOOKS_POST : get ? R_WEBHOOKS_LIST : R_OTHER;
+    if (strncmp(url, "/v1/webhooks/", 13) == 0 && url[13]) {
+        size_t len = strlen(url);
+        if (len > 10 && strcmp(url + len - 10, "/redeliver") == 0)
+            return post ? R_WEBHOOK_REDELIVER : R_OTHER;
+        if (len > 11 && strcmp(url + len - 11, "/deliveries") == 0)
+            return get ? R_WEBHOOK_DELIVERIES : R_OTHER;
+        return get ? R_WEBHOOK_GET : strcmp(method, "DELETE") == 0 ? R_WEBHOOK_DELETE : R_OTHER;
+    }
     if (strncmp(url, "/v1/models/", 11) == 0) {
         size_t len = strlen(url);
         if (len > 20 && strcmp(url + len - 9, "/activate") == 0)
@@ -975,7 +1274,8 @@ static const char *allowed_methods(const char *url)
     } paths[] = { { "/healthz", "GET, HEAD" },      { "/metrics", "GET, HEAD" },
                   { "/v1/shipments", "GET, HEAD, POST" }, { "/v1/scans", "POST" },
                   { "/v1/score", "POST" },           { "/v1/alerts", "GET, HEAD" },
-                  { "/v1/recommendations", "GET, HEAD" }, { "/v1/settings", "GET, HEAD, PUT" } };
+                  { "/v1/recommendations", "GET, HEAD" }, { "/v1/settings", "GET, HEAD, PUT" },
+                  { "/v1/webhooks", "GET, HEAD, POST" } };
     for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++)
         if (strcmp(url, paths[i].path) == 0)
             return paths[i].allow;
@@ -983,6 +1283,14 @@ static const char *allowed_methods(const char *url)
         return "GET, HEAD";
     if (strncmp(url, "/v1/models/", 11) == 0 || strncmp(url, "/v1/alerts/", 11) == 0)
         return "POST";
+    if (strncmp(url, "/v1/webhooks/", 13) == 0) {
+        size_t len = strlen(url);
+        if (len > 10 && strcmp(url + len - 10, "/redeliver") == 0)
+            return "POST";
+        if (len > 11 && strcmp(url + len - 11, "/deliveries") == 0)
+            return "GET, HEAD";
+        return "GET, HEAD, DELETE";
+    }
     return NULL;
 }
 
@@ -1017,7 +1325,8 @@ static enum MHD_Result dispatch(struct drisk_server *srv, struct MHD_Connection 
         return send_error(c, r, &e);
     cJSON *body = NULL;
     int wants_body = r->route == R_SHIPMENTS_POST || r->route == R_SCANS ||
-                     r->route == R_SCORE || r->route == R_SETTINGS_PUT;
+                     r->route == R_SCORE || r->route == R_SETTINGS_PUT ||
+                     r->route == R_WEBHOOKS_POST;
     if (wants_body && api_body_parse(r->body, r->len, &body, &e))
         return send_error(c, r, &e);
     enum MHD_Result ok;
@@ -1032,6 +1341,12 @@ static enum MHD_Result dispatch(struct drisk_server *srv, struct MHD_Connection 
     case R_RECS: ok = route_list(&x, 0); break;
     case R_SETTINGS_GET: ok = route_settings(&x, NULL); break;
     case R_SETTINGS_PUT: ok = route_settings(&x, body); break;
+    case R_WEBHOOKS_POST: ok = route_webhook_create(&x, body); break;
+    case R_WEBHOOKS_LIST: ok = route_webhook_list(&x); break;
+    case R_WEBHOOK_GET:
+    case R_WEBHOOK_DELETE:
+    case R_WEBHOOK_REDELIVER: ok = route_webhook_one(&x, url + 13); break;
+    case R_WEBHOOK_DELIVERIES: ok = route_webhook_deliveries(&x, url + 13); break;
     default: ok = MHD_NO; break;
     }
     cJSON_Delete(body);
@@ -1319,6 +1634,13 @@ enum drisk_status drisk_server_start(const struct drisk_server_options *opts,
     }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(srv->d, MHD_DAEMON_INFO_BIND_PORT);
     srv->port = di ? di->port : srv->o.port;
+    struct wh_options wo = { srv->o.webhook_allow_private, srv->o.webhook_retry_base_s,
+                             srv->o.webhook_retry_for_s, srv->o.webhook_timeout_s, 0 };
+    if (wh_start(srv->o.db_path, &wo, &srv->hooks, &e)) {
+        rc = drisk_error_set(err, e.cause, "%s", e.message);
+        goto fail;
+    }
+    svc_on_events(srv->svc, wh_poke, srv->hooks);
     if (svc_start_background(srv->svc, srv->o.sweep_s, &e)) {
         rc = drisk_error_set(err, e.cause, "%s", e.message);
         goto fail;
@@ -1355,6 +1677,9 @@ void drisk_server_stop(struct drisk_server *srv)
         MHD_quiesce_daemon(srv->d); /* no new connections; those open finish */
         MHD_stop_daemon(srv->d);
     }
+    if (srv->svc)
+        svc_on_events(srv->svc, NULL, NULL);
+    wh_stop(srv->hooks);
     svc_free(srv->svc);
     pthread_mutex_destroy(&srv->log_lock);
     pthread_mutex_destroy(&srv->conn_lock);

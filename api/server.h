@@ -25,6 +25,11 @@ struct drisk_server_options {
                              * and spaces in the path escaped (\xHH) */
     int access_log_json;    /* the lines as JSON objects instead ({"ts", "ip", "method",
                              * "path", "status", "bytes", "ms", "merchant"}) */
+    /* webhooks out (api/webhooks.h) */
+    int webhook_allow_private;     /* endpoints on loopback / private addresses */
+    double webhook_retry_base_s;   /* the first retry's delay; 0: 30 */
+    double webhook_retry_for_s;    /* retry this long after the event; 0: 86400 */
+    double webhook_timeout_s;      /* one attempt; 0: 10 */
 };
 
 struct drisk_server;

@@ -14,6 +14,7 @@
 #include "base/log.h"
 #include "base/sha256.h"
 #include "base/strmap.h"
+#include "data/outbox.h"
 #include "data/replay.h"
 #include "engine/network.h"
 #include "engine/vocab.h"
@@ -45,6 +46,10 @@ struct svc {
 
     struct svc_counters counters;
     atomic_uint settings_gen;
+
+    void (*on_events)(void *); /* webhooks: new deliveries were committed */
+    void *on_events_ctx;
+    atomic_int events_queued;
 };
 
 /* Per-thread caches of keys and settings (no locks on the request path). */
@@ -464,8 +469,58 @@ void svc_network_facts(struct svc *s, const struct drisk_shipment *sh, int64_t n
     *lane_transit_h = v.lane_transit_n >= SVC_TRANSIT_MIN_N ? v.lane_transit_h : NAN;
 }
 
-/* Risk row, alerts and recommendation of a scored shipment, in the caller's transaction.
- * *raised counts the alerts opened. */
+void svc_on_events(struct svc *s, void (*fn)(void *), void *ctx)
+{
+    s->on_events = fn;
+    s->on_events_ctx = ctx;
+}
+
+void svc_events_committed(struct svc *s)
+{
+    if (atomic_exchange(&s->events_queued, 0) && s->on_events)
+        s->on_events(s->on_events_ctx);
+}
+
+/* Writes a webhook event about shipment ls into the outbox, in the caller's transaction
+ * (nothing when no endpoint of the merchant takes type): data holds the shipment id, the
+ * risk it was scored at, and item under its key. Takes item. */
+static int emit(struct svc *s, struct drisk_store *st, const struct svc_shipment *ls,
+                const char *type, const char *key, cJSON *item, const struct drisk_risk *risk,
+                const int64_t *ids, int64_t now, struct api_error *e)
+{
+    cJSON *data = cJSON_CreateObject();
+    cJSON_AddStringToObject(data, "shipment_id", ls->sh.shipment_id);
+    cJSON_AddItemToObject(data, key, item);
+    cJSON_AddItemToObject(data, "risk", api_risk_json(risk, ids));
+    char *text = cJSON_PrintUnformatted(data);
+    cJSON_Delete(data);
+    if (!text)
+        return api_fail(e, 503, "out_of_memory", "out of memory");
+    struct drisk_error err = { 0 };
+    int queued = 0;
+    enum drisk_status rc = drisk_outbox_emit(st, ls->sh.id, type, text, now, &queued, &err);
+    cJSON_free(text);
+    if (rc)
+        return store_fail(e, &err);
+    if (queued)
+        atomic_store(&s->events_queued, 1);
+    return 0;
+}
+
+/* The alert id as it is now, as a webhook event of type. */
+static int emit_alert(struct svc *s, struct drisk_store *st, const struct svc_shipment *ls,
+                      const char *type, int64_t id, const struct drisk_risk *risk,
+                      const int64_t *ids, int64_t now, struct api_error *e)
+{
+    struct drisk_alert_row a;
+    struct drisk_error err = { 0 };
+    if (drisk_store_alert_get(st, id, &a, &err))
+        return store_fail(e, &err);
+    return emit(s, st, ls, type, "alert", api_alert_json(&a), risk, ids, now, e);
+}
+
+/* Risk row, alerts and recommendation of a scored shipment, in the caller's transaction,
+ * and the webhook events of what changed. *raised counts the alerts opened. */
 static int derive(struct svc *s, struct drisk_store *st, const struct svc_shipment *ls,
                   const struct drisk_risk *risk, const struct drisk_settings *settings,
                   const struct svc_model_set *m, int64_t now, int *raised, struct api_error *e)
@@ -521,30 +576,55 @@ static int derive(struct svc *s, struct drisk_store *st, const struct svc_shipme
             return store_fail(e, &err);
         if (tr == 2 && drisk_store_alert_change(st, open[i].id, NULL, NULL, 1, now, &err))
             return store_fail(e, &err);
+        if (tr && emit_alert(s, st, ls, tr == 1 ? "alert.escalated" : "alert.cleared",
+                             open[i].id, risk, ids, now, e))
+            return -1;
     }
     for (int t = 0; t < DRISK_ALERT_COUNT; t++) {
         if (have[t] || want[t].severity == DRISK_SEVERITY_NONE)
             continue;
+        int64_t id;
         if (drisk_store_alert_open(st, ls->sh.id, drisk_alert_type_name(t),
                                    drisk_severity_name(want[t].severity), want[t].message, now,
-                                   &err))
+                                   &id, &err))
             return store_fail(e, &err);
         atomic_fetch_add_explicit(&s->counters.alerts_raised[t], 1, memory_order_relaxed);
         (*raised)++;
+        if (emit_alert(s, st, ls, "alert.opened", id, risk, ids, now, e))
+            return -1;
     }
 
+    struct drisk_rec_row rr;
     if (known || risk->level == DRISK_RISK_LOW) {
-        if (drisk_store_rec_close(st, ls->sh.id, now, &err))
+        int closed = 0;
+        if (drisk_store_rec_close(st, ls->sh.id, now, &closed, &err))
             return store_fail(e, &err);
-        return 0;
+        if (!closed)
+            return 0;
+        /* what was recommended, now closed */
+        memset(&rr, 0, sizeof rr);
+        rr.shipment = ls->sh.id;
+        cJSON *item = cJSON_CreateObject();
+        cJSON_AddStringToObject(item, "shipment_id", ls->sh.shipment_id);
+        cJSON_AddStringToObject(item, "status", "closed");
+        cJSON_AddStringToObject(item, "reason", known ? drisk_outcome_name(ls->sh.outcome)
+                                                      : "risk_low");
+        return emit(s, st, ls, "recommendation.closed", "recommendation", item, risk, ids, now, e);
     }
     struct drisk_recommendation rec;
     drisk_recommend(settings, &ls->sh, risk->p_late, risk->p_lost, now, &rec);
-    struct drisk_rec_row rr;
     api_rec_row(&rec, &rr);
-    if (drisk_store_rec_put(st, ls->sh.id, &rr, now, &err))
+    int what = DRISK_REC_SAME;
+    if (drisk_store_rec_put(st, ls->sh.id, &rr, now, &what, &err))
         return store_fail(e, &err);
-    return 0;
+    if (what == DRISK_REC_SAME)
+        return 0;
+    struct drisk_rec_row now_row;
+    if (drisk_store_rec_get(st, ls->sh.id, &now_row, &err))
+        return store_fail(e, &err);
+    return emit(s, st, ls, what == DRISK_REC_CREATED ? "recommendation.created"
+                                                     : "recommendation.changed",
+                "recommendation", api_rec_json(&now_row), risk, ids, now, e);
 }
 
 int svc_refresh(struct svc *s, struct drisk_store *st, struct svc_model_set *m, int64_t row,
@@ -723,6 +803,7 @@ int svc_ingest(struct svc *s, const char *merchant, const struct svc_scan_in *in
                 DRISK_LOG(DRISK_LOG_WARN, "risk after ingestion not stored (the sweep will): %s",
                           ok ? err.msg : e2.message);
             }
+            svc_events_committed(s);
         }
         relaxed(st, 0);
     }
@@ -812,6 +893,7 @@ static void sweep(struct svc *s, struct drisk_store *st)
             DRISK_LOG(DRISK_LOG_WARN, "sweep: %s", err.msg);
             break;
         }
+        svc_events_committed(s);
     }
     relaxed(st, 0);
     svc_models_release(m);

@@ -130,6 +130,11 @@ struct svc_ingest_result {
 int svc_ingest(struct svc *s, const char *merchant, const struct svc_scan_in *in, size_t n,
                int64_t now, struct svc_ingest_result *res, struct api_error *e);
 
+/* Webhooks: fn(ctx) is called after a commit that queued webhook deliveries (the
+ * caller of svc_refresh commits, then calls svc_events_committed). */
+void svc_on_events(struct svc *s, void (*fn)(void *), void *ctx);
+void svc_events_committed(struct svc *s);
+
 /* Re-scores stored shipment row (risk, alerts, recommendation) after a change made
  * through POST /v1/shipments; in the caller's transaction. */
 int svc_refresh(struct svc *s, struct drisk_store *st, struct svc_model_set *m, int64_t row,

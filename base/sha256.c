@@ -3,8 +3,10 @@
  * crypto library); checked against the FIPS test vectors in tests/test_engine.c. */
 #include "base/sha256.h"
 
+#include <errno.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/random.h>
 
 static const uint32_t k256[64] = {
     0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4,
@@ -59,31 +61,116 @@ static void block(uint32_t h[8], const unsigned char *p)
     h[7] += hh;
 }
 
-void drisk_sha256(const void *data, size_t len, unsigned char out[DRISK_SHA256_BYTES])
+void drisk_sha256_init(struct drisk_sha256_ctx *c)
 {
-    uint32_t h[8] = { 0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
-                      0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19 };
+    static const uint32_t h0[8] = { 0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+                                    0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19 };
+    memcpy(c->h, h0, sizeof h0);
+    c->len = 0;
+    c->fill = 0;
+}
+
+void drisk_sha256_update(struct drisk_sha256_ctx *c, const void *data, size_t len)
+{
     const unsigned char *p = data;
-    size_t left = len;
-    for (; left >= 64; left -= 64, p += 64)
-        block(h, p);
+    c->len += len;
+    if (c->fill) { /* top up the partial block first */
+        size_t take = 64 - c->fill < len ? 64 - c->fill : len;
+        memcpy(c->buf + c->fill, p, take);
+        c->fill += take;
+        p += take;
+        len -= take;
+        if (c->fill < 64)
+            return;
+        block(c->h, c->buf);
+        c->fill = 0;
+    }
+    for (; len >= 64; len -= 64, p += 64)
+        block(c->h, p);
+    if (len)
+        memcpy(c->buf, p, len);
+    c->fill = len;
+}
+
+void drisk_sha256_final(struct drisk_sha256_ctx *c, unsigned char out[DRISK_SHA256_BYTES])
+{
     unsigned char tail[128] = { 0 };
-    if (left)
-        memcpy(tail, p, left);
+    size_t left = c->fill;
+    memcpy(tail, c->buf, left);
     tail[left] = 0x80;
     size_t tail_len = left < 56 ? 64 : 128;
-    uint64_t bits = (uint64_t)len * 8;
+    uint64_t bits = (uint64_t)c->len * 8;
     for (int i = 0; i < 8; i++)
         tail[tail_len - 1 - (size_t)i] = (unsigned char)(bits >> (8 * i));
-    block(h, tail);
+    block(c->h, tail);
     if (tail_len == 128)
-        block(h, tail + 64);
+        block(c->h, tail + 64);
     for (int i = 0; i < 8; i++) {
-        out[4 * i] = (unsigned char)(h[i] >> 24);
-        out[4 * i + 1] = (unsigned char)(h[i] >> 16);
-        out[4 * i + 2] = (unsigned char)(h[i] >> 8);
-        out[4 * i + 3] = (unsigned char)h[i];
+        out[4 * i] = (unsigned char)(c->h[i] >> 24);
+        out[4 * i + 1] = (unsigned char)(c->h[i] >> 16);
+        out[4 * i + 2] = (unsigned char)(c->h[i] >> 8);
+        out[4 * i + 3] = (unsigned char)c->h[i];
     }
+}
+
+void drisk_sha256(const void *data, size_t len, unsigned char out[DRISK_SHA256_BYTES])
+{
+    struct drisk_sha256_ctx c;
+    drisk_sha256_init(&c);
+    drisk_sha256_update(&c, data, len);
+    drisk_sha256_final(&c, out);
+}
+
+/* RFC 2104: H((K ^ opad) || H((K ^ ipad) || m)), a key longer than a block hashed first. */
+void drisk_hmac_sha256_parts(const void *key, size_t key_len, const void *const *parts,
+                             const size_t *lens, size_t n, unsigned char out[DRISK_SHA256_BYTES])
+{
+    unsigned char k[64] = { 0 }, pad[64], inner[DRISK_SHA256_BYTES];
+    if (key_len > 64)
+        drisk_sha256(key, key_len, k);
+    else if (key_len)
+        memcpy(k, key, key_len);
+    struct drisk_sha256_ctx c;
+    for (int i = 0; i < 64; i++)
+        pad[i] = (unsigned char)(k[i] ^ 0x36);
+    drisk_sha256_init(&c);
+    drisk_sha256_update(&c, pad, 64);
+    for (size_t i = 0; i < n; i++)
+        drisk_sha256_update(&c, parts[i], lens[i]);
+    drisk_sha256_final(&c, inner);
+    for (int i = 0; i < 64; i++)
+        pad[i] = (unsigned char)(k[i] ^ 0x5c);
+    drisk_sha256_init(&c);
+    drisk_sha256_update(&c, pad, 64);
+    drisk_sha256_update(&c, inner, sizeof inner);
+    drisk_sha256_final(&c, out);
+}
+
+void drisk_hex(const unsigned char *bytes, size_t n, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[bytes[i] >> 4];
+        out[2 * i + 1] = digits[bytes[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+int drisk_random_hex(size_t n, char *out)
+{
+    unsigned char r[64];
+    if (n > sizeof r)
+        return -1;
+    for (size_t got = 0; got < n;) {
+        ssize_t k = getrandom(r + got, n - got, 0);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            return -1;
+        got += (size_t)k;
+    }
+    drisk_hex(r, n, out);
+    return 0;
 }
 
 int drisk_equal_ct(const void *a, const void *b, size_t n)

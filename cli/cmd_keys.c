@@ -3,7 +3,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 
 #include "cli/commands.h"
@@ -25,18 +24,9 @@ static const struct drisk_opt keys_opts[] = {
 /* Fills key with KEY_PREFIX and 48 hex digits from the kernel's random source. */
 static int new_key(char *key, size_t cap)
 {
-    unsigned char r[KEY_RANDOM_BYTES];
-    size_t got = 0;
-    while (got < sizeof r) {
-        ssize_t n = getrandom(r + got, sizeof r - got, 0);
-        if (n <= 0)
-            return -1;
-        got += (size_t)n;
-    }
     int used = snprintf(key, cap, "%s", KEY_PREFIX);
-    for (size_t i = 0; i < sizeof r; i++)
-        used += snprintf(key + used, cap - (size_t)used, "%02x", r[i]);
-    return 0;
+    return used < 0 || (size_t)used + 2 * KEY_RANDOM_BYTES >= cap
+               ? -1 : drisk_random_hex(KEY_RANDOM_BYTES, key + used);
 }
 
 struct list_ctx {

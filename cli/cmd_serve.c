@@ -23,6 +23,10 @@ static const struct drisk_opt serve_opts[] = {
     { "sweep", DRISK_OPT_INT, 0, "SECONDS", "300", 0, 86400, "re-score open shipments this often (0: never)" },
     { "access-log", DRISK_OPT_STRING, 0, "FILE", "-", 0, 0, "one line per request to FILE (- for stderr, none to disable)" },
     { "access-log-format", DRISK_OPT_STRING, 0, "text|json", "text", 0, 0, "text: time ip method path status bytes ms merchant; json: one object per line" },
+    { "webhook-allow-private", DRISK_OPT_FLAG, 0, NULL, NULL, 0, 0, "let webhook endpoints be loopback or private addresses (refused by default: SSRF)" },
+    { "webhook-timeout", DRISK_OPT_INT, 0, "SECONDS", "10", 1, 300, "one webhook delivery attempt, connection included, at most this long" },
+    { "webhook-retry-base", DRISK_OPT_INT, 0, "MS", "30000", 10, 3600000, "the first webhook retry's delay; doubled on each retry (capped at 1 h), with jitter" },
+    { "webhook-retry-for", DRISK_OPT_INT, 0, "SECONDS", "86400", 1, 2592000, "retry a webhook event this long after it happened, then mark it failed" },
     { NULL, 0, 0, NULL, NULL, 0, 0, NULL },
 };
 
@@ -64,6 +68,10 @@ static int run_serve(const struct drisk_args *a)
     o.header_timeout_s = (unsigned)drisk_arg_int(a, "header-timeout");
     o.max_body = (size_t)drisk_arg_int(a, "max-body");
     o.sweep_s = (double)drisk_arg_int(a, "sweep");
+    o.webhook_allow_private = drisk_arg_flag(a, "webhook-allow-private");
+    o.webhook_timeout_s = (double)drisk_arg_int(a, "webhook-timeout");
+    o.webhook_retry_base_s = (double)drisk_arg_int(a, "webhook-retry-base") / 1000.0;
+    o.webhook_retry_for_s = (double)drisk_arg_int(a, "webhook-retry-for");
     const char *fmt = drisk_arg_str(a, "access-log-format");
     if (strcmp(fmt, "text") != 0 && strcmp(fmt, "json") != 0) {
         fprintf(stderr, "drisk serve: --access-log-format must be text or json\n");

@@ -17,6 +17,7 @@ enum {
     L_ALERT_OPEN,
     L_ALERT_CHANGE,
     L_ALERT_FEED,
+    L_REC_SAME,
     L_REC_UPDATE,
     L_REC_INSERT,
     L_REC_CLOSE,
@@ -27,6 +28,7 @@ enum {
     L_ACTIVE,
     L_SHADOWS,
     L_SHADOW_PUT,
+    L_ALERT_GET,
     L_COUNT
 };
 
@@ -60,6 +62,9 @@ static const char *const sql[L_COUNT] = {
                      " AND (?5 IS NULL OR a.severity = ?5) AND (?6 IS NULL OR"
                      " (CASE WHEN a.cleared_at IS NULL THEN 'open' ELSE 'cleared' END) = ?6)"
                      " ORDER BY a.seq LIMIT ?3",
+    /* the same action as before: only its costs, deadline and reasons move */
+    [L_REC_SAME] = "UPDATE recommendations SET action = ?2, deadline = ?3, costs = ?4, why = ?5,"
+                   " updated_at = ?6 WHERE shipment_id = ?1 AND open = 1 AND action = ?2",
     [L_REC_UPDATE] = "UPDATE recommendations SET action = ?2, deadline = ?3, costs = ?4, why = ?5,"
                      " updated_at = ?6 WHERE shipment_id = ?1 AND open = 1",
     [L_REC_INSERT] = "INSERT INTO recommendations(merchant_id, shipment_id, created_at, updated_at,"
@@ -81,61 +86,26 @@ static const char *const sql[L_COUNT] = {
     [L_SHADOW_PUT] = "INSERT INTO shadow_scores(shipment_id, target, as_of, champion_id,"
                      " champion_score, champion_p90, shadow_id, shadow_score, shadow_p90)"
                      " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)",
+    [L_ALERT_GET] = "SELECT " ALERT_COLS " FROM alerts a JOIN shipments s ON s.id = a.shipment_id"
+                    " WHERE a.id = ?1",
 };
+
+_Static_assert(L_COUNT <= DRISK_STORE_SLOTS_LIVE, "data/live.c has more statements than slots");
 
 static enum drisk_status fail(struct drisk_store *store, const char *what, struct drisk_error *err)
 {
-    return drisk_error_set(err, DRISK_EIO, "database error while %s: %s", what,
-                           sqlite3_errmsg(drisk_store_sqlite(store)));
+    return drisk_store_fail(store, what, err);
 }
 
 /* The prepared statement of slot i (reset, bindings cleared), or NULL with err set. */
 static sqlite3_stmt *stmt(struct drisk_store *store, int i, struct drisk_error *err)
 {
-    sqlite3_stmt **slot = &drisk_store_live_stmts(store)[i];
-    if (!*slot && sqlite3_prepare_v3(drisk_store_sqlite(store), sql[i], -1,
-                                     SQLITE_PREPARE_PERSISTENT, slot, NULL) != SQLITE_OK) {
-        fail(store, "preparing a statement", err);
-        *slot = NULL;
-        return NULL;
-    }
-    sqlite3_clear_bindings(*slot);
-    return *slot;
-}
-
-/* Runs a statement that returns no rows. */
-static enum drisk_status run(struct drisk_store *store, sqlite3_stmt *st, const char *what,
-                             struct drisk_error *err)
-{
-    int r = sqlite3_step(st);
-    sqlite3_reset(st);
-    return r == SQLITE_DONE ? DRISK_OK : fail(store, what, err);
+    return drisk_store_slot(store, i, sql[i], err);
 }
 
 static double real_col(sqlite3_stmt *st, int i)
 {
     return sqlite3_column_type(st, i) == SQLITE_NULL ? NAN : sqlite3_column_double(st, i);
-}
-
-static void text_or_null(sqlite3_stmt *st, int i, const char *s)
-{
-    if (s)
-        sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
-    else
-        sqlite3_bind_null(st, i);
-}
-
-static void ts_or_null(sqlite3_stmt *st, int i, int64_t ts)
-{
-    if (ts == DRISK_TS_NONE)
-        sqlite3_bind_null(st, i);
-    else
-        sqlite3_bind_int64(st, i, ts);
-}
-
-static int64_t col_ts(sqlite3_stmt *st, int c)
-{
-    return sqlite3_column_type(st, c) == SQLITE_NULL ? DRISK_TS_NONE : sqlite3_column_int64(st, c);
 }
 
 enum drisk_status drisk_store_set_outcome(struct drisk_store *store, int64_t shipment, int outcome,
@@ -146,9 +116,9 @@ enum drisk_status drisk_store_set_outcome(struct drisk_store *store, int64_t shi
     if (!st)
         return DRISK_EIO;
     sqlite3_bind_int64(st, 1, shipment);
-    text_or_null(st, 2, drisk_outcome_name(outcome));
-    ts_or_null(st, 3, outcome == DRISK_OUTCOME_DELIVERED ? delivered_at : DRISK_TS_NONE);
-    enum drisk_status rc = run(store, st, "recording a shipment's outcome", err);
+    drisk_bind_text(st, 2, drisk_outcome_name(outcome));
+    drisk_bind_ts(st, 3, outcome == DRISK_OUTCOME_DELIVERED ? delivered_at : DRISK_TS_NONE);
+    enum drisk_status rc = drisk_store_run(store, st, "recording a shipment's outcome", err);
     *changed = !rc && sqlite3_changes(drisk_store_sqlite(store)) > 0;
     return rc;
 }
@@ -165,12 +135,12 @@ enum drisk_status drisk_store_risk_put(struct drisk_store *store, int64_t shipme
         sqlite3_bind_double(st, 3, r->p_late);
     if (!isnan(r->p_lost))
         sqlite3_bind_double(st, 4, r->p_lost);
-    ts_or_null(st, 5, r->eta);
-    ts_or_null(st, 6, r->eta_p90);
+    drisk_bind_ts(st, 5, r->eta);
+    drisk_bind_ts(st, 6, r->eta_p90);
     sqlite3_bind_text(st, 7, r->level, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 8, r->reasons, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 9, r->model_ids, -1, SQLITE_STATIC);
-    return run(store, st, "storing a risk", err);
+    return drisk_store_run(store, st, "storing a risk", err);
 }
 
 enum drisk_status drisk_store_risk_get(struct drisk_store *store, int64_t shipment,
@@ -185,8 +155,8 @@ enum drisk_status drisk_store_risk_get(struct drisk_store *store, int64_t shipme
         r->as_of = sqlite3_column_int64(st, 0);
         r->p_late = sqlite3_column_type(st, 1) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 1);
         r->p_lost = sqlite3_column_type(st, 2) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 2);
-        r->eta = col_ts(st, 3);
-        r->eta_p90 = col_ts(st, 4);
+        r->eta = drisk_col_ts(st, 3);
+        r->eta_p90 = drisk_col_ts(st, 4);
         drisk_store_copy_col(st, 5, r->level, sizeof r->level);
         drisk_store_copy_col(st, 6, r->reasons, sizeof r->reasons);
         drisk_store_copy_col(st, 7, r->model_ids, sizeof r->model_ids);
@@ -207,9 +177,9 @@ static void read_alert(sqlite3_stmt *st, struct drisk_alert_row *a)
     drisk_store_copy_col(st, 5, a->severity, sizeof a->severity);
     a->opened_at = sqlite3_column_int64(st, 6);
     a->updated_at = sqlite3_column_int64(st, 7);
-    a->cleared_at = col_ts(st, 8);
+    a->cleared_at = drisk_col_ts(st, 8);
     drisk_store_copy_col(st, 9, a->message, sizeof a->message);
-    a->acked_at = col_ts(st, 10);
+    a->acked_at = drisk_col_ts(st, 10);
 }
 
 enum drisk_status drisk_store_alerts_open(struct drisk_store *store, int64_t shipment,
@@ -231,7 +201,7 @@ enum drisk_status drisk_store_alerts_open(struct drisk_store *store, int64_t shi
 
 enum drisk_status drisk_store_alert_open(struct drisk_store *store, int64_t shipment,
                                          const char *type, const char *severity,
-                                         const char *message, int64_t now,
+                                         const char *message, int64_t now, int64_t *id,
                                          struct drisk_error *err)
 {
     sqlite3_stmt *st = stmt(store, L_ALERT_OPEN, err);
@@ -242,7 +212,27 @@ enum drisk_status drisk_store_alert_open(struct drisk_store *store, int64_t ship
     sqlite3_bind_text(st, 3, severity, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 4, message, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 5, now);
-    return run(store, st, "raising an alert", err);
+    enum drisk_status rc = drisk_store_run(store, st, "raising an alert", err);
+    if (!rc && id)
+        *id = sqlite3_last_insert_rowid(drisk_store_sqlite(store));
+    return rc;
+}
+
+enum drisk_status drisk_store_alert_get(struct drisk_store *store, int64_t id,
+                                        struct drisk_alert_row *out, struct drisk_error *err)
+{
+    sqlite3_stmt *st = stmt(store, L_ALERT_GET, err);
+    if (!st)
+        return DRISK_EIO;
+    sqlite3_bind_int64(st, 1, id);
+    int s = sqlite3_step(st);
+    if (s == SQLITE_ROW)
+        read_alert(st, out);
+    sqlite3_reset(st);
+    if (s == SQLITE_ROW)
+        return DRISK_OK;
+    return s == SQLITE_DONE ? drisk_error_set(err, DRISK_ENOTFOUND, "no alert %lld", (long long)id)
+                            : fail(store, "reading an alert", err);
 }
 
 enum drisk_status drisk_store_alert_change(struct drisk_store *store, int64_t alert_id,
@@ -253,11 +243,11 @@ enum drisk_status drisk_store_alert_change(struct drisk_store *store, int64_t al
     if (!st)
         return DRISK_EIO;
     sqlite3_bind_int64(st, 1, alert_id);
-    text_or_null(st, 2, severity);
-    text_or_null(st, 3, message);
+    drisk_bind_text(st, 2, severity);
+    drisk_bind_text(st, 3, message);
     sqlite3_bind_int(st, 4, clear != 0);
     sqlite3_bind_int64(st, 5, now);
-    return run(store, st, "updating an alert", err);
+    return drisk_store_run(store, st, "updating an alert", err);
 }
 
 enum drisk_status drisk_store_alert_feed(struct drisk_store *store, const char *merchant,
@@ -271,9 +261,9 @@ enum drisk_status drisk_store_alert_feed(struct drisk_store *store, const char *
     sqlite3_bind_text(st, 1, merchant, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, since);
     sqlite3_bind_int(st, 3, limit);
-    text_or_null(st, 4, f ? f->type : NULL);
-    text_or_null(st, 5, f ? f->severity : NULL);
-    text_or_null(st, 6, f ? f->status : NULL);
+    drisk_bind_text(st, 4, f ? f->type : NULL);
+    drisk_bind_text(st, 5, f ? f->severity : NULL);
+    drisk_bind_text(st, 6, f ? f->status : NULL);
     struct drisk_alert_row a;
     int s;
     while ((s = sqlite3_step(st)) == SQLITE_ROW) {
@@ -323,38 +313,48 @@ static void bind_rec(sqlite3_stmt *st, int64_t shipment, const struct drisk_rec_
 {
     sqlite3_bind_int64(st, 1, shipment);
     sqlite3_bind_text(st, 2, r->action, -1, SQLITE_STATIC);
-    ts_or_null(st, 3, r->deadline);
+    drisk_bind_ts(st, 3, r->deadline);
     sqlite3_bind_text(st, 4, r->costs, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 5, r->why, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 6, now);
 }
 
 enum drisk_status drisk_store_rec_put(struct drisk_store *store, int64_t shipment,
-                                      const struct drisk_rec_row *r, int64_t now,
+                                      const struct drisk_rec_row *r, int64_t now, int *what,
                                       struct drisk_error *err)
 {
-    sqlite3_stmt *st = stmt(store, L_REC_UPDATE, err);
-    if (!st)
-        return DRISK_EIO;
-    bind_rec(st, shipment, r, now);
-    enum drisk_status rc = run(store, st, "storing a recommendation", err);
-    if (rc || sqlite3_changes(drisk_store_sqlite(store)) > 0)
-        return rc;
-    if (!(st = stmt(store, L_REC_INSERT, err)))
-        return DRISK_EIO;
-    bind_rec(st, shipment, r, now);
-    return run(store, st, "storing a recommendation", err);
+    /* the common case first: the same action again, one statement */
+    static const int order[3] = { L_REC_SAME, L_REC_UPDATE, L_REC_INSERT };
+    for (int i = 0; i < 3; i++) {
+        sqlite3_stmt *st = stmt(store, order[i], err);
+        if (!st)
+            return DRISK_EIO;
+        bind_rec(st, shipment, r, now);
+        enum drisk_status rc = drisk_store_run(store, st, "storing a recommendation", err);
+        if (rc)
+            return rc;
+        if (sqlite3_changes(drisk_store_sqlite(store)) > 0) {
+            if (what)
+                *what = i == 0 ? DRISK_REC_SAME : i == 1 ? DRISK_REC_CHANGED : DRISK_REC_CREATED;
+            return DRISK_OK;
+        }
+    }
+    return drisk_error_set(err, DRISK_ENOTFOUND, "no shipment %lld to recommend for",
+                           (long long)shipment);
 }
 
 enum drisk_status drisk_store_rec_close(struct drisk_store *store, int64_t shipment, int64_t now,
-                                        struct drisk_error *err)
+                                        int *closed, struct drisk_error *err)
 {
     sqlite3_stmt *st = stmt(store, L_REC_CLOSE, err);
     if (!st)
         return DRISK_EIO;
     sqlite3_bind_int64(st, 1, shipment);
     sqlite3_bind_int64(st, 2, now);
-    return run(store, st, "closing a recommendation", err);
+    enum drisk_status rc = drisk_store_run(store, st, "closing a recommendation", err);
+    if (closed)
+        *closed = !rc && sqlite3_changes(drisk_store_sqlite(store)) > 0;
+    return rc;
 }
 
 static void read_rec(sqlite3_stmt *st, struct drisk_rec_row *r)
@@ -363,9 +363,9 @@ static void read_rec(sqlite3_stmt *st, struct drisk_rec_row *r)
     r->shipment = sqlite3_column_int64(st, 1);
     drisk_store_copy_col(st, 2, r->shipment_id, sizeof r->shipment_id);
     r->created_at = sqlite3_column_int64(st, 3);
-    r->updated_at = col_ts(st, 4);
+    r->updated_at = drisk_col_ts(st, 4);
     drisk_store_copy_col(st, 5, r->action, sizeof r->action);
-    r->deadline = col_ts(st, 6);
+    r->deadline = drisk_col_ts(st, 6);
     drisk_store_copy_col(st, 7, r->costs, sizeof r->costs);
     drisk_store_copy_col(st, 8, r->why, sizeof r->why);
 }
@@ -426,9 +426,9 @@ enum drisk_status drisk_store_ship_list(struct drisk_store *store, const struct 
         return fail(store, "listing shipments", err);
     sqlite3_bind_text(st, 1, q->merchant, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, q->after_id);
-    text_or_null(st, 3, q->risk_level);
-    text_or_null(st, 4, q->status);
-    text_or_null(st, 5, q->carrier);
+    drisk_bind_text(st, 3, q->risk_level);
+    drisk_bind_text(st, 4, q->status);
+    drisk_bind_text(st, 5, q->carrier);
     sqlite3_bind_int64(st, 6, q->created_from);
     sqlite3_bind_int64(st, 7, q->created_to);
     sqlite3_bind_int(st, 8, q->limit);
@@ -472,7 +472,7 @@ enum drisk_status drisk_store_settings_put(struct drisk_store *store, const char
         return DRISK_EIO;
     sqlite3_bind_text(st, 1, merchant, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, json, -1, SQLITE_STATIC);
-    return run(store, st, "storing settings", err);
+    return drisk_store_run(store, st, "storing settings", err);
 }
 
 static enum drisk_status models_by_role(struct drisk_store *store, int which,
@@ -529,7 +529,7 @@ enum drisk_status drisk_store_shadow_put(struct drisk_store *store, const struct
     sqlite3_bind_int64(st, 7, r->shadow_id);
     real_or_null(st, 8, r->shadow);
     real_or_null(st, 9, r->shadow_p90);
-    return run(store, st, "storing a shadow score", err);
+    return drisk_store_run(store, st, "storing a shadow score", err);
 }
 
 enum drisk_status drisk_store_shadow_iterate(struct drisk_store *store, enum drisk_target target,

@@ -56,11 +56,15 @@ struct drisk_alert_row {
 enum drisk_status drisk_store_alerts_open(struct drisk_store *store, int64_t shipment,
                                           struct drisk_alert_row *out, size_t *n,
                                           struct drisk_error *err);
-/* Opens an alert of type on shipment at now; it takes the next feed seq. */
+/* Opens an alert of type on shipment at now; it takes the next feed seq. *id (may be
+ * NULL) receives the alert's id. */
 enum drisk_status drisk_store_alert_open(struct drisk_store *store, int64_t shipment,
                                          const char *type, const char *severity,
-                                         const char *message, int64_t now,
+                                         const char *message, int64_t now, int64_t *id,
                                          struct drisk_error *err);
+/* Alert id, whoever's (DRISK_ENOTFOUND when none). */
+enum drisk_status drisk_store_alert_get(struct drisk_store *store, int64_t id,
+                                        struct drisk_alert_row *out, struct drisk_error *err);
 /* Changes an open alert's severity and message (escalation), or clears it (clear = 1);
  * either way it takes the next feed seq. */
 enum drisk_status drisk_store_alert_change(struct drisk_store *store, int64_t alert_id,
@@ -98,14 +102,17 @@ struct drisk_rec_row {
     char why[512];
 };
 
+enum { DRISK_REC_SAME, DRISK_REC_CHANGED, DRISK_REC_CREATED };
 /* Makes r the shipment's open recommendation (replacing the open one in place; a new row
- * when there is none). */
+ * when there is none). *what (may be NULL): DRISK_REC_SAME when the open one had the
+ * same action, DRISK_REC_CHANGED when another, DRISK_REC_CREATED when there was none. */
 enum drisk_status drisk_store_rec_put(struct drisk_store *store, int64_t shipment,
-                                      const struct drisk_rec_row *r, int64_t now,
+                                      const struct drisk_rec_row *r, int64_t now, int *what,
                                       struct drisk_error *err);
-/* Closes the shipment's open recommendation, if any. */
+/* Closes the shipment's open recommendation, if any; *closed (may be NULL): 1 if there
+ * was one. */
 enum drisk_status drisk_store_rec_close(struct drisk_store *store, int64_t shipment, int64_t now,
-                                        struct drisk_error *err);
+                                        int *closed, struct drisk_error *err);
 /* DRISK_ENOTFOUND (err untouched) when the shipment has no open recommendation. */
 enum drisk_status drisk_store_rec_get(struct drisk_store *store, int64_t shipment,
                                       struct drisk_rec_row *out, struct drisk_error *err);

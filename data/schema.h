@@ -140,6 +140,44 @@ static const char *const drisk_migrations[] = {
     /* 4: a merchant acknowledges an alert (POST /v1/alerts/{id}/ack); the first time
      * counts. */
     "ALTER TABLE alerts ADD COLUMN acked_at INTEGER;",
+    /* 5: webhooks out (data/outbox.h). An event is written in the transaction of the
+     * change it reports, with one delivery per subscribed endpoint; a delivery is pending
+     * until a 2xx, the end of its retry period, or its endpoint's disabling. next_at is
+     * Unix milliseconds (retries start at sub-second delays in tests). */
+    "CREATE TABLE webhooks ("
+    "  id INTEGER PRIMARY KEY,"
+    "  merchant_id INTEGER NOT NULL REFERENCES merchants(id),"
+    "  url TEXT NOT NULL,"
+    "  events TEXT NOT NULL,"              /* ",alert.opened,alert.cleared," or ",*," */
+    "  secret TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  disabled_at INTEGER, disabled_reason TEXT"
+    ");"
+    "CREATE INDEX webhooks_by_merchant ON webhooks(merchant_id, id);"
+    "CREATE TABLE webhook_events ("
+    "  id INTEGER PRIMARY KEY,"
+    "  merchant_id INTEGER NOT NULL REFERENCES merchants(id),"
+    "  shipment_id INTEGER NOT NULL REFERENCES shipments(id) ON DELETE CASCADE,"
+    "  type TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  data TEXT NOT NULL"                 /* JSON object: the body's "data" */
+    ");"
+    "CREATE TABLE webhook_deliveries ("
+    "  id INTEGER PRIMARY KEY,"
+    "  event_id INTEGER NOT NULL REFERENCES webhook_events(id) ON DELETE CASCADE,"
+    "  webhook_id INTEGER NOT NULL REFERENCES webhooks(id) ON DELETE CASCADE,"
+    "  shipment_id INTEGER NOT NULL,"
+    "  status TEXT NOT NULL DEFAULT 'pending'"
+    "    CHECK (status IN ('pending','delivered','failed','disabled')),"
+    "  attempts INTEGER NOT NULL DEFAULT 0,"
+    "  next_at INTEGER,"
+    "  last_attempt_at INTEGER, last_code INTEGER, last_error TEXT,"
+    "  delivered_at INTEGER"
+    ");"
+    "CREATE INDEX webhook_deliveries_due ON webhook_deliveries(next_at) WHERE status = 'pending';"
+    "CREATE INDEX webhook_deliveries_line ON webhook_deliveries(webhook_id, shipment_id, id)"
+    "  WHERE status = 'pending';"
+    "CREATE INDEX webhook_deliveries_log ON webhook_deliveries(webhook_id, id);",
 };
 
 #define DRISK_SCHEMA_VERSION ((int)(sizeof drisk_migrations / sizeof drisk_migrations[0]))

@@ -91,12 +91,40 @@ sqlite3_stmt **drisk_store_live_stmts(struct drisk_store *store)
     return store->live;
 }
 
+enum drisk_status drisk_store_fail(struct drisk_store *store, const char *what,
+                                   struct drisk_error *err)
+{
+    return drisk_error_set(err, DRISK_EIO, "database error while %s: %s", what,
+                           sqlite3_errmsg(store->db));
+}
+
+sqlite3_stmt *drisk_store_slot(struct drisk_store *store, int i, const char *sql,
+                               struct drisk_error *err)
+{
+    sqlite3_stmt **slot = &store->live[i];
+    if (!*slot && sqlite3_prepare_v3(store->db, sql, -1, SQLITE_PREPARE_PERSISTENT, slot,
+                                     NULL) != SQLITE_OK) {
+        drisk_store_fail(store, "preparing a statement", err);
+        *slot = NULL;
+        return NULL;
+    }
+    sqlite3_clear_bindings(*slot);
+    return *slot;
+}
+
+enum drisk_status drisk_store_run(struct drisk_store *store, sqlite3_stmt *st, const char *what,
+                                  struct drisk_error *err)
+{
+    int r = sqlite3_step(st);
+    sqlite3_reset(st);
+    return r == SQLITE_DONE ? DRISK_OK : drisk_store_fail(store, what, err);
+}
+
 
 static enum drisk_status db_error(struct drisk_store *store, struct drisk_error *err,
                                   const char *what)
 {
-    return drisk_error_set(err, DRISK_EIO, "database error while %s: %s", what,
-                           sqlite3_errmsg(store->db));
+    return drisk_store_fail(store, what, err);
 }
 
 static enum drisk_status exec(struct drisk_store *store, const char *sql, const char *what,

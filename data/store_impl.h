@@ -6,11 +6,44 @@
 
 #include "data/store.h"
 
-#define DRISK_STORE_LIVE_STMTS 32
+/* Statement slots owned by the connection (finalized with it): data/live.c uses the
+ * first DRISK_STORE_SLOTS_LIVE, data/outbox.c the rest. */
+#define DRISK_STORE_SLOTS_LIVE 32
+#define DRISK_STORE_LIVE_STMTS 64
 
 sqlite3 *drisk_store_sqlite(struct drisk_store *store);
-/* DRISK_STORE_LIVE_STMTS statement slots owned by the connection (finalized with it). */
 sqlite3_stmt **drisk_store_live_stmts(struct drisk_store *store);
+
+/* Slot i's statement, prepared from sql on first use, bindings cleared; NULL with err
+ * set. */
+sqlite3_stmt *drisk_store_slot(struct drisk_store *store, int i, const char *sql,
+                               struct drisk_error *err);
+/* DRISK_EIO with the connection's last error, "database error while <what>: ...". */
+enum drisk_status drisk_store_fail(struct drisk_store *store, const char *what,
+                                   struct drisk_error *err);
+/* Steps a statement that returns no rows, and resets it. */
+enum drisk_status drisk_store_run(struct drisk_store *store, sqlite3_stmt *st, const char *what,
+                                  struct drisk_error *err);
+
+/* NULL binds for DRISK_TS_NONE / a NULL string, and the NULL-aware column readers. */
+static inline void drisk_bind_ts(sqlite3_stmt *st, int i, int64_t ts)
+{
+    if (ts == DRISK_TS_NONE)
+        sqlite3_bind_null(st, i);
+    else
+        sqlite3_bind_int64(st, i, ts);
+}
+static inline void drisk_bind_text(sqlite3_stmt *st, int i, const char *s)
+{
+    if (s)
+        sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null(st, i);
+}
+static inline int64_t drisk_col_ts(sqlite3_stmt *st, int c)
+{
+    return sqlite3_column_type(st, c) == SQLITE_NULL ? DRISK_TS_NONE : sqlite3_column_int64(st, c);
+}
 
 /* Copies text column col of st's current row into dst (cap bytes, truncated, always
  * terminated; "" for NULL). */

@@ -2,14 +2,16 @@
 """Validates every response the API tests received against api/openapi.yaml, so that the
 spec and the server cannot drift apart unnoticed.
 
-  spec_check.py api/openapi.yaml responses.jsonl
+  spec_check.py api/openapi.yaml responses.jsonl [events.jsonl]
 
 Each line of responses.jsonl is {"method", "path", "status", "content_type", "body"} as
 tests/test_api.c logged it. For each: the path is matched to the spec's path templates,
 the status must be documented for that operation (or the route must be undocumented
 altogether, as the catch-all 404 of unknown routes is), and a JSON body is validated
 against the documented schema, OpenAPI 3.0 turned into JSON Schema (nullable -> null
-allowed). Exit 1 listing every mismatch."""
+allowed). events.jsonl, when given, holds webhook bodies as a receiver got them (one JSON
+object a line, tests/test_webhooks.py): each is validated against the WebhookEvent schema.
+Exit 1 listing every mismatch."""
 import json, re, sys
 
 import jsonschema
@@ -92,6 +94,17 @@ def main():
         for e in errs[:10]:
             where = "/".join(str(p) for p in e.path) or "(body)"
             failures.append(f"line {n}: {key}: at {where}: {e.message[:300]}")
+    if len(sys.argv) > 3:
+        js = dict(definitions["WebhookEvent"], definitions=definitions)
+        for n, line in enumerate(open(sys.argv[3], encoding="utf-8"), 1):
+            body = json.loads(line)
+            errs = sorted(jsonschema.Draft7Validator(js).iter_errors(body), key=lambda e: list(e.path))
+            checked += 1
+            key = f"webhook event {body.get('type')}"
+            by_route[key] = by_route.get(key, 0) + 1
+            for e in errs[:10]:
+                where = "/".join(str(p) for p in e.path) or "(body)"
+                failures.append(f"{sys.argv[3]} line {n}: {key}: at {where}: {e.message[:300]}")
     for f in failures:
         print("FAIL:", f)
     print(f"{checked} JSON responses validated over {len(by_route)} route/status pairs; "
