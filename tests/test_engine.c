@@ -262,6 +262,40 @@ static void test_sha256(void)
     CHECK(distinct);
     unsigned char a[4] = { 1, 2, 3, 4 }, b[4] = { 1, 2, 3, 5 };
     CHECK(drisk_equal_ct(a, a, 4) && !drisk_equal_ct(a, b, 4) && drisk_equal_ct(a, b, 3));
+
+    /* incremental hashing in uneven pieces gives the one-shot digest */
+    struct drisk_sha256_ctx c;
+    drisk_sha256_init(&c);
+    for (size_t off = 0, step = 1; off < sizeof million; off += step, step = step * 3 % 997 + 1)
+        drisk_sha256_update(&c, million + off, off + step > sizeof million ? sizeof million - off : step);
+    drisk_sha256_final(&c, d);
+    hex(d, text);
+    CHECK(strcmp(text, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0") == 0);
+
+    /* HMAC-SHA256, RFC 4231 test cases 1, 2 and 6 (a key longer than a block), the message
+     * in two parts as webhook signatures pass it */
+    static const struct { const char *key, *msg, *mac; } h[] = {
+        { "\x0b\x0b\x0b\x0b\x0b\x0b\x0b\x0b\x0b\x0b\x0b\x0b\x0b\x0b\x0b\x0b\x0b\x0b\x0b\x0b",
+          "Hi There", "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7" },
+        { "Jefe", "what do ya want for nothing?",
+          "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843" },
+        { NULL, "Test Using Larger Than Block-Size Key - Hash Key First",
+          "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54" },
+    };
+    unsigned char big[131];
+    memset(big, 0xaa, sizeof big);
+    for (size_t i = 0; i < sizeof h / sizeof h[0]; i++) {
+        const void *key = h[i].key ? (const void *)h[i].key : big;
+        size_t klen = h[i].key ? strlen(h[i].key) : sizeof big, mlen = strlen(h[i].msg);
+        const void *parts[2] = { h[i].msg, h[i].msg + mlen / 2 };
+        const size_t lens[2] = { mlen / 2, mlen - mlen / 2 };
+        drisk_hmac_sha256_parts(key, klen, parts, lens, 2, d);
+        drisk_hex(d, sizeof d, text);
+        CHECK_MSG(strcmp(text, h[i].mac) == 0, "hmac case %zu = %s", i, text);
+    }
+    char r1[65], r2[65];
+    CHECK(drisk_random_hex(32, r1) == 0 && drisk_random_hex(32, r2) == 0 && strlen(r1) == 64 &&
+          strcmp(r1, r2) != 0);
 }
 
 /* The expected-cost recommendation and the carriers' claim windows (docs/POLICY.md). */
