@@ -710,6 +710,8 @@ cJSON *api_shipment_json(const struct drisk_shipment *sh, const struct drisk_sca
         cJSON_AddStringToObject(o, "outcome", drisk_outcome_name(sh->outcome));
     else
         cJSON_AddNullToObject(o, "outcome");
+    /* the carrier's own estimate, from an aggregator's webhook */
+    api_add_ts(o, "carrier_eta", sh->carrier_eta > 0 ? sh->carrier_eta : DRISK_TS_NONE);
     if (scans) {
         cJSON *tl = cJSON_AddArrayToObject(o, "timeline");
         for (size_t k = 0; k < n; k++) {

@@ -19,6 +19,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include "api/inbound.h"
 #include "api/json.h"
 #include "api/service.h"
 #include "api/webhooks.h"
@@ -36,13 +37,15 @@ enum route {
     R_HEALTHZ, R_METRICS, R_SHIPMENTS_POST, R_SHIPMENT_GET, R_SCANS, R_SCORE, R_ALERTS,
     R_RECS, R_SETTINGS_GET, R_SETTINGS_PUT, R_ACTIVATE, R_SHIPMENTS_LIST, R_ALERT_ACK,
     R_WEBHOOKS_POST, R_WEBHOOKS_LIST, R_WEBHOOK_GET, R_WEBHOOK_DELETE, R_WEBHOOK_DELIVERIES,
-    R_WEBHOOK_REDELIVER, R_OTHER, R_COUNT
+    R_WEBHOOK_REDELIVER, R_INBOUND, R_INBOUND_SECRET_PUT, R_INBOUND_SECRET_DELETE, R_OTHER,
+    R_COUNT
 };
 static const char *const route_names[R_COUNT] = {
     "healthz", "metrics", "shipments_post", "shipment_get", "scans", "score", "alerts",
     "recommendations", "settings_get", "settings_put", "model_activate", "shipments_list",
     "alert_ack", "webhooks_post", "webhooks_list", "webhook_get", "webhook_delete",
-    "webhook_deliveries", "webhook_redeliver", "other",
+    "webhook_deliveries", "webhook_redeliver", "inbound", "inbound_secret_put",
+    "inbound_secret_delete", "other",
 };
 
 struct drisk_server {
@@ -362,7 +365,7 @@ static enum MHD_Result route_scans(struct ctx *x, const cJSON *body)
         }
     }
     struct svc_ingest_result res;
-    if (svc_ingest(x->svc, x->who.merchant, in, (size_t)n, x->now, &res, &e)) {
+    if (svc_ingest(x->svc, x->who.merchant, NULL, in, (size_t)n, x->now, &res, &e)) {
         free(in);
         free(res.touched);
         return send_error(x->c, x->r, &e);
@@ -1218,6 +1221,212 @@ static enum MHD_Result route_webhook_deliveries(struct ctx *x, const char *rest)
     return page_send(x, o, &l, NULL);
 }
 
+/* ---- aggregator webhooks in ---- */
+
+/* PUT /v1/inbound/{provider}/secret {"secret"} (and DELETE): the secret the provider signs
+ * this merchant's webhooks with (Shippo: the URL token). */
+static enum MHD_Result route_inbound_secret(struct ctx *x, const char *rest, const cJSON *body)
+{
+    struct api_error e;
+    char name[16] = "";
+    const char *slash = strchr(rest, '/');
+    if (slash && (size_t)(slash - rest) < sizeof name)
+        memcpy(name, rest, (size_t)(slash - rest));
+    int provider = inbound_provider_parse(name);
+    if (provider < 0)
+        return api_fail(&e, 404, "not_found", "no provider \"%.20s\": use easypost, aftership "
+                        "or shippo", name),
+               send_error(x->c, x->r, &e);
+    const char *secret = NULL;
+    if (x->r->route == R_INBOUND_SECRET_PUT) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(body, "secret");
+        if (!cJSON_IsString(v) || strlen(v->valuestring) < 8 || strlen(v->valuestring) > 200)
+            return api_fail(&e, 400, "invalid_body", "send {\"secret\": \"...\"}: the webhook "
+                            "secret %s shows you (8 to 200 characters)", inbound_names[provider]),
+                   send_error(x->c, x->r, &e);
+        secret = v->valuestring;
+    }
+    struct drisk_error err = { 0 };
+    if (drisk_store_inbound_secret_put(x->st, x->who.merchant, inbound_names[provider], secret,
+                                       x->now, &err))
+        return api_fail(&e, 503, "store_unavailable", "the store failed: %s", err.msg),
+               send_error(x->c, x->r, &e);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "provider", inbound_names[provider]);
+    cJSON_AddBoolToObject(o, "configured", secret != NULL);
+    if (secret) { /* what to give the provider: the merchant is named in the URL */
+        char url[300];
+        snprintf(url, sizeof url, "/v1/inbound/%s?merchant=%s%s", inbound_names[provider],
+                 x->who.merchant, provider == INBOUND_SHIPPO ? "&token=SECRET" : "");
+        cJSON_AddStringToObject(o, "path", url);
+    }
+    return send_json(x->c, x->r, 200, o);
+}
+
+/* Who sends an aggregator's webhook: a merchant's key (a relay of the merchant's own), or
+ * ?merchant=M with the provider's signature made with M's secret. */
+static int inbound_caller(struct ctx *x, int provider, struct api_error *e)
+{
+    struct MHD_Connection *c = x->c;
+    if (MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION))
+        return authenticate(x->svc, x->st, c, &x->who, e) || need_merchant(&x->who, e) ? -1 : 0;
+    const char *m = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "merchant");
+    if (!m || !m[0] || strlen(m) >= sizeof x->who.merchant)
+        return api_fail(e, 401, "unauthorized", "name the merchant: give %s this URL with "
+                        "?merchant=M (see PUT /v1/inbound/%s/secret), or send a merchant's "
+                        "Authorization: Bearer KEY", inbound_names[provider], inbound_names[provider]);
+    char secret[256];
+    struct drisk_error err = { 0 };
+    enum drisk_status rc = drisk_store_inbound_secret(x->st, m, inbound_names[provider], secret,
+                                                      sizeof secret, &err);
+    if (rc == DRISK_ENOTFOUND)
+        return api_fail(e, 401, "unauthorized", "merchant \"%.60s\" has no %s secret: set it with "
+                        "PUT /v1/inbound/%s/secret", m, inbound_names[provider],
+                        inbound_names[provider]);
+    if (rc)
+        return api_fail(e, 503, "store_unavailable", "the store failed: %s", err.msg);
+    if (inbound_verify(provider, secret, MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                                     inbound_signature_header(provider)),
+                       MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "token"),
+                       x->r->body ? x->r->body : "", x->r->len, x->now, e))
+        return -1;
+    snprintf(x->who.merchant, sizeof x->who.merchant, "%s", m);
+    return 0;
+}
+
+/* POST /v1/inbound/{provider}: a tracking webhook as the provider sends it. The shipment
+ * (its tracking number as shipment_id) is created when new, its carrier estimate kept;
+ * the scans go in as POST /v1/scans would take them (idempotent). */
+static enum MHD_Result route_inbound(struct ctx *x, const char *name, const cJSON *body)
+{
+    struct api_error e;
+    int provider = inbound_provider_parse(name); /* known: dispatch checked */
+    struct inbound_update u;
+    if (inbound_read(provider, body, &u, &e))
+        return send_error(x->c, x->r, &e);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "provider", inbound_names[provider]);
+    if (u.ignored) { /* answered 2xx: the provider would retry anything else */
+        cJSON_AddStringToObject(o, "ignored", u.ignored);
+        inbound_update_free(&u);
+        return send_json(x->c, x->r, 200, o);
+    }
+    const char *tracking = cJSON_GetObjectItemCaseSensitive(u.shipment, "shipment_id")->valuestring;
+    struct drisk_shipment sh;
+    struct drisk_error err = { 0 };
+    int64_t row = 0;
+    int created = 0, rc = 0;
+    enum drisk_status f = drisk_store_find_shipment(x->st, x->who.merchant, tracking, &row, &err);
+    if (f == DRISK_OK) { /* known: only the carrier's estimate changes */
+        struct svc_shipment ls;
+        if ((rc = svc_read_shipment(x->st, row, &ls, &e)) == 0) {
+            sh = ls.sh;
+            svc_shipment_free(&ls);
+        }
+    } else if (f == DRISK_ENOTFOUND) {
+        /* new: promised by the merchant's date if the provider carries one, else the
+         * carrier's estimate, else the lane's learned transit, else 5 days */
+        created = 1;
+        cJSON *so = u.shipment;
+        if (!cJSON_GetObjectItemCaseSensitive(so, "created_at"))
+            api_add_ts(so, "created_at", x->now);
+        int64_t from = 0;
+        const char *why;
+        const char *ca = cJSON_GetObjectItemCaseSensitive(so, "created_at")->valuestring;
+        drisk_ts_parse(ca, strlen(ca), &from, &why);
+        int64_t promise = u.promise != DRISK_TS_NONE ? u.promise : u.carrier_eta;
+        if (promise == DRISK_TS_NONE || promise < from) {
+            struct drisk_shipment probe;
+            memset(&probe, 0, sizeof probe);
+            snprintf(probe.carrier, sizeof probe.carrier, "%s",
+                     cJSON_GetObjectItemCaseSensitive(so, "carrier")->valuestring);
+            snprintf(probe.service, sizeof probe.service, "%s",
+                     cJSON_GetObjectItemCaseSensitive(so, "service")->valuestring);
+            snprintf(probe.origin, sizeof probe.origin, "%s",
+                     cJSON_GetObjectItemCaseSensitive(so, "origin")->valuestring);
+            snprintf(probe.destination, sizeof probe.destination, "%s",
+                     cJSON_GetObjectItemCaseSensitive(so, "destination")->valuestring);
+            unsigned unseen;
+            double lane_h;
+            svc_network_facts(x->svc, &probe, x->now, &unseen, &lane_h);
+            promise = from + (int64_t)(isnan(lane_h) ? 5 * 86400.0 : lane_h * 3600.0);
+        }
+        api_add_ts(so, "promised_at", promise);
+        rc = api_shipment_from(so, x->who.merchant, 0, x->now, (struct api_where){ "shipment", -1 },
+                               &sh, &e);
+    } else {
+        rc = api_fail(&e, 503, "store_unavailable", "the store failed: %s", err.msg);
+    }
+    if (rc) {
+        cJSON_Delete(o);
+        inbound_update_free(&u);
+        return send_error(x->c, x->r, &e);
+    }
+    if (u.carrier_eta != DRISK_TS_NONE)
+        sh.carrier_eta = u.carrier_eta;
+    /* scans that do not pass the validator are reported, not stored: the rest of what the
+     * carrier said still counts, and a provider retrying a body that cannot change would
+     * gain nothing */
+    int n = cJSON_GetArraySize(u.scans), k = 0, i = 0;
+    struct svc_scan_in *in = malloc((size_t)(n ? n : 1) * sizeof *in);
+    if (!in) {
+        cJSON_Delete(o);
+        inbound_update_free(&u);
+        return api_fail(&e, 503, "out_of_memory", "out of memory"), send_error(x->c, x->r, &e);
+    }
+    for (const cJSON *sc = u.scans->child; sc; sc = sc->next, i++) {
+        struct api_error se;
+        int ok = api_scan_from(sc, x->who.merchant, tracking, (struct api_where){ "scans", i },
+                               &in[k], &se) == 0;
+        const char *why = ok ? NULL : se.message;
+        if (ok && in[k].scan.ts > x->now + 3600) {
+            ok = 0;
+            why = "more than an hour in the future: check the provider's time zone";
+        }
+        if (ok) {
+            k++;
+            continue;
+        }
+        cJSON *skip = cJSON_CreateObject();
+        cJSON_AddNumberToObject(skip, "index", i);
+        const cJSON *ev = cJSON_GetObjectItemCaseSensitive(sc, "event");
+        cJSON_AddStringToObject(skip, "status", cJSON_IsString(ev) ? ev->valuestring : "");
+        cJSON_AddStringToObject(skip, "why", why);
+        cJSON_AddItemToArray(u.skipped, skip);
+    }
+    struct svc_ingest_result res;
+    rc = svc_ingest(x->svc, x->who.merchant, &sh, in, (size_t)k, x->now, &res, &e);
+    free(in);
+    if (rc) {
+        free(res.touched);
+        cJSON_Delete(o);
+        inbound_update_free(&u);
+        return send_error(x->c, x->r, &e);
+    }
+    cJSON_AddStringToObject(o, "shipment_id", tracking);
+    cJSON_AddBoolToObject(o, "created", created);
+    api_add_ts(o, "carrier_eta", sh.carrier_eta > 0 ? sh.carrier_eta : DRISK_TS_NONE);
+    cJSON_AddNumberToObject(o, "received", n);
+    cJSON_AddNumberToObject(o, "inserted", (double)res.inserted);
+    cJSON_AddNumberToObject(o, "duplicates", (double)res.duplicates);
+    cJSON_AddItemToObject(o, "skipped", u.skipped);
+    u.skipped = NULL;
+    struct svc_model_set *m = svc_models_acquire(x->svc);
+    const int64_t zero[DRISK_TARGET_COUNT] = { 0, 0, 0 };
+    int scored = 0;
+    for (size_t t = 0; t < res.n_touched; t++)
+        if (res.touched[t].scored && res.touched[t].row == res.upserted) {
+            cJSON_AddItemToObject(o, "risk", api_risk_json(&res.touched[t].risk, m ? m->scorer.id : zero));
+            scored = 1;
+        }
+    if (!scored)
+        cJSON_AddNullToObject(o, "risk");
+    svc_models_release(m);
+    free(res.touched);
+    inbound_update_free(&u);
+    return send_json(x->c, x->r, 200, o);
+}
+
 /* ---- dispatch ---- */
 
 /* HEAD is GET without the body (libmicrohttpd leaves the body out). */
@@ -1250,6 +1459,13 @@ static int route_of(const char *method, const char *url)
         return get ? R_SETTINGS_GET : strcmp(method, "PUT") == 0 ? R_SETTINGS_PUT : R_OTHER;
     if (strcmp(url, "/v1/webhooks") == 0)
         return post ? R_WEBHOOKS_POST : get ? R_WEBHOOKS_LIST : R_OTHER;
+    if (strncmp(url, "/v1/inbound/", 12) == 0 && url[12]) {
+        size_t len = strlen(url);
+        if (len > 7 && strcmp(url + len - 7, "/secret") == 0)
+            return strcmp(method, "PUT") == 0      ? R_INBOUND_SECRET_PUT
+                   : strcmp(method, "DELETE") == 0 ? R_INBOUND_SECRET_DELETE : R_OTHER;
+        return post && !strchr(url + 12, '/') ? R_INBOUND : R_OTHER;
+    }
     if (strncmp(url, "/v1/webhooks/", 13) == 0 && url[13]) {
         size_t len = strlen(url);
         if (len > 10 && strcmp(url + len - 10, "/redeliver") == 0)
@@ -1283,6 +1499,10 @@ static const char *allowed_methods(const char *url)
         return "GET, HEAD";
     if (strncmp(url, "/v1/models/", 11) == 0 || strncmp(url, "/v1/alerts/", 11) == 0)
         return "POST";
+    if (strncmp(url, "/v1/inbound/", 12) == 0) {
+        size_t len = strlen(url);
+        return len > 7 && strcmp(url + len - 7, "/secret") == 0 ? "PUT, DELETE" : "POST";
+    }
     if (strncmp(url, "/v1/webhooks/", 13) == 0) {
         size_t len = strlen(url);
         if (len > 10 && strcmp(url + len - 10, "/redeliver") == 0)
@@ -1311,6 +1531,21 @@ static enum MHD_Result dispatch(struct drisk_server *srv, struct MHD_Connection 
         return send_json(c, r, 200, health_json(srv));
     if (r->route == R_METRICS)
         return route_metrics(&x);
+    if (r->route == R_INBOUND) { /* signed by the provider, or a merchant's key */
+        cJSON *body = NULL;
+        int provider = inbound_provider_parse(url + 12);
+        if (provider < 0)
+            return api_fail(&e, 404, "not_found", "no provider \"%.20s\": use easypost, "
+                            "aftership or shippo", url + 12),
+                   send_error(c, r, &e);
+        if (!(x.st = svc_store(srv->svc, &e)) || inbound_caller(&x, provider, &e) ||
+            api_body_parse(r->body, r->len, &body, &e))
+            return send_error(c, r, &e);
+        snprintf(r->merchant, sizeof r->merchant, "%s", x.who.merchant);
+        enum MHD_Result ok = route_inbound(&x, url + 12, body);
+        cJSON_Delete(body);
+        return ok;
+    }
     if (!(x.st = svc_store(srv->svc, &e)) || authenticate(srv->svc, x.st, c, &x.who, &e))
         return send_error(c, r, &e);
     snprintf(r->merchant, sizeof r->merchant, "%s", x.who.merchant);
@@ -1326,7 +1561,7 @@ static enum MHD_Result dispatch(struct drisk_server *srv, struct MHD_Connection 
     cJSON *body = NULL;
     int wants_body = r->route == R_SHIPMENTS_POST || r->route == R_SCANS ||
                      r->route == R_SCORE || r->route == R_SETTINGS_PUT ||
-                     r->route == R_WEBHOOKS_POST;
+                     r->route == R_WEBHOOKS_POST || r->route == R_INBOUND_SECRET_PUT;
     if (wants_body && api_body_parse(r->body, r->len, &body, &e))
         return send_error(c, r, &e);
     enum MHD_Result ok;
@@ -1347,6 +1582,8 @@ static enum MHD_Result dispatch(struct drisk_server *srv, struct MHD_Connection 
     case R_WEBHOOK_DELETE:
     case R_WEBHOOK_REDELIVER: ok = route_webhook_one(&x, url + 13); break;
     case R_WEBHOOK_DELIVERIES: ok = route_webhook_deliveries(&x, url + 13); break;
+    case R_INBOUND_SECRET_PUT:
+    case R_INBOUND_SECRET_DELETE: ok = route_inbound_secret(&x, url + 12, body); break;
     default: ok = MHD_NO; break;
     }
     cJSON_Delete(body);

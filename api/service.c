@@ -679,8 +679,9 @@ static void relaxed(struct drisk_store *st, int on)
     drisk_store_set_synchronous(st, on ? 1 : 2);
 }
 
-int svc_ingest(struct svc *s, const char *merchant, const struct svc_scan_in *in, size_t n,
-               int64_t now, struct svc_ingest_result *res, struct api_error *e)
+int svc_ingest(struct svc *s, const char *merchant, const struct drisk_shipment *upsert,
+               const struct svc_scan_in *in, size_t n, int64_t now,
+               struct svc_ingest_result *res, struct api_error *e)
 {
     struct drisk_error err = { 0 };
     struct drisk_store *st = svc_store(s, e);
@@ -689,7 +690,7 @@ int svc_ingest(struct svc *s, const char *merchant, const struct svc_scan_in *in
     if (!st)
         return -1;
     struct new_scan *ns = malloc((n ? n : 1) * sizeof *ns);
-    int64_t *rows = malloc((n ? n : 1) * sizeof *rows);
+    int64_t *rows = malloc((n + 1) * sizeof *rows);
     struct svc_shipment *ls = NULL;
     size_t n_ns = 0, n_rows = 0;
     int rc = -1;
@@ -698,6 +699,12 @@ int svc_ingest(struct svc *s, const char *merchant, const struct svc_scan_in *in
         goto out;
     }
     if (drisk_store_begin(st, &err)) {
+        store_fail(e, &err);
+        goto out;
+    }
+    enum drisk_upsert what;
+    if (upsert && drisk_store_upsert_shipment(st, upsert, &res->upserted, &what, &err)) {
+        drisk_store_rollback(st);
         store_fail(e, &err);
         goto out;
     }
@@ -757,6 +764,13 @@ int svc_ingest(struct svc *s, const char *merchant, const struct svc_scan_in *in
             k++;
         if (k == n_rows)
             rows[n_rows++] = row;
+    }
+    if (upsert) { /* the shipment written first is re-scored too, scans or not */
+        size_t k = 0;
+        while (k < n_rows && rows[k] != res->upserted)
+            k++;
+        if (k == n_rows)
+            rows[n_rows++] = res->upserted;
     }
     ls = calloc(n_rows ? n_rows : 1, sizeof *ls);
     res->touched = calloc(n_rows ? n_rows : 1, sizeof *res->touched);

@@ -118,6 +118,7 @@ struct svc_touched {
 };
 
 struct svc_ingest_result {
+    int64_t upserted; /* the row of the shipment written first, if one was */
     size_t received, inserted, duplicates;
     size_t n_touched;
     struct svc_touched *touched; /* malloc'd; free it */
@@ -125,10 +126,12 @@ struct svc_ingest_result {
 };
 
 /* Writes the scans of merchant in one durable transaction (idempotent; all or nothing),
- * feeds the new ones to the network, re-scores every touched shipment and updates its
- * risk, alerts and recommendation. -1 with e set. */
-int svc_ingest(struct svc *s, const char *merchant, const struct svc_scan_in *in, size_t n,
-               int64_t now, struct svc_ingest_result *res, struct api_error *e);
+ * after upserting the shipment upsert when not NULL (aggregator webhooks create or update
+ * the shipment their scans belong to), feeds the new scans to the network, re-scores
+ * every touched shipment and updates its risk, alerts and recommendation. -1 with e set. */
+int svc_ingest(struct svc *s, const char *merchant, const struct drisk_shipment *upsert,
+               const struct svc_scan_in *in, size_t n, int64_t now,
+               struct svc_ingest_result *res, struct api_error *e);
 
 /* Webhooks: fn(ctx) is called after a commit that queued webhook deliveries (the
  * caller of svc_refresh commits, then calls svc_events_committed). */

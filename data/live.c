@@ -29,6 +29,9 @@ enum {
     L_SHADOWS,
     L_SHADOW_PUT,
     L_ALERT_GET,
+    L_INBOUND_GET,
+    L_INBOUND_PUT,
+    L_INBOUND_DELETE,
     L_COUNT
 };
 
@@ -86,6 +89,14 @@ static const char *const sql[L_COUNT] = {
     [L_SHADOW_PUT] = "INSERT INTO shadow_scores(shipment_id, target, as_of, champion_id,"
                      " champion_score, champion_p90, shadow_id, shadow_score, shadow_p90)"
                      " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)",
+    [L_INBOUND_GET] = "SELECT i.secret FROM inbound_secrets i JOIN merchants m"
+                      " ON m.id = i.merchant_id WHERE m.name = ?1 AND i.provider = ?2",
+    [L_INBOUND_PUT] = "INSERT INTO inbound_secrets(merchant_id, provider, secret, created_at)"
+                      " SELECT id, ?2, ?3, ?4 FROM merchants WHERE name = ?1"
+                      " ON CONFLICT(merchant_id, provider) DO UPDATE SET secret = excluded.secret,"
+                      " created_at = excluded.created_at",
+    [L_INBOUND_DELETE] = "DELETE FROM inbound_secrets WHERE provider = ?2"
+                         " AND merchant_id = (SELECT id FROM merchants WHERE name = ?1)",
     [L_ALERT_GET] = "SELECT " ALERT_COLS " FROM alerts a JOIN shipments s ON s.id = a.shipment_id"
                     " WHERE a.id = ?1",
 };
@@ -575,3 +586,50 @@ enum drisk_status drisk_store_shadow_iterate(struct drisk_store *store, enum dri
     return s == SQLITE_DONE ? DRISK_OK : fail(store, "reading shadow scores", err);
 }
 
+
+/* ---- aggregator webhooks' secrets ---- */
+
+enum drisk_status drisk_store_inbound_secret(struct drisk_store *store, const char *merchant,
+                                             const char *provider, char *out, size_t cap,
+                                             struct drisk_error *err)
+{
+    sqlite3_stmt *st = stmt(store, L_INBOUND_GET, err);
+    if (!st)
+        return DRISK_EIO;
+    sqlite3_bind_text(st, 1, merchant, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, provider, -1, SQLITE_STATIC);
+    int s = sqlite3_step(st);
+    if (s == SQLITE_ROW)
+        drisk_store_copy_col(st, 0, out, cap);
+    sqlite3_reset(st);
+    if (s == SQLITE_ROW)
+        return DRISK_OK;
+    return s == SQLITE_DONE ? DRISK_ENOTFOUND : fail(store, "reading an inbound secret", err);
+}
+
+enum drisk_status drisk_store_inbound_secret_put(struct drisk_store *store, const char *merchant,
+                                                 const char *provider, const char *secret,
+                                                 int64_t now, struct drisk_error *err)
+{
+    enum drisk_status rc = drisk_store_begin(store, err);
+    if (rc)
+        return rc;
+    int64_t mid;
+    sqlite3_stmt *st = NULL;
+    if ((rc = drisk_store_merchant(store, merchant, &mid, err)) ||
+        !(st = stmt(store, secret ? L_INBOUND_PUT : L_INBOUND_DELETE, err))) {
+        drisk_store_rollback(store);
+        return rc ? rc : DRISK_EIO;
+    }
+    sqlite3_bind_text(st, 1, merchant, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, provider, -1, SQLITE_STATIC);
+    if (secret) {
+        sqlite3_bind_text(st, 3, secret, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 4, now);
+    }
+    if ((rc = drisk_store_run(store, st, "storing an inbound secret", err))) {
+        drisk_store_rollback(store);
+        return rc;
+    }
+    return drisk_store_commit(store, err);
+}

@@ -158,6 +158,19 @@ enum drisk_status drisk_store_settings_get(struct drisk_store *store, const char
 enum drisk_status drisk_store_settings_put(struct drisk_store *store, const char *merchant,
                                            const char *json, struct drisk_error *err);
 
+/* ---- aggregator webhooks in: each merchant's secret per provider ---- */
+
+/* Copies the merchant's secret for provider ("easypost", "aftership", "shippo") into out;
+ * DRISK_ENOTFOUND (err untouched) when none is set. */
+enum drisk_status drisk_store_inbound_secret(struct drisk_store *store, const char *merchant,
+                                             const char *provider, char *out, size_t cap,
+                                             struct drisk_error *err);
+/* Sets (secret non-NULL) or removes (NULL) the merchant's secret for provider, creating
+ * the merchant if new; its own transaction. */
+enum drisk_status drisk_store_inbound_secret_put(struct drisk_store *store, const char *merchant,
+                                                 const char *provider, const char *secret,
+                                                 int64_t now, struct drisk_error *err);
+
 /* ---- models ---- */
 
 /* The active model id of late, lost and eta (0 when none). */

@@ -119,19 +119,10 @@ enum drisk_status drisk_webhook_create(struct drisk_store *store, const char *me
         return rc;
     /* the merchant exists from its first shipment, setting or endpoint */
     sqlite3 *db = drisk_store_sqlite(store);
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(db, "INSERT OR IGNORE INTO merchants(name) VALUES (?1)", -1, &st,
-                           NULL) != SQLITE_OK) {
-        rc = drisk_store_fail(store, "adding a webhook", err);
+    sqlite3_stmt *st;
+    int64_t mid;
+    if ((rc = drisk_store_merchant(store, merchant, &mid, err)))
         goto out;
-    }
-    sqlite3_bind_text(st, 1, merchant, -1, SQLITE_STATIC);
-    int r = sqlite3_step(st);
-    sqlite3_finalize(st);
-    if (r != SQLITE_DONE) {
-        rc = drisk_store_fail(store, "adding a webhook", err);
-        goto out;
-    }
     if (!(st = stmt(store, O_COUNT_HOOKS, err))) {
         rc = err->status;
         goto out;

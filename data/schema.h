@@ -178,6 +178,16 @@ static const char *const drisk_migrations[] = {
     "CREATE INDEX webhook_deliveries_line ON webhook_deliveries(webhook_id, shipment_id, id)"
     "  WHERE status = 'pending';"
     "CREATE INDEX webhook_deliveries_log ON webhook_deliveries(webhook_id, id);",
+    /* 6: aggregator webhooks in. The carrier's own estimated delivery, kept as data; and
+     * each merchant's secret per provider, to verify what arrives at /v1/inbound/... */
+    "ALTER TABLE shipments ADD COLUMN carrier_eta INTEGER;"
+    "CREATE TABLE inbound_secrets ("
+    "  merchant_id INTEGER NOT NULL REFERENCES merchants(id),"
+    "  provider TEXT NOT NULL CHECK (provider IN ('easypost','aftership','shippo')),"
+    "  secret TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  PRIMARY KEY (merchant_id, provider)"
+    ");",
 };
 
 #define DRISK_SCHEMA_VERSION ((int)(sizeof drisk_migrations / sizeof drisk_migrations[0]))

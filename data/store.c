@@ -41,7 +41,7 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_MERCHANT_INSERT] = "INSERT INTO merchants(name) VALUES (?1)",
     [ST_SHIPMENT_FIND_FULL] =
         "SELECT id, order_id, carrier, service, origin, destination, weight_kg,"
-        " declared_value, created_at, promised_at, delivered_at, outcome"
+        " declared_value, created_at, promised_at, delivered_at, outcome, carrier_eta"
         " FROM shipments WHERE merchant_id = ?1 AND shipment_key = ?2",
     [ST_SHIPMENT_FIND] =
         "SELECT s.id FROM shipments s JOIN merchants m ON m.id = s.merchant_id"
@@ -49,12 +49,13 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_SHIPMENT_FIND_ANY] = "SELECT id FROM shipments WHERE shipment_key = ?1 LIMIT 2",
     [ST_SHIPMENT_INSERT] =
         "INSERT INTO shipments(merchant_id, shipment_key, order_id, carrier, service, origin,"
-        " destination, weight_kg, declared_value, created_at, promised_at, delivered_at, outcome)"
-        " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13)",
+        " destination, weight_kg, declared_value, created_at, promised_at, delivered_at, outcome,"
+        " carrier_eta) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14)",
     [ST_SHIPMENT_UPDATE] =
         "UPDATE shipments SET order_id=?3, carrier=?4, service=?5, origin=?6, destination=?7,"
         " weight_kg=?8, declared_value=?9, created_at=?10, promised_at=?11, delivered_at=?12,"
-        " outcome=?13 WHERE merchant_id = ?1 AND shipment_key = ?2",
+        " outcome=?13, carrier_eta = coalesce(?14, carrier_eta)"
+        " WHERE merchant_id = ?1 AND shipment_key = ?2",
     [ST_SCAN_INSERT] =
         "INSERT OR IGNORE INTO scans(shipment_id, ts, event, location_id, reason, description)"
         " VALUES (?1,?2,?3,?4,?5,?6)",
@@ -378,8 +379,8 @@ void drisk_store_set_cache_bytes(struct drisk_store *store, int64_t bytes)
     sqlite3_exec(store->db, sql, NULL, NULL, NULL);
 }
 
-static enum drisk_status merchant_id(struct drisk_store *store, const char *name, int64_t *id,
-                                     struct drisk_error *err)
+enum drisk_status drisk_store_merchant(struct drisk_store *store, const char *name, int64_t *id,
+                                       struct drisk_error *err)
 {
     if (store->merchant_name[0] && strcmp(store->merchant_name, name) == 0) {
         *id = store->merchant_id;
@@ -442,6 +443,10 @@ static void bind_shipment(sqlite3_stmt *st, int64_t mid, const struct drisk_ship
     else
         sqlite3_bind_int64(st, 12, sh->delivered_at);
     bind_opt_text(st, 13, drisk_outcome_name(sh->outcome));
+    if (sh->carrier_eta > 0) /* none is DRISK_TS_NONE, or 0 where a caller zeroed the struct */
+        sqlite3_bind_int64(st, 14, sh->carrier_eta);
+    else
+        sqlite3_bind_null(st, 14);
 }
 
 static int text_eq(sqlite3_stmt *st, int col, const char *s)
@@ -472,7 +477,8 @@ static int shipment_unchanged(sqlite3_stmt *st, const struct drisk_shipment *sh)
            text_eq(st, 5, sh->destination) && double_eq(st, 6, sh->weight_kg) &&
            double_eq(st, 7, sh->declared_value) && ts_eq(st, 8, sh->created_at) &&
            ts_eq(st, 9, sh->promised_at) && ts_eq(st, 10, sh->delivered_at) &&
-           text_eq(st, 11, drisk_outcome_name(sh->outcome));
+           text_eq(st, 11, drisk_outcome_name(sh->outcome)) &&
+           (sh->carrier_eta <= 0 || ts_eq(st, 12, sh->carrier_eta)); /* none keeps the stored */
 }
 
 enum drisk_status drisk_store_upsert_shipment(struct drisk_store *store,
@@ -481,7 +487,7 @@ enum drisk_status drisk_store_upsert_shipment(struct drisk_store *store,
                                               struct drisk_error *err)
 {
     int64_t mid = 0;
-    enum drisk_status rc = merchant_id(store, sh->merchant, &mid, err);
+    enum drisk_status rc = drisk_store_merchant(store, sh->merchant, &mid, err);
     if (rc)
         return rc;
     sqlite3_stmt *st = store->stmt[ST_SHIPMENT_FIND_FULL];
@@ -607,6 +613,8 @@ void drisk_store_read_shipment(sqlite3_stmt *st, struct drisk_shipment *sh)
     sh->outcome = oc ? drisk_outcome_parse((const char *)oc, strlen((const char *)oc)) : 0;
     if (sh->outcome < 0)
         sh->outcome = 0;
+    sh->carrier_eta =
+        sqlite3_column_type(st, 14) == SQLITE_NULL ? DRISK_TS_NONE : sqlite3_column_int64(st, 14);
 }
 
 enum drisk_status drisk_store_iterate(struct drisk_store *store,
@@ -675,7 +683,8 @@ enum drisk_status drisk_store_iterate(struct drisk_store *store,
             have = 1;
             n = 0;
         }
-        if (sqlite3_column_type(st, 14) == SQLITE_NULL)
+        enum { S = DRISK_SHIPMENT_NCOLS }; /* the scan's columns follow the shipment's */
+        if (sqlite3_column_type(st, S) == SQLITE_NULL)
             continue; /* a shipment without scans */
         if (n == cap) {
             if (cap >= DRISK_MAX_SCANS_PER_SHIPMENT) {
@@ -697,12 +706,12 @@ enum drisk_status drisk_store_iterate(struct drisk_store *store,
             cap = ncap;
         }
         struct drisk_scan *sc = &scans[n++];
-        sc->ts = sqlite3_column_int64(st, 14);
-        sc->event = sqlite3_column_int(st, 15);
-        sc->reason = sqlite3_column_int(st, 16);
-        drisk_store_copy_col(st, 17, sc->location, sizeof sc->location);
-        drisk_store_copy_col(st, 18, sc->description, sizeof sc->description);
-        sc->location_id = sqlite3_column_int64(st, 19);
+        sc->ts = sqlite3_column_int64(st, S);
+        sc->event = sqlite3_column_int(st, S + 1);
+        sc->reason = sqlite3_column_int(st, S + 2);
+        drisk_store_copy_col(st, S + 3, sc->location, sizeof sc->location);
+        drisk_store_copy_col(st, S + 4, sc->description, sizeof sc->description);
+        sc->location_id = sqlite3_column_int64(st, S + 5);
     }
 out:
     if (by_id)
@@ -1169,7 +1178,7 @@ enum drisk_status drisk_store_key_add(struct drisk_store *store, const char *mer
                                DRISK_ID_MAX - 1);
     if ((rc = drisk_store_begin(store, err)))
         return rc;
-    if (has_merchant && (rc = merchant_id(store, merchant, &mid, err)))
+    if (has_merchant && (rc = drisk_store_merchant(store, merchant, &mid, err)))
         goto fail;
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(store->db, "INSERT INTO api_keys(merchant_id, key_hash, admin, "

@@ -14,6 +14,10 @@
 sqlite3 *drisk_store_sqlite(struct drisk_store *store);
 sqlite3_stmt **drisk_store_live_stmts(struct drisk_store *store);
 
+/* The id of merchant name, created if new (in the caller's transaction, if any). */
+enum drisk_status drisk_store_merchant(struct drisk_store *store, const char *name, int64_t *id,
+                                       struct drisk_error *err);
+
 /* Slot i's statement, prepared from sql on first use, bindings cleared; NULL with err
  * set. */
 sqlite3_stmt *drisk_store_slot(struct drisk_store *store, int i, const char *sql,
@@ -54,8 +58,8 @@ void drisk_store_copy_col(sqlite3_stmt *st, int col, char *dst, size_t cap);
 #define DRISK_SHIPMENT_COLS                                                               \
     "s.id, m.name, s.shipment_key, s.order_id, s.carrier, s.service, s.origin,"          \
     " s.destination, s.weight_kg, s.declared_value, s.created_at, s.promised_at,"       \
-    " s.delivered_at, s.outcome"
-#define DRISK_SHIPMENT_NCOLS 14
+    " s.delivered_at, s.outcome, s.carrier_eta"
+#define DRISK_SHIPMENT_NCOLS 15
 void drisk_store_read_shipment(sqlite3_stmt *st, struct drisk_shipment *sh);
 
 #endif

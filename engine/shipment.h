@@ -30,6 +30,9 @@ struct drisk_shipment {
     int64_t promised_at;
     int64_t delivered_at; /* DRISK_TS_NONE when absent */
     int outcome;          /* enum drisk_outcome */
+    int64_t carrier_eta;  /* the carrier's own estimated delivery (aggregator webhooks:
+                           * EasyPost est_delivery_date, AfterShip expected_delivery, Shippo
+                           * eta); DRISK_TS_NONE, or 0 in a zeroed struct, when unknown */
 };
 
 struct drisk_scan {

@@ -66,6 +66,29 @@ static const struct alias {
     /* Shippo statuses (DELIVERED and FAILURE as above). */
     { "transit", DRISK_EVENT_IN_TRANSIT },
     { "returned", DRISK_EVENT_RETURN_TO_SENDER },
+    /* Finer codes the aggregator webhooks carry beside the status (api/inbound.c reads
+     * them first): EasyPost status_detail, Shippo substatus.code, AfterShip subtags whose
+     * meaning differs from their tag. Those that name a reason, not an event (weather_delay,
+     * delayed, ...), are left to drisk_reason_parse. */
+    { "receivedatoriginfacility", DRISK_EVENT_PICKED_UP },
+    { "departedoriginfacility", DRISK_EVENT_DEPARTED_FACILITY },
+    { "arrivedatdestinationfacility", DRISK_EVENT_ARRIVED_AT_FACILITY },
+    { "receivedatdestinationfacility", DRISK_EVENT_ARRIVED_AT_FACILITY },
+    { "informationreceived", DRISK_EVENT_LABEL_CREATED },
+    { "packageaccepted", DRISK_EVENT_PICKED_UP },
+    { "packagearrived", DRISK_EVENT_ARRIVED_AT_FACILITY },
+    { "packagedeparted", DRISK_EVENT_DEPARTED_FACILITY },
+    { "packageprocessing", DRISK_EVENT_IN_TRANSIT },
+    { "packageprocessed", DRISK_EVENT_IN_TRANSIT },
+    { "pickupavailable", DRISK_EVENT_AVAILABLE_FOR_PICKUP },
+    { "noticeleft", DRISK_EVENT_DELIVERY_ATTEMPTED },
+    { "packagelost", DRISK_EVENT_LOST },
+    { "packageundeliverable", DRISK_EVENT_EXCEPTION },
+    { "packagedisposed", DRISK_EVENT_EXCEPTION },
+    { "packagedamaged", DRISK_EVENT_EXCEPTION },
+    { "exception010", DRISK_EVENT_RETURN_TO_SENDER }, /* AfterShip: returning to sender */
+    { "exception011", DRISK_EVENT_RETURN_TO_SENDER }, /* returned to sender */
+    { "exception013", DRISK_EVENT_LOST },             /* shipment lost */
 };
 
 /* Lowercases s without separators into out (cap bytes); returns the length, or -1 if

@@ -141,6 +141,28 @@ static void test_vocabulary(void)
     CHECK(ev("RETURNED") == DRISK_EVENT_RETURN_TO_SENDER);
     CHECK(ev("FAILURE") == DRISK_EVENT_EXCEPTION);
     CHECK(ev("Out-For-Delivery") == DRISK_EVENT_OUT_FOR_DELIVERY);
+    /* the finer codes of the aggregators' webhooks */
+    CHECK(ev("received_at_origin_facility") == DRISK_EVENT_PICKED_UP);
+    CHECK(ev("departed_origin_facility") == DRISK_EVENT_DEPARTED_FACILITY);
+    CHECK(ev("arrived_at_destination_facility") == DRISK_EVENT_ARRIVED_AT_FACILITY);
+    CHECK(ev("received_at_destination_facility") == DRISK_EVENT_ARRIVED_AT_FACILITY);
+    CHECK(ev("information_received") == DRISK_EVENT_LABEL_CREATED);
+    CHECK(ev("package_accepted") == DRISK_EVENT_PICKED_UP);
+    CHECK(ev("package_arrived") == DRISK_EVENT_ARRIVED_AT_FACILITY);
+    CHECK(ev("package_departed") == DRISK_EVENT_DEPARTED_FACILITY);
+    CHECK(ev("package_processing") == DRISK_EVENT_IN_TRANSIT);
+    CHECK(ev("package_processed") == DRISK_EVENT_IN_TRANSIT);
+    CHECK(ev("pickup_available") == DRISK_EVENT_AVAILABLE_FOR_PICKUP);
+    CHECK(ev("notice_left") == DRISK_EVENT_DELIVERY_ATTEMPTED);
+    CHECK(ev("package_lost") == DRISK_EVENT_LOST);
+    CHECK(ev("package_undeliverable") == DRISK_EVENT_EXCEPTION);
+    CHECK(ev("package_disposed") == DRISK_EVENT_EXCEPTION);
+    CHECK(ev("package_damaged") == DRISK_EVENT_EXCEPTION);
+    CHECK(ev("Exception_010") == DRISK_EVENT_RETURN_TO_SENDER);
+    CHECK(ev("Exception_011") == DRISK_EVENT_RETURN_TO_SENDER);
+    CHECK(ev("Exception_013") == DRISK_EVENT_LOST);
+    CHECK(ev("Exception_005") == DRISK_EVENT_EXCEPTION);
+    CHECK(ev("weather_delay") == 0 && ev("status_update") == 0 && ev("delayed") == 0);
     /* unknown */
     CHECK(ev("") == 0);
     CHECK(ev("unknown") == 0);

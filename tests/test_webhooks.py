@@ -13,26 +13,20 @@ each other's events; loopback, private and non-http(s) endpoints are refused unl
 --webhook-allow-private, also when a name only resolves to loopback at connection time.
 Every API response is logged to TMPDIR/responses.jsonl and every event body received to
 TMPDIR/events.jsonl, for tests/spec_check.py."""
-import hashlib, hmac, http.server, json, os, shutil, signal, socket, subprocess, sys, threading
-import time, urllib.error, urllib.request
+import hashlib, hmac, http.server, json, os, shutil, socket, subprocess, sys, threading, time
+import urllib.request
+
+from drisk_harness import FAILS, Server as _Server, check, free_port, iso, key_for as _key_for, wait_for
 
 DRISK, TMP = sys.argv[1], sys.argv[2]
-FAILS = []
 
 
-def check(cond, what):
-    if not cond:
-        FAILS.append(what)
-        print("FAIL:", what, flush=True)
-    return cond
+def Server(db, extra=()):
+    return _Server(DRISK, db, TMP, extra)
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
+def key_for(db, merchant):
+    return _key_for(DRISK, db, merchant)
 
 
 # ---- the receiver ----
@@ -104,67 +98,6 @@ class Receiver:
     def stop(self):
         self.srv.shutdown()
         self.srv.server_close()
-
-
-# ---- the server ----
-
-class Server:
-    def __init__(self, db, extra=()):
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.log = open(os.path.join(TMP, f"serve-{self.port}.log"), "w")
-        self.p = subprocess.Popen([DRISK, "serve", "--db", db, "--listen", f"127.0.0.1:{self.port}",
-                                   "--sweep", "0", "--access-log", "none", *extra],
-                                  stdout=self.log, stderr=self.log)
-        for _ in range(200):
-            try:
-                urllib.request.urlopen(self.base + "/healthz", timeout=1).read()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise SystemExit("drisk serve did not come up")
-
-    def call(self, method, path, key, body=None):
-        data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.base + path, data=data, method=method,
-                                     headers={"Authorization": "Bearer " + key,
-                                              "Content-Type": "application/json"})
-        try:
-            with urllib.request.urlopen(req, timeout=30) as r:
-                status, ct, text = r.status, r.headers.get("Content-Type"), r.read().decode()
-        except urllib.error.HTTPError as e:
-            status, ct, text = e.code, e.headers.get("Content-Type"), e.read().decode()
-        with open(os.path.join(TMP, "responses.jsonl"), "a") as f:
-            f.write(json.dumps({"method": method, "path": path.split("?")[0], "status": status,
-                                "content_type": ct, "body": text}) + "\n")
-        return status, (json.loads(text) if text else None)
-
-    def kill9(self):
-        self.p.send_signal(signal.SIGKILL)
-        self.p.wait()
-
-    def stop(self):
-        self.p.terminate()
-        self.p.wait(timeout=30)
-
-
-def wait_for(cond, seconds, what):
-    end = time.time() + seconds
-    while time.time() < end:
-        if cond():
-            return True
-        time.sleep(0.05)
-    return check(False, "timed out waiting for " + what)
-
-
-def key_for(db, merchant):
-    out = subprocess.run([DRISK, "keys", "--db", db, "create", "--merchant", merchant, "--json"],
-                         check=True, capture_output=True, text=True).stdout
-    return json.loads(out)["key"]
-
-
-def iso(t):
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
 
 
 def shipment(srv, key, sid):
