@@ -289,6 +289,7 @@ static const struct setting settings_table[] = {
     S(reship_cost, 0, 1e9),   S(notify_cost, 0, 1e9),     S(lost_customer_cost, 0, 1e9),
     S(churn_if_lost, 0, 1),   S(churn_if_late, 0, 1),     S(notify_effect, 0, 1),
     S(refund_ratio, 0, 10),   S(claim_cost, 0, 1e9),      S(claim_success, 0, 1),
+    S(claim_prior_n, 0, 1e6),
 };
 #undef S
 
@@ -687,6 +688,15 @@ cJSON *api_rec_json(const struct drisk_rec_row *r)
     cJSON_AddStringToObject(o, "why", r->why);
     api_add_ts(o, "created_at", r->created_at);
     api_add_ts(o, "updated_at", r->updated_at);
+    cJSON_AddStringToObject(o, "status", r->open ? "open" : "closed");
+    if (r->outcome[0]) { /* what the merchant last reported doing with it */
+        cJSON *oc = cJSON_AddObjectToObject(o, "outcome");
+        cJSON_AddStringToObject(oc, "outcome", r->outcome);
+        api_add_num(oc, "amount", r->outcome_amount);
+        api_add_ts(oc, "at", r->outcome_at);
+    } else {
+        cJSON_AddNullToObject(o, "outcome");
+    }
     return o;
 }
 

@@ -37,15 +37,15 @@ enum route {
     R_HEALTHZ, R_METRICS, R_SHIPMENTS_POST, R_SHIPMENT_GET, R_SCANS, R_SCORE, R_ALERTS,
     R_RECS, R_SETTINGS_GET, R_SETTINGS_PUT, R_ACTIVATE, R_SHIPMENTS_LIST, R_ALERT_ACK,
     R_WEBHOOKS_POST, R_WEBHOOKS_LIST, R_WEBHOOK_GET, R_WEBHOOK_DELETE, R_WEBHOOK_DELIVERIES,
-    R_WEBHOOK_REDELIVER, R_INBOUND, R_INBOUND_SECRET_PUT, R_INBOUND_SECRET_DELETE, R_OTHER,
-    R_COUNT
+    R_WEBHOOK_REDELIVER, R_INBOUND, R_INBOUND_SECRET_PUT, R_INBOUND_SECRET_DELETE,
+    R_REC_OUTCOME, R_OTHER, R_COUNT
 };
 static const char *const route_names[R_COUNT] = {
     "healthz", "metrics", "shipments_post", "shipment_get", "scans", "score", "alerts",
     "recommendations", "settings_get", "settings_put", "model_activate", "shipments_list",
     "alert_ack", "webhooks_post", "webhooks_list", "webhook_get", "webhook_delete",
     "webhook_deliveries", "webhook_redeliver", "inbound", "inbound_secret_put",
-    "inbound_secret_delete", "other",
+    "inbound_secret_delete", "recommendation_outcome", "other",
 };
 
 struct drisk_server {
@@ -846,6 +846,57 @@ static int add_rec(const struct drisk_rec_row *r, void *ctx)
     return 0;
 }
 
+/* POST /v1/recommendations/{id}/outcome {"outcome", "amount", "note"}: what the merchant
+ * did with it; settled claims (claim_paid, claim_denied) feed the carrier's observed claim
+ * success into later recommendations (docs/POLICY.md). */
+static enum MHD_Result route_rec_outcome(struct ctx *x, const char *rest, const cJSON *body)
+{
+    struct api_error e;
+    char *end;
+    errno = 0;
+    long long id = strtoll(rest, &end, 10);
+    if (end == rest || strcmp(end, "/outcome") != 0 || errno || id <= 0)
+        return api_fail(&e, 404, "not_found", "no recommendation \"%.40s\"", rest),
+               send_error(x->c, x->r, &e);
+    const cJSON *oc = cJSON_GetObjectItemCaseSensitive(body, "outcome");
+    const cJSON *am = cJSON_GetObjectItemCaseSensitive(body, "amount");
+    const cJSON *note = cJSON_GetObjectItemCaseSensitive(body, "note");
+    const char *const *names = drisk_rec_outcome_names();
+    const char *outcome = NULL;
+    for (size_t i = 0; cJSON_IsString(oc) && names[i]; i++)
+        if (strcmp(oc->valuestring, names[i]) == 0)
+            outcome = names[i];
+    if (!cJSON_IsObject(body) || !outcome)
+        return api_fail(&e, 400, "invalid_body", "send {\"outcome\": \"accepted\" | \"dismissed\" "
+                        "| \"claim_filed\" | \"claim_paid\" | \"claim_denied\"} (claim_paid with "
+                        "\"amount\", what the carrier paid)"),
+               send_error(x->c, x->r, &e);
+    int paid = strcmp(outcome, "claim_paid") == 0;
+    if (paid && !(cJSON_IsNumber(am) && am->valuedouble >= 0 && am->valuedouble <= 1e9))
+        return api_fail(&e, 422, "invalid_field", "amount: claim_paid needs the amount the "
+                        "carrier paid, a number from 0 to 1e9"),
+               send_error(x->c, x->r, &e);
+    if (!paid && am && !cJSON_IsNull(am))
+        return api_fail(&e, 422, "invalid_field", "amount: only claim_paid carries an amount"),
+               send_error(x->c, x->r, &e);
+    if (note && !cJSON_IsNull(note) && (!cJSON_IsString(note) || strlen(note->valuestring) > 500))
+        return api_fail(&e, 422, "invalid_field", "note: a string of at most 500 bytes"),
+               send_error(x->c, x->r, &e);
+    struct drisk_rec_row rec;
+    struct drisk_error err = { 0 };
+    enum drisk_status rc = drisk_store_rec_outcome(
+        x->st, x->who.merchant, id, outcome, paid ? am->valuedouble : NAN,
+        cJSON_IsString(note) ? note->valuestring : NULL, x->now, &rec, &err);
+    if (rc == DRISK_ENOTFOUND) /* another merchant's is not there either */
+        return api_fail(&e, 404, "not_found", "%s", err.msg), send_error(x->c, x->r, &e);
+    if (rc)
+        return api_fail(&e, 503, "store_unavailable", "the store failed: %s", err.msg),
+               send_error(x->c, x->r, &e);
+    if (paid || strcmp(outcome, "claim_denied") == 0)
+        svc_settings_changed(x->svc); /* the carrier's claim success moved */
+    return send_json(x->c, x->r, 200, api_rec_json(&rec));
+}
+
 /* POST /v1/alerts/{id}/ack: the merchant has seen the alert (the first time counts). */
 static enum MHD_Result route_alert_ack(struct ctx *x, const char *rest)
 {
@@ -1455,6 +1506,11 @@ static int route_of(const char *method, const char *url)
     }
     if (strcmp(url, "/v1/recommendations") == 0)
         return get ? R_RECS : R_OTHER;
+    if (strncmp(url, "/v1/recommendations/", 20) == 0) {
+        size_t len = strlen(url);
+        if (len > 28 && strcmp(url + len - 8, "/outcome") == 0)
+            return post ? R_REC_OUTCOME : R_OTHER;
+    }
     if (strcmp(url, "/v1/settings") == 0)
         return get ? R_SETTINGS_GET : strcmp(method, "PUT") == 0 ? R_SETTINGS_PUT : R_OTHER;
     if (strcmp(url, "/v1/webhooks") == 0)
@@ -1497,7 +1553,8 @@ static const char *allowed_methods(const char *url)
             return paths[i].allow;
     if (strncmp(url, "/v1/shipments/", 14) == 0 && url[14])
         return "GET, HEAD";
-    if (strncmp(url, "/v1/models/", 11) == 0 || strncmp(url, "/v1/alerts/", 11) == 0)
+    if (strncmp(url, "/v1/models/", 11) == 0 || strncmp(url, "/v1/alerts/", 11) == 0 ||
+        strncmp(url, "/v1/recommendations/", 20) == 0)
         return "POST";
     if (strncmp(url, "/v1/inbound/", 12) == 0) {
         size_t len = strlen(url);
@@ -1561,7 +1618,8 @@ static enum MHD_Result dispatch(struct drisk_server *srv, struct MHD_Connection 
     cJSON *body = NULL;
     int wants_body = r->route == R_SHIPMENTS_POST || r->route == R_SCANS ||
                      r->route == R_SCORE || r->route == R_SETTINGS_PUT ||
-                     r->route == R_WEBHOOKS_POST || r->route == R_INBOUND_SECRET_PUT;
+                     r->route == R_WEBHOOKS_POST || r->route == R_INBOUND_SECRET_PUT ||
+                     r->route == R_REC_OUTCOME;
     if (wants_body && api_body_parse(r->body, r->len, &body, &e))
         return send_error(c, r, &e);
     enum MHD_Result ok;
@@ -1574,6 +1632,7 @@ static enum MHD_Result dispatch(struct drisk_server *srv, struct MHD_Connection 
     case R_SCORE: ok = route_score(&x, body); break;
     case R_ALERTS: ok = route_list(&x, 1); break;
     case R_RECS: ok = route_list(&x, 0); break;
+    case R_REC_OUTCOME: ok = route_rec_outcome(&x, url + 20, body); break;
     case R_SETTINGS_GET: ok = route_settings(&x, NULL); break;
     case R_SETTINGS_PUT: ok = route_settings(&x, body); break;
     case R_WEBHOOKS_POST: ok = route_webhook_create(&x, body); break;

@@ -314,6 +314,10 @@ int svc_settings(struct svc *s, struct drisk_store *st, const char *merchant,
                   merchant, e->message);
         drisk_settings_default(out);
     }
+    /* the merchant's settled claims: each carrier's observed claim success */
+    if (drisk_store_claim_records(st, merchant, out->claims, DRISK_MAX_CLAIM_RECORDS,
+                                  &out->n_claims, &err))
+        return store_fail(e, &err);
     snprintf(c->merchant, sizeof c->merchant, "%s", merchant);
     c->settings = *out;
     c->gen = gen;

@@ -32,6 +32,7 @@ enum {
     L_INBOUND_GET,
     L_INBOUND_PUT,
     L_INBOUND_DELETE,
+    L_CLAIM_RECORDS,
     L_COUNT
 };
 
@@ -41,7 +42,11 @@ enum {
     " a.updated_at, a.cleared_at, a.message, a.acked_at"
 #define REC_COLS                                                                            \
     "r.id, r.shipment_id, s.shipment_key, r.created_at, r.updated_at, r.action, r.deadline," \
-    " r.costs, r.why"
+    " r.costs, r.why, o.outcome, o.amount, o.created_at, r.open"
+/* a recommendation's latest reported outcome, if any */
+#define REC_OUTCOME                                                                         \
+    " LEFT JOIN rec_outcomes o ON o.id = (SELECT max(x.id) FROM rec_outcomes x"            \
+    " WHERE x.recommendation_id = r.id)"
 
 static const char *const sql[L_COUNT] = {
     [L_SET_OUTCOME] = "UPDATE shipments SET outcome = ?2, delivered_at = ?3"
@@ -76,9 +81,9 @@ static const char *const sql[L_COUNT] = {
     [L_REC_CLOSE] = "UPDATE recommendations SET open = 0, updated_at = ?2"
                     " WHERE shipment_id = ?1 AND open = 1",
     [L_REC_GET] = "SELECT " REC_COLS " FROM recommendations r JOIN shipments s"
-                  " ON s.id = r.shipment_id WHERE r.shipment_id = ?1 AND r.open = 1",
+                  " ON s.id = r.shipment_id" REC_OUTCOME " WHERE r.shipment_id = ?1 AND r.open = 1",
     [L_REC_LIST] = "SELECT " REC_COLS " FROM recommendations r JOIN shipments s"
-                   " ON s.id = r.shipment_id"
+                   " ON s.id = r.shipment_id" REC_OUTCOME
                    " WHERE r.merchant_id = (SELECT id FROM merchants WHERE name = ?1)"
                    " AND r.open = 1 AND r.action <> 'wait' AND r.id > ?2 ORDER BY r.id LIMIT ?3",
     [L_SETTINGS_GET] = "SELECT settings FROM merchants WHERE name = ?1",
@@ -97,6 +102,15 @@ static const char *const sql[L_COUNT] = {
                       " created_at = excluded.created_at",
     [L_INBOUND_DELETE] = "DELETE FROM inbound_secrets WHERE provider = ?2"
                          " AND merchant_id = (SELECT id FROM merchants WHERE name = ?1)",
+    [L_CLAIM_RECORDS] = "SELECT s.carrier, sum(o.outcome = 'claim_paid'),"
+                        " sum(o.outcome = 'claim_denied') FROM rec_outcomes o"
+                        " JOIN recommendations r ON r.id = o.recommendation_id"
+                        " JOIN shipments s ON s.id = r.shipment_id"
+                        " WHERE o.merchant_id = (SELECT id FROM merchants WHERE name = ?1)"
+                        " AND o.id = (SELECT max(x.id) FROM rec_outcomes x"
+                        " WHERE x.recommendation_id = o.recommendation_id"
+                        " AND x.outcome IN ('claim_paid', 'claim_denied'))"
+                        " GROUP BY s.carrier ORDER BY count(*) DESC",
     [L_ALERT_GET] = "SELECT " ALERT_COLS " FROM alerts a JOIN shipments s ON s.id = a.shipment_id"
                     " WHERE a.id = ?1",
 };
@@ -379,6 +393,10 @@ static void read_rec(sqlite3_stmt *st, struct drisk_rec_row *r)
     r->deadline = drisk_col_ts(st, 6);
     drisk_store_copy_col(st, 7, r->costs, sizeof r->costs);
     drisk_store_copy_col(st, 8, r->why, sizeof r->why);
+    drisk_store_copy_col(st, 9, r->outcome, sizeof r->outcome);
+    r->outcome_amount = real_col(st, 10);
+    r->outcome_at = drisk_col_ts(st, 11);
+    r->open = sqlite3_column_int(st, 12);
 }
 
 enum drisk_status drisk_store_rec_get(struct drisk_store *store, int64_t shipment,
@@ -632,4 +650,88 @@ enum drisk_status drisk_store_inbound_secret_put(struct drisk_store *store, cons
         return rc;
     }
     return drisk_store_commit(store, err);
+}
+
+/* ---- what the merchant did with a recommendation ---- */
+
+static const char *const rec_outcomes[] = { "accepted", "dismissed", "claim_filed", "claim_paid",
+                                            "claim_denied", NULL };
+
+const char *const *drisk_rec_outcome_names(void)
+{
+    return rec_outcomes;
+}
+
+enum drisk_status drisk_store_rec_outcome(struct drisk_store *store, const char *merchant,
+                                          int64_t id, const char *outcome, double amount,
+                                          const char *note, int64_t now,
+                                          struct drisk_rec_row *out, struct drisk_error *err)
+{
+    sqlite3 *db = drisk_store_sqlite(store);
+    sqlite3_stmt *st = NULL;
+    enum drisk_status rc = drisk_store_begin(store, err);
+    if (rc)
+        return rc;
+    if (sqlite3_prepare_v2(db, "INSERT INTO rec_outcomes(recommendation_id, merchant_id, outcome,"
+                           " amount, note, created_at) SELECT r.id, r.merchant_id, ?3, ?4, ?5, ?6"
+                           " FROM recommendations r WHERE r.id = ?1 AND r.merchant_id ="
+                           " (SELECT id FROM merchants WHERE name = ?2)", -1, &st, NULL) != SQLITE_OK) {
+        drisk_store_rollback(store);
+        return fail(store, "recording an outcome", err);
+    }
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_text(st, 2, merchant, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, outcome, -1, SQLITE_STATIC);
+    if (isnan(amount))
+        sqlite3_bind_null(st, 4);
+    else
+        sqlite3_bind_double(st, 4, amount);
+    drisk_bind_text(st, 5, note && note[0] ? note : NULL);
+    sqlite3_bind_int64(st, 6, now);
+    int r = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (r != SQLITE_DONE) {
+        drisk_store_rollback(store);
+        return fail(store, "recording an outcome", err);
+    }
+    if (sqlite3_changes(db) == 0) {
+        drisk_store_rollback(store);
+        return drisk_error_set(err, DRISK_ENOTFOUND, "no recommendation %lld: see GET "
+                               "/v1/recommendations", (long long)id);
+    }
+    if ((rc = drisk_store_commit(store, err)))
+        return rc;
+    if (sqlite3_prepare_v2(db, "SELECT " REC_COLS " FROM recommendations r JOIN shipments s"
+                           " ON s.id = r.shipment_id" REC_OUTCOME " WHERE r.id = ?1", -1, &st,
+                           NULL) != SQLITE_OK)
+        return fail(store, "reading a recommendation", err);
+    sqlite3_bind_int64(st, 1, id);
+    r = sqlite3_step(st);
+    if (r == SQLITE_ROW)
+        read_rec(st, out);
+    sqlite3_finalize(st);
+    return r == SQLITE_ROW ? DRISK_OK : fail(store, "reading a recommendation", err);
+}
+
+enum drisk_status drisk_store_claim_records(struct drisk_store *store, const char *merchant,
+                                            struct drisk_claim_record *out, size_t cap,
+                                            size_t *n, struct drisk_error *err)
+{
+    /* each recommendation counts once, as its latest settlement says (an appeal that
+     * turned a denial into a payment counts as paid) */
+    sqlite3_stmt *st = stmt(store, L_CLAIM_RECORDS, err);
+    *n = 0;
+    if (!st)
+        return DRISK_EIO;
+    sqlite3_bind_text(st, 1, merchant, -1, SQLITE_STATIC);
+    int r;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW && *n < cap) {
+        struct drisk_claim_record *c = &out[(*n)++];
+        drisk_store_copy_col(st, 0, c->carrier, sizeof c->carrier);
+        c->paid = sqlite3_column_double(st, 1);
+        c->denied = sqlite3_column_double(st, 2);
+    }
+    sqlite3_reset(st);
+    return r == SQLITE_ROW || r == SQLITE_DONE ? DRISK_OK
+                                                : fail(store, "reading claim outcomes", err);
 }

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "data/store.h"
+#include "engine/policy.h"
 #include "models/model.h"
 
 /* ---- outcomes learned from scans ---- */
@@ -100,6 +101,11 @@ struct drisk_rec_row {
     int64_t deadline; /* DRISK_TS_NONE: none */
     char costs[512];  /* JSON object text */
     char why[512];
+    int open;
+    /* what the merchant last reported doing with it ("" when nothing yet) */
+    char outcome[16];
+    double outcome_amount; /* NAN when none (claim_paid carries the amount paid) */
+    int64_t outcome_at;
 };
 
 enum { DRISK_REC_SAME, DRISK_REC_CHANGED, DRISK_REC_CREATED };
@@ -122,6 +128,22 @@ typedef int (*drisk_rec_fn)(const struct drisk_rec_row *row, void *ctx);
 enum drisk_status drisk_store_rec_list(struct drisk_store *store, const char *merchant,
                                        int64_t after_id, int limit, drisk_rec_fn fn, void *ctx,
                                        struct drisk_error *err);
+
+/* What a merchant may report doing with a recommendation: accepted, dismissed,
+ * claim_filed, claim_paid, claim_denied (NULL-terminated). */
+const char *const *drisk_rec_outcome_names(void);
+/* Records outcome (with amount, NAN for none, and note, may be NULL) on the merchant's
+ * recommendation id, in its own transaction, and reads the recommendation back into out.
+ * DRISK_ENOTFOUND when the merchant has no such recommendation. */
+enum drisk_status drisk_store_rec_outcome(struct drisk_store *store, const char *merchant,
+                                          int64_t id, const char *outcome, double amount,
+                                          const char *note, int64_t now,
+                                          struct drisk_rec_row *out, struct drisk_error *err);
+/* The merchant's settled loss claims per carrier (each recommendation as its latest
+ * claim_paid / claim_denied says), most claims first, at most cap. */
+enum drisk_status drisk_store_claim_records(struct drisk_store *store, const char *merchant,
+                                            struct drisk_claim_record *out, size_t cap,
+                                            size_t *n, struct drisk_error *err);
 
 /* ---- the merchant's shipments, filtered (GET /v1/shipments) ---- */
 

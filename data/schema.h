@@ -188,6 +188,20 @@ static const char *const drisk_migrations[] = {
     "  created_at INTEGER NOT NULL,"
     "  PRIMARY KEY (merchant_id, provider)"
     ");",
+    /* 7: what merchants did with recommendations (POST /v1/recommendations/{id}/outcome),
+     * oldest first; settled loss claims feed each carrier's claim success rate. */
+    "CREATE TABLE rec_outcomes ("
+    "  id INTEGER PRIMARY KEY,"
+    "  recommendation_id INTEGER NOT NULL REFERENCES recommendations(id) ON DELETE CASCADE,"
+    "  merchant_id INTEGER NOT NULL REFERENCES merchants(id),"
+    "  outcome TEXT NOT NULL CHECK (outcome IN ('accepted','dismissed','claim_filed',"
+    "    'claim_paid','claim_denied')),"
+    "  amount REAL,"
+    "  note TEXT,"
+    "  created_at INTEGER NOT NULL"
+    ");"
+    "CREATE INDEX rec_outcomes_by_rec ON rec_outcomes(recommendation_id, id);"
+    "CREATE INDEX rec_outcomes_by_merchant ON rec_outcomes(merchant_id, outcome);",
 };
 
 #define DRISK_SCHEMA_VERSION ((int)(sizeof drisk_migrations / sizeof drisk_migrations[0]))

@@ -44,6 +44,7 @@ void drisk_settings_default(struct drisk_settings *s)
     s->refund_ratio = 1.0;
     s->claim_cost = 5;
     s->claim_success = 0.9;
+    s->claim_prior_n = 10;
     s->n_windows = sizeof builtin_windows / sizeof builtin_windows[0];
     memcpy(s->windows, builtin_windows, sizeof builtin_windows);
     s->default_window = (struct drisk_claim_window){ "", DRISK_ANCHOR_PROMISED, 2, 60 };
@@ -201,8 +202,10 @@ void drisk_recommend(const struct drisk_settings *s, const struct drisk_shipment
     /* refund: the money back instead of goods */
     r->cost[DRISK_ACTION_REFUND] = s->notify_cost + s->refund_ratio * v + handled;
     /* claim: reship, and file a loss claim that pays when the parcel is in fact lost */
+    double paid, settled;
+    double success = drisk_claim_success(s, sh->carrier, &paid, &settled);
     r->cost[DRISK_ACTION_CLAIM] = r->cost[DRISK_ACTION_RESHIP] + s->claim_cost -
-                                  pl * s->claim_success * v;
+                                  pl * success * v;
 
     const struct drisk_claim_window *w = drisk_settings_window(s, sh->carrier);
     int64_t anchor = w->anchor == DRISK_ANCHOR_CREATED ? sh->created_at : sh->promised_at;
@@ -248,8 +251,10 @@ void drisk_recommend(const struct drisk_settings *s, const struct drisk_shipment
     if (n > 0 && (size_t)n < sizeof r->why) {
         if (best == DRISK_ACTION_CLAIM)
             snprintf(r->why + n, sizeof r->why - (size_t)n,
-                     "; a claim recovers %.2f x %.2f x %.2f; %s accepts loss claims until %s",
-                     pl, s->claim_success, v, carrier, drisk_ts_format(r->claim_closes, t1));
+                     "; a claim recovers %.2f x %.2f x %.2f (%s paid %.0f of your %.0f settled "
+                     "claims); %s accepts loss claims until %s",
+                     pl, success, v, carrier, paid, settled, carrier,
+                     drisk_ts_format(r->claim_closes, t1));
         else if (now < r->claim_opens)
             snprintf(r->why + n, sizeof r->why - (size_t)n,
                      "; %s accepts loss claims from %s to %s", carrier,
@@ -259,4 +264,22 @@ void drisk_recommend(const struct drisk_settings *s, const struct drisk_shipment
                      "; %s's loss-claim window closed on %s", carrier,
                      drisk_ts_format(r->claim_closes, t1));
     }
+}
+
+double drisk_claim_success(const struct drisk_settings *s, const char *carrier, double *paid,
+                           double *settled)
+{
+    double p = 0, d = 0;
+    for (size_t i = 0; i < s->n_claims; i++)
+        if (strcasecmp(s->claims[i].carrier, carrier) == 0) {
+            p = s->claims[i].paid;
+            d = s->claims[i].denied;
+            break;
+        }
+    if (paid)
+        *paid = p;
+    if (settled)
+        *settled = p + d;
+    double n = s->claim_prior_n > 0 ? s->claim_prior_n : 0;
+    return n + p + d > 0 ? (n * s->claim_success + p) / (n + p + d) : s->claim_success;
 }

@@ -23,6 +23,14 @@ struct drisk_claim_window {
 
 #define DRISK_MAX_CLAIM_WINDOWS 16
 
+/* Loss claims the merchant reported settled with a carrier (POST
+ * /v1/recommendations/{id}/outcome: claim_paid or claim_denied). */
+struct drisk_claim_record {
+    char carrier[DRISK_NAME_MAX]; /* lowercase */
+    double paid, denied;
+};
+#define DRISK_MAX_CLAIM_RECORDS 32
+
 /* A merchant's thresholds and costs. Money is in the unit of declared_value. */
 struct drisk_settings {
     /* alerts: delay_risk when p_late >= late_alert (critical from late_critical),
@@ -43,10 +51,15 @@ struct drisk_settings {
     double notify_effect;       /* multiplier on those chances when told early (0..1) */
     double refund_ratio;        /* refund / declared value */
     double claim_cost;          /* effort of filing a claim */
-    double claim_success;       /* chance a filed loss claim for a lost parcel pays */
+    double claim_success;       /* chance a filed loss claim for a lost parcel pays: the prior
+                                 * of every carrier's rate */
+    double claim_prior_n;       /* the prior's weight, in claims (drisk_claim_success) */
     size_t n_windows;
     struct drisk_claim_window windows[DRISK_MAX_CLAIM_WINDOWS];
     struct drisk_claim_window default_window; /* carriers not listed */
+    /* not settings but the merchant's record, filled from the store by the server */
+    size_t n_claims;
+    struct drisk_claim_record claims[DRISK_MAX_CLAIM_RECORDS];
 };
 
 /* The defaults, with the built-in claim windows (usps, ups, fedex, dhl). */
@@ -54,6 +67,13 @@ void drisk_settings_default(struct drisk_settings *s);
 /* The window of carrier (case-insensitive), or the default window. */
 const struct drisk_claim_window *drisk_settings_window(const struct drisk_settings *s,
                                                        const char *carrier);
+
+/* The chance a loss claim with carrier pays: claim_success as a Beta prior worth
+ * claim_prior_n claims, updated by the merchant's settled claims with that carrier,
+ *   (claim_prior_n x claim_success + paid) / (claim_prior_n + paid + denied).
+ * *paid and *settled (may be NULL) receive the record behind it. */
+double drisk_claim_success(const struct drisk_settings *s, const char *carrier, double *paid,
+                           double *settled);
 
 enum drisk_risk_level { DRISK_RISK_LOW = 0, DRISK_RISK_MEDIUM, DRISK_RISK_HIGH };
 /* "low", "medium", "high" */

@@ -325,6 +325,21 @@ static void test_policy(void)
 {
     struct drisk_settings s;
     drisk_settings_default(&s);
+    /* claim success: the prior alone, then moved by settled claims, per carrier */
+    double paid, settled;
+    CHECK(drisk_claim_success(&s, "ups", &paid, &settled) == 0.9 && paid == 0 && settled == 0);
+    s.n_claims = 1;
+    snprintf(s.claims[0].carrier, sizeof s.claims[0].carrier, "ups");
+    s.claims[0].paid = 1;
+    s.claims[0].denied = 5;
+    CHECK(fabs(drisk_claim_success(&s, "UPS", &paid, &settled) - 10.0 / 16.0) < 1e-12 &&
+          paid == 1 && settled == 6);
+    CHECK(drisk_claim_success(&s, "fedex", NULL, NULL) == 0.9);
+    s.claim_prior_n = 0; /* no prior: the observed rate */
+    CHECK(fabs(drisk_claim_success(&s, "ups", NULL, NULL) - 1.0 / 6.0) < 1e-12);
+    s.claims[0].paid = s.claims[0].denied = 0;
+    CHECK(drisk_claim_success(&s, "ups", NULL, NULL) == 0.9);
+    drisk_settings_default(&s);
     struct drisk_shipment sh;
     memset(&sh, 0, sizeof sh);
     strcpy(sh.carrier, "usps");

@@ -242,6 +242,49 @@ def main():
                                               "reason": "delivered"},
           f"created, then closed because delivered: {[(e['type'], e['data']['recommendation']) for e in r2]}")
 
+    # -- outcomes: what the merchant did, and settled claims moving the carrier's rate --
+    rec_id = r1[1]["data"]["recommendation"]["id"]
+    st, b = srv.call("POST", f"/v1/recommendations/{rec_id}/outcome", key_a, {"outcome": "claim_filed"})
+    check(st == 200 and b["outcome"]["outcome"] == "claim_filed" and b["outcome"]["amount"] is None,
+          f"claim_filed recorded: {st} {b}")
+    st, b = srv.call("POST", f"/v1/recommendations/{rec_id}/outcome", key_a, {"outcome": "claim_paid"})
+    check(st == 422, f"claim_paid without its amount: {st} {b}")
+    st, b = srv.call("POST", f"/v1/recommendations/{rec_id}/outcome", key_a, {"outcome": "refused"})
+    check(st == 400, f"an unknown outcome: {st} {b}")
+    st, b = srv.call("POST", f"/v1/recommendations/{rec_id}/outcome", key_b, {"outcome": "accepted"})
+    check(st == 404, f"another merchant's recommendation: {st}")
+    before = r1[1]["data"]["recommendation"]["expected_costs"]["file_carrier_claim"]
+    # five more lost parcels with apex, whose claims the merchant reports denied
+    ids = []
+    for i in range(5):
+        sid = f"A-CLM{i}"
+        srv.call("POST", "/v1/shipments", key_a, {
+            "shipment_id": sid, "carrier": "apex", "service": "ground", "origin": "R01",
+            "destination": "R02", "created_at": iso(now - 9 * 86400), "promised_at": iso(now - 3 * 86400)})
+        scan(srv, key_a, sid, "lost", 3600)
+        st, v = srv.call("GET", f"/v1/shipments/{sid}", key_a)
+        ids.append(v["recommendation"]["id"])
+    for rid in ids:
+        st, b = srv.call("POST", f"/v1/recommendations/{rid}/outcome", key_a, {"outcome": "claim_denied"})
+        check(st == 200 and b["outcome"]["outcome"] == "claim_denied", f"claim_denied: {st} {b}")
+    st, b = srv.call("POST", f"/v1/recommendations/{rec_id}/outcome", key_a,
+                     {"outcome": "claim_paid", "amount": 42.5, "note": "paid by cheque"})
+    check(st == 200 and b["outcome"] == {"outcome": "claim_paid", "amount": 42.5, "at": b["outcome"]["at"]},
+          f"claim_paid with its amount: {b}")
+    # 1 paid of 6 settled against a prior of 0.9 worth 10 claims: (9 + 1) / 16 = 0.625
+    sid = "A-CLM-NEXT"
+    srv.call("POST", "/v1/shipments", key_a, {
+        "shipment_id": sid, "carrier": "apex", "service": "ground", "origin": "R01",
+        "destination": "R02", "created_at": iso(now - 9 * 86400), "promised_at": iso(now - 3 * 86400)})
+    scan(srv, key_a, sid, "lost", 3600)
+    st, v = srv.call("GET", f"/v1/shipments/{sid}", key_a)
+    rec = v["recommendation"]
+    after = rec["expected_costs"]["file_carrier_claim"]
+    check("0.62" in rec["why"] and "apex paid 1 of your 6 settled claims" in rec["why"],
+          f"the carrier's observed claim success in the reasoning: {rec['why']}")
+    check(abs((after - before) - (0.9 - 0.625) * 50) < 0.5,
+          f"a claim's expected cost rose by p_lost x (0.9 - 0.625) x value: {before} -> {after}")
+
     # -- a receiver that answers 500, then comes back: retried, in order --
     recv.mode["/a"] = "fail"
     lifecycle(srv, key_a, "A-2")
