@@ -496,8 +496,8 @@ static int score_extras(char **text, size_t *len, const struct drisk_shipment *s
     }
     if (strcmp(promise, "default_5_days") == 0)
         cJSON_AddItemToArray(w, cJSON_CreateString("no promised_at given and no transit time "
-                                                   "learned for this lane: promised 5 days after "
-                                                   "created_at"));
+                                                   "learned for this lane or service: promised 5 "
+                                                   "days after created_at"));
     char *wtext = cJSON_PrintUnformatted(w);
     cJSON_Delete(w);
     if (!wtext) {
@@ -505,9 +505,11 @@ static int score_extras(char **text, size_t *len, const struct drisk_shipment *s
         *text = NULL;
         return -1;
     }
-    char transit[48] = "null";
-    if (strcmp(promise, "lane_transit") == 0)
+    char transit[48] = "null", lane[48] = "null";
+    if (isfinite(transit_h) && strcmp(promise, "given") != 0)
         snprintf(transit, sizeof transit, "%.1f", transit_h);
+    if (strcmp(promise, "lane_transit") == 0)
+        snprintf(lane, sizeof lane, "%s", transit);
     size_t extra = strlen(wtext) + 200;
     char *t = realloc(*text, *len + extra);
     if (!t) {
@@ -518,8 +520,8 @@ static int score_extras(char **text, size_t *len, const struct drisk_shipment *s
     }
     /* the answer ends with its closing brace: the extras go before it */
     int n = snprintf(t + *len - 1, extra + 1, ",\"promised_at\":\"%s\",\"promise\":\"%s\","
-                     "\"lane_transit_h\":%s,\"warnings\":%s}",
-                     drisk_ts_format(sh->promised_at, ts), promise, transit, wtext);
+                     "\"transit_h\":%s,\"lane_transit_h\":%s,\"warnings\":%s}",
+                     drisk_ts_format(sh->promised_at, ts), promise, transit, lane, wtext);
     cJSON_free(wtext);
     *text = t;
     *len = *len - 1 + (size_t)n;
@@ -543,20 +545,18 @@ static enum MHD_Result route_score(struct ctx *x, const cJSON *body)
     if (api_shipment_from(body, x->who.merchant, 1, as_of, (struct api_where){ "shipment", -1 },
                           &sh, &e))
         return send_error(x->c, x->r, &e);
-    /* a promise not given is the lane's learned transit time (5 days when the lane has
-     * none): only then is the network asked before scoring; what it has not seen comes
-     * from the view scoring reads anyway */
+    /* a promise not given is the lane's learned transit time, else the carrier x
+     * service's (5 days when neither has one): only then is the network asked before
+     * scoring; what it has not seen comes from the view scoring reads anyway */
     unsigned unseen = 0;
     double transit_h = NAN;
     const cJSON *given = cJSON_GetObjectItemCaseSensitive(body, "promised_at");
     const char *promise = "given";
     if (!given || cJSON_IsNull(given)) {
-        svc_network_facts(x->svc, &sh, x->now > as_of ? x->now : as_of, &unseen, &transit_h);
-        promise = "default_5_days";
-        if (isfinite(transit_h) && transit_h > 0) {
+        promise = svc_network_facts(x->svc, &sh, x->now > as_of ? x->now : as_of, &unseen,
+                                    &transit_h);
+        if (isfinite(transit_h))
             sh.promised_at = sh.created_at + (int64_t)ceil(transit_h) * 3600;
-            promise = "lane_transit";
-        }
     }
     sh.outcome = 0; /* scoring asks about the future: outcome fields are ignored */
     sh.delivered_at = DRISK_TS_NONE;
@@ -1398,9 +1398,9 @@ static enum MHD_Result route_inbound(struct ctx *x, const char *name, const cJSO
             snprintf(probe.destination, sizeof probe.destination, "%s",
                      cJSON_GetObjectItemCaseSensitive(so, "destination")->valuestring);
             unsigned unseen;
-            double lane_h;
-            svc_network_facts(x->svc, &probe, x->now, &unseen, &lane_h);
-            promise = from + (int64_t)(isnan(lane_h) ? 5 * 86400.0 : lane_h * 3600.0);
+            double transit_h;
+            svc_network_facts(x->svc, &probe, x->now, &unseen, &transit_h);
+            promise = from + (int64_t)(isnan(transit_h) ? 5 * 86400.0 : transit_h * 3600.0);
         }
         api_add_ts(so, "promised_at", promise);
         rc = api_shipment_from(so, x->who.merchant, 0, x->now, (struct api_where){ "shipment", -1 },

@@ -461,16 +461,26 @@ int svc_score(struct svc *s, struct svc_model_set *m, const struct drisk_setting
     return 0;
 }
 
-void svc_network_facts(struct svc *s, const struct drisk_shipment *sh, int64_t now,
-                       unsigned *unseen, double *lane_transit_h)
+const char *svc_network_facts(struct svc *s, const struct drisk_shipment *sh, int64_t now,
+                              unsigned *unseen, double *transit_h)
 {
     struct drisk_network_view v;
     pthread_rwlock_rdlock(&s->net_lock);
     drisk_network_view(s->net, sh, 0, 0, now, &v);
     pthread_rwlock_unlock(&s->net_lock);
     *unseen = v.unseen;
-    /* a promise is learned from a few deliveries at least, not from one parcel's */
-    *lane_transit_h = v.lane_transit_n >= SVC_TRANSIT_MIN_N ? v.lane_transit_h : NAN;
+    /* a promise is learned from a few deliveries at least, not from one parcel's: the
+     * lane's, else the carrier x service's over all its lanes */
+    if (v.lane_transit_n >= SVC_TRANSIT_MIN_N && v.lane_transit_h > 0) {
+        *transit_h = v.lane_transit_h;
+        return "lane_transit";
+    }
+    if (v.service_transit_n >= SVC_TRANSIT_MIN_N && v.service_transit_h > 0) {
+        *transit_h = v.service_transit_h;
+        return "service_transit";
+    }
+    *transit_h = NAN;
+    return "default_5_days";
 }
 
 void svc_on_events(struct svc *s, void (*fn)(void *), void *ctx)

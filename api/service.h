@@ -96,12 +96,13 @@ int svc_score(struct svc *s, struct svc_model_set *m, const struct drisk_setting
               const char *loc, int64_t as_of, struct drisk_risk *out, struct api_error *e);
 
 /* What the network knows of sh's places at now: bit c of *unseen is set when category c
- * (enum drisk_category) has no outcome history yet, and *lane_transit_h is the lane's
- * typical created -> delivered hours (NAN when fewer than SVC_TRANSIT_MIN_N deliveries
- * are behind it). */
+ * (enum drisk_category) has no outcome history yet, and *transit_h is the typical
+ * created -> delivered hours of its lane, or else of its carrier x service, learned from
+ * SVC_TRANSIT_MIN_N deliveries at least (NAN when neither has that many). Returns where
+ * it came from: "lane_transit", "service_transit" or "default_5_days". */
 #define SVC_TRANSIT_MIN_N 5
-void svc_network_facts(struct svc *s, const struct drisk_shipment *sh, int64_t now,
-                       unsigned *unseen, double *lane_transit_h);
+const char *svc_network_facts(struct svc *s, const struct drisk_shipment *sh, int64_t now,
+                              unsigned *unseen, double *transit_h);
 
 /* One incoming scan for ingestion. */
 struct svc_scan_in {

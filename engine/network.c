@@ -207,6 +207,14 @@ static void day_sum(const struct day_bucket *ring, int64_t now, double *late, do
 
 /* "carrier|origin|destination" (buf holds 3 * DRISK_NAME_MAX + 4); no printf: it runs
  * for every snapshot. */
+/* "\x01carrier|service": the leading control byte, which no validated name holds, keeps
+ * it apart from carrier and lane keys. */
+static void service_key(const struct drisk_shipment *sh, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "\x01%.*s|%.*s", DRISK_NAME_MAX - 1, sh->carrier, DRISK_NAME_MAX - 1,
+             sh->service);
+}
+
 static void lane_key(const struct drisk_shipment *sh, char *buf, size_t cap)
 {
     const char *parts[3] = { sh->carrier, sh->origin, sh->destination };
@@ -489,6 +497,13 @@ enum drisk_status drisk_network_on_delivered(struct drisk_network *net,
     double h = (double)(sh->delivered_at - sh->created_at) / 3600.0;
     l->transit_h = l->transit_n ? l->transit_h + TRANSIT_ALPHA * (h - l->transit_h) : h;
     l->transit_n++;
+    /* and the carrier x service's, the fallback of a lane with few deliveries */
+    service_key(sh, key, sizeof key);
+    struct rate *sv = table_get(&net->rates, key);
+    if (!sv)
+        return DRISK_ENOMEM;
+    sv->transit_h = sv->transit_n ? sv->transit_h + TRANSIT_ALPHA * (h - sv->transit_h) : h;
+    sv->transit_n++;
     double delay_d = (double)(sh->delivered_at - sh->promised_at) / 86400.0;
     delay_d = delay_d < -10 ? -10 : delay_d > 20 ? 20 : delay_d; /* one odd parcel stays one */
     /* out of flight: the pickups on_scan counted (the same rule, over the same order) */
@@ -551,6 +566,10 @@ void drisk_network_view(const struct drisk_network *net, const struct drisk_ship
     v->lane_late_rate = (ll + SMOOTH_K * v->carrier_late_rate) / (ln + SMOOTH_K);
     v->lane_transit_h = l && l->transit_n ? l->transit_h : NAN;
     v->lane_transit_n = l ? (double)l->transit_n : 0.0;
+    service_key(sh, key, sizeof key);
+    const struct rate *sv = table_find(&net->rates, key);
+    v->service_transit_h = sv && sv->transit_n ? sv->transit_h : NAN;
+    v->service_transit_n = sv ? (double)sv->transit_n : 0.0;
     cats_view(net, sh, location_id, prev_location_id, now, v);
 
     v->facility_dwell_h = v->facility_recent_dwell_h = NAN;

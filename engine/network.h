@@ -99,6 +99,8 @@ struct drisk_network_view {
     double lane_late_rate;          /* carrier + origin + destination, smoothed toward the carrier */
     double lane_transit_h;          /* the lane's typical created->delivered hours (NAN if unknown) */
     double lane_transit_n;          /* the deliveries behind it */
+    double service_transit_h;       /* the carrier x service's, over all its lanes (NAN if unknown) */
+    double service_transit_n;
     double overall_late_rate;       /* trailing 28 days, all carriers (prior 0.1 when empty) */
     double overall_open_share;      /* the open share of all parcels (prior 0.5 when empty) */
     struct drisk_category_view cat[DRISK_CAT_COUNT];

@@ -914,7 +914,17 @@ int main(int argc, char **argv)
              "\"origin\":\"R01\",\"destination\":\"R05\"}");
     CHECK_MSG(r.status == 200 && strcmp(str(r.json, "promise"), "lane_transit") == 0 &&
               num(r.json, "lane_transit_h") > 12 && num(r.json, "lane_transit_h") < 24 * 20 &&
+              num(r.json, "transit_h") == num(r.json, "lane_transit_h") &&
               cJSON_GetArraySize(cJSON_GetObjectItem(r.json, "warnings")) == 0, "%s", r.body);
+    double lane_h = num(r.json, "transit_h");
+    resp_free(&r);
+    /* a lane with no deliveries: the carrier x service's transit over all its lanes */
+    r = post("/v1/score", KEY_A, "{\"carrier\":\"unipost\",\"service\":\"standard\","
+             "\"origin\":\"ZZ9\",\"destination\":\"R05\"}");
+    CHECK_MSG(r.status == 200 && strcmp(str(r.json, "promise"), "service_transit") == 0 &&
+              num(r.json, "transit_h") > 12 && num(r.json, "transit_h") < 24 * 20 &&
+              num(r.json, "transit_h") != lane_h && cJSON_IsNull(cJSON_GetObjectItem(r.json, "lane_transit_h")),
+              "%s", r.body);
     resp_free(&r);
     r = post("/v1/score", KEY_A, "{\"carrier\":\"nocarrier\",\"service\":\"ground\",\"origin\":\"ZZ1\","
              "\"destination\":\"ZZ2\",\"created_at\":\"%s\"}", ts(now - 3600, t0s));
