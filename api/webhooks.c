@@ -24,7 +24,7 @@
 #include "base/timeutil.h"
 #include "data/outbox.h"
 
-#define PER_ENDPOINT 4          /* attempts in flight to one endpoint */
+#define PER_ENDPOINT 8          /* attempts in flight to one endpoint */
 #define BACKOFF_CAP_S 3600.0
 #define IDLE_POLL_MS 250        /* the outbox is read this often without a poke */
 
@@ -420,10 +420,14 @@ static void *run(void *arg)
         int running = 0;
         curl_multi_perform(w->multi, &running);
         CURLMsg *m;
-        int left;
+        int left, in_tx = 0;
+        struct drisk_error err = { 0 };
         while ((m = curl_multi_info_read(w->multi, &left))) {
             if (m->msg != CURLMSG_DONE)
                 continue;
+            /* the results of one wake-up in one transaction */
+            if (!in_tx)
+                in_tx = drisk_store_begin(w->st, &err) == DRISK_OK ? 1 : -1;
             struct xfer *x = NULL;
             curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&x);
             CURLcode res = m->data.result;
@@ -435,6 +439,10 @@ static void *run(void *arg)
                     break;
                 }
             xfer_free(x);
+        }
+        if (in_tx > 0 && drisk_store_commit(w->st, &err)) {
+            drisk_store_rollback(w->st); /* the leases expire: attempted again */
+            DRISK_LOG(DRISK_LOG_WARN, "webhooks: %s", err.msg);
         }
         /* woken by a transfer, by wh_poke, or after the idle poll */
         curl_multi_poll(w->multi, NULL, 0, IDLE_POLL_MS, NULL);

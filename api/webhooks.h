@@ -19,7 +19,7 @@ struct wh_options {
     double retry_base_s;   /* the first retry's delay; doubled each time, capped at 1 h */
     double retry_for_s;    /* retry this long after the event; 0: 86400 */
     double timeout_s;      /* one attempt, connection included; 0: 10 */
-    unsigned concurrency;  /* attempts in flight at once (at most 4 per endpoint); 0: 16 */
+    unsigned concurrency;  /* attempts in flight at once (at most 8 per endpoint); 0: 16 */
 };
 
 struct wh_stats {

@@ -28,6 +28,15 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MERCHANT = "acme-outdoor"
 
 
+def free_port():
+    import socket
+    so = socket.socket()
+    so.bind(("127.0.0.1", 0))
+    port = so.getsockname()[1]
+    so.close()
+    return port
+
+
 def iso(t):
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
 
@@ -60,7 +69,7 @@ def receiver_main(port, out_path, secret_path, ready, count):
                     with count.get_lock():
                         count.value += 1
                 writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
-        except (ConnectionError, asyncio.IncompleteReadError):
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
             pass
         writer.close()
 
@@ -91,17 +100,32 @@ def receiver_main(port, out_path, secret_path, ready, count):
 # ---- a small keep-alive client ----
 
 class Client:
+    """Keep-alive; a connection the server closed while idle (--header-timeout) is
+    reopened once."""
+
     def __init__(self, port, key):
+        self.port = port
         self.c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
         self.h = {"Authorization": "Bearer " + key, "Content-Type": "application/json"}
 
-    def post(self, path, obj):
-        self.c.request("POST", path, json.dumps(obj), self.h)
-        r = self.c.getresponse()
-        body = r.read()
+    def call(self, method, path, obj):
+        for attempt in (0, 1):
+            try:
+                self.c.request(method, path, json.dumps(obj), self.h)
+                r = self.c.getresponse()
+                body = r.read()
+                break
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+                self.c.close()
+                self.c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+                if attempt:
+                    raise
         if r.status >= 300:
-            raise SystemExit(f"POST {path}: {r.status} {body[:300]!r}")
+            raise SystemExit(f"{method} {path}: {r.status} {body[:300]!r}")
         return json.loads(body)
+
+    def post(self, path, obj):
+        return self.call("POST", path, obj)
 
 
 def create_shipments(client, prefix, n, now):
@@ -208,7 +232,7 @@ def scans_of(body):
 
 def wrk(port, key, bodies, duration, skip):
     env = dict(os.environ, DRISK_KEY=key, DRISK_BODIES=bodies, DRISK_THREADS="2", DRISK_SKIP=str(skip))
-    out = subprocess.run(["wrk", "-t2", "-c16", f"-d{duration}s", "--timeout", "10s", "-s",
+    out = subprocess.run(["wrk", "-t2", "-c16", f"-d{max(1, int(duration))}s", "--timeout", "10s", "-s",
                           "bench/wrk/bodies.lua", f"http://127.0.0.1:{port}"],
                          cwd=ROOT, env=env, capture_output=True, text=True, check=True).stdout
     return json.loads(out.strip().splitlines()[-1])
@@ -243,14 +267,14 @@ def main():
                          check=True, capture_output=True, text=True).stdout.split()[-1]
 
     # the receiver
-    rport = 18190
+    rport = free_port()
     rec_path, secret_path = os.path.join(a.out, "received.jsonl"), os.path.join(a.out, "secret")
     ready, count = multiprocessing.Event(), multiprocessing.Value("l", 0)
     recv = multiprocessing.Process(target=receiver_main, args=(rport, rec_path, secret_path, ready, count))
     recv.start()
     ready.wait(10)
 
-    port = 18191
+    port = free_port()
     log = open(os.path.join(a.out, "serve.log"), "w")
     srv = subprocess.Popen([a.drisk, "serve", "--db", db, "--listen", f"127.0.0.1:{port}",
                             "--sweep", "0", "--access-log", "none", "--webhook-allow-private"],
@@ -262,6 +286,14 @@ def main():
         except OSError:
             time.sleep(0.1)
     time.sleep(0.5)
+
+    def cleanup():
+        if srv.poll() is None:
+            srv.kill()
+        if recv.is_alive():
+            recv.kill()
+    import atexit
+    atexit.register(cleanup)
     cl = Client(port, key)
     hook = cl.post("/v1/webhooks", {"url": f"http://127.0.0.1:{rport}/drisk", "events": ["alert.opened"]})
     open(secret_path, "w").write(hook["secret"])
@@ -292,8 +324,7 @@ def main():
 
     # phase 2: inbound vs scans, the same updates
     secret = "bench-easypost-secret"
-    cl.c.request("PUT", "/v1/inbound/easypost/secret", json.dumps({"secret": secret}), cl.h)
-    cl.c.getresponse().read()
+    cl.call("PUT", "/v1/inbound/easypost/secret", {"secret": secret})
     per_run = 25000
     total = per_run * a.repeat
     inbound_lines, scan_lines = os.path.join(a.out, "inbound.txt"), os.path.join(a.out, "scans.txt")

@@ -235,29 +235,19 @@ enum drisk_status drisk_webhook_delete(struct drisk_store *store, const char *me
 enum drisk_status drisk_webhook_disable(struct drisk_store *store, int64_t id, const char *reason,
                                         int64_t now, struct drisk_error *err)
 {
-    enum drisk_status rc = drisk_store_begin(store, err);
+    sqlite3_stmt *st = stmt(store, O_DISABLE, err);
+    if (!st)
+        return err->status;
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int64(st, 2, now);
+    sqlite3_bind_text(st, 3, reason, -1, SQLITE_STATIC);
+    enum drisk_status rc = drisk_store_run(store, st, "disabling a webhook", err);
     if (rc)
         return rc;
-    sqlite3_stmt *st = stmt(store, O_DISABLE, err);
-    if (st) {
-        sqlite3_bind_int64(st, 1, id);
-        sqlite3_bind_int64(st, 2, now);
-        sqlite3_bind_text(st, 3, reason, -1, SQLITE_STATIC);
-        rc = drisk_store_run(store, st, "disabling a webhook", err);
-    } else {
-        rc = err->status;
-    }
-    if (!rc && (st = stmt(store, O_DISABLE_PENDING, err))) {
-        sqlite3_bind_int64(st, 1, id);
-        rc = drisk_store_run(store, st, "disabling a webhook", err);
-    } else if (!rc) {
-        rc = err->status;
-    }
-    if (rc) {
-        drisk_store_rollback(store);
-        return rc;
-    }
-    return drisk_store_commit(store, err);
+    if (!(st = stmt(store, O_DISABLE_PENDING, err)))
+        return err->status;
+    sqlite3_bind_int64(st, 1, id);
+    return drisk_store_run(store, st, "disabling a webhook", err);
 }
 
 /* ---- the outbox ---- */

@@ -44,7 +44,8 @@ enum drisk_status drisk_webhook_list(struct drisk_store *store, const char *merc
 /* Deletes the merchant's endpoint id and its delivery log (DRISK_ENOTFOUND when none). */
 enum drisk_status drisk_webhook_delete(struct drisk_store *store, const char *merchant,
                                        int64_t id, struct drisk_error *err);
-/* Disables endpoint id (a 410 Gone from its receiver): its pending deliveries stop. */
+/* Disables endpoint id (a 410 Gone from its receiver): its pending deliveries stop. In
+ * the caller's transaction. */
 enum drisk_status drisk_webhook_disable(struct drisk_store *store, int64_t id, const char *reason,
                                         int64_t now, struct drisk_error *err);
 
@@ -90,8 +91,9 @@ enum drisk_status drisk_outbox_due(struct drisk_store *store, int64_t now_ms, in
  * lease_ms (another attempt only if this one never reports back). */
 enum drisk_status drisk_outbox_attempt(struct drisk_store *store, int64_t id, int64_t now,
                                        int64_t lease_ms, struct drisk_error *err);
-/* What the attempt gave: status (DELIVERED, or PENDING again at next_ms, or FAILED), the
- * HTTP code (0: none) and an error text ("" when none). */
+/* What the attempt gave: status (DELIVERED, or PENDING again at next_ms, FAILED, or
+ * DISABLED), the HTTP code (0: none) and an error text ("" when none). In the caller's
+ * transaction, if any. */
 enum drisk_status drisk_outbox_result(struct drisk_store *store, int64_t id, int status,
                                       int64_t next_ms, int code, const char *error, int64_t now,
                                       struct drisk_error *err);
