@@ -8,7 +8,8 @@
    after the run) and one endpoint for alert.opened. Each scan POSTed is an exception on
    a shipment that had none, so each opens exactly one alert, hence one event.
    - steady: --rate scans (events) per second in batches every 0.1 s for --duration s;
-     the delay from the moment a scan's POST was sent to its event's arrival, p50 / p99;
+     the delay from the moment a scan's POST was sent to its event's arrival, p50 / p99,
+     split into the POST's own time (its durable commit) and what follows its answer;
    - flood: two senders POST batches of 100 as fast as the server takes them for
      --duration s; events delivered per second (all of them, from the first send to the
      last arrival), the scans per second that went in meanwhile, and the backlog left
@@ -148,8 +149,9 @@ def pct(xs, q):
 
 # ---- phase 1: webhooks ----
 
-def steady(port, key, rate, duration, now, sent):
-    """rate events/s for duration s; sent[shipment_id] = send time."""
+def steady(port, key, rate, duration, now, sent, acked, post_ms):
+    """rate events/s for duration s; sent[shipment_id] = send time, acked[...] = when its
+    POST was answered; post_ms: each POST's time."""
     cl = Client(port, key)
     per_tick = max(1, rate // 10)
     ticks = int(duration * 10)
@@ -165,6 +167,10 @@ def steady(port, key, rate, duration, now, sent):
         for s in batch:
             sent[s] = t
         cl.post("/v1/scans", exception_batch(batch, now))
+        t2 = time.time()
+        post_ms.append((t2 - t) * 1000)
+        for s in batch:
+            acked[s] = t2
     return len(ids)
 
 
@@ -305,9 +311,9 @@ def main():
             time.sleep(0.02)
         return count.value
 
-    sent = {}
+    sent, acked, post_ms = {}, {}, []
     print(f"==> steady: {a.rate} events/s for {a.duration} s", file=sys.stderr)
-    n = steady(port, key, a.rate, a.duration, now, sent)
+    n = steady(port, key, a.rate, a.duration, now, sent, acked, post_ms)
     drain(n)
     steady_ids = set(sent)
     print("==> flood", file=sys.stderr)
@@ -359,11 +365,15 @@ def main():
         if r["alert"] == "carrier_exception":
             arrivals.setdefault(r["shipment_id"], r["t"])
     delays = [(arrivals[s] - t) * 1000 for s, t in sent.items() if s in steady_ids and s in arrivals]
+    after_ack = [(arrivals[s] - t) * 1000 for s, t in acked.items() if s in arrivals]
     missing = [s for s in sent if s not in arrivals]
     last = max(arrivals[s] for s in flood_sent if s in arrivals)
     summary["steady"] = {"events": len(steady_ids), "delivered": len(delays),
                          "delay_p50_ms": pct(delays, 0.5), "delay_p99_ms": pct(delays, 0.99),
-                         "delay_max_ms": max(delays) if delays else None}
+                         "delay_max_ms": max(delays) if delays else None,
+                         "post_p50_ms": pct(post_ms, 0.5), "post_p99_ms": pct(post_ms, 0.99),
+                         "after_answer_p50_ms": pct(after_ack, 0.5),
+                         "after_answer_p99_ms": pct(after_ack, 0.99)}
     summary["flood"] = {"scans": scans, "seconds": secs, "scans_per_s": scans / secs,
                         "backlog_when_senders_stopped": backlog,
                         "delivered_per_s": len([s for s in flood_sent if s in arrivals]) / (last - t_start),
@@ -380,7 +390,9 @@ def main():
     json.dump(summary, open(os.path.join(a.out, "summary.json"), "w"), indent=1)
     st, fl, ivs = summary["steady"], summary["flood"], summary["inbound_vs_scans"]
     print(f"| webhooks, steady {a.rate}/s | {st['delivered']}/{st['events']} delivered | delay p50 "
-          f"{st['delay_p50_ms']:.1f} ms, p99 {st['delay_p99_ms']:.1f} ms, max {st['delay_max_ms']:.0f} ms |")
+          f"{st['delay_p50_ms']:.1f} ms, p99 {st['delay_p99_ms']:.1f} ms, max {st['delay_max_ms']:.0f} ms | "
+          f"the scan POST itself p50 {st['post_p50_ms']:.1f} ms, p99 {st['post_p99_ms']:.1f} ms; from its "
+          f"answer to the event p50 {st['after_answer_p50_ms']:.1f} ms, p99 {st['after_answer_p99_ms']:.1f} ms |")
     print(f"| webhooks, flood | {fl['delivered_per_s']:,.0f} events/s delivered while {fl['scans_per_s']:,.0f} "
           f"scans/s went in | backlog {fl['backlog_when_senders_stopped']} when the senders stopped, drained "
           f"{fl['drained_s_after_senders']:.1f} s later |")

@@ -6,11 +6,12 @@ hmac, not drisk's code), and the failures a receiver shows in the wild.
   test_webhooks.py DRISK_BINARY TMPDIR
 
 Checks: the secret is shown once; bodies are signed as CONTRACT §6 says; a receiver that
-is down, answers 500 or hangs gets the events later, in order per shipment, while scans
-are answered at once; 410 Gone disables the endpoint; `kill -9` of the server with
-retries pending loses nothing (all delivered after the restart); two merchants never see
-each other's events; loopback, private and non-http(s) endpoints are refused unless
---webhook-allow-private, also when a name only resolves to loopback at connection time.
+is down (nothing listening), answers 500 or hangs gets the events later, in order per
+shipment, while scans are answered at once; 410 Gone disables the endpoint; `kill -9` of
+the server with retries pending loses nothing (all delivered after the restart);
+merchants never see each other's events; loopback, private and non-http(s) endpoints
+are refused unless --webhook-allow-private, also when a name only resolves to loopback
+at connection time; recommendations' events, and outcomes moving a carrier's claim rate.
 Every API response is logged to TMPDIR/responses.jsonl and every event body received to
 TMPDIR/events.jsonl, for tests/spec_check.py."""
 import hashlib, hmac, http.server, json, os, shutil, socket, subprocess, sys, threading, time
@@ -34,7 +35,7 @@ def key_for(db, merchant):
 class Receiver:
     """Records signed events per path; mode per path: ok, fail (500), slow (sleeps), gone (410)."""
 
-    def __init__(self, secrets):
+    def __init__(self, secrets, port=None):
         self.secrets = secrets          # path -> secret
         self.mode = {}                  # path -> mode
         self.got = {}                   # path -> [event], first delivery of each id only
@@ -67,7 +68,7 @@ class Receiver:
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
-        self.port = free_port()
+        self.port = port or free_port()
         self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), H)
         self.thread = threading.Thread(target=self.srv.serve_forever, daemon=True)
         self.thread.start()
@@ -127,7 +128,10 @@ def lifecycle(srv, key, sid):
 
 
 def alert_types(events, sid):
-    return [e["type"] for e in events if e["data"]["shipment_id"] == sid and e["type"].startswith("alert.")]
+    """The life of sid's carrier_exception alert, as received (a model may open a
+    delay_risk alert beside it, depending on its score)."""
+    return [e["type"] for e in events if e["data"]["shipment_id"] == sid and
+            e["type"].startswith("alert.") and e["data"]["alert"]["type"] == "carrier_exception"]
 
 
 def main():
@@ -336,6 +340,28 @@ def main():
     for i in range(4):
         check(alert_types(recv.events("/a"), f"K-{i}") == ["alert.opened", "alert.escalated", "alert.cleared"],
               f"K-{i} in order across the restart: {alert_types(recv.events('/a'), f'K-{i}')}")
+
+    # -- a receiver that is down (nothing listening), then comes up on its port --
+    key_c = key_for(db, "shop-c")
+    down_port = free_port()
+    st, hc = srv.call("POST", "/v1/webhooks", key_c, {"url": f"http://127.0.0.1:{down_port}/c"})
+    check(st == 201, f"shop-c's endpoint: {st} {hc}")
+    lifecycle(srv, key_c, "C-1")
+    wait_for(lambda: any(d["attempts"] >= 2 for d in
+                         srv.call("GET", f"/v1/webhooks/{hc['id']}/deliveries", key_c)[1]["deliveries"]),
+             10, "retries while the receiver is down")
+    st, log = srv.call("GET", f"/v1/webhooks/{hc['id']}/deliveries", key_c)
+    tried = [d for d in log["deliveries"] if d["attempts"]]
+    check(tried and tried[0]["last_status_code"] is None and "onnect" in (tried[0]["last_error"] or ""),
+          f"no answer: no status, the connection error: {tried[:1]}")
+    recv_c = Receiver({"/c": hc["secret"]}, port=down_port)
+    wait_for(lambda: len(alert_types(recv_c.events("/c"), "C-1")) >= 3, 20, "delivery once it is up")
+    check(alert_types(recv_c.events("/c"), "C-1") == ["alert.opened", "alert.escalated", "alert.cleared"],
+          f"in order once the receiver is up: {alert_types(recv_c.events('/c'), 'C-1')}")
+    check(not recv_c.bad and not recv.events("/c") and
+          all(not e["data"]["shipment_id"].startswith("C-") for e in recv.events("/a") + recv.events("/b")),
+          "shop-c's events went to shop-c's receiver only")
+    recv_c.stop()
 
     # -- 410 Gone disables the endpoint --
     recv.mode["/b"] = "gone"
