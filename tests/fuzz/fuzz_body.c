@@ -68,9 +68,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t hn = size < sizeof header - 1 ? size : sizeof header - 1;
     memcpy(header, data, hn);
     header[hn] = '\0';
+    /* the header parsing is what varies; hashing a long body under coverage tracing would
+     * only slow the fuzzer down (SHA-256 has its own test vectors) */
     for (int p = 0; p < INBOUND_COUNT; p++)
         inbound_verify(p, "fuzz-secret", header, p == INBOUND_SHIPPO ? header : NULL,
-                       (const char *)data, size, 1735689600, &e);
+                       (const char *)data, hn, 1735689600, &e);
     api_json_arena_end();
     return 0;
 }
