@@ -1,8 +1,8 @@
 /* The webhook delivery worker (api/webhooks.h): libcurl's multi interface drives up to
  * `concurrency` POSTs at once from one thread, so a slow receiver costs a connection slot,
- * never a scoring thread. Each attempt is leased in the store before it starts (a crash
- * mid-attempt means the lease expires and the attempt is made again: at least once), and
- * its result is written when it ends. */
+ * never a scoring thread. An attempt's result is written when it ends (the results of one
+ * wake-up in one transaction); until then the delivery stays pending in the store, so a
+ * crash mid-attempt means it is attempted again at the next start: at least once. */
 #include "api/webhooks.h"
 
 #include <arpa/inet.h>
@@ -329,21 +329,9 @@ static void start_due(struct wh_worker *w)
     }
     if (!c.n)
         return;
-    /* the leases, in one transaction: held off until the attempt's timeout has passed */
-    int64_t lease = now + (int64_t)(w->o.timeout_s * 1000) + 5000;
-    int ok = drisk_store_begin(w->st, &err) == DRISK_OK;
-    for (size_t i = 0; ok && i < c.n; i++)
-        ok = drisk_outbox_attempt(w->st, start[i]->id, now / 1000, lease, &err) == DRISK_OK;
-    if (!ok || drisk_store_commit(w->st, &err)) {
-        drisk_store_rollback(w->st);
-        DRISK_LOG(DRISK_LOG_WARN, "webhooks: %s", err.msg);
-        for (size_t i = 0; i < c.n; i++)
-            xfer_free(start[i]);
-        return;
-    }
     for (size_t i = 0; i < c.n; i++) {
         if (curl_multi_add_handle(w->multi, start[i]->h) != CURLM_OK) {
-            xfer_free(start[i]); /* its lease expires: attempted again later */
+            xfer_free(start[i]); /* still pending: attempted at the next pass */
             continue;
         }
         w->live[w->n_live++] = start[i];
@@ -420,7 +408,7 @@ static void *run(void *arg)
         int running = 0;
         curl_multi_perform(w->multi, &running);
         CURLMsg *m;
-        int left, in_tx = 0;
+        int left, in_tx = 0, finished = 0;
         struct drisk_error err = { 0 };
         while ((m = curl_multi_info_read(w->multi, &left))) {
             if (m->msg != CURLMSG_DONE)
@@ -433,6 +421,7 @@ static void *run(void *arg)
             CURLcode res = m->data.result;
             curl_multi_remove_handle(w->multi, m->easy_handle);
             finish(w, x, res);
+            finished++;
             for (size_t i = 0; i < w->n_live; i++)
                 if (w->live[i] == x) {
                     w->live[i] = w->live[--w->n_live];
@@ -441,9 +430,13 @@ static void *run(void *arg)
             xfer_free(x);
         }
         if (in_tx > 0 && drisk_store_commit(w->st, &err)) {
-            drisk_store_rollback(w->st); /* the leases expire: attempted again */
+            drisk_store_rollback(w->st); /* still pending: attempted again */
             DRISK_LOG(DRISK_LOG_WARN, "webhooks: %s", err.msg);
         }
+        /* attempts ended: those waiting behind them (the same shipment's next event, an
+         * endpoint's share) may go now, without waiting for the idle poll */
+        if (finished)
+            continue;
         /* woken by a transfer, by wh_poke, or after the idle poll */
         curl_multi_poll(w->multi, NULL, 0, IDLE_POLL_MS, NULL);
     }
@@ -482,8 +475,11 @@ int wh_start(const char *db_path, const struct wh_options *o, struct wh_worker *
         api_fail_from(e, 503, "store_unavailable", &err);
         goto fail;
     }
-    /* delivery state can be rebuilt by attempting again: no fsync of its own */
+    /* delivery state can be rebuilt by attempting again: no fsync of its own, and the
+     * checkpoints are left to the request threads' commits (one ran from the worker's
+     * commit now and then, and held deliveries up for half a second on a slow disk) */
     drisk_store_set_synchronous(w->st, 1);
+    drisk_store_set_autocheckpoint(w->st, 0);
     if (pthread_create(&w->thread, NULL, run, w)) {
         api_fail(e, 503, "no_thread", "cannot start the webhook thread: %s", strerror(errno));
         goto fail;

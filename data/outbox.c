@@ -20,7 +20,6 @@ enum {
     O_EMIT_EVENT,
     O_EMIT_DELIVERIES,
     O_DUE,
-    O_ATTEMPT,
     O_RESULT,
     O_LOG,
     O_REDELIVER,
@@ -66,10 +65,9 @@ static const char *const sql[O_COUNT] = {
               " WHERE d.status = 'pending' AND d.next_at <= ?1 AND d.id = (SELECT min(x.id)"
               " FROM webhook_deliveries x WHERE x.status = 'pending' AND x.webhook_id = d.webhook_id"
               " AND x.shipment_id = d.shipment_id) ORDER BY d.next_at, d.id LIMIT ?2",
-    [O_ATTEMPT] = "UPDATE webhook_deliveries SET attempts = attempts + 1, last_attempt_at = ?2,"
-                  " next_at = ?3 WHERE id = ?1 AND status = 'pending'",
     [O_RESULT] = "UPDATE webhook_deliveries SET status = ?2, next_at = ?3, last_code = ?4,"
-                 " last_error = ?5, delivered_at = CASE WHEN ?2 = 'delivered' THEN ?6 END"
+                 " last_error = ?5, delivered_at = CASE WHEN ?2 = 'delivered' THEN ?6 END,"
+                 " attempts = attempts + 1, last_attempt_at = ?6"
                  " WHERE id = ?1 AND status = 'pending'",
     [O_LOG] = "SELECT " DELIVERY_COLS " FROM webhook_deliveries d"
               " JOIN webhook_events e ON e.id = d.event_id"
@@ -328,18 +326,6 @@ enum drisk_status drisk_outbox_due(struct drisk_store *store, int64_t now_ms, in
     free(d);
     return r == SQLITE_ROW || r == SQLITE_DONE
                ? DRISK_OK : drisk_store_fail(store, "reading due webhook deliveries", err);
-}
-
-enum drisk_status drisk_outbox_attempt(struct drisk_store *store, int64_t id, int64_t now,
-                                       int64_t lease_ms, struct drisk_error *err)
-{
-    sqlite3_stmt *st = stmt(store, O_ATTEMPT, err);
-    if (!st)
-        return err->status;
-    sqlite3_bind_int64(st, 1, id);
-    sqlite3_bind_int64(st, 2, now);
-    sqlite3_bind_int64(st, 3, lease_ms);
-    return drisk_store_run(store, st, "recording a webhook attempt", err);
 }
 
 enum drisk_status drisk_outbox_result(struct drisk_store *store, int64_t id, int status,

@@ -4,8 +4,9 @@
  * a pending delivery to every enabled endpoint of the merchant that subscribes to its
  * type: what commits is delivered, what rolls back never existed. The delivery worker
  * (api/webhooks.c) takes due deliveries, at most one per (endpoint, shipment) at a time
- * and oldest first, so each endpoint sees a shipment's events in order. Same threading
- * rules as data/store.h. */
+ * and oldest first, so each endpoint sees a shipment's events in order; a delivery stays
+ * pending until its result is written, so one whose result never was (a crash) is
+ * attempted again. Same threading rules as data/store.h. */
 #ifndef DRISK_OUTBOX_H
 #define DRISK_OUTBOX_H
 
@@ -87,13 +88,9 @@ typedef int (*drisk_delivery_fn)(const struct drisk_delivery *d, void *ctx);
  * shipment), soonest first, at most limit; d->data is valid during the call only. */
 enum drisk_status drisk_outbox_due(struct drisk_store *store, int64_t now_ms, int limit,
                                    drisk_delivery_fn fn, void *ctx, struct drisk_error *err);
-/* Delivery id is being attempted at now: counts the attempt and holds it off until
- * lease_ms (another attempt only if this one never reports back). */
-enum drisk_status drisk_outbox_attempt(struct drisk_store *store, int64_t id, int64_t now,
-                                       int64_t lease_ms, struct drisk_error *err);
-/* What the attempt gave: status (DELIVERED, or PENDING again at next_ms, FAILED, or
- * DISABLED), the HTTP code (0: none) and an error text ("" when none). In the caller's
- * transaction, if any. */
+/* What an attempt at now gave (it counts the attempt): status (DELIVERED, or PENDING
+ * again at next_ms, FAILED, or DISABLED), the HTTP code (0: none) and an error text (""
+ * when none). In the caller's transaction, if any. */
 enum drisk_status drisk_outbox_result(struct drisk_store *store, int64_t id, int status,
                                       int64_t next_ms, int code, const char *error, int64_t now,
                                       struct drisk_error *err);

@@ -92,6 +92,20 @@ sqlite3_stmt **drisk_store_live_stmts(struct drisk_store *store)
     return store->live;
 }
 
+/* Waits for a lock another connection holds in steps of 1 ms, for 10 s at most. SQLite's
+ * own busy timeout sleeps on a growing schedule (up to 100 ms a try), which turned a few
+ * milliseconds of contention between the server's writers (requests, the sweep, the
+ * webhook worker) into stalls of 100 ms and more. */
+static int busy_wait(void *ctx, int tries)
+{
+    (void)ctx;
+    if (tries >= 10000)
+        return 0;
+    struct timespec t = { 0, 1000000 };
+    nanosleep(&t, NULL);
+    return 1;
+}
+
 enum drisk_status drisk_store_fail(struct drisk_store *store, const char *what,
                                    struct drisk_error *err)
 {
@@ -223,7 +237,7 @@ enum drisk_status drisk_store_open(const char *path, struct drisk_store **out,
                              store->db ? sqlite3_errmsg(store->db) : "out of memory");
         goto out;
     }
-    sqlite3_busy_timeout(store->db, 10000);
+    sqlite3_busy_handler(store->db, busy_wait, NULL);
     /* WAL lets the server read while an import writes; synchronous=FULL makes every
      * commit durable when it returns (a bulk import commits once, so it costs little).
      * threads=2 lets index builds sort on a second core. */
@@ -363,6 +377,11 @@ void drisk_store_set_synchronous(struct drisk_store *store, int level)
 {
     sqlite3_exec(store->db, level >= 2 ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL",
                  NULL, NULL, NULL);
+}
+
+void drisk_store_set_autocheckpoint(struct drisk_store *store, int on)
+{
+    sqlite3_wal_autocheckpoint(store->db, on ? 1000 : 0);
 }
 
 void drisk_store_set_mmap(struct drisk_store *store, int64_t bytes)

@@ -51,6 +51,12 @@ void drisk_store_rollback(struct drisk_store *store);
  * commits may be lost on power failure; for data that can be recomputed). */
 void drisk_store_set_synchronous(struct drisk_store *store, int level);
 
+/* Whether this connection's commits run SQLite's WAL checkpoint when the log passes 1,000
+ * pages (on, the default), copying pages back and syncing the database file: a stall of
+ * hundreds of milliseconds on a slow disk. Off for a connection whose latency matters more
+ * than the others' (the webhook worker's): the others keep checkpointing. */
+void drisk_store_set_autocheckpoint(struct drisk_store *store, int on);
+
 /* Lets this connection read the database through a memory map of up to bytes (SQLite's
  * mmap_size; 0 turns it off): page reads without a copy, for long-running readers like
  * the server. */
