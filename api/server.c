@@ -4,7 +4,6 @@
 #include "api/server.h"
 
 #include <cjson/cJSON.h>
-#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <microhttpd.h>
@@ -19,27 +18,19 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include "api/http.h"
 #include "api/inbound.h"
 #include "api/json.h"
 #include "api/service.h"
 #include "api/webhooks.h"
-#include "data/outbox.h"
 #include "data/live.h"
 #include "engine/network.h"
 #include "engine/vocab.h"
 #include "base/timeutil.h"
 #include "base/log.h"
-#include "base/sha256.h"
 
 #define MAX_BATCH 1000
 
-enum route {
-    R_HEALTHZ, R_METRICS, R_SHIPMENTS_POST, R_SHIPMENT_GET, R_SCANS, R_SCORE, R_ALERTS,
-    R_RECS, R_SETTINGS_GET, R_SETTINGS_PUT, R_ACTIVATE, R_SHIPMENTS_LIST, R_ALERT_ACK,
-    R_WEBHOOKS_POST, R_WEBHOOKS_LIST, R_WEBHOOK_GET, R_WEBHOOK_DELETE, R_WEBHOOK_DELIVERIES,
-    R_WEBHOOK_REDELIVER, R_INBOUND, R_INBOUND_SECRET_PUT, R_INBOUND_SECRET_DELETE,
-    R_REC_OUTCOME, R_OTHER, R_COUNT
-};
 static const char *const route_names[R_COUNT] = {
     "healthz", "metrics", "shipments_post", "shipment_get", "scans", "score", "alerts",
     "recommendations", "settings_get", "settings_put", "model_activate", "shipments_list",
@@ -78,134 +69,7 @@ struct conn_watch {
     struct conn_watch *prev, *next;
 };
 
-struct req {
-    double t0;
-    int route;
-    char method[8];
-    char path[160];
-    char *body;
-    size_t len, cap;
-    int too_big;
-    int status;
-    size_t bytes;
-    char merchant[DRISK_ID_MAX];
-    const char *allow; /* a 405's Allow header */
-};
-
-#define API_CURSOR_MAX 9007199254740991LL /* 2^53 - 1 */
-
-/* ---- responses ---- */
-
-static enum MHD_Result send_text(struct MHD_Connection *c, struct req *r, int status, char *text,
-                                 size_t len, const char *type)
-{
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
-    if (!resp) {
-        free(text);
-        return MHD_NO;
-    }
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
-    if (status == 503) /* the store was busy or failed: nothing was written, try again */
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
-    if (status == 405 && r->allow) /* the methods the route takes */
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
-    r->status = status;
-    r->bytes = len;
-    enum MHD_Result ok = MHD_queue_response(c, (unsigned)status, resp);
-    MHD_destroy_response(resp);
-    return ok;
-}
-
-static enum MHD_Result send_json(struct MHD_Connection *c, struct req *r, int status, cJSON *v)
-{
-    /* cJSON's text may live in the request arena: MHD gets its own copy */
-    char *text = v ? cJSON_PrintUnformatted(v) : NULL;
-    cJSON_Delete(v);
-    char *copy = text ? strdup(text) : NULL;
-    cJSON_free(text);
-    if (!copy) {
-        static const char oom[] = "{\"error\":{\"code\":\"out_of_memory\",\"message\":\"out of memory\"}}";
-        copy = strdup(oom);
-        status = 503;
-        if (!copy)
-            return MHD_NO;
-    }
-    return send_text(c, r, status, copy, strlen(copy), "application/json");
-}
-
-static enum MHD_Result send_error(struct MHD_Connection *c, struct req *r, const struct api_error *e)
-{
-    cJSON *o = cJSON_CreateObject();
-    cJSON *err = cJSON_AddObjectToObject(o, "error");
-    cJSON_AddStringToObject(err, "code", e->code);
-    cJSON_AddStringToObject(err, "message", e->message);
-    return send_json(c, r, e->status, o);
-}
-
-/* ---- auth ---- */
-
-struct caller {
-    char merchant[DRISK_ID_MAX];
-    int admin;
-};
-
-static int authenticate(struct svc *svc, struct drisk_store *st, struct MHD_Connection *c,
-                        struct caller *who, struct api_error *e)
-{
-    const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-    if (!h)
-        return api_fail(e, 401, "unauthorized", "missing Authorization: Bearer KEY (create a key "
-                        "with drisk keys --db DB create --merchant M)");
-    if (strncasecmp(h, "Bearer ", 7) != 0)
-        return api_fail(e, 401, "unauthorized", "the Authorization header must be Bearer KEY");
-    const char *key = h + 7;
-    while (*key == ' ')
-        key++;
-    size_t len = strlen(key);
-    while (len && key[len - 1] == ' ')
-        len--;
-    return svc_auth(svc, st, key, len, who->merchant, &who->admin, e);
-}
-
-static int need_merchant(const struct caller *who, struct api_error *e)
-{
-    if (!who->merchant[0])
-        return api_fail(e, 403, "no_merchant", "this admin key has no merchant: use a merchant's "
-                        "key for merchant data");
-    return 0;
-}
-
-/* ---- query parameters ---- */
-
-static int query_int(struct MHD_Connection *c, const char *name, int64_t dflt, int64_t lo,
-                     int64_t hi, int64_t *out, struct api_error *e)
-{
-    const char *v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, name);
-    *out = dflt;
-    if (!v)
-        return 0;
-    char *end;
-    errno = 0;
-    long long x = strtoll(v, &end, 10);
-    if (!*v || *end || errno || x < lo || x > hi)
-        return api_fail(e, 400, "invalid_parameter", "%s: an integer from %lld to %lld", name,
-                        (long long)lo, (long long)hi);
-    *out = x;
-    return 0;
-}
-
 /* ---- routes ---- */
-
-struct ctx {
-    struct drisk_server *srv;
-    struct svc *svc;
-    struct drisk_store *st;
-    struct MHD_Connection *c;
-    struct req *r;
-    struct caller who;
-    int64_t now;
-};
 
 static cJSON *health_json(struct drisk_server *srv)
 {
@@ -332,7 +196,7 @@ static enum MHD_Result route_metrics(struct ctx *x)
         free(t.p);
         return MHD_NO;
     }
-    return send_text(x->c, x->r, 200, t.p, t.len, "text/plain; version=0.0.4");
+    return http_send_text(x->c, x->r, 200, t.p, t.len, "text/plain; version=0.0.4");
 }
 
 static enum MHD_Result route_scans(struct ctx *x, const cJSON *body)
@@ -341,34 +205,34 @@ static enum MHD_Result route_scans(struct ctx *x, const cJSON *body)
     const cJSON *arr = cJSON_GetObjectItemCaseSensitive(body, "scans");
     if (!cJSON_IsObject(body) || !cJSON_IsArray(arr))
         return api_fail(&e, 400, "invalid_body", "send {\"scans\": [scan, ...]}"),
-               send_error(x->c, x->r, &e);
+               http_send_error(x->c, x->r, &e);
     int n = cJSON_GetArraySize(arr);
     if (n > MAX_BATCH)
         return api_fail(&e, 413, "batch_too_large", "%d scans in one request: send at most %d",
                         n, MAX_BATCH),
-               send_error(x->c, x->r, &e);
+               http_send_error(x->c, x->r, &e);
     struct svc_scan_in *in = malloc((size_t)(n ? n : 1) * sizeof *in);
     if (!in)
-        return api_fail(&e, 503, "out_of_memory", "out of memory"), send_error(x->c, x->r, &e);
+        return api_fail(&e, 503, "out_of_memory", "out of memory"), http_send_error(x->c, x->r, &e);
     int i = 0;
     for (const cJSON *s = arr->child; s; s = s->next, i++) {
         if (api_scan_from(s, x->who.merchant, NULL, (struct api_where){ "scans", i }, &in[i], &e)) {
             free(in);
-            return send_error(x->c, x->r, &e);
+            return http_send_error(x->c, x->r, &e);
         }
         if (in[i].scan.ts > x->now + 3600) {
             free(in);
             return api_fail(&e, 422, "invalid_field",
                             "scans[%d].ts: more than an hour in the future: check the clock or "
                             "the time zone offset", i),
-                   send_error(x->c, x->r, &e);
+                   http_send_error(x->c, x->r, &e);
         }
     }
     struct svc_ingest_result res;
     if (svc_ingest(x->svc, x->who.merchant, NULL, in, (size_t)n, x->now, &res, &e)) {
         free(in);
         free(res.touched);
-        return send_error(x->c, x->r, &e);
+        return http_send_error(x->c, x->r, &e);
     }
     free(in);
     cJSON *o = cJSON_CreateObject();
@@ -391,7 +255,7 @@ static enum MHD_Result route_scans(struct ctx *x, const cJSON *body)
     }
     svc_models_release(m);
     free(res.touched);
-    return send_json(x->c, x->r, 200, o);
+    return http_send_json(x->c, x->r, 200, o);
 }
 
 static enum MHD_Result route_shipments_post(struct ctx *x, const cJSON *body)
@@ -401,21 +265,21 @@ static enum MHD_Result route_shipments_post(struct ctx *x, const cJSON *body)
     int batch = cJSON_IsArray(arr);
     if (!cJSON_IsObject(body))
         return api_fail(&e, 400, "invalid_body", "send a shipment object or {\"shipments\": [...]}"),
-               send_error(x->c, x->r, &e);
+               http_send_error(x->c, x->r, &e);
     int n = batch ? cJSON_GetArraySize(arr) : 1;
     if (n > MAX_BATCH)
         return api_fail(&e, 413, "batch_too_large", "%d shipments in one request: send at most %d",
                         n, MAX_BATCH),
-               send_error(x->c, x->r, &e);
+               http_send_error(x->c, x->r, &e);
     struct drisk_shipment *sh = malloc((size_t)(n ? n : 1) * sizeof *sh);
     if (!sh)
-        return api_fail(&e, 503, "out_of_memory", "out of memory"), send_error(x->c, x->r, &e);
+        return api_fail(&e, 503, "out_of_memory", "out of memory"), http_send_error(x->c, x->r, &e);
     int i = 0;
     for (const cJSON *o = batch ? arr->child : body; o && i < n; o = o->next, i++) {
         struct api_where at = { batch ? "shipments" : "shipment", batch ? i : -1 };
         if (api_shipment_from(o, x->who.merchant, 0, x->now, at, &sh[i], &e)) {
             free(sh);
-            return send_error(x->c, x->r, &e);
+            return http_send_error(x->c, x->r, &e);
         }
     }
     struct drisk_error err = { 0 };
@@ -456,9 +320,9 @@ static enum MHD_Result route_shipments_post(struct ctx *x, const cJSON *body)
     free(sh);
     if (failed) {
         cJSON_Delete(out);
-        return send_error(x->c, x->r, &e);
+        return http_send_error(x->c, x->r, &e);
     }
-    return send_json(x->c, x->r, 200, out);
+    return http_send_json(x->c, x->r, 200, out);
 }
 
 static int cmp_scan_ts(const void *a, const void *b)
@@ -536,15 +400,15 @@ static enum MHD_Result route_score(struct ctx *x, const cJSON *body)
     const cJSON *a = cJSON_GetObjectItemCaseSensitive(body, "as_of");
     if (!cJSON_IsObject(body))
         return api_fail(&e, 400, "invalid_body", "send the shipment's fields as a JSON object"),
-               send_error(x->c, x->r, &e);
+               http_send_error(x->c, x->r, &e);
     if (a && !cJSON_IsNull(a)) {
         const char *why = "must be an RFC 3339 time";
         if (!cJSON_IsString(a) || drisk_ts_parse(a->valuestring, strlen(a->valuestring), &as_of, &why))
-            return api_fail(&e, 422, "invalid_field", "as_of: %s", why), send_error(x->c, x->r, &e);
+            return api_fail(&e, 422, "invalid_field", "as_of: %s", why), http_send_error(x->c, x->r, &e);
     }
     if (api_shipment_from(body, x->who.merchant, 1, as_of, (struct api_where){ "shipment", -1 },
                           &sh, &e))
-        return send_error(x->c, x->r, &e);
+        return http_send_error(x->c, x->r, &e);
     /* a promise not given is the lane's learned transit time, else the carrier x
      * service's (5 days when neither has one): only then is the network asked before
      * scoring; what it has not seen comes from the view scoring reads anyway */
@@ -565,11 +429,11 @@ static enum MHD_Result route_score(struct ctx *x, const cJSON *body)
     if (arr && !cJSON_IsNull(arr)) {
         if (!cJSON_IsArray(arr))
             return api_fail(&e, 400, "invalid_body", "scans: must be an array of scan objects"),
-                   send_error(x->c, x->r, &e);
+                   http_send_error(x->c, x->r, &e);
         n = cJSON_GetArraySize(arr);
         if (n > MAX_BATCH)
             return api_fail(&e, 413, "batch_too_large", "at most %d scans", MAX_BATCH),
-                   send_error(x->c, x->r, &e);
+                   http_send_error(x->c, x->r, &e);
     }
     /* a few scans (the usual inline request) stay on the stack */
     struct svc_scan_in stack_in[8];
@@ -627,8 +491,8 @@ out:
         free(in);
         free(ev);
     }
-    return text ? send_text(x->c, x->r, 200, text, text_len, "application/json")
-                : send_error(x->c, x->r, &e);
+    return text ? http_send_text(x->c, x->r, 200, text, text_len, "application/json")
+                : http_send_error(x->c, x->r, &e);
 }
 
 static int64_t find_own(struct ctx *x, const char *id, struct api_error *e)
@@ -643,77 +507,10 @@ static int64_t find_own(struct ctx *x, const char *id, struct api_error *e)
     return row;
 }
 
-/* A query parameter that must be one of the NULL-terminated choices (NULL when absent). */
-static int query_choice(struct MHD_Connection *c, const char *name, const char *const *choices,
-                        const char **out, struct api_error *e)
-{
-    const char *v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, name);
-    *out = NULL;
-    if (!v)
-        return 0;
-    for (size_t i = 0; choices[i]; i++)
-        if (strcmp(v, choices[i]) == 0) {
-            *out = choices[i];
-            return 0;
-        }
-    char list[160] = "";
-    for (size_t i = 0; choices[i]; i++)
-        snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "", choices[i]);
-    return api_fail(e, 400, "invalid_parameter", "%s: one of %s", name, list);
-}
-
-/* An RFC 3339 query parameter (dflt when absent). */
-static int query_ts(struct MHD_Connection *c, const char *name, int64_t dflt, int64_t *out,
-                    struct api_error *e)
-{
-    const char *v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, name);
-    const char *why = NULL;
-    *out = dflt;
-    if (v && drisk_ts_parse(v, strlen(v), out, &why) != 0)
-        return api_fail(e, 400, "invalid_parameter", "%s: %s (want RFC 3339, e.g. "
-                        "2025-06-01T00:00:00Z)", name, why ? why : "not a time");
-    return 0;
-}
-
-/* A page of a list: up to max items; one row more is asked of the store, to know
- * has_more. */
-struct list_ctx {
-    cJSON *arr;
-    int64_t last; /* the cursor of the last item taken */
-    int64_t max, n;
-    int more;
-};
-
-/* 1 when the page has room for one more item (counted), 0 when it is full: the row the
- * store gave beyond it says there is more. */
-static int page_room(struct list_ctx *l)
-{
-    if (l->n == l->max) {
-        l->more = 1;
-        return 0;
-    }
-    l->n++;
-    return 1;
-}
-
-/* Sends the page: its items, next_cursor (exact: as an integer, a double's text may
- * round it) and has_more, plus extra names for next_cursor older clients read. */
-static enum MHD_Result page_send(struct ctx *x, cJSON *o, const struct list_ctx *l,
-                                 const char *also)
-{
-    char cur[24];
-    snprintf(cur, sizeof cur, "%lld", (long long)l->last);
-    cJSON_AddRawToObject(o, "next_cursor", cur);
-    cJSON_AddBoolToObject(o, "has_more", l->more);
-    if (also)
-        cJSON_AddRawToObject(o, also, cur);
-    return send_json(x->c, x->r, 200, o);
-}
-
 static int add_shipment_row(const struct drisk_ship_list_row *r, void *ctx)
 {
     struct list_ctx *p = ctx;
-    if (!page_room(p))
+    if (!http_page_room(p))
         return 1;
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "shipment_id", r->sh.shipment_id);
@@ -751,18 +548,18 @@ static enum MHD_Result route_shipments_list(struct ctx *x)
     int64_t cursor, limit;
     char carrier[DRISK_NAME_MAX] = "";
     const char *c = MHD_lookup_connection_value(x->c, MHD_GET_ARGUMENT_KIND, "carrier");
-    if (query_int(x->c, "cursor", 0, 0, API_CURSOR_MAX, &cursor, &e) ||
-        query_int(x->c, "limit", 100, 1, 1000, &limit, &e) ||
-        query_choice(x->c, "risk_level", levels, &q.risk_level, &e) ||
-        query_choice(x->c, "status", statuses, &q.status, &e) ||
-        query_ts(x->c, "created_from", INT64_MIN, &q.created_from, &e) ||
-        query_ts(x->c, "created_to", INT64_MAX, &q.created_to, &e))
-        return send_error(x->c, x->r, &e);
+    if (http_query_int(x->c, "cursor", 0, 0, API_CURSOR_MAX, &cursor, &e) ||
+        http_query_int(x->c, "limit", 100, 1, 1000, &limit, &e) ||
+        http_query_choice(x->c, "risk_level", levels, &q.risk_level, &e) ||
+        http_query_choice(x->c, "status", statuses, &q.status, &e) ||
+        http_query_ts(x->c, "created_from", INT64_MIN, &q.created_from, &e) ||
+        http_query_ts(x->c, "created_to", INT64_MAX, &q.created_to, &e))
+        return http_send_error(x->c, x->r, &e);
     if (c) {
         if (!c[0] || strlen(c) >= sizeof carrier)
             return api_fail(&e, 400, "invalid_parameter", "carrier: 1 to %d characters",
                             (int)sizeof carrier - 1),
-                   send_error(x->c, x->r, &e);
+                   http_send_error(x->c, x->r, &e);
         for (size_t i = 0; c[i]; i++) /* carriers are stored lowercase */
             carrier[i] = (char)(c[i] >= 'A' && c[i] <= 'Z' ? c[i] + 32 : c[i]);
         q.carrier = carrier;
@@ -775,9 +572,9 @@ static enum MHD_Result route_shipments_list(struct ctx *x)
     if (drisk_store_ship_list(x->st, &q, add_shipment_row, &p, &err)) {
         cJSON_Delete(o);
         return api_fail(&e, 503, "store_unavailable", "the store failed: %s", err.msg),
-               send_error(x->c, x->r, &e);
+               http_send_error(x->c, x->r, &e);
     }
-    return page_send(x, o, &p, NULL);
+    return http_page_send(x, o, &p, NULL);
 }
 
 static enum MHD_Result route_shipment_get(struct ctx *x, const char *id)
@@ -785,10 +582,10 @@ static enum MHD_Result route_shipment_get(struct ctx *x, const char *id)
     struct api_error e;
     int64_t row = find_own(x, id, &e);
     if (!row)
-        return send_error(x->c, x->r, &e);
+        return http_send_error(x->c, x->r, &e);
     struct svc_shipment ls;
     if (svc_read_shipment(x->st, row, &ls, &e))
-        return send_error(x->c, x->r, &e);
+        return http_send_error(x->c, x->r, &e);
     struct drisk_settings settings;
     struct drisk_risk risk;
     struct svc_model_set *m = svc_models_acquire(x->svc);
@@ -821,15 +618,15 @@ static enum MHD_Result route_shipment_get(struct ctx *x, const char *id)
     svc_shipment_free(&ls);
     if (rc) {
         cJSON_Delete(o);
-        return send_error(x->c, x->r, &e);
+        return http_send_error(x->c, x->r, &e);
     }
-    return send_json(x->c, x->r, 200, o);
+    return http_send_json(x->c, x->r, 200, o);
 }
 
 static int add_alert(const struct drisk_alert_row *a, void *ctx)
 {
     struct list_ctx *l = ctx;
-    if (!page_room(l))
+    if (!http_page_room(l))
         return 1;
     cJSON_AddItemToArray(l->arr, api_alert_json(a));
     l->last = a->seq;
@@ -839,62 +636,11 @@ static int add_alert(const struct drisk_alert_row *a, void *ctx)
 static int add_rec(const struct drisk_rec_row *r, void *ctx)
 {
     struct list_ctx *l = ctx;
-    if (!page_room(l))
+    if (!http_page_room(l))
         return 1;
     cJSON_AddItemToArray(l->arr, api_rec_json(r));
     l->last = r->id;
     return 0;
-}
-
-/* POST /v1/recommendations/{id}/outcome {"outcome", "amount", "note"}: what the merchant
- * did with it; settled claims (claim_paid, claim_denied) feed the carrier's observed claim
- * success into later recommendations (docs/POLICY.md). */
-static enum MHD_Result route_rec_outcome(struct ctx *x, const char *rest, const cJSON *body)
-{
-    struct api_error e;
-    char *end;
-    errno = 0;
-    long long id = strtoll(rest, &end, 10);
-    if (end == rest || strcmp(end, "/outcome") != 0 || errno || id <= 0)
-        return api_fail(&e, 404, "not_found", "no recommendation \"%.40s\"", rest),
-               send_error(x->c, x->r, &e);
-    const cJSON *oc = cJSON_GetObjectItemCaseSensitive(body, "outcome");
-    const cJSON *am = cJSON_GetObjectItemCaseSensitive(body, "amount");
-    const cJSON *note = cJSON_GetObjectItemCaseSensitive(body, "note");
-    const char *const *names = drisk_rec_outcome_names();
-    const char *outcome = NULL;
-    for (size_t i = 0; cJSON_IsString(oc) && names[i]; i++)
-        if (strcmp(oc->valuestring, names[i]) == 0)
-            outcome = names[i];
-    if (!cJSON_IsObject(body) || !outcome)
-        return api_fail(&e, 400, "invalid_body", "send {\"outcome\": \"accepted\" | \"dismissed\" "
-                        "| \"claim_filed\" | \"claim_paid\" | \"claim_denied\"} (claim_paid with "
-                        "\"amount\", what the carrier paid)"),
-               send_error(x->c, x->r, &e);
-    int paid = strcmp(outcome, "claim_paid") == 0;
-    if (paid && !(cJSON_IsNumber(am) && am->valuedouble >= 0 && am->valuedouble <= 1e9))
-        return api_fail(&e, 422, "invalid_field", "amount: claim_paid needs the amount the "
-                        "carrier paid, a number from 0 to 1e9"),
-               send_error(x->c, x->r, &e);
-    if (!paid && am && !cJSON_IsNull(am))
-        return api_fail(&e, 422, "invalid_field", "amount: only claim_paid carries an amount"),
-               send_error(x->c, x->r, &e);
-    if (note && !cJSON_IsNull(note) && (!cJSON_IsString(note) || strlen(note->valuestring) > 500))
-        return api_fail(&e, 422, "invalid_field", "note: a string of at most 500 bytes"),
-               send_error(x->c, x->r, &e);
-    struct drisk_rec_row rec;
-    struct drisk_error err = { 0 };
-    enum drisk_status rc = drisk_store_rec_outcome(
-        x->st, x->who.merchant, id, outcome, paid ? am->valuedouble : NAN,
-        cJSON_IsString(note) ? note->valuestring : NULL, x->now, &rec, &err);
-    if (rc == DRISK_ENOTFOUND) /* another merchant's is not there either */
-        return api_fail(&e, 404, "not_found", "%s", err.msg), send_error(x->c, x->r, &e);
-    if (rc)
-        return api_fail(&e, 503, "store_unavailable", "the store failed: %s", err.msg),
-               send_error(x->c, x->r, &e);
-    if (paid || strcmp(outcome, "claim_denied") == 0)
-        svc_settings_changed(x->svc); /* the carrier's claim success moved */
-    return send_json(x->c, x->r, 200, api_rec_json(&rec));
 }
 
 /* POST /v1/alerts/{id}/ack: the merchant has seen the alert (the first time counts). */
@@ -906,16 +652,16 @@ static enum MHD_Result route_alert_ack(struct ctx *x, const char *rest)
     long long id = strtoll(rest, &end, 10);
     if (end == rest || strcmp(end, "/ack") != 0 || errno || id <= 0)
         return api_fail(&e, 404, "not_found", "no alert \"%.40s\"", rest),
-               send_error(x->c, x->r, &e);
+               http_send_error(x->c, x->r, &e);
     struct drisk_alert_row a;
     struct drisk_error err = { 0 };
     enum drisk_status rc = drisk_store_alert_ack(x->st, x->who.merchant, id, x->now, &a, &err);
     if (rc == DRISK_ENOTFOUND) /* another merchant's alert is not there either */
-        return api_fail(&e, 404, "not_found", "%s", err.msg), send_error(x->c, x->r, &e);
+        return api_fail(&e, 404, "not_found", "%s", err.msg), http_send_error(x->c, x->r, &e);
     if (rc)
         return api_fail(&e, 503, "store_unavailable", "the store failed: %s", err.msg),
-               send_error(x->c, x->r, &e);
-    return send_json(x->c, x->r, 200, api_alert_json(&a));
+               http_send_error(x->c, x->r, &e);
+    return http_send_json(x->c, x->r, 200, api_alert_json(&a));
 }
 
 static enum MHD_Result route_list(struct ctx *x, int alerts)
@@ -927,18 +673,18 @@ static enum MHD_Result route_list(struct ctx *x, int alerts)
      * within 2^53 - 1: exact as JSON numbers, so a client can send back any it was given */
     const char *legacy = alerts ? "since" : "after";
     int has_cursor = MHD_lookup_connection_value(x->c, MHD_GET_ARGUMENT_KIND, "cursor") != NULL;
-    if (query_int(x->c, has_cursor ? "cursor" : legacy, 0, 0, API_CURSOR_MAX, &since, &e) ||
-        query_int(x->c, "limit", 100, 1, 1000, &limit, &e))
-        return send_error(x->c, x->r, &e);
+    if (http_query_int(x->c, has_cursor ? "cursor" : legacy, 0, 0, API_CURSOR_MAX, &since, &e) ||
+        http_query_int(x->c, "limit", 100, 1, 1000, &limit, &e))
+        return http_send_error(x->c, x->r, &e);
     struct drisk_alert_filter f = { NULL, NULL, NULL };
     static const char *const types[] = { "delay_risk", "likely_lost", "carrier_exception",
                                          "stalled", NULL };
     static const char *const severities[] = { "warning", "critical", NULL };
     static const char *const states[] = { "open", "cleared", NULL };
-    if (alerts && (query_choice(x->c, "type", types, &f.type, &e) ||
-                   query_choice(x->c, "severity", severities, &f.severity, &e) ||
-                   query_choice(x->c, "status", states, &f.status, &e)))
-        return send_error(x->c, x->r, &e);
+    if (alerts && (http_query_choice(x->c, "type", types, &f.type, &e) ||
+                   http_query_choice(x->c, "severity", severities, &f.severity, &e) ||
+                   http_query_choice(x->c, "status", states, &f.status, &e)))
+        return http_send_error(x->c, x->r, &e);
     cJSON *o = cJSON_CreateObject();
     struct list_ctx l = { cJSON_AddArrayToObject(o, alerts ? "alerts" : "recommendations"), since,
                           limit, 0, 0 };
@@ -951,9 +697,9 @@ static enum MHD_Result route_list(struct ctx *x, int alerts)
     if (rc) {
         cJSON_Delete(o);
         return api_fail(&e, 503, "store_unavailable", "the store failed: %s", err.msg),
-               send_error(x->c, x->r, &e);
+               http_send_error(x->c, x->r, &e);
     }
-    return page_send(x, o, &l, alerts ? NULL : "next_after");
+    return http_page_send(x, o, &l, alerts ? NULL : "next_after");
 }
 
 static enum MHD_Result route_settings(struct ctx *x, const cJSON *body)
@@ -961,10 +707,10 @@ static enum MHD_Result route_settings(struct ctx *x, const cJSON *body)
     struct api_error e;
     struct drisk_settings s;
     if (svc_settings(x->svc, x->st, x->who.merchant, &s, &e))
-        return send_error(x->c, x->r, &e);
+        return http_send_error(x->c, x->r, &e);
     if (body) {
         if (api_settings_apply(body, &s, &e))
-            return send_error(x->c, x->r, &e);
+            return http_send_error(x->c, x->r, &e);
         cJSON *full = api_settings_json(&s);
         char *text = cJSON_PrintUnformatted(full);
         cJSON_Delete(full);
@@ -974,10 +720,10 @@ static enum MHD_Result route_settings(struct ctx *x, const cJSON *body)
         cJSON_free(text);
         if (rc)
             return api_fail(&e, 503, "store_unavailable", "the store failed: %s", err.msg),
-                   send_error(x->c, x->r, &e);
+                   http_send_error(x->c, x->r, &e);
         svc_settings_changed(x->svc);
     }
-    return send_json(x->c, x->r, 200, api_settings_json(&s));
+    return http_send_json(x->c, x->r, 200, api_settings_json(&s));
 }
 
 static enum MHD_Result route_activate(struct ctx *x, const char *id_text)
@@ -986,496 +732,24 @@ static enum MHD_Result route_activate(struct ctx *x, const char *id_text)
     if (!x->who.admin)
         return api_fail(&e, 403, "forbidden", "activating models needs an admin key (drisk keys "
                         "create --admin)"),
-               send_error(x->c, x->r, &e);
+               http_send_error(x->c, x->r, &e);
     char *end;
     errno = 0;
     long long id = strtoll(id_text, &end, 10);
     if (!*id_text || *end || errno || id <= 0)
         return api_fail(&e, 404, "not_found", "no model \"%.40s\"", id_text),
-               send_error(x->c, x->r, &e);
+               http_send_error(x->c, x->r, &e);
     struct drisk_error err = { 0 };
     enum drisk_status rc = drisk_store_model_activate(x->st, id, &err);
     if (rc == DRISK_ENOTFOUND)
-        return api_fail(&e, 404, "not_found", "%s", err.msg), send_error(x->c, x->r, &e);
+        return api_fail(&e, 404, "not_found", "%s", err.msg), http_send_error(x->c, x->r, &e);
     if (rc == DRISK_EINVAL) /* it does not load: nothing changed */
-        return api_fail(&e, 422, "invalid_model", "%s", err.msg), send_error(x->c, x->r, &e);
+        return api_fail(&e, 422, "invalid_model", "%s", err.msg), http_send_error(x->c, x->r, &e);
     if (rc)
-        return api_fail_from(&e, 503, "activation_failed", &err), send_error(x->c, x->r, &e);
+        return api_fail_from(&e, 503, "activation_failed", &err), http_send_error(x->c, x->r, &e);
     if (svc_models_reload(x->svc, &e))
-        return send_error(x->c, x->r, &e);
-    return send_json(x->c, x->r, 200, health_json(x->srv));
-}
-
-/* ---- webhooks ---- */
-
-static cJSON *webhook_json(const struct drisk_webhook *w)
-{
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddNumberToObject(o, "id", (double)w->id);
-    cJSON_AddStringToObject(o, "url", w->url);
-    cJSON *ev = cJSON_AddArrayToObject(o, "events");
-    /* stored as ",a,b,": each name between commas */
-    for (const char *p = w->events; *p;) {
-        const char *q = strchr(++p, ',');
-        if (!q)
-            break;
-        if (q > p) {
-            char name[64];
-            size_t n = (size_t)(q - p) < sizeof name - 1 ? (size_t)(q - p) : sizeof name - 1;
-            memcpy(name, p, n);
-            name[n] = '\0';
-            cJSON_AddItemToArray(ev, cJSON_CreateString(name));
-        }
-        p = q;
-    }
-    cJSON_AddStringToObject(o, "status", w->disabled_at == DRISK_TS_NONE ? "enabled" : "disabled");
-    api_add_ts(o, "created_at", w->created_at);
-    api_add_ts(o, "disabled_at", w->disabled_at);
-    if (w->disabled_reason[0])
-        cJSON_AddStringToObject(o, "disabled_reason", w->disabled_reason);
-    else
-        cJSON_AddNullToObject(o, "disabled_reason");
-    return o;
-}
-
-static cJSON *delivery_json(const struct drisk_delivery *d)
-{
-    cJSON *o = cJSON_CreateObject();
-    char evt[32];
-    snprintf(evt, sizeof evt, "evt_%lld", (long long)d->event_id);
-    cJSON_AddNumberToObject(o, "id", (double)d->id);
-    cJSON_AddStringToObject(o, "event_id", evt);
-    cJSON_AddStringToObject(o, "type", d->type);
-    api_add_ts(o, "event_created_at", d->event_created_at);
-    cJSON_AddStringToObject(o, "status", drisk_delivery_status_name(d->status));
-    cJSON_AddNumberToObject(o, "attempts", d->attempts);
-    api_add_ts(o, "last_attempt_at", d->last_attempt_at);
-    if (d->last_code)
-        cJSON_AddNumberToObject(o, "last_status_code", d->last_code);
-    else
-        cJSON_AddNullToObject(o, "last_status_code");
-    if (d->last_error[0])
-        cJSON_AddStringToObject(o, "last_error", d->last_error);
-    else
-        cJSON_AddNullToObject(o, "last_error");
-    api_add_ts(o, "next_attempt_at", d->status == DRISK_DELIVERY_PENDING && d->next_at_ms
-                                         ? (d->next_at_ms + 999) / 1000 : DRISK_TS_NONE);
-    api_add_ts(o, "delivered_at", d->delivered_at);
-    return o;
-}
-
-/* POST /v1/webhooks {"url", "events"}: a new endpoint; its secret is in this answer only. */
-static enum MHD_Result route_webhook_create(struct ctx *x, const cJSON *body)
-{
-    struct api_error e;
-    const cJSON *url = cJSON_GetObjectItemCaseSensitive(body, "url");
-    const cJSON *events = cJSON_GetObjectItemCaseSensitive(body, "events");
-    if (!cJSON_IsObject(body) || !cJSON_IsString(url))
-        return api_fail(&e, 400, "invalid_body", "send {\"url\": \"https://...\", \"events\": "
-                        "[\"alert.opened\", ...]}"),
-               send_error(x->c, x->r, &e);
-    if (events && !cJSON_IsNull(events) && !cJSON_IsArray(events))
-        return api_fail(&e, 400, "invalid_body", "events: an array of event types"),
-               send_error(x->c, x->r, &e);
-    if (wh_check_url(url->valuestring, x->srv->o.webhook_allow_private, &e))
-        return send_error(x->c, x->r, &e);
-    char list[DRISK_WEBHOOK_EVENTS_MAX] = ",";
-    int n = 0, all = !events || cJSON_IsNull(events) || cJSON_GetArraySize(events) == 0;
-    const cJSON *it;
-    cJSON_ArrayForEach(it, events) {
-        const char *name = cJSON_IsString(it) ? it->valuestring : NULL;
-        int known = name && strcmp(name, "*") == 0;
-        for (size_t k = 0; name && !known && wh_event_types[k]; k++)
-            known = strcmp(name, wh_event_types[k]) == 0;
-        if (!known) {
-            char types[320] = "";
-            for (size_t k = 0; wh_event_types[k]; k++)
-                snprintf(types + strlen(types), sizeof types - strlen(types), "%s, ",
-                         wh_event_types[k]);
-            return api_fail(&e, 422, "invalid_event", "events[%d]: not an event type: use %sor "
-                            "\"*\" for all", n, types),
-                   send_error(x->c, x->r, &e);
-        }
-        all |= strcmp(name, "*") == 0;
-        char probe[72];
-        snprintf(probe, sizeof probe, ",%s,", name);
-        if (!strstr(list, probe)) /* each once */
-            snprintf(list + strlen(list), sizeof list - strlen(list), "%s,", name);
-        n++;
-    }
-    if (all)
-        snprintf(list, sizeof list, ",*,");
-    char secret[DRISK_WEBHOOK_SECRET_MAX];
-    memcpy(secret, "whsec_", 7);
-    if (drisk_random_hex(32, secret + 6))
-        return api_fail(&e, 503, "no_randomness", "cannot read random bytes for the secret"),
-               send_error(x->c, x->r, &e);
-    struct drisk_error err = { 0 };
-    struct drisk_webhook w;
-    int64_t id = 0;
-    enum drisk_status rc = drisk_webhook_create(x->st, x->who.merchant, url->valuestring, list,
-                                                secret, x->now, &id, &err);
-    if (rc == DRISK_OK)
-        rc = drisk_webhook_get(x->st, x->who.merchant, id, &w, &err);
-    if (rc == DRISK_EINVAL)
-        return api_fail(&e, 409, "too_many_webhooks", "%s", err.msg), send_error(x->c, x->r, &e);
-    if (rc)
-        return api_fail(&e, 503, "store_unavailable", "the store failed: %s", err.msg),
-               send_error(x->c, x->r, &e);
-    cJSON *o = webhook_json(&w);
-    cJSON_AddStringToObject(o, "secret", secret);
-    return send_json(x->c, x->r, 201, o);
-}
-
-static int add_webhook(const struct drisk_webhook *w, void *ctx)
-{
-    struct list_ctx *l = ctx;
-    if (!page_room(l))
-        return 1;
-    cJSON_AddItemToArray(l->arr, webhook_json(w));
-    l->last = w->id;
-    return 0;
-}
-
-static enum MHD_Result route_webhook_list(struct ctx *x)
-{
-    struct api_error e;
-    int64_t cursor, limit;
-    if (query_int(x->c, "cursor", 0, 0, API_CURSOR_MAX, &cursor, &e) ||
-        query_int(x->c, "limit", 100, 1, 1000, &limit, &e))
-        return send_error(x->c, x->r, &e);
-    cJSON *o = cJSON_CreateObject();
-    struct list_ctx l = { cJSON_AddArrayToObject(o, "webhooks"), cursor, limit, 0, 0 };
-    struct drisk_error err = { 0 };
-    if (drisk_webhook_list(x->st, x->who.merchant, cursor, (int)limit + 1, add_webhook, &l, &err)) {
-        cJSON_Delete(o);
-        return api_fail(&e, 503, "store_unavailable", "the store failed: %s", err.msg),
-               send_error(x->c, x->r, &e);
-    }
-    return page_send(x, o, &l, NULL);
-}
-
-/* /v1/webhooks/{id}[/deliveries[/{did}/redeliver]]: the ids, 0 where absent; -1 when the
- * path is none of these. */
-static int webhook_path(const char *rest, int64_t *id, int64_t *did)
-{
-    char *end;
-    *id = *did = 0;
-    errno = 0;
-    long long a = strtoll(rest, &end, 10);
-    if (end == rest || errno || a <= 0 || !isdigit((unsigned char)rest[0]))
-        return -1;
-    *id = a;
-    if (!*end)
-        return 0;
-    if (strncmp(end, "/deliveries", 11) != 0)
-        return -1;
-    end += 11;
-    if (!*end)
-        return 0;
-    if (*end != '/' || !isdigit((unsigned char)end[1]))
-        return -1;
-    const char *p = end + 1;
-    long long b = strtoll(p, &end, 10);
-    if (errno || b <= 0 || strcmp(end, "/redeliver") != 0)
-        return -1;
-    *did = b;
-    return 0;
-}
-
-static enum MHD_Result route_webhook_one(struct ctx *x, const char *rest)
-{
-    struct api_error e;
-    struct drisk_error err = { 0 };
-    int64_t id, did;
-    if (webhook_path(rest, &id, &did))
-        return api_fail(&e, 404, "not_found", "no webhook route /v1/webhooks/%.60s", rest),
-               send_error(x->c, x->r, &e);
-    struct drisk_webhook w;
-    enum drisk_status rc = DRISK_OK;
-    cJSON *o = NULL;
-    int status = 200;
-    switch (x->r->route) {
-    case R_WEBHOOK_GET:
-        if (!(rc = drisk_webhook_get(x->st, x->who.merchant, id, &w, &err)))
-            o = webhook_json(&w);
-        break;
-    case R_WEBHOOK_DELETE:
-        if (!(rc = drisk_webhook_delete(x->st, x->who.merchant, id, &err))) {
-            o = cJSON_CreateObject();
-            cJSON_AddNumberToObject(o, "id", (double)id);
-            cJSON_AddBoolToObject(o, "deleted", 1);
-        }
-        break;
-    case R_WEBHOOK_REDELIVER: {
-        struct drisk_delivery d;
-        int64_t now_ms = x->now * 1000;
-        if (!(rc = drisk_outbox_redeliver(x->st, x->who.merchant, id, did, now_ms, &d, &err))) {
-            o = delivery_json(&d);
-            status = 202;
-            wh_poke(x->srv->hooks);
-        }
-        break;
-    }
-    default:
-        break;
-    }
-    if (rc == DRISK_ENOTFOUND)
-        return api_fail(&e, 404, "not_found", "%s", err.msg), send_error(x->c, x->r, &e);
-    if (rc == DRISK_EINVAL)
-        return api_fail(&e, 409, "webhook_disabled", "%s", err.msg), send_error(x->c, x->r, &e);
-    if (rc)
-        return api_fail(&e, 503, "store_unavailable", "the store failed: %s", err.msg),
-               send_error(x->c, x->r, &e);
-    return send_json(x->c, x->r, status, o);
-}
-
-static int add_delivery(const struct drisk_delivery *d, void *ctx)
-{
-    struct list_ctx *l = ctx;
-    if (!page_room(l))
-        return 1;
-    cJSON_AddItemToArray(l->arr, delivery_json(d));
-    l->last = d->id;
-    return 0;
-}
-
-/* GET /v1/webhooks/{id}/deliveries: the endpoint's delivery log, newest first (the cursor
- * goes back in time). */
-static enum MHD_Result route_webhook_deliveries(struct ctx *x, const char *rest)
-{
-    struct api_error e;
-    int64_t id, did, cursor, limit;
-    const char *status = NULL;
-    static const char *const states[] = { "pending", "delivered", "failed", "disabled", NULL };
-    if (webhook_path(rest, &id, &did) || did)
-        return api_fail(&e, 404, "not_found", "no webhook route /v1/webhooks/%.60s", rest),
-               send_error(x->c, x->r, &e);
-    if (query_int(x->c, "cursor", 0, 0, API_CURSOR_MAX, &cursor, &e) ||
-        query_int(x->c, "limit", 100, 1, 1000, &limit, &e) ||
-        query_choice(x->c, "status", states, &status, &e))
-        return send_error(x->c, x->r, &e);
-    struct drisk_webhook w;
-    struct drisk_error err = { 0 };
-    enum drisk_status rc = drisk_webhook_get(x->st, x->who.merchant, id, &w, &err);
-    if (rc == DRISK_ENOTFOUND)
-        return api_fail(&e, 404, "not_found", "%s", err.msg), send_error(x->c, x->r, &e);
-    cJSON *o = cJSON_CreateObject();
-    struct list_ctx l = { cJSON_AddArrayToObject(o, "deliveries"), cursor, limit, 0, 0 };
-    if (rc || drisk_outbox_log(x->st, x->who.merchant, id, cursor,
-                               status ? drisk_delivery_status_parse(status) : -1, (int)limit + 1,
-                               add_delivery, &l, &err)) {
-        cJSON_Delete(o);
-        return api_fail(&e, 503, "store_unavailable", "the store failed: %s", err.msg),
-               send_error(x->c, x->r, &e);
-    }
-    return page_send(x, o, &l, NULL);
-}
-
-/* ---- aggregator webhooks in ---- */
-
-/* PUT /v1/inbound/{provider}/secret {"secret"} (and DELETE): the secret the provider signs
- * this merchant's webhooks with (Shippo: the URL token). */
-static enum MHD_Result route_inbound_secret(struct ctx *x, const char *rest, const cJSON *body)
-{
-    struct api_error e;
-    char name[16] = "";
-    const char *slash = strchr(rest, '/');
-    if (slash && (size_t)(slash - rest) < sizeof name)
-        memcpy(name, rest, (size_t)(slash - rest));
-    int provider = inbound_provider_parse(name);
-    if (provider < 0)
-        return api_fail(&e, 404, "not_found", "no provider \"%.20s\": use easypost, aftership "
-                        "or shippo", name),
-               send_error(x->c, x->r, &e);
-    const char *secret = NULL;
-    if (x->r->route == R_INBOUND_SECRET_PUT) {
-        const cJSON *v = cJSON_GetObjectItemCaseSensitive(body, "secret");
-        if (!cJSON_IsString(v) || strlen(v->valuestring) < 8 || strlen(v->valuestring) > 200)
-            return api_fail(&e, 400, "invalid_body", "send {\"secret\": \"...\"}: the webhook "
-                            "secret %s shows you (8 to 200 characters)", inbound_names[provider]),
-                   send_error(x->c, x->r, &e);
-        secret = v->valuestring;
-    }
-    struct drisk_error err = { 0 };
-    if (drisk_store_inbound_secret_put(x->st, x->who.merchant, inbound_names[provider], secret,
-                                       x->now, &err))
-        return api_fail(&e, 503, "store_unavailable", "the store failed: %s", err.msg),
-               send_error(x->c, x->r, &e);
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "provider", inbound_names[provider]);
-    cJSON_AddBoolToObject(o, "configured", secret != NULL);
-    if (secret) { /* what to give the provider: the merchant is named in the URL */
-        char url[300];
-        snprintf(url, sizeof url, "/v1/inbound/%s?merchant=%s%s", inbound_names[provider],
-                 x->who.merchant, provider == INBOUND_SHIPPO ? "&token=SECRET" : "");
-        cJSON_AddStringToObject(o, "path", url);
-    }
-    return send_json(x->c, x->r, 200, o);
-}
-
-/* Who sends an aggregator's webhook: a merchant's key (a relay of the merchant's own), or
- * ?merchant=M with the provider's signature made with M's secret. */
-static int inbound_caller(struct ctx *x, int provider, struct api_error *e)
-{
-    struct MHD_Connection *c = x->c;
-    if (MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION))
-        return authenticate(x->svc, x->st, c, &x->who, e) || need_merchant(&x->who, e) ? -1 : 0;
-    const char *m = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "merchant");
-    if (!m || !m[0] || strlen(m) >= sizeof x->who.merchant)
-        return api_fail(e, 401, "unauthorized", "name the merchant: give %s this URL with "
-                        "?merchant=M (see PUT /v1/inbound/%s/secret), or send a merchant's "
-                        "Authorization: Bearer KEY", inbound_names[provider], inbound_names[provider]);
-    char secret[256];
-    struct drisk_error err = { 0 };
-    enum drisk_status rc = drisk_store_inbound_secret(x->st, m, inbound_names[provider], secret,
-                                                      sizeof secret, &err);
-    if (rc == DRISK_ENOTFOUND)
-        return api_fail(e, 401, "unauthorized", "merchant \"%.60s\" has no %s secret: set it with "
-                        "PUT /v1/inbound/%s/secret", m, inbound_names[provider],
-                        inbound_names[provider]);
-    if (rc)
-        return api_fail(e, 503, "store_unavailable", "the store failed: %s", err.msg);
-    if (inbound_verify(provider, secret, MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-                                                                     inbound_signature_header(provider)),
-                       MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "token"),
-                       x->r->body ? x->r->body : "", x->r->len, x->now, e))
-        return -1;
-    snprintf(x->who.merchant, sizeof x->who.merchant, "%s", m);
-    return 0;
-}
-
-/* POST /v1/inbound/{provider}: a tracking webhook as the provider sends it. The shipment
- * (its tracking number as shipment_id) is created when new, its carrier estimate kept;
- * the scans go in as POST /v1/scans would take them (idempotent). */
-static enum MHD_Result route_inbound(struct ctx *x, const char *name, const cJSON *body)
-{
-    struct api_error e;
-    int provider = inbound_provider_parse(name); /* known: dispatch checked */
-    struct inbound_update u;
-    if (inbound_read(provider, body, &u, &e))
-        return send_error(x->c, x->r, &e);
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "provider", inbound_names[provider]);
-    if (u.ignored) { /* answered 2xx: the provider would retry anything else */
-        cJSON_AddStringToObject(o, "ignored", u.ignored);
-        inbound_update_free(&u);
-        return send_json(x->c, x->r, 200, o);
-    }
-    const char *tracking = cJSON_GetObjectItemCaseSensitive(u.shipment, "shipment_id")->valuestring;
-    struct drisk_shipment sh;
-    struct drisk_error err = { 0 };
-    int64_t row = 0;
-    int created = 0, rc = 0;
-    enum drisk_status f = drisk_store_find_shipment(x->st, x->who.merchant, tracking, &row, &err);
-    if (f == DRISK_OK) { /* known: only the carrier's estimate changes */
-        struct svc_shipment ls;
-        if ((rc = svc_read_shipment(x->st, row, &ls, &e)) == 0) {
-            sh = ls.sh;
-            svc_shipment_free(&ls);
-        }
-    } else if (f == DRISK_ENOTFOUND) {
-        /* new: promised by the merchant's date if the provider carries one, else the
-         * carrier's estimate, else the lane's learned transit, else 5 days */
-        created = 1;
-        cJSON *so = u.shipment;
-        if (!cJSON_GetObjectItemCaseSensitive(so, "created_at"))
-            api_add_ts(so, "created_at", x->now);
-        int64_t from = 0;
-        const char *why;
-        const char *ca = cJSON_GetObjectItemCaseSensitive(so, "created_at")->valuestring;
-        drisk_ts_parse(ca, strlen(ca), &from, &why);
-        int64_t promise = u.promise != DRISK_TS_NONE ? u.promise : u.carrier_eta;
-        if (promise == DRISK_TS_NONE || promise < from) {
-            struct drisk_shipment probe;
-            memset(&probe, 0, sizeof probe);
-            snprintf(probe.carrier, sizeof probe.carrier, "%s",
-                     cJSON_GetObjectItemCaseSensitive(so, "carrier")->valuestring);
-            snprintf(probe.service, sizeof probe.service, "%s",
-                     cJSON_GetObjectItemCaseSensitive(so, "service")->valuestring);
-            snprintf(probe.origin, sizeof probe.origin, "%s",
-                     cJSON_GetObjectItemCaseSensitive(so, "origin")->valuestring);
-            snprintf(probe.destination, sizeof probe.destination, "%s",
-                     cJSON_GetObjectItemCaseSensitive(so, "destination")->valuestring);
-            unsigned unseen;
-            double transit_h;
-            svc_network_facts(x->svc, &probe, x->now, &unseen, &transit_h);
-            promise = from + (int64_t)(isnan(transit_h) ? 5 * 86400.0 : transit_h * 3600.0);
-        }
-        api_add_ts(so, "promised_at", promise);
-        rc = api_shipment_from(so, x->who.merchant, 0, x->now, (struct api_where){ "shipment", -1 },
-                               &sh, &e);
-    } else {
-        rc = api_fail(&e, 503, "store_unavailable", "the store failed: %s", err.msg);
-    }
-    if (rc) {
-        cJSON_Delete(o);
-        inbound_update_free(&u);
-        return send_error(x->c, x->r, &e);
-    }
-    if (u.carrier_eta != DRISK_TS_NONE)
-        sh.carrier_eta = u.carrier_eta;
-    /* scans that do not pass the validator are reported, not stored: the rest of what the
-     * carrier said still counts, and a provider retrying a body that cannot change would
-     * gain nothing */
-    int n = cJSON_GetArraySize(u.scans), k = 0, i = 0;
-    struct svc_scan_in *in = malloc((size_t)(n ? n : 1) * sizeof *in);
-    if (!in) {
-        cJSON_Delete(o);
-        inbound_update_free(&u);
-        return api_fail(&e, 503, "out_of_memory", "out of memory"), send_error(x->c, x->r, &e);
-    }
-    for (const cJSON *sc = u.scans->child; sc; sc = sc->next, i++) {
-        struct api_error se;
-        int ok = api_scan_from(sc, x->who.merchant, tracking, (struct api_where){ "scans", i },
-                               &in[k], &se) == 0;
-        const char *why = ok ? NULL : se.message;
-        if (ok && in[k].scan.ts > x->now + 3600) {
-            ok = 0;
-            why = "more than an hour in the future: check the provider's time zone";
-        }
-        if (ok) {
-            k++;
-            continue;
-        }
-        cJSON *skip = cJSON_CreateObject();
-        cJSON_AddNumberToObject(skip, "index", i);
-        const cJSON *ev = cJSON_GetObjectItemCaseSensitive(sc, "event");
-        cJSON_AddStringToObject(skip, "status", cJSON_IsString(ev) ? ev->valuestring : "");
-        cJSON_AddStringToObject(skip, "why", why);
-        cJSON_AddItemToArray(u.skipped, skip);
-    }
-    struct svc_ingest_result res;
-    rc = svc_ingest(x->svc, x->who.merchant, &sh, in, (size_t)k, x->now, &res, &e);
-    free(in);
-    if (rc) {
-        free(res.touched);
-        cJSON_Delete(o);
-        inbound_update_free(&u);
-        return send_error(x->c, x->r, &e);
-    }
-    cJSON_AddStringToObject(o, "shipment_id", tracking);
-    cJSON_AddBoolToObject(o, "created", created);
-    api_add_ts(o, "carrier_eta", sh.carrier_eta > 0 ? sh.carrier_eta : DRISK_TS_NONE);
-    cJSON_AddNumberToObject(o, "received", n);
-    cJSON_AddNumberToObject(o, "inserted", (double)res.inserted);
-    cJSON_AddNumberToObject(o, "duplicates", (double)res.duplicates);
-    cJSON_AddItemToObject(o, "skipped", u.skipped);
-    u.skipped = NULL;
-    struct svc_model_set *m = svc_models_acquire(x->svc);
-    const int64_t zero[DRISK_TARGET_COUNT] = { 0, 0, 0 };
-    int scored = 0;
-    for (size_t t = 0; t < res.n_touched; t++)
-        if (res.touched[t].scored && res.touched[t].row == res.upserted) {
-            cJSON_AddItemToObject(o, "risk", api_risk_json(&res.touched[t].risk, m ? m->scorer.id : zero));
-            scored = 1;
-        }
-    if (!scored)
-        cJSON_AddNullToObject(o, "risk");
-    svc_models_release(m);
-    free(res.touched);
-    inbound_update_free(&u);
-    return send_json(x->c, x->r, 200, o);
+        return http_send_error(x->c, x->r, &e);
+    return http_send_json(x->c, x->r, 200, health_json(x->srv));
 }
 
 /* ---- dispatch ---- */
@@ -1575,17 +849,18 @@ static enum MHD_Result dispatch(struct drisk_server *srv, struct MHD_Connection 
                                 const char *url)
 {
     struct api_error e;
-    struct ctx x = { srv, srv->svc, NULL, c, r, { "", 0 }, (int64_t)time(NULL) };
+    struct ctx x = { srv, srv->svc, NULL, c, r, { "", 0 }, (int64_t)time(NULL),
+                     srv->o.webhook_allow_private, srv->hooks };
     if (r->route == R_OTHER) {
         if ((r->allow = allowed_methods(url)))
             return api_fail(&e, 405, "method_not_allowed", "%s is not allowed on %.100s: "
                             "use %s", r->method, url, r->allow),
-                   send_error(c, r, &e);
+                   http_send_error(c, r, &e);
         return api_fail(&e, 404, "not_found", "no route %.100s: see api/openapi.yaml", url),
-               send_error(c, r, &e);
+               http_send_error(c, r, &e);
     }
     if (r->route == R_HEALTHZ)
-        return send_json(c, r, 200, health_json(srv));
+        return http_send_json(c, r, 200, health_json(srv));
     if (r->route == R_METRICS)
         return route_metrics(&x);
     if (r->route == R_INBOUND) { /* signed by the provider, or a merchant's key */
@@ -1594,17 +869,17 @@ static enum MHD_Result dispatch(struct drisk_server *srv, struct MHD_Connection 
         if (provider < 0)
             return api_fail(&e, 404, "not_found", "no provider \"%.20s\": use easypost, "
                             "aftership or shippo", url + 12),
-                   send_error(c, r, &e);
-        if (!(x.st = svc_store(srv->svc, &e)) || inbound_caller(&x, provider, &e) ||
+                   http_send_error(c, r, &e);
+        if (!(x.st = svc_store(srv->svc, &e)) || http_inbound_caller(&x, provider, &e) ||
             api_body_parse(r->body, r->len, &body, &e))
-            return send_error(c, r, &e);
+            return http_send_error(c, r, &e);
         snprintf(r->merchant, sizeof r->merchant, "%s", x.who.merchant);
-        enum MHD_Result ok = route_inbound(&x, url + 12, body);
+        enum MHD_Result ok = http_inbound(&x, url + 12, body);
         cJSON_Delete(body);
         return ok;
     }
-    if (!(x.st = svc_store(srv->svc, &e)) || authenticate(srv->svc, x.st, c, &x.who, &e))
-        return send_error(c, r, &e);
+    if (!(x.st = svc_store(srv->svc, &e)) || http_authenticate(srv->svc, x.st, c, &x.who, &e))
+        return http_send_error(c, r, &e);
     snprintf(r->merchant, sizeof r->merchant, "%s", x.who.merchant);
     if (r->route == R_ACTIVATE) {
         char id[32] = "";
@@ -1613,15 +888,15 @@ static enum MHD_Result dispatch(struct drisk_server *srv, struct MHD_Connection 
             memcpy(id, url + 11, len), id[len] = '\0';
         return route_activate(&x, id);
     }
-    if (need_merchant(&x.who, &e))
-        return send_error(c, r, &e);
+    if (http_need_merchant(&x.who, &e))
+        return http_send_error(c, r, &e);
     cJSON *body = NULL;
     int wants_body = r->route == R_SHIPMENTS_POST || r->route == R_SCANS ||
                      r->route == R_SCORE || r->route == R_SETTINGS_PUT ||
                      r->route == R_WEBHOOKS_POST || r->route == R_INBOUND_SECRET_PUT ||
                      r->route == R_REC_OUTCOME;
     if (wants_body && api_body_parse(r->body, r->len, &body, &e))
-        return send_error(c, r, &e);
+        return http_send_error(c, r, &e);
     enum MHD_Result ok;
     switch (r->route) {
     case R_SHIPMENTS_POST: ok = route_shipments_post(&x, body); break;
@@ -1632,17 +907,17 @@ static enum MHD_Result dispatch(struct drisk_server *srv, struct MHD_Connection 
     case R_SCORE: ok = route_score(&x, body); break;
     case R_ALERTS: ok = route_list(&x, 1); break;
     case R_RECS: ok = route_list(&x, 0); break;
-    case R_REC_OUTCOME: ok = route_rec_outcome(&x, url + 20, body); break;
+    case R_REC_OUTCOME: ok = http_rec_outcome(&x, url + 20, body); break;
     case R_SETTINGS_GET: ok = route_settings(&x, NULL); break;
     case R_SETTINGS_PUT: ok = route_settings(&x, body); break;
-    case R_WEBHOOKS_POST: ok = route_webhook_create(&x, body); break;
-    case R_WEBHOOKS_LIST: ok = route_webhook_list(&x); break;
+    case R_WEBHOOKS_POST: ok = http_webhook_create(&x, body); break;
+    case R_WEBHOOKS_LIST: ok = http_webhook_list(&x); break;
     case R_WEBHOOK_GET:
     case R_WEBHOOK_DELETE:
-    case R_WEBHOOK_REDELIVER: ok = route_webhook_one(&x, url + 13); break;
-    case R_WEBHOOK_DELIVERIES: ok = route_webhook_deliveries(&x, url + 13); break;
+    case R_WEBHOOK_REDELIVER: ok = http_webhook_one(&x, url + 13); break;
+    case R_WEBHOOK_DELIVERIES: ok = http_webhook_deliveries(&x, url + 13); break;
     case R_INBOUND_SECRET_PUT:
-    case R_INBOUND_SECRET_DELETE: ok = route_inbound_secret(&x, url + 12, body); break;
+    case R_INBOUND_SECRET_DELETE: ok = http_inbound_secret(&x, url + 12, body); break;
     default: ok = MHD_NO; break;
     }
     cJSON_Delete(body);
@@ -1748,7 +1023,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             r->too_big = 1;
             return api_fail(&e, 413, "body_too_large", "the body is over %zu bytes: split the "
                             "request", srv->o.max_body),
-                   send_error(c, r, &e);
+                   http_send_error(c, r, &e);
         }
         return MHD_YES;
     }
@@ -1782,7 +1057,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (r->too_big)
         return api_fail(&e, 413, "body_too_large", "the body is over %zu bytes: split the request",
                         srv->o.max_body),
-               send_error(c, r, &e);
+               http_send_error(c, r, &e);
     api_json_arena_begin();
     enum MHD_Result ok = dispatch(srv, c, r, url);
     api_json_arena_end();
