@@ -82,5 +82,13 @@ class Server:
         self.p.wait()
 
     def stop(self):
+        """SIGTERM: the server must stop cleanly (exit 0) and, in a sanitizer build, its
+        log must hold no AddressSanitizer, LeakSanitizer or UBSan report."""
         self.p.terminate()
-        self.p.wait(timeout=30)
+        rc = self.p.wait(timeout=30)
+        self.log.flush()
+        text = open(self.log.name, errors="replace").read()
+        bad = [m for m in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
+               if m in text]
+        check(rc == 0 and not bad, f"drisk serve on port {self.port} stopped with {rc} {bad}: "
+                                   f"see {self.log.name}")
