@@ -496,15 +496,16 @@ void svc_events_committed(struct svc *s)
 }
 
 /* Writes a webhook event about shipment ls into the outbox, in the caller's transaction
- * (nothing when no endpoint of the merchant takes type): data holds the shipment id, the
- * risk it was scored at, and item under its key. Takes item. */
+ * (nothing when no endpoint of the merchant takes type; callers ask wanted() first, to
+ * build item only when one does): data holds the shipment id, the risk it was scored at,
+ * and item under its key. Takes item. */
 static int emit(struct svc *s, struct drisk_store *st, const struct svc_shipment *ls,
                 const char *type, const char *key, cJSON *item, const struct drisk_risk *risk,
                 const int64_t *ids, int64_t now, struct api_error *e)
 {
     cJSON *data = cJSON_CreateObject();
+    cJSON_AddItemToObject(data, key, item); /* taken, whatever follows */
     cJSON_AddStringToObject(data, "shipment_id", ls->sh.shipment_id);
-    cJSON_AddItemToObject(data, key, item);
     cJSON_AddItemToObject(data, "risk", api_risk_json(risk, ids));
     char *text = cJSON_PrintUnformatted(data);
     cJSON_Delete(data);
@@ -521,6 +522,18 @@ static int emit(struct svc *s, struct drisk_store *st, const struct svc_shipment
     return 0;
 }
 
+/* 1 when an endpoint of ls's merchant takes events of type, 0 when none does (the event
+ * is not even built: most merchants have no webhooks), -1 with e set. */
+static int wanted(struct drisk_store *st, const struct svc_shipment *ls, const char *type,
+                  struct api_error *e)
+{
+    struct drisk_error err = { 0 };
+    int yes;
+    if (drisk_outbox_wanted(st, ls->sh.id, type, &yes, &err))
+        return store_fail(e, &err);
+    return yes;
+}
+
 /* The alert id as it is now, as a webhook event of type. */
 static int emit_alert(struct svc *s, struct drisk_store *st, const struct svc_shipment *ls,
                       const char *type, int64_t id, const struct drisk_risk *risk,
@@ -528,6 +541,9 @@ static int emit_alert(struct svc *s, struct drisk_store *st, const struct svc_sh
 {
     struct drisk_alert_row a;
     struct drisk_error err = { 0 };
+    int w = wanted(st, ls, type, e);
+    if (w <= 0)
+        return w;
     if (drisk_store_alert_get(st, id, &a, &err))
         return store_fail(e, &err);
     return emit(s, st, ls, type, "alert", api_alert_json(&a), risk, ids, now, e);
@@ -613,8 +629,9 @@ static int derive(struct svc *s, struct drisk_store *st, const struct svc_shipme
         int closed = 0;
         if (drisk_store_rec_close(st, ls->sh.id, now, &closed, &err))
             return store_fail(e, &err);
-        if (!closed)
-            return 0;
+        int w = closed ? wanted(st, ls, "recommendation.closed", e) : 0;
+        if (w <= 0)
+            return w;
         /* what was recommended, now closed */
         memset(&rr, 0, sizeof rr);
         rr.shipment = ls->sh.id;
@@ -631,14 +648,15 @@ static int derive(struct svc *s, struct drisk_store *st, const struct svc_shipme
     int what = DRISK_REC_SAME;
     if (drisk_store_rec_put(st, ls->sh.id, &rr, now, &what, &err))
         return store_fail(e, &err);
-    if (what == DRISK_REC_SAME)
-        return 0;
+    const char *type = what == DRISK_REC_CREATED ? "recommendation.created"
+                                                 : "recommendation.changed";
+    int w = what == DRISK_REC_SAME ? 0 : wanted(st, ls, type, e);
+    if (w <= 0)
+        return w;
     struct drisk_rec_row now_row;
     if (drisk_store_rec_get(st, ls->sh.id, &now_row, &err))
         return store_fail(e, &err);
-    return emit(s, st, ls, what == DRISK_REC_CREATED ? "recommendation.created"
-                                                     : "recommendation.changed",
-                "recommendation", api_rec_json(&now_row), risk, ids, now, e);
+    return emit(s, st, ls, type, "recommendation", api_rec_json(&now_row), risk, ids, now, e);
 }
 
 int svc_refresh(struct svc *s, struct drisk_store *st, struct svc_model_set *m, int64_t row,

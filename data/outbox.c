@@ -17,6 +17,7 @@ enum {
     O_DELETE,
     O_DISABLE,
     O_DISABLE_PENDING,
+    O_WANTED,
     O_EMIT_EVENT,
     O_EMIT_DELIVERIES,
     O_DUE,
@@ -49,6 +50,9 @@ static const char *const sql[O_COUNT] = {
                   " WHERE id = ?1 AND disabled_at IS NULL",
     [O_DISABLE_PENDING] = "UPDATE webhook_deliveries SET status = 'disabled', next_at = NULL"
                           " WHERE webhook_id = ?1 AND status = 'pending'",
+    [O_WANTED] = "SELECT 1 FROM shipments s JOIN webhooks w ON w.merchant_id = s.merchant_id"
+                 " WHERE s.id = ?1 AND w.disabled_at IS NULL AND (instr(w.events, ',' || ?2 || ',') > 0"
+                 " OR w.events = ',*,') LIMIT 1",
     /* only when some enabled endpoint of the shipment's merchant takes the type */
     [O_EMIT_EVENT] = "INSERT INTO webhook_events(merchant_id, shipment_id, type, created_at, data)"
                      " SELECT s.merchant_id, s.id, ?2, ?3, ?4 FROM shipments s WHERE s.id = ?1"
@@ -249,6 +253,22 @@ enum drisk_status drisk_webhook_disable(struct drisk_store *store, int64_t id, c
 }
 
 /* ---- the outbox ---- */
+
+enum drisk_status drisk_outbox_wanted(struct drisk_store *store, int64_t shipment, const char *type,
+                                      int *wanted, struct drisk_error *err)
+{
+    sqlite3_stmt *st = stmt(store, O_WANTED, err);
+    *wanted = 0;
+    if (!st)
+        return err->status;
+    sqlite3_bind_int64(st, 1, shipment);
+    sqlite3_bind_text(st, 2, type, -1, SQLITE_STATIC);
+    int r = sqlite3_step(st);
+    *wanted = r == SQLITE_ROW;
+    sqlite3_reset(st);
+    return r == SQLITE_ROW || r == SQLITE_DONE ? DRISK_OK
+                                                : drisk_store_fail(store, "looking up webhooks", err);
+}
 
 enum drisk_status drisk_outbox_emit(struct drisk_store *store, int64_t shipment, const char *type,
                                     const char *data, int64_t now, int *queued,

@@ -50,6 +50,10 @@ enum drisk_status drisk_webhook_delete(struct drisk_store *store, const char *me
 enum drisk_status drisk_webhook_disable(struct drisk_store *store, int64_t id, const char *reason,
                                         int64_t now, struct drisk_error *err);
 
+/* *wanted: 1 when some enabled endpoint of shipment row's merchant takes type (one indexed
+ * lookup: the caller builds an event's data only then). */
+enum drisk_status drisk_outbox_wanted(struct drisk_store *store, int64_t shipment, const char *type,
+                                      int *wanted, struct drisk_error *err);
 /* In the caller's transaction: the event type about shipment row (of its merchant), with
  * data (JSON object text) as its "data", for every enabled endpoint subscribed to type.
  * Nothing is written when none is. *queued: the deliveries made (may be NULL). */
