@@ -259,11 +259,6 @@ static void shipment_obj(struct reader *r, const char *tracking, const char *car
         cJSON_AddStringToObject(s, "order_id", order_id);
 }
 
-static int need(const char *v, const char *what, struct api_error *e)
-{
-    return v ? 0 : api_fail(e, 422, "invalid_field", "%s: missing or empty", what);
-}
-
 /* EasyPost: an Event whose result is a Tracker (tracker.created / tracker.updated). */
 static int read_easypost(const cJSON *b, struct reader *r, struct api_error *e)
 {
@@ -304,9 +299,9 @@ static int read_aftership(const cJSON *b, struct reader *r, struct api_error *e)
         r->u->ignored = what;
         return 0;
     }
-    if (!m || need(str(m, "tracking_number"), "msg.tracking_number", e))
-        return m ? -1 : api_fail(e, 422, "invalid_field", "msg: missing (send AfterShip's "
-                                 "tracking_update body)");
+    if (!str(m, "tracking_number"))
+        return api_fail(e, 422, "invalid_field", "msg.tracking_number: missing (send AfterShip's "
+                        "tracking_update body)");
     const cJSON *c;
     int i = 0;
     cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(m, "checkpoints")) {
@@ -340,9 +335,9 @@ static int read_shippo(const cJSON *b, struct reader *r, struct api_error *e)
         r->u->ignored = what;
         return 0;
     }
-    if (!d || need(str(d, "tracking_number"), "data.tracking_number", e))
-        return d ? -1 : api_fail(e, 422, "invalid_field", "data: missing (send Shippo's "
-                                 "track_updated body)");
+    if (!str(d, "tracking_number"))
+        return api_fail(e, 422, "invalid_field", "data.tracking_number: missing (send Shippo's "
+                        "track_updated body)");
     const cJSON *h;
     int i = 0;
     cJSON_ArrayForEach(h, cJSON_GetObjectItemCaseSensitive(d, "tracking_history")) {

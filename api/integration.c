@@ -429,12 +429,11 @@ enum MHD_Result http_inbound(struct ctx *x, const char *name, const cJSON *body)
     int64_t row = 0;
     int created = 0, rc = 0;
     enum drisk_status f = drisk_store_find_shipment(x->st, x->who.merchant, tracking, &row, &err);
-    if (f == DRISK_OK) { /* known: only the carrier's estimate changes */
-        struct svc_shipment ls;
-        if ((rc = svc_read_shipment(x->st, row, &ls, &e)) == 0) {
-            sh = ls.sh;
-            svc_shipment_free(&ls);
-        }
+    if (f == DRISK_OK) { /* known: only the carrier's estimate changes (ensure keeps the rest) */
+        memset(&sh, 0, sizeof sh);
+        snprintf(sh.merchant, sizeof sh.merchant, "%s", x->who.merchant);
+        snprintf(sh.shipment_id, sizeof sh.shipment_id, "%s", tracking);
+        sh.delivered_at = DRISK_TS_NONE;
     } else if (f == DRISK_ENOTFOUND) {
         /* new: promised by the merchant's date if the provider carries one, else the
          * carrier's estimate, else the lane's learned transit, else 5 days */
@@ -474,8 +473,7 @@ enum MHD_Result http_inbound(struct ctx *x, const char *name, const cJSON *body)
         inbound_update_free(&u);
         return http_send_error(x->c, x->r, &e);
     }
-    if (u.carrier_eta != DRISK_TS_NONE)
-        sh.carrier_eta = u.carrier_eta;
+    sh.carrier_eta = u.carrier_eta; /* DRISK_TS_NONE keeps a stored estimate */
     /* scans that do not pass the validator are reported, not stored: the rest of what the
      * carrier said still counts, and a provider retrying a body that cannot change would
      * gain nothing */
@@ -517,7 +515,7 @@ enum MHD_Result http_inbound(struct ctx *x, const char *name, const cJSON *body)
     }
     cJSON_AddStringToObject(o, "shipment_id", tracking);
     cJSON_AddBoolToObject(o, "created", created);
-    api_add_ts(o, "carrier_eta", sh.carrier_eta > 0 ? sh.carrier_eta : DRISK_TS_NONE);
+    api_add_ts(o, "carrier_eta", sh.carrier_eta); /* this body's estimate, if it has one */
     cJSON_AddNumberToObject(o, "received", n);
     cJSON_AddNumberToObject(o, "inserted", (double)res.inserted);
     cJSON_AddNumberToObject(o, "duplicates", (double)res.duplicates);

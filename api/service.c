@@ -711,7 +711,7 @@ static void relaxed(struct drisk_store *st, int on)
     drisk_store_set_synchronous(st, on ? 1 : 2);
 }
 
-int svc_ingest(struct svc *s, const char *merchant, const struct drisk_shipment *upsert,
+int svc_ingest(struct svc *s, const char *merchant, const struct drisk_shipment *ensure,
                const struct svc_scan_in *in, size_t n, int64_t now,
                struct svc_ingest_result *res, struct api_error *e)
 {
@@ -734,8 +734,7 @@ int svc_ingest(struct svc *s, const char *merchant, const struct drisk_shipment 
         store_fail(e, &err);
         goto out;
     }
-    enum drisk_upsert what;
-    if (upsert && drisk_store_upsert_shipment(st, upsert, &res->upserted, &what, &err)) {
+    if (ensure && drisk_store_ensure_shipment(st, ensure, &res->upserted, &err)) {
         drisk_store_rollback(st);
         store_fail(e, &err);
         goto out;
@@ -797,7 +796,7 @@ int svc_ingest(struct svc *s, const char *merchant, const struct drisk_shipment 
         if (k == n_rows)
             rows[n_rows++] = row;
     }
-    if (upsert) { /* the shipment written first is re-scored too, scans or not */
+    if (ensure) { /* the shipment written first is re-scored too, scans or not */
         size_t k = 0;
         while (k < n_rows && rows[k] != res->upserted)
             k++;

@@ -119,7 +119,7 @@ struct svc_touched {
 };
 
 struct svc_ingest_result {
-    int64_t upserted; /* the row of the shipment written first, if one was */
+    int64_t upserted; /* the row of the shipment ensured first, if one was */
     size_t received, inserted, duplicates;
     size_t n_touched;
     struct svc_touched *touched; /* malloc'd; free it */
@@ -127,10 +127,11 @@ struct svc_ingest_result {
 };
 
 /* Writes the scans of merchant in one durable transaction (idempotent; all or nothing),
- * after upserting the shipment upsert when not NULL (aggregator webhooks create or update
- * the shipment their scans belong to), feeds the new scans to the network, re-scores
- * every touched shipment and updates its risk, alerts and recommendation. -1 with e set. */
-int svc_ingest(struct svc *s, const char *merchant, const struct drisk_shipment *upsert,
+ * after ensuring the shipment ensure when not NULL (drisk_store_ensure_shipment: the
+ * aggregator webhooks create the shipment their scans belong to, or move its carrier
+ * estimate), feeds the new scans to the network, re-scores every touched shipment and
+ * updates its risk, alerts and recommendation. -1 with e set. */
+int svc_ingest(struct svc *s, const char *merchant, const struct drisk_shipment *ensure,
                const struct svc_scan_in *in, size_t n, int64_t now,
                struct svc_ingest_result *res, struct api_error *e);
 

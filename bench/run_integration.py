@@ -26,20 +26,10 @@ import argparse, asyncio, hashlib, hmac, http.client, json, multiprocessing, os,
 import statistics, subprocess, sys, threading, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tests"))
+from drisk_harness import free_port, iso  # noqa: E402
 MERCHANT = "acme-outdoor"
 
-
-def free_port():
-    import socket
-    so = socket.socket()
-    so.bind(("127.0.0.1", 0))
-    port = so.getsockname()[1]
-    so.close()
-    return port
-
-
-def iso(t):
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
 
 
 # ---- the receiver (its own process) ----

@@ -320,6 +320,33 @@ static void read_delivery(sqlite3_stmt *st, struct drisk_delivery *d)
     d->data = NULL;
 }
 
+/* Calls fn for each row of st (bound), with the endpoint and the event's data when
+ * with_target (O_DUE's extra columns), until fn returns non-zero; resets st. */
+static enum drisk_status each_delivery(struct drisk_store *store, sqlite3_stmt *st, int with_target,
+                                       drisk_delivery_fn fn, void *ctx, const char *what,
+                                       struct drisk_error *err)
+{
+    struct drisk_delivery *d = malloc(sizeof *d); /* 2 KiB of URL: not on the stack */
+    if (!d) {
+        sqlite3_reset(st);
+        return drisk_error_set(err, DRISK_ENOMEM, "out of memory %s", what);
+    }
+    int r;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        read_delivery(st, d);
+        if (with_target) {
+            drisk_store_copy_col(st, DELIVERY_NCOLS, d->url, sizeof d->url);
+            drisk_store_copy_col(st, DELIVERY_NCOLS + 1, d->secret, sizeof d->secret);
+            d->data = (char *)sqlite3_column_text(st, DELIVERY_NCOLS + 2);
+        }
+        if (fn(d, ctx))
+            break;
+    }
+    sqlite3_reset(st);
+    free(d);
+    return r == SQLITE_ROW || r == SQLITE_DONE ? DRISK_OK : drisk_store_fail(store, what, err);
+}
+
 enum drisk_status drisk_outbox_due(struct drisk_store *store, int64_t now_ms, int limit,
                                    drisk_delivery_fn fn, void *ctx, struct drisk_error *err)
 {
@@ -328,24 +355,7 @@ enum drisk_status drisk_outbox_due(struct drisk_store *store, int64_t now_ms, in
         return err->status;
     sqlite3_bind_int64(st, 1, now_ms);
     sqlite3_bind_int(st, 2, limit);
-    struct drisk_delivery *d = malloc(sizeof *d);
-    if (!d) {
-        sqlite3_reset(st);
-        return drisk_error_set(err, DRISK_ENOMEM, "out of memory reading webhook deliveries");
-    }
-    int r;
-    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-        read_delivery(st, d);
-        drisk_store_copy_col(st, DELIVERY_NCOLS, d->url, sizeof d->url);
-        drisk_store_copy_col(st, DELIVERY_NCOLS + 1, d->secret, sizeof d->secret);
-        d->data = (char *)sqlite3_column_text(st, DELIVERY_NCOLS + 2);
-        if (fn(d, ctx))
-            break;
-    }
-    sqlite3_reset(st);
-    free(d);
-    return r == SQLITE_ROW || r == SQLITE_DONE
-               ? DRISK_OK : drisk_store_fail(store, "reading due webhook deliveries", err);
+    return each_delivery(store, st, 1, fn, ctx, "reading due webhook deliveries", err);
 }
 
 enum drisk_status drisk_outbox_result(struct drisk_store *store, int64_t id, int status,
@@ -382,21 +392,7 @@ enum drisk_status drisk_outbox_log(struct drisk_store *store, const char *mercha
     sqlite3_bind_int64(st, 3, before_id);
     drisk_bind_text(st, 4, status < 0 ? NULL : drisk_delivery_status_name(status));
     sqlite3_bind_int(st, 5, limit);
-    struct drisk_delivery *d = malloc(sizeof *d);
-    if (!d) {
-        sqlite3_reset(st);
-        return drisk_error_set(err, DRISK_ENOMEM, "out of memory reading webhook deliveries");
-    }
-    int r;
-    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-        read_delivery(st, d);
-        if (fn(d, ctx))
-            break;
-    }
-    sqlite3_reset(st);
-    free(d);
-    return r == SQLITE_ROW || r == SQLITE_DONE
-               ? DRISK_OK : drisk_store_fail(store, "reading webhook deliveries", err);
+    return each_delivery(store, st, 0, fn, ctx, "reading webhook deliveries", err);
 }
 
 enum drisk_status drisk_outbox_redeliver(struct drisk_store *store, const char *merchant,

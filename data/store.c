@@ -30,6 +30,7 @@ enum stmt_id {
     ST_SHIPMENT_FIND_ANY,
     ST_SHIPMENT_INSERT,
     ST_SHIPMENT_UPDATE,
+    ST_SHIPMENT_ENSURE,
     ST_SCAN_INSERT,
     ST_LOCATION_FIND,
     ST_LOCATION_INSERT,
@@ -56,6 +57,14 @@ static const char *const stmt_sql[ST_COUNT] = {
         " weight_kg=?8, declared_value=?9, created_at=?10, promised_at=?11, delivered_at=?12,"
         " outcome=?13, carrier_eta = coalesce(?14, carrier_eta)"
         " WHERE merchant_id = ?1 AND shipment_key = ?2",
+    /* aggregator webhooks: a known shipment keeps its fields, only the carrier's estimate
+     * moves */
+    [ST_SHIPMENT_ENSURE] =
+        "INSERT INTO shipments(merchant_id, shipment_key, order_id, carrier, service, origin,"
+        " destination, weight_kg, declared_value, created_at, promised_at, delivered_at, outcome,"
+        " carrier_eta) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14)"
+        " ON CONFLICT(merchant_id, shipment_key) DO UPDATE"
+        " SET carrier_eta = coalesce(excluded.carrier_eta, carrier_eta) RETURNING id",
     [ST_SCAN_INSERT] =
         "INSERT OR IGNORE INTO scans(shipment_id, ts, event, location_id, reason, description)"
         " VALUES (?1,?2,?3,?4,?5,?6)",
@@ -542,6 +551,23 @@ enum drisk_status drisk_store_upsert_shipment(struct drisk_store *store,
     *id = sqlite3_last_insert_rowid(store->db);
     *result = DRISK_UPSERT_INSERTED;
     return DRISK_OK;
+}
+
+enum drisk_status drisk_store_ensure_shipment(struct drisk_store *store,
+                                              const struct drisk_shipment *sh, int64_t *id,
+                                              struct drisk_error *err)
+{
+    int64_t mid = 0;
+    enum drisk_status rc = drisk_store_merchant(store, sh->merchant, &mid, err);
+    if (rc)
+        return rc;
+    sqlite3_stmt *st = store->stmt[ST_SHIPMENT_ENSURE];
+    bind_shipment(st, mid, sh);
+    int r = sqlite3_step(st);
+    if (r == SQLITE_ROW)
+        *id = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    return r == SQLITE_ROW ? DRISK_OK : db_error(store, err, "writing a shipment");
 }
 
 enum drisk_status drisk_store_find_shipment(struct drisk_store *store, const char *merchant,

@@ -73,6 +73,12 @@ enum drisk_status drisk_store_upsert_shipment(struct drisk_store *store,
                                               enum drisk_upsert *result,
                                               struct drisk_error *err);
 
+/* Inserts sh when its (merchant, shipment_id) is new; a stored one keeps every field but
+ * carrier_eta, which sh sets when it has one. *id: the row either way. */
+enum drisk_status drisk_store_ensure_shipment(struct drisk_store *store,
+                                              const struct drisk_shipment *sh, int64_t *id,
+                                              struct drisk_error *err);
+
 /* Finds a shipment's row id; DRISK_ENOTFOUND (err untouched) when there is none. With
  * merchant NULL, the shipment_id must belong to exactly one merchant: DRISK_EINVAL (err
  * filled) when several merchants have it. */

@@ -132,6 +132,22 @@ def main():
         check(st == 200 and v["shipment"]["outcome"] is None,
               f"{provider}: shop-b's shipment is not shop-a's: {v['shipment']['outcome']}")
 
+    # a shipment the merchant created keeps its own fields: only the carrier's estimate moves
+    own = {"shipment_id": "1Z4W78310361927051", "carrier": "ups", "service": "next_day",
+           "origin": "10001", "destination": "43215", "created_at": "2026-11-16T12:00:00Z",
+           "promised_at": "2026-11-18T23:00:00Z"}
+    key_c = key_for(DRISK, db, "shop-c")
+    srv.call("PUT", "/v1/inbound/easypost/secret", key_c, {"secret": SECRET})
+    st, b = srv.call("POST", "/v1/shipments", key_c, own)
+    raw = body_of("easypost_tracker_updated.json")
+    st, b = srv.call("POST", "/v1/inbound/easypost?merchant=shop-c", raw=raw, headers=sign("easypost", raw))
+    check(st == 200 and b["created"] is False and b["inserted"] > 0, f"known shipment: {st} {b}")
+    st, v = srv.call("GET", f"/v1/shipments/{own['shipment_id']}", key_c)
+    sh = v["shipment"]
+    check(all(sh[k] == own[k] for k in ("service", "origin", "promised_at", "created_at")) and
+          sh["carrier_eta"] == "2026-11-19T23:59:59Z",
+          f"its fields kept, the estimate stored: {sh}")
+
     # Shippo: a stale signature, and the URL token (its default) instead of a signature
     raw = body_of("shippo_track_updated.json")
     st, b = srv.call("POST", "/v1/inbound/shippo?merchant=shop-a", raw=raw,

@@ -253,6 +253,9 @@ def main():
           f"claim_filed recorded: {st} {b}")
     st, b = srv.call("POST", f"/v1/recommendations/{rec_id}/outcome", key_a, {"outcome": "claim_paid"})
     check(st == 422, f"claim_paid without its amount: {st} {b}")
+    st, b = srv.call("POST", f"/v1/recommendations/{rec_id}/outcome", key_a,
+                     {"outcome": "claim_filed", "amount": 3})
+    check(st == 422, f"an amount on anything but claim_paid: {st} {b}")
     st, b = srv.call("POST", f"/v1/recommendations/{rec_id}/outcome", key_a, {"outcome": "refused"})
     check(st == 400, f"an unknown outcome: {st} {b}")
     st, b = srv.call("POST", f"/v1/recommendations/{rec_id}/outcome", key_b, {"outcome": "accepted"})
@@ -374,6 +377,16 @@ def main():
     check(st == 200 and not log["deliveries"], f"nothing left pending for a disabled endpoint: {log}")
     st, d = srv.call("POST", f"/v1/webhooks/{hooks['b']['id']}/deliveries/999999/redeliver", key_b)
     check(st == 404, f"redeliver of an unknown delivery: {st}")
+    st, log = srv.call("GET", f"/v1/webhooks/{hooks['b']['id']}/deliveries?limit=1", key_b)
+    st, d = srv.call("POST", f"/v1/webhooks/{hooks['b']['id']}/deliveries/{log['deliveries'][0]['id']}/redeliver",
+                     key_b)
+    check(st == 409 and d["error"]["code"] == "webhook_disabled", f"redeliver to a disabled endpoint: {st} {d}")
+    st, d = srv.call("GET", f"/v1/webhooks/{hooks['b']['id']}/deliveries?status=lost", key_b)
+    check(st == 400, f"an unknown delivery status filter: {st}")
+    # at most 16 endpoints a merchant (shop-c has one)
+    codes = [srv.call("POST", "/v1/webhooks", key_c, {"url": f"https://hooks.example.com/{i}"})[0]
+             for i in range(16)]
+    check(codes == [201] * 15 + [409], f"the 17th endpoint is refused: {codes}")
 
     # -- metrics, deletion --
     text = urllib.request.urlopen(srv.base + "/metrics").read().decode()
