@@ -227,6 +227,15 @@ static void emit(const struct drisk_feature_schema *s, const struct drisk_networ
     int transit_known = !isnan(v.lane_transit_h) && v.lane_transit_h > 0;
     put(e, "pace_vs_lane", transit_known ? clamp(age_h / v.lane_transit_h, 0, 10) : 0);
     put(e, "lane_transit_unknown", !transit_known);
+    /* the promise in units of the typical transit (the lane's, else the carrier x
+     * service's): a network that slows down shrinks every new parcel's slack */
+    double typical_h = transit_known ? v.lane_transit_h
+                     : !isnan(v.service_transit_h) && v.service_transit_h > 0 ? v.service_transit_h : NAN;
+    put(e, "promise_vs_transit",
+        !isnan(typical_h) ? clamp(log(((double)(sh->promised_at - sh->created_at) / H + 1.0) /
+                                      (typical_h + 1.0)), -4, 4) : 0);
+    put(e, "until_promise_vs_transit",
+        !isnan(typical_h) ? clamp(until_promise_h / (typical_h + 1.0), -5, 5) : 0);
     int dwell_known = !isnan(v.facility_dwell_h) && v.facility_dwell_h > 0;
     int at_facility = last_event == DRISK_EVENT_ARRIVED_AT_FACILITY && arrived_at != DRISK_TS_NONE;
     put(e, "dwell_vs_facility_normal",
@@ -348,7 +357,7 @@ void drisk_features_build(const struct drisk_feature_schema *schema,
     emit(schema, net, sh, scans, n_scans, as_of, &e);
 }
 
-/* ---- text form: "drisk-features v3;carriers=a,b;services=..." with ',' ';' '%' and
+/* ---- text form: "drisk-features v4;carriers=a,b;services=..." with ',' ';' '%' and
  * control bytes in names percent-encoded ---- */
 
 static int put_text(char *buf, size_t cap, size_t *n, const char *s)

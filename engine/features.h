@@ -15,7 +15,7 @@
 #include "engine/shipment.h"
 #include "base/error.h"
 
-#define DRISK_FEATURE_VERSION 3
+#define DRISK_FEATURE_VERSION 4
 #define DRISK_VOCAB_MAX 48      /* carriers and services with their own column; the rest
                                  * share "other" (places have no vocabulary: their outcome
                                  * histories, engine/network.h, cover every one) */

@@ -56,8 +56,10 @@ static void test_schema(void)
     CHECK(strcmp(s2.carriers.name[2], "rare,one;%") == 0);
     CHECK(drisk_feature_schema_read("drisk-features v99;carriers=;services=;regions=", &s2, &err) ==
           DRISK_ESCHEMA);
-    CHECK(drisk_feature_schema_read("drisk-features v3;carriers=a%G1;services=", &s2, &err) ==
+    CHECK(drisk_feature_schema_read("drisk-features v4;carriers=a%G1;services=", &s2, &err) ==
           DRISK_EINVAL);
+    CHECK(drisk_feature_schema_read("drisk-features v3;carriers=;services=", &s2, &err) ==
+          DRISK_ESCHEMA); /* before the promise in units of the typical transit */
     CHECK(drisk_feature_schema_read("drisk-features v2;carriers=;services=", &s2, &err) ==
           DRISK_ESCHEMA); /* before the recent outcome memories and absolute dwells */
     CHECK(drisk_feature_schema_read("drisk-features v1;carriers=;services=;regions=", &s2, &err) ==
