@@ -476,7 +476,8 @@ static void test_leakage(void)
 
     /* the control: the same comparison catches features that read outcomes known after
      * their as_of. Snapshots up to T0 built from a network fed the whole history differ
-     * between the two stores, in the outcome-history columns. */
+     * between the two stores, in every family of network columns that reads outcomes:
+     * outcome histories, parcels in flight and the promise in units of the transit. */
     struct drisk_network *fa = drisk_network_create(), *fb = drisk_network_create();
     struct drisk_store *sa = NULL, *sb = NULL;
     CHECK(drisk_store_open(db_a, &sa, &err) == DRISK_OK && drisk_network_replay(sa, now, fa, &err) == DRISK_OK);
@@ -490,12 +491,15 @@ static void test_leakage(void)
     char (*names)[DRISK_FEATURE_NAME_MAX] = calloc(schema.n_features, DRISK_FEATURE_NAME_MAX);
     CHECK(names && drisk_feature_names(&schema, names) == 0);
     /* each family of columns on its own: the long outcome memories, the recent ones, the
-     * parcels in flight */
-    static const char *const family[3] = { "hist_", "recent_", "inflight_" };
-    size_t leaky[3] = { 0, 0, 0 }, cols[3] = { 0, 0, 0 };
+     * parcels in flight (by prefix), the promise in units of the typical transit (by
+     * suffix) */
+    static const char *const family[4] = { "hist_", "recent_", "inflight_", "_vs_transit" };
+    size_t leaky[4] = { 0, 0, 0, 0 }, cols[4] = { 0, 0, 0, 0 };
     for (size_t j = 0; names && j < schema.n_features; j++) {
-        for (int k = 0; k < 3; k++) {
-            if (strncmp(names[j], family[k], strlen(family[k])) != 0)
+        for (int k = 0; k < 4; k++) {
+            size_t nl = strlen(names[j]), fl = strlen(family[k]);
+            if (k < 3 ? strncmp(names[j], family[k], fl) != 0
+                      : nl < fl || strcmp(names[j] + nl - fl, family[k]) != 0)
                 continue;
             cols[k]++;
             for (size_t i = 0; i < la.n && i < lb.n; i++)
@@ -503,10 +507,10 @@ static void test_leakage(void)
         }
     }
     CHECK(cols[0] == 3 * DRISK_CAT_COUNT && cols[1] == 2 * DRISK_CAT_COUNT &&
-          cols[2] == 4); /* overall, origin, destination, carrier_service */
-    CHECK_MSG(la.n == a.n && leaky[0] > la.n / 10 && leaky[1] > la.n / 10 && leaky[2] > la.n / 10,
-              "control: %zu, %zu and %zu leaky values in %zu snapshots", leaky[0], leaky[1],
-              leaky[2], la.n);
+          cols[2] == 4 /* overall, origin, destination, carrier_service */ && cols[3] == 2);
+    CHECK_MSG(la.n == a.n && leaky[0] > la.n / 10 && leaky[1] > la.n / 10 && leaky[2] > la.n / 10 &&
+              leaky[3] > la.n / 10, "control: %zu, %zu, %zu and %zu leaky values in %zu snapshots",
+              leaky[0], leaky[1], leaky[2], leaky[3], la.n);
     free(names);
     drisk_network_free(fa);
     drisk_network_free(fb);
