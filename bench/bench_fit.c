@@ -10,7 +10,7 @@
  *   logreg: C=1 (the L2 strength is 1 / (C n), scikit-learn's objective) tol=1e-4
  *   mlp: hidden=64,32 epochs=30 lr=0.001 batch=512 l2=1e-6 patience=2 seed=1 members=1
  *   svm_rbf, svm_linear: svm_c=1 svm_max_rows=20000 gamma=0 (0: "scale")
- *   gbdt: trees=1000 depth=6 eta=0.05
+ *   gbdt: trees=1000 depth=6 eta=0.05 huber=0.3 (eta's pseudo-Huber delta; 0: squared error)
  *   any: balanced=1 (class weights) json=FILE (the figures as one JSON object)
  *        test=TEST.csv (also the AUC, PR-AUC and log loss on a later exported matrix)
  *        scores=FILE (with test: "shipment_id,raw score" per test row, for blends) */
@@ -131,6 +131,8 @@ static int set_option(const char *kv, struct drisk_fit_options *fo, double *C, c
         fo->gbdt_depth = atoi(v);
     else if (KEY("eta"))
         fo->gbdt_eta = atof(v);
+    else if (KEY("huber"))
+        fo->gbdt_huber_delta = atof(v);
     else if (KEY("seed"))
         fo->seed = (uint64_t)atoll(v);
     else if (KEY("svm_c"))

@@ -114,9 +114,10 @@ static const struct drisk_opt train_opts[] = {
     { "learning-rate", DRISK_OPT_STRING, 0, "X", "0.001", 0, 0, "mlp: Adam's step size (cut by 4 at each of the four validation checks an epoch that brings no improvement)" },
     { "svm-max-rows", DRISK_OPT_INT, 0, "N", "20000", 100, 10000000, "svm: train on a class-stratified sample of at most N snapshots (libsvm's time grows about quadratically with rows)" },
     { "svm-c", DRISK_OPT_STRING, 0, "C", "1", 0, 0, "svm: the cost of a margin violation" },
-    { "trees", DRISK_OPT_INT, 0, "N", "1000", 1, 100000, "gbdt: at most N boosting rounds (early stopping on the validation loss, log loss or eta's squared error, usually ends sooner)" },
+    { "trees", DRISK_OPT_INT, 0, "N", "1000", 1, 100000, "gbdt: at most N boosting rounds (early stopping on the validation loss, log loss or eta's pseudo-Huber loss, usually ends sooner)" },
     { "depth", DRISK_OPT_INT, 0, "N", "6", 1, 8, "gbdt: levels of splits in each tree" },
     { "shrinkage", DRISK_OPT_STRING, 0, "X", "0.05", 0, 0, "gbdt: the factor on each tree's output (smaller: more trees, a little better generalization)" },
+    { "huber-delta", DRISK_OPT_STRING, 0, "D", "0.3", 0, 0, "gbdt, eta: the pseudo-Huber loss's delta in log-hours (0: squared error)" },
     { "seed", DRISK_OPT_INT, 0, "N", "1", 0, INT64_MAX, "seed of the mlp's initial weights and shuffles, the svm's sample and the gbdt's row and feature samples" },
     { "until", DRISK_OPT_DATE, 0, "TIME", NULL, 0, 0, "train on shipments created before TIME (default: all); the last 15% of that period validates" },
     { "min-count", DRISK_OPT_INT, 0, "N", "30", 1, INT64_MAX, "carriers and services seen fewer times share the column \"other\" (places have no cap: each has its own outcome history)" },
@@ -157,7 +158,7 @@ static void candidates_print(const struct drisk_train_result *res, int cls)
     if (res->n_candidates < 2)
         return;
     fprintf(stderr, "candidates on the validation set (%s):\n",
-            cls ? "the highest PR-AUC wins" : "the lowest mean pinball loss wins");
+            cls ? "the lowest calibrated log loss wins" : "the lowest mean pinball loss wins");
     for (size_t i = 0; i < res->n_candidates; i++) {
         const struct drisk_train_candidate *c = &res->candidates[i];
         int won = strcmp(c->algorithm, res->algorithm) == 0;
@@ -216,6 +217,12 @@ static int run_train(const struct drisk_args *a)
     if (drisk_parse_double(shrink, strlen(shrink), &o.fit.gbdt_eta) != 0 ||
         !(o.fit.gbdt_eta > 0.0 && o.fit.gbdt_eta <= 1.0)) {
         fprintf(stderr, "drisk train: --shrinkage wants a number above 0 and at most 1\n");
+        return 2;
+    }
+    const char *huber = drisk_arg_str(a, "huber-delta");
+    if (drisk_parse_double(huber, strlen(huber), &o.fit.gbdt_huber_delta) != 0 ||
+        !(o.fit.gbdt_huber_delta >= 0.0 && o.fit.gbdt_huber_delta <= 10.0)) {
+        fprintf(stderr, "drisk train: --huber-delta wants a number from 0 (squared error) to 10\n");
         return 2;
     }
     o.fit.seed = (uint64_t)drisk_arg_int(a, "seed");

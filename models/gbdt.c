@@ -1,8 +1,10 @@
 /* Gradient-boosted decision trees ("gbdt") for late, lost and eta: second-order boosting
  * of depth-limited regression trees on histograms, the method of XGBoost's "hist" and
  * LightGBM, so analysts can set drisk's own trees beside them. Classifiers minimize the
- * log loss (the score is log-odds); eta minimizes the squared error of log(hours) (the
- * score is the predicted mean log-hours, as the lognormal learner's), and its P50 and P90
+ * log loss (the score is log-odds); eta minimizes the pseudo-Huber loss of log(hours)
+ * (quadratic near the truth, linear beyond gbdt_huber_delta, so the score follows the
+ * typical delivery rather than being dragged by stuck parcels; delta 0 is the squared
+ * error, whose score is the mean log-hours, as the lognormal learner's), and its P50 and P90
  * are the score shifted by the 0.5 and 0.9 quantiles of the validation residuals
  * log(y) - score (split-conformal: the validation window is the most recent labelled
  * one, so the intervals carry its spread forward).
@@ -13,7 +15,8 @@
  * two). Every round takes a sample of the rows and of the features (each kept with
  * probability 0.8, from the seed), computes the gradient and hessian of each sampled row
  * at its current score (log loss: g = p - y, h = p (1 - p); squared error: g = score -
- * log y, h = 1; times the row's weight), and grows a tree level by level: the sampled
+ * log y, h = 1; pseudo-Huber: g = r / sqrt(q), h = q^-3/2 with r = score - log y and
+ * q = 1 + (r / delta)^2; times the row's weight), and grows a tree level by level: the sampled
  * rows are an index list kept partitioned by node (stable, so a node's rows stay in
  * memory order), a node's histogram sums g and h per feature and bin over its rows, only
  * the smaller child's is built (the larger's is its parent's minus it), and a node splits
@@ -341,6 +344,7 @@ struct leaf {
 struct fitter {
     struct pool pool;
     int regression;
+    double huber; /* eta: the pseudo-Huber delta in log-hours; 0 for the squared error */
     size_t n, d, nv;
     const double *x, *vx;   /* raw rows: for the cuts and the bins */
     const double *y, *vy;   /* targets: labels, or log-hours */
@@ -545,7 +549,12 @@ static void job_gradient(void *ctx, size_t item, int worker)
     for (size_t k = item * GBDT_CHUNK; k < end; k++) {
         uint32_t i = f->idx[k];
         double g, h;
-        if (f->regression) {
+        if (f->regression && f->huber > 0) {
+            /* pseudo-Huber: d^2 (sqrt(1 + (r/d)^2) - 1), its gradient and curvature */
+            double r = f->score[i] - f->y[i], q = 1.0 + (r / f->huber) * (r / f->huber);
+            g = f->w[i] * r / sqrt(q);
+            h = f->w[i] / (q * sqrt(q));
+        } else if (f->regression) {
             g = f->w[i] * (f->score[i] - f->y[i]);
             h = f->w[i];
         } else {
@@ -879,8 +888,14 @@ static void job_train_scores(void *ctx, size_t item, int worker)
     }
 }
 
-static double row_loss(int regression, double s, double y)
+/* A row's loss: the log loss, the squared error of log-hours, or with huber > 0 its
+ * pseudo-Huber loss. */
+static double row_loss(int regression, double huber, double s, double y)
 {
+    if (regression && huber > 0) {
+        double r = (y - s) / huber;
+        return huber * huber * (sqrt(1.0 + r * r) - 1.0);
+    }
     return regression ? (y - s) * (y - s) : drisk_logit_loss(s, y);
 }
 
@@ -894,7 +909,7 @@ static void job_valid(void *ctx, size_t item, int worker)
     for (size_t i = item * GBDT_CHUNK; i < end; i++) {
         f->vscore[i] += tree_score_binned(f->tree, f->vcodes + i * f->d);
         double wi = f->vw ? f->vw[i] : 1.0;
-        s += wi * row_loss(f->regression, f->vscore[i], f->vy[i]);
+        s += wi * row_loss(f->regression, f->huber, f->vscore[i], f->vy[i]);
         ws += wi;
     }
     f->partial[2 * item] = s;
@@ -909,7 +924,7 @@ static void job_train_loss(void *ctx, size_t item, int worker)
     size_t end = (item + 1) * GBDT_CHUNK < f->n ? (item + 1) * GBDT_CHUNK : f->n;
     double s = 0.0, ws = 0.0;
     for (size_t i = item * GBDT_CHUNK; i < end; i++) {
-        s += f->w[i] * row_loss(f->regression, f->score[i], f->y[i]);
+        s += f->w[i] * row_loss(f->regression, f->huber, f->score[i], f->y[i]);
         ws += f->w[i];
     }
     f->partial[2 * item] = s;
@@ -957,6 +972,7 @@ static enum drisk_status gbdt_fit(const struct drisk_dataset *train,
     size_t half = (size_t)1 << (depth - 1), per_level = (size_t)1 << depth;
     size_t n_chunks = chunks_of(n > nv ? n : nv) + 1;
     f.regression = regression;
+    f.huber = regression && opt->gbdt_huber_delta > 0 ? opt->gbdt_huber_delta : 0.0;
     f.n = n;
     f.d = d;
     f.nv = nv;
@@ -1095,7 +1111,8 @@ static enum drisk_status gbdt_fit(const struct drisk_dataset *train,
         /* at most opt->gbdt_trees: early stopping usually ends sooner */
         if (drisk_meter_due(&meter))
             drisk_meter_show(&meter, round + 1, "validation %s %.5f",
-                             regression ? "squared error of log-hours" : "log loss", vloss);
+                             !regression ? "log loss" : f.huber > 0 ? "pseudo-Huber loss of "
+                             "log-hours" : "squared error of log-hours", vloss);
         if (!nv || vloss < best_loss) {
             best_loss = vloss;
             best_trees = m->n_trees;
@@ -1140,7 +1157,12 @@ static enum drisk_status gbdt_fit(const struct drisk_dataset *train,
         (st = drisk_model_set_param(&m->base, "shrinkage", shrink, err)) ||
         (st = drisk_model_set_param_g(&m->base, "valid_loss", best_loss, err)))
         goto out;
-    if (regression ? (st = drisk_model_set_param_g(&m->base, "q50_log", m->q50, err)) ||
+    char loss[64];
+    if (f.huber > 0)
+        snprintf(loss, sizeof loss, "pseudo-Huber of log-hours, delta %g", f.huber);
+    if (regression ? (st = drisk_model_set_param(&m->base, "loss", f.huber > 0 ? loss
+                                                 : "squared error of log-hours", err)) ||
+                     (st = drisk_model_set_param_g(&m->base, "q50_log", m->q50, err)) ||
                      (st = drisk_model_set_param_g(&m->base, "q90_log", m->q90, err)) ||
                      (st = drisk_model_set_param(&m->base, "intervals",
                                                  "split-conformal on validation", err))

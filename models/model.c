@@ -60,6 +60,7 @@ void drisk_fit_options_init(struct drisk_fit_options *opt, enum drisk_target tar
     opt->gbdt_trees = 1000;
     opt->gbdt_depth = 6;
     opt->gbdt_eta = 0.05;
+    opt->gbdt_huber_delta = 0.3;
 }
 
 /* ---- registry ---- */

@@ -93,10 +93,14 @@ struct drisk_fit_options {
     size_t svm_max_rows;
     /* gbdt: at most gbdt_trees boosting rounds (early stopping on the validation log loss
      * usually ends sooner; default 1000) of trees with gbdt_depth levels of splits (1 to 8;
-     * default 6), each tree's output scaled by gbdt_eta (the shrinkage; default 0.05). */
+     * default 6), each tree's output scaled by gbdt_eta (the shrinkage; default 0.05).
+     * eta's loss is the pseudo-Huber loss of log-hours with gbdt_huber_delta (default 0.3:
+     * quadratic within about 35 % of the truth, linear beyond, so a stuck parcel pulls the
+     * trees toward the median, not the mean); 0 is the squared error. */
     int gbdt_trees;
     int gbdt_depth;
     double gbdt_eta;
+    double gbdt_huber_delta;
 };
 
 void drisk_fit_options_init(struct drisk_fit_options *opt, enum drisk_target target);

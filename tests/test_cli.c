@@ -445,6 +445,8 @@ static void test_learning(void)
           strstr(err_text, "no regression learner \"logreg\""));
     CHECK(run("train --db '%s' --target late --depth 9", db) == 2 && strstr(err_text, "--depth"));
     CHECK(run("train --db '%s' --target late --shrinkage 0", db) == 2 && strstr(err_text, "--shrinkage"));
+    CHECK(run("train --db '%s' --target eta --huber-delta -1", db) == 2 &&
+          strstr(err_text, "--huber-delta"));
     CHECK(run("train --db '%s' --target eta --model svm_rbf", db) == 2 &&
           strstr(err_text, "no regression learner \"svm_rbf\""));
     CHECK(run("train --db '%s' --target late --hidden 8,0", db) == 2 && strstr(err_text, "--hidden"));
