@@ -31,7 +31,8 @@
 #        matrix/times.md. KEEP=1 reuses stores and exports made with the same settings (a
 #        different MATRIX_SHIPMENTS rebuilds) and the XGBoost predictions of unchanged files
 #        (XGB_REFIT=1 refits); drisk is always retrained. A scenario this drisk's simulate
-#        does not know is skipped with a message.
+#        does not know is skipped with a message. MATRIX_TARGETS (default "late lost eta")
+#        runs only those targets, e.g. KEEP=1 MATRIX_TARGETS=eta after a change to eta alone.
 # DRISK (default ./build/drisk) picks the binary, e.g. DRISK=./build-bench/drisk.
 # Needs a Release build in build/ and: apt-get install -y python3-xgboost python3-sklearn
 # python3-pandas time. Work files and results go to bench/out/quality/ (tables.md, *.json).
@@ -241,6 +242,7 @@ matrix_cell() {
   [ "${MATRIX_PLAIN:-1}" = 0 ] && reuse+=(--no-plain)
   reuse+=(--ids-encoding "${MATRIX_IDS_ENCODING:-auto}")
   for t in $targets; do
+    case " ${MATRIX_TARGETS:-late lost eta} " in *" $t "*) ;; *) continue ;; esac
     if [ "${KEEP:-0}" != 1 ] || [ ! -s "$d/${t}_test.csv" ]; then
       if ! { step "$c" "export $t" nice "$DRISK" export --db "$d/store.db" --target "$t" \
                --until "$split" --out "$d/${t}_train.csv" &&
