@@ -29,6 +29,7 @@ static const struct prefix_family families[] = {
     { "delivery_attempts", F_EXCEPTION }, { "days_until_promise", F_PROMISE },
     { "past_promise", F_PROMISE },    { "pace_vs_lane", F_PROMISE },
     { "h_since_created", F_PROMISE }, { "lane_transit_unknown", F_PROMISE },
+    { "promise_vs_transit", F_PROMISE }, { "until_promise_vs_transit", F_PROMISE },
     { "carrier", F_CARRIER },         { "lane_late_rate", F_CARRIER },
     { "overall_late_rate", F_CARRIER }, { "origin=", F_LANE },
     { "destination=", F_LANE },       { "same_region", F_LANE },

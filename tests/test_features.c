@@ -16,6 +16,7 @@
 #include "data/store.h"
 #include "engine/features.h"
 #include "engine/network.h"
+#include "engine/risk.h"
 #include "base/timeutil.h"
 #include "engine/vocab.h"
 #include "tests/check.h"
@@ -579,11 +580,34 @@ static void test_tick_on_scan(void)
     drisk_store_free(st);
 }
 
+/* Every feature belongs to a reason family, so whatever a model learns from it can be
+ * said in the server's reasons (a new feature without one would be silent). */
+static void test_reason_families(void)
+{
+    struct drisk_schema_builder *b = drisk_schema_builder_create();
+    struct drisk_shipment sh;
+    memset(&sh, 0, sizeof sh);
+    snprintf(sh.carrier, sizeof sh.carrier, "apex");
+    snprintf(sh.service, sizeof sh.service, "ground");
+    drisk_schema_builder_add(b, &sh);
+    struct drisk_feature_schema s;
+    drisk_schema_builder_finish(b, 1, &s);
+    drisk_schema_builder_free(b);
+    signed char *fam = malloc(s.n_features);
+    char (*names)[DRISK_FEATURE_NAME_MAX] = calloc(s.n_features, DRISK_FEATURE_NAME_MAX);
+    CHECK(fam && names && drisk_risk_families(&s, fam) == 0 && drisk_feature_names(&s, names) == 0);
+    for (size_t i = 0; fam && names && i < s.n_features; i++)
+        CHECK_MSG(fam[i] >= 0, "feature %s has no reason family (engine/risk.c)", names[i]);
+    free(fam);
+    free(names);
+}
+
 int main(int argc, char **argv)
 {
     dir = argc > 1 ? argv[1] : "/tmp/drisk_test_features";
     mkdir(dir, 0755);
     test_schema();
+    test_reason_families();
     test_network();
     test_categories();
     test_tick_on_scan();
