@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 BUILD_PACKAGES=(gcc make cmake pkg-config libopenblas-dev libsvm-dev libsqlite3-dev
-                libcjson-dev libmicrohttpd-dev libcurl4-openssl-dev)
+                libcjson-dev libmicrohttpd-dev libcurl4-openssl-dev libpq-dev)
 # python3: tests/demo_port.sh holds a port with it; chromium: tests/report_render.sh;
 # python3-jsonschema, python3-yaml: tests/spec_check.py validates API responses
 TEST_PACKAGES=(sqlite3 python3 chromium python3-jsonschema python3-yaml)

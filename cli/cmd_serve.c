@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "api/server.h"
+#include "data/store.h"
 #include "cli/commands.h"
 #include "base/log.h"
 
@@ -90,7 +91,7 @@ static int run_serve(const struct drisk_args *a)
         setvbuf(logf, NULL, _IOLBF, 0);
         o.access_log = logf;
     }
-    if (access(o.db_path, F_OK) != 0) {
+    if (!drisk_store_is_server(o.db_path) && access(o.db_path, F_OK) != 0) {
         fprintf(stderr, "drisk serve: %s does not exist: create it with drisk simulate or drisk "
                 "import, and train models with drisk train\n", o.db_path);
         if (logf)

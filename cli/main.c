@@ -44,7 +44,7 @@ int drisk_cli_open_store(const char *cmd, const char *path, int must_exist,
 {
     struct drisk_error err;
     drisk_error_clear(&err);
-    if (must_exist && access(path, F_OK) != 0) {
+    if (must_exist && !drisk_store_is_server(path) && access(path, F_OK) != 0) {
         fprintf(stderr, "drisk %s: %s does not exist: create it with drisk simulate or drisk "
                 "import\n", cmd, path);
         return 2;

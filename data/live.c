@@ -123,85 +123,85 @@ static enum drisk_status fail(struct drisk_store *store, const char *what, struc
 }
 
 /* The prepared statement of slot i (reset, bindings cleared), or NULL with err set. */
-static sqlite3_stmt *stmt(struct drisk_store *store, int i, struct drisk_error *err)
+static struct drisk_sql_stmt *stmt(struct drisk_store *store, int i, struct drisk_error *err)
 {
     return drisk_store_slot(store, i, sql[i], err);
 }
 
-static double real_col(sqlite3_stmt *st, int i)
+static double real_col(struct drisk_sql_stmt *st, int i)
 {
-    return sqlite3_column_type(st, i) == SQLITE_NULL ? NAN : sqlite3_column_double(st, i);
+    return drisk_sql_col_null(st, i) ? NAN : drisk_sql_col_double(st, i);
 }
 
 enum drisk_status drisk_store_set_outcome(struct drisk_store *store, int64_t shipment, int outcome,
                                           int64_t delivered_at, int *changed,
                                           struct drisk_error *err)
 {
-    sqlite3_stmt *st = stmt(store, L_SET_OUTCOME, err);
+    struct drisk_sql_stmt *st = stmt(store, L_SET_OUTCOME, err);
     if (!st)
         return DRISK_EIO;
-    sqlite3_bind_int64(st, 1, shipment);
+    drisk_sql_bind_int64(st, 1, shipment);
     drisk_bind_text(st, 2, drisk_outcome_name(outcome));
     drisk_bind_ts(st, 3, outcome == DRISK_OUTCOME_DELIVERED ? delivered_at : DRISK_TS_NONE);
     enum drisk_status rc = drisk_store_run(store, st, "recording a shipment's outcome", err);
-    *changed = !rc && sqlite3_changes(drisk_store_sqlite(store)) > 0;
+    *changed = !rc && drisk_sql_changes(drisk_store_sql(store)) > 0;
     return rc;
 }
 
 enum drisk_status drisk_store_risk_put(struct drisk_store *store, int64_t shipment,
                                        const struct drisk_risk_row *r, struct drisk_error *err)
 {
-    sqlite3_stmt *st = stmt(store, L_RISK_PUT, err);
+    struct drisk_sql_stmt *st = stmt(store, L_RISK_PUT, err);
     if (!st)
         return DRISK_EIO;
-    sqlite3_bind_int64(st, 1, shipment);
-    sqlite3_bind_int64(st, 2, r->as_of);
+    drisk_sql_bind_int64(st, 1, shipment);
+    drisk_sql_bind_int64(st, 2, r->as_of);
     if (!isnan(r->p_late))
-        sqlite3_bind_double(st, 3, r->p_late);
+        drisk_sql_bind_double(st, 3, r->p_late);
     if (!isnan(r->p_lost))
-        sqlite3_bind_double(st, 4, r->p_lost);
+        drisk_sql_bind_double(st, 4, r->p_lost);
     drisk_bind_ts(st, 5, r->eta);
     drisk_bind_ts(st, 6, r->eta_p90);
-    sqlite3_bind_text(st, 7, r->level, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 8, r->reasons, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 9, r->model_ids, -1, SQLITE_STATIC);
+    drisk_sql_bind_text(st, 7, r->level);
+    drisk_sql_bind_text(st, 8, r->reasons);
+    drisk_sql_bind_text(st, 9, r->model_ids);
     return drisk_store_run(store, st, "storing a risk", err);
 }
 
 enum drisk_status drisk_store_risk_get(struct drisk_store *store, int64_t shipment,
                                        struct drisk_risk_row *r, struct drisk_error *err)
 {
-    sqlite3_stmt *st = stmt(store, L_RISK_GET, err);
+    struct drisk_sql_stmt *st = stmt(store, L_RISK_GET, err);
     if (!st)
         return DRISK_EIO;
-    sqlite3_bind_int64(st, 1, shipment);
-    int s = sqlite3_step(st);
-    if (s == SQLITE_ROW) {
-        r->as_of = sqlite3_column_int64(st, 0);
-        r->p_late = sqlite3_column_type(st, 1) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 1);
-        r->p_lost = sqlite3_column_type(st, 2) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 2);
+    drisk_sql_bind_int64(st, 1, shipment);
+    int s = drisk_sql_step(st);
+    if (s == DRISK_SQL_ROW) {
+        r->as_of = drisk_sql_col_int64(st, 0);
+        r->p_late = drisk_sql_col_null(st, 1) ? NAN : drisk_sql_col_double(st, 1);
+        r->p_lost = drisk_sql_col_null(st, 2) ? NAN : drisk_sql_col_double(st, 2);
         r->eta = drisk_col_ts(st, 3);
         r->eta_p90 = drisk_col_ts(st, 4);
         drisk_store_copy_col(st, 5, r->level, sizeof r->level);
         drisk_store_copy_col(st, 6, r->reasons, sizeof r->reasons);
         drisk_store_copy_col(st, 7, r->model_ids, sizeof r->model_ids);
     }
-    sqlite3_reset(st);
-    if (s == SQLITE_ROW)
+    drisk_sql_reset(st);
+    if (s == DRISK_SQL_ROW)
         return DRISK_OK;
-    return s == SQLITE_DONE ? DRISK_ENOTFOUND : fail(store, "reading a risk", err);
+    return s == DRISK_SQL_DONE ? DRISK_ENOTFOUND : fail(store, "reading a risk", err);
 }
 
-static void read_alert(sqlite3_stmt *st, struct drisk_alert_row *a)
+static void read_alert(struct drisk_sql_stmt *st, struct drisk_alert_row *a)
 {
-    a->id = sqlite3_column_int64(st, 0);
-    a->seq = sqlite3_column_int64(st, 1);
-    a->shipment = sqlite3_column_int64(st, 2);
+    a->id = drisk_sql_col_int64(st, 0);
+    a->seq = drisk_sql_col_int64(st, 1);
+    a->shipment = drisk_sql_col_int64(st, 2);
     drisk_store_copy_col(st, 3, a->shipment_id, sizeof a->shipment_id);
     drisk_store_copy_col(st, 4, a->type, sizeof a->type);
     drisk_store_copy_col(st, 5, a->severity, sizeof a->severity);
-    a->opened_at = sqlite3_column_int64(st, 6);
-    a->updated_at = sqlite3_column_int64(st, 7);
+    a->opened_at = drisk_sql_col_int64(st, 6);
+    a->updated_at = drisk_sql_col_int64(st, 7);
     a->cleared_at = drisk_col_ts(st, 8);
     drisk_store_copy_col(st, 9, a->message, sizeof a->message);
     a->acked_at = drisk_col_ts(st, 10);
@@ -211,17 +211,17 @@ enum drisk_status drisk_store_alerts_open(struct drisk_store *store, int64_t shi
                                           struct drisk_alert_row *out, size_t *n,
                                           struct drisk_error *err)
 {
-    sqlite3_stmt *st = stmt(store, L_ALERTS_OPEN, err);
+    struct drisk_sql_stmt *st = stmt(store, L_ALERTS_OPEN, err);
     *n = 0;
     if (!st)
         return DRISK_EIO;
-    sqlite3_bind_int64(st, 1, shipment);
+    drisk_sql_bind_int64(st, 1, shipment);
     int s;
-    while ((s = sqlite3_step(st)) == SQLITE_ROW)
+    while ((s = drisk_sql_step(st)) == DRISK_SQL_ROW)
         if (*n < DRISK_ALERTS_MAX_OPEN)
             read_alert(st, &out[(*n)++]);
-    sqlite3_reset(st);
-    return s == SQLITE_DONE ? DRISK_OK : fail(store, "reading alerts", err);
+    drisk_sql_reset(st);
+    return s == DRISK_SQL_DONE ? DRISK_OK : fail(store, "reading alerts", err);
 }
 
 enum drisk_status drisk_store_alert_open(struct drisk_store *store, int64_t shipment,
@@ -229,34 +229,34 @@ enum drisk_status drisk_store_alert_open(struct drisk_store *store, int64_t ship
                                          const char *message, int64_t now, int64_t *id,
                                          struct drisk_error *err)
 {
-    sqlite3_stmt *st = stmt(store, L_ALERT_OPEN, err);
+    struct drisk_sql_stmt *st = stmt(store, L_ALERT_OPEN, err);
     if (!st)
         return DRISK_EIO;
-    sqlite3_bind_int64(st, 1, shipment);
-    sqlite3_bind_text(st, 2, type, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, severity, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, message, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 5, now);
+    drisk_sql_bind_int64(st, 1, shipment);
+    drisk_sql_bind_text(st, 2, type);
+    drisk_sql_bind_text(st, 3, severity);
+    drisk_sql_bind_text(st, 4, message);
+    drisk_sql_bind_int64(st, 5, now);
     enum drisk_status rc = drisk_store_run(store, st, "raising an alert", err);
     if (!rc && id)
-        *id = sqlite3_last_insert_rowid(drisk_store_sqlite(store));
+        *id = drisk_sql_last_id(drisk_store_sql(store));
     return rc;
 }
 
 enum drisk_status drisk_store_alert_get(struct drisk_store *store, int64_t id,
                                         struct drisk_alert_row *out, struct drisk_error *err)
 {
-    sqlite3_stmt *st = stmt(store, L_ALERT_GET, err);
+    struct drisk_sql_stmt *st = stmt(store, L_ALERT_GET, err);
     if (!st)
         return DRISK_EIO;
-    sqlite3_bind_int64(st, 1, id);
-    int s = sqlite3_step(st);
-    if (s == SQLITE_ROW)
+    drisk_sql_bind_int64(st, 1, id);
+    int s = drisk_sql_step(st);
+    if (s == DRISK_SQL_ROW)
         read_alert(st, out);
-    sqlite3_reset(st);
-    if (s == SQLITE_ROW)
+    drisk_sql_reset(st);
+    if (s == DRISK_SQL_ROW)
         return DRISK_OK;
-    return s == SQLITE_DONE ? drisk_error_set(err, DRISK_ENOTFOUND, "no alert %lld", (long long)id)
+    return s == DRISK_SQL_DONE ? drisk_error_set(err, DRISK_ENOTFOUND, "no alert %lld", (long long)id)
                             : fail(store, "reading an alert", err);
 }
 
@@ -264,14 +264,14 @@ enum drisk_status drisk_store_alert_change(struct drisk_store *store, int64_t al
                                            const char *severity, const char *message,
                                            int clear, int64_t now, struct drisk_error *err)
 {
-    sqlite3_stmt *st = stmt(store, L_ALERT_CHANGE, err);
+    struct drisk_sql_stmt *st = stmt(store, L_ALERT_CHANGE, err);
     if (!st)
         return DRISK_EIO;
-    sqlite3_bind_int64(st, 1, alert_id);
+    drisk_sql_bind_int64(st, 1, alert_id);
     drisk_bind_text(st, 2, severity);
     drisk_bind_text(st, 3, message);
-    sqlite3_bind_int(st, 4, clear != 0);
-    sqlite3_bind_int64(st, 5, now);
+    drisk_sql_bind_int(st, 4, clear != 0);
+    drisk_sql_bind_int64(st, 5, now);
     return drisk_store_run(store, st, "updating an alert", err);
 }
 
@@ -280,68 +280,67 @@ enum drisk_status drisk_store_alert_feed(struct drisk_store *store, const char *
                                          const struct drisk_alert_filter *f, drisk_alert_fn fn,
                                          void *ctx, struct drisk_error *err)
 {
-    sqlite3_stmt *st = stmt(store, L_ALERT_FEED, err);
+    struct drisk_sql_stmt *st = stmt(store, L_ALERT_FEED, err);
     if (!st)
         return DRISK_EIO;
-    sqlite3_bind_text(st, 1, merchant, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, since);
-    sqlite3_bind_int(st, 3, limit);
+    drisk_sql_bind_text(st, 1, merchant);
+    drisk_sql_bind_int64(st, 2, since);
+    drisk_sql_bind_int(st, 3, limit);
     drisk_bind_text(st, 4, f ? f->type : NULL);
     drisk_bind_text(st, 5, f ? f->severity : NULL);
     drisk_bind_text(st, 6, f ? f->status : NULL);
     struct drisk_alert_row a;
     int s;
-    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((s = drisk_sql_step(st)) == DRISK_SQL_ROW) {
         read_alert(st, &a);
         if (fn(&a, ctx)) {
-            s = SQLITE_DONE;
+            s = DRISK_SQL_DONE;
             break;
         }
     }
-    sqlite3_reset(st);
-    return s == SQLITE_DONE ? DRISK_OK : fail(store, "reading the alert feed", err);
+    drisk_sql_reset(st);
+    return s == DRISK_SQL_DONE ? DRISK_OK : fail(store, "reading the alert feed", err);
 }
 
 enum drisk_status drisk_store_alert_ack(struct drisk_store *store, const char *merchant,
                                         int64_t id, int64_t now, struct drisk_alert_row *out,
                                         struct drisk_error *err)
 {
-    sqlite3 *db = drisk_store_sqlite(store);
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(db, "UPDATE alerts SET acked_at = coalesce(acked_at, ?3) WHERE id = ?1"
-                           " AND merchant_id = (SELECT id FROM merchants WHERE name = ?2)", -1,
-                           &st, NULL) != SQLITE_OK)
+    struct drisk_sql *db = drisk_store_sql(store);
+    struct drisk_sql_stmt *st = NULL;
+    if (drisk_sql_prepare(db, "UPDATE alerts SET acked_at = coalesce(acked_at, ?3) WHERE id = ?1"
+                           " AND merchant_id = (SELECT id FROM merchants WHERE name = ?2)", 0, &st))
         return fail(store, "acknowledging an alert", err);
-    sqlite3_bind_int64(st, 1, id);
-    sqlite3_bind_text(st, 2, merchant, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, now);
-    int r = sqlite3_step(st);
-    sqlite3_finalize(st);
-    if (r != SQLITE_DONE)
+    drisk_sql_bind_int64(st, 1, id);
+    drisk_sql_bind_text(st, 2, merchant);
+    drisk_sql_bind_int64(st, 3, now);
+    int r = drisk_sql_step(st);
+    drisk_sql_finalize(st);
+    if (r != DRISK_SQL_DONE)
         return fail(store, "acknowledging an alert", err);
-    if (sqlite3_changes(db) == 0)
+    if (drisk_sql_changes(db) == 0)
         return drisk_error_set(err, DRISK_ENOTFOUND, "no alert %lld: see GET /v1/alerts",
                                (long long)id);
-    if (sqlite3_prepare_v2(db, "SELECT " ALERT_COLS " FROM alerts a JOIN shipments s"
-                           " ON s.id = a.shipment_id WHERE a.id = ?1", -1, &st, NULL) != SQLITE_OK)
+    if (drisk_sql_prepare(db, "SELECT " ALERT_COLS " FROM alerts a JOIN shipments s"
+                           " ON s.id = a.shipment_id WHERE a.id = ?1", 0, &st))
         return fail(store, "reading an alert", err);
-    sqlite3_bind_int64(st, 1, id);
-    r = sqlite3_step(st);
-    if (r == SQLITE_ROW)
+    drisk_sql_bind_int64(st, 1, id);
+    r = drisk_sql_step(st);
+    if (r == DRISK_SQL_ROW)
         read_alert(st, out);
-    sqlite3_finalize(st);
-    return r == SQLITE_ROW ? DRISK_OK : fail(store, "reading an alert", err);
+    drisk_sql_finalize(st);
+    return r == DRISK_SQL_ROW ? DRISK_OK : fail(store, "reading an alert", err);
 }
 
-static void bind_rec(sqlite3_stmt *st, int64_t shipment, const struct drisk_rec_row *r,
+static void bind_rec(struct drisk_sql_stmt *st, int64_t shipment, const struct drisk_rec_row *r,
                      int64_t now)
 {
-    sqlite3_bind_int64(st, 1, shipment);
-    sqlite3_bind_text(st, 2, r->action, -1, SQLITE_STATIC);
+    drisk_sql_bind_int64(st, 1, shipment);
+    drisk_sql_bind_text(st, 2, r->action);
     drisk_bind_ts(st, 3, r->deadline);
-    sqlite3_bind_text(st, 4, r->costs, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 5, r->why, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 6, now);
+    drisk_sql_bind_text(st, 4, r->costs);
+    drisk_sql_bind_text(st, 5, r->why);
+    drisk_sql_bind_int64(st, 6, now);
 }
 
 enum drisk_status drisk_store_rec_put(struct drisk_store *store, int64_t shipment,
@@ -351,14 +350,14 @@ enum drisk_status drisk_store_rec_put(struct drisk_store *store, int64_t shipmen
     /* the common case first: the same action again, one statement */
     static const int order[3] = { L_REC_SAME, L_REC_UPDATE, L_REC_INSERT };
     for (int i = 0; i < 3; i++) {
-        sqlite3_stmt *st = stmt(store, order[i], err);
+        struct drisk_sql_stmt *st = stmt(store, order[i], err);
         if (!st)
             return DRISK_EIO;
         bind_rec(st, shipment, r, now);
         enum drisk_status rc = drisk_store_run(store, st, "storing a recommendation", err);
         if (rc)
             return rc;
-        if (sqlite3_changes(drisk_store_sqlite(store)) > 0) {
+        if (drisk_sql_changes(drisk_store_sql(store)) > 0) {
             if (what)
                 *what = i == 0 ? DRISK_REC_SAME : i == 1 ? DRISK_REC_CHANGED : DRISK_REC_CREATED;
             return DRISK_OK;
@@ -371,23 +370,23 @@ enum drisk_status drisk_store_rec_put(struct drisk_store *store, int64_t shipmen
 enum drisk_status drisk_store_rec_close(struct drisk_store *store, int64_t shipment, int64_t now,
                                         int *closed, struct drisk_error *err)
 {
-    sqlite3_stmt *st = stmt(store, L_REC_CLOSE, err);
+    struct drisk_sql_stmt *st = stmt(store, L_REC_CLOSE, err);
     if (!st)
         return DRISK_EIO;
-    sqlite3_bind_int64(st, 1, shipment);
-    sqlite3_bind_int64(st, 2, now);
+    drisk_sql_bind_int64(st, 1, shipment);
+    drisk_sql_bind_int64(st, 2, now);
     enum drisk_status rc = drisk_store_run(store, st, "closing a recommendation", err);
     if (closed)
-        *closed = !rc && sqlite3_changes(drisk_store_sqlite(store)) > 0;
+        *closed = !rc && drisk_sql_changes(drisk_store_sql(store)) > 0;
     return rc;
 }
 
-static void read_rec(sqlite3_stmt *st, struct drisk_rec_row *r)
+static void read_rec(struct drisk_sql_stmt *st, struct drisk_rec_row *r)
 {
-    r->id = sqlite3_column_int64(st, 0);
-    r->shipment = sqlite3_column_int64(st, 1);
+    r->id = drisk_sql_col_int64(st, 0);
+    r->shipment = drisk_sql_col_int64(st, 1);
     drisk_store_copy_col(st, 2, r->shipment_id, sizeof r->shipment_id);
-    r->created_at = sqlite3_column_int64(st, 3);
+    r->created_at = drisk_sql_col_int64(st, 3);
     r->updated_at = drisk_col_ts(st, 4);
     drisk_store_copy_col(st, 5, r->action, sizeof r->action);
     r->deadline = drisk_col_ts(st, 6);
@@ -396,131 +395,130 @@ static void read_rec(sqlite3_stmt *st, struct drisk_rec_row *r)
     drisk_store_copy_col(st, 9, r->outcome, sizeof r->outcome);
     r->outcome_amount = real_col(st, 10);
     r->outcome_at = drisk_col_ts(st, 11);
-    r->open = sqlite3_column_int(st, 12);
+    r->open = drisk_sql_col_int(st, 12);
 }
 
 enum drisk_status drisk_store_rec_get(struct drisk_store *store, int64_t shipment,
                                       struct drisk_rec_row *out, struct drisk_error *err)
 {
-    sqlite3_stmt *st = stmt(store, L_REC_GET, err);
+    struct drisk_sql_stmt *st = stmt(store, L_REC_GET, err);
     if (!st)
         return DRISK_EIO;
-    sqlite3_bind_int64(st, 1, shipment);
-    int s = sqlite3_step(st);
-    if (s == SQLITE_ROW)
+    drisk_sql_bind_int64(st, 1, shipment);
+    int s = drisk_sql_step(st);
+    if (s == DRISK_SQL_ROW)
         read_rec(st, out);
-    sqlite3_reset(st);
-    if (s == SQLITE_ROW)
+    drisk_sql_reset(st);
+    if (s == DRISK_SQL_ROW)
         return DRISK_OK;
-    return s == SQLITE_DONE ? DRISK_ENOTFOUND : fail(store, "reading a recommendation", err);
+    return s == DRISK_SQL_DONE ? DRISK_ENOTFOUND : fail(store, "reading a recommendation", err);
 }
 
 enum drisk_status drisk_store_rec_list(struct drisk_store *store, const char *merchant,
                                        int64_t after_id, int limit, drisk_rec_fn fn, void *ctx,
                                        struct drisk_error *err)
 {
-    sqlite3_stmt *st = stmt(store, L_REC_LIST, err);
+    struct drisk_sql_stmt *st = stmt(store, L_REC_LIST, err);
     if (!st)
         return DRISK_EIO;
-    sqlite3_bind_text(st, 1, merchant, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, after_id);
-    sqlite3_bind_int(st, 3, limit);
+    drisk_sql_bind_text(st, 1, merchant);
+    drisk_sql_bind_int64(st, 2, after_id);
+    drisk_sql_bind_int(st, 3, limit);
     struct drisk_rec_row r;
     int s;
-    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((s = drisk_sql_step(st)) == DRISK_SQL_ROW) {
         read_rec(st, &r);
         if (fn(&r, ctx)) {
-            s = SQLITE_DONE;
+            s = DRISK_SQL_DONE;
             break;
         }
     }
-    sqlite3_reset(st);
-    return s == SQLITE_DONE ? DRISK_OK : fail(store, "listing recommendations", err);
+    drisk_sql_reset(st);
+    return s == DRISK_SQL_DONE ? DRISK_OK : fail(store, "listing recommendations", err);
 }
 
 enum drisk_status drisk_store_ship_list(struct drisk_store *store, const struct drisk_ship_query *q,
                                         drisk_ship_list_fn fn, void *ctx, struct drisk_error *err)
 {
     enum { R = DRISK_SHIPMENT_NCOLS }; /* the risk's columns follow the shipment's */
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(drisk_store_sqlite(store),
+    struct drisk_sql_stmt *st = NULL;
+    if (drisk_sql_prepare(drisk_store_sql(store),
                            "SELECT " DRISK_SHIPMENT_COLS ", r.as_of, r.p_late, r.p_lost, r.level"
                            " FROM shipments s JOIN merchants m ON m.id = s.merchant_id"
                            " LEFT JOIN risk r ON r.shipment_id = s.id"
                            " WHERE m.name = ?1 AND s.id > ?2 AND (?3 IS NULL OR r.level = ?3)"
                            " AND (?4 IS NULL OR coalesce(s.outcome, 'in_transit') = ?4)"
                            " AND (?5 IS NULL OR s.carrier = ?5) AND s.created_at >= ?6"
-                           " AND s.created_at < ?7 ORDER BY s.id LIMIT ?8",
-                           -1, &st, NULL) != SQLITE_OK)
+                           " AND s.created_at < ?7 ORDER BY s.id LIMIT ?8", 0, &st))
         return fail(store, "listing shipments", err);
-    sqlite3_bind_text(st, 1, q->merchant, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, q->after_id);
+    drisk_sql_bind_text(st, 1, q->merchant);
+    drisk_sql_bind_int64(st, 2, q->after_id);
     drisk_bind_text(st, 3, q->risk_level);
     drisk_bind_text(st, 4, q->status);
     drisk_bind_text(st, 5, q->carrier);
-    sqlite3_bind_int64(st, 6, q->created_from);
-    sqlite3_bind_int64(st, 7, q->created_to);
-    sqlite3_bind_int(st, 8, q->limit);
+    drisk_sql_bind_int64(st, 6, q->created_from);
+    drisk_sql_bind_int64(st, 7, q->created_to);
+    drisk_sql_bind_int(st, 8, q->limit);
     int s;
-    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((s = drisk_sql_step(st)) == DRISK_SQL_ROW) {
         struct drisk_ship_list_row r;
         memset(&r, 0, sizeof r);
         drisk_store_read_shipment(st, &r.sh);
-        r.has_risk = sqlite3_column_type(st, R) != SQLITE_NULL;
-        r.risk_as_of = sqlite3_column_int64(st, R);
+        r.has_risk = !drisk_sql_col_null(st, R);
+        r.risk_as_of = drisk_sql_col_int64(st, R);
         r.p_late = real_col(st, R + 1);
         r.p_lost = real_col(st, R + 2);
         drisk_store_copy_col(st, R + 3, r.risk_level, sizeof r.risk_level);
         if (fn(&r, ctx))
             break;
     }
-    sqlite3_finalize(st);
-    return s == SQLITE_ROW || s == SQLITE_DONE ? DRISK_OK : fail(store, "listing shipments", err);
+    drisk_sql_finalize(st);
+    return s == DRISK_SQL_ROW || s == DRISK_SQL_DONE ? DRISK_OK : fail(store, "listing shipments", err);
 }
 
 enum drisk_status drisk_store_settings_get(struct drisk_store *store, const char *merchant,
                                            char *buf, size_t cap, struct drisk_error *err)
 {
-    sqlite3_stmt *st = stmt(store, L_SETTINGS_GET, err);
+    struct drisk_sql_stmt *st = stmt(store, L_SETTINGS_GET, err);
     if (!st)
         return DRISK_EIO;
-    sqlite3_bind_text(st, 1, merchant, -1, SQLITE_STATIC);
-    int s = sqlite3_step(st);
+    drisk_sql_bind_text(st, 1, merchant);
+    int s = drisk_sql_step(st);
     buf[0] = '\0';
-    if (s == SQLITE_ROW)
+    if (s == DRISK_SQL_ROW)
         drisk_store_copy_col(st, 0, buf, cap);
-    sqlite3_reset(st);
-    return s == SQLITE_ROW || s == SQLITE_DONE ? DRISK_OK : fail(store, "reading settings", err);
+    drisk_sql_reset(st);
+    return s == DRISK_SQL_ROW || s == DRISK_SQL_DONE ? DRISK_OK : fail(store, "reading settings", err);
 }
 
 enum drisk_status drisk_store_settings_put(struct drisk_store *store, const char *merchant,
                                            const char *json, struct drisk_error *err)
 {
-    sqlite3_stmt *st = stmt(store, L_SETTINGS_PUT, err);
+    struct drisk_sql_stmt *st = stmt(store, L_SETTINGS_PUT, err);
     if (!st)
         return DRISK_EIO;
-    sqlite3_bind_text(st, 1, merchant, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, json, -1, SQLITE_STATIC);
+    drisk_sql_bind_text(st, 1, merchant);
+    drisk_sql_bind_text(st, 2, json);
     return drisk_store_run(store, st, "storing settings", err);
 }
 
 static enum drisk_status models_by_role(struct drisk_store *store, int which,
                                         int64_t ids[DRISK_TARGET_COUNT], struct drisk_error *err)
 {
-    sqlite3_stmt *st = stmt(store, which, err);
+    struct drisk_sql_stmt *st = stmt(store, which, err);
     for (int k = 0; k < DRISK_TARGET_COUNT; k++)
         ids[k] = 0;
     if (!st)
         return DRISK_EIO;
     int s;
-    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-        const unsigned char *t = sqlite3_column_text(st, 0);
+    while ((s = drisk_sql_step(st)) == DRISK_SQL_ROW) {
+        const char *t = drisk_sql_col_text(st, 0);
         int k = drisk_target_parse((const char *)t);
         if (k >= 0)
-            ids[k] = sqlite3_column_int64(st, 1);
+            ids[k] = drisk_sql_col_int64(st, 1);
     }
-    sqlite3_reset(st);
-    return s == SQLITE_DONE ? DRISK_OK : fail(store, "reading the models in force", err);
+    drisk_sql_reset(st);
+    return s == DRISK_SQL_DONE ? DRISK_OK : fail(store, "reading the models in force", err);
 }
 
 enum drisk_status drisk_store_active_models(struct drisk_store *store, int64_t ids[DRISK_TARGET_COUNT],
@@ -535,27 +533,27 @@ enum drisk_status drisk_store_shadow_models(struct drisk_store *store, int64_t i
     return models_by_role(store, L_SHADOWS, ids, err);
 }
 
-static void real_or_null(sqlite3_stmt *st, int i, double v)
+static void real_or_null(struct drisk_sql_stmt *st, int i, double v)
 {
     if (isnan(v))
-        sqlite3_bind_null(st, i);
+        drisk_sql_bind_null(st, i);
     else
-        sqlite3_bind_double(st, i, v);
+        drisk_sql_bind_double(st, i, v);
 }
 
 enum drisk_status drisk_store_shadow_put(struct drisk_store *store, const struct drisk_shadow_row *r,
                                          struct drisk_error *err)
 {
-    sqlite3_stmt *st = stmt(store, L_SHADOW_PUT, err);
+    struct drisk_sql_stmt *st = stmt(store, L_SHADOW_PUT, err);
     if (!st)
         return DRISK_EIO;
-    sqlite3_bind_int64(st, 1, r->shipment);
-    sqlite3_bind_text(st, 2, drisk_target_name(r->target), -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, r->as_of);
-    sqlite3_bind_int64(st, 4, r->champion_id);
+    drisk_sql_bind_int64(st, 1, r->shipment);
+    drisk_sql_bind_text(st, 2, drisk_target_name(r->target));
+    drisk_sql_bind_int64(st, 3, r->as_of);
+    drisk_sql_bind_int64(st, 4, r->champion_id);
     real_or_null(st, 5, r->champion);
     real_or_null(st, 6, r->champion_p90);
-    sqlite3_bind_int64(st, 7, r->shadow_id);
+    drisk_sql_bind_int64(st, 7, r->shadow_id);
     real_or_null(st, 8, r->shadow);
     real_or_null(st, 9, r->shadow_p90);
     return drisk_store_run(store, st, "storing a shadow score", err);
@@ -566,42 +564,41 @@ enum drisk_status drisk_store_shadow_iterate(struct drisk_store *store, enum dri
                                              void *ctx, struct drisk_error *err)
 {
     enum { X = DRISK_SHIPMENT_NCOLS }; /* the scores' columns follow the shipment's */
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(drisk_store_sqlite(store),
+    struct drisk_sql_stmt *st = NULL;
+    if (drisk_sql_prepare(drisk_store_sql(store),
                            "SELECT " DRISK_SHIPMENT_COLS ", x.as_of, x.champion_id,"
                            " x.champion_score, x.champion_p90, x.shadow_id, x.shadow_score,"
                            " x.shadow_p90 FROM shadow_scores x JOIN shipments s"
                            " ON s.id = x.shipment_id JOIN merchants m ON m.id = s.merchant_id"
                            " WHERE x.target = ?1 AND s.created_at >= ?2 AND s.created_at < ?3"
-                           " ORDER BY x.as_of, x.id",
-                           -1, &st, NULL) != SQLITE_OK)
+                           " ORDER BY x.as_of, x.id", 0, &st))
         return fail(store, "reading shadow scores", err);
-    sqlite3_bind_text(st, 1, drisk_target_name(target), -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, from);
-    sqlite3_bind_int64(st, 3, to);
+    drisk_sql_bind_text(st, 1, drisk_target_name(target));
+    drisk_sql_bind_int64(st, 2, from);
+    drisk_sql_bind_int64(st, 3, to);
     int s;
-    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((s = drisk_sql_step(st)) == DRISK_SQL_ROW) {
         struct drisk_shadow_row r;
         memset(&r, 0, sizeof r);
         r.target = target;
         drisk_store_read_shipment(st, &r.sh);
         r.shipment = r.sh.id;
-        r.as_of = sqlite3_column_int64(st, X);
-        r.champion_id = sqlite3_column_int64(st, X + 1);
+        r.as_of = drisk_sql_col_int64(st, X);
+        r.champion_id = drisk_sql_col_int64(st, X + 1);
         r.champion = real_col(st, X + 2);
         r.champion_p90 = real_col(st, X + 3);
-        r.shadow_id = sqlite3_column_int64(st, X + 4);
+        r.shadow_id = drisk_sql_col_int64(st, X + 4);
         r.shadow = real_col(st, X + 5);
         r.shadow_p90 = real_col(st, X + 6);
         if (fn(&r, ctx)) {
-            sqlite3_finalize(st);
+            drisk_sql_finalize(st);
             return err && err->status ? err->status
                                       : drisk_error_set(err, DRISK_EINVAL, "reading shadow "
                                                         "scores: stopped by the caller");
         }
     }
-    sqlite3_finalize(st);
-    return s == SQLITE_DONE ? DRISK_OK : fail(store, "reading shadow scores", err);
+    drisk_sql_finalize(st);
+    return s == DRISK_SQL_DONE ? DRISK_OK : fail(store, "reading shadow scores", err);
 }
 
 
@@ -611,18 +608,18 @@ enum drisk_status drisk_store_inbound_secret(struct drisk_store *store, const ch
                                              const char *provider, char *out, size_t cap,
                                              struct drisk_error *err)
 {
-    sqlite3_stmt *st = stmt(store, L_INBOUND_GET, err);
+    struct drisk_sql_stmt *st = stmt(store, L_INBOUND_GET, err);
     if (!st)
         return DRISK_EIO;
-    sqlite3_bind_text(st, 1, merchant, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, provider, -1, SQLITE_STATIC);
-    int s = sqlite3_step(st);
-    if (s == SQLITE_ROW)
+    drisk_sql_bind_text(st, 1, merchant);
+    drisk_sql_bind_text(st, 2, provider);
+    int s = drisk_sql_step(st);
+    if (s == DRISK_SQL_ROW)
         drisk_store_copy_col(st, 0, out, cap);
-    sqlite3_reset(st);
-    if (s == SQLITE_ROW)
+    drisk_sql_reset(st);
+    if (s == DRISK_SQL_ROW)
         return DRISK_OK;
-    return s == SQLITE_DONE ? DRISK_ENOTFOUND : fail(store, "reading an inbound secret", err);
+    return s == DRISK_SQL_DONE ? DRISK_ENOTFOUND : fail(store, "reading an inbound secret", err);
 }
 
 enum drisk_status drisk_store_inbound_secret_put(struct drisk_store *store, const char *merchant,
@@ -633,17 +630,17 @@ enum drisk_status drisk_store_inbound_secret_put(struct drisk_store *store, cons
     if (rc)
         return rc;
     int64_t mid;
-    sqlite3_stmt *st = NULL;
+    struct drisk_sql_stmt *st = NULL;
     if ((rc = drisk_store_merchant(store, merchant, &mid, err)) ||
         !(st = stmt(store, secret ? L_INBOUND_PUT : L_INBOUND_DELETE, err))) {
         drisk_store_rollback(store);
         return rc ? rc : DRISK_EIO;
     }
-    sqlite3_bind_text(st, 1, merchant, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, provider, -1, SQLITE_STATIC);
+    drisk_sql_bind_text(st, 1, merchant);
+    drisk_sql_bind_text(st, 2, provider);
     if (secret) {
-        sqlite3_bind_text(st, 3, secret, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 4, now);
+        drisk_sql_bind_text(st, 3, secret);
+        drisk_sql_bind_int64(st, 4, now);
     }
     if ((rc = drisk_store_run(store, st, "storing an inbound secret", err))) {
         drisk_store_rollback(store);
@@ -667,50 +664,49 @@ enum drisk_status drisk_store_rec_outcome(struct drisk_store *store, const char 
                                           const char *note, int64_t now,
                                           struct drisk_rec_row *out, struct drisk_error *err)
 {
-    sqlite3 *db = drisk_store_sqlite(store);
-    sqlite3_stmt *st = NULL;
+    struct drisk_sql *db = drisk_store_sql(store);
+    struct drisk_sql_stmt *st = NULL;
     enum drisk_status rc = drisk_store_begin(store, err);
     if (rc)
         return rc;
-    if (sqlite3_prepare_v2(db, "INSERT INTO rec_outcomes(recommendation_id, merchant_id, outcome,"
+    if (drisk_sql_prepare(db, "INSERT INTO rec_outcomes(recommendation_id, merchant_id, outcome,"
                            " amount, note, created_at) SELECT r.id, r.merchant_id, ?3, ?4, ?5, ?6"
                            " FROM recommendations r WHERE r.id = ?1 AND r.merchant_id ="
-                           " (SELECT id FROM merchants WHERE name = ?2)", -1, &st, NULL) != SQLITE_OK) {
+                           " (SELECT id FROM merchants WHERE name = ?2)", 0, &st)) {
         drisk_store_rollback(store);
         return fail(store, "recording an outcome", err);
     }
-    sqlite3_bind_int64(st, 1, id);
-    sqlite3_bind_text(st, 2, merchant, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, outcome, -1, SQLITE_STATIC);
+    drisk_sql_bind_int64(st, 1, id);
+    drisk_sql_bind_text(st, 2, merchant);
+    drisk_sql_bind_text(st, 3, outcome);
     if (isnan(amount))
-        sqlite3_bind_null(st, 4);
+        drisk_sql_bind_null(st, 4);
     else
-        sqlite3_bind_double(st, 4, amount);
+        drisk_sql_bind_double(st, 4, amount);
     drisk_bind_text(st, 5, note && note[0] ? note : NULL);
-    sqlite3_bind_int64(st, 6, now);
-    int r = sqlite3_step(st);
-    sqlite3_finalize(st);
-    if (r != SQLITE_DONE) {
+    drisk_sql_bind_int64(st, 6, now);
+    int r = drisk_sql_step(st);
+    drisk_sql_finalize(st);
+    if (r != DRISK_SQL_DONE) {
         drisk_store_rollback(store);
         return fail(store, "recording an outcome", err);
     }
-    if (sqlite3_changes(db) == 0) {
+    if (drisk_sql_changes(db) == 0) {
         drisk_store_rollback(store);
         return drisk_error_set(err, DRISK_ENOTFOUND, "no recommendation %lld: see GET "
                                "/v1/recommendations", (long long)id);
     }
     if ((rc = drisk_store_commit(store, err)))
         return rc;
-    if (sqlite3_prepare_v2(db, "SELECT " REC_COLS " FROM recommendations r JOIN shipments s"
-                           " ON s.id = r.shipment_id" REC_OUTCOME " WHERE r.id = ?1", -1, &st,
-                           NULL) != SQLITE_OK)
+    if (drisk_sql_prepare(db, "SELECT " REC_COLS " FROM recommendations r JOIN shipments s"
+                           " ON s.id = r.shipment_id" REC_OUTCOME " WHERE r.id = ?1", 0, &st))
         return fail(store, "reading a recommendation", err);
-    sqlite3_bind_int64(st, 1, id);
-    r = sqlite3_step(st);
-    if (r == SQLITE_ROW)
+    drisk_sql_bind_int64(st, 1, id);
+    r = drisk_sql_step(st);
+    if (r == DRISK_SQL_ROW)
         read_rec(st, out);
-    sqlite3_finalize(st);
-    return r == SQLITE_ROW ? DRISK_OK : fail(store, "reading a recommendation", err);
+    drisk_sql_finalize(st);
+    return r == DRISK_SQL_ROW ? DRISK_OK : fail(store, "reading a recommendation", err);
 }
 
 enum drisk_status drisk_store_claim_records(struct drisk_store *store, const char *merchant,
@@ -719,19 +715,19 @@ enum drisk_status drisk_store_claim_records(struct drisk_store *store, const cha
 {
     /* each recommendation counts once, as its latest settlement says (an appeal that
      * turned a denial into a payment counts as paid) */
-    sqlite3_stmt *st = stmt(store, L_CLAIM_RECORDS, err);
+    struct drisk_sql_stmt *st = stmt(store, L_CLAIM_RECORDS, err);
     *n = 0;
     if (!st)
         return DRISK_EIO;
-    sqlite3_bind_text(st, 1, merchant, -1, SQLITE_STATIC);
+    drisk_sql_bind_text(st, 1, merchant);
     int r;
-    while ((r = sqlite3_step(st)) == SQLITE_ROW && *n < cap) {
+    while ((r = drisk_sql_step(st)) == DRISK_SQL_ROW && *n < cap) {
         struct drisk_claim_record *c = &out[(*n)++];
         drisk_store_copy_col(st, 0, c->carrier, sizeof c->carrier);
-        c->paid = sqlite3_column_double(st, 1);
-        c->denied = sqlite3_column_double(st, 2);
+        c->paid = drisk_sql_col_double(st, 1);
+        c->denied = drisk_sql_col_double(st, 2);
     }
-    sqlite3_reset(st);
-    return r == SQLITE_ROW || r == SQLITE_DONE ? DRISK_OK
+    drisk_sql_reset(st);
+    return r == DRISK_SQL_ROW || r == DRISK_SQL_DONE ? DRISK_OK
                                                 : fail(store, "reading claim outcomes", err);
 }

@@ -90,7 +90,7 @@ static const char *const sql[O_COUNT] = {
 _Static_assert(DRISK_STORE_SLOTS_LIVE + O_COUNT <= DRISK_STORE_LIVE_STMTS,
                "data/outbox.c has more statements than slots");
 
-static sqlite3_stmt *stmt(struct drisk_store *store, int i, struct drisk_error *err)
+static struct drisk_sql_stmt *stmt(struct drisk_store *store, int i, struct drisk_error *err)
 {
     return drisk_store_slot(store, DRISK_STORE_SLOTS_LIVE + i, sql[i], err);
 }
@@ -120,8 +120,8 @@ enum drisk_status drisk_webhook_create(struct drisk_store *store, const char *me
     if (rc)
         return rc;
     /* the merchant exists from its first shipment, setting or endpoint */
-    sqlite3 *db = drisk_store_sqlite(store);
-    sqlite3_stmt *st;
+    struct drisk_sql *db = drisk_store_sql(store);
+    struct drisk_sql_stmt *st;
     int64_t mid;
     if ((rc = drisk_store_merchant(store, merchant, &mid, err)))
         goto out;
@@ -129,9 +129,9 @@ enum drisk_status drisk_webhook_create(struct drisk_store *store, const char *me
         rc = err->status;
         goto out;
     }
-    sqlite3_bind_text(st, 1, merchant, -1, SQLITE_STATIC);
-    int64_t have = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-    sqlite3_reset(st);
+    drisk_sql_bind_text(st, 1, merchant);
+    int64_t have = drisk_sql_step(st) == DRISK_SQL_ROW ? drisk_sql_col_int64(st, 0) : 0;
+    drisk_sql_reset(st);
     if (have >= DRISK_WEBHOOKS_PER_MERCHANT) {
         rc = drisk_error_set(err, DRISK_EINVAL, "this merchant has %d webhook endpoints, the most "
                              "it may have: delete one first (DELETE /v1/webhooks/{id})",
@@ -142,26 +142,26 @@ enum drisk_status drisk_webhook_create(struct drisk_store *store, const char *me
         rc = err->status;
         goto out;
     }
-    sqlite3_bind_text(st, 1, merchant, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, url, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, events, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, secret, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 5, now);
+    drisk_sql_bind_text(st, 1, merchant);
+    drisk_sql_bind_text(st, 2, url);
+    drisk_sql_bind_text(st, 3, events);
+    drisk_sql_bind_text(st, 4, secret);
+    drisk_sql_bind_int64(st, 5, now);
     if ((rc = drisk_store_run(store, st, "adding a webhook", err)))
         goto out;
-    *id = sqlite3_last_insert_rowid(db);
+    *id = drisk_sql_last_id(db);
     return drisk_store_commit(store, err);
 out:
     drisk_store_rollback(store);
     return rc;
 }
 
-static void read_hook(sqlite3_stmt *st, struct drisk_webhook *w)
+static void read_hook(struct drisk_sql_stmt *st, struct drisk_webhook *w)
 {
-    w->id = sqlite3_column_int64(st, 0);
+    w->id = drisk_sql_col_int64(st, 0);
     drisk_store_copy_col(st, 1, w->url, sizeof w->url);
     drisk_store_copy_col(st, 2, w->events, sizeof w->events);
-    w->created_at = sqlite3_column_int64(st, 3);
+    w->created_at = drisk_sql_col_int64(st, 3);
     w->disabled_at = drisk_col_ts(st, 4);
     drisk_store_copy_col(st, 5, w->disabled_reason, sizeof w->disabled_reason);
 }
@@ -169,18 +169,18 @@ static void read_hook(sqlite3_stmt *st, struct drisk_webhook *w)
 enum drisk_status drisk_webhook_get(struct drisk_store *store, const char *merchant, int64_t id,
                                     struct drisk_webhook *out, struct drisk_error *err)
 {
-    sqlite3_stmt *st = stmt(store, O_GET, err);
+    struct drisk_sql_stmt *st = stmt(store, O_GET, err);
     if (!st)
         return err->status;
-    sqlite3_bind_text(st, 1, merchant, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, id);
-    int r = sqlite3_step(st);
-    if (r == SQLITE_ROW)
+    drisk_sql_bind_text(st, 1, merchant);
+    drisk_sql_bind_int64(st, 2, id);
+    int r = drisk_sql_step(st);
+    if (r == DRISK_SQL_ROW)
         read_hook(st, out);
-    sqlite3_reset(st);
-    if (r == SQLITE_ROW)
+    drisk_sql_reset(st);
+    if (r == DRISK_SQL_ROW)
         return DRISK_OK;
-    if (r == SQLITE_DONE)
+    if (r == DRISK_SQL_DONE)
         return drisk_error_set(err, DRISK_ENOTFOUND, "no webhook endpoint %lld: see GET /v1/webhooks",
                                (long long)id);
     return drisk_store_fail(store, "reading a webhook", err);
@@ -190,21 +190,21 @@ enum drisk_status drisk_webhook_list(struct drisk_store *store, const char *merc
                                      int64_t after_id, int limit, drisk_webhook_fn fn, void *ctx,
                                      struct drisk_error *err)
 {
-    sqlite3_stmt *st = stmt(store, O_LIST, err);
+    struct drisk_sql_stmt *st = stmt(store, O_LIST, err);
     if (!st)
         return err->status;
-    sqlite3_bind_text(st, 1, merchant, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, after_id);
-    sqlite3_bind_int(st, 3, limit);
+    drisk_sql_bind_text(st, 1, merchant);
+    drisk_sql_bind_int64(st, 2, after_id);
+    drisk_sql_bind_int(st, 3, limit);
     struct drisk_webhook w;
     int r;
-    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((r = drisk_sql_step(st)) == DRISK_SQL_ROW) {
         read_hook(st, &w);
         if (fn(&w, ctx))
             break;
     }
-    sqlite3_reset(st);
-    return r == SQLITE_ROW || r == SQLITE_DONE ? DRISK_OK
+    drisk_sql_reset(st);
+    return r == DRISK_SQL_ROW || r == DRISK_SQL_DONE ? DRISK_OK
                                                 : drisk_store_fail(store, "listing webhooks", err);
 }
 
@@ -215,16 +215,16 @@ enum drisk_status drisk_webhook_delete(struct drisk_store *store, const char *me
     if (rc)
         return rc;
     for (int i = O_DELETE_LOG; i <= O_DELETE && !rc; i++) {
-        sqlite3_stmt *st = stmt(store, i, err);
+        struct drisk_sql_stmt *st = stmt(store, i, err);
         if (!st) {
             rc = err->status;
             break;
         }
-        sqlite3_bind_text(st, 1, merchant, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 2, id);
+        drisk_sql_bind_text(st, 1, merchant);
+        drisk_sql_bind_int64(st, 2, id);
         rc = drisk_store_run(store, st, "deleting a webhook", err);
     }
-    if (!rc && sqlite3_changes(drisk_store_sqlite(store)) == 0)
+    if (!rc && drisk_sql_changes(drisk_store_sql(store)) == 0)
         rc = drisk_error_set(err, DRISK_ENOTFOUND, "no webhook endpoint %lld: see GET /v1/webhooks",
                              (long long)id);
     if (rc) {
@@ -237,18 +237,18 @@ enum drisk_status drisk_webhook_delete(struct drisk_store *store, const char *me
 enum drisk_status drisk_webhook_disable(struct drisk_store *store, int64_t id, const char *reason,
                                         int64_t now, struct drisk_error *err)
 {
-    sqlite3_stmt *st = stmt(store, O_DISABLE, err);
+    struct drisk_sql_stmt *st = stmt(store, O_DISABLE, err);
     if (!st)
         return err->status;
-    sqlite3_bind_int64(st, 1, id);
-    sqlite3_bind_int64(st, 2, now);
-    sqlite3_bind_text(st, 3, reason, -1, SQLITE_STATIC);
+    drisk_sql_bind_int64(st, 1, id);
+    drisk_sql_bind_int64(st, 2, now);
+    drisk_sql_bind_text(st, 3, reason);
     enum drisk_status rc = drisk_store_run(store, st, "disabling a webhook", err);
     if (rc)
         return rc;
     if (!(st = stmt(store, O_DISABLE_PENDING, err)))
         return err->status;
-    sqlite3_bind_int64(st, 1, id);
+    drisk_sql_bind_int64(st, 1, id);
     return drisk_store_run(store, st, "disabling a webhook", err);
 }
 
@@ -257,16 +257,16 @@ enum drisk_status drisk_webhook_disable(struct drisk_store *store, int64_t id, c
 enum drisk_status drisk_outbox_wanted(struct drisk_store *store, int64_t shipment, const char *type,
                                       int *wanted, struct drisk_error *err)
 {
-    sqlite3_stmt *st = stmt(store, O_WANTED, err);
+    struct drisk_sql_stmt *st = stmt(store, O_WANTED, err);
     *wanted = 0;
     if (!st)
         return err->status;
-    sqlite3_bind_int64(st, 1, shipment);
-    sqlite3_bind_text(st, 2, type, -1, SQLITE_STATIC);
-    int r = sqlite3_step(st);
-    *wanted = r == SQLITE_ROW;
-    sqlite3_reset(st);
-    return r == SQLITE_ROW || r == SQLITE_DONE ? DRISK_OK
+    drisk_sql_bind_int64(st, 1, shipment);
+    drisk_sql_bind_text(st, 2, type);
+    int r = drisk_sql_step(st);
+    *wanted = r == DRISK_SQL_ROW;
+    drisk_sql_reset(st);
+    return r == DRISK_SQL_ROW || r == DRISK_SQL_DONE ? DRISK_OK
                                                 : drisk_store_fail(store, "looking up webhooks", err);
 }
 
@@ -274,46 +274,46 @@ enum drisk_status drisk_outbox_emit(struct drisk_store *store, int64_t shipment,
                                     const char *data, int64_t now, int *queued,
                                     struct drisk_error *err)
 {
-    sqlite3 *db = drisk_store_sqlite(store);
-    sqlite3_stmt *st = stmt(store, O_EMIT_EVENT, err);
+    struct drisk_sql *db = drisk_store_sql(store);
+    struct drisk_sql_stmt *st = stmt(store, O_EMIT_EVENT, err);
     if (queued)
         *queued = 0;
     if (!st)
         return err->status;
-    sqlite3_bind_int64(st, 1, shipment);
-    sqlite3_bind_text(st, 2, type, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, now);
-    sqlite3_bind_text(st, 4, data, -1, SQLITE_STATIC);
+    drisk_sql_bind_int64(st, 1, shipment);
+    drisk_sql_bind_text(st, 2, type);
+    drisk_sql_bind_int64(st, 3, now);
+    drisk_sql_bind_text(st, 4, data);
     enum drisk_status rc = drisk_store_run(store, st, "queueing a webhook event", err);
-    if (rc || sqlite3_changes(db) == 0) /* no endpoint takes it */
+    if (rc || drisk_sql_changes(db) == 0) /* no endpoint takes it */
         return rc;
-    int64_t event = sqlite3_last_insert_rowid(db);
+    int64_t event = drisk_sql_last_id(db);
     if (!(st = stmt(store, O_EMIT_DELIVERIES, err)))
         return err->status;
-    sqlite3_bind_int64(st, 1, event);
-    sqlite3_bind_int64(st, 2, now * 1000);
+    drisk_sql_bind_int64(st, 1, event);
+    drisk_sql_bind_int64(st, 2, now * 1000);
     if ((rc = drisk_store_run(store, st, "queueing a webhook event", err)))
         return rc;
     if (queued)
-        *queued = sqlite3_changes(db);
+        *queued = drisk_sql_changes(db);
     return DRISK_OK;
 }
 
-static void read_delivery(sqlite3_stmt *st, struct drisk_delivery *d)
+static void read_delivery(struct drisk_sql_stmt *st, struct drisk_delivery *d)
 {
-    d->id = sqlite3_column_int64(st, 0);
-    d->event_id = sqlite3_column_int64(st, 1);
-    d->webhook_id = sqlite3_column_int64(st, 2);
-    d->shipment = sqlite3_column_int64(st, 3);
+    d->id = drisk_sql_col_int64(st, 0);
+    d->event_id = drisk_sql_col_int64(st, 1);
+    d->webhook_id = drisk_sql_col_int64(st, 2);
+    d->shipment = drisk_sql_col_int64(st, 3);
     drisk_store_copy_col(st, 4, d->type, sizeof d->type);
-    d->event_created_at = sqlite3_column_int64(st, 5);
-    d->status = drisk_delivery_status_parse((const char *)sqlite3_column_text(st, 6));
+    d->event_created_at = drisk_sql_col_int64(st, 5);
+    d->status = drisk_delivery_status_parse(drisk_sql_col_text(st, 6));
     if (d->status < 0)
         d->status = DRISK_DELIVERY_PENDING;
-    d->attempts = sqlite3_column_int(st, 7);
-    d->next_at_ms = sqlite3_column_type(st, 8) == SQLITE_NULL ? 0 : sqlite3_column_int64(st, 8);
+    d->attempts = drisk_sql_col_int(st, 7);
+    d->next_at_ms = drisk_sql_col_null(st, 8) ? 0 : drisk_sql_col_int64(st, 8);
     d->last_attempt_at = drisk_col_ts(st, 9);
-    d->last_code = sqlite3_column_int(st, 10);
+    d->last_code = drisk_sql_col_int(st, 10);
     drisk_store_copy_col(st, 11, d->last_error, sizeof d->last_error);
     d->delivered_at = drisk_col_ts(st, 12);
     d->url[0] = d->secret[0] = '\0';
@@ -322,39 +322,39 @@ static void read_delivery(sqlite3_stmt *st, struct drisk_delivery *d)
 
 /* Calls fn for each row of st (bound), with the endpoint and the event's data when
  * with_target (O_DUE's extra columns), until fn returns non-zero; resets st. */
-static enum drisk_status each_delivery(struct drisk_store *store, sqlite3_stmt *st, int with_target,
+static enum drisk_status each_delivery(struct drisk_store *store, struct drisk_sql_stmt *st, int with_target,
                                        drisk_delivery_fn fn, void *ctx, const char *what,
                                        struct drisk_error *err)
 {
     struct drisk_delivery *d = malloc(sizeof *d); /* 2 KiB of URL: not on the stack */
     if (!d) {
-        sqlite3_reset(st);
+        drisk_sql_reset(st);
         return drisk_error_set(err, DRISK_ENOMEM, "out of memory %s", what);
     }
     int r;
-    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((r = drisk_sql_step(st)) == DRISK_SQL_ROW) {
         read_delivery(st, d);
         if (with_target) {
             drisk_store_copy_col(st, DELIVERY_NCOLS, d->url, sizeof d->url);
             drisk_store_copy_col(st, DELIVERY_NCOLS + 1, d->secret, sizeof d->secret);
-            d->data = (char *)sqlite3_column_text(st, DELIVERY_NCOLS + 2);
+            d->data = (char *)drisk_sql_col_text(st, DELIVERY_NCOLS + 2);
         }
         if (fn(d, ctx))
             break;
     }
-    sqlite3_reset(st);
+    drisk_sql_reset(st);
     free(d);
-    return r == SQLITE_ROW || r == SQLITE_DONE ? DRISK_OK : drisk_store_fail(store, what, err);
+    return r == DRISK_SQL_ROW || r == DRISK_SQL_DONE ? DRISK_OK : drisk_store_fail(store, what, err);
 }
 
 enum drisk_status drisk_outbox_due(struct drisk_store *store, int64_t now_ms, int limit,
                                    drisk_delivery_fn fn, void *ctx, struct drisk_error *err)
 {
-    sqlite3_stmt *st = stmt(store, O_DUE, err);
+    struct drisk_sql_stmt *st = stmt(store, O_DUE, err);
     if (!st)
         return err->status;
-    sqlite3_bind_int64(st, 1, now_ms);
-    sqlite3_bind_int(st, 2, limit);
+    drisk_sql_bind_int64(st, 1, now_ms);
+    drisk_sql_bind_int(st, 2, limit);
     return each_delivery(store, st, 1, fn, ctx, "reading due webhook deliveries", err);
 }
 
@@ -362,21 +362,21 @@ enum drisk_status drisk_outbox_result(struct drisk_store *store, int64_t id, int
                                       int64_t next_ms, int code, const char *error, int64_t now,
                                       struct drisk_error *err)
 {
-    sqlite3_stmt *st = stmt(store, O_RESULT, err);
+    struct drisk_sql_stmt *st = stmt(store, O_RESULT, err);
     if (!st)
         return err->status;
-    sqlite3_bind_int64(st, 1, id);
-    sqlite3_bind_text(st, 2, drisk_delivery_status_name(status), -1, SQLITE_STATIC);
+    drisk_sql_bind_int64(st, 1, id);
+    drisk_sql_bind_text(st, 2, drisk_delivery_status_name(status));
     if (status == DRISK_DELIVERY_PENDING)
-        sqlite3_bind_int64(st, 3, next_ms);
+        drisk_sql_bind_int64(st, 3, next_ms);
     else
-        sqlite3_bind_null(st, 3);
+        drisk_sql_bind_null(st, 3);
     if (code)
-        sqlite3_bind_int(st, 4, code);
+        drisk_sql_bind_int(st, 4, code);
     else
-        sqlite3_bind_null(st, 4);
+        drisk_sql_bind_null(st, 4);
     drisk_bind_text(st, 5, error && error[0] ? error : NULL);
-    sqlite3_bind_int64(st, 6, now);
+    drisk_sql_bind_int64(st, 6, now);
     return drisk_store_run(store, st, "recording a webhook delivery", err);
 }
 
@@ -384,14 +384,14 @@ enum drisk_status drisk_outbox_log(struct drisk_store *store, const char *mercha
                                    int64_t webhook_id, int64_t before_id, int status, int limit,
                                    drisk_delivery_fn fn, void *ctx, struct drisk_error *err)
 {
-    sqlite3_stmt *st = stmt(store, O_LOG, err);
+    struct drisk_sql_stmt *st = stmt(store, O_LOG, err);
     if (!st)
         return err->status;
-    sqlite3_bind_text(st, 1, merchant, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, webhook_id);
-    sqlite3_bind_int64(st, 3, before_id);
+    drisk_sql_bind_text(st, 1, merchant);
+    drisk_sql_bind_int64(st, 2, webhook_id);
+    drisk_sql_bind_int64(st, 3, before_id);
     drisk_bind_text(st, 4, status < 0 ? NULL : drisk_delivery_status_name(status));
-    sqlite3_bind_int(st, 5, limit);
+    drisk_sql_bind_int(st, 5, limit);
     return each_delivery(store, st, 0, fn, ctx, "reading webhook deliveries", err);
 }
 
@@ -399,31 +399,31 @@ enum drisk_status drisk_outbox_redeliver(struct drisk_store *store, const char *
                                          int64_t webhook_id, int64_t id, int64_t now_ms,
                                          struct drisk_delivery *out, struct drisk_error *err)
 {
-    sqlite3_stmt *st = stmt(store, O_REDELIVER, err);
+    struct drisk_sql_stmt *st = stmt(store, O_REDELIVER, err);
     if (!st)
         return err->status;
-    sqlite3_bind_text(st, 1, merchant, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, webhook_id);
-    sqlite3_bind_int64(st, 3, id);
-    sqlite3_bind_int64(st, 4, now_ms);
+    drisk_sql_bind_text(st, 1, merchant);
+    drisk_sql_bind_int64(st, 2, webhook_id);
+    drisk_sql_bind_int64(st, 3, id);
+    drisk_sql_bind_int64(st, 4, now_ms);
     enum drisk_status rc = drisk_store_run(store, st, "redelivering a webhook event", err);
     if (rc)
         return rc;
-    int changed = sqlite3_changes(drisk_store_sqlite(store));
+    int changed = drisk_sql_changes(drisk_store_sql(store));
     if (!(st = stmt(store, O_DELIVERY_GET, err)))
         return err->status;
-    sqlite3_bind_text(st, 1, merchant, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, webhook_id);
-    sqlite3_bind_int64(st, 3, id);
-    int r = sqlite3_step(st);
-    if (r == SQLITE_ROW)
+    drisk_sql_bind_text(st, 1, merchant);
+    drisk_sql_bind_int64(st, 2, webhook_id);
+    drisk_sql_bind_int64(st, 3, id);
+    int r = drisk_sql_step(st);
+    if (r == DRISK_SQL_ROW)
         read_delivery(st, out);
-    sqlite3_reset(st);
-    if (r == SQLITE_DONE)
+    drisk_sql_reset(st);
+    if (r == DRISK_SQL_DONE)
         return drisk_error_set(err, DRISK_ENOTFOUND, "no delivery %lld of webhook endpoint %lld: "
                                "see GET /v1/webhooks/%lld/deliveries", (long long)id,
                                (long long)webhook_id, (long long)webhook_id);
-    if (r != SQLITE_ROW)
+    if (r != DRISK_SQL_ROW)
         return drisk_store_fail(store, "reading a webhook delivery", err);
     if (!changed)
         return drisk_error_set(err, DRISK_EINVAL, "webhook endpoint %lld is disabled: create a new "

@@ -7,7 +7,6 @@
 #include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +14,8 @@
 #include <unistd.h>
 
 #include "data/schema.h"
+#include "data/schema_pg.h"
+#include "data/sql.h"
 #include "data/store_impl.h"
 #include "engine/features.h"
 #include "base/sha256.h"
@@ -66,8 +67,8 @@ static const char *const stmt_sql[ST_COUNT] = {
         " ON CONFLICT(merchant_id, shipment_key) DO UPDATE"
         " SET carrier_eta = coalesce(excluded.carrier_eta, carrier_eta) RETURNING id",
     [ST_SCAN_INSERT] =
-        "INSERT OR IGNORE INTO scans(shipment_id, ts, event, location_id, reason, description)"
-        " VALUES (?1,?2,?3,?4,?5,?6)",
+        "INSERT INTO scans(shipment_id, ts, event, location_id, reason, description)"
+        " VALUES (?1,?2,?3,?4,?5,?6) ON CONFLICT DO NOTHING",
     [ST_LOCATION_FIND] = "SELECT id FROM locations WHERE code = ?1",
     [ST_LOCATION_INSERT] = "INSERT INTO locations(code) VALUES (?1)",
 };
@@ -77,71 +78,57 @@ static const char *const stmt_sql[ST_COUNT] = {
 #define LOC_CACHE_MAX (1 << 16)
 
 struct drisk_store {
-    sqlite3 *db;
-    sqlite3_stmt *stmt[ST_COUNT];
+    struct drisk_sql *db;
+    struct drisk_sql_stmt *stmt[ST_COUNT];
     int in_txn;
     int bulk; /* in a drisk_store_begin_bulk transaction: foreign keys off */
     struct drisk_strmap *loc; /* location code -> id, NULL until first used */
     /* One-entry merchant cache: imports and the simulator use few merchants. */
     char merchant_name[DRISK_ID_MAX];
     int64_t merchant_id;
-    sqlite3_stmt *live[DRISK_STORE_LIVE_STMTS]; /* data/live.c's, prepared on first use */
-    sqlite3_stmt *by_id; /* drisk_store_iterate of one shipment, prepared on first use */
+    struct drisk_sql_stmt *live[DRISK_STORE_LIVE_STMTS]; /* data/live.c's, prepared on first use */
+    struct drisk_sql_stmt *by_id; /* drisk_store_iterate of one shipment, prepared on first use */
+    int pg;              /* a PostgreSQL store (else SQLite) */
     int lock_fd;         /* drisk_store_lock's file, -1 when none */
     char lock_name[32];
 };
 
-sqlite3 *drisk_store_sqlite(struct drisk_store *store)
+struct drisk_sql *drisk_store_sql(struct drisk_store *store)
 {
     return store->db;
 }
 
-sqlite3_stmt **drisk_store_live_stmts(struct drisk_store *store)
+struct drisk_sql_stmt **drisk_store_live_stmts(struct drisk_store *store)
 {
     return store->live;
-}
-
-/* Waits for a lock another connection holds in steps of 1 ms, for 10 s at most. SQLite's
- * own busy timeout sleeps on a growing schedule (up to 100 ms a try), which turned a few
- * milliseconds of contention between the server's writers (requests, the sweep, the
- * webhook worker) into stalls of 100 ms and more. */
-static int busy_wait(void *ctx, int tries)
-{
-    (void)ctx;
-    if (tries >= 10000)
-        return 0;
-    struct timespec t = { 0, 1000000 };
-    nanosleep(&t, NULL);
-    return 1;
 }
 
 enum drisk_status drisk_store_fail(struct drisk_store *store, const char *what,
                                    struct drisk_error *err)
 {
     return drisk_error_set(err, DRISK_EIO, "database error while %s: %s", what,
-                           sqlite3_errmsg(store->db));
+                           drisk_sql_errmsg(store->db));
 }
 
-sqlite3_stmt *drisk_store_slot(struct drisk_store *store, int i, const char *sql,
+struct drisk_sql_stmt *drisk_store_slot(struct drisk_store *store, int i, const char *sql,
                                struct drisk_error *err)
 {
-    sqlite3_stmt **slot = &store->live[i];
-    if (!*slot && sqlite3_prepare_v3(store->db, sql, -1, SQLITE_PREPARE_PERSISTENT, slot,
-                                     NULL) != SQLITE_OK) {
+    struct drisk_sql_stmt **slot = &store->live[i];
+    if (!*slot && drisk_sql_prepare(store->db, sql, DRISK_SQL_PERSISTENT, slot)) {
         drisk_store_fail(store, "preparing a statement", err);
         *slot = NULL;
         return NULL;
     }
-    sqlite3_clear_bindings(*slot);
+    drisk_sql_clear(*slot);
     return *slot;
 }
 
-enum drisk_status drisk_store_run(struct drisk_store *store, sqlite3_stmt *st, const char *what,
+enum drisk_status drisk_store_run(struct drisk_store *store, struct drisk_sql_stmt *st, const char *what,
                                   struct drisk_error *err)
 {
-    int r = sqlite3_step(st);
-    sqlite3_reset(st);
-    return r == SQLITE_DONE ? DRISK_OK : drisk_store_fail(store, what, err);
+    int r = drisk_sql_step(st);
+    drisk_sql_reset(st);
+    return r == DRISK_SQL_DONE ? DRISK_OK : drisk_store_fail(store, what, err);
 }
 
 
@@ -154,13 +141,9 @@ static enum drisk_status db_error(struct drisk_store *store, struct drisk_error 
 static enum drisk_status exec(struct drisk_store *store, const char *sql, const char *what,
                               struct drisk_error *err)
 {
-    char *msg = NULL;
-    if (sqlite3_exec(store->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-        drisk_error_set(err, DRISK_EIO, "database error while %s: %s", what,
-                        msg ? msg : sqlite3_errmsg(store->db));
-        sqlite3_free(msg);
-        return DRISK_EIO;
-    }
+    if (drisk_sql_exec(store->db, sql))
+        return drisk_error_set(err, DRISK_EIO, "database error while %s: %s", what,
+                               drisk_sql_errmsg(store->db));
     return DRISK_OK;
 }
 
@@ -171,13 +154,13 @@ int drisk_store_schema_version(void)
 
 static int read_version(struct drisk_store *store, int *version)
 {
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(store->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
+    struct drisk_sql_stmt *st = NULL;
+    if (drisk_sql_prepare(store->db, "PRAGMA user_version", 0, &st))
         return -1;
-    int r = sqlite3_step(st);
-    *version = r == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
-    sqlite3_finalize(st);
-    return r == SQLITE_ROW ? 0 : -1;
+    int r = drisk_sql_step(st);
+    *version = r == DRISK_SQL_ROW ? drisk_sql_col_int(st, 0) : 0;
+    drisk_sql_finalize(st);
+    return r == DRISK_SQL_ROW ? 0 : -1;
 }
 
 /* Applies the missing migrations, each in its own write transaction. The version is read
@@ -200,11 +183,11 @@ static enum drisk_status migrate(struct drisk_store *store, struct drisk_error *
         if ((rc = exec(store, "BEGIN IMMEDIATE", "starting a migration", err)))
             return rc;
         if (read_version(store, &version)) {
-            sqlite3_exec(store->db, "ROLLBACK", NULL, NULL, NULL);
+            drisk_sql_exec(store->db, "ROLLBACK");
             return db_error(store, err, "reading the schema version");
         }
         if (version >= DRISK_SCHEMA_VERSION) { /* another process got there first */
-            sqlite3_exec(store->db, "ROLLBACK", NULL, NULL, NULL);
+            drisk_sql_exec(store->db, "ROLLBACK");
             continue;
         }
         char sql[64];
@@ -212,41 +195,81 @@ static enum drisk_status migrate(struct drisk_store *store, struct drisk_error *
         if ((rc = exec(store, drisk_migrations[version], "migrating the schema", err)) ||
             (rc = exec(store, sql, "migrating the schema", err)) ||
             (rc = exec(store, "COMMIT", "migrating the schema", err))) {
-            sqlite3_exec(store->db, "ROLLBACK", NULL, NULL, NULL);
+            drisk_sql_exec(store->db, "ROLLBACK");
             return rc;
         }
     }
 }
 
-static pthread_once_t sqlite_once = PTHREAD_ONCE_INIT;
+_Static_assert(sizeof drisk_migrations_pg / sizeof drisk_migrations_pg[0] == DRISK_SCHEMA_VERSION,
+               "every migration has its PostgreSQL twin in data/schema_pg.h");
 
-/* Process-wide SQLite settings, before its first use: no memory statistics (a global
- * mutex on every malloc otherwise). Connections are opened NOMUTEX: each struct
- * drisk_store is used by one thread at a time. */
-static void sqlite_setup(void)
+/* migrate on PostgreSQL: one transaction under an advisory lock, so concurrent openers
+ * (several serve nodes starting at once) apply each migration once; DDL is transactional,
+ * so a failed migration leaves nothing behind. The version lives in drisk_schema. */
+static enum drisk_status migrate_pg(struct drisk_store *store, struct drisk_error *err)
 {
-    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+    enum drisk_status rc;
+    struct drisk_sql_stmt *st = NULL;
+    int version = 0;
+    if ((rc = exec(store, "BEGIN; SELECT pg_advisory_xact_lock(hashtext('drisk migrations'));"
+                   "CREATE TABLE IF NOT EXISTS drisk_schema (version INTEGER NOT NULL);",
+                   "starting a migration", err)))
+        goto fail;
+    if (drisk_sql_prepare(store->db, "SELECT coalesce(max(version), 0) FROM drisk_schema", 0,
+                          &st) ||
+        drisk_sql_step(st) != DRISK_SQL_ROW) {
+        rc = db_error(store, err, "reading the schema version");
+        goto fail;
+    }
+    version = drisk_sql_col_int(st, 0);
+    drisk_sql_finalize(st);
+    st = NULL;
+    if (version > DRISK_SCHEMA_VERSION) {
+        rc = drisk_error_set(err, DRISK_ESCHEMA, "the database has schema version %d but this "
+                             "drisk knows only up to %d: use a newer drisk build", version,
+                             DRISK_SCHEMA_VERSION);
+        goto fail;
+    }
+    for (; version < DRISK_SCHEMA_VERSION; version++) {
+        char sql[96];
+        snprintf(sql, sizeof sql, "DELETE FROM drisk_schema; INSERT INTO drisk_schema VALUES (%d)",
+                 version + 1);
+        if ((rc = exec(store, drisk_migrations_pg[version], "migrating the schema", err)) ||
+            (rc = exec(store, sql, "migrating the schema", err)))
+            goto fail;
+    }
+    if ((rc = exec(store, "COMMIT", "migrating the schema", err)))
+        goto fail;
+    return DRISK_OK;
+fail:
+    drisk_sql_finalize(st);
+    drisk_sql_exec(store->db, "ROLLBACK");
+    return rc;
+}
+
+int drisk_store_is_server(const char *target)
+{
+    return drisk_sql_is_pg_url(target);
 }
 
 enum drisk_status drisk_store_open(const char *path, struct drisk_store **out,
                                    struct drisk_error *err)
 {
     enum drisk_status rc = DRISK_OK;
-    pthread_once(&sqlite_once, sqlite_setup);
     struct drisk_store *store = calloc(1, sizeof *store);
     *out = NULL;
     if (!store)
         return drisk_error_set(err, DRISK_ENOMEM, "out of memory opening %s", path);
     store->lock_fd = -1;
-    if (sqlite3_open_v2(path, &store->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-                                                   SQLITE_OPEN_NOMUTEX, NULL) !=
-        SQLITE_OK) {
-        rc = drisk_error_set(err, DRISK_EIO, "cannot open database %s: %s (check the path and "
-                             "its directory's permissions)", path,
-                             store->db ? sqlite3_errmsg(store->db) : "out of memory");
+    if ((rc = drisk_sql_open(path, &store->db, err)))
         goto out;
+    store->pg = drisk_sql_kind(store->db) == DRISK_SQL_PG;
+    if (store->pg) {
+        if ((rc = migrate_pg(store, err)))
+            goto out;
+        goto prepare;
     }
-    sqlite3_busy_handler(store->db, busy_wait, NULL);
     /* WAL lets the server read while an import writes; synchronous=FULL makes every
      * commit durable when it returns (a bulk import commits once, so it costs little).
      * threads=2 lets index builds sort on a second core. */
@@ -257,9 +280,9 @@ enum drisk_status drisk_store_open(const char *path, struct drisk_store **out,
         goto out;
     if ((rc = migrate(store, err)))
         goto out;
+prepare:
     for (int i = 0; i < ST_COUNT; i++) {
-        if (sqlite3_prepare_v3(store->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
-                               &store->stmt[i], NULL) != SQLITE_OK) {
+        if (drisk_sql_prepare(store->db, stmt_sql[i], DRISK_SQL_PERSISTENT, &store->stmt[i])) {
             rc = db_error(store, err, "preparing statements");
             goto out;
         }
@@ -284,21 +307,21 @@ static enum drisk_status location_lookup(struct drisk_store *store, const char *
     *id = 0;
     if (!code[0] || (store->loc && drisk_strmap_find(store->loc, code, id)))
         return DRISK_OK;
-    sqlite3_stmt *st = store->stmt[ST_LOCATION_FIND];
-    sqlite3_bind_text(st, 1, code, -1, SQLITE_STATIC);
-    int r = sqlite3_step(st);
-    if (r == SQLITE_ROW)
-        *id = sqlite3_column_int64(st, 0);
-    sqlite3_reset(st);
-    if (r == SQLITE_DONE && add) {
+    struct drisk_sql_stmt *st = store->stmt[ST_LOCATION_FIND];
+    drisk_sql_bind_text(st, 1, code);
+    int r = drisk_sql_step(st);
+    if (r == DRISK_SQL_ROW)
+        *id = drisk_sql_col_int64(st, 0);
+    drisk_sql_reset(st);
+    if (r == DRISK_SQL_DONE && add) {
         st = store->stmt[ST_LOCATION_INSERT];
-        sqlite3_bind_text(st, 1, code, -1, SQLITE_STATIC);
-        r = sqlite3_step(st);
-        sqlite3_reset(st);
-        if (r != SQLITE_DONE)
+        drisk_sql_bind_text(st, 1, code);
+        r = drisk_sql_step(st);
+        drisk_sql_reset(st);
+        if (r != DRISK_SQL_DONE)
             return db_error(store, err, "adding a location");
-        *id = sqlite3_last_insert_rowid(store->db);
-    } else if (r != SQLITE_ROW && r != SQLITE_DONE) {
+        *id = drisk_sql_last_id(store->db);
+    } else if (r != DRISK_SQL_ROW && r != DRISK_SQL_DONE) {
         return db_error(store, err, "looking up a location");
     }
     if (!*id)
@@ -322,13 +345,13 @@ void drisk_store_free(struct drisk_store *store)
     if (!store)
         return;
     if (store->in_txn)
-        sqlite3_exec(store->db, "ROLLBACK", NULL, NULL, NULL);
+        drisk_sql_exec(store->db, "ROLLBACK");
     for (int i = 0; i < ST_COUNT; i++)
-        sqlite3_finalize(store->stmt[i]);
+        drisk_sql_finalize(store->stmt[i]);
     for (int i = 0; i < DRISK_STORE_LIVE_STMTS; i++)
-        sqlite3_finalize(store->live[i]);
-    sqlite3_finalize(store->by_id);
-    sqlite3_close(store->db);
+        drisk_sql_finalize(store->live[i]);
+    drisk_sql_finalize(store->by_id);
+    drisk_sql_close(store->db);
     if (store->lock_fd >= 0)
         close(store->lock_fd); /* releases the flock */
     drisk_strmap_free(store->loc);
@@ -345,10 +368,12 @@ enum drisk_status drisk_store_begin(struct drisk_store *store, struct drisk_erro
 
 enum drisk_status drisk_store_begin_bulk(struct drisk_store *store, struct drisk_error *err)
 {
+    if (store->pg) /* PostgreSQL checks references in bulk: nothing to turn off */
+        return drisk_store_begin(store, err);
     /* foreign_keys can only change outside a transaction. */
     enum drisk_status rc = exec(store, "PRAGMA foreign_keys=OFF", "preparing a bulk load", err);
     if (!rc && (rc = drisk_store_begin(store, err)) != DRISK_OK)
-        sqlite3_exec(store->db, "PRAGMA foreign_keys=ON", NULL, NULL, NULL);
+        drisk_sql_exec(store->db, "PRAGMA foreign_keys=ON");
     store->bulk = !rc;
     return rc;
 }
@@ -356,7 +381,7 @@ enum drisk_status drisk_store_begin_bulk(struct drisk_store *store, struct drisk
 static void end_bulk(struct drisk_store *store)
 {
     if (store->bulk)
-        sqlite3_exec(store->db, "PRAGMA foreign_keys=ON", NULL, NULL, NULL);
+        drisk_sql_exec(store->db, "PRAGMA foreign_keys=ON");
     store->bulk = 0;
 }
 
@@ -373,7 +398,7 @@ enum drisk_status drisk_store_commit(struct drisk_store *store, struct drisk_err
 void drisk_store_rollback(struct drisk_store *store)
 {
     if (store->in_txn)
-        sqlite3_exec(store->db, "ROLLBACK", NULL, NULL, NULL);
+        drisk_sql_exec(store->db, "ROLLBACK");
     store->in_txn = 0;
     end_bulk(store);
     /* cached merchant and location rows may have been rolled back */
@@ -384,27 +409,31 @@ void drisk_store_rollback(struct drisk_store *store)
 
 void drisk_store_set_synchronous(struct drisk_store *store, int level)
 {
-    sqlite3_exec(store->db, level >= 2 ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL",
-                 NULL, NULL, NULL);
+    if (!store->pg)
+        drisk_sql_exec(store->db, level >= 2 ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
 }
 
 void drisk_store_set_autocheckpoint(struct drisk_store *store, int on)
 {
-    sqlite3_wal_autocheckpoint(store->db, on ? 1000 : 0);
+    if (!store->pg)
+        drisk_sql_exec(store->db, on ? "PRAGMA wal_autocheckpoint=1000"
+                                     : "PRAGMA wal_autocheckpoint=0");
 }
 
 void drisk_store_set_mmap(struct drisk_store *store, int64_t bytes)
 {
     char sql[64];
     snprintf(sql, sizeof sql, "PRAGMA mmap_size=%lld", (long long)bytes);
-    sqlite3_exec(store->db, sql, NULL, NULL, NULL);
+    if (!store->pg)
+        drisk_sql_exec(store->db, sql);
 }
 
 void drisk_store_set_cache_bytes(struct drisk_store *store, int64_t bytes)
 {
     char sql[64];
     snprintf(sql, sizeof sql, "PRAGMA cache_size=%lld", -(long long)(bytes / 1024));
-    sqlite3_exec(store->db, sql, NULL, NULL, NULL);
+    if (!store->pg)
+        drisk_sql_exec(store->db, sql);
 }
 
 enum drisk_status drisk_store_merchant(struct drisk_store *store, const char *name, int64_t *id,
@@ -414,91 +443,91 @@ enum drisk_status drisk_store_merchant(struct drisk_store *store, const char *na
         *id = store->merchant_id;
         return DRISK_OK;
     }
-    sqlite3_stmt *st = store->stmt[ST_MERCHANT_FIND];
-    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-    int r = sqlite3_step(st);
-    if (r == SQLITE_ROW) {
-        *id = sqlite3_column_int64(st, 0);
-        sqlite3_reset(st);
+    struct drisk_sql_stmt *st = store->stmt[ST_MERCHANT_FIND];
+    drisk_sql_bind_text(st, 1, name);
+    int r = drisk_sql_step(st);
+    if (r == DRISK_SQL_ROW) {
+        *id = drisk_sql_col_int64(st, 0);
+        drisk_sql_reset(st);
     } else {
-        sqlite3_reset(st);
-        if (r != SQLITE_DONE)
+        drisk_sql_reset(st);
+        if (r != DRISK_SQL_DONE)
             return db_error(store, err, "looking up a merchant");
         st = store->stmt[ST_MERCHANT_INSERT];
-        sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-        r = sqlite3_step(st);
-        sqlite3_reset(st);
-        if (r != SQLITE_DONE)
+        drisk_sql_bind_text(st, 1, name);
+        r = drisk_sql_step(st);
+        drisk_sql_reset(st);
+        if (r != DRISK_SQL_DONE)
             return db_error(store, err, "creating a merchant");
-        *id = sqlite3_last_insert_rowid(store->db);
+        *id = drisk_sql_last_id(store->db);
     }
     snprintf(store->merchant_name, sizeof store->merchant_name, "%s", name);
     store->merchant_id = *id;
     return DRISK_OK;
 }
 
-static void bind_opt_text(sqlite3_stmt *st, int i, const char *s)
+static void bind_opt_text(struct drisk_sql_stmt *st, int i, const char *s)
 {
     if (s[0])
-        sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+        drisk_sql_bind_text(st, i, s);
     else
-        sqlite3_bind_null(st, i);
+        drisk_sql_bind_null(st, i);
 }
 
-static void bind_opt_double(sqlite3_stmt *st, int i, double v)
+static void bind_opt_double(struct drisk_sql_stmt *st, int i, double v)
 {
     if (isnan(v))
-        sqlite3_bind_null(st, i);
+        drisk_sql_bind_null(st, i);
     else
-        sqlite3_bind_double(st, i, v);
+        drisk_sql_bind_double(st, i, v);
 }
 
-static void bind_shipment(sqlite3_stmt *st, int64_t mid, const struct drisk_shipment *sh)
+static void bind_shipment(struct drisk_sql_stmt *st, int64_t mid, const struct drisk_shipment *sh)
 {
-    sqlite3_bind_int64(st, 1, mid);
-    sqlite3_bind_text(st, 2, sh->shipment_id, -1, SQLITE_STATIC);
+    drisk_sql_bind_int64(st, 1, mid);
+    drisk_sql_bind_text(st, 2, sh->shipment_id);
     bind_opt_text(st, 3, sh->order_id);
-    sqlite3_bind_text(st, 4, sh->carrier, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 5, sh->service, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 6, sh->origin, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 7, sh->destination, -1, SQLITE_STATIC);
+    drisk_sql_bind_text(st, 4, sh->carrier);
+    drisk_sql_bind_text(st, 5, sh->service);
+    drisk_sql_bind_text(st, 6, sh->origin);
+    drisk_sql_bind_text(st, 7, sh->destination);
     bind_opt_double(st, 8, sh->weight_kg);
     bind_opt_double(st, 9, sh->declared_value);
-    sqlite3_bind_int64(st, 10, sh->created_at);
-    sqlite3_bind_int64(st, 11, sh->promised_at);
+    drisk_sql_bind_int64(st, 10, sh->created_at);
+    drisk_sql_bind_int64(st, 11, sh->promised_at);
     if (sh->delivered_at == DRISK_TS_NONE)
-        sqlite3_bind_null(st, 12);
+        drisk_sql_bind_null(st, 12);
     else
-        sqlite3_bind_int64(st, 12, sh->delivered_at);
+        drisk_sql_bind_int64(st, 12, sh->delivered_at);
     bind_opt_text(st, 13, drisk_outcome_name(sh->outcome));
     if (sh->carrier_eta > 0) /* none is DRISK_TS_NONE, or 0 where a caller zeroed the struct */
-        sqlite3_bind_int64(st, 14, sh->carrier_eta);
+        drisk_sql_bind_int64(st, 14, sh->carrier_eta);
     else
-        sqlite3_bind_null(st, 14);
+        drisk_sql_bind_null(st, 14);
 }
 
-static int text_eq(sqlite3_stmt *st, int col, const char *s)
+static int text_eq(struct drisk_sql_stmt *st, int col, const char *s)
 {
-    const unsigned char *v = sqlite3_column_text(st, col);
+    const char *v = drisk_sql_col_text(st, col);
     return v ? strcmp((const char *)v, s) == 0 : s[0] == '\0';
 }
 
-static int double_eq(sqlite3_stmt *st, int col, double v)
+static int double_eq(struct drisk_sql_stmt *st, int col, double v)
 {
-    if (sqlite3_column_type(st, col) == SQLITE_NULL)
+    if (drisk_sql_col_null(st, col))
         return isnan(v);
-    return !isnan(v) && sqlite3_column_double(st, col) == v;
+    return !isnan(v) && drisk_sql_col_double(st, col) == v;
 }
 
-static int ts_eq(sqlite3_stmt *st, int col, int64_t v)
+static int ts_eq(struct drisk_sql_stmt *st, int col, int64_t v)
 {
-    if (sqlite3_column_type(st, col) == SQLITE_NULL)
+    if (drisk_sql_col_null(st, col))
         return v == DRISK_TS_NONE;
-    return sqlite3_column_int64(st, col) == v;
+    return drisk_sql_col_int64(st, col) == v;
 }
 
 /* 1 when the stored row (ST_SHIPMENT_FIND_FULL's current row) equals sh. */
-static int shipment_unchanged(sqlite3_stmt *st, const struct drisk_shipment *sh)
+static int shipment_unchanged(struct drisk_sql_stmt *st, const struct drisk_shipment *sh)
 {
     return text_eq(st, 1, sh->order_id) && text_eq(st, 2, sh->carrier) &&
            text_eq(st, 3, sh->service) && text_eq(st, 4, sh->origin) &&
@@ -518,37 +547,37 @@ enum drisk_status drisk_store_upsert_shipment(struct drisk_store *store,
     enum drisk_status rc = drisk_store_merchant(store, sh->merchant, &mid, err);
     if (rc)
         return rc;
-    sqlite3_stmt *st = store->stmt[ST_SHIPMENT_FIND_FULL];
-    sqlite3_bind_int64(st, 1, mid);
-    sqlite3_bind_text(st, 2, sh->shipment_id, -1, SQLITE_STATIC);
-    int r = sqlite3_step(st);
-    if (r == SQLITE_ROW) {
-        *id = sqlite3_column_int64(st, 0);
+    struct drisk_sql_stmt *st = store->stmt[ST_SHIPMENT_FIND_FULL];
+    drisk_sql_bind_int64(st, 1, mid);
+    drisk_sql_bind_text(st, 2, sh->shipment_id);
+    int r = drisk_sql_step(st);
+    if (r == DRISK_SQL_ROW) {
+        *id = drisk_sql_col_int64(st, 0);
         int same = shipment_unchanged(st, sh);
-        sqlite3_reset(st);
+        drisk_sql_reset(st);
         if (same) {
             *result = DRISK_UPSERT_UNCHANGED;
             return DRISK_OK;
         }
         st = store->stmt[ST_SHIPMENT_UPDATE];
         bind_shipment(st, mid, sh);
-        r = sqlite3_step(st);
-        sqlite3_reset(st);
-        if (r != SQLITE_DONE)
+        r = drisk_sql_step(st);
+        drisk_sql_reset(st);
+        if (r != DRISK_SQL_DONE)
             return db_error(store, err, "updating a shipment");
         *result = DRISK_UPSERT_UPDATED;
         return DRISK_OK;
     }
-    sqlite3_reset(st);
-    if (r != SQLITE_DONE)
+    drisk_sql_reset(st);
+    if (r != DRISK_SQL_DONE)
         return db_error(store, err, "looking up a shipment");
     st = store->stmt[ST_SHIPMENT_INSERT];
     bind_shipment(st, mid, sh);
-    r = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (r != SQLITE_DONE)
+    r = drisk_sql_step(st);
+    drisk_sql_reset(st);
+    if (r != DRISK_SQL_DONE)
         return db_error(store, err, "inserting a shipment");
-    *id = sqlite3_last_insert_rowid(store->db);
+    *id = drisk_sql_last_id(store->db);
     *result = DRISK_UPSERT_INSERTED;
     return DRISK_OK;
 }
@@ -561,41 +590,41 @@ enum drisk_status drisk_store_ensure_shipment(struct drisk_store *store,
     enum drisk_status rc = drisk_store_merchant(store, sh->merchant, &mid, err);
     if (rc)
         return rc;
-    sqlite3_stmt *st = store->stmt[ST_SHIPMENT_ENSURE];
+    struct drisk_sql_stmt *st = store->stmt[ST_SHIPMENT_ENSURE];
     bind_shipment(st, mid, sh);
-    int r = sqlite3_step(st);
-    if (r == SQLITE_ROW)
-        *id = sqlite3_column_int64(st, 0);
-    sqlite3_reset(st);
-    return r == SQLITE_ROW ? DRISK_OK : db_error(store, err, "writing a shipment");
+    int r = drisk_sql_step(st);
+    if (r == DRISK_SQL_ROW)
+        *id = drisk_sql_col_int64(st, 0);
+    drisk_sql_reset(st);
+    return r == DRISK_SQL_ROW ? DRISK_OK : db_error(store, err, "writing a shipment");
 }
 
 enum drisk_status drisk_store_find_shipment(struct drisk_store *store, const char *merchant,
                                             const char *shipment_id, int64_t *id,
                                             struct drisk_error *err)
 {
-    sqlite3_stmt *st;
+    struct drisk_sql_stmt *st;
     if (merchant) {
         st = store->stmt[ST_SHIPMENT_FIND];
-        sqlite3_bind_text(st, 1, merchant, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, shipment_id, -1, SQLITE_STATIC);
+        drisk_sql_bind_text(st, 1, merchant);
+        drisk_sql_bind_text(st, 2, shipment_id);
     } else {
         st = store->stmt[ST_SHIPMENT_FIND_ANY];
-        sqlite3_bind_text(st, 1, shipment_id, -1, SQLITE_STATIC);
+        drisk_sql_bind_text(st, 1, shipment_id);
     }
-    int r = sqlite3_step(st);
-    if (r == SQLITE_ROW) {
-        *id = sqlite3_column_int64(st, 0);
-        if (!merchant && sqlite3_step(st) == SQLITE_ROW) {
-            sqlite3_reset(st);
+    int r = drisk_sql_step(st);
+    if (r == DRISK_SQL_ROW) {
+        *id = drisk_sql_col_int64(st, 0);
+        if (!merchant && drisk_sql_step(st) == DRISK_SQL_ROW) {
+            drisk_sql_reset(st);
             return drisk_error_set(err, DRISK_EINVAL,
                                    "shipment_id is used by several merchants: give merchant_id");
         }
     }
-    sqlite3_reset(st);
-    if (r == SQLITE_ROW)
+    drisk_sql_reset(st);
+    if (r == DRISK_SQL_ROW)
         return DRISK_OK;
-    if (r == SQLITE_DONE)
+    if (r == DRISK_SQL_DONE)
         return DRISK_ENOTFOUND;
     return db_error(store, err, "looking up a shipment");
 }
@@ -608,28 +637,28 @@ enum drisk_status drisk_store_insert_scan(struct drisk_store *store, int64_t shi
     enum drisk_status rc = location_lookup(store, scan->location, 1, &loc, err);
     if (rc)
         return rc;
-    sqlite3_stmt *st = store->stmt[ST_SCAN_INSERT];
-    sqlite3_bind_int64(st, 1, shipment);
-    sqlite3_bind_int64(st, 2, scan->ts);
-    sqlite3_bind_int(st, 3, scan->event);
-    sqlite3_bind_int64(st, 4, loc);
+    struct drisk_sql_stmt *st = store->stmt[ST_SCAN_INSERT];
+    drisk_sql_bind_int64(st, 1, shipment);
+    drisk_sql_bind_int64(st, 2, scan->ts);
+    drisk_sql_bind_int(st, 3, scan->event);
+    drisk_sql_bind_int64(st, 4, loc);
     if (scan->reason)
-        sqlite3_bind_int(st, 5, scan->reason);
+        drisk_sql_bind_int(st, 5, scan->reason);
     else
-        sqlite3_bind_null(st, 5);
+        drisk_sql_bind_null(st, 5);
     bind_opt_text(st, 6, scan->description);
-    int r = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (r != SQLITE_DONE)
+    int r = drisk_sql_step(st);
+    drisk_sql_reset(st);
+    if (r != DRISK_SQL_DONE)
         return db_error(store, err, "inserting a scan");
-    *inserted = sqlite3_changes(store->db) > 0;
+    *inserted = drisk_sql_changes(store->db) > 0;
     return DRISK_OK;
 }
 
-void drisk_store_copy_col(sqlite3_stmt *st, int col, char *dst, size_t cap)
+void drisk_store_copy_col(struct drisk_sql_stmt *st, int col, char *dst, size_t cap)
 {
-    const unsigned char *v = sqlite3_column_text(st, col);
-    size_t n = v ? (size_t)sqlite3_column_bytes(st, col) : 0;
+    const char *v = drisk_sql_col_text(st, col);
+    size_t n = v ? (size_t)drisk_sql_col_bytes(st, col) : 0;
     if (n >= cap)
         n = cap - 1;
     if (n)
@@ -637,9 +666,9 @@ void drisk_store_copy_col(sqlite3_stmt *st, int col, char *dst, size_t cap)
     dst[n] = '\0';
 }
 
-void drisk_store_read_shipment(sqlite3_stmt *st, struct drisk_shipment *sh)
+void drisk_store_read_shipment(struct drisk_sql_stmt *st, struct drisk_shipment *sh)
 {
-    sh->id = sqlite3_column_int64(st, 0);
+    sh->id = drisk_sql_col_int64(st, 0);
     drisk_store_copy_col(st, 1, sh->merchant, sizeof sh->merchant);
     drisk_store_copy_col(st, 2, sh->shipment_id, sizeof sh->shipment_id);
     drisk_store_copy_col(st, 3, sh->order_id, sizeof sh->order_id);
@@ -647,19 +676,19 @@ void drisk_store_read_shipment(sqlite3_stmt *st, struct drisk_shipment *sh)
     drisk_store_copy_col(st, 5, sh->service, sizeof sh->service);
     drisk_store_copy_col(st, 6, sh->origin, sizeof sh->origin);
     drisk_store_copy_col(st, 7, sh->destination, sizeof sh->destination);
-    sh->weight_kg = sqlite3_column_type(st, 8) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 8);
+    sh->weight_kg = drisk_sql_col_null(st, 8) ? NAN : drisk_sql_col_double(st, 8);
     sh->declared_value =
-        sqlite3_column_type(st, 9) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 9);
-    sh->created_at = sqlite3_column_int64(st, 10);
-    sh->promised_at = sqlite3_column_int64(st, 11);
+        drisk_sql_col_null(st, 9) ? NAN : drisk_sql_col_double(st, 9);
+    sh->created_at = drisk_sql_col_int64(st, 10);
+    sh->promised_at = drisk_sql_col_int64(st, 11);
     sh->delivered_at =
-        sqlite3_column_type(st, 12) == SQLITE_NULL ? DRISK_TS_NONE : sqlite3_column_int64(st, 12);
-    const unsigned char *oc = sqlite3_column_text(st, 13);
+        drisk_sql_col_null(st, 12) ? DRISK_TS_NONE : drisk_sql_col_int64(st, 12);
+    const char *oc = drisk_sql_col_text(st, 13);
     sh->outcome = oc ? drisk_outcome_parse((const char *)oc, strlen((const char *)oc)) : 0;
     if (sh->outcome < 0)
         sh->outcome = 0;
     sh->carrier_eta =
-        sqlite3_column_type(st, 14) == SQLITE_NULL ? DRISK_TS_NONE : sqlite3_column_int64(st, 14);
+        drisk_sql_col_null(st, 14) ? DRISK_TS_NONE : drisk_sql_col_int64(st, 14);
 }
 
 enum drisk_status drisk_store_iterate(struct drisk_store *store,
@@ -674,7 +703,7 @@ enum drisk_status drisk_store_iterate(struct drisk_store *store,
     " FROM shipments s JOIN merchants m ON m.id = s.merchant_id"                          \
     " LEFT JOIN scans c ON c.shipment_id = s.id"                                          \
     " LEFT JOIN locations l ON l.id = c.location_id"
-#define ITER_RANGE " WHERE s.created_at >= ?1 AND s.created_at < ?2 AND (?3 IS NULL OR m.name = ?3)"
+#define ITER_RANGE " WHERE s.created_at >= ?1 AND s.created_at < ?2 AND (CAST(?3 AS TEXT) IS NULL OR m.name = ?3)"
 #define ITER_ORDER " ORDER BY s.created_at, s.id, c.ts, c.event, c.location_id"
     /* Three fixed statements (no SQL is assembled from input): a created_at range, the
      * same range's shipments still in flight, or one shipment by row id. */
@@ -685,7 +714,7 @@ enum drisk_status drisk_store_iterate(struct drisk_store *store,
     };
     const char *sql = sqls[filter && filter->shipment ? 2 : filter && filter->open_only ? 1 : 0];
     enum drisk_status rc = DRISK_OK;
-    sqlite3_stmt *st = NULL;
+    struct drisk_sql_stmt *st = NULL;
     struct drisk_scan *scans = NULL;
     size_t n = 0, cap = 0;
     struct drisk_shipment cur;
@@ -695,41 +724,41 @@ enum drisk_status drisk_store_iterate(struct drisk_store *store,
     int by_id = filter && filter->shipment;
     if (by_id && store->by_id) {
         st = store->by_id;
-        sqlite3_clear_bindings(st);
-    } else if (sqlite3_prepare_v3(store->db, sql, -1, by_id ? SQLITE_PREPARE_PERSISTENT : 0,
-                                  &st, NULL) != SQLITE_OK) {
+        drisk_sql_clear(st);
+    } else if (drisk_sql_prepare(store->db, sql, by_id ? DRISK_SQL_PERSISTENT : DRISK_SQL_STREAM,
+                                 &st)) {
         return db_error(store, err, "preparing the shipment iterator");
     }
     if (by_id)
         store->by_id = st;
-    sqlite3_bind_int64(st, 1, filter ? filter->created_from : INT64_MIN);
-    sqlite3_bind_int64(st, 2, filter ? filter->created_to : INT64_MAX);
+    drisk_sql_bind_int64(st, 1, filter ? filter->created_from : INT64_MIN);
+    drisk_sql_bind_int64(st, 2, filter ? filter->created_to : INT64_MAX);
     if (filter && filter->merchant)
-        sqlite3_bind_text(st, 3, filter->merchant, -1, SQLITE_STATIC);
+        drisk_sql_bind_text(st, 3, filter->merchant);
     else
-        sqlite3_bind_null(st, 3);
+        drisk_sql_bind_null(st, 3);
     if (filter && filter->shipment)
-        sqlite3_bind_int64(st, 4, filter->shipment);
+        drisk_sql_bind_int64(st, 4, filter->shipment);
 
     for (;;) {
-        int r = sqlite3_step(st);
-        if (r != SQLITE_ROW && r != SQLITE_DONE) {
+        int r = drisk_sql_step(st);
+        if (r != DRISK_SQL_ROW && r != DRISK_SQL_DONE) {
             rc = db_error(store, err, "reading shipments");
             goto out;
         }
-        if (r == SQLITE_DONE || !have || sqlite3_column_int64(st, 0) != cur.id) {
+        if (r == DRISK_SQL_DONE || !have || drisk_sql_col_int64(st, 0) != cur.id) {
             if (have && fn(&cur, scans, n, ctx, err)) {
                 rc = DRISK_EINVAL;
                 goto out;
             }
-            if (r == SQLITE_DONE)
+            if (r == DRISK_SQL_DONE)
                 break;
             drisk_store_read_shipment(st, &cur);
             have = 1;
             n = 0;
         }
         enum { S = DRISK_SHIPMENT_NCOLS }; /* the scan's columns follow the shipment's */
-        if (sqlite3_column_type(st, S) == SQLITE_NULL)
+        if (drisk_sql_col_null(st, S))
             continue; /* a shipment without scans */
         if (n == cap) {
             if (cap >= DRISK_MAX_SCANS_PER_SHIPMENT) {
@@ -751,36 +780,36 @@ enum drisk_status drisk_store_iterate(struct drisk_store *store,
             cap = ncap;
         }
         struct drisk_scan *sc = &scans[n++];
-        sc->ts = sqlite3_column_int64(st, S);
-        sc->event = sqlite3_column_int(st, S + 1);
-        sc->reason = sqlite3_column_int(st, S + 2);
+        sc->ts = drisk_sql_col_int64(st, S);
+        sc->event = drisk_sql_col_int(st, S + 1);
+        sc->reason = drisk_sql_col_int(st, S + 2);
         drisk_store_copy_col(st, S + 3, sc->location, sizeof sc->location);
         drisk_store_copy_col(st, S + 4, sc->description, sizeof sc->description);
-        sc->location_id = sqlite3_column_int64(st, S + 5);
+        sc->location_id = drisk_sql_col_int64(st, S + 5);
     }
 out:
     if (by_id)
-        sqlite3_reset(st);
+        drisk_sql_reset(st);
     else
-        sqlite3_finalize(st);
+        drisk_sql_finalize(st);
     free(scans);
     return rc;
 }
 
 static int64_t scalar(struct drisk_store *store, const char *sql, int *ok)
 {
-    sqlite3_stmt *st = NULL;
+    struct drisk_sql_stmt *st = NULL;
     int64_t v = 0;
-    if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK) {
+    if (drisk_sql_prepare(store->db, sql, 0, &st)) {
         *ok = 0;
         return 0;
     }
-    int r = sqlite3_step(st);
-    if (r == SQLITE_ROW)
-        v = sqlite3_column_type(st, 0) == SQLITE_NULL ? DRISK_TS_NONE : sqlite3_column_int64(st, 0);
-    else if (r != SQLITE_DONE)
+    int r = drisk_sql_step(st);
+    if (r == DRISK_SQL_ROW)
+        v = drisk_sql_col_null(st, 0) ? DRISK_TS_NONE : drisk_sql_col_int64(st, 0);
+    else if (r != DRISK_SQL_DONE)
         *ok = 0;
-    sqlite3_finalize(st);
+    drisk_sql_finalize(st);
     return v;
 }
 
@@ -797,23 +826,22 @@ enum drisk_status drisk_store_promise_lead(struct drisk_store *store, int64_t fr
                                            int64_t until, double q, int64_t *lead,
                                            struct drisk_error *err)
 {
-    sqlite3_stmt *st = NULL;
+    struct drisk_sql_stmt *st = NULL;
     *lead = 0;
-    if (sqlite3_prepare_v2(store->db,
+    if (drisk_sql_prepare(store->db,
                            "SELECT promised_at - created_at FROM shipments"
                            " WHERE created_at >= ?1 AND created_at < ?2 ORDER BY 1"
-                           " LIMIT 1 OFFSET (SELECT CAST(?3 * (count(*) - 1) AS INTEGER)"
-                           " FROM shipments WHERE created_at >= ?1 AND created_at < ?2)",
-                           -1, &st, NULL) != SQLITE_OK)
+                           " LIMIT 1 OFFSET (SELECT CAST(CAST(?3 AS DOUBLE PRECISION) * (count(*) - 1) AS INTEGER)"
+                           " FROM shipments WHERE created_at >= ?1 AND created_at < ?2)", 0, &st))
         return db_error(store, err, "reading promise leads");
-    sqlite3_bind_int64(st, 1, from);
-    sqlite3_bind_int64(st, 2, until);
-    sqlite3_bind_double(st, 3, q);
-    int r = sqlite3_step(st);
-    if (r == SQLITE_ROW)
-        *lead = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    return r == SQLITE_ROW || r == SQLITE_DONE ? DRISK_OK
+    drisk_sql_bind_int64(st, 1, from);
+    drisk_sql_bind_int64(st, 2, until);
+    drisk_sql_bind_double(st, 3, q);
+    int r = drisk_sql_step(st);
+    if (r == DRISK_SQL_ROW)
+        *lead = drisk_sql_col_int64(st, 0);
+    drisk_sql_finalize(st);
+    return r == DRISK_SQL_ROW || r == DRISK_SQL_DONE ? DRISK_OK
                                                : db_error(store, err, "reading promise leads");
 }
 
@@ -831,9 +859,10 @@ enum drisk_status drisk_store_stats(struct drisk_store *store, struct drisk_stor
                                     struct drisk_error *err)
 {
     static const char sql[] =
-        "SELECT s.carrier, count(*), sum(s.outcome IS NOT NULL),"
-        " sum(s.outcome = 'delivered' AND s.delivered_at <= s.promised_at),"
-        " sum(s.outcome = 'lost'), sum(s.outcome = 'returned')"
+        "SELECT s.carrier, count(*), count(s.outcome),"
+        " sum(CASE WHEN s.outcome = 'delivered' AND s.delivered_at <= s.promised_at"
+        " THEN 1 ELSE 0 END), sum(CASE WHEN s.outcome = 'lost' THEN 1 ELSE 0 END),"
+        " sum(CASE WHEN s.outcome = 'returned' THEN 1 ELSE 0 END)"
         " FROM shipments s GROUP BY s.carrier ORDER BY s.carrier";
     /* One pass over scans, each joined to its shipment by row id. */
     static const char scans_sql[] =
@@ -848,17 +877,17 @@ enum drisk_status drisk_store_stats(struct drisk_store *store, struct drisk_stor
     out->last_created = scalar(store, "SELECT max(created_at) FROM shipments", &ok);
     if (!ok)
         return db_error(store, err, "summarizing the store");
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK)
+    struct drisk_sql_stmt *st = NULL;
+    if (drisk_sql_prepare(store->db, sql, 0, &st))
         return db_error(store, err, "summarizing carriers");
     size_t cap = 0;
     int r;
-    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((r = drisk_sql_step(st)) == DRISK_SQL_ROW) {
         if (out->n_carriers == cap) {
             size_t ncap = cap ? cap * 2 : 8;
             struct drisk_carrier_stats *p = realloc(out->carriers, ncap * sizeof *p);
             if (!p) {
-                sqlite3_finalize(st);
+                drisk_sql_finalize(st);
                 drisk_store_stats_free(out);
                 return drisk_error_set(err, DRISK_ENOMEM, "out of memory summarizing");
             }
@@ -867,29 +896,29 @@ enum drisk_status drisk_store_stats(struct drisk_store *store, struct drisk_stor
         }
         struct drisk_carrier_stats *c = &out->carriers[out->n_carriers++];
         drisk_store_copy_col(st, 0, c->carrier, sizeof c->carrier);
-        c->shipments = sqlite3_column_int64(st, 1);
-        c->labeled = sqlite3_column_int64(st, 2);
-        c->on_time = sqlite3_column_int64(st, 3);
-        c->lost = sqlite3_column_int64(st, 4);
-        c->returned = sqlite3_column_int64(st, 5);
+        c->shipments = drisk_sql_col_int64(st, 1);
+        c->labeled = drisk_sql_col_int64(st, 2);
+        c->on_time = drisk_sql_col_int64(st, 3);
+        c->lost = drisk_sql_col_int64(st, 4);
+        c->returned = drisk_sql_col_int64(st, 5);
         c->scans = 0;
     }
-    sqlite3_finalize(st);
+    drisk_sql_finalize(st);
     st = NULL;
-    if (r != SQLITE_DONE || sqlite3_prepare_v2(store->db, scans_sql, -1, &st, NULL) != SQLITE_OK)
+    if (r != DRISK_SQL_DONE || drisk_sql_prepare(store->db, scans_sql, 0, &st))
         goto fail;
-    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-        const unsigned char *name = sqlite3_column_text(st, 0);
+    while ((r = drisk_sql_step(st)) == DRISK_SQL_ROW) {
+        const char *name = drisk_sql_col_text(st, 0);
         for (size_t i = 0; name && i < out->n_carriers; i++)
             if (strcmp(out->carriers[i].carrier, (const char *)name) == 0)
-                out->carriers[i].scans = sqlite3_column_int64(st, 1);
+                out->carriers[i].scans = drisk_sql_col_int64(st, 1);
     }
-    if (r != SQLITE_DONE)
+    if (r != DRISK_SQL_DONE)
         goto fail;
-    sqlite3_finalize(st);
+    drisk_sql_finalize(st);
     return DRISK_OK;
 fail:
-    sqlite3_finalize(st);
+    drisk_sql_finalize(st);
     drisk_store_stats_free(out);
     return db_error(store, err, "summarizing carriers");
 }
@@ -905,25 +934,25 @@ void drisk_store_stats_free(struct drisk_store_stats *stats)
 
 /* ---- model registry ---- */
 
-static char *dup_col(sqlite3_stmt *st, int col)
+static char *dup_col(struct drisk_sql_stmt *st, int col)
 {
-    const unsigned char *v = sqlite3_column_text(st, col);
+    const char *v = drisk_sql_col_text(st, col);
     return strdup(v ? (const char *)v : "");
 }
 
-static void read_model_row(sqlite3_stmt *st, struct drisk_model_row *r)
+static void read_model_row(struct drisk_sql_stmt *st, struct drisk_model_row *r)
 {
-    r->id = sqlite3_column_int64(st, 0);
+    r->id = drisk_sql_col_int64(st, 0);
     drisk_store_copy_col(st, 1, r->target, sizeof r->target);
     drisk_store_copy_col(st, 2, r->algorithm, sizeof r->algorithm);
-    r->created_at = sqlite3_column_int64(st, 3);
-    r->active = sqlite3_column_int(st, 4);
+    r->created_at = drisk_sql_col_int64(st, 3);
+    r->active = drisk_sql_col_int(st, 4);
     drisk_store_copy_col(st, 5, r->schema_hash, sizeof r->schema_hash);
-    r->train_from = sqlite3_column_int64(st, 6);
-    r->train_until = sqlite3_column_int64(st, 7);
-    r->train_rows = sqlite3_column_int64(st, 8);
-    r->valid_rows = sqlite3_column_int64(st, 9);
-    r->shadow = sqlite3_column_int(st, 13);
+    r->train_from = drisk_sql_col_int64(st, 6);
+    r->train_until = drisk_sql_col_int64(st, 7);
+    r->train_rows = drisk_sql_col_int64(st, 8);
+    r->valid_rows = drisk_sql_col_int64(st, 9);
+    r->shadow = drisk_sql_col_int(st, 13);
 }
 
 /* metrics is column 10; schema and payload, when read, 11 and 12; shadow 13 */
@@ -936,15 +965,15 @@ static void read_model_row(sqlite3_stmt *st, struct drisk_model_row *r)
  * or -1. */
 static int exec_id(struct drisk_store *store, const char *sql, int64_t id, int *changes)
 {
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK)
+    struct drisk_sql_stmt *st = NULL;
+    if (drisk_sql_prepare(store->db, sql, 0, &st))
         return -1;
-    sqlite3_bind_int64(st, 1, id);
-    int r = sqlite3_step(st);
-    sqlite3_finalize(st);
+    drisk_sql_bind_int64(st, 1, id);
+    int r = drisk_sql_step(st);
+    drisk_sql_finalize(st);
     if (changes)
-        *changes = sqlite3_changes(store->db);
-    return r == SQLITE_DONE ? 0 : -1;
+        *changes = drisk_sql_changes(store->db);
+    return r == DRISK_SQL_DONE ? 0 : -1;
 }
 
 static int set_active(struct drisk_store *store, int64_t id)
@@ -962,37 +991,37 @@ enum drisk_status drisk_store_model_add(struct drisk_store *store, const struct 
     static const char sql[] =
         "INSERT INTO models(target, algorithm, created_at, active, schema_hash, schema, train_from,"
         " train_until, train_rows, valid_rows, metrics, payload)"
-        " VALUES (?1, ?2, strftime('%s','now'), 0, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
-    sqlite3_stmt *st = NULL;
+        " VALUES (?1, ?2, ?11, 0, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+    struct drisk_sql_stmt *st = NULL;
     enum drisk_status rc;
     if ((rc = drisk_store_begin(store, err)))
         return rc;
-    if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK)
+    if (drisk_sql_prepare(store->db, sql, 0, &st))
         goto fail;
-    sqlite3_bind_text(st, 1, row->target, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, row->algorithm, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, row->schema_hash, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, row->schema ? row->schema : "", -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 5, row->train_from);
-    sqlite3_bind_int64(st, 6, row->train_until);
-    sqlite3_bind_int64(st, 7, row->train_rows);
-    sqlite3_bind_int64(st, 8, row->valid_rows);
-    sqlite3_bind_text(st, 9, row->metrics ? row->metrics : "{}", -1, SQLITE_STATIC);
-    sqlite3_bind_blob64(st, 10, row->payload, row->payload_len, SQLITE_STATIC);
-    if (sqlite3_step(st) != SQLITE_DONE)
+    drisk_sql_bind_text(st, 1, row->target);
+    drisk_sql_bind_text(st, 2, row->algorithm);
+    drisk_sql_bind_text(st, 3, row->schema_hash);
+    drisk_sql_bind_text(st, 4, row->schema ? row->schema : "");
+    drisk_sql_bind_int64(st, 5, row->train_from);
+    drisk_sql_bind_int64(st, 6, row->train_until);
+    drisk_sql_bind_int64(st, 7, row->train_rows);
+    drisk_sql_bind_int64(st, 8, row->valid_rows);
+    drisk_sql_bind_text(st, 9, row->metrics ? row->metrics : "{}");
+    drisk_sql_bind_blob(st, 10, row->payload, row->payload_len);
+    drisk_sql_bind_int64(st, 11, (int64_t)time(NULL));
+    if (drisk_sql_step(st) != DRISK_SQL_DONE)
         goto fail;
-    sqlite3_finalize(st);
+    drisk_sql_finalize(st);
     st = NULL;
-    *id = sqlite3_last_insert_rowid(store->db);
+    *id = drisk_sql_last_id(store->db);
     int ok = 1;
     if (activate < 0) {
-        sqlite3_stmt *q = NULL;
-        if (sqlite3_prepare_v2(store->db, "SELECT count(*) FROM models WHERE target = ?1 AND active = 1",
-                               -1, &q, NULL) != SQLITE_OK)
+        struct drisk_sql_stmt *q = NULL;
+        if (drisk_sql_prepare(store->db, "SELECT count(*) FROM models WHERE target = ?1 AND active = 1", 0, &q))
             goto fail;
-        sqlite3_bind_text(q, 1, row->target, -1, SQLITE_STATIC);
-        activate = sqlite3_step(q) == SQLITE_ROW && sqlite3_column_int(q, 0) == 0;
-        sqlite3_finalize(q);
+        drisk_sql_bind_text(q, 1, row->target);
+        activate = drisk_sql_step(q) == DRISK_SQL_ROW && drisk_sql_col_int(q, 0) == 0;
+        drisk_sql_finalize(q);
     }
     if (activate)
         ok = set_active(store, *id) == 0;
@@ -1001,7 +1030,7 @@ enum drisk_status drisk_store_model_add(struct drisk_store *store, const struct 
     return drisk_store_commit(store, err);
 fail:
     rc = db_error(store, err, "registering a model");
-    sqlite3_finalize(st);
+    drisk_sql_finalize(st);
     drisk_store_rollback(store);
     return rc;
 }
@@ -1009,21 +1038,21 @@ fail:
 enum drisk_status drisk_store_model_get(struct drisk_store *store, int64_t id, const char *target,
                                         struct drisk_model_row *out, struct drisk_error *err)
 {
-    sqlite3_stmt *st = NULL;
+    struct drisk_sql_stmt *st = NULL;
     memset(out, 0, sizeof *out);
     const char *sql = id ? "SELECT " MODEL_COLS ", schema, payload, shadow FROM models WHERE id = ?1"
                          : "SELECT " MODEL_COLS ", schema, payload, shadow FROM models WHERE"
-                           " target = ?2 AND active = 1";
-    if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK)
+                           " target = ?1 AND active = 1";
+    if (drisk_sql_prepare(store->db, sql, 0, &st))
         return db_error(store, err, "reading a model");
     if (id)
-        sqlite3_bind_int64(st, 1, id);
+        drisk_sql_bind_int64(st, 1, id);
     else
-        sqlite3_bind_text(st, 2, target ? target : "", -1, SQLITE_STATIC);
-    int r = sqlite3_step(st);
-    if (r != SQLITE_ROW) {
-        sqlite3_finalize(st);
-        if (r != SQLITE_DONE)
+        drisk_sql_bind_text(st, 1, target ? target : "");
+    int r = drisk_sql_step(st);
+    if (r != DRISK_SQL_ROW) {
+        drisk_sql_finalize(st);
+        if (r != DRISK_SQL_DONE)
             return db_error(store, err, "reading a model");
         if (id)
             return drisk_error_set(err, DRISK_ENOTFOUND, "there is no model %lld: see drisk models "
@@ -1034,11 +1063,11 @@ enum drisk_status drisk_store_model_get(struct drisk_store *store, int64_t id, c
     read_model_row(st, out);
     out->metrics = dup_col(st, 10);
     out->schema = dup_col(st, 11);
-    out->payload_len = (size_t)sqlite3_column_bytes(st, 12);
+    out->payload_len = (size_t)drisk_sql_col_bytes(st, 12);
     out->payload = malloc(out->payload_len ? out->payload_len : 1);
     if (out->payload && out->payload_len)
-        memcpy(out->payload, sqlite3_column_blob(st, 12), out->payload_len);
-    sqlite3_finalize(st);
+        memcpy(out->payload, drisk_sql_col_blob(st, 12), out->payload_len);
+    drisk_sql_finalize(st);
     if (!out->metrics || !out->schema || !out->payload) {
         drisk_store_model_row_free(out);
         return drisk_error_set(err, DRISK_ENOMEM, "out of memory reading a model");
@@ -1060,21 +1089,21 @@ void drisk_store_model_row_free(struct drisk_model_row *row)
 enum drisk_status drisk_store_model_list(struct drisk_store *store, drisk_model_row_fn fn,
                                          void *ctx, struct drisk_error *err)
 {
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(store->db, "SELECT " MODEL_COLS ", NULL, NULL, shadow FROM models"
-                           " ORDER BY id DESC", -1, &st, NULL) != SQLITE_OK)
+    struct drisk_sql_stmt *st = NULL;
+    if (drisk_sql_prepare(store->db, "SELECT " MODEL_COLS ", NULL, NULL, shadow FROM models"
+                           " ORDER BY id DESC", 0, &st))
         return db_error(store, err, "listing models");
     int r;
-    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((r = drisk_sql_step(st)) == DRISK_SQL_ROW) {
         struct drisk_model_row row;
         memset(&row, 0, sizeof row);
         read_model_row(st, &row);
-        row.metrics = (char *)sqlite3_column_text(st, 10);
+        row.metrics = (char *)drisk_sql_col_text(st, 10);
         if (fn(&row, ctx))
             break;
     }
-    sqlite3_finalize(st);
-    return r == SQLITE_ROW || r == SQLITE_DONE ? DRISK_OK : db_error(store, err, "listing models");
+    drisk_sql_finalize(st);
+    return r == DRISK_SQL_ROW || r == DRISK_SQL_DONE ? DRISK_OK : db_error(store, err, "listing models");
 }
 
 /* Loads model id as the server and eval will: DRISK_EINVAL (saying why, and that what is
@@ -1166,14 +1195,41 @@ enum drisk_status drisk_store_model_delete(struct drisk_store *store, int64_t id
     return DRISK_OK;
 }
 
+/* drisk_store_lock on PostgreSQL: a session advisory lock, which the server releases when
+ * the connection ends, however the process ends. */
+static enum drisk_status pg_lock(struct drisk_store *store, const char *name,
+                                 struct drisk_error *err)
+{
+    struct drisk_sql_stmt *st = NULL;
+    if (store->lock_name[0])
+        return DRISK_OK; /* held already */
+    if (drisk_sql_prepare(store->db, "SELECT pg_try_advisory_lock(hashtext('drisk lock ' || CAST(?1 AS TEXT)))",
+                          0, &st))
+        return db_error(store, err, "taking a lock");
+    drisk_sql_bind_text(st, 1, name);
+    int r = drisk_sql_step(st);
+    int got = r == DRISK_SQL_ROW && drisk_sql_col_text(st, 0) &&
+              drisk_sql_col_text(st, 0)[0] == 't';
+    drisk_sql_finalize(st);
+    if (r != DRISK_SQL_ROW)
+        return db_error(store, err, "taking a lock");
+    if (!got)
+        return drisk_error_set(err, DRISK_EIO, "another process holds the %s lock of this "
+                               "database: wait for it to finish, this run did nothing", name);
+    snprintf(store->lock_name, sizeof store->lock_name, "%s", name);
+    return DRISK_OK;
+}
+
 enum drisk_status drisk_store_lock(struct drisk_store *store, const char *name,
                                    struct drisk_error *err)
 {
-    const char *db = sqlite3_db_filename(store->db, "main");
+    const char *db = drisk_sql_filename(store->db);
     char path[4096];
-    if (store->lock_fd >= 0 && strcmp(store->lock_name, name) != 0)
+    if (store->lock_name[0] && strcmp(store->lock_name, name) != 0)
         return drisk_error_set(err, DRISK_EINVAL, "this connection holds the %s lock: one lock "
                                "per connection", store->lock_name);
+    if (store->pg)
+        return pg_lock(store, name, err);
     if (!db || !db[0] || store->lock_fd >= 0)
         return DRISK_OK; /* in memory: no other process can open it; or held already */
     if ((size_t)snprintf(path, sizeof path, "%s-%s.lock", db, name) >= sizeof path)
@@ -1196,16 +1252,17 @@ enum drisk_status drisk_store_lock(struct drisk_store *store, const char *name,
     return DRISK_OK;
 }
 
+
 /* ---- API keys ---- */
 
 #define KEY_COLS "k.id, coalesce(m.name, ''), k.admin, k.created_at, k.key_hash"
 
-static void key_row_read(sqlite3_stmt *st, struct drisk_key_row *out)
+static void key_row_read(struct drisk_sql_stmt *st, struct drisk_key_row *out)
 {
-    out->id = sqlite3_column_int64(st, 0);
-    snprintf(out->merchant, sizeof out->merchant, "%s", (const char *)sqlite3_column_text(st, 1));
-    out->admin = sqlite3_column_int(st, 2) != 0;
-    out->created_at = sqlite3_column_int64(st, 3);
+    out->id = drisk_sql_col_int64(st, 0);
+    snprintf(out->merchant, sizeof out->merchant, "%s", drisk_sql_col_text(st, 1));
+    out->admin = drisk_sql_col_int(st, 2) != 0;
+    out->created_at = drisk_sql_col_int64(st, 3);
 }
 
 enum drisk_status drisk_store_key_add(struct drisk_store *store, const char *merchant, int admin,
@@ -1225,30 +1282,31 @@ enum drisk_status drisk_store_key_add(struct drisk_store *store, const char *mer
         return rc;
     if (has_merchant && (rc = drisk_store_merchant(store, merchant, &mid, err)))
         goto fail;
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(store->db, "INSERT INTO api_keys(merchant_id, key_hash, admin, "
-                           "created_at) VALUES (?1, ?2, ?3, ?4)", -1, &st, NULL) != SQLITE_OK) {
+    struct drisk_sql_stmt *st = NULL;
+    if (drisk_sql_prepare(store->db, "INSERT INTO api_keys(merchant_id, key_hash, admin, "
+                           "created_at) VALUES (?1, ?2, ?3, ?4)", 0, &st)) {
         rc = db_error(store, err, "registering a key");
         goto fail;
     }
     if (has_merchant)
-        sqlite3_bind_int64(st, 1, mid);
+        drisk_sql_bind_int64(st, 1, mid);
     else
-        sqlite3_bind_null(st, 1);
-    sqlite3_bind_blob(st, 2, hash, 32, SQLITE_STATIC);
-    sqlite3_bind_int(st, 3, admin ? 1 : 0);
-    sqlite3_bind_int64(st, 4, now);
-    int r = sqlite3_step(st);
-    sqlite3_finalize(st);
-    if (r == SQLITE_CONSTRAINT) {
+        drisk_sql_bind_null(st, 1);
+    drisk_sql_bind_blob(st, 2, hash, 32);
+    drisk_sql_bind_int(st, 3, admin ? 1 : 0);
+    drisk_sql_bind_int64(st, 4, now);
+    int r = drisk_sql_step(st);
+    int taken = r == DRISK_SQL_ERROR && drisk_sql_constraint_failed(store->db);
+    drisk_sql_finalize(st);
+    if (taken) {
         rc = drisk_error_set(err, DRISK_EINVAL, "this key is already registered");
         goto fail;
     }
-    if (r != SQLITE_DONE) {
+    if (r != DRISK_SQL_DONE) {
         rc = db_error(store, err, "registering a key");
         goto fail;
     }
-    *id = sqlite3_last_insert_rowid(store->db);
+    *id = drisk_sql_last_id(store->db);
     return drisk_store_commit(store, err);
 fail:
     drisk_store_rollback(store);
@@ -1258,23 +1316,22 @@ fail:
 enum drisk_status drisk_store_key_find(struct drisk_store *store, const unsigned char hash[32],
                                        struct drisk_key_row *out, struct drisk_error *err)
 {
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(store->db, "SELECT " KEY_COLS " FROM api_keys k LEFT JOIN merchants m"
-                           " ON m.id = k.merchant_id WHERE k.key_hash = ?1", -1, &st,
-                           NULL) != SQLITE_OK)
+    struct drisk_sql_stmt *st = NULL;
+    if (drisk_sql_prepare(store->db, "SELECT " KEY_COLS " FROM api_keys k LEFT JOIN merchants m"
+                           " ON m.id = k.merchant_id WHERE k.key_hash = ?1", 0, &st))
         return db_error(store, err, "looking up a key");
-    sqlite3_bind_blob(st, 1, hash, 32, SQLITE_STATIC);
-    int r = sqlite3_step(st);
+    drisk_sql_bind_blob(st, 1, hash, 32);
+    int r = drisk_sql_step(st);
     enum drisk_status rc = DRISK_OK;
-    if (r == SQLITE_ROW && sqlite3_column_bytes(st, 4) == 32 &&
-        drisk_equal_ct(sqlite3_column_blob(st, 4), hash, 32)) {
+    if (r == DRISK_SQL_ROW && drisk_sql_col_bytes(st, 4) == 32 &&
+        drisk_equal_ct(drisk_sql_col_blob(st, 4), hash, 32)) {
         key_row_read(st, out);
-    } else if (r == SQLITE_ROW || r == SQLITE_DONE) {
+    } else if (r == DRISK_SQL_ROW || r == DRISK_SQL_DONE) {
         rc = drisk_error_set(err, DRISK_ENOTFOUND, "unknown API key");
     } else {
         rc = db_error(store, err, "looking up a key");
     }
-    sqlite3_finalize(st);
+    drisk_sql_finalize(st);
     return rc;
 }
 
@@ -1282,19 +1339,19 @@ enum drisk_status drisk_store_key_list(struct drisk_store *store,
                                        int (*fn)(const struct drisk_key_row *row, void *ctx),
                                        void *ctx, struct drisk_error *err)
 {
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(store->db, "SELECT " KEY_COLS " FROM api_keys k LEFT JOIN merchants m"
-                           " ON m.id = k.merchant_id ORDER BY k.id", -1, &st, NULL) != SQLITE_OK)
+    struct drisk_sql_stmt *st = NULL;
+    if (drisk_sql_prepare(store->db, "SELECT " KEY_COLS " FROM api_keys k LEFT JOIN merchants m"
+                           " ON m.id = k.merchant_id ORDER BY k.id", 0, &st))
         return db_error(store, err, "listing keys");
     int r;
-    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((r = drisk_sql_step(st)) == DRISK_SQL_ROW) {
         struct drisk_key_row row;
         key_row_read(st, &row);
         if (fn(&row, ctx))
             break;
     }
-    sqlite3_finalize(st);
-    if (r != SQLITE_ROW && r != SQLITE_DONE)
+    drisk_sql_finalize(st);
+    if (r != DRISK_SQL_ROW && r != DRISK_SQL_DONE)
         return db_error(store, err, "listing keys");
     return DRISK_OK;
 }

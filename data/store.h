@@ -1,10 +1,12 @@
-/* The drisk store: one SQLite database holding merchants, shipments, their scans, and
- * the tables later modules use (model registry, risk, alerts, recommendations, API keys).
- * SQLite lives in data/ and nowhere else; every statement is prepared once, with
- * parameters bound (no SQL is ever assembled from input).
+/* The drisk store: one database holding merchants, shipments, their scans, and the
+ * tables later modules use (model registry, risk, alerts, recommendations, API keys):
+ * an embedded SQLite file (the default) or a PostgreSQL server, chosen by --db and
+ * invisible above data/. SQLite and libpq live in data/ and nowhere else (data/sql.h);
+ * every statement is prepared once, with parameters bound (no SQL is ever assembled from
+ * input).
  *
- * Threads: a struct drisk_store is one SQLite connection; use it from one thread at a
- * time (open one per thread). Timestamps are int64 UTC seconds (base/timeutil.h). */
+ * Threads: a struct drisk_store is one connection; use it from one thread at a time
+ * (open one per thread). Timestamps are int64 UTC seconds (base/timeutil.h). */
 #ifndef DRISK_STORE_H
 #define DRISK_STORE_H
 
@@ -22,9 +24,14 @@ enum drisk_upsert {
     DRISK_UPSERT_UNCHANGED
 };
 
-/* Opens (creating if needed) the database at path and brings its schema up to date.
- * On success *out is owned by the caller and released with drisk_store_free. Fails with
- * DRISK_ESCHEMA for a database written by a newer drisk. */
+/* 1 when target names a PostgreSQL database (postgresql://... or postgres://...), which
+ * a server holds; otherwise target is a SQLite file's path. */
+int drisk_store_is_server(const char *target);
+
+/* Opens (creating if needed) the SQLite database at path, or connects to the PostgreSQL
+ * URL, and brings its schema up to date. On success *out is owned by the caller and
+ * released with drisk_store_free. Fails with DRISK_ESCHEMA for a database written by a
+ * newer drisk. */
 enum drisk_status drisk_store_open(const char *path, struct drisk_store **out,
                                    struct drisk_error *err);
 

@@ -1,0 +1,49 @@
+/* Where a test keeps a store: a SQLite file in the test's folder, or, when the test runs
+ * under tests/pg/with_pg.sh (DRISK_TEST_PG set), a fresh PostgreSQL database of the same
+ * name on that private server. The same test code then runs against both stores. */
+#ifndef DRISK_STORE_TARGET_H
+#define DRISK_STORE_TARGET_H
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* 1 when this run's stores are PostgreSQL databases. */
+static int store_target_pg(void)
+{
+    const char *s = getenv("DRISK_TEST_PG");
+    return s && s[0];
+}
+
+/* The --db of store name (a file name such as "store.db") under dir, in buf (cap bytes),
+ * emptied first: the SQLite file is removed, the PostgreSQL database dropped and created.
+ * Returns buf. */
+static const char *store_target(const char *dir, const char *name, char *buf, size_t cap)
+{
+    if (!store_target_pg()) {
+        snprintf(buf, cap, "%s/%s", dir, name);
+        unlink(buf);
+        char side[4200];
+        snprintf(side, sizeof side, "%s-wal", buf);
+        unlink(side);
+        snprintf(side, sizeof side, "%s-shm", buf);
+        unlink(side);
+        return buf;
+    }
+    char db[64];
+    size_t n = 0;
+    for (const char *p = name; *p && n < sizeof db - 1; p++) /* store.db -> t_store_db */
+        db[n++] = (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ? *p : '_';
+    db[n] = '\0';
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "PGOPTIONS='-c client_min_messages=warning' '%s/psql' -q -h '%s' -U postgres -d postgres"
+             " -c 'DROP DATABASE IF EXISTS t_%s WITH (FORCE)' -c 'CREATE DATABASE t_%s' >/dev/null",
+             getenv("DRISK_TEST_PG_BIN"), getenv("DRISK_TEST_PG"), db, db);
+    if (system(cmd) != 0)
+        fprintf(stderr, "store_target: could not create database t_%s\n", db);
+    snprintf(buf, cap, "postgresql://postgres@/t_%s?host=%s", db, getenv("DRISK_TEST_PG"));
+    return buf;
+}
+
+#endif
