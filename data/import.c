@@ -21,6 +21,7 @@
 #include "data/jsonl.h"
 #include "base/log.h"
 #include "base/progress.h"
+#include "base/strmap.h"
 #include "base/text.h"
 #include "base/timeutil.h"
 #include "engine/vocab.h"
@@ -111,9 +112,8 @@ struct importer {
     const struct drisk_import_options *opts;
     struct drisk_import_result *result;
     FILE *rejects;
-    /* the shipment of the previous scan row: scans usually come grouped by shipment */
-    char last_merchant[DRISK_ID_MAX], last_shipment[DRISK_ID_MAX];
-    int64_t last_rowid;
+    struct drisk_strmap *keys; /* the shipments of the batch being written */
+    struct writer *w;          /* write_batch's arrays */
     struct timespec t0;
     struct drisk_meter meter; /* the current file's bytes */
 };
@@ -563,7 +563,7 @@ static enum drisk_status source_open(struct source *src, const char *path, enum 
 /* Reading and validating (a reader thread) runs beside writing to SQLite (the calling
  * thread), handing rows over in batches: the two halves of an import each take a core.
  * Rows keep their order, so problems are reported in file order. */
-#define BATCH_ROWS 512
+#define BATCH_ROWS 8192
 #define N_BATCHES 4
 
 struct slot {
@@ -587,6 +587,14 @@ struct batch {
     int n;
     int eof;  /* the last batch */
     int full; /* owned by the writer until it clears this */
+};
+
+/* What write_batch hands the store, per batch. */
+struct writer {
+    const struct drisk_shipment *ships[BATCH_ROWS];
+    struct drisk_scan_put scans[BATCH_ROWS];
+    enum drisk_upsert res[BATCH_ROWS];
+    int at[BATCH_ROWS], got[BATCH_ROWS], verdict[BATCH_ROWS];
 };
 
 struct pipeline {
@@ -652,72 +660,118 @@ static void *reader_main(void *arg)
     }
 }
 
-/* Writes one validated row; returns DRISK_OK, or a store failure (which ends the import). */
-static enum drisk_status write_slot(struct importer *imp, const struct source *src,
-                                    struct slot *sl, struct drisk_import_counts *c,
+/* The store's verdict on a scan row it could not write, as the row's problem. */
+static void scan_problem(struct slot *sl, int result)
+{
+    char b1[80], b2[80];
+    const char *merchant = sl->u.scan.merchant, *shipment_id = sl->u.scan.shipment_id;
+    if (result == DRISK_SCAN_PUT_AMBIGUOUS)
+        set_problem(&sl->pb, F_MERCHANT_ID, "missing, and shipment \"%s\" belongs to "
+                    "several merchants: give merchant_id",
+                    shown(shipment_id, strlen(shipment_id), b1));
+    else if (merchant[0])
+        set_problem(&sl->pb, F_SHIPMENT_ID,
+                    "unknown shipment \"%s\" of merchant \"%s\": import its row with "
+                    "--shipments first (or in the same command)",
+                    shown(shipment_id, strlen(shipment_id), b1),
+                    shown(merchant, strlen(merchant), b2));
+    else
+        set_problem(&sl->pb, F_SHIPMENT_ID,
+                    "unknown shipment \"%s\": import its row with --shipments first "
+                    "(or in the same command)",
+                    shown(shipment_id, strlen(shipment_id), b1));
+}
+
+/* Writes the valid rows among slots [from, to) in one store call (PostgreSQL: one COPY),
+ * leaving each row's verdict in verdict[]. */
+static enum drisk_status write_rows(struct importer *imp, const struct source *src,
+                                    struct batch *b, int from, int to, int *verdict,
                                     struct drisk_error *err)
 {
+    struct writer *w = imp->w;
+    const struct drisk_shipment **ships = w->ships;
+    struct drisk_scan_put *scans = w->scans;
+    int *at = w->at, *got = w->got, n = 0;
+    for (int i = from; i < to; i++) {
+        struct slot *sl = &b->slot[i];
+        if (!sl->ok || sl->fatal)
+            continue;
+        at[n] = i;
+        if (src->kind == KIND_SHIPMENTS)
+            ships[n++] = &sl->u.sh;
+        else
+            scans[n++] = (struct drisk_scan_put){ sl->u.scan.merchant, sl->u.scan.shipment_id,
+                                                  &sl->u.scan.sc };
+    }
     enum drisk_status rc;
     if (src->kind == KIND_SHIPMENTS) {
-        int64_t id;
-        enum drisk_upsert res;
-        if ((rc = drisk_store_upsert_shipment(imp->store, &sl->u.sh, &id, &res, err)))
-            return rc;
-        if (res == DRISK_UPSERT_INSERTED)
-            c->inserted++;
-        else if (res == DRISK_UPSERT_UPDATED)
-            c->updated++;
-        else
-            c->unchanged++;
-        return DRISK_OK;
+        rc = drisk_store_put_shipments(imp->store, ships, (size_t)n, w->res, err);
+        for (int k = 0; !rc && k < n; k++)
+            got[k] = (int)w->res[k];
+    } else {
+        rc = drisk_store_put_scans(imp->store, scans, (size_t)n, got, err);
     }
-    const char *merchant = sl->u.scan.merchant, *shipment_id = sl->u.scan.shipment_id;
-    if (strcmp(shipment_id, imp->last_shipment) != 0 ||
-        strcmp(merchant, imp->last_merchant) != 0) {
-        int64_t id;
-        struct drisk_error ferr;
-        char b1[80], b2[80];
-        rc = drisk_store_find_shipment(imp->store, merchant[0] ? merchant : NULL, shipment_id,
-                                       &id, &ferr);
-        if (rc == DRISK_ENOTFOUND || rc == DRISK_EINVAL) {
-            if (rc == DRISK_EINVAL)
-                set_problem(&sl->pb, F_MERCHANT_ID, "missing, and shipment \"%s\" belongs to "
-                            "several merchants: give merchant_id",
-                            shown(shipment_id, strlen(shipment_id), b1));
-            else if (merchant[0])
-                set_problem(&sl->pb, F_SHIPMENT_ID,
-                            "unknown shipment \"%s\" of merchant \"%s\": import its row with "
-                            "--shipments first (or in the same command)",
-                            shown(shipment_id, strlen(shipment_id), b1),
-                            shown(merchant, strlen(merchant), b2));
-            else
-                set_problem(&sl->pb, F_SHIPMENT_ID,
-                            "unknown shipment \"%s\": import its row with --shipments first "
-                            "(or in the same command)",
-                            shown(shipment_id, strlen(shipment_id), b1));
+    for (int k = 0; !rc && k < n; k++)
+        verdict[at[k]] = got[k];
+    return rc;
+}
+
+/* Writes a batch: its valid rows go to the store in as few calls as the store allows (a
+ * shipment repeated within the batch starts a new call), then every row up to the first
+ * unreadable one is accounted for in line order: counted, or reported as a problem. */
+static enum drisk_status write_batch(struct importer *imp, const struct source *src,
+                                     struct batch *b, struct drisk_import_counts *c,
+                                     struct drisk_error *err)
+{
+    int *verdict = imp->w->verdict, end = 0, from = 0;
+    enum drisk_status rc = DRISK_OK;
+    while (end < b->n && !b->slot[end].fatal)
+        end++;
+    if (src->kind == KIND_SHIPMENTS) {
+        if (!imp->keys && !(imp->keys = drisk_strmap_create(BATCH_ROWS * 2)))
+            return drisk_error_set(err, DRISK_ENOMEM, "out of memory importing %s", src->name);
+        drisk_strmap_clear(imp->keys);
+        for (int i = 0; i < end && !rc; i++) {
+            const struct drisk_shipment *sh = &b->slot[i].u.sh;
+            char key[2 * DRISK_ID_MAX + 2];
+            int64_t v;
+            if (!b->slot[i].ok)
+                continue;
+            snprintf(key, sizeof key, "%s\x1f%s", sh->merchant, sh->shipment_id);
+            if (drisk_strmap_find(imp->keys, key, &v)) {
+                rc = write_rows(imp, src, b, from, i, verdict, err);
+                from = i;
+                drisk_strmap_clear(imp->keys);
+            }
+            drisk_strmap_put(imp->keys, key, i);
+        }
+    }
+    if (!rc)
+        rc = write_rows(imp, src, b, from, end, verdict, err);
+    for (int i = 0; i < end && !rc; i++) {
+        struct slot *sl = &b->slot[i];
+        c->read++;
+        if (!sl->ok) {
             c->rejected++;
             report(imp, src, sl->line, &sl->pb, sl->record);
-            return DRISK_OK;
+        } else if (src->kind == KIND_SHIPMENTS) {
+            if (verdict[i] == DRISK_UPSERT_INSERTED)
+                c->inserted++;
+            else if (verdict[i] == DRISK_UPSERT_UPDATED)
+                c->updated++;
+            else
+                c->unchanged++;
+        } else if (verdict[i] == DRISK_SCAN_PUT_INSERTED) {
+            c->inserted++;
+        } else if (verdict[i] == DRISK_SCAN_PUT_DUPLICATE) {
+            c->unchanged++;
+        } else {
+            scan_problem(sl, verdict[i]);
+            c->rejected++;
+            report(imp, src, sl->line, &sl->pb, sl->record);
         }
-        if (rc)
-            return drisk_error_set(err, rc, "%s", ferr.msg);
-        memcpy(imp->last_shipment, shipment_id, strlen(shipment_id) + 1);
-        memcpy(imp->last_merchant, merchant, strlen(merchant) + 1);
-        imp->last_rowid = id;
     }
-    /* Atomic mode after a problem: the import will roll back, so only validate (shipment
-     * rows are still written: later scans are checked against them). */
-    if (imp->result->problems && !imp->rejects)
-        return DRISK_OK;
-    int inserted;
-    if ((rc = drisk_store_insert_scan(imp->store, imp->last_rowid, &sl->u.scan.sc, &inserted,
-                                      err)))
-        return rc;
-    if (inserted)
-        c->inserted++;
-    else
-        c->unchanged++;
-    return DRISK_OK;
+    return rc;
 }
 
 static enum drisk_status import_rows(struct importer *imp, struct source *src,
@@ -746,23 +800,13 @@ static enum drisk_status import_rows(struct importer *imp, struct source *src,
         while (!b->full)
             pthread_cond_wait(&pl.cv, &pl.mu);
         pthread_mutex_unlock(&pl.mu);
+        if (!rc)
+            rc = write_batch(imp, src, b, c, err);
         for (int i = 0; i < b->n; i++) {
             struct slot *sl = &b->slot[i];
-            if (sl->fatal) {
-                if (!rc)
-                    rc = drisk_error_set(err, DRISK_EIO, "%s:%lld: %s: nothing was imported",
-                                         src->name, (long long)sl->line, sl->pb.msg);
-                continue;
-            }
-            c->read++;
-            if (!rc) {
-                if (!sl->ok) {
-                    c->rejected++;
-                    report(imp, src, sl->line, &sl->pb, sl->record);
-                } else {
-                    rc = write_slot(imp, src, sl, c, err);
-                }
-            }
+            if (sl->fatal && !rc)
+                rc = drisk_error_set(err, DRISK_EIO, "%s:%lld: %s: nothing was imported",
+                                     src->name, (long long)sl->line, sl->pb.msg);
             free(sl->record);
             sl->record = NULL;
         }
@@ -837,6 +881,10 @@ enum drisk_status drisk_import(struct drisk_store *store, const struct drisk_imp
                                    rejects_tmp, strerror(errno));
         fputs("line,file,field,problem,record\n", imp.rejects);
     }
+    if (!(imp.w = calloc(1, sizeof *imp.w))) {
+        rc = drisk_error_set(err, DRISK_ENOMEM, "out of memory starting the import");
+        goto out;
+    }
     drisk_store_set_cache_bytes(store, (int64_t)256 << 20);
     if ((rc = drisk_store_begin_bulk(store, err)))
         goto out;
@@ -885,5 +933,7 @@ out:
         }
     }
     drisk_store_set_cache_bytes(store, (int64_t)64 << 20);
+    drisk_strmap_free(imp.keys);
+    free(imp.w);
     return rc;
 }

@@ -51,8 +51,12 @@ enum {
 static const char *const sql[L_COUNT] = {
     [L_SET_OUTCOME] = "UPDATE shipments SET outcome = ?2, delivered_at = ?3"
                       " WHERE id = ?1 AND outcome IS NULL",
-    [L_RISK_PUT] = "INSERT OR REPLACE INTO risk(shipment_id, as_of, p_late, p_lost, eta, eta_p90,"
-                   " level, reasons, model_ids) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)",
+    [L_RISK_PUT] = "INSERT INTO risk(shipment_id, as_of, p_late, p_lost, eta, eta_p90,"
+                   " level, reasons, model_ids) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)"
+                   " ON CONFLICT(shipment_id) DO UPDATE SET as_of = excluded.as_of,"
+                   " p_late = excluded.p_late, p_lost = excluded.p_lost, eta = excluded.eta,"
+                   " eta_p90 = excluded.eta_p90, level = excluded.level,"
+                   " reasons = excluded.reasons, model_ids = excluded.model_ids",
     [L_RISK_GET] = "SELECT as_of, p_late, p_lost, eta, eta_p90, level, reasons, model_ids"
                    " FROM risk WHERE shipment_id = ?1",
     [L_ALERTS_OPEN] = "SELECT " ALERT_COLS " FROM alerts a JOIN shipments s ON s.id = a.shipment_id"
@@ -62,12 +66,12 @@ static const char *const sql[L_COUNT] = {
                      NEXT_SEQ " FROM shipments WHERE id = ?1",
     [L_ALERT_CHANGE] = "UPDATE alerts SET severity = coalesce(?2, severity),"
                        " message = coalesce(?3, message), updated_at = ?5,"
-                       " cleared_at = CASE WHEN ?4 THEN ?5 END, seq = " NEXT_SEQ
+                       " cleared_at = CASE WHEN ?4 <> 0 THEN ?5 END, seq = " NEXT_SEQ
                        " WHERE id = ?1 AND cleared_at IS NULL",
     [L_ALERT_FEED] = "SELECT " ALERT_COLS " FROM alerts a JOIN shipments s ON s.id = a.shipment_id"
                      " WHERE a.merchant_id = (SELECT id FROM merchants WHERE name = ?1)"
-                     " AND a.seq > ?2 AND (?4 IS NULL OR a.type = ?4)"
-                     " AND (?5 IS NULL OR a.severity = ?5) AND (?6 IS NULL OR"
+                     " AND a.seq > ?2 AND (CAST(?4 AS TEXT) IS NULL OR a.type = ?4)"
+                     " AND (CAST(?5 AS TEXT) IS NULL OR a.severity = ?5) AND (CAST(?6 AS TEXT) IS NULL OR"
                      " (CASE WHEN a.cleared_at IS NULL THEN 'open' ELSE 'cleared' END) = ?6)"
                      " ORDER BY a.seq LIMIT ?3",
     /* the same action as before: only its costs, deadline and reasons move */
@@ -102,8 +106,9 @@ static const char *const sql[L_COUNT] = {
                       " created_at = excluded.created_at",
     [L_INBOUND_DELETE] = "DELETE FROM inbound_secrets WHERE provider = ?2"
                          " AND merchant_id = (SELECT id FROM merchants WHERE name = ?1)",
-    [L_CLAIM_RECORDS] = "SELECT s.carrier, sum(o.outcome = 'claim_paid'),"
-                        " sum(o.outcome = 'claim_denied') FROM rec_outcomes o"
+    [L_CLAIM_RECORDS] = "SELECT s.carrier, sum(CASE WHEN o.outcome = 'claim_paid' THEN 1 ELSE 0 END),"
+                        " sum(CASE WHEN o.outcome = 'claim_denied' THEN 1 ELSE 0 END)"
+                        " FROM rec_outcomes o"
                         " JOIN recommendations r ON r.id = o.recommendation_id"
                         " JOIN shipments s ON s.id = r.shipment_id"
                         " WHERE o.merchant_id = (SELECT id FROM merchants WHERE name = ?1)"
@@ -446,9 +451,9 @@ enum drisk_status drisk_store_ship_list(struct drisk_store *store, const struct 
                            "SELECT " DRISK_SHIPMENT_COLS ", r.as_of, r.p_late, r.p_lost, r.level"
                            " FROM shipments s JOIN merchants m ON m.id = s.merchant_id"
                            " LEFT JOIN risk r ON r.shipment_id = s.id"
-                           " WHERE m.name = ?1 AND s.id > ?2 AND (?3 IS NULL OR r.level = ?3)"
-                           " AND (?4 IS NULL OR coalesce(s.outcome, 'in_transit') = ?4)"
-                           " AND (?5 IS NULL OR s.carrier = ?5) AND s.created_at >= ?6"
+                           " WHERE m.name = ?1 AND s.id > ?2 AND (CAST(?3 AS TEXT) IS NULL OR r.level = ?3)"
+                           " AND (CAST(?4 AS TEXT) IS NULL OR coalesce(s.outcome, 'in_transit') = ?4)"
+                           " AND (CAST(?5 AS TEXT) IS NULL OR s.carrier = ?5) AND s.created_at >= ?6"
                            " AND s.created_at < ?7 ORDER BY s.id LIMIT ?8", 0, &st))
         return fail(store, "listing shipments", err);
     drisk_sql_bind_text(st, 1, q->merchant);

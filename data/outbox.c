@@ -76,7 +76,7 @@ static const char *const sql[O_COUNT] = {
     [O_LOG] = "SELECT " DELIVERY_COLS " FROM webhook_deliveries d"
               " JOIN webhook_events e ON e.id = d.event_id"
               " WHERE d.webhook_id = (SELECT id FROM webhooks WHERE merchant_id = " MERCHANT_ROW
-              " AND id = ?2) AND (?3 = 0 OR d.id < ?3) AND (?4 IS NULL OR d.status = ?4)"
+              " AND id = ?2) AND (?3 = 0 OR d.id < ?3) AND (CAST(?4 AS TEXT) IS NULL OR d.status = ?4)"
               " ORDER BY d.id DESC LIMIT ?5",
     [O_REDELIVER] = "UPDATE webhook_deliveries SET status = 'pending', next_at = ?4,"
                     " delivered_at = NULL WHERE id = ?3 AND webhook_id = (SELECT id FROM webhooks"

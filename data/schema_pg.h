@@ -74,6 +74,9 @@ static const char *const drisk_migrations_pg[] = {
     "  END LOOP;"
     "  RETURN made;"
     " END $$;"
+    /* SQLite's instr, which the store's SQL uses: one text for both dialects */
+    "CREATE FUNCTION instr(TEXT, TEXT) RETURNS INTEGER LANGUAGE sql IMMUTABLE STRICT"
+    " AS 'SELECT strpos($1, $2)';"
     "CREATE TABLE event_codes (code INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);"
     "INSERT INTO event_codes VALUES (1,'label_created'),(2,'picked_up'),"
     "  (3,'arrived_at_facility'),(4,'departed_facility'),(5,'in_transit'),"

@@ -101,4 +101,23 @@ const void *drisk_sql_col_blob(struct drisk_sql_stmt *st, int c);
 /* Bytes of column c's text or blob. */
 size_t drisk_sql_col_bytes(struct drisk_sql_stmt *st, int c);
 
+/* ---- bulk loads (PostgreSQL's COPY) ----
+ * Rows in COPY's text format, built field by field: a NULL text or a NaN double is SQL
+ * NULL. Zero-initialize; release with drisk_sql_copy_free. */
+struct drisk_sql_copy {
+    char *p;
+    size_t len, cap;
+    int fields; /* in the current row */
+    int failed; /* out of memory: drisk_sql_copy_in refuses it */
+};
+void drisk_sql_copy_text(struct drisk_sql_copy *c, const char *s);
+void drisk_sql_copy_int64(struct drisk_sql_copy *c, int64_t v);
+void drisk_sql_copy_double(struct drisk_sql_copy *c, double v);
+void drisk_sql_copy_row(struct drisk_sql_copy *c); /* ends the row */
+void drisk_sql_copy_clear(struct drisk_sql_copy *c);
+void drisk_sql_copy_free(struct drisk_sql_copy *c);
+/* Runs copy_sql ("COPY table (cols) FROM STDIN") with c's rows (PostgreSQL only). 0 or -1
+ * with the message in drisk_sql_errmsg. */
+int drisk_sql_copy_in(struct drisk_sql *db, const char *copy_sql, const struct drisk_sql_copy *c);
+
 #endif

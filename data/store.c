@@ -655,6 +655,238 @@ enum drisk_status drisk_store_insert_scan(struct drisk_store *store, int64_t shi
     return DRISK_OK;
 }
 
+/* ---- bulk loads ---- */
+
+/* The batch's rows go to a temporary staging table with COPY; one statement per batch
+ * then judges and upserts them. */
+static enum drisk_status pg_put_shipments(struct drisk_store *store,
+                                          const struct drisk_shipment *const *sh, size_t n,
+                                          enum drisk_upsert *result, struct drisk_error *err)
+{
+#define SHIP_FIELDS "order_id, carrier, service, origin, destination, weight_kg, declared_value," \
+                    " created_at, promised_at, delivered_at, outcome"
+    /* each row's verdict from the stored row (0 new, 1 changed, 2 the same), then one
+     * upsert of the new and changed: no join against the upsert's own output, which
+     * PostgreSQL could only do as a nested loop over the whole batch */
+    static const char upsert[] =
+        "WITH v AS MATERIALIZED (SELECT g.*, m.id AS mid, CASE WHEN t.id IS NULL THEN 0"
+        " WHEN (t.order_id, t.carrier, t.service, t.origin, t.destination, t.weight_kg,"
+        " t.declared_value, t.created_at, t.promised_at, t.delivered_at, t.outcome,"
+        " t.carrier_eta) IS DISTINCT FROM (g.order_id, g.carrier, g.service, g.origin,"
+        " g.destination, g.weight_kg, g.declared_value, g.created_at, g.promised_at,"
+        " g.delivered_at, g.outcome, coalesce(g.carrier_eta, t.carrier_eta)) THEN 1 ELSE 2 END"
+        " AS verdict FROM drisk_stage_shipments g JOIN merchants m ON m.name = g.merchant"
+        " LEFT JOIN shipments t ON t.merchant_id = m.id AND t.shipment_key = g.shipment_key),"
+        " up AS (INSERT INTO shipments AS t (merchant_id, shipment_key, " SHIP_FIELDS
+        ", carrier_eta) SELECT mid, shipment_key, " SHIP_FIELDS ", carrier_eta FROM v"
+        " WHERE verdict < 2"
+        " ON CONFLICT (merchant_id, shipment_key) DO UPDATE SET order_id = excluded.order_id,"
+        " carrier = excluded.carrier, service = excluded.service, origin = excluded.origin,"
+        " destination = excluded.destination, weight_kg = excluded.weight_kg,"
+        " declared_value = excluded.declared_value, created_at = excluded.created_at,"
+        " promised_at = excluded.promised_at, delivered_at = excluded.delivered_at,"
+        " outcome = excluded.outcome, carrier_eta = coalesce(excluded.carrier_eta, t.carrier_eta))"
+        " SELECT n, verdict FROM v";
+    struct drisk_sql_copy c = { 0 };
+    struct drisk_sql_stmt *st = NULL;
+    enum drisk_status rc = DRISK_OK;
+    for (size_t i = 0; i < n; i++) {
+        const struct drisk_shipment *s = sh[i];
+        drisk_sql_copy_int64(&c, (int64_t)i);
+        drisk_sql_copy_text(&c, s->merchant);
+        drisk_sql_copy_text(&c, s->shipment_id);
+        drisk_sql_copy_text(&c, s->order_id[0] ? s->order_id : NULL);
+        drisk_sql_copy_text(&c, s->carrier);
+        drisk_sql_copy_text(&c, s->service);
+        drisk_sql_copy_text(&c, s->origin);
+        drisk_sql_copy_text(&c, s->destination);
+        drisk_sql_copy_double(&c, s->weight_kg);
+        drisk_sql_copy_double(&c, s->declared_value);
+        drisk_sql_copy_int64(&c, s->created_at);
+        drisk_sql_copy_int64(&c, s->promised_at);
+        if (s->delivered_at == DRISK_TS_NONE)
+            drisk_sql_copy_text(&c, NULL);
+        else
+            drisk_sql_copy_int64(&c, s->delivered_at);
+        const char *oc = drisk_outcome_name(s->outcome);
+        drisk_sql_copy_text(&c, oc[0] ? oc : NULL);
+        if (s->carrier_eta > 0)
+            drisk_sql_copy_int64(&c, s->carrier_eta);
+        else
+            drisk_sql_copy_text(&c, NULL);
+        drisk_sql_copy_row(&c);
+    }
+    if (drisk_sql_exec(store->db,
+                       "CREATE TEMP TABLE IF NOT EXISTS drisk_stage_shipments (n INTEGER,"
+                       " merchant TEXT, shipment_key TEXT, order_id TEXT, carrier TEXT,"
+                       " service TEXT, origin TEXT, destination TEXT, weight_kg DOUBLE PRECISION,"
+                       " declared_value DOUBLE PRECISION, created_at BIGINT, promised_at BIGINT,"
+                       " delivered_at BIGINT, outcome TEXT, carrier_eta BIGINT);"
+                       "TRUNCATE drisk_stage_shipments") ||
+        drisk_sql_copy_in(store->db, "COPY drisk_stage_shipments FROM STDIN", &c) ||
+        drisk_sql_exec(store->db, "ANALYZE drisk_stage_shipments") ||
+        drisk_sql_exec(store->db, "INSERT INTO merchants(name) SELECT DISTINCT merchant"
+                       " FROM drisk_stage_shipments ON CONFLICT DO NOTHING") ||
+        drisk_sql_prepare(store->db, upsert, 0, &st)) {
+        rc = db_error(store, err, "loading shipments");
+        goto out;
+    }
+    size_t seen = 0;
+    int r;
+    while ((r = drisk_sql_step(st)) == DRISK_SQL_ROW) {
+        int64_t i = drisk_sql_col_int64(st, 0);
+        if (i >= 0 && (size_t)i < n) {
+            result[i] = (enum drisk_upsert)drisk_sql_col_int(st, 1);
+            seen++;
+        }
+    }
+    if (r != DRISK_SQL_DONE || seen != n)
+        rc = r != DRISK_SQL_DONE ? db_error(store, err, "loading shipments")
+                                 : drisk_error_set(err, DRISK_EIO, "loading shipments: %zu of "
+                                                   "%zu rows came back", seen, n);
+out:
+    drisk_sql_finalize(st);
+    drisk_sql_copy_free(&c);
+    return rc;
+#undef SHIP_FIELDS
+}
+
+enum drisk_status drisk_store_put_shipments(struct drisk_store *store,
+                                            const struct drisk_shipment *const *sh, size_t n,
+                                            enum drisk_upsert *result, struct drisk_error *err)
+{
+    if (store->pg)
+        return n ? pg_put_shipments(store, sh, n, result, err) : DRISK_OK;
+    for (size_t i = 0; i < n; i++) {
+        int64_t id;
+        enum drisk_status rc = drisk_store_upsert_shipment(store, sh[i], &id, &result[i], err);
+        if (rc)
+            return rc;
+    }
+    return DRISK_OK;
+}
+
+/* Scans through a staging table: each row's shipment is resolved in SQL (by merchant and
+ * key, or by key alone when it names one shipment), new locations are added, each row is
+ * judged new or a duplicate (stored already, or earlier in the batch), and one INSERT
+ * ... ON CONFLICT DO NOTHING writes the new ones (a scan another writer stored meanwhile
+ * is ignored, though counted as inserted). The months the batch covers get their
+ * partitions first. */
+static enum drisk_status pg_put_scans(struct drisk_store *store,
+                                      const struct drisk_scan_put *rows, size_t n, int *result,
+                                      struct drisk_error *err)
+{
+    /* MATERIALIZED: computed once, not inlined into every reference */
+    static const char load[] =
+        "WITH k AS MATERIALIZED (SELECT g.merchant, g.shipment_key,"
+        " CASE WHEN g.merchant <> '' THEN min(s.id) FILTER (WHERE m.name = g.merchant)"
+        " WHEN count(s.id) = 1 THEN min(s.id) ELSE -count(s.id) END AS sid"
+        " FROM (SELECT DISTINCT merchant, shipment_key FROM drisk_stage_scans) g"
+        " LEFT JOIN shipments s ON s.shipment_key = g.shipment_key"
+        " LEFT JOIN merchants m ON m.id = s.merchant_id GROUP BY g.merchant, g.shipment_key),"
+        " r AS MATERIALIZED (SELECT g.n, g.ts, g.event, g.reason, g.description,"
+        " coalesce(l.id, 0) AS loc, k.sid, row_number() OVER (PARTITION BY k.sid, g.ts, g.event,"
+        " coalesce(l.id, 0) ORDER BY g.n) AS rn FROM drisk_stage_scans g JOIN k"
+        " ON k.merchant = g.merchant AND k.shipment_key = g.shipment_key"
+        " LEFT JOIN locations l ON l.code = g.location),"
+        " v AS MATERIALIZED (SELECT r.*, CASE WHEN r.sid IS NULL OR r.sid = 0 THEN 2"
+        " WHEN r.sid < 0 THEN 3 WHEN r.rn > 1 OR c.ts IS NOT NULL THEN 1 ELSE 0 END AS verdict"
+        " FROM r LEFT JOIN scans c ON c.shipment_id = r.sid AND c.ts = r.ts"
+        " AND c.event = r.event AND c.location_id = r.loc),"
+        " ins AS (INSERT INTO scans(shipment_id, ts, event, location_id, reason, description)"
+        " SELECT sid, ts, event, loc, reason, description FROM v WHERE verdict = 0"
+        " ON CONFLICT DO NOTHING)"
+        " SELECT n, verdict FROM v";
+    struct drisk_sql_copy c = { 0 };
+    struct drisk_sql_stmt *st = NULL;
+    enum drisk_status rc = DRISK_OK;
+    int64_t lo = INT64_MAX, hi = INT64_MIN;
+    for (size_t i = 0; i < n; i++) {
+        const struct drisk_scan *sc = rows[i].scan;
+        drisk_sql_copy_int64(&c, (int64_t)i);
+        drisk_sql_copy_text(&c, rows[i].merchant ? rows[i].merchant : "");
+        drisk_sql_copy_text(&c, rows[i].shipment_id);
+        drisk_sql_copy_int64(&c, sc->ts);
+        drisk_sql_copy_int64(&c, sc->event);
+        drisk_sql_copy_text(&c, sc->location);
+        if (sc->reason)
+            drisk_sql_copy_int64(&c, sc->reason);
+        else
+            drisk_sql_copy_text(&c, NULL);
+        drisk_sql_copy_text(&c, sc->description[0] ? sc->description : NULL);
+        drisk_sql_copy_row(&c);
+        lo = sc->ts < lo ? sc->ts : lo;
+        hi = sc->ts > hi ? sc->ts : hi;
+    }
+    char parts[96];
+    snprintf(parts, sizeof parts, "SELECT drisk_scan_partitions(%lld, %lld)", (long long)lo,
+             (long long)hi);
+    if (drisk_sql_exec(store->db,
+                       "CREATE TEMP TABLE IF NOT EXISTS drisk_stage_scans (n INTEGER,"
+                       " merchant TEXT, shipment_key TEXT, ts BIGINT, event INTEGER,"
+                       " location TEXT, reason INTEGER, description TEXT);"
+                       "TRUNCATE drisk_stage_scans") ||
+        drisk_sql_copy_in(store->db, "COPY drisk_stage_scans FROM STDIN", &c) ||
+        drisk_sql_exec(store->db, "ANALYZE drisk_stage_scans") || /* plans by its size */
+        drisk_sql_exec(store->db, parts) ||
+        drisk_sql_exec(store->db, "INSERT INTO locations(code) SELECT DISTINCT location"
+                       " FROM drisk_stage_scans WHERE location <> '' ON CONFLICT DO NOTHING") ||
+        drisk_sql_prepare(store->db, load, 0, &st)) {
+        rc = db_error(store, err, "loading scans");
+        goto out;
+    }
+    size_t seen = 0;
+    int r;
+    while ((r = drisk_sql_step(st)) == DRISK_SQL_ROW) {
+        int64_t i = drisk_sql_col_int64(st, 0);
+        if (i >= 0 && (size_t)i < n) {
+            result[i] = drisk_sql_col_int(st, 1);
+            seen++;
+        }
+    }
+    if (r != DRISK_SQL_DONE || seen != n)
+        rc = r != DRISK_SQL_DONE ? db_error(store, err, "loading scans")
+                                 : drisk_error_set(err, DRISK_EIO, "loading scans: %zu of %zu "
+                                                   "rows came back", seen, n);
+out:
+    drisk_sql_finalize(st);
+    drisk_sql_copy_free(&c);
+    return rc;
+}
+
+enum drisk_status drisk_store_put_scans(struct drisk_store *store,
+                                        const struct drisk_scan_put *rows, size_t n,
+                                        int *result, struct drisk_error *err)
+{
+    if (store->pg)
+        return n ? pg_put_scans(store, rows, n, result, err) : DRISK_OK;
+    const char *last_merchant = NULL, *last_id = NULL;
+    int64_t row = 0;
+    enum drisk_status found = DRISK_OK;
+    for (size_t i = 0; i < n; i++) {
+        const char *m = rows[i].merchant ? rows[i].merchant : "";
+        if (!last_id || strcmp(last_id, rows[i].shipment_id) != 0 || strcmp(last_merchant, m) != 0) {
+            struct drisk_error ferr;
+            found = drisk_store_find_shipment(store, m[0] ? m : NULL, rows[i].shipment_id, &row,
+                                              &ferr);
+            if (found && found != DRISK_ENOTFOUND && found != DRISK_EINVAL)
+                return drisk_error_set(err, found, "%s", ferr.msg);
+            last_merchant = m;
+            last_id = rows[i].shipment_id;
+        }
+        if (found) {
+            result[i] = found == DRISK_EINVAL ? DRISK_SCAN_PUT_AMBIGUOUS : DRISK_SCAN_PUT_NO_SHIPMENT;
+            continue;
+        }
+        int inserted;
+        enum drisk_status rc = drisk_store_insert_scan(store, row, rows[i].scan, &inserted, err);
+        if (rc)
+            return rc;
+        result[i] = inserted ? DRISK_SCAN_PUT_INSERTED : DRISK_SCAN_PUT_DUPLICATE;
+    }
+    return DRISK_OK;
+}
+
 void drisk_store_copy_col(struct drisk_sql_stmt *st, int col, char *dst, size_t cap)
 {
     const char *v = drisk_sql_col_text(st, col);
@@ -710,7 +942,7 @@ enum drisk_status drisk_store_iterate(struct drisk_store *store,
     static const char *const sqls[3] = {
         ITER_SELECT ITER_RANGE ITER_ORDER,
         ITER_SELECT ITER_RANGE " AND s.outcome IS NULL" ITER_ORDER,
-        ITER_SELECT " WHERE s.id = ?4" ITER_ORDER,
+        ITER_SELECT " WHERE s.id = ?1" ITER_ORDER,
     };
     const char *sql = sqls[filter && filter->shipment ? 2 : filter && filter->open_only ? 1 : 0];
     enum drisk_status rc = DRISK_OK;
@@ -731,14 +963,16 @@ enum drisk_status drisk_store_iterate(struct drisk_store *store,
     }
     if (by_id)
         store->by_id = st;
-    drisk_sql_bind_int64(st, 1, filter ? filter->created_from : INT64_MIN);
-    drisk_sql_bind_int64(st, 2, filter ? filter->created_to : INT64_MAX);
-    if (filter && filter->merchant)
-        drisk_sql_bind_text(st, 3, filter->merchant);
-    else
-        drisk_sql_bind_null(st, 3);
-    if (filter && filter->shipment)
-        drisk_sql_bind_int64(st, 4, filter->shipment);
+    if (by_id) {
+        drisk_sql_bind_int64(st, 1, filter->shipment);
+    } else {
+        drisk_sql_bind_int64(st, 1, filter ? filter->created_from : INT64_MIN);
+        drisk_sql_bind_int64(st, 2, filter ? filter->created_to : INT64_MAX);
+        if (filter && filter->merchant)
+            drisk_sql_bind_text(st, 3, filter->merchant);
+        else
+            drisk_sql_bind_null(st, 3);
+    }
 
     for (;;) {
         int r = drisk_sql_step(st);

@@ -86,6 +86,36 @@ enum drisk_status drisk_store_ensure_shipment(struct drisk_store *store,
                                               const struct drisk_shipment *sh, int64_t *id,
                                               struct drisk_error *err);
 
+/* ---- bulk loads (drisk import) ----
+ * Batches of rows, which PostgreSQL loads with COPY (a round trip per batch, not per row)
+ * and SQLite row by row; inside the caller's transaction, so an import stays atomic. */
+
+/* Upserts n shipments as drisk_store_upsert_shipment does, setting result[i]. The same
+ * (merchant, shipment_id) may appear only once per batch: flush before a repeat. */
+enum drisk_status drisk_store_put_shipments(struct drisk_store *store,
+                                            const struct drisk_shipment *const *sh, size_t n,
+                                            enum drisk_upsert *result, struct drisk_error *err);
+
+/* A scan as a file names its shipment: merchant ("" when the file has none: the
+ * shipment_id must then belong to one merchant) and shipment_id. Borrowed. */
+struct drisk_scan_put {
+    const char *merchant;
+    const char *shipment_id;
+    const struct drisk_scan *scan;
+};
+
+enum drisk_scan_put_result {
+    DRISK_SCAN_PUT_INSERTED = 0,
+    DRISK_SCAN_PUT_DUPLICATE,   /* stored already (or earlier in the batch): ignored */
+    DRISK_SCAN_PUT_NO_SHIPMENT, /* the store has no such shipment: nothing written */
+    DRISK_SCAN_PUT_AMBIGUOUS    /* no merchant, and several merchants have the shipment_id */
+};
+
+/* Inserts n scans, setting result[i] (enum drisk_scan_put_result). */
+enum drisk_status drisk_store_put_scans(struct drisk_store *store,
+                                        const struct drisk_scan_put *rows, size_t n,
+                                        int *result, struct drisk_error *err);
+
 /* Finds a shipment's row id; DRISK_ENOTFOUND (err untouched) when there is none. With
  * merchant NULL, the shipment_id must belong to exactly one merchant: DRISK_EINVAL (err
  * filled) when several merchants have it. */
