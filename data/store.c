@@ -61,11 +61,11 @@ static const char *const stmt_sql[ST_COUNT] = {
     /* aggregator webhooks: a known shipment keeps its fields, only the carrier's estimate
      * moves */
     [ST_SHIPMENT_ENSURE] =
-        "INSERT INTO shipments(merchant_id, shipment_key, order_id, carrier, service, origin,"
+        "INSERT INTO shipments AS t (merchant_id, shipment_key, order_id, carrier, service, origin,"
         " destination, weight_kg, declared_value, created_at, promised_at, delivered_at, outcome,"
         " carrier_eta) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14)"
         " ON CONFLICT(merchant_id, shipment_key) DO UPDATE"
-        " SET carrier_eta = coalesce(excluded.carrier_eta, carrier_eta) RETURNING id",
+        " SET carrier_eta = coalesce(excluded.carrier_eta, t.carrier_eta) RETURNING id",
     [ST_SCAN_INSERT] =
         "INSERT INTO scans(shipment_id, ts, event, location_id, reason, description)"
         " VALUES (?1,?2,?3,?4,?5,?6) ON CONFLICT DO NOTHING",

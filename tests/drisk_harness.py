@@ -25,6 +25,20 @@ def iso(t):
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
 
 
+def store_target(tmp, name):
+    """The --db of store name: a SQLite file in tmp, or, under tests/pg/with_pg.sh
+    (DRISK_TEST_PG set), a fresh PostgreSQL database of that name (as tests/store_target.h)."""
+    sock = os.environ.get("DRISK_TEST_PG")
+    if not sock:
+        return os.path.join(tmp, name)
+    db = "t_" + "".join(c if c.isalnum() else "_" for c in name.lower())
+    psql = os.path.join(os.environ["DRISK_TEST_PG_BIN"], "psql")
+    subprocess.run([psql, "-q", "-h", sock, "-U", "postgres", "-d", "postgres",
+                    "-c", f"DROP DATABASE IF EXISTS {db} WITH (FORCE)", "-c", f"CREATE DATABASE {db}"],
+                   check=True, capture_output=True, env={**os.environ, "PGOPTIONS": "-c client_min_messages=warning"})
+    return f"postgresql://postgres@/{db}?host={sock}"
+
+
 def key_for(drisk, db, merchant):
     out = subprocess.run([drisk, "keys", "--db", db, "create", "--merchant", merchant, "--json"],
                          check=True, capture_output=True, text=True).stdout

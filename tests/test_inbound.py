@@ -17,7 +17,7 @@ body unsigned; other event types are answered 200 and ignored. Responses go to
 TMPDIR/responses.jsonl for tests/spec_check.py."""
 import base64, hashlib, hmac, json, os, shutil, sys, time
 
-from drisk_harness import FAILS, Server, check, key_for
+from drisk_harness import FAILS, Server, check, key_for, store_target
 
 DRISK, FIX, TMP = sys.argv[1], sys.argv[2], sys.argv[3]
 SECRET = "drisk-fixture-secret"
@@ -56,7 +56,7 @@ CASES = [
 def main():
     shutil.rmtree(TMP, ignore_errors=True)
     os.makedirs(TMP)
-    db = os.path.join(TMP, "inbound.db")
+    db = store_target(TMP, "inbound.db")
     key_a, key_b = key_for(DRISK, db, "shop-a"), key_for(DRISK, db, "shop-b")
     srv = Server(DRISK, db, TMP)
     for provider, *_ in CASES:

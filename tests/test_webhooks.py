@@ -17,7 +17,7 @@ TMPDIR/events.jsonl, for tests/spec_check.py."""
 import hashlib, hmac, http.server, json, os, shutil, socket, subprocess, sys, threading, time
 import urllib.request
 
-from drisk_harness import FAILS, Server as _Server, check, free_port, iso, key_for as _key_for, wait_for
+from drisk_harness import FAILS, Server as _Server, check, free_port, iso, key_for as _key_for, store_target, wait_for
 
 DRISK, TMP = sys.argv[1], sys.argv[2]
 
@@ -137,7 +137,7 @@ def alert_types(events, sid):
 def main():
     shutil.rmtree(TMP, ignore_errors=True)
     os.makedirs(TMP)
-    db = os.path.join(TMP, "hooks.db")
+    db = store_target(TMP, "hooks.db")
     # a small simulated history and models: recommendations need scores
     for cmd in (["simulate", "--shipments", "3000"], ["train", "--target", "late"]):
         subprocess.run([DRISK, cmd[0], "--db", db, "--quiet", *cmd[1:]], check=True,
