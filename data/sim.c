@@ -1706,6 +1706,81 @@ static enum drisk_status close_export(FILE **f, const char *dir, const char *nam
 
 
 
+/* The simulated rows on their way to the store, written a batch at a time through the
+ * store's bulk calls (PostgreSQL: one COPY per batch rather than a round trip per row). */
+#define SIM_BATCH 2048
+struct sim_batch {
+    struct drisk_shipment sh[SIM_BATCH];
+    const struct drisk_shipment *sh_ptr[SIM_BATCH];
+    enum drisk_upsert sh_res[SIM_BATCH];
+    size_t n_sh;
+    struct drisk_scan *scans; /* cap_scans */
+    struct drisk_scan_put *puts;
+    int *scan_res;
+    size_t n_scans, cap_scans;
+};
+
+static void sim_batch_free(struct sim_batch *b)
+{
+    if (!b)
+        return;
+    free(b->scans);
+    free(b->puts);
+    free(b->scan_res);
+    free(b);
+}
+
+static enum drisk_status sim_batch_flush(struct drisk_store *store, struct sim_batch *b,
+                                         struct drisk_error *err)
+{
+    enum drisk_status rc;
+    for (size_t i = 0; i < b->n_sh; i++)
+        b->sh_ptr[i] = &b->sh[i];
+    if ((rc = drisk_store_put_shipments(store, b->sh_ptr, b->n_sh, b->sh_res, err)) ||
+        (rc = drisk_store_put_scans(store, b->puts, b->n_scans, b->scan_res, err)))
+        return rc;
+    b->n_sh = b->n_scans = 0;
+    return DRISK_OK;
+}
+
+/* Adds a shipment and its scans, flushing first when the batch is full. */
+static enum drisk_status sim_batch_add(struct drisk_store *store, struct sim_batch *b,
+                                       const struct drisk_shipment *sh,
+                                       const struct drisk_scan *scans, size_t n,
+                                       struct drisk_error *err)
+{
+    enum drisk_status rc;
+    if ((b->n_sh == SIM_BATCH || b->n_scans + n > b->cap_scans) && b->n_sh &&
+        (rc = sim_batch_flush(store, b, err)))
+        return rc;
+    if (b->n_scans + n > b->cap_scans) {
+        size_t cap = b->cap_scans ? b->cap_scans : SIM_BATCH * 16;
+        while (cap < b->n_scans + n)
+            cap *= 2;
+        struct drisk_scan *sc = realloc(b->scans, cap * sizeof *sc);
+        if (sc)
+            b->scans = sc;
+        struct drisk_scan_put *pu = realloc(b->puts, cap * sizeof *pu);
+        if (pu)
+            b->puts = pu;
+        int *res = realloc(b->scan_res, cap * sizeof *res);
+        if (res)
+            b->scan_res = res;
+        if (!sc || !pu || !res)
+            return drisk_error_set(err, DRISK_ENOMEM, "out of memory simulating");
+        b->cap_scans = cap;
+    }
+    /* the puts point into sh[] and scans[], which grows only while the batch is empty */
+    struct drisk_shipment *dst = &b->sh[b->n_sh++];
+    *dst = *sh;
+    for (size_t k = 0; k < n; k++, b->n_scans++) {
+        b->scans[b->n_scans] = scans[k];
+        b->puts[b->n_scans] = (struct drisk_scan_put){ dst->merchant, dst->shipment_id,
+                                                        &b->scans[b->n_scans] };
+    }
+    return DRISK_OK;
+}
+
 enum drisk_status drisk_sim_run(struct drisk_store *store, const struct drisk_sim_options *opts,
                                 struct drisk_sim_summary *summary, struct drisk_error *err)
 {
@@ -1713,7 +1788,8 @@ enum drisk_status drisk_sim_run(struct drisk_store *store, const struct drisk_si
     struct sim *s = NULL;
     struct parcel *p = NULL;
     struct drisk_shipment *sh = NULL;
-    struct drisk_scan *scan = NULL;
+    struct drisk_scan *scan = NULL; /* MAX_SCANS: the parcel's */
+    struct sim_batch *batch = NULL;
     FILE *fsh = NULL, *fsc = NULL;
     int in_txn = 0;
     struct drisk_meter meter;
@@ -1723,8 +1799,9 @@ enum drisk_status drisk_sim_run(struct drisk_store *store, const struct drisk_si
         goto out;
     p = malloc(sizeof *p);
     sh = malloc(sizeof *sh);
-    scan = malloc(sizeof *scan);
-    if (!p || !sh || !scan) {
+    scan = malloc(MAX_SCANS * sizeof *scan);
+    batch = store ? calloc(1, sizeof *batch) : NULL;
+    if (!p || !sh || !scan || (store && !batch)) {
         rc = drisk_error_set(err, DRISK_ENOMEM, "out of memory starting the simulator");
         goto out;
     }
@@ -1770,10 +1847,6 @@ enum drisk_status drisk_sim_run(struct drisk_store *store, const struct drisk_si
             default: summary->in_flight++; break;
             }
 
-            int64_t row = 0;
-            enum drisk_upsert res;
-            if (store && (rc = drisk_store_upsert_shipment(store, sh, &row, &res, err)))
-                goto out;
             if (fsh && drisk_write_shipment_csv(fsh, sh) != 0) {
                 rc = drisk_error_set(err, DRISK_EIO, "error writing %s/shipments.csv",
                                      opts->export_dir);
@@ -1781,21 +1854,22 @@ enum drisk_status drisk_sim_run(struct drisk_store *store, const struct drisk_si
             }
             for (int k = 0; k < p->n; k++) {
                 const struct sim_scan *ss = &p->scans[k];
-                scan->ts = ss->ts;
-                scan->event = ss->event;
-                scan->reason = ss->reason;
-                copy_str(scan->location, sizeof scan->location, s->loc[ss->loc]);
-                copy_str(scan->description, sizeof scan->description,
+                struct drisk_scan *sc = &scan[k];
+                sc->ts = ss->ts;
+                sc->event = ss->event;
+                sc->reason = ss->reason;
+                sc->location_id = 0;
+                copy_str(sc->location, sizeof sc->location, s->loc[ss->loc]);
+                copy_str(sc->description, sizeof sc->description,
                          describe(ss->event, ss->reason));
-                int inserted;
-                if (store && (rc = drisk_store_insert_scan(store, row, scan, &inserted, err)))
-                    goto out;
-                if (fsc && drisk_write_scan_csv(fsc, sh, scan) != 0) {
+                if (fsc && drisk_write_scan_csv(fsc, sh, sc) != 0) {
                     rc = drisk_error_set(err, DRISK_EIO, "error writing %s/scans.csv",
                                          opts->export_dir);
                     goto out;
                 }
             }
+            if (store && (rc = sim_batch_add(store, batch, sh, scan, (size_t)p->n, err)))
+                goto out;
             if ((i & 1023) == 0)
                 drisk_meter_tick(&meter, i + 1);
         }
@@ -1805,7 +1879,7 @@ enum drisk_status drisk_sim_run(struct drisk_store *store, const struct drisk_si
     if (fsc && (rc = close_export(&fsc, opts->export_dir, "scans.csv", err)))
         goto out;
     if (store) {
-        if ((rc = drisk_store_commit(store, err)))
+        if ((rc = sim_batch_flush(store, batch, err)) || (rc = drisk_store_commit(store, err)))
             goto out;
         in_txn = 0;
     }
@@ -1820,6 +1894,7 @@ out:
     free(scan);
     free(sh);
     free(p);
+    sim_batch_free(batch);
     sim_free(s);
     return rc;
 }

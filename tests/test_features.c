@@ -20,6 +20,7 @@
 #include "base/timeutil.h"
 #include "engine/vocab.h"
 #include "tests/check.h"
+#include "tests/store_target.h"
 #include "training/snapshot.h"
 
 static const char *dir;
@@ -417,12 +418,10 @@ static int build_schema(const struct drisk_shipment *sh, const struct drisk_scan
 static void test_leakage(void)
 {
     char db_a[600], db_b[600], ex_a[600], ex_b[600], f1[700], f2[700];
-    path(db_a, sizeof db_a, "leak_a.db");
-    path(db_b, sizeof db_b, "leak_b.db");
+    store_target(dir, "leak_a.db", db_a, sizeof db_a);
+    store_target(dir, "leak_b.db", db_b, sizeof db_b);
     path(ex_a, sizeof ex_a, "leak_a");
     path(ex_b, sizeof ex_b, "leak_b");
-    unlink(db_a);
-    unlink(db_b);
     mkdir(ex_b, 0755);
     struct drisk_error err;
     struct drisk_store *st = NULL;
@@ -534,8 +533,7 @@ static int count_at(const struct drisk_snapshot *s, void *ctx, struct drisk_erro
 static void test_tick_on_scan(void)
 {
     char db[600];
-    path(db, sizeof db, "tick.db");
-    unlink(db);
+    store_target(dir, "tick.db", db, sizeof db);
     struct drisk_store *st = NULL;
     struct drisk_error err;
     struct drisk_shipment sh;

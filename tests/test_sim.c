@@ -14,6 +14,7 @@
 #include "base/timeutil.h"
 #include "engine/vocab.h"
 #include "check.h"
+#include "store_target.h"
 
 #define DAY 86400
 #define N_SHIPMENTS 30000
@@ -577,8 +578,7 @@ static void test_history(const char *dir, const struct drisk_sim_options *o)
     CHECK(st != NULL);
     if (!st)
         return;
-    snprintf(path, sizeof path, "%s/sim.db", dir);
-    remove(path);
+    store_target(dir, "sim.db", path, sizeof path);
     CHECK(drisk_store_open(path, &store, &err) == DRISK_OK);
     if (!store) {
         free(st);
@@ -1007,8 +1007,9 @@ static struct scen *scen_run(const char *dir, const char *name, const struct dri
     CHECK(sc != NULL);
     if (!sc)
         return NULL;
-    snprintf(path, sizeof path, "%s/scenario-%s.db", dir, name);
-    remove(path);
+    char file[128];
+    snprintf(file, sizeof file, "scenario-%s.db", name);
+    store_target(dir, file, path, sizeof path);
     CHECK(drisk_store_open(path, &store, &err) == DRISK_OK);
     if (!store) {
         scen_free(sc);
