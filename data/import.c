@@ -114,6 +114,7 @@ struct importer {
     FILE *rejects;
     struct drisk_strmap *keys; /* the shipments of the batch being written */
     struct writer *w;          /* write_batch's arrays */
+    int64_t fresh;             /* new scans of the batch being written */
     struct timespec t0;
     struct drisk_meter meter; /* the current file's bytes */
 };
@@ -709,7 +710,9 @@ static enum drisk_status write_rows(struct importer *imp, const struct source *s
         for (int k = 0; !rc && k < n; k++)
             got[k] = (int)w->res[k];
     } else {
-        rc = drisk_store_put_scans(imp->store, scans, (size_t)n, got, err);
+        size_t fresh = 0;
+        rc = drisk_store_put_scans(imp->store, scans, (size_t)n, got, &fresh, err);
+        imp->fresh += fresh;
     }
     for (int k = 0; !rc && k < n; k++)
         verdict[at[k]] = got[k];
@@ -725,6 +728,7 @@ static enum drisk_status write_batch(struct importer *imp, const struct source *
 {
     int *verdict = imp->w->verdict, end = 0, from = 0;
     enum drisk_status rc = DRISK_OK;
+    imp->fresh = 0;
     while (end < b->n && !b->slot[end].fatal)
         end++;
     if (src->kind == KIND_SHIPMENTS) {
@@ -761,15 +765,17 @@ static enum drisk_status write_batch(struct importer *imp, const struct source *
                 c->updated++;
             else
                 c->unchanged++;
-        } else if (verdict[i] == DRISK_SCAN_PUT_INSERTED) {
-            c->inserted++;
-        } else if (verdict[i] == DRISK_SCAN_PUT_DUPLICATE) {
-            c->unchanged++;
+        } else if (verdict[i] == DRISK_SCAN_PUT_STORED) {
+            c->unchanged++; /* until the new ones are known, below */
         } else {
             scan_problem(sl, verdict[i]);
             c->rejected++;
             report(imp, src, sl->line, &sl->pb, sl->record);
         }
+    }
+    if (!rc) { /* of the stored scans, the new ones */
+        c->inserted += imp->fresh;
+        c->unchanged -= imp->fresh;
     }
     return rc;
 }

@@ -1734,10 +1734,11 @@ static enum drisk_status sim_batch_flush(struct drisk_store *store, struct sim_b
                                          struct drisk_error *err)
 {
     enum drisk_status rc;
+    size_t fresh;
     for (size_t i = 0; i < b->n_sh; i++)
         b->sh_ptr[i] = &b->sh[i];
     if ((rc = drisk_store_put_shipments(store, b->sh_ptr, b->n_sh, b->sh_res, err)) ||
-        (rc = drisk_store_put_scans(store, b->puts, b->n_scans, b->scan_res, err)))
+        (rc = drisk_store_put_scans(store, b->puts, b->n_scans, b->scan_res, &fresh, err)))
         return rc;
     b->n_sh = b->n_scans = 0;
     return DRISK_OK;

@@ -105,16 +105,17 @@ struct drisk_scan_put {
 };
 
 enum drisk_scan_put_result {
-    DRISK_SCAN_PUT_INSERTED = 0,
-    DRISK_SCAN_PUT_DUPLICATE,   /* stored already (or earlier in the batch): ignored */
+    DRISK_SCAN_PUT_STORED = 0,  /* stored now, or already (a duplicate, ignored) */
     DRISK_SCAN_PUT_NO_SHIPMENT, /* the store has no such shipment: nothing written */
     DRISK_SCAN_PUT_AMBIGUOUS    /* no merchant, and several merchants have the shipment_id */
 };
 
-/* Inserts n scans, setting result[i] (enum drisk_scan_put_result). */
+/* Inserts n scans, setting result[i] (enum drisk_scan_put_result) and *inserted, how
+ * many of the stored rows are new (the others were duplicates: of a stored scan, or of
+ * one earlier in the batch). */
 enum drisk_status drisk_store_put_scans(struct drisk_store *store,
                                         const struct drisk_scan_put *rows, size_t n,
-                                        int *result, struct drisk_error *err);
+                                        int *result, size_t *inserted, struct drisk_error *err);
 
 /* Finds a shipment's row id; DRISK_ENOTFOUND (err untouched) when there is none. With
  * merchant NULL, the shipment_id must belong to exactly one merchant: DRISK_EINVAL (err

@@ -318,17 +318,17 @@ static void test_store(void)
     drisk_store_rollback(st);
     CHECK(drisk_store_count(st, &ns, &nc, &err) == 0 && ns == 3 && nc == 4);
 
-    /* SQLite: foreign keys are off inside a bulk transaction only (PostgreSQL checks
-     * them in bulk, always) */
+    /* SQLite: foreign keys are off inside a bulk transaction only */
     sc.ts = 1700009999;
     CHECK(drisk_store_begin_bulk(st, &err) == 0);
-    CHECK((drisk_store_insert_scan(st, 987654, &sc, &ins, &err) == DRISK_OK && ins == 1) ==
-          !store_target_pg());
+    CHECK(drisk_store_insert_scan(st, 987654, &sc, &ins, &err) == DRISK_OK && ins == 1);
     drisk_store_rollback(st);
     CHECK(drisk_store_begin_bulk(st, &err) == 0);
     CHECK(drisk_store_commit(st, &err) == 0);
-    CHECK(drisk_store_insert_scan(st, 987654, &sc, &ins, &err) != DRISK_OK);
-    CHECK(strstr(err.msg, "FOREIGN KEY") || strstr(err.msg, "foreign key"));
+    if (!store_target_pg()) { /* PostgreSQL's scans carry no foreign keys (data/schema_pg.h) */
+        CHECK(drisk_store_insert_scan(st, 987654, &sc, &ins, &err) != DRISK_OK);
+        CHECK(strstr(err.msg, "FOREIGN KEY") != NULL);
+    }
     drisk_store_free(st);
 
     /* reopening keeps data and schema */
