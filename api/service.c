@@ -958,6 +958,7 @@ static void *background(void *arg)
     struct api_error e;
     struct drisk_store *st = svc_store(s, &e);
     double next_sweep = drisk_monotonic_s(); /* the first sweep right away: alerts from the start */
+    double next_upkeep = next_sweep;
     pthread_mutex_lock(&s->bg_lock);
     while (!s->stopping) {
         struct timespec t;
@@ -968,6 +969,12 @@ static void *background(void *arg)
             break;
         pthread_mutex_unlock(&s->bg_lock);
         struct api_error re;
+        if (drisk_monotonic_s() >= next_upkeep) {
+            struct drisk_error me = { 0 };
+            if (drisk_store_maintain(st, wall_now(), &me))
+                DRISK_LOG(DRISK_LOG_WARN, "store upkeep: %s", me.msg);
+            next_upkeep = drisk_monotonic_s() + 3600;
+        }
         if (reload_with(s, st, &re))
             DRISK_LOG(DRISK_LOG_WARN, "model reload: %s", re.message);
         if (s->sweep_s > 0 && drisk_monotonic_s() >= next_sweep) {

@@ -11,6 +11,8 @@
 # Afterwards it checks that every acknowledged scan is in the store, and reports the
 # server's peak RSS. Figures: bench/out/server/*.json, summary on stdout.
 # KEEP=1 reuses the store (and its models) from an earlier run of the same N.
+# DB=postgresql://... runs the same on a PostgreSQL store (bench/run_store.sh does, on a
+# private server); the default is a SQLite file in OUT.
 # DRISK picks the binary (default ./build/drisk), OUT the work folder (bench/out/server),
 # CONNS the connection counts ("1 16 64 256"): two binaries side by side are two runs
 # with their own OUT.
@@ -31,11 +33,21 @@ command -v wrk >/dev/null || {
   "${sudo[@]}" apt-get update -qq && "${sudo[@]}" apt-get install -y -qq wrk >&2
 }
 command -v sqlite3 >/dev/null || { echo "install the Debian package sqlite3" >&2; exit 1; }
+case "${DB:-}" in postgres*://*) command -v psql >/dev/null ||
+  { echo "install the Debian package postgresql-client" >&2; exit 1; } ;; esac
 [ -x "$DRISK" ] || { echo "build first: ./drisk.sh test (or cmake --build build)" >&2; exit 1; }
 
-DB=$OUT/srv_$N.db
-if [ ! -s "$DB" ] || [ -z "${KEEP:-}" ]; then
-  rm -f "$DB" "$DB"-wal "$DB"-shm
+DB=${DB:-$OUT/srv_$N.db}
+case "$DB" in
+  postgres*://*) q() { psql -qAt "$DB" -c "$1"; }
+                 fresh() { [ -z "${KEEP:-}" ] || [ "$(q "SELECT count(*) FROM models" 2>/dev/null || echo 0)" -lt 3 ]; }
+                 wipe() { q "DROP SCHEMA public CASCADE; CREATE SCHEMA public" >/dev/null; } ;;
+  *) q() { sqlite3 "$DB" "$1"; }
+     fresh() { [ ! -s "$DB" ] || [ -z "${KEEP:-}" ]; }
+     wipe() { rm -f "$DB" "$DB"-wal "$DB"-shm; } ;;
+esac
+if fresh; then
+  wipe
   START=$(date -u -d "-365 days" +%Y-%m-%d)
   UNTIL=$(date -u -d "-30 days" +%Y-%m-%d)
   echo "==> simulating $N shipments from $START to today" >&2
@@ -45,8 +57,8 @@ if [ ! -s "$DB" ] || [ -z "${KEEP:-}" ]; then
   done
 fi
 KEY=$("$DRISK" keys --db "$DB" create --merchant acme-outdoor | tail -1)
-sqlite3 "$DB" "SELECT s.shipment_key FROM shipments s JOIN merchants m ON m.id = s.merchant_id
-               WHERE m.name = 'acme-outdoor' ORDER BY s.created_at DESC LIMIT ${IDS:-200000}" > "$OUT/ids.txt"
+q "SELECT s.shipment_key FROM shipments s JOIN merchants m ON m.id = s.merchant_id
+   WHERE m.name = 'acme-outdoor' ORDER BY s.created_at DESC LIMIT ${IDS:-200000}" > "$OUT/ids.txt"
 
 "$DRISK" serve --db "$DB" --listen 127.0.0.1:$PORT --access-log none --sweep 0 \
   2> "$OUT/serve.log" &
@@ -58,7 +70,7 @@ for _ in $(seq 600); do
 done
 echo "==> server up (pid $SRV): $(grep -o 'replayed.*' "$OUT/serve.log")" >&2
 
-scans() { sqlite3 "$DB" "SELECT count(*) FROM scans"; }
+scans() { q "SELECT count(*) FROM scans"; }
 export DRISK_KEY=$KEY DRISK_IDS=$OUT/ids.txt DRISK_BATCH=100
 REPEAT=${REPEAT:-3}
 RUN=0
@@ -114,5 +126,5 @@ kill -TERM $SRV
 wait $SRV || true
 trap - EXIT
 echo "scans acknowledged $ACK, scans added to the store $((AFTER - BEFORE)) (acknowledged ones missing: $((ACK > AFTER - BEFORE ? ACK - (AFTER - BEFORE) : 0)))"
-echo "server peak RSS $((RSS / 1024)) MiB with $N shipments ($(sqlite3 "$DB" 'SELECT count(*) FROM scans') scans) in the store;" \
+echo "server peak RSS $((RSS / 1024)) MiB with $N shipments ($(scans) scans) in the store;" \
      "at the end $((ANON / 1024)) MiB private (heap, page caches) + $((FILE / 1024)) MiB of the mapped database file and libraries"

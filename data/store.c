@@ -40,7 +40,10 @@ enum stmt_id {
 
 static const char *const stmt_sql[ST_COUNT] = {
     [ST_MERCHANT_FIND] = "SELECT id FROM merchants WHERE name = ?1",
-    [ST_MERCHANT_INSERT] = "INSERT INTO merchants(name) VALUES (?1)",
+    /* an upsert, not a plain insert: two PostgreSQL connections may add the same new
+     * merchant or location at once (SQLite's write lock serializes them) */
+    [ST_MERCHANT_INSERT] = "INSERT INTO merchants(name) VALUES (?1)"
+                           " ON CONFLICT(name) DO UPDATE SET name = excluded.name RETURNING id",
     [ST_SHIPMENT_FIND_FULL] =
         "SELECT id, order_id, carrier, service, origin, destination, weight_kg,"
         " declared_value, created_at, promised_at, delivered_at, outcome, carrier_eta"
@@ -70,7 +73,8 @@ static const char *const stmt_sql[ST_COUNT] = {
         "INSERT INTO scans(shipment_id, ts, event, location_id, reason, description)"
         " VALUES (?1,?2,?3,?4,?5,?6) ON CONFLICT DO NOTHING",
     [ST_LOCATION_FIND] = "SELECT id FROM locations WHERE code = ?1",
-    [ST_LOCATION_INSERT] = "INSERT INTO locations(code) VALUES (?1)",
+    [ST_LOCATION_INSERT] = "INSERT INTO locations(code) VALUES (?1)"
+                           " ON CONFLICT(code) DO UPDATE SET code = excluded.code RETURNING id",
 };
 
 /* Location code -> id cache: real networks have thousands of facilities; beyond this many
@@ -317,10 +321,11 @@ static enum drisk_status location_lookup(struct drisk_store *store, const char *
         st = store->stmt[ST_LOCATION_INSERT];
         drisk_sql_bind_text(st, 1, code);
         r = drisk_sql_step(st);
+        if (r == DRISK_SQL_ROW)
+            *id = drisk_sql_col_int64(st, 0);
         drisk_sql_reset(st);
-        if (r != DRISK_SQL_DONE)
+        if (r != DRISK_SQL_ROW)
             return db_error(store, err, "adding a location");
-        *id = drisk_sql_last_id(store->db);
     } else if (r != DRISK_SQL_ROW && r != DRISK_SQL_DONE) {
         return db_error(store, err, "looking up a location");
     }
@@ -456,10 +461,11 @@ enum drisk_status drisk_store_merchant(struct drisk_store *store, const char *na
         st = store->stmt[ST_MERCHANT_INSERT];
         drisk_sql_bind_text(st, 1, name);
         r = drisk_sql_step(st);
+        if (r == DRISK_SQL_ROW)
+            *id = drisk_sql_col_int64(st, 0);
         drisk_sql_reset(st);
-        if (r != DRISK_SQL_DONE)
+        if (r != DRISK_SQL_ROW)
             return db_error(store, err, "creating a merchant");
-        *id = drisk_sql_last_id(store->db);
     }
     snprintf(store->merchant_name, sizeof store->merchant_name, "%s", name);
     store->merchant_id = *id;
@@ -679,7 +685,7 @@ static enum drisk_status pg_put_shipments(struct drisk_store *store,
         " LEFT JOIN shipments t ON t.merchant_id = m.id AND t.shipment_key = g.shipment_key),"
         " up AS (INSERT INTO shipments AS t (merchant_id, shipment_key, " SHIP_FIELDS
         ", carrier_eta) SELECT mid, shipment_key, " SHIP_FIELDS ", carrier_eta FROM v"
-        " WHERE verdict < 2"
+        " WHERE verdict < 2 ORDER BY n" /* row ids in file order, as SQLite gives them */
         " ON CONFLICT (merchant_id, shipment_key) DO UPDATE SET order_id = excluded.order_id,"
         " carrier = excluded.carrier, service = excluded.service, origin = excluded.origin,"
         " destination = excluded.destination, weight_kg = excluded.weight_kg,"
@@ -1078,6 +1084,17 @@ enum drisk_status drisk_store_promise_lead(struct drisk_store *store, int64_t fr
     drisk_sql_finalize(st);
     return r == DRISK_SQL_ROW || r == DRISK_SQL_DONE ? DRISK_OK
                                                : db_error(store, err, "reading promise leads");
+}
+
+enum drisk_status drisk_store_maintain(struct drisk_store *store, int64_t now,
+                                       struct drisk_error *err)
+{
+    char sql[96];
+    if (!store->pg)
+        return DRISK_OK;
+    snprintf(sql, sizeof sql, "SELECT drisk_scan_partitions(%lld, %lld)",
+             (long long)(now - 31 * 86400), (long long)(now + 62 * 86400));
+    return exec(store, sql, "making scan partitions", err);
 }
 
 enum drisk_status drisk_store_count(struct drisk_store *store, int64_t *shipments,

@@ -280,6 +280,13 @@ enum drisk_status drisk_store_key_list(struct drisk_store *store,
 enum drisk_status drisk_store_key_revoke(struct drisk_store *store, int64_t id,
                                          struct drisk_error *err);
 
+/* Housekeeping for a long-running process (the server: at start, then hourly): on
+ * PostgreSQL, the scan partitions of the past month and the next two exist afterwards,
+ * so live scans land in their month's partition, not the default one; SQLite has
+ * nothing to do. */
+enum drisk_status drisk_store_maintain(struct drisk_store *store, int64_t now,
+                                       struct drisk_error *err);
+
 /* Row counts of the core tables (cheap enough for tests and summaries); scans may be NULL
  * when only shipments are wanted. */
 enum drisk_status drisk_store_count(struct drisk_store *store, int64_t *shipments,

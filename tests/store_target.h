@@ -64,4 +64,22 @@ static inline const char *store_target(const char *dir, const char *name, char *
     return store_target_url(dir, name, buf, cap);
 }
 
+/* PostgreSQL only: the first number psql prints for query on store name's database, or
+ * -1. */
+static inline long store_target_query(const char *name, const char *query)
+{
+    char db[64], cmd[1400];
+    store_target_db(name, db);
+    snprintf(cmd, sizeof cmd, "'%s/psql' -qAt -h '%s' -U postgres -d t_%s -c \"%s\"",
+             getenv("DRISK_TEST_PG_BIN"), getenv("DRISK_TEST_PG"), db, query);
+    FILE *p = popen(cmd, "r");
+    long v = -1;
+    if (p) {
+        if (fscanf(p, "%ld", &v) != 1)
+            v = -1;
+        pclose(p);
+    }
+    return v;
+}
+
 #endif

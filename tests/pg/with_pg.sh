@@ -26,9 +26,10 @@ stop() {
 trap stop EXIT
 "${as[@]}" "$bin/initdb" -D "$dir/data" -A trust -U postgres -E UTF8 --no-sync >"$dir/initdb.log" 2>&1 ||
   { cat "$dir/initdb.log" >&2; exit 1; }
-# fsync off: a test server's data does not outlive the test
+# fsync off: a test server's data does not outlive the test (benchmarks set
+# DRISK_PG_FSYNC=on: durable commits, as in production)
 "${as[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-  -o "-c listen_addresses='' -c unix_socket_directories='$dir' -c fsync=off -c max_connections=300" \
+  -o "-c listen_addresses='' -c unix_socket_directories='$dir' -c fsync=${DRISK_PG_FSYNC:-off} -c max_connections=300 ${DRISK_PG_OPTIONS:-}" \
   start >/dev/null || { cat "$dir/server.log" >&2; exit 1; }
 set +e
 DRISK_TEST_PG="$dir" DRISK_TEST_PG_BIN="$bin" "$@"
