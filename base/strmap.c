@@ -101,3 +101,11 @@ size_t drisk_strmap_count(const struct drisk_strmap *m)
 {
     return m->count;
 }
+
+void drisk_strmap_each(const struct drisk_strmap *m,
+                       void (*fn)(const char *key, int64_t value, void *ctx), void *ctx)
+{
+    for (size_t i = 0; i < m->cap; i++)
+        if (m->tab[i].key)
+            fn(m->tab[i].key, m->tab[i].value, ctx);
+}

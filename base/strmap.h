@@ -27,6 +27,10 @@ int drisk_strmap_find(const struct drisk_strmap *m, const char *key, int64_t *va
  * of memory (the map is unchanged). */
 int drisk_strmap_put(struct drisk_strmap *m, const char *key, int64_t value);
 
+/* Calls fn for every key and its value, in no particular order (fn must not change m). */
+void drisk_strmap_each(const struct drisk_strmap *m,
+                       void (*fn)(const char *key, int64_t value, void *ctx), void *ctx);
+
 /* Number of keys; removing all of them keeps the allocated table. */
 size_t drisk_strmap_count(const struct drisk_strmap *m);
 void drisk_strmap_clear(struct drisk_strmap *m);

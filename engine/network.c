@@ -595,3 +595,215 @@ void drisk_network_view(const struct drisk_network *net, const struct drisk_ship
     v->facility_scans_24h = scans;
     v->facility_exception_rate = scans > 0 ? exc / scans : 0;
 }
+
+/* ---- checkpoints ----
+ * Layout: header { magic, version, the record sizes }, n_fac and the facilities, the
+ * overall ring and history, then the two tables (entry count, then per entry its key's
+ * length, the key and the record), then an FNV-1a checksum of everything before it. */
+
+#define NET_MAGIC "DRKNET01"
+#define NET_VERSION 1u
+
+struct net_header {
+    char magic[8];
+    uint32_t version;
+    uint32_t fac_size, rate_size, cat_size, day_size, hours, days, pad;
+};
+
+struct out_buf {
+    unsigned char *p;
+    size_t len, cap;
+    int failed;
+};
+
+static void put(struct out_buf *b, const void *v, size_t n)
+{
+    if (b->failed)
+        return;
+    if (b->len + n > b->cap) {
+        size_t cap = b->cap ? b->cap : 1 << 16;
+        while (cap < b->len + n)
+            cap *= 2;
+        unsigned char *p = realloc(b->p, cap);
+        if (!p) {
+            b->failed = 1;
+            return;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, v, n);
+    b->len += n;
+}
+
+static uint64_t checksum(const unsigned char *p, size_t n)
+{
+    uint64_t h = DRISK_FNV_SEED;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ p[i]) * 1099511628211ULL;
+    return h;
+}
+
+struct keys_by_pos {
+    const char **key;
+    size_t n;
+};
+
+static void key_at(const char *key, int64_t value, void *ctx)
+{
+    struct keys_by_pos *k = ctx;
+    if (value >= 0 && (size_t)value < k->n)
+        k->key[value] = key;
+}
+
+static void put_table(struct out_buf *b, const struct table *t)
+{
+    struct keys_by_pos k = { calloc(t->n ? t->n : 1, sizeof *k.key), t->n };
+    uint64_t n = t->n;
+    if (!k.key) {
+        b->failed = 1;
+        return;
+    }
+    drisk_strmap_each(t->index, key_at, &k);
+    put(b, &n, sizeof n);
+    for (size_t i = 0; i < t->n; i++) {
+        uint32_t kl = k.key[i] ? (uint32_t)strlen(k.key[i]) : 0;
+        put(b, &kl, sizeof kl);
+        put(b, k.key[i] ? k.key[i] : "", kl);
+        put(b, t->data + i * t->elem, t->elem);
+    }
+    free(k.key);
+}
+
+static struct net_header header_now(void)
+{
+    struct net_header h;
+    memset(&h, 0, sizeof h);
+    memcpy(h.magic, NET_MAGIC, 8);
+    h.version = NET_VERSION;
+    h.fac_size = sizeof(struct facility);
+    h.rate_size = sizeof(struct rate);
+    h.cat_size = sizeof(struct cat_stat);
+    h.day_size = sizeof(struct day_bucket);
+    h.hours = HOURS;
+    h.days = DAYS;
+    return h;
+}
+
+enum drisk_status drisk_network_save(const struct drisk_network *net, unsigned char **out,
+                                     size_t *len)
+{
+    struct out_buf b = { 0 };
+    struct net_header h = header_now();
+    uint64_t n_fac = net->n_fac;
+    put(&b, &h, sizeof h);
+    put(&b, &n_fac, sizeof n_fac);
+    if (n_fac)
+        put(&b, net->fac, n_fac * sizeof *net->fac);
+    put(&b, net->overall, sizeof net->overall);
+    put(&b, &net->overall_hist, sizeof net->overall_hist);
+    put_table(&b, &net->rates);
+    put_table(&b, &net->cats);
+    uint64_t sum = b.failed ? 0 : checksum(b.p, b.len);
+    put(&b, &sum, sizeof sum);
+    if (b.failed) {
+        free(b.p);
+        *out = NULL;
+        *len = 0;
+        return DRISK_ENOMEM;
+    }
+    *out = b.p;
+    *len = b.len;
+    return DRISK_OK;
+}
+
+struct in_buf {
+    const unsigned char *p;
+    size_t len, at;
+};
+
+static int take(struct in_buf *b, void *v, size_t n)
+{
+    if (n > b->len - b->at)
+        return -1;
+    memcpy(v, b->p + b->at, n);
+    b->at += n;
+    return 0;
+}
+
+static enum drisk_status take_table(struct in_buf *b, struct table *t, struct drisk_error *err)
+{
+    uint64_t n;
+    char key[4096];
+    if (take(b, &n, sizeof n) || n > (b->len - b->at) / (t->elem + sizeof(uint32_t)))
+        return drisk_error_set(err, DRISK_EINVAL, "network checkpoint: truncated table");
+    for (uint64_t i = 0; i < n; i++) {
+        uint32_t kl;
+        if (take(b, &kl, sizeof kl) || kl >= sizeof key || take(b, key, kl))
+            return drisk_error_set(err, DRISK_EINVAL, "network checkpoint: bad key %llu",
+                                   (unsigned long long)i);
+        key[kl] = '\0';
+        if (table_find(t, key))
+            return drisk_error_set(err, DRISK_EINVAL, "network checkpoint: key %s twice", key);
+        void *e = table_get(t, key);
+        if (!e)
+            return drisk_error_set(err, DRISK_ENOMEM, "network checkpoint: out of memory");
+        if (take(b, e, t->elem))
+            return drisk_error_set(err, DRISK_EINVAL, "network checkpoint: truncated entry");
+    }
+    return DRISK_OK;
+}
+
+enum drisk_status drisk_network_load(const unsigned char *buf, size_t len,
+                                     struct drisk_network **out, struct drisk_error *err)
+{
+    struct net_header h, want = header_now();
+    struct in_buf b = { buf, len, 0 };
+    uint64_t sum, n_fac;
+    enum drisk_status rc;
+    *out = NULL;
+    if (len < sizeof h + sizeof sum || take(&b, &h, sizeof h))
+        return drisk_error_set(err, DRISK_EINVAL, "network checkpoint: too short (%zu bytes)",
+                               len);
+    if (memcmp(h.magic, want.magic, sizeof h.magic) != 0)
+        return drisk_error_set(err, DRISK_EINVAL, "not a network checkpoint");
+    if (memcmp(&h, &want, sizeof h) != 0)
+        return drisk_error_set(err, DRISK_EINVAL, "network checkpoint of another drisk build "
+                               "(format %u): replay the history instead", h.version);
+    memcpy(&sum, buf + len - sizeof sum, sizeof sum);
+    if (checksum(buf, len - sizeof sum) != sum)
+        return drisk_error_set(err, DRISK_EINVAL, "network checkpoint: checksum mismatch "
+                               "(the bytes were altered)");
+    b.len = len - sizeof sum;
+    struct drisk_network *net = drisk_network_create();
+    if (!net)
+        return drisk_error_set(err, DRISK_ENOMEM, "network checkpoint: out of memory");
+    if (take(&b, &n_fac, sizeof n_fac) || n_fac > MAX_FACILITIES ||
+        n_fac * sizeof *net->fac > b.len - b.at) {
+        rc = drisk_error_set(err, DRISK_EINVAL, "network checkpoint: bad facility count");
+        goto fail;
+    }
+    if (n_fac && !(net->fac = malloc(n_fac * sizeof *net->fac))) {
+        rc = drisk_error_set(err, DRISK_ENOMEM, "network checkpoint: out of memory");
+        goto fail;
+    }
+    net->n_fac = n_fac;
+    if ((n_fac && take(&b, net->fac, n_fac * sizeof *net->fac)) ||
+        take(&b, net->overall, sizeof net->overall) ||
+        take(&b, &net->overall_hist, sizeof net->overall_hist)) {
+        rc = drisk_error_set(err, DRISK_EINVAL, "network checkpoint: truncated");
+        goto fail;
+    }
+    if ((rc = take_table(&b, &net->rates, err)) || (rc = take_table(&b, &net->cats, err)))
+        goto fail;
+    if (b.at != b.len) {
+        rc = drisk_error_set(err, DRISK_EINVAL, "network checkpoint: %zu bytes left over",
+                             b.len - b.at);
+        goto fail;
+    }
+    *out = net;
+    return DRISK_OK;
+fail:
+    drisk_network_free(net);
+    return rc;
+}

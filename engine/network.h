@@ -24,6 +24,23 @@ struct drisk_network;
 struct drisk_network *drisk_network_create(void);
 void drisk_network_free(struct drisk_network *net);
 
+/* ---- checkpoints: the state as bytes, so a process can start from it instead of
+ * replaying the whole history ----
+ * The bytes are this build's memory layout (a magic, a format version and the sizes of
+ * the records guard it) followed by an FNV-1a checksum: a checkpoint is read back by the
+ * same drisk on the same kind of machine, never exchanged. */
+
+/* Writes net into a new buffer: *out (release with free) of *len bytes. DRISK_ENOMEM
+ * when it cannot be allocated. */
+enum drisk_status drisk_network_save(const struct drisk_network *net, unsigned char **out,
+                                     size_t *len);
+
+/* A new state from bytes drisk_network_save wrote (*out: release with
+ * drisk_network_free). Anything else (another layout, truncated, altered) is
+ * DRISK_EINVAL, saying what. */
+enum drisk_status drisk_network_load(const unsigned char *buf, size_t len,
+                                     struct drisk_network **out, struct drisk_error *err);
+
 /* Feeds a scan of shipment sh at time sc->ts (non-decreasing across calls; an event older
  * than the 24 h window is counted in the long-run figures only). prev is the shipment's
  * previous scan or NULL: a departed_facility right after an arrived_at_facility at the
