@@ -12,6 +12,7 @@
 
 #include "api/json.h"
 #include "base/log.h"
+#include "base/timeutil.h"
 #include "base/sha256.h"
 #include "base/strmap.h"
 #include "data/outbox.h"
@@ -33,6 +34,7 @@ struct svc {
     pthread_rwlock_t net_lock;
     struct drisk_network *net;
     int64_t fed_until; /* promises up to here have been fed as outcomes */
+    int checkpoint_used; /* the start found a checkpoint (else the first one is written soon) */
 
     pthread_mutex_t models_lock;
     struct svc_model_set *models;
@@ -863,6 +865,8 @@ out:
     return rc;
 }
 
+#define CHECKPOINT_EVERY_S (6 * 3600.0)
+
 /* ---- the sweep ---- */
 
 struct open_list {
@@ -959,6 +963,8 @@ static void *background(void *arg)
     struct drisk_store *st = svc_store(s, &e);
     double next_sweep = drisk_monotonic_s(); /* the first sweep right away: alerts from the start */
     double next_upkeep = next_sweep;
+    /* a start without a checkpoint writes one a minute in; then every CHECKPOINT_EVERY_S */
+    double next_checkpoint = next_sweep + (s->checkpoint_used ? CHECKPOINT_EVERY_S : 60);
     pthread_mutex_lock(&s->bg_lock);
     while (!s->stopping) {
         struct timespec t;
@@ -974,6 +980,17 @@ static void *background(void *arg)
             if (drisk_store_maintain(st, wall_now(), &me))
                 DRISK_LOG(DRISK_LOG_WARN, "store upkeep: %s", me.msg);
             next_upkeep = drisk_monotonic_s() + 3600;
+        }
+        if (drisk_monotonic_s() >= next_checkpoint) { /* the next start replays less */
+            struct drisk_error ce = { 0 };
+            struct drisk_checkpoint_result cr;
+            double c0 = drisk_monotonic_s();
+            if (drisk_network_checkpoint(st, wall_now(), 0, &cr, &ce))
+                DRISK_LOG(DRISK_LOG_WARN, "network checkpoint: %s", ce.msg);
+            else
+                DRISK_LOG(DRISK_LOG_INFO, "network checkpoint written (%zu bytes) in %.1f s",
+                          cr.bytes, drisk_monotonic_s() - c0);
+            next_checkpoint = drisk_monotonic_s() + CHECKPOINT_EVERY_S;
         }
         if (reload_with(s, st, &re))
             DRISK_LOG(DRISK_LOG_WARN, "model reload: %s", re.message);
@@ -1005,18 +1022,19 @@ int svc_create(const char *db_path, struct svc **out, struct api_error *e)
     struct drisk_store *st = svc_store(s, e);
     if (!st)
         goto fail;
-    if (!(s->net = drisk_network_create())) {
-        api_fail(e, 503, "out_of_memory", "out of memory starting the server");
-        goto fail;
-    }
     double t0 = drisk_monotonic_s();
     s->fed_until = wall_now();
-    if (drisk_network_replay(st, s->fed_until, s->net, &err)) {
+    int64_t cp;
+    if (drisk_network_start(st, s->fed_until, &s->net, &cp, &err)) {
         api_fail_from(e, 503, "store_unavailable", &err);
         goto fail;
     }
-    DRISK_LOG(DRISK_LOG_INFO, "network statistics replayed from %s in %.1f s", db_path,
-              drisk_monotonic_s() - t0);
+    char cps[DRISK_TS_BUF];
+    s->checkpoint_used = cp != DRISK_TS_NONE;
+    DRISK_LOG(DRISK_LOG_INFO, "network statistics replayed from %s in %.1f s (%s%s)", db_path,
+              drisk_monotonic_s() - t0, cp != DRISK_TS_NONE ? "from the checkpoint as of "
+                                                            : "the whole history: no checkpoint",
+              cp != DRISK_TS_NONE ? drisk_ts_format(cp, cps) : "");
     if (reload_with(s, st, e))
         goto fail;
     *out = s;

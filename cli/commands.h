@@ -11,6 +11,7 @@
 extern const struct drisk_command drisk_cmd_simulate;
 extern const struct drisk_command drisk_cmd_import;
 extern const struct drisk_command drisk_cmd_stats;
+extern const struct drisk_command drisk_cmd_checkpoint;
 extern const struct drisk_command drisk_cmd_export;
 extern const struct drisk_command drisk_cmd_train;
 extern const struct drisk_command drisk_cmd_retrain;

@@ -23,6 +23,7 @@ static const struct drisk_command *const commands[] = {
     &drisk_cmd_models,
     &drisk_cmd_keys,
     &drisk_cmd_serve,
+    &drisk_cmd_checkpoint,
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 

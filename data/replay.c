@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/log.h"
 #include "base/progress.h"
 #include "base/timeutil.h"
 #include "engine/vocab.h"
@@ -32,6 +33,7 @@ struct event {
 };
 
 struct replay {
+    int64_t feed_from; /* network events at or before it are already in net (a checkpoint) */
     const struct drisk_feature_schema *schema;
     const struct drisk_snapshot_options *opts;
     struct drisk_network *net;
@@ -186,18 +188,23 @@ static int on_shipment(const struct drisk_shipment *sh, const struct drisk_scan 
                                                             scans[k].event, scans[k].reason };
     }
     int fail = 0;
+    int64_t from = r->feed_from; /* events up to it are in the state already */
     for (size_t k = 0; k < a->n_scans; k++) {
-        fail |= push(r, a->scans[k].ts, EV_SCAN, a, (int64_t)k);
+        if (a->scans[k].ts > from)
+            fail |= push(r, a->scans[k].ts, EV_SCAN, a, (int64_t)k);
         if (a->scans[k].ts > last)
             last = a->scans[k].ts;
     }
     /* lateness is known at delivery when on time, else when the promise passes */
     int delivered = sh->outcome == DRISK_OUTCOME_DELIVERED && sh->delivered_at != DRISK_TS_NONE;
-    if (delivered && sh->delivered_at <= sh->promised_at && sh->delivered_at <= o->now)
-        fail |= push(r, sh->delivered_at, EV_OUTCOME, a, 0);
-    else if (!(delivered && sh->delivered_at <= sh->promised_at) && sh->promised_at <= o->now)
+    if (delivered && sh->delivered_at <= sh->promised_at && sh->delivered_at <= o->now) {
+        if (sh->delivered_at > from)
+            fail |= push(r, sh->delivered_at, EV_OUTCOME, a, 0);
+    } else if (!(delivered && sh->delivered_at <= sh->promised_at) && sh->promised_at <= o->now &&
+               sh->promised_at > from) {
         fail |= push(r, sh->promised_at, EV_OUTCOME, a, 1);
-    if (delivered && sh->delivered_at <= o->now)
+    }
+    if (delivered && sh->delivered_at <= o->now && sh->delivered_at > from)
         fail |= push(r, sh->delivered_at, EV_DELIVERED, a, 0);
     if (sh->promised_at > last)
         last = sh->promised_at;
@@ -238,10 +245,12 @@ static int on_shipment(const struct drisk_shipment *sh, const struct drisk_scan 
  * (filled in place) when given, else a fresh one freed at the end. */
 static enum drisk_status replay(struct drisk_store *store, const struct drisk_feature_schema *schema,
                                 const struct drisk_snapshot_options *opts, drisk_snapshot_fn fn,
-                                void *ctx, struct drisk_network *net, struct drisk_error *err)
+                                void *ctx, struct drisk_network *net, int64_t feed_from,
+                                struct drisk_error *err)
 {
     struct drisk_snapshot_options o = *opts;
-    struct replay r = { .schema = schema, .opts = &o, .fn = fn, .ctx = ctx };
+    struct replay r = { .feed_from = feed_from, .schema = schema, .opts = &o, .fn = fn,
+                        .ctx = ctx };
     enum drisk_status rc = DRISK_OK;
     if (o.now == DRISK_TS_NONE) {
         int64_t first;
@@ -289,7 +298,7 @@ enum drisk_status drisk_snapshots_run(struct drisk_store *store,
                                       const struct drisk_snapshot_options *opts,
                                       drisk_snapshot_fn fn, void *ctx, struct drisk_error *err)
 {
-    return replay(store, schema, opts, fn, ctx, NULL, err);
+    return replay(store, schema, opts, fn, ctx, NULL, INT64_MIN, err);
 }
 
 enum drisk_status drisk_network_replay(struct drisk_store *store, int64_t now,
@@ -297,6 +306,89 @@ enum drisk_status drisk_network_replay(struct drisk_store *store, int64_t now,
 {
     /* no snapshot is wanted: an empty emit range */
     struct drisk_snapshot_options o = { 0, 0, INT64_MIN, now, 0 };
-    return replay(store, NULL, &o, NULL, NULL, net, err);
+    return replay(store, NULL, &o, NULL, NULL, net, INT64_MIN, err);
+}
+
+/* ---- checkpoints ---- */
+
+/* Feeds net, which holds every event up to from, the events in (from, now]: the
+ * shipments that can have any (those still alive at from, found by the store) replayed
+ * with only their later events pushed. In the same order as a whole replay's, so the
+ * state comes out bit for bit the same. */
+static enum drisk_status replay_after(struct drisk_store *store, int64_t from, int64_t now,
+                                      struct drisk_network *net, struct drisk_error *err)
+{
+    int64_t first;
+    enum drisk_status rc = drisk_store_alive_since(store, from, &first, err);
+    if (rc)
+        return rc;
+    struct drisk_snapshot_options o = { 0, 0, first, now, 0 };
+    return replay(store, NULL, &o, NULL, NULL, net, from, err);
+}
+
+enum drisk_status drisk_network_start(struct drisk_store *store, int64_t now,
+                                      struct drisk_network **out, int64_t *checkpoint_as_of,
+                                      struct drisk_error *err)
+{
+    void *payload = NULL;
+    size_t len = 0;
+    int64_t as_of = DRISK_TS_NONE;
+    struct drisk_network *net = NULL;
+    struct drisk_error cerr = { 0 };
+    enum drisk_status rc = drisk_store_checkpoint_get(store, &as_of, &payload, &len, err);
+    *out = NULL;
+    *checkpoint_as_of = DRISK_TS_NONE;
+    if (rc && rc != DRISK_ENOTFOUND)
+        return rc;
+    if (!rc && as_of <= now && drisk_network_load(payload, len, &net, &cerr) == DRISK_OK) {
+        *checkpoint_as_of = as_of;
+        rc = replay_after(store, as_of, now, net, err);
+    } else {
+        if (!rc)
+            DRISK_LOG(DRISK_LOG_WARN, "network checkpoint not used (%s): replaying the whole "
+                      "history", cerr.msg[0] ? cerr.msg : "it is newer than now");
+        if (!(net = drisk_network_create()))
+            rc = drisk_error_set(err, DRISK_ENOMEM, "out of memory replaying history");
+        else
+            rc = drisk_network_replay(store, now, net, err);
+    }
+    free(payload);
+    if (rc) {
+        drisk_network_free(net);
+        return rc;
+    }
+    *out = net;
+    return DRISK_OK;
+}
+
+enum drisk_status drisk_network_checkpoint(struct drisk_store *store, int64_t now, int rebuild,
+                                           struct drisk_checkpoint_result *res,
+                                           struct drisk_error *err)
+{
+    int64_t as_of = now - DRISK_CHECKPOINT_GRACE_S;
+    struct drisk_network *net = NULL;
+    unsigned char *bytes = NULL;
+    size_t len = 0;
+    enum drisk_status rc;
+    memset(res, 0, sizeof *res);
+    res->from = DRISK_TS_NONE;
+    if (!rebuild) {
+        rc = drisk_network_start(store, as_of, &net, &res->from, err);
+    } else if (!(net = drisk_network_create())) {
+        rc = drisk_error_set(err, DRISK_ENOMEM, "out of memory replaying history");
+    } else {
+        rc = drisk_network_replay(store, as_of, net, err);
+    }
+    if (!rc && (rc = drisk_network_save(net, &bytes, &len)))
+        drisk_error_set(err, rc, "out of memory writing the network checkpoint");
+    if (!rc)
+        rc = drisk_store_checkpoint_put(store, as_of, now, bytes, len, err);
+    if (!rc) {
+        res->as_of = as_of;
+        res->bytes = len;
+    }
+    free(bytes);
+    drisk_network_free(net);
+    return rc;
 }
 

@@ -51,4 +51,35 @@ enum drisk_status drisk_network_replay(struct drisk_store *store, int64_t now,
 
 #define DRISK_LOST_WINDOW_S (21 * 86400) /* lost snapshots: up to promised_at + 21 days */
 
+/* ---- checkpoints: a start that does not grow with the history ----
+ * A checkpoint is the replayed state as of a moment C (engine/network.h's bytes, in the
+ * store). Starting from it replays only what can follow C: the events after C of the
+ * shipments still alive at C. The result is the state a whole replay would give, bit for
+ * bit, as long as every scan up to C was in the store when the checkpoint was written:
+ * hence C trails the writing by DRISK_CHECKPOINT_GRACE_S, and a scan that arrives later
+ * than that after its own time reaches the statistics only at the next checkpoint built
+ * from scratch (drisk checkpoint --rebuild). */
+#define DRISK_CHECKPOINT_GRACE_S (2 * 86400)
+
+/* The network state as of now for a starting server: the newest usable checkpoint and
+ * the history after it, else (none, or one another build wrote: logged) the whole
+ * history. *out: release with drisk_network_free; *checkpoint_as_of: the checkpoint's
+ * moment, DRISK_TS_NONE when none was used. */
+enum drisk_status drisk_network_start(struct drisk_store *store, int64_t now,
+                                      struct drisk_network **out, int64_t *checkpoint_as_of,
+                                      struct drisk_error *err);
+
+struct drisk_checkpoint_result {
+    int64_t as_of; /* the state's moment: now - DRISK_CHECKPOINT_GRACE_S */
+    int64_t from;  /* the checkpoint it was built from, DRISK_TS_NONE: the whole history */
+    size_t bytes;
+};
+
+/* Writes a checkpoint of the state as of now - DRISK_CHECKPOINT_GRACE_S into the store,
+ * built from the newest checkpoint and what followed it (with rebuild, or when there is
+ * none, from the whole history); the store keeps the newest two. */
+enum drisk_status drisk_network_checkpoint(struct drisk_store *store, int64_t now, int rebuild,
+                                           struct drisk_checkpoint_result *res,
+                                           struct drisk_error *err);
+
 #endif

@@ -202,6 +202,14 @@ static const char *const drisk_migrations[] = {
     ");"
     "CREATE INDEX rec_outcomes_by_rec ON rec_outcomes(recommendation_id, id);"
     "CREATE INDEX rec_outcomes_by_merchant ON rec_outcomes(merchant_id, outcome);",
+    /* 8: checkpoints of the server's network statistics (data/replay.h): a start replays
+     * only what followed the newest. */
+    "CREATE TABLE network_checkpoints ("
+    "  id INTEGER PRIMARY KEY,"
+    "  as_of INTEGER NOT NULL,"             /* the state holds every event up to here */
+    "  created_at INTEGER NOT NULL,"
+    "  payload BLOB NOT NULL"               /* engine/network.h's bytes */
+    ");",
 };
 
 #define DRISK_SCHEMA_VERSION ((int)(sizeof drisk_migrations / sizeof drisk_migrations[0]))

@@ -1086,6 +1086,88 @@ enum drisk_status drisk_store_promise_lead(struct drisk_store *store, int64_t fr
                                                : db_error(store, err, "reading promise leads");
 }
 
+/* ---- network checkpoints ---- */
+
+enum drisk_status drisk_store_checkpoint_put(struct drisk_store *store, int64_t as_of,
+                                             int64_t now, const void *payload, size_t len,
+                                             struct drisk_error *err)
+{
+    struct drisk_sql_stmt *st = NULL;
+    enum drisk_status rc = drisk_store_begin(store, err);
+    if (rc)
+        return rc;
+    if (drisk_sql_prepare(store->db, "INSERT INTO network_checkpoints(as_of, created_at,"
+                          " payload) VALUES (?1, ?2, ?3)", 0, &st))
+        goto fail;
+    drisk_sql_bind_int64(st, 1, as_of);
+    drisk_sql_bind_int64(st, 2, now);
+    drisk_sql_bind_blob(st, 3, payload, len);
+    int r = drisk_sql_step(st);
+    drisk_sql_finalize(st);
+    st = NULL;
+    if (r != DRISK_SQL_DONE ||
+        drisk_sql_exec(store->db, "DELETE FROM network_checkpoints WHERE id NOT IN (SELECT id"
+                       " FROM network_checkpoints ORDER BY as_of DESC, id DESC LIMIT 2)"))
+        goto fail;
+    return drisk_store_commit(store, err);
+fail:
+    rc = db_error(store, err, "writing a network checkpoint");
+    drisk_sql_finalize(st);
+    drisk_store_rollback(store);
+    return rc;
+}
+
+enum drisk_status drisk_store_checkpoint_get(struct drisk_store *store, int64_t *as_of,
+                                             void **payload, size_t *len,
+                                             struct drisk_error *err)
+{
+    struct drisk_sql_stmt *st = NULL;
+    *payload = NULL;
+    *len = 0;
+    if (drisk_sql_prepare(store->db, "SELECT as_of, payload FROM network_checkpoints"
+                          " ORDER BY as_of DESC, id DESC LIMIT 1", 0, &st))
+        return db_error(store, err, "reading a network checkpoint");
+    int r = drisk_sql_step(st);
+    enum drisk_status rc = DRISK_OK;
+    if (r == DRISK_SQL_ROW) {
+        size_t n = drisk_sql_col_bytes(st, 1);
+        const void *p = drisk_sql_col_blob(st, 1);
+        *as_of = drisk_sql_col_int64(st, 0);
+        if (!(*payload = malloc(n ? n : 1)))
+            rc = drisk_error_set(err, DRISK_ENOMEM, "out of memory reading a checkpoint");
+        else if (n)
+            memcpy(*payload, p, n);
+        *len = n;
+    } else {
+        rc = r == DRISK_SQL_DONE ? DRISK_ENOTFOUND
+                                 : db_error(store, err, "reading a network checkpoint");
+    }
+    drisk_sql_finalize(st);
+    return rc;
+}
+
+enum drisk_status drisk_store_alive_since(struct drisk_store *store, int64_t t,
+                                          int64_t *first, struct drisk_error *err)
+{
+    struct drisk_sql_stmt *st = NULL;
+    *first = t - 60 * 86400;
+    if (drisk_sql_prepare(store->db,
+                          "SELECT min(created_at) FROM shipments WHERE created_at >= ?2"
+                          " AND created_at < ?3 AND (outcome IS NULL OR delivered_at > ?1"
+                          " OR promised_at > ?1 - 1814400)", 0, &st))
+        return db_error(store, err, "finding the shipments alive at a checkpoint");
+    drisk_sql_bind_int64(st, 1, t);
+    drisk_sql_bind_int64(st, 2, t - 365 * 86400);
+    drisk_sql_bind_int64(st, 3, *first);
+    int r = drisk_sql_step(st);
+    if (r == DRISK_SQL_ROW && !drisk_sql_col_null(st, 0))
+        *first = drisk_sql_col_int64(st, 0);
+    drisk_sql_finalize(st);
+    return r == DRISK_SQL_ROW || r == DRISK_SQL_DONE
+               ? DRISK_OK
+               : db_error(store, err, "finding the shipments alive at a checkpoint");
+}
+
 enum drisk_status drisk_store_maintain(struct drisk_store *store, int64_t now,
                                        struct drisk_error *err)
 {

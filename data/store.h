@@ -280,6 +280,25 @@ enum drisk_status drisk_store_key_list(struct drisk_store *store,
 enum drisk_status drisk_store_key_revoke(struct drisk_store *store, int64_t id,
                                          struct drisk_error *err);
 
+/* ---- network checkpoints (data/replay.h) ---- */
+
+/* Stores a checkpoint: the network state's bytes as of as_of, written at now. Keeps the
+ * newest two. */
+enum drisk_status drisk_store_checkpoint_put(struct drisk_store *store, int64_t as_of,
+                                             int64_t now, const void *payload, size_t len,
+                                             struct drisk_error *err);
+/* The newest checkpoint: *as_of and its bytes (*payload, *len: release with free).
+ * DRISK_ENOTFOUND (err untouched) when there is none. */
+enum drisk_status drisk_store_checkpoint_get(struct drisk_store *store, int64_t *as_of,
+                                             void **payload, size_t *len,
+                                             struct drisk_error *err);
+/* The earliest created_at of the shipments that may still have events after t: those
+ * created in the 60 days before it, and those of the year before it whose outcome is not
+ * known, or known after t, or whose lost window (promised_at + 21 days) ends after t.
+ * At most t - 60 days. */
+enum drisk_status drisk_store_alive_since(struct drisk_store *store, int64_t t,
+                                          int64_t *first, struct drisk_error *err);
+
 /* Housekeeping for a long-running process (the server: at start, then hourly): on
  * PostgreSQL, the scan partitions of the past month and the next two exist afterwards,
  * so live scans land in their month's partition, not the default one; SQLite has
