@@ -661,6 +661,14 @@ static void test_serve(void)
     CHECK(run("serve --db '%s' --listen nowhere", db) == 2 && strstr(err_text, "--listen"));
     CHECK(run("serve --db '%s/absent.db'", dir) == 2 && strstr(err_text, "does not exist"));
     CHECK(run("serve --db '%s' --listen 256.1.1.1:0", db) == 2);
+    /* checkpoints of the network statistics: the first from the whole history, the next
+     * from it; the server starts from the newest */
+    CHECK_MSG(run("checkpoint --db '%s' --now 2025-06-01 --json", db) == 0 &&
+              strstr(out_text, "\"as_of\": \"2025-05-30T00:00:00Z\"") &&
+              strstr(out_text, "\"from\": null"), "%s", out_text);
+    CHECK_MSG(run("checkpoint --db '%s' --now 2025-06-02 --json", db) == 0 &&
+              strstr(out_text, "\"from\": \"2025-05-30T00:00:00Z\""), "%s", out_text);
+    CHECK(run("checkpoint --db '%s' --now someday", db) == 2);
 
     int errp[2];
     if (pipe(errp) != 0)
@@ -710,6 +718,7 @@ static void test_serve(void)
     const char *late = strstr(answer, "\"late\":");
     CHECK_MSG(strstr(answer, "200 OK") && strstr(answer, "\"status\":\"ok\"") && late &&
               late[7] >= '1' && late[7] <= '9', "%s", answer); /* the active late model's id */
+    CHECK_MSG(strstr(log, "from the checkpoint as of 2025-05-31T00:00:00Z"), "%s", log);
     kill(pid, SIGTERM);
     int status = -1;
     waitpid(pid, &status, 0);
