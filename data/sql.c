@@ -23,6 +23,7 @@ struct drisk_sql {
     int constraint;
     int64_t changes;
     unsigned names; /* prepared statements and cursors named so far */
+    int ending;     /* drisk_sql_ending: statements are finalized without a word */
 };
 
 struct pg_param {
@@ -156,6 +157,11 @@ enum drisk_status drisk_sql_open(const char *target, struct drisk_sql **out,
     sqlite3_busy_handler(db->lite, busy_wait, NULL);
     *out = db;
     return DRISK_OK;
+}
+
+void drisk_sql_ending(struct drisk_sql *db)
+{
+    db->ending = 1;
 }
 
 void drisk_sql_close(struct drisk_sql *db)
@@ -327,12 +333,12 @@ static void pg_end(struct drisk_sql_stmt *st)
 {
     PQclear(st->res);
     st->res = NULL;
-    if (st->cursor_open) {
+    if (st->cursor_open && !st->db->ending) {
         char sql[48];
         snprintf(sql, sizeof sql, "CLOSE %s", st->name);
         PQclear(PQexec(st->db->pg, sql)); /* gone already when its transaction rolled back */
-        st->cursor_open = 0;
     }
+    st->cursor_open = 0;
     st->ran = st->row = st->nrows = st->cursor_done = 0;
     st->blob_col = -1;
 }
@@ -353,7 +359,7 @@ void drisk_sql_finalize(struct drisk_sql_stmt *st)
         sqlite3_finalize(st->lite);
     } else {
         pg_end(st);
-        if (st->name[0] && (st->flags & DRISK_SQL_PERSISTENT)) {
+        if (st->name[0] && (st->flags & DRISK_SQL_PERSISTENT) && !st->db->ending) {
             char sql[48];
             snprintf(sql, sizeof sql, "DEALLOCATE %s", st->name);
             PQclear(PQexec(st->db->pg, sql));

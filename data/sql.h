@@ -46,6 +46,9 @@ int drisk_sql_is_pg_url(const char *target);
  * *out is owned by the caller and released with drisk_sql_close. */
 enum drisk_status drisk_sql_open(const char *target, struct drisk_sql **out,
                                  struct drisk_error *err);
+/* Says the connection is about to close: finalizing its statements then sends nothing
+ * to the server (which forgets them with the session). */
+void drisk_sql_ending(struct drisk_sql *db);
 /* Closes the connection; an open transaction is rolled back. NULL is a no-op. */
 void drisk_sql_close(struct drisk_sql *db);
 

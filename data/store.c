@@ -351,6 +351,12 @@ void drisk_store_free(struct drisk_store *store)
         return;
     if (store->in_txn)
         drisk_sql_exec(store->db, "ROLLBACK");
+    /* PostgreSQL releases a session's locks when it notices the connection is gone, a
+     * moment after it closes: release them now, so the next holder finds them free */
+    if (store->pg && store->lock_name[0])
+        drisk_sql_exec(store->db, "SELECT pg_advisory_unlock_all()");
+    if (store->db)
+        drisk_sql_ending(store->db);
     for (int i = 0; i < ST_COUNT; i++)
         drisk_sql_finalize(store->stmt[i]);
     for (int i = 0; i < DRISK_STORE_LIVE_STMTS; i++)
