@@ -942,20 +942,23 @@ enum drisk_status drisk_store_iterate(struct drisk_store *store,
 {
     /* One streaming join: the shipments_by_created index gives the shipment order and the
      * scans primary key gives each shipment's scans in time order, so SQLite sorts nothing. */
-#define ITER_SELECT                                                                       \
+#define ITER_SELECT(scan_cond)                                                            \
     "SELECT " DRISK_SHIPMENT_COLS ", c.ts, c.event, c.reason, l.code, c.description,"     \
     " c.location_id"                                                                      \
     " FROM shipments s JOIN merchants m ON m.id = s.merchant_id"                          \
-    " LEFT JOIN scans c ON c.shipment_id = s.id"                                          \
+    " LEFT JOIN scans c ON c.shipment_id = s.id" scan_cond                                \
     " LEFT JOIN locations l ON l.id = c.location_id"
+    /* a range reads scans from ITER_SCAN_LEAD_S before its first created_at on: on
+     * PostgreSQL the older monthly partitions of scans are then not searched at all */
+#define ITER_SCAN_LEAD_S (365 * 86400LL)
 #define ITER_RANGE " WHERE s.created_at >= ?1 AND s.created_at < ?2 AND (CAST(?3 AS TEXT) IS NULL OR m.name = ?3)"
 #define ITER_ORDER " ORDER BY s.created_at, s.id, c.ts, c.event, c.location_id"
     /* Three fixed statements (no SQL is assembled from input): a created_at range, the
      * same range's shipments still in flight, or one shipment by row id. */
     static const char *const sqls[3] = {
-        ITER_SELECT ITER_RANGE ITER_ORDER,
-        ITER_SELECT ITER_RANGE " AND s.outcome IS NULL" ITER_ORDER,
-        ITER_SELECT " WHERE s.id = ?1" ITER_ORDER,
+        ITER_SELECT(" AND c.ts >= ?4") ITER_RANGE ITER_ORDER,
+        ITER_SELECT(" AND c.ts >= ?4") ITER_RANGE " AND s.outcome IS NULL" ITER_ORDER,
+        ITER_SELECT("") " WHERE s.id = ?1" ITER_ORDER,
     };
     const char *sql = sqls[filter && filter->shipment ? 2 : filter && filter->open_only ? 1 : 0];
     enum drisk_status rc = DRISK_OK;
@@ -985,6 +988,9 @@ enum drisk_status drisk_store_iterate(struct drisk_store *store,
             drisk_sql_bind_text(st, 3, filter->merchant);
         else
             drisk_sql_bind_null(st, 3);
+        int64_t from = filter ? filter->created_from : INT64_MIN;
+        drisk_sql_bind_int64(st, 4, from > INT64_MIN + ITER_SCAN_LEAD_S ? from - ITER_SCAN_LEAD_S
+                                                                       : INT64_MIN);
     }
 
     for (;;) {

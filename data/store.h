@@ -139,7 +139,8 @@ enum drisk_status drisk_store_location_find(struct drisk_store *store, const cha
 /* Which shipments drisk_store_iterate visits: created_at in [created_from, created_to),
  * and of one merchant unless merchant is NULL; with open_only, only those whose outcome
  * is not yet known. A non-zero shipment (row id) visits that one shipment alone and
- * ignores the rest. */
+ * ignores the rest. With a created_from, scans more than a year older than it are not
+ * read (no real parcel is scanned a year before its label). */
 struct drisk_store_filter {
     const char *merchant;
     int64_t created_from; /* INT64_MIN for no bound */
