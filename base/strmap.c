@@ -21,6 +21,14 @@ uint64_t drisk_fnv1a(uint64_t h, const char *s)
     return h;
 }
 
+uint64_t drisk_fnv1a_bytes(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * 1099511628211ULL;
+    return h;
+}
+
 struct drisk_strmap *drisk_strmap_create(size_t max_entries)
 {
     struct drisk_strmap *m = calloc(1, sizeof *m);

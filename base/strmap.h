@@ -12,6 +12,8 @@
 
 /* FNV-1a of the string s, continuing from h (start with DRISK_FNV_SEED). */
 uint64_t drisk_fnv1a(uint64_t h, const char *s);
+/* The same over n bytes at p. */
+uint64_t drisk_fnv1a_bytes(uint64_t h, const void *p, size_t n);
 
 struct drisk_strmap;
 

@@ -21,7 +21,6 @@
 #include "data/jsonl.h"
 #include "base/log.h"
 #include "base/progress.h"
-#include "base/strmap.h"
 #include "base/text.h"
 #include "base/timeutil.h"
 #include "engine/vocab.h"
@@ -112,7 +111,6 @@ struct importer {
     const struct drisk_import_options *opts;
     struct drisk_import_result *result;
     FILE *rejects;
-    struct drisk_strmap *keys; /* the shipments of the batch being written */
     struct writer *w;          /* write_batch's arrays */
     int64_t fresh;             /* new scans of the batch being written */
     struct timespec t0;
@@ -683,17 +681,17 @@ static void scan_problem(struct slot *sl, int result)
                     shown(shipment_id, strlen(shipment_id), b1));
 }
 
-/* Writes the valid rows among slots [from, to) in one store call (PostgreSQL: one COPY),
- * leaving each row's verdict in verdict[]. */
+/* Writes the valid rows among the batch's first end slots in one store call
+ * (PostgreSQL: one COPY), leaving each row's verdict in verdict[]. */
 static enum drisk_status write_rows(struct importer *imp, const struct source *src,
-                                    struct batch *b, int from, int to, int *verdict,
+                                    struct batch *b, int end, int *verdict,
                                     struct drisk_error *err)
 {
     struct writer *w = imp->w;
     const struct drisk_shipment **ships = w->ships;
     struct drisk_scan_put *scans = w->scans;
     int *at = w->at, *got = w->got, n = 0;
-    for (int i = from; i < to; i++) {
+    for (int i = 0; i < end; i++) {
         struct slot *sl = &b->slot[i];
         if (!sl->ok || sl->fatal)
             continue;
@@ -719,39 +717,18 @@ static enum drisk_status write_rows(struct importer *imp, const struct source *s
     return rc;
 }
 
-/* Writes a batch: its valid rows go to the store in as few calls as the store allows (a
- * shipment repeated within the batch starts a new call), then every row up to the first
- * unreadable one is accounted for in line order: counted, or reported as a problem. */
+/* Writes a batch: its valid rows go to the store in one call, then every row up to the
+ * first unreadable one is accounted for in line order: counted, or reported as a
+ * problem. */
 static enum drisk_status write_batch(struct importer *imp, const struct source *src,
                                      struct batch *b, struct drisk_import_counts *c,
                                      struct drisk_error *err)
 {
-    int *verdict = imp->w->verdict, end = 0, from = 0;
-    enum drisk_status rc = DRISK_OK;
+    int *verdict = imp->w->verdict, end = 0;
     imp->fresh = 0;
     while (end < b->n && !b->slot[end].fatal)
         end++;
-    if (src->kind == KIND_SHIPMENTS) {
-        if (!imp->keys && !(imp->keys = drisk_strmap_create(BATCH_ROWS * 2)))
-            return drisk_error_set(err, DRISK_ENOMEM, "out of memory importing %s", src->name);
-        drisk_strmap_clear(imp->keys);
-        for (int i = 0; i < end && !rc; i++) {
-            const struct drisk_shipment *sh = &b->slot[i].u.sh;
-            char key[2 * DRISK_ID_MAX + 2];
-            int64_t v;
-            if (!b->slot[i].ok)
-                continue;
-            snprintf(key, sizeof key, "%s\x1f%s", sh->merchant, sh->shipment_id);
-            if (drisk_strmap_find(imp->keys, key, &v)) {
-                rc = write_rows(imp, src, b, from, i, verdict, err);
-                from = i;
-                drisk_strmap_clear(imp->keys);
-            }
-            drisk_strmap_put(imp->keys, key, i);
-        }
-    }
-    if (!rc)
-        rc = write_rows(imp, src, b, from, end, verdict, err);
+    enum drisk_status rc = write_rows(imp, src, b, end, verdict, err);
     for (int i = 0; i < end && !rc; i++) {
         struct slot *sl = &b->slot[i];
         c->read++;
@@ -939,7 +916,6 @@ out:
         }
     }
     drisk_store_set_cache_bytes(store, (int64_t)64 << 20);
-    drisk_strmap_free(imp.keys);
     free(imp.w);
     return rc;
 }

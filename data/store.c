@@ -767,8 +767,31 @@ enum drisk_status drisk_store_put_shipments(struct drisk_store *store,
                                             const struct drisk_shipment *const *sh, size_t n,
                                             enum drisk_upsert *result, struct drisk_error *err)
 {
-    if (store->pg)
-        return n ? pg_put_shipments(store, sh, n, result, err) : DRISK_OK;
+    if (store->pg) {
+        /* one upsert cannot touch a row twice: a shipment repeated in the batch starts a
+         * new statement */
+        struct drisk_strmap *seen = drisk_strmap_create(n + 1);
+        enum drisk_status rc = seen ? DRISK_OK
+                                    : drisk_error_set(err, DRISK_ENOMEM, "out of memory "
+                                                      "loading shipments");
+        size_t from = 0;
+        for (size_t i = 0; i < n && !rc; i++) {
+            char key[2 * DRISK_ID_MAX + 2];
+            int64_t v;
+            snprintf(key, sizeof key, "%s\x1f%s", sh[i]->merchant, sh[i]->shipment_id);
+            if (drisk_strmap_find(seen, key, &v)) {
+                rc = pg_put_shipments(store, sh + from, i - from, result + from, err);
+                from = i;
+                drisk_strmap_clear(seen);
+            }
+            if (!rc && drisk_strmap_put(seen, key, (int64_t)i))
+                rc = drisk_error_set(err, DRISK_ENOMEM, "out of memory loading shipments");
+        }
+        if (!rc && n > from)
+            rc = pg_put_shipments(store, sh + from, n - from, result + from, err);
+        drisk_strmap_free(seen);
+        return rc;
+    }
     for (size_t i = 0; i < n; i++) {
         int64_t id;
         enum drisk_status rc = drisk_store_upsert_shipment(store, sh[i], &id, &result[i], err);

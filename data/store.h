@@ -90,8 +90,8 @@ enum drisk_status drisk_store_ensure_shipment(struct drisk_store *store,
  * Batches of rows, which PostgreSQL loads with COPY (a round trip per batch, not per row)
  * and SQLite row by row; inside the caller's transaction, so an import stays atomic. */
 
-/* Upserts n shipments as drisk_store_upsert_shipment does, setting result[i]. The same
- * (merchant, shipment_id) may appear only once per batch: flush before a repeat. */
+/* Upserts n shipments as drisk_store_upsert_shipment does, in order, setting result[i]
+ * (a shipment repeated in the batch is updated, or unchanged, by its later rows). */
 enum drisk_status drisk_store_put_shipments(struct drisk_store *store,
                                             const struct drisk_shipment *const *sh, size_t n,
                                             enum drisk_upsert *result, struct drisk_error *err);

@@ -636,14 +636,6 @@ static void put(struct out_buf *b, const void *v, size_t n)
     b->len += n;
 }
 
-static uint64_t checksum(const unsigned char *p, size_t n)
-{
-    uint64_t h = DRISK_FNV_SEED;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ p[i]) * 1099511628211ULL;
-    return h;
-}
-
 struct keys_by_pos {
     const char **key;
     size_t n;
@@ -704,7 +696,7 @@ enum drisk_status drisk_network_save(const struct drisk_network *net, unsigned c
     put(&b, &net->overall_hist, sizeof net->overall_hist);
     put_table(&b, &net->rates);
     put_table(&b, &net->cats);
-    uint64_t sum = b.failed ? 0 : checksum(b.p, b.len);
+    uint64_t sum = b.failed ? 0 : drisk_fnv1a_bytes(DRISK_FNV_SEED, b.p, b.len);
     put(&b, &sum, sizeof sum);
     if (b.failed) {
         free(b.p);
@@ -771,7 +763,7 @@ enum drisk_status drisk_network_load(const unsigned char *buf, size_t len,
         return drisk_error_set(err, DRISK_EINVAL, "network checkpoint of another drisk build "
                                "(format %u): replay the history instead", h.version);
     memcpy(&sum, buf + len - sizeof sum, sizeof sum);
-    if (checksum(buf, len - sizeof sum) != sum)
+    if (drisk_fnv1a_bytes(DRISK_FNV_SEED, buf, len - sizeof sum) != sum)
         return drisk_error_set(err, DRISK_EINVAL, "network checkpoint: checksum mismatch "
                                "(the bytes were altered)");
     b.len = len - sizeof sum;

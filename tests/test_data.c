@@ -475,6 +475,25 @@ static void test_import(void)
     CHECK(stored_s1_delivered(db) == 1741338000); /* 2025-03-07T09:00:00Z, outcome delivered */
     CHECK(run_import(db, path("s2.csv"), NULL, NULL, &r, &pb) == DRISK_OK);
     CHECK(r.shipments.unchanged == 1 && r.shipments.updated == 0);
+    /* a shipment repeated within one file: its rows apply in order, the last one wins
+     * (PostgreSQL: a repeat starts a second statement of the batch) */
+    write_file(path("s3.csv"),
+               "shipment_id,merchant_id,carrier,service,origin,destination,created_at,promised_at,"
+               "delivered_at,outcome,weight_kg,declared_value\n"
+               "S1,m1,apex,ground,R01,R02,2025-03-03T10:00:00Z,2025-03-06T20:00:00Z,"
+               "2025-03-06T09:00:00Z,,1.5,20\n"
+               "S1,m1,apex,ground,R01,R02,2025-03-03T10:00:00Z,2025-03-06T20:00:00Z,"
+               "2025-03-06T09:00:00Z,,1.5,20\n"
+               "S1,m1,apex,ground,R01,R02,2025-03-03T10:00:00Z,2025-03-06T20:00:00Z,"
+               "2025-03-05T09:00:00Z,,1.5,20\n");
+    CHECK_MSG(run_import(db, path("s3.csv"), NULL, NULL, &r, &pb) == DRISK_OK &&
+              r.shipments.inserted == 0 && r.shipments.updated == 2 &&
+              r.shipments.unchanged == 1, "%lld inserted, %lld updated, %lld unchanged",
+              (long long)r.shipments.inserted, (long long)r.shipments.updated,
+              (long long)r.shipments.unchanged);
+    CHECK(stored_s1_delivered(db) == 1741165200); /* 2025-03-05T09:00:00Z: the last row's */
+    CHECK(run_import(db, path("s2.csv"), NULL, NULL, &r, &pb) == DRISK_OK &&
+          r.shipments.updated == 1); /* back to s2.csv's, which the rest expects */
 
     /* atomic: one bad row among good ones writes nothing, and names line and field */
     write_file(path("bad.csv"),
