@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "api/json.h"
 #include "base/log.h"
@@ -23,6 +24,8 @@
 #define MAX_STORES 512
 #define SWEEP_WINDOW_S (120 * 86400) /* open shipments created this long ago at most */
 #define SWEEP_CHUNK 256
+#define SWEEP_LEASE_S 600     /* a shard whose sweeper died is free again after this */
+#define FOLLOW_EVERY_S 0.25   /* how often a node reads the others' ingest log entries */
 
 struct svc {
     char *db_path;
@@ -33,14 +36,16 @@ struct svc {
 
     pthread_rwlock_t net_lock;
     struct drisk_network *net;
-    int64_t fed_until; /* promises up to here have been fed as outcomes */
+    int64_t started;   /* the start's replay fed every outcome known up to here */
     int checkpoint_used; /* the start found a checkpoint (else the first one is written soon) */
+    int64_t node;      /* this process's id in the ingest log and the sweep's shards */
+    struct drisk_log_cursor cursor; /* the follower's place in the ingest log */
 
     pthread_mutex_t models_lock;
     struct svc_model_set *models;
 
-    pthread_t bg;
-    int bg_running;
+    pthread_t bg, follower;
+    int bg_running, follower_running;
     pthread_mutex_t bg_lock;
     pthread_cond_t bg_cond;
     int stopping;
@@ -413,7 +418,8 @@ int svc_read_shipment(struct drisk_store *st, int64_t id, struct svc_shipment *o
                       struct api_error *e)
 {
     struct drisk_error err = { 0 };
-    struct drisk_store_filter f = { NULL, INT64_MIN, INT64_MAX, 0, id };
+    struct drisk_store_filter f = { .created_from = INT64_MIN, .created_to = INT64_MAX,
+                                    .shipment = id };
     memset(out, 0, sizeof *out);
     out->sh.id = 0;
     if (drisk_store_iterate(st, &f, read_one, out, &err))
@@ -620,6 +626,8 @@ static int derive(struct svc *s, struct drisk_store *st, const struct svc_shipme
                                    drisk_severity_name(want[t].severity), want[t].message, now,
                                    &id, &err))
             return store_fail(e, &err);
+        if (!id)
+            continue; /* another node raised it since we looked */
         atomic_fetch_add_explicit(&s->counters.alerts_raised[t], 1, memory_order_relaxed);
         (*raised)++;
         if (emit_alert(s, st, ls, "alert.opened", id, risk, ids, now, e))
@@ -776,6 +784,16 @@ int svc_ingest(struct svc *s, const char *merchant, const struct drisk_shipment 
             goto out;
         }
         ns[n_ns - 1].delivered = changed && ev == DRISK_EVENT_DELIVERED;
+        /* for the other nodes' network statistics (svc_follow) */
+        struct drisk_log_entry le = { .node = s->node, .kind = DRISK_LOG_SCAN, .shipment = row,
+                                      .ts = in[i].scan.ts, .event = ev,
+                                      .delivered = ns[n_ns - 1].delivered };
+        snprintf(le.location, sizeof le.location, "%s", in[i].scan.location);
+        if (drisk_store_log_put(st, &le, now, &err)) {
+            drisk_store_rollback(st);
+            store_fail(e, &err);
+            goto out;
+        }
     }
     if (drisk_store_commit(st, &err)) {
         drisk_store_rollback(st);
@@ -896,32 +914,53 @@ static int collect_open(const struct drisk_shipment *sh, const struct drisk_scan
     return 0;
 }
 
-static void sweep(struct svc *s, struct drisk_store *st)
+/* Sweeps one shard claimed at now, last swept at prev: the promises that passed since
+ * with the shipment still in flight become late outcomes (fed here, and logged for the
+ * other nodes), then every open shipment of the shard is re-scored. */
+static void sweep_shard(struct svc *s, struct drisk_store *st, int shard, int64_t prev,
+                        int64_t now, size_t *swept, int *raised)
 {
-    int64_t now = wall_now();
-    double t0 = drisk_monotonic_s();
     struct drisk_error err = { 0 };
     struct open_list l = { 0 };
-    struct drisk_store_filter f = { NULL, now - SWEEP_WINDOW_S, now + 1, 1, 0 };
+    struct drisk_store_filter f = { NULL, now - SWEEP_WINDOW_S, now + 1, 1, 0,
+                                    DRISK_SWEEP_SHARDS, shard };
     if (drisk_store_iterate(st, &f, collect_open, &l, &err)) {
         DRISK_LOG(DRISK_LOG_WARN, "sweep: %s", err.msg);
         goto out;
     }
-    /* promises that passed since the last sweep are late outcomes for the network */
+    /* a shard never swept logs only what passed since this start (what passed before,
+     * the starts' replays fed) */
+    int64_t since = prev ? prev : s->started;
+    int logged = 0;
+    for (size_t i = 0; i < l.n; i++) {
+        const struct drisk_shipment *sh = &l.a[i].sh;
+        if (sh->promised_at <= since || sh->promised_at > now)
+            continue;
+        if (!logged && drisk_store_begin(st, &err))
+            break;
+        logged = 1;
+        struct drisk_log_entry le = { .node = s->node, .kind = DRISK_LOG_LATE,
+                                      .shipment = sh->id, .ts = sh->promised_at };
+        if (drisk_store_log_put(st, &le, now, &err))
+            break;
+    }
+    if (logged && (err.msg[0] || drisk_store_commit(st, &err))) {
+        drisk_store_rollback(st);
+        DRISK_LOG(DRISK_LOG_WARN, "sweep: late outcomes not logged for the other nodes: %s",
+                  err.msg);
+    }
     pthread_rwlock_wrlock(&s->net_lock);
     for (size_t i = 0; i < l.n; i++) {
         const struct drisk_shipment *sh = &l.a[i].sh;
-        if (sh->promised_at > s->fed_until && sh->promised_at <= now)
+        if (sh->promised_at > since && sh->promised_at > s->started && sh->promised_at <= now)
             drisk_network_on_outcome(s->net, sh, l.a[i].ev, l.a[i].n, 1, sh->promised_at);
     }
-    s->fed_until = now;
     pthread_rwlock_unlock(&s->net_lock);
 
     struct svc_model_set *m = svc_models_acquire(s);
     struct drisk_settings settings;
     char merchant[DRISK_ID_MAX] = "";
     struct api_error e;
-    int raised = 0;
     relaxed(st, 1);
     for (size_t i = 0; i < l.n; i += SWEEP_CHUNK) {
         if (drisk_store_begin(st, &err))
@@ -935,7 +974,7 @@ static void sweep(struct svc *s, struct drisk_store *st)
                 snprintf(merchant, sizeof merchant, "%s", ls->sh.merchant);
             }
             if (svc_score(s, m, &settings, &ls->sh, ls->ev, ls->n, ls->loc, now, &risk, &e) == 0)
-                derive(s, st, ls, &risk, &settings, m, now, &raised, &e);
+                derive(s, st, ls, &risk, &settings, m, now, raised, &e);
         }
         if (drisk_store_commit(st, &err)) {
             drisk_store_rollback(st);
@@ -946,14 +985,132 @@ static void sweep(struct svc *s, struct drisk_store *st)
     }
     relaxed(st, 0);
     svc_models_release(m);
-    atomic_fetch_add(&s->counters.sweeps, 1);
-    atomic_fetch_add(&s->counters.swept_shipments, (long long)l.n);
-    DRISK_LOG(DRISK_LOG_INFO, "sweep: re-scored %zu open shipments in %.1f s, %d new alerts", l.n,
-              drisk_monotonic_s() - t0, raised);
+    *swept += l.n;
 out:
     for (size_t i = 0; i < l.n; i++)
         svc_shipment_free(&l.a[i]);
     free(l.a);
+}
+
+/* One pass: shards that are due, one claim at a time, until none is (the other nodes
+ * take theirs meanwhile: whoever is free sweeps the next). */
+static void sweep(struct svc *s, struct drisk_store *st)
+{
+    double t0 = drisk_monotonic_s();
+    int64_t every = s->sweep_s >= 1 ? (int64_t)s->sweep_s : 1;
+    size_t swept = 0;
+    int shards = 0, raised = 0;
+    for (;;) {
+        struct drisk_error err = { 0 };
+        int64_t now = wall_now(), prev;
+        int shard;
+        enum drisk_status rc = drisk_store_shard_claim(st, s->node, now, every, SWEEP_LEASE_S,
+                                                       &shard, &prev, &err);
+        if (rc == DRISK_ENOTFOUND)
+            break;
+        if (rc) {
+            DRISK_LOG(DRISK_LOG_WARN, "sweep: %s", err.msg);
+            break;
+        }
+        sweep_shard(s, st, shard, prev, now, &swept, &raised);
+        if (drisk_store_shard_done(st, shard, s->node, now, &err))
+            DRISK_LOG(DRISK_LOG_WARN, "sweep: %s", err.msg);
+        shards++;
+    }
+    if (!shards)
+        return; /* the other nodes swept them all */
+    atomic_fetch_add(&s->counters.sweeps, 1);
+    atomic_fetch_add(&s->counters.swept_shipments, (long long)swept);
+    DRISK_LOG(DRISK_LOG_INFO, "sweep: re-scored %zu open shipments (%d of %d shards) in %.1f s, "
+              "%d new alerts", swept, shards, DRISK_SWEEP_SHARDS, drisk_monotonic_s() - t0,
+              raised);
+}
+
+/* ---- following the other nodes ---- */
+
+struct follow_list {
+    struct drisk_log_entry *a;
+    size_t n, cap;
+    int64_t self;
+};
+
+static int collect_entry(const struct drisk_log_entry *e, void *ctx)
+{
+    struct follow_list *l = ctx;
+    if (e->node == l->self)
+        return 0; /* fed when it was ingested */
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 256;
+        struct drisk_log_entry *p = realloc(l->a, cap * sizeof *p);
+        if (!p)
+            return -1;
+        l->a = p;
+        l->cap = cap;
+    }
+    l->a[l->n++] = *e;
+    return 0;
+}
+
+/* Feeds the network what the other nodes logged since the last call: their scans as
+ * svc_ingest feeds its own, and the late outcomes their sweeps saw. */
+static void follow(struct svc *s, struct drisk_store *st)
+{
+    struct drisk_error err = { 0 };
+    struct follow_list l = { .self = s->node };
+    if (drisk_store_log_follow(st, &s->cursor, collect_entry, &l, &err)) {
+        DRISK_LOG(DRISK_LOG_WARN, "following the ingest log: %s", err.msg[0] ? err.msg
+                                                                              : "out of memory");
+        free(l.a);
+        return;
+    }
+    struct svc_shipment ls = { 0 };
+    for (size_t i = 0; i < l.n; i++) {
+        const struct drisk_log_entry *le = &l.a[i];
+        struct api_error e;
+        if (ls.sh.id != le->shipment) { /* one read for each run of a shipment's entries */
+            svc_shipment_free(&ls);
+            memset(&ls, 0, sizeof ls);
+            if (svc_read_shipment(st, le->shipment, &ls, &e)) {
+                memset(&ls, 0, sizeof ls);
+                continue;
+            }
+        }
+        pthread_rwlock_wrlock(&s->net_lock);
+        if (le->kind == DRISK_LOG_SCAN) {
+            struct drisk_scan sc = { .ts = le->ts, .event = le->event };
+            snprintf(sc.location, sizeof sc.location, "%s", le->location);
+            feed(s, &ls, &sc, le->delivered);
+        } else if (le->kind == DRISK_LOG_LATE && le->ts > s->started) {
+            drisk_network_on_outcome(s->net, &ls.sh, ls.ev, ls.n, 1, le->ts);
+        }
+        pthread_rwlock_unlock(&s->net_lock);
+    }
+    svc_shipment_free(&ls);
+    atomic_fetch_add(&s->counters.followed, (long long)l.n);
+    free(l.a);
+}
+
+static void *follower(void *arg)
+{
+    struct svc *s = arg;
+    struct api_error e;
+    struct drisk_store *st = svc_store(s, &e);
+    pthread_mutex_lock(&s->bg_lock);
+    while (!s->stopping && st) {
+        struct timespec t;
+        clock_gettime(CLOCK_REALTIME, &t);
+        long ns = t.tv_nsec + (long)(FOLLOW_EVERY_S * 1e9);
+        t.tv_sec += ns / 1000000000L;
+        t.tv_nsec = ns % 1000000000L;
+        pthread_cond_timedwait(&s->bg_cond, &s->bg_lock, &t);
+        if (s->stopping)
+            break;
+        pthread_mutex_unlock(&s->bg_lock);
+        follow(s, st);
+        pthread_mutex_lock(&s->bg_lock);
+    }
+    pthread_mutex_unlock(&s->bg_lock);
+    return NULL;
 }
 
 static void *background(void *arg)
@@ -1004,6 +1161,18 @@ static void *background(void *arg)
     return NULL;
 }
 
+/* A random id for this process (the ingest log's node column). */
+static int64_t node_id(void)
+{
+    uint64_t v = 0;
+    FILE *f = fopen("/dev/urandom", "rb");
+    if (!f || fread(&v, sizeof v, 1, f) != 1)
+        v = (uint64_t)time(NULL) * 2654435761u ^ (uint64_t)getpid() << 32;
+    if (f)
+        fclose(f);
+    return (int64_t)(v >> 2) + 1; /* positive, non-zero */
+}
+
 int svc_create(const char *db_path, struct svc **out, struct api_error *e)
 {
     struct svc *s = calloc(1, sizeof *s);
@@ -1023,12 +1192,18 @@ int svc_create(const char *db_path, struct svc **out, struct api_error *e)
     if (!st)
         goto fail;
     double t0 = drisk_monotonic_s();
-    s->fed_until = wall_now();
+    s->started = wall_now();
+    s->node = node_id();
     int64_t cp;
-    if (drisk_network_start(st, s->fed_until, &s->net, &cp, &err)) {
+    /* the replay and the log's end as of one moment: the follower takes up exactly
+     * where the replay stopped */
+    if (drisk_store_begin_snapshot(st, &err) || drisk_store_log_position(st, &s->cursor, &err) ||
+        drisk_network_start(st, s->started, &s->net, &cp, &err)) {
+        drisk_store_rollback(st);
         api_fail_from(e, 503, "store_unavailable", &err);
         goto fail;
     }
+    drisk_store_rollback(st); /* it only read */
     char cps[DRISK_TS_BUF];
     s->checkpoint_used = cp != DRISK_TS_NONE;
     DRISK_LOG(DRISK_LOG_INFO, "network statistics replayed from %s in %.1f s (%s%s)", db_path,
@@ -1050,6 +1225,10 @@ int svc_start_background(struct svc *s, double sweep_s, struct api_error *e)
     if (pthread_create(&s->bg, NULL, background, s))
         return api_fail(e, 503, "no_thread", "cannot start the sweep thread: %s", strerror(errno));
     s->bg_running = 1;
+    if (pthread_create(&s->follower, NULL, follower, s))
+        return api_fail(e, 503, "no_thread", "cannot start the ingest log follower: %s",
+                        strerror(errno));
+    s->follower_running = 1;
     return 0;
 }
 
@@ -1057,13 +1236,14 @@ void svc_free(struct svc *s)
 {
     if (!s)
         return;
-    if (s->bg_running) {
-        pthread_mutex_lock(&s->bg_lock);
-        s->stopping = 1;
-        pthread_cond_signal(&s->bg_cond);
-        pthread_mutex_unlock(&s->bg_lock);
+    pthread_mutex_lock(&s->bg_lock);
+    s->stopping = 1;
+    pthread_cond_broadcast(&s->bg_cond);
+    pthread_mutex_unlock(&s->bg_lock);
+    if (s->bg_running)
         pthread_join(s->bg, NULL);
-    }
+    if (s->follower_running)
+        pthread_join(s->follower, NULL);
     svc_models_release(s->models);
     drisk_network_free(s->net);
     for (size_t i = 0; i < s->n_stores; i++)

@@ -48,7 +48,9 @@ int api_fail_from(struct api_error *e, int status, const char *code, const struc
 
 int svc_create(const char *db_path, struct svc **out, struct api_error *e);
 /* Starts the sweep / model-watch thread: re-scores open shipments every sweep_s seconds
- * and picks up model activations made elsewhere (drisk models activate) within 1 s. */
+ * (the shards due, divided with the other nodes of the store: data/live.h) and picks up
+ * model activations made elsewhere (drisk models activate) within 1 s; and the follower,
+ * which feeds the network statistics what the other nodes ingest, every 0.25 s. */
 int svc_start_background(struct svc *s, double sweep_s, struct api_error *e);
 void svc_free(struct svc *s);
 
@@ -150,7 +152,8 @@ int svc_refresh(struct svc *s, struct drisk_store *st, struct svc_model_set *m, 
 /* Counters the metrics page shows. */
 struct svc_counters {
     atomic_llong scans_inserted, scans_duplicate, alerts_raised[DRISK_ALERT_COUNT],
-        sweeps, swept_shipments, model_swaps;
+        sweeps, swept_shipments, model_swaps,
+        followed; /* ingest log entries of other nodes fed to the network statistics */
     atomic_llong score_hist[16]; /* scoring latency buckets (see api/server.c) */
     atomic_llong score_count;
     atomic_llong score_ns; /* total scoring time */

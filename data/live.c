@@ -4,6 +4,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "data/store_impl.h"
@@ -33,6 +34,12 @@ enum {
     L_INBOUND_PUT,
     L_INBOUND_DELETE,
     L_CLAIM_RECORDS,
+    L_FEED_LOCK,
+    L_LOG_PUT,
+    L_LOG_POSITION,
+    L_LOG_FOLLOW,
+    L_SHARD_CLAIM,
+    L_SHARD_DONE,
     L_COUNT
 };
 
@@ -63,7 +70,8 @@ static const char *const sql[L_COUNT] = {
                       " WHERE a.shipment_id = ?1 AND a.cleared_at IS NULL ORDER BY a.id",
     [L_ALERT_OPEN] = "INSERT INTO alerts(merchant_id, shipment_id, type, severity, opened_at,"
                      " updated_at, message, seq) SELECT merchant_id, id, ?2, ?3, ?5, ?5, ?4, "
-                     NEXT_SEQ " FROM shipments WHERE id = ?1",
+                     NEXT_SEQ " FROM shipments WHERE id = ?1"
+                     " ON CONFLICT (shipment_id, type) WHERE cleared_at IS NULL DO NOTHING",
     [L_ALERT_CHANGE] = "UPDATE alerts SET severity = coalesce(?2, severity),"
                        " message = coalesce(?3, message), updated_at = ?5,"
                        " cleared_at = CASE WHEN ?4 <> 0 THEN ?5 END, seq = " NEXT_SEQ
@@ -81,7 +89,8 @@ static const char *const sql[L_COUNT] = {
                      " updated_at = ?6 WHERE shipment_id = ?1 AND open = 1",
     [L_REC_INSERT] = "INSERT INTO recommendations(merchant_id, shipment_id, created_at, updated_at,"
                      " action, deadline, costs, why, open) SELECT merchant_id, id, ?6, ?6, ?2, ?3,"
-                     " ?4, ?5, 1 FROM shipments WHERE id = ?1",
+                     " ?4, ?5, 1 FROM shipments WHERE id = ?1"
+                     " ON CONFLICT (shipment_id) WHERE open = 1 DO NOTHING",
     [L_REC_CLOSE] = "UPDATE recommendations SET open = 0, updated_at = ?2"
                     " WHERE shipment_id = ?1 AND open = 1",
     [L_REC_GET] = "SELECT " REC_COLS " FROM recommendations r JOIN shipments s"
@@ -118,6 +127,38 @@ static const char *const sql[L_COUNT] = {
                         " GROUP BY s.carrier ORDER BY count(*) DESC",
     [L_ALERT_GET] = "SELECT " ALERT_COLS " FROM alerts a JOIN shipments s ON s.id = a.shipment_id"
                     " WHERE a.id = ?1",
+    [L_LOG_PUT] = "INSERT INTO ingest_log(node, kind, shipment_id, ts, event, location, delivered,"
+                  " created_at) VALUES (?1,?2,?3,?4,?5,?6,?7,?8)",
+    /* SQLite writes one transaction at a time, so seq order is commit order */
+    [L_LOG_POSITION] = "SELECT coalesce(max(seq), 0) FROM ingest_log",
+    [L_LOG_FOLLOW] = "SELECT node, kind, shipment_id, ts, event, location, delivered, seq"
+                     " FROM ingest_log WHERE seq > ?1 ORDER BY seq",
+    [L_SHARD_CLAIM] = "UPDATE sweep_shards SET lease_until = ?2, node = ?3 WHERE shard ="
+                      " (SELECT shard FROM sweep_shards WHERE swept_at <= ?4 AND lease_until <= ?1"
+                      " ORDER BY swept_at, shard LIMIT 1) RETURNING shard, swept_at",
+    [L_SHARD_DONE] = "UPDATE sweep_shards SET swept_at = ?3, lease_until = 0"
+                     " WHERE shard = ?1 AND node = ?2",
+};
+
+/* PostgreSQL's text where it differs. Its writers run at once, so: */
+static const char *const sql_pg[L_COUNT] = {
+    /* feed seqs are taken under a lock held to commit: they commit in their order */
+    [L_FEED_LOCK] = "SELECT pg_advisory_xact_lock(hashtext('drisk alert feed'))",
+    /* the log is read by snapshots: what committed between the cursor's and now's. An
+     * entry's transaction id is not visible in the old snapshot when it is at or above
+     * its xmax or was in progress then (xip); it is in the new one when it committed. */
+    [L_LOG_POSITION] = "SELECT CAST(pg_current_snapshot() AS TEXT)",
+    [L_LOG_FOLLOW] = "SELECT node, kind, shipment_id, ts, event, location, delivered, seq"
+                     " FROM ingest_log l WHERE (l.xid >= pg_snapshot_xmax(CAST(?1 AS pg_snapshot))"
+                     " OR l.xid = ANY(ARRAY(SELECT pg_snapshot_xip(CAST(?1 AS pg_snapshot)))))"
+                     " AND l.xid < pg_snapshot_xmax(CAST(?2 AS pg_snapshot))"
+                     " AND pg_visible_in_snapshot(l.xid, CAST(?2 AS pg_snapshot))"
+                     " ORDER BY l.xid, l.seq",
+    /* the shard a concurrent claim holds is skipped, not waited for */
+    [L_SHARD_CLAIM] = "UPDATE sweep_shards SET lease_until = ?2, node = ?3 WHERE shard ="
+                      " (SELECT shard FROM sweep_shards WHERE swept_at <= ?4 AND lease_until <= ?1"
+                      " ORDER BY swept_at, shard LIMIT 1 FOR UPDATE SKIP LOCKED)"
+                      " AND lease_until <= ?1 RETURNING shard, swept_at",
 };
 
 _Static_assert(L_COUNT <= DRISK_STORE_SLOTS_LIVE, "data/live.c has more statements than slots");
@@ -128,9 +169,29 @@ static enum drisk_status fail(struct drisk_store *store, const char *what, struc
 }
 
 /* The prepared statement of slot i (reset, bindings cleared), or NULL with err set. */
+static int is_pg(struct drisk_store *store)
+{
+    return drisk_sql_kind(drisk_store_sql(store)) == DRISK_SQL_PG;
+}
+
 static struct drisk_sql_stmt *stmt(struct drisk_store *store, int i, struct drisk_error *err)
 {
-    return drisk_store_slot(store, i, sql[i], err);
+    return drisk_store_slot(store, i, is_pg(store) && sql_pg[i] ? sql_pg[i] : sql[i], err);
+}
+
+/* Before a feed seq is taken: on PostgreSQL, the lock that orders them (see
+ * drisk_store_alert_open); SQLite's one writer orders them already. */
+static enum drisk_status feed_lock(struct drisk_store *store, struct drisk_error *err)
+{
+    if (!is_pg(store))
+        return DRISK_OK;
+    struct drisk_sql_stmt *st = stmt(store, L_FEED_LOCK, err);
+    if (!st)
+        return DRISK_EIO;
+    int r = drisk_sql_step(st);
+    drisk_sql_reset(st);
+    return r == DRISK_SQL_ROW || r == DRISK_SQL_DONE ? DRISK_OK
+                                                     : fail(store, "ordering the alert feed", err);
 }
 
 static double real_col(struct drisk_sql_stmt *st, int i)
@@ -234,6 +295,8 @@ enum drisk_status drisk_store_alert_open(struct drisk_store *store, int64_t ship
                                          const char *message, int64_t now, int64_t *id,
                                          struct drisk_error *err)
 {
+    if (feed_lock(store, err))
+        return DRISK_EIO;
     struct drisk_sql_stmt *st = stmt(store, L_ALERT_OPEN, err);
     if (!st)
         return DRISK_EIO;
@@ -244,7 +307,9 @@ enum drisk_status drisk_store_alert_open(struct drisk_store *store, int64_t ship
     drisk_sql_bind_int64(st, 5, now);
     enum drisk_status rc = drisk_store_run(store, st, "raising an alert", err);
     if (!rc && id)
-        *id = drisk_sql_last_id(drisk_store_sql(store));
+        *id = drisk_sql_changes(drisk_store_sql(store)) > 0
+                  ? drisk_sql_last_id(drisk_store_sql(store))
+                  : 0;
     return rc;
 }
 
@@ -269,6 +334,8 @@ enum drisk_status drisk_store_alert_change(struct drisk_store *store, int64_t al
                                            const char *severity, const char *message,
                                            int clear, int64_t now, struct drisk_error *err)
 {
+    if (feed_lock(store, err))
+        return DRISK_EIO;
     struct drisk_sql_stmt *st = stmt(store, L_ALERT_CHANGE, err);
     if (!st)
         return DRISK_EIO;
@@ -352,9 +419,10 @@ enum drisk_status drisk_store_rec_put(struct drisk_store *store, int64_t shipmen
                                       const struct drisk_rec_row *r, int64_t now, int *what,
                                       struct drisk_error *err)
 {
-    /* the common case first: the same action again, one statement */
-    static const int order[3] = { L_REC_SAME, L_REC_UPDATE, L_REC_INSERT };
-    for (int i = 0; i < 3; i++) {
+    /* the common case first: the same action again, one statement; the update again
+     * after an insert that found one open (another connection's, committed meanwhile) */
+    static const int order[4] = { L_REC_SAME, L_REC_UPDATE, L_REC_INSERT, L_REC_UPDATE };
+    for (int i = 0; i < 4; i++) {
         struct drisk_sql_stmt *st = stmt(store, order[i], err);
         if (!st)
             return DRISK_EIO;
@@ -364,7 +432,7 @@ enum drisk_status drisk_store_rec_put(struct drisk_store *store, int64_t shipmen
             return rc;
         if (drisk_sql_changes(drisk_store_sql(store)) > 0) {
             if (what)
-                *what = i == 0 ? DRISK_REC_SAME : i == 1 ? DRISK_REC_CHANGED : DRISK_REC_CREATED;
+                *what = i == 0 ? DRISK_REC_SAME : i == 2 ? DRISK_REC_CREATED : DRISK_REC_CHANGED;
             return DRISK_OK;
         }
     }
@@ -735,4 +803,121 @@ enum drisk_status drisk_store_claim_records(struct drisk_store *store, const cha
     drisk_sql_reset(st);
     return r == DRISK_SQL_ROW || r == DRISK_SQL_DONE ? DRISK_OK
                                                 : fail(store, "reading claim outcomes", err);
+}
+
+/* ---- what the server nodes sharing one store share ---- */
+
+enum drisk_status drisk_store_log_put(struct drisk_store *store, const struct drisk_log_entry *e,
+                                      int64_t now, struct drisk_error *err)
+{
+    struct drisk_sql_stmt *st = stmt(store, L_LOG_PUT, err);
+    if (!st)
+        return DRISK_EIO;
+    drisk_sql_bind_int64(st, 1, e->node);
+    drisk_sql_bind_int(st, 2, e->kind);
+    drisk_sql_bind_int64(st, 3, e->shipment);
+    drisk_sql_bind_int64(st, 4, e->ts);
+    drisk_sql_bind_int(st, 5, e->event);
+    drisk_sql_bind_text(st, 6, e->location);
+    drisk_sql_bind_int(st, 7, e->delivered != 0);
+    drisk_sql_bind_int64(st, 8, now);
+    return drisk_store_run(store, st, "writing the ingest log", err);
+}
+
+enum drisk_status drisk_store_log_position(struct drisk_store *store, struct drisk_log_cursor *c,
+                                           struct drisk_error *err)
+{
+    struct drisk_sql_stmt *st = stmt(store, L_LOG_POSITION, err);
+    if (!st)
+        return DRISK_EIO;
+    int r = drisk_sql_step(st);
+    if (r == DRISK_SQL_ROW)
+        drisk_store_copy_col(st, 0, c->at, sizeof c->at);
+    drisk_sql_reset(st);
+    if (r != DRISK_SQL_ROW)
+        return fail(store, "reading the ingest log's end", err);
+    return strlen(c->at) + 1 < sizeof c->at
+               ? DRISK_OK
+               : drisk_error_set(err, DRISK_EIO, "the ingest log's position is longer than %d "
+                                 "bytes (too many transactions in progress)",
+                                 DRISK_LOG_CURSOR_MAX - 2);
+}
+
+enum drisk_status drisk_store_log_follow(struct drisk_store *store, struct drisk_log_cursor *c,
+                                         drisk_log_fn fn, void *ctx, struct drisk_error *err)
+{
+    struct drisk_log_cursor next;
+    int pg = is_pg(store);
+    if (pg && drisk_store_log_position(store, &next, err)) /* before the read: see sql_pg */
+        return DRISK_EIO;
+    struct drisk_sql_stmt *st = stmt(store, L_LOG_FOLLOW, err);
+    if (!st)
+        return DRISK_EIO;
+    if (pg) {
+        drisk_sql_bind_text(st, 1, c->at);
+        drisk_sql_bind_text(st, 2, next.at);
+    } else {
+        drisk_sql_bind_int64(st, 1, strtoll(c->at, NULL, 10));
+        snprintf(next.at, sizeof next.at, "%s", c->at);
+    }
+    int r, stopped = 0;
+    while ((r = drisk_sql_step(st)) == DRISK_SQL_ROW) {
+        struct drisk_log_entry e = {
+            .node = drisk_sql_col_int64(st, 0),
+            .kind = drisk_sql_col_int(st, 1),
+            .shipment = drisk_sql_col_int64(st, 2),
+            .ts = drisk_sql_col_int64(st, 3),
+            .event = drisk_sql_col_int(st, 4),
+            .delivered = drisk_sql_col_int(st, 6),
+        };
+        drisk_store_copy_col(st, 5, e.location, sizeof e.location);
+        if (!pg)
+            snprintf(next.at, sizeof next.at, "%lld", (long long)drisk_sql_col_int64(st, 7));
+        if (fn(&e, ctx)) {
+            stopped = 1;
+            break;
+        }
+    }
+    drisk_sql_reset(st);
+    if (stopped)
+        return drisk_error_set(err, DRISK_EINVAL, "reading the ingest log stopped");
+    if (r != DRISK_SQL_DONE)
+        return fail(store, "reading the ingest log", err);
+    *c = next;
+    return DRISK_OK;
+}
+
+enum drisk_status drisk_store_shard_claim(struct drisk_store *store, int64_t node, int64_t now,
+                                          int64_t every_s, int64_t lease_s, int *shard,
+                                          int64_t *swept_at, struct drisk_error *err)
+{
+    struct drisk_sql_stmt *st = stmt(store, L_SHARD_CLAIM, err);
+    if (!st)
+        return DRISK_EIO;
+    drisk_sql_bind_int64(st, 1, now);
+    drisk_sql_bind_int64(st, 2, now + lease_s);
+    drisk_sql_bind_int64(st, 3, node);
+    drisk_sql_bind_int64(st, 4, now - every_s);
+    int r = drisk_sql_step(st), got = r == DRISK_SQL_ROW;
+    if (got) {
+        *shard = drisk_sql_col_int(st, 0);
+        *swept_at = drisk_sql_col_int64(st, 1);
+        r = drisk_sql_step(st);
+    }
+    drisk_sql_reset(st);
+    if (r != DRISK_SQL_DONE)
+        return fail(store, "claiming a sweep shard", err);
+    return got ? DRISK_OK : DRISK_ENOTFOUND;
+}
+
+enum drisk_status drisk_store_shard_done(struct drisk_store *store, int shard, int64_t node,
+                                         int64_t now, struct drisk_error *err)
+{
+    struct drisk_sql_stmt *st = stmt(store, L_SHARD_DONE, err);
+    if (!st)
+        return DRISK_EIO;
+    drisk_sql_bind_int(st, 1, shard);
+    drisk_sql_bind_int64(st, 2, node);
+    drisk_sql_bind_int64(st, 3, now);
+    return drisk_store_run(store, st, "marking a sweep shard swept", err);
 }

@@ -58,7 +58,11 @@ enum drisk_status drisk_store_alerts_open(struct drisk_store *store, int64_t shi
                                           struct drisk_alert_row *out, size_t *n,
                                           struct drisk_error *err);
 /* Opens an alert of type on shipment at now; it takes the next feed seq. *id (may be
- * NULL) receives the alert's id. */
+ * NULL) receives the alert's id, or 0 when one of type is open already (raised by
+ * another connection since the caller looked: a unique index allows one open alert per
+ * shipment and type). Feed seqs are handed out one transaction at a time (on
+ * PostgreSQL, under a lock held to commit), so they commit in their order and a reader
+ * of the feed never skips one. */
 enum drisk_status drisk_store_alert_open(struct drisk_store *store, int64_t shipment,
                                          const char *type, const char *severity,
                                          const char *message, int64_t now, int64_t *id,
@@ -192,6 +196,60 @@ enum drisk_status drisk_store_inbound_secret(struct drisk_store *store, const ch
 enum drisk_status drisk_store_inbound_secret_put(struct drisk_store *store, const char *merchant,
                                                  const char *provider, const char *secret,
                                                  int64_t now, struct drisk_error *err);
+
+/* ---- what the server nodes sharing one store share ----
+ * Any number of `drisk serve` processes may use one store. Each keeps network statistics
+ * in memory and feeds them what it ingests; the ingest log carries what every node
+ * ingested to the others, and the sweep's shards divide its work between them. */
+
+/* One entry of the ingest log: a scan a node stored (DRISK_LOG_SCAN; delivered: it
+ * delivered the shipment) or a promise that passed with the shipment still in flight,
+ * seen by the sweep (DRISK_LOG_LATE; ts is the promise). */
+enum { DRISK_LOG_SCAN = 1, DRISK_LOG_LATE = 2 };
+struct drisk_log_entry {
+    int64_t node; /* the writer's node id */
+    int kind;
+    int64_t shipment;
+    int64_t ts;
+    int event;
+    char location[DRISK_NAME_MAX];
+    int delivered;
+};
+
+/* Writes e into the ingest log, in the caller's transaction, at now (for pruning). */
+enum drisk_status drisk_store_log_put(struct drisk_store *store, const struct drisk_log_entry *e,
+                                      int64_t now, struct drisk_error *err);
+
+/* A reader's place in the log: what it has seen. SQLite: the last seq read. PostgreSQL:
+ * the snapshot of the last read (entries are taken by whether their transaction had
+ * committed then, not by seq, which is handed out before commit). */
+#define DRISK_LOG_CURSOR_MAX 4096
+struct drisk_log_cursor {
+    char at[DRISK_LOG_CURSOR_MAX];
+};
+/* The log's end as the calling transaction sees it: in a drisk_store_begin_snapshot
+ * transaction, exactly the entries whose data its other reads see. */
+enum drisk_status drisk_store_log_position(struct drisk_store *store, struct drisk_log_cursor *c,
+                                           struct drisk_error *err);
+/* Calls fn for every entry committed after c (in commit order on SQLite; on PostgreSQL,
+ * in transaction order, each transaction's entries in the order written) and moves c
+ * past them. fn returning non-zero stops (DRISK_EINVAL; c does not move). */
+typedef int (*drisk_log_fn)(const struct drisk_log_entry *e, void *ctx);
+enum drisk_status drisk_store_log_follow(struct drisk_store *store, struct drisk_log_cursor *c,
+                                         drisk_log_fn fn, void *ctx, struct drisk_error *err);
+
+/* The sweep's work in DRISK_SWEEP_SHARDS shards (shipment row id modulo). A node claims
+ * a due shard (swept every_s ago or more, not leased) for lease_s seconds, sweeps it and
+ * marks it swept; a node that dies mid-shard leaves it to another when the lease ends.
+ * The claim is atomic across connections (PostgreSQL: FOR UPDATE SKIP LOCKED), so no
+ * two nodes sweep a shard at once. DRISK_ENOTFOUND (err untouched) when none is due;
+ * else *shard and *swept_at, when it was last swept (0: never). */
+#define DRISK_SWEEP_SHARDS 16
+enum drisk_status drisk_store_shard_claim(struct drisk_store *store, int64_t node, int64_t now,
+                                          int64_t every_s, int64_t lease_s, int *shard,
+                                          int64_t *swept_at, struct drisk_error *err);
+enum drisk_status drisk_store_shard_done(struct drisk_store *store, int shard, int64_t node,
+                                         int64_t now, struct drisk_error *err);
 
 /* ---- models ---- */
 

@@ -267,7 +267,7 @@ static enum drisk_status replay(struct drisk_store *store, const struct drisk_fe
     }
     /* every shipment up to now feeds the network, also those created after emit_to: a
      * snapshot days after emit_to must see the network as the server would */
-    struct drisk_store_filter f = { NULL, o.history_from, INT64_MAX, 0, 0 };
+    struct drisk_store_filter f = { .created_from = o.history_from, .created_to = INT64_MAX };
     int64_t total = 0;
     if (drisk_progress_mode != DRISK_PROGRESS_OFF)
         drisk_store_count(store, &total, NULL, NULL);

@@ -210,6 +210,30 @@ static const char *const drisk_migrations[] = {
     "  created_at INTEGER NOT NULL,"
     "  payload BLOB NOT NULL"               /* engine/network.h's bytes */
     ");",
+    /* 9: what the server nodes sharing one store share (data/live.h). The ingest log:
+     * each scan a node stored and each passed promise its sweep saw, so every node's
+     * network statistics follow the others' (seq is the commit order: one writer at a
+     * time). And the sweep's shards, each claimed by one node at a time. */
+    "CREATE TABLE ingest_log ("
+    "  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  node INTEGER NOT NULL,"
+    "  kind INTEGER NOT NULL,"
+    "  shipment_id INTEGER NOT NULL,"
+    "  ts INTEGER NOT NULL,"
+    "  event INTEGER NOT NULL,"
+    "  location TEXT NOT NULL,"
+    "  delivered INTEGER NOT NULL,"
+    "  created_at INTEGER NOT NULL"
+    ");"
+    "CREATE INDEX ingest_log_created ON ingest_log(created_at);"
+    "CREATE TABLE sweep_shards ("
+    "  shard INTEGER PRIMARY KEY,"
+    "  swept_at INTEGER NOT NULL,"
+    "  lease_until INTEGER NOT NULL,"
+    "  node INTEGER NOT NULL"
+    ");"
+    "INSERT INTO sweep_shards WITH RECURSIVE k(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM k"
+    "  WHERE n < 15) SELECT n, 0, 0, 0 FROM k;",
 };
 
 #define DRISK_SCHEMA_VERSION ((int)(sizeof drisk_migrations / sizeof drisk_migrations[0]))

@@ -377,6 +377,16 @@ enum drisk_status drisk_store_begin(struct drisk_store *store, struct drisk_erro
     return rc;
 }
 
+enum drisk_status drisk_store_begin_snapshot(struct drisk_store *store, struct drisk_error *err)
+{
+    enum drisk_status rc = exec(store, store->pg ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+                                                 : "BEGIN DEFERRED",
+                                "starting a read transaction", err);
+    if (!rc)
+        store->in_txn = 1;
+    return rc;
+}
+
 enum drisk_status drisk_store_begin_bulk(struct drisk_store *store, struct drisk_error *err)
 {
     if (store->pg) /* PostgreSQL checks references in bulk: nothing to turn off */
@@ -980,7 +990,8 @@ enum drisk_status drisk_store_iterate(struct drisk_store *store,
      * same range's shipments still in flight, or one shipment by row id. */
     static const char *const sqls[3] = {
         ITER_SELECT(" AND c.ts >= ?4") ITER_RANGE ITER_ORDER,
-        ITER_SELECT(" AND c.ts >= ?4") ITER_RANGE " AND s.outcome IS NULL" ITER_ORDER,
+        ITER_SELECT(" AND c.ts >= ?4") ITER_RANGE " AND s.outcome IS NULL"
+        " AND (?5 = 0 OR s.id % ?5 = ?6)" ITER_ORDER,
         ITER_SELECT("") " WHERE s.id = ?1" ITER_ORDER,
     };
     const char *sql = sqls[filter && filter->shipment ? 2 : filter && filter->open_only ? 1 : 0];
@@ -1014,6 +1025,10 @@ enum drisk_status drisk_store_iterate(struct drisk_store *store,
         int64_t from = filter ? filter->created_from : INT64_MIN;
         drisk_sql_bind_int64(st, 4, from > INT64_MIN + ITER_SCAN_LEAD_S ? from - ITER_SCAN_LEAD_S
                                                                        : INT64_MIN);
+        if (filter && filter->open_only) {
+            drisk_sql_bind_int64(st, 5, filter->shards > 0 ? filter->shards : 0);
+            drisk_sql_bind_int64(st, 6, filter->shards > 0 ? filter->shard : 0);
+        }
     }
 
     for (;;) {
@@ -1207,8 +1222,11 @@ enum drisk_status drisk_store_maintain(struct drisk_store *store, int64_t now,
                                        struct drisk_error *err)
 {
     char sql[96];
-    if (!store->pg)
-        return DRISK_OK;
+    snprintf(sql, sizeof sql, "DELETE FROM ingest_log WHERE created_at < %lld",
+             (long long)(now - DRISK_LOG_KEEP_S));
+    enum drisk_status rc = exec(store, sql, "pruning the ingest log", err);
+    if (rc || !store->pg)
+        return rc;
     snprintf(sql, sizeof sql, "SELECT drisk_scan_partitions(%lld, %lld)",
              (long long)(now - 31 * 86400), (long long)(now + 62 * 86400));
     return exec(store, sql, "making scan partitions", err);

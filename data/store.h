@@ -46,6 +46,11 @@ int drisk_store_schema_version(void);
 enum drisk_status drisk_store_begin(struct drisk_store *store, struct drisk_error *err);
 enum drisk_status drisk_store_commit(struct drisk_store *store, struct drisk_error *err);
 
+/* A read-only transaction whose reads all see the store as of one moment (PostgreSQL:
+ * REPEATABLE READ; SQLite: a deferred transaction, whose first read fixes its view). End
+ * it with commit or rollback. */
+enum drisk_status drisk_store_begin_snapshot(struct drisk_store *store, struct drisk_error *err);
+
 /* begin for bulk loads (import, simulate): the same, with SQLite's foreign-key checks off
  * until commit or rollback. Two B-tree probes per scan saved; the caller guarantees the
  * references instead, since every shipment and location id it writes comes from a lookup
@@ -147,6 +152,7 @@ struct drisk_store_filter {
     int64_t created_to;   /* INT64_MAX for no bound */
     int open_only;
     int64_t shipment;
+    int shards, shard; /* shards > 0: only shipments whose row id % shards == shard */
 };
 
 /* Called for each shipment with its scans in time order. Both are borrowed for the
@@ -300,10 +306,11 @@ enum drisk_status drisk_store_checkpoint_get(struct drisk_store *store, int64_t 
 enum drisk_status drisk_store_alive_since(struct drisk_store *store, int64_t t,
                                           int64_t *first, struct drisk_error *err);
 
-/* Housekeeping for a long-running process (the server: at start, then hourly): on
- * PostgreSQL, the scan partitions of the past month and the next two exist afterwards,
- * so live scans land in their month's partition, not the default one; SQLite has
- * nothing to do. */
+/* Housekeeping for a long-running process (the server: at start, then hourly): the
+ * ingest log (data/live.h) keeps its last DRISK_LOG_KEEP_S seconds; on PostgreSQL, the
+ * scan partitions of the past month and the next two exist afterwards, so live scans
+ * land in their month's partition, not the default one. */
+#define DRISK_LOG_KEEP_S 3600
 enum drisk_status drisk_store_maintain(struct drisk_store *store, int64_t now,
                                        struct drisk_error *err);
 

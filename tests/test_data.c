@@ -13,6 +13,7 @@
 #include "data/csv.h"
 #include "data/import.h"
 #include "data/jsonl.h"
+#include "data/live.h"
 #include "data/store.h"
 #include "base/sha256.h"
 #include "base/timeutil.h"
@@ -307,7 +308,8 @@ static void test_store(void)
     /* one location, one id, whichever shipment scanned there */
     CHECK(c.n_hub == 3 && c.hub_ids[0] > 0 && c.hub_ids[0] == c.hub_ids[1] &&
           c.hub_ids[1] == c.hub_ids[2]);
-    struct drisk_store_filter f = { "m1", 1695000000, INT64_MAX, 0, 0 };
+    struct drisk_store_filter f = { .merchant = "m1", .created_from = 1695000000,
+                                    .created_to = INT64_MAX };
     c = (struct collected){ .ordered = 1 };
     CHECK(drisk_store_iterate(st, &f, collect, &c, &err) == DRISK_OK && c.n == 1);
 
@@ -677,6 +679,157 @@ out:
     drisk_store_free(b);
 }
 
+/* What the server nodes of one store share (data/live.h), through two connections as two
+ * nodes would hold them: the ingest log, the sweep's shards, one open alert and one open
+ * recommendation per shipment. */
+struct seen {
+    int n;
+    int64_t ts[16];
+};
+
+static int see(const struct drisk_log_entry *e, void *ctx)
+{
+    struct seen *s = ctx;
+    if (s->n < 16)
+        s->ts[s->n] = e->ts;
+    s->n++;
+    return 0;
+}
+
+static void log_one(struct drisk_store *st, int64_t ship, int64_t ts)
+{
+    struct drisk_error err = { 0 };
+    struct drisk_log_entry e = { .node = 7, .kind = DRISK_LOG_SCAN, .shipment = ship, .ts = ts,
+                                 .event = DRISK_EVENT_ARRIVED_AT_FACILITY };
+    snprintf(e.location, sizeof e.location, "R01-HUB");
+    CHECK(drisk_store_log_put(st, &e, 1700000000, &err) == DRISK_OK);
+}
+
+static void test_nodes(void)
+{
+    struct drisk_store *a = NULL, *b = NULL;
+    struct drisk_error err = { 0 };
+    char db[512];
+    store_target(dir, "nodes.db", db, sizeof db);
+    CHECK(drisk_store_open(db, &a, &err) == DRISK_OK && drisk_store_open(db, &b, &err) == DRISK_OK);
+    if (!a || !b)
+        goto out;
+    struct drisk_shipment sh;
+    int64_t ship;
+    enum drisk_upsert res;
+    fill(&sh, "N1", 1700000000);
+    CHECK(drisk_store_upsert_shipment(a, &sh, &ship, &res, &err) == DRISK_OK);
+
+    /* the log: each entry once, after the reader's position, none before it */
+    struct drisk_log_cursor c;
+    struct seen seen = { 0 };
+    log_one(a, ship, 1);
+    CHECK(drisk_store_log_position(b, &c, &err) == DRISK_OK);
+    log_one(a, ship, 2);
+    CHECK(drisk_store_log_follow(b, &c, see, &seen, &err) == DRISK_OK);
+    CHECK(seen.n == 1 && seen.ts[0] == 2);
+    seen.n = 0;
+    CHECK(drisk_store_log_follow(b, &c, see, &seen, &err) == DRISK_OK && seen.n == 0);
+    /* a position taken in a snapshot transaction is that snapshot's: what commits after
+     * its first read is after it, even when the position is read later */
+    struct drisk_log_cursor snap;
+    int64_t ns, nc;
+    CHECK(drisk_store_begin_snapshot(b, &err) == DRISK_OK);
+    CHECK(drisk_store_count(b, &ns, &nc, &err) == DRISK_OK);
+    log_one(a, ship, 3);
+    CHECK(drisk_store_log_position(b, &snap, &err) == DRISK_OK);
+    drisk_store_rollback(b);
+    seen.n = 0;
+    CHECK(drisk_store_log_follow(b, &snap, see, &seen, &err) == DRISK_OK);
+    CHECK(seen.n == 1 && seen.ts[0] == 3);
+    if (store_target_pg()) {
+        /* PostgreSQL's writers commit out of seq order: an entry written first and
+         * committed last is still read, after the one that committed before it */
+        CHECK(drisk_store_log_follow(b, &c, see, &seen, &err) == DRISK_OK);
+        CHECK(drisk_store_begin(a, &err) == DRISK_OK);
+        log_one(a, ship, 4); /* the smaller seq */
+        CHECK(drisk_store_begin(b, &err) == DRISK_OK);
+        log_one(b, ship, 5);
+        CHECK(drisk_store_commit(b, &err) == DRISK_OK);
+        seen.n = 0;
+        CHECK(drisk_store_log_follow(b, &c, see, &seen, &err) == DRISK_OK);
+        CHECK(seen.n == 1 && seen.ts[0] == 5);
+        CHECK(drisk_store_commit(a, &err) == DRISK_OK);
+        seen.n = 0;
+        CHECK(drisk_store_log_follow(b, &c, see, &seen, &err) == DRISK_OK);
+        CHECK(seen.n == 1 && seen.ts[0] == 4);
+    }
+    /* upkeep keeps the last hour of the log */
+    CHECK(drisk_store_maintain(a, 1700000000 + DRISK_LOG_KEEP_S + 1, &err) == DRISK_OK);
+    CHECK(drisk_store_log_position(b, &c, &err) == DRISK_OK);
+    log_one(a, ship, 6);
+    seen.n = 0;
+    CHECK(drisk_store_log_follow(b, &c, see, &seen, &err) == DRISK_OK);
+    CHECK(seen.n == 1 && seen.ts[0] == 6);
+
+    /* the sweep's shards: two nodes claiming in turn get each shard once */
+    int64_t now = 1800000000, prev;
+    int got[DRISK_SWEEP_SHARDS] = { 0 }, shard, n = 0;
+    for (int turn = 0;; turn++) {
+        enum drisk_status rc = drisk_store_shard_claim(turn % 2 ? b : a, 1 + turn % 2, now, 60,
+                                                       600, &shard, &prev, &err);
+        if (rc == DRISK_ENOTFOUND)
+            break;
+        CHECK(rc == DRISK_OK && shard >= 0 && shard < DRISK_SWEEP_SHARDS && prev == 0);
+        if (rc || shard < 0 || shard >= DRISK_SWEEP_SHARDS || n++ > DRISK_SWEEP_SHARDS)
+            break;
+        got[shard]++;
+    }
+    CHECK(n == DRISK_SWEEP_SHARDS);
+    for (int k = 0; k < DRISK_SWEEP_SHARDS; k++)
+        CHECK(got[k] == 1);
+    /* shard 3 swept by its claimer (node 2: odd turns) is due again a period later; the
+     * others, claimed and never marked swept (a node that died), when their lease ends */
+    CHECK(drisk_store_shard_done(b, 3, 2, now, &err) == DRISK_OK);
+    CHECK(drisk_store_shard_claim(a, 1, now + 30, 60, 600, &shard, &prev, &err) == DRISK_ENOTFOUND);
+    CHECK(drisk_store_shard_claim(a, 1, now + 60, 60, 600, &shard, &prev, &err) == DRISK_OK &&
+          shard == 3 && prev == now);
+    CHECK(drisk_store_shard_claim(a, 1, now + 61, 60, 600, &shard, &prev, &err) == DRISK_ENOTFOUND);
+    CHECK(drisk_store_shard_claim(b, 2, now + 600, 60, 600, &shard, &prev, &err) == DRISK_OK &&
+          shard != 3 && prev == 0);
+
+    /* one open alert of a type per shipment, whatever the caller believed: the second
+     * node's open finds the first's and opens nothing; a cleared one makes room */
+    int64_t id1 = 0, id2 = -1;
+    CHECK(drisk_store_alert_open(a, ship, "stalled", "warning", "m", now, &id1, &err) == DRISK_OK &&
+          id1 > 0);
+    CHECK(drisk_store_alert_open(b, ship, "stalled", "critical", "m", now, &id2, &err) == DRISK_OK &&
+          id2 == 0);
+    struct drisk_alert_row open[DRISK_ALERTS_MAX_OPEN];
+    size_t n_open = 0;
+    CHECK(drisk_store_alerts_open(b, ship, open, &n_open, &err) == DRISK_OK && n_open == 1 &&
+          open[0].id == id1 && strcmp(open[0].severity, "warning") == 0);
+    CHECK(drisk_store_alert_change(b, id1, NULL, NULL, 1, now + 1, &err) == DRISK_OK);
+    CHECK(drisk_store_alert_open(b, ship, "stalled", "critical", "m", now + 2, &id2, &err) ==
+              DRISK_OK && id2 > id1);
+    struct drisk_alert_row ra, rb;
+    CHECK(drisk_store_alert_get(a, id1, &ra, &err) == DRISK_OK &&
+          drisk_store_alert_get(a, id2, &rb, &err) == DRISK_OK && rb.seq > ra.seq);
+
+    /* one open recommendation per shipment: a second node's put replaces it */
+    struct drisk_rec_row r = { .deadline = DRISK_TS_NONE };
+    snprintf(r.action, sizeof r.action, "notify");
+    snprintf(r.costs, sizeof r.costs, "{}");
+    int what = -1;
+    CHECK(drisk_store_rec_put(a, ship, &r, now, &what, &err) == DRISK_OK && what == DRISK_REC_CREATED);
+    snprintf(r.action, sizeof r.action, "reship");
+    CHECK(drisk_store_rec_put(b, ship, &r, now, &what, &err) == DRISK_OK && what == DRISK_REC_CHANGED);
+    struct drisk_rec_row now_r;
+    CHECK(drisk_store_rec_get(a, ship, &now_r, &err) == DRISK_OK &&
+          strcmp(now_r.action, "reship") == 0);
+    if (store_target_pg())
+        CHECK(store_target_query("nodes.db", "SELECT count(*) FROM recommendations WHERE open = 1") ==
+              1);
+out:
+    drisk_store_free(a);
+    drisk_store_free(b);
+}
+
 int main(int argc, char **argv)
 {
     dir = argc > 1 ? argv[1] : "/tmp/drisk_test_data";
@@ -686,6 +839,7 @@ int main(int argc, char **argv)
     test_jsonl_long_lines();
     test_store();
     test_lock();
+    test_nodes();
     test_import();
     test_keys();
     CHECK_DONE();

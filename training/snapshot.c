@@ -35,7 +35,7 @@ enum drisk_status drisk_snapshot_schema(struct drisk_store *store, int64_t until
     struct drisk_schema_builder *b = drisk_schema_builder_create();
     if (!b)
         return drisk_error_set(err, DRISK_ENOMEM, "out of memory building the feature schema");
-    struct drisk_store_filter f = { NULL, INT64_MIN, until, 0, 0 };
+    struct drisk_store_filter f = { .created_from = INT64_MIN, .created_to = until };
     enum drisk_status rc = drisk_store_iterate(store, &f, add_to_schema, b, err);
     if (!rc)
         drisk_schema_builder_finish(b, min_count, schema);
