@@ -139,9 +139,16 @@ static enum MHD_Result route_metrics(struct ctx *x)
     api_text_printf(&t, "# TYPE drisk_scans_ingested_total counter\ndrisk_scans_ingested_total %lld\n"
             "# TYPE drisk_scans_duplicate_total counter\ndrisk_scans_duplicate_total %lld\n"
             "# TYPE drisk_sweeps_total counter\ndrisk_sweeps_total %lld\n"
+            "# HELP drisk_swept_shipments_total Open shipments this node re-scored in its sweeps "
+            "(the nodes of a store divide them).\n"
+            "# TYPE drisk_swept_shipments_total counter\ndrisk_swept_shipments_total %lld\n"
+            "# HELP drisk_followed_entries_total Scans and late outcomes other nodes ingested, "
+            "fed to this node's network statistics.\n"
+            "# TYPE drisk_followed_entries_total counter\ndrisk_followed_entries_total %lld\n"
             "# TYPE drisk_model_swaps_total counter\ndrisk_model_swaps_total %lld\n",
         atomic_load(&sc->scans_inserted), atomic_load(&sc->scans_duplicate),
-        atomic_load(&sc->sweeps), atomic_load(&sc->model_swaps));
+        atomic_load(&sc->sweeps), atomic_load(&sc->swept_shipments), atomic_load(&sc->followed),
+        atomic_load(&sc->model_swaps));
     api_text_printf(&t, "# HELP drisk_active_model_id The model serving each target (0: none).\n"
             "# TYPE drisk_active_model_id gauge\n");
     struct svc_model_set *ms = svc_models_acquire(x->svc);
