@@ -27,6 +27,9 @@
 #define PER_ENDPOINT 8          /* attempts in flight to one endpoint */
 #define BACKOFF_CAP_S 3600.0
 #define IDLE_POLL_MS 250        /* the outbox is read this often without a poke */
+#define CLAIM_SLACK_MS 30000    /* a claimed delivery is due again an attempt's timeout and
+                                 * this after its claim (its sender died, or its result was
+                                 * not written) */
 
 const char *const wh_event_types[] = { "alert.opened", "alert.escalated", "alert.cleared",
                                        "recommendation.created", "recommendation.changed",
@@ -329,9 +332,18 @@ static void start_due(struct wh_worker *w)
     }
     if (!c.n)
         return;
+    /* each delivery goes from one node: the others' workers read it as due too */
+    int64_t until = now + (int64_t)(w->o.timeout_s * 1000) + CLAIM_SLACK_MS;
     for (size_t i = 0; i < c.n; i++) {
+        int claimed = 0;
+        if (drisk_outbox_claim(w->st, start[i]->id, now, until, &claimed, &err) || !claimed) {
+            if (err.msg[0])
+                DRISK_LOG(DRISK_LOG_WARN, "webhooks: %s", err.msg);
+            xfer_free(start[i]);
+            continue;
+        }
         if (curl_multi_add_handle(w->multi, start[i]->h) != CURLM_OK) {
-            xfer_free(start[i]); /* still pending: attempted at the next pass */
+            xfer_free(start[i]); /* still pending: attempted again when its claim ends */
             continue;
         }
         w->live[w->n_live++] = start[i];

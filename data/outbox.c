@@ -25,6 +25,7 @@ enum {
     O_LOG,
     O_REDELIVER,
     O_DELIVERY_GET,
+    O_CLAIM,
     O_COUNT
 };
 
@@ -36,6 +37,9 @@ enum {
 #define DELIVERY_NCOLS 13
 
 static const char *const sql[O_COUNT] = {
+    /* due still (no other node took it since it was read): due again at ?3 */
+    [O_CLAIM] = "UPDATE webhook_deliveries SET next_at = ?3 WHERE id = ?1 AND status = 'pending'"
+                " AND next_at <= ?2",
     [O_CREATE] = "INSERT INTO webhooks(merchant_id, url, events, secret, created_at)"
                  " VALUES (" MERCHANT_ROW ", ?2, ?3, ?4, ?5)",
     [O_COUNT_HOOKS] = "SELECT count(*) FROM webhooks WHERE merchant_id = " MERCHANT_ROW,
@@ -356,6 +360,21 @@ enum drisk_status drisk_outbox_due(struct drisk_store *store, int64_t now_ms, in
     drisk_sql_bind_int64(st, 1, now_ms);
     drisk_sql_bind_int(st, 2, limit);
     return each_delivery(store, st, 1, fn, ctx, "reading due webhook deliveries", err);
+}
+
+enum drisk_status drisk_outbox_claim(struct drisk_store *store, int64_t id, int64_t now_ms,
+                                     int64_t until_ms, int *claimed, struct drisk_error *err)
+{
+    struct drisk_sql_stmt *st = stmt(store, O_CLAIM, err);
+    *claimed = 0;
+    if (!st)
+        return err->status;
+    drisk_sql_bind_int64(st, 1, id);
+    drisk_sql_bind_int64(st, 2, now_ms);
+    drisk_sql_bind_int64(st, 3, until_ms);
+    enum drisk_status rc = drisk_store_run(store, st, "claiming a webhook delivery", err);
+    *claimed = !rc && drisk_sql_changes(drisk_store_sql(store)) == 1;
+    return rc;
 }
 
 enum drisk_status drisk_outbox_result(struct drisk_store *store, int64_t id, int status,

@@ -92,6 +92,12 @@ typedef int (*drisk_delivery_fn)(const struct drisk_delivery *d, void *ctx);
  * shipment), soonest first, at most limit; d->data is valid during the call only. */
 enum drisk_status drisk_outbox_due(struct drisk_store *store, int64_t now_ms, int limit,
                                    drisk_delivery_fn fn, void *ctx, struct drisk_error *err);
+/* Takes delivery id, read as due by now_ms, for one attempt: it stays pending, due again
+ * at until_ms (so a sender that dies mid-attempt leaves it to be attempted again then),
+ * and no other connection's worker takes it meanwhile. *claimed: 0 when another took it
+ * first. Its own statement (autocommit). */
+enum drisk_status drisk_outbox_claim(struct drisk_store *store, int64_t id, int64_t now_ms,
+                                     int64_t until_ms, int *claimed, struct drisk_error *err);
 /* What an attempt at now gave (it counts the attempt): status (DELIVERED, or PENDING
  * again at next_ms, FAILED, or DISABLED), the HTTP code (0: none) and an error text (""
  * when none). In the caller's transaction, if any. */

@@ -14,6 +14,7 @@
 #include "data/import.h"
 #include "data/jsonl.h"
 #include "data/live.h"
+#include "data/outbox.h"
 #include "data/store.h"
 #include "base/sha256.h"
 #include "base/timeutil.h"
@@ -696,6 +697,14 @@ static int see(const struct drisk_log_entry *e, void *ctx)
     return 0;
 }
 
+static int first_due(const struct drisk_delivery *d, void *ctx)
+{
+    int64_t *id = ctx;
+    if (!*id)
+        *id = d->id;
+    return 0;
+}
+
 static void log_one(struct drisk_store *st, int64_t ship, int64_t ts)
 {
     struct drisk_error err = { 0 };
@@ -825,6 +834,27 @@ static void test_nodes(void)
     if (store_target_pg())
         CHECK(store_target_query("nodes.db", "SELECT count(*) FROM recommendations WHERE open = 1") ==
               1);
+
+    /* a webhook delivery both nodes' workers read as due goes from one of them, and is
+     * due again when the claim ends (its sender died) */
+    int64_t hook, due_id = 0;
+    int queued = 0, claimed = -1;
+    CHECK(drisk_webhook_create(a, "m1", "https://example.com/h", ",*,", "s3cret", now, &hook,
+                               &err) == DRISK_OK);
+    CHECK(drisk_store_begin(a, &err) == DRISK_OK);
+    CHECK(drisk_outbox_emit(a, ship, "alert.opened", "{}", now, &queued, &err) == DRISK_OK &&
+          queued == 1);
+    CHECK(drisk_store_commit(a, &err) == DRISK_OK);
+    CHECK(drisk_outbox_due(b, now * 1000, 10, first_due, &due_id, &err) == DRISK_OK && due_id > 0);
+    CHECK(drisk_outbox_claim(a, due_id, now * 1000, now * 1000 + 40000, &claimed, &err) ==
+              DRISK_OK && claimed == 1);
+    CHECK(drisk_outbox_claim(b, due_id, now * 1000, now * 1000 + 40000, &claimed, &err) ==
+              DRISK_OK && claimed == 0);
+    int64_t again = 0;
+    CHECK(drisk_outbox_due(b, now * 1000 + 1000, 10, first_due, &again, &err) == DRISK_OK &&
+          again == 0);
+    CHECK(drisk_outbox_due(b, now * 1000 + 40000, 10, first_due, &again, &err) == DRISK_OK &&
+          again == due_id);
 out:
     drisk_store_free(a);
     drisk_store_free(b);
