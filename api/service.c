@@ -922,8 +922,8 @@ static void sweep_shard(struct svc *s, struct drisk_store *st, int shard, int64_
 {
     struct drisk_error err = { 0 };
     struct open_list l = { 0 };
-    struct drisk_store_filter f = { NULL, now - SWEEP_WINDOW_S, now + 1, 1, 0,
-                                    DRISK_SWEEP_SHARDS, shard };
+    struct drisk_store_filter f = { .created_from = now - SWEEP_WINDOW_S, .created_to = now + 1,
+                                    .open_only = 1, .shards = DRISK_SWEEP_SHARDS, .shard = shard };
     if (drisk_store_iterate(st, &f, collect_open, &l, &err)) {
         DRISK_LOG(DRISK_LOG_WARN, "sweep: %s", err.msg);
         goto out;
@@ -1051,8 +1051,33 @@ static int collect_entry(const struct drisk_log_entry *e, void *ctx)
     return 0;
 }
 
+static int cmp_ship_id(const void *a, const void *b)
+{
+    int64_t x = ((const struct svc_shipment *)a)->sh.id, y = ((const struct svc_shipment *)b)->sh.id;
+    return (x > y) - (x < y);
+}
+
+static int collect_text(const struct drisk_shipment *sh, const struct drisk_scan *scans, size_t n,
+                        void *ctx, struct drisk_error *err)
+{
+    struct open_list *l = ctx;
+    if (l->n == l->cap) { /* sized by the caller: one per id asked for */
+        drisk_error_set(err, DRISK_EIO, "more shipments than asked for");
+        return -1;
+    }
+    if (copy_shipment(sh, scans, n, 1, &l->a[l->n])) {
+        drisk_error_set(err, DRISK_ENOMEM, "out of memory following the ingest log");
+        return -1;
+    }
+    l->n++;
+    return 0;
+}
+
+#define FOLLOW_READ_MAX 1000 /* shipments read in one query */
+
 /* Feeds the network what the other nodes logged since the last call: their scans as
- * svc_ingest feeds its own, and the late outcomes their sweeps saw. */
+ * svc_ingest feeds its own, and the late outcomes their sweeps saw. The shipments they
+ * name are read FOLLOW_READ_MAX to a query. */
 static void follow(struct svc *s, struct drisk_store *st)
 {
     struct drisk_error err = { 0 };
@@ -1063,29 +1088,51 @@ static void follow(struct svc *s, struct drisk_store *st)
         free(l.a);
         return;
     }
-    struct svc_shipment ls = { 0 };
-    for (size_t i = 0; i < l.n; i++) {
-        const struct drisk_log_entry *le = &l.a[i];
-        struct api_error e;
-        if (ls.sh.id != le->shipment) { /* one read for each run of a shipment's entries */
-            svc_shipment_free(&ls);
-            memset(&ls, 0, sizeof ls);
-            if (svc_read_shipment(st, le->shipment, &ls, &e)) {
-                memset(&ls, 0, sizeof ls);
-                continue;
+    int64_t ids[FOLLOW_READ_MAX];
+    struct open_list got = { .a = calloc(FOLLOW_READ_MAX, sizeof *got.a), .cap = FOLLOW_READ_MAX };
+    if (!got.a) {
+        DRISK_LOG(DRISK_LOG_WARN, "following the ingest log: out of memory");
+        l.n = 0;
+    }
+    for (size_t from = 0; from < l.n;) {
+        /* the next entries naming at most FOLLOW_READ_MAX shipments */
+        size_t n_ids = 0, to = from;
+        for (; to < l.n; to++) {
+            size_t k = 0;
+            while (k < n_ids && ids[k] != l.a[to].shipment)
+                k++;
+            if (k == n_ids) {
+                if (n_ids == FOLLOW_READ_MAX)
+                    break;
+                ids[n_ids++] = l.a[to].shipment;
             }
         }
+        struct drisk_store_filter f = { .ids = ids, .n_ids = n_ids };
+        got.n = 0;
+        if (drisk_store_iterate(st, &f, collect_text, &got, &err))
+            DRISK_LOG(DRISK_LOG_WARN, "following the ingest log: %s", err.msg);
+        qsort(got.a, got.n, sizeof *got.a, cmp_ship_id);
         pthread_rwlock_wrlock(&s->net_lock);
-        if (le->kind == DRISK_LOG_SCAN) {
-            struct drisk_scan sc = { .ts = le->ts, .event = le->event };
-            snprintf(sc.location, sizeof sc.location, "%s", le->location);
-            feed(s, &ls, &sc, le->delivered);
-        } else if (le->kind == DRISK_LOG_LATE && le->ts > s->started) {
-            drisk_network_on_outcome(s->net, &ls.sh, ls.ev, ls.n, 1, le->ts);
+        for (size_t i = from; i < to; i++) {
+            const struct drisk_log_entry *le = &l.a[i];
+            struct svc_shipment key = { .sh.id = le->shipment };
+            const struct svc_shipment *ls = bsearch(&key, got.a, got.n, sizeof *got.a, cmp_ship_id);
+            if (!ls)
+                continue; /* deleted since */
+            if (le->kind == DRISK_LOG_SCAN) {
+                struct drisk_scan sc = { .ts = le->ts, .event = le->event };
+                snprintf(sc.location, sizeof sc.location, "%s", le->location);
+                feed(s, ls, &sc, le->delivered);
+            } else if (le->kind == DRISK_LOG_LATE && le->ts > s->started) {
+                drisk_network_on_outcome(s->net, &ls->sh, ls->ev, ls->n, 1, le->ts);
+            }
         }
         pthread_rwlock_unlock(&s->net_lock);
+        for (size_t i = 0; i < got.n; i++)
+            svc_shipment_free(&got.a[i]);
+        from = to;
     }
-    svc_shipment_free(&ls);
+    free(got.a);
     atomic_fetch_add(&s->counters.followed, (long long)l.n);
     free(l.a);
 }

@@ -994,7 +994,24 @@ enum drisk_status drisk_store_iterate(struct drisk_store *store,
         " AND (?5 = 0 OR s.id % ?5 = ?6)" ITER_ORDER,
         ITER_SELECT("") " WHERE s.id = ?1" ITER_ORDER,
     };
+    /* a list of row ids: bound as one array (PostgreSQL) or JSON array (SQLite) of them */
+    static const char *const by_ids[2] = {
+        ITER_SELECT("") " WHERE s.id IN (SELECT value FROM json_each(?1))" ITER_ORDER,
+        ITER_SELECT("") " WHERE s.id = ANY(CAST(?1 AS BIGINT[]))" ITER_ORDER,
+    };
     const char *sql = sqls[filter && filter->shipment ? 2 : filter && filter->open_only ? 1 : 0];
+    char *ids = NULL;
+    if (filter && filter->n_ids) {
+        sql = by_ids[store->pg];
+        if (!(ids = malloc(filter->n_ids * 21 + 3)))
+            return drisk_error_set(err, DRISK_ENOMEM, "out of memory reading shipments");
+        size_t len = 0;
+        ids[len++] = store->pg ? '{' : '[';
+        for (size_t i = 0; i < filter->n_ids; i++)
+            len += (size_t)sprintf(ids + len, "%s%lld", i ? "," : "", (long long)filter->ids[i]);
+        ids[len++] = store->pg ? '}' : ']';
+        ids[len] = '\0';
+    }
     enum drisk_status rc = DRISK_OK;
     struct drisk_sql_stmt *st = NULL;
     struct drisk_scan *scans = NULL;
@@ -1003,17 +1020,20 @@ enum drisk_status drisk_store_iterate(struct drisk_store *store,
     int have = 0;
 
     /* one shipment by id is the server's per-request read: its statement is kept */
-    int by_id = filter && filter->shipment;
+    int by_id = filter && filter->shipment && !ids;
     if (by_id && store->by_id) {
         st = store->by_id;
         drisk_sql_clear(st);
-    } else if (drisk_sql_prepare(store->db, sql, by_id ? DRISK_SQL_PERSISTENT : DRISK_SQL_STREAM,
-                                 &st)) {
+    } else if (drisk_sql_prepare(store->db, sql, by_id ? DRISK_SQL_PERSISTENT
+                                                 : ids ? 0 : DRISK_SQL_STREAM, &st)) {
+        free(ids);
         return db_error(store, err, "preparing the shipment iterator");
     }
     if (by_id)
         store->by_id = st;
-    if (by_id) {
+    if (ids) {
+        drisk_sql_bind_text(st, 1, ids);
+    } else if (by_id) {
         drisk_sql_bind_int64(st, 1, filter->shipment);
     } else {
         drisk_sql_bind_int64(st, 1, filter ? filter->created_from : INT64_MIN);
@@ -1083,6 +1103,7 @@ out:
         drisk_sql_reset(st);
     else
         drisk_sql_finalize(st);
+    free(ids);
     free(scans);
     return rc;
 }

@@ -153,6 +153,8 @@ struct drisk_store_filter {
     int open_only;
     int64_t shipment;
     int shards, shard; /* shards > 0: only shipments whose row id % shards == shard */
+    const int64_t *ids; /* n_ids > 0: these shipments only, by row id (the range ignored) */
+    size_t n_ids;
 };
 
 /* Called for each shipment with its scans in time order. Both are borrowed for the
