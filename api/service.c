@@ -731,29 +731,35 @@ int svc_ingest(struct svc *s, const char *merchant, const struct drisk_shipment 
     res->received = n;
     if (!st)
         return -1;
-    struct new_scan *ns = malloc((n ? n : 1) * sizeof *ns);
+    size_t cap = n ? n : 1;
+    struct new_scan *ns = malloc(cap * sizeof *ns);
     int64_t *rows = malloc((n + 1) * sizeof *rows);
+    struct drisk_scan_put *puts = malloc(cap * sizeof *puts);
+    struct drisk_scan_put_out *outs = malloc(cap * sizeof *outs);
+    struct drisk_log_entry *logs = malloc(cap * sizeof *logs);
+    int *put_res = malloc(cap * sizeof *put_res);
     struct svc_shipment *ls = NULL;
-    size_t n_ns = 0, n_rows = 0;
+    size_t n_ns = 0, n_rows = 0, n_logs = 0, fresh = 0;
     int rc = -1;
-    if (!ns || !rows) {
+    if (!ns || !rows || !puts || !outs || !logs || !put_res) {
         api_fail(e, 503, "out_of_memory", "out of memory");
         goto out;
     }
+    for (size_t i = 0; i < n; i++)
+        puts[i] = (struct drisk_scan_put){ merchant, in[i].shipment_id, &in[i].scan };
     if (drisk_store_begin(st, &err)) {
         store_fail(e, &err);
         goto out;
     }
-    if (ensure && drisk_store_ensure_shipment(st, ensure, &res->upserted, &err)) {
+    if ((ensure && drisk_store_ensure_shipment(st, ensure, &res->upserted, &err)) ||
+        drisk_store_put_scans_each(st, puts, n, put_res, outs, &fresh, &err)) {
         drisk_store_rollback(st);
         store_fail(e, &err);
         goto out;
     }
     for (size_t i = 0; i < n; i++) {
-        int64_t row;
-        int inserted, changed = 0;
-        enum drisk_status f = drisk_store_find_shipment(st, merchant, in[i].shipment_id, &row, &err);
-        if (f == DRISK_ENOTFOUND) {
+        int changed = 0;
+        if (put_res[i] != DRISK_SCAN_PUT_STORED) {
             drisk_store_rollback(st);
             api_fail(e, 422, "unknown_shipment",
                      "scans[%zu].shipment_id: no shipment \"%s\" for this merchant: create it "
@@ -761,13 +767,8 @@ int svc_ingest(struct svc *s, const char *merchant, const struct drisk_shipment 
                      i, in[i].shipment_id);
             goto out;
         }
-        rows[i] = row;
-        if (f || drisk_store_insert_scan(st, row, &in[i].scan, &inserted, &err)) {
-            drisk_store_rollback(st);
-            store_fail(e, &err);
-            goto out;
-        }
-        if (!inserted) {
+        int64_t row = rows[i] = outs[i].shipment;
+        if (!outs[i].fresh) {
             res->duplicates++;
             continue;
         }
@@ -785,15 +786,16 @@ int svc_ingest(struct svc *s, const char *merchant, const struct drisk_shipment 
         }
         ns[n_ns - 1].delivered = changed && ev == DRISK_EVENT_DELIVERED;
         /* for the other nodes' network statistics (svc_follow) */
-        struct drisk_log_entry le = { .node = s->node, .kind = DRISK_LOG_SCAN, .shipment = row,
-                                      .ts = in[i].scan.ts, .event = ev,
-                                      .delivered = ns[n_ns - 1].delivered };
-        snprintf(le.location, sizeof le.location, "%s", in[i].scan.location);
-        if (drisk_store_log_put(st, &le, now, &err)) {
-            drisk_store_rollback(st);
-            store_fail(e, &err);
-            goto out;
-        }
+        struct drisk_log_entry *le = &logs[n_logs++];
+        *le = (struct drisk_log_entry){ .node = s->node, .kind = DRISK_LOG_SCAN, .shipment = row,
+                                        .ts = in[i].scan.ts, .event = ev,
+                                        .delivered = ns[n_ns - 1].delivered };
+        snprintf(le->location, sizeof le->location, "%s", in[i].scan.location);
+    }
+    if (drisk_store_log_put_many(st, logs, n_logs, now, &err)) {
+        drisk_store_rollback(st);
+        store_fail(e, &err);
+        goto out;
     }
     if (drisk_store_commit(st, &err)) {
         drisk_store_rollback(st);
@@ -880,6 +882,10 @@ out:
     free(ls);
     free(ns);
     free(rows);
+    free(puts);
+    free(outs);
+    free(logs);
+    free(put_res);
     return rc;
 }
 

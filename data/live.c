@@ -824,6 +824,35 @@ enum drisk_status drisk_store_log_put(struct drisk_store *store, const struct dr
     return drisk_store_run(store, st, "writing the ingest log", err);
 }
 
+enum drisk_status drisk_store_log_put_many(struct drisk_store *store,
+                                           const struct drisk_log_entry *es, size_t n,
+                                           int64_t now, struct drisk_error *err)
+{
+    if (!is_pg(store) || n < 4) {
+        for (size_t i = 0; i < n; i++)
+            if (drisk_store_log_put(store, &es[i], now, err))
+                return DRISK_EIO;
+        return DRISK_OK;
+    }
+    struct drisk_sql_copy c = { 0 };
+    for (size_t i = 0; i < n; i++) {
+        drisk_sql_copy_int64(&c, es[i].node);
+        drisk_sql_copy_int64(&c, es[i].kind);
+        drisk_sql_copy_int64(&c, es[i].shipment);
+        drisk_sql_copy_int64(&c, es[i].ts);
+        drisk_sql_copy_int64(&c, es[i].event);
+        drisk_sql_copy_text(&c, es[i].location);
+        drisk_sql_copy_int64(&c, es[i].delivered != 0);
+        drisk_sql_copy_int64(&c, now);
+        drisk_sql_copy_row(&c);
+    }
+    int bad = drisk_sql_copy_in(drisk_store_sql(store),
+                                "COPY ingest_log(node, kind, shipment_id, ts, event, location,"
+                                " delivered, created_at) FROM STDIN", &c);
+    drisk_sql_copy_free(&c);
+    return bad ? fail(store, "writing the ingest log", err) : DRISK_OK;
+}
+
 enum drisk_status drisk_store_log_position(struct drisk_store *store, struct drisk_log_cursor *c,
                                            struct drisk_error *err)
 {

@@ -220,6 +220,11 @@ struct drisk_log_entry {
 enum drisk_status drisk_store_log_put(struct drisk_store *store, const struct drisk_log_entry *e,
                                       int64_t now, struct drisk_error *err);
 
+/* The n entries of es, as drisk_store_log_put each (PostgreSQL: one COPY). */
+enum drisk_status drisk_store_log_put_many(struct drisk_store *store,
+                                           const struct drisk_log_entry *es, size_t n,
+                                           int64_t now, struct drisk_error *err);
+
 /* A reader's place in the log: what it has seen. SQLite: the last seq read. PostgreSQL:
  * the snapshot of the last read (entries are taken by whether their transaction had
  * committed then, not by seq, which is handed out before commit). */

@@ -898,18 +898,117 @@ out:
     return rc;
 }
 
-enum drisk_status drisk_store_put_scans(struct drisk_store *store,
-                                        const struct drisk_scan_put *rows, size_t n,
-                                        int *result, size_t *inserted, struct drisk_error *err)
+/* A request's scans on PostgreSQL: staged with COPY, then one statement resolves their
+ * shipments, inserts the new ones and returns, for each staged row, its shipment and
+ * location ids, and each inserted row's key (kind 1), which marks the first row of that
+ * key fresh. The staging table lives as long as the connection (no catalog churn per
+ * request). */
+static enum drisk_status pg_put_scans_each(struct drisk_store *store,
+                                           const struct drisk_scan_put *rows, size_t n,
+                                           int *result, struct drisk_scan_put_out *out,
+                                           size_t *inserted, struct drisk_error *err)
 {
+    static const char put[] =
+        "WITH k AS (SELECT g.merchant, g.shipment_key, x.sid"
+        " FROM (SELECT DISTINCT merchant, shipment_key FROM drisk_req_scans) g,"
+        " LATERAL (SELECT min(s.id) AS sid FROM shipments s JOIN merchants m ON m.id = s.merchant_id"
+        " WHERE s.shipment_key = g.shipment_key AND m.name = g.merchant) x),"
+        " w AS (INSERT INTO scans(shipment_id, ts, event, location_id, reason, description)"
+        " SELECT k.sid, g.ts, g.event, coalesce(l.id, 0), g.reason, g.description"
+        " FROM drisk_req_scans g JOIN k ON k.merchant = g.merchant AND k.shipment_key = g.shipment_key"
+        " LEFT JOIN locations l ON l.code = g.location WHERE k.sid IS NOT NULL"
+        " ON CONFLICT DO NOTHING RETURNING shipment_id, ts, event, location_id)"
+        " SELECT 0, g.n, coalesce(k.sid, 0), coalesce(l.id, 0), 0, 0 FROM drisk_req_scans g"
+        " JOIN k ON k.merchant = g.merchant AND k.shipment_key = g.shipment_key"
+        " LEFT JOIN locations l ON l.code = g.location"
+        " UNION ALL SELECT 1, 0, shipment_id, location_id, ts, event FROM w";
+    struct drisk_sql_copy c = { 0 };
+    struct drisk_sql_stmt *st = NULL;
+    enum drisk_status rc = DRISK_OK;
+    int64_t lo = INT64_MAX, hi = INT64_MIN;
+    int64_t *loc = calloc(n, sizeof *loc);
+    if (!loc)
+        return drisk_error_set(err, DRISK_ENOMEM, "out of memory storing scans");
+    for (size_t i = 0; i < n; i++) {
+        const struct drisk_scan *sc = rows[i].scan;
+        drisk_sql_copy_int64(&c, (int64_t)i);
+        drisk_sql_copy_text(&c, rows[i].merchant ? rows[i].merchant : "");
+        drisk_sql_copy_text(&c, rows[i].shipment_id);
+        drisk_sql_copy_int64(&c, sc->ts);
+        drisk_sql_copy_int64(&c, sc->event);
+        drisk_sql_copy_text(&c, sc->location);
+        if (sc->reason)
+            drisk_sql_copy_int64(&c, sc->reason);
+        else
+            drisk_sql_copy_text(&c, NULL);
+        drisk_sql_copy_text(&c, sc->description[0] ? sc->description : NULL);
+        drisk_sql_copy_row(&c);
+        lo = sc->ts < lo ? sc->ts : lo;
+        hi = sc->ts > hi ? sc->ts : hi;
+        result[i] = DRISK_SCAN_PUT_NO_SHIPMENT;
+        out[i] = (struct drisk_scan_put_out){ 0, 0 };
+    }
+    char prep[320];
+    snprintf(prep, sizeof prep, "SELECT drisk_scan_partitions(%lld, %lld);"
+             " INSERT INTO locations(code) SELECT DISTINCT location FROM drisk_req_scans"
+             " WHERE location <> '' ON CONFLICT DO NOTHING", (long long)lo, (long long)hi);
     *inserted = 0;
-    if (store->pg)
-        return n ? pg_put_scans(store, rows, n, result, inserted, err) : DRISK_OK;
+    if (drisk_sql_exec(store->db,
+                       "CREATE TEMP TABLE IF NOT EXISTS drisk_req_scans (n INTEGER,"
+                       " merchant TEXT, shipment_key TEXT, ts BIGINT, event INTEGER,"
+                       " location TEXT, reason INTEGER, description TEXT);"
+                       "DELETE FROM drisk_req_scans") ||
+        drisk_sql_copy_in(store->db, "COPY drisk_req_scans FROM STDIN", &c) ||
+        drisk_sql_exec(store->db, prep) || drisk_sql_prepare(store->db, put, 0, &st)) {
+        rc = db_error(store, err, "storing scans");
+        goto out;
+    }
+    int r;
+    while ((r = drisk_sql_step(st)) == DRISK_SQL_ROW) {
+        int64_t i = drisk_sql_col_int64(st, 1), sid = drisk_sql_col_int64(st, 2);
+        int64_t lid = drisk_sql_col_int64(st, 3);
+        if (drisk_sql_col_int(st, 0) == 0) { /* a staged row (these come first) */
+            if (i >= 0 && (size_t)i < n && sid > 0) {
+                result[i] = DRISK_SCAN_PUT_STORED;
+                out[i].shipment = sid;
+                loc[i] = lid;
+            }
+            continue;
+        }
+        int64_t ts = drisk_sql_col_int64(st, 4);
+        int ev = drisk_sql_col_int(st, 5);
+        for (size_t j = 0; j < n; j++)
+            if (!out[j].fresh && out[j].shipment == sid && loc[j] == lid &&
+                rows[j].scan->ts == ts && rows[j].scan->event == ev) {
+                out[j].fresh = 1;
+                ++*inserted;
+                break;
+            }
+    }
+    if (r != DRISK_SQL_DONE)
+        rc = db_error(store, err, "storing scans");
+out:
+    drisk_sql_finalize(st);
+    drisk_sql_copy_free(&c);
+    free(loc);
+    return rc;
+}
+
+/* Row by row (SQLite, and PostgreSQL's small batches): a lookup for each run of one
+ * shipment's rows, an insert for each row. out may be NULL. */
+static enum drisk_status put_scans_rows(struct drisk_store *store,
+                                        const struct drisk_scan_put *rows, size_t n, int *result,
+                                        struct drisk_scan_put_out *out, size_t *inserted,
+                                        struct drisk_error *err)
+{
     const char *last_merchant = NULL, *last_id = NULL;
     int64_t row = 0;
     enum drisk_status found = DRISK_OK;
+    *inserted = 0;
     for (size_t i = 0; i < n; i++) {
         const char *m = rows[i].merchant ? rows[i].merchant : "";
+        if (out)
+            out[i] = (struct drisk_scan_put_out){ 0, 0 };
         if (!last_id || strcmp(last_id, rows[i].shipment_id) != 0 || strcmp(last_merchant, m) != 0) {
             struct drisk_error ferr;
             found = drisk_store_find_shipment(store, m[0] ? m : NULL, rows[i].shipment_id, &row,
@@ -928,9 +1027,37 @@ enum drisk_status drisk_store_put_scans(struct drisk_store *store,
         if (rc)
             return rc;
         result[i] = DRISK_SCAN_PUT_STORED;
+        if (out)
+            out[i] = (struct drisk_scan_put_out){ row, ins != 0 };
         *inserted += ins != 0;
     }
     return DRISK_OK;
+}
+
+/* Below this many rows a batch costs PostgreSQL more round trips than the rows do. */
+#define PG_BATCH_MIN 4
+
+enum drisk_status drisk_store_put_scans_each(struct drisk_store *store,
+                                             const struct drisk_scan_put *rows, size_t n,
+                                             int *result, struct drisk_scan_put_out *out,
+                                             size_t *inserted, struct drisk_error *err)
+{
+    int all_named = 1; /* the batch statement resolves by merchant only */
+    for (size_t i = 0; i < n && all_named; i++)
+        all_named = rows[i].merchant && rows[i].merchant[0];
+    if (store->pg && n >= PG_BATCH_MIN && all_named)
+        return pg_put_scans_each(store, rows, n, result, out, inserted, err);
+    return put_scans_rows(store, rows, n, result, out, inserted, err);
+}
+
+enum drisk_status drisk_store_put_scans(struct drisk_store *store,
+                                        const struct drisk_scan_put *rows, size_t n,
+                                        int *result, size_t *inserted, struct drisk_error *err)
+{
+    *inserted = 0;
+    if (store->pg)
+        return n ? pg_put_scans(store, rows, n, result, inserted, err) : DRISK_OK;
+    return put_scans_rows(store, rows, n, result, NULL, inserted, err);
 }
 
 void drisk_store_copy_col(struct drisk_sql_stmt *st, int col, char *dst, size_t cap)

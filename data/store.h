@@ -122,6 +122,19 @@ enum drisk_status drisk_store_put_scans(struct drisk_store *store,
                                         const struct drisk_scan_put *rows, size_t n,
                                         int *result, size_t *inserted, struct drisk_error *err);
 
+/* drisk_store_put_scans for a request (the server's ingestion), in the caller's
+ * transaction: the same, and for each row, out[i]: its shipment's row id (0 when none)
+ * and whether it was stored now (fresh; 0 for a duplicate, of a stored scan or of an
+ * earlier row). PostgreSQL takes a batch in a few round trips, not a few per row. */
+struct drisk_scan_put_out {
+    int64_t shipment;
+    int fresh;
+};
+enum drisk_status drisk_store_put_scans_each(struct drisk_store *store,
+                                             const struct drisk_scan_put *rows, size_t n,
+                                             int *result, struct drisk_scan_put_out *out,
+                                             size_t *inserted, struct drisk_error *err);
+
 /* Finds a shipment's row id; DRISK_ENOTFOUND (err untouched) when there is none. With
  * merchant NULL, the shipment_id must belong to exactly one merchant: DRISK_EINVAL (err
  * filled) when several merchants have it. */

@@ -693,6 +693,45 @@ int main(int argc, char **argv)
         free(many);
     }
     CHECK(count(st, 1) == scans_before);
+    /* a batch (PostgreSQL stores four scans or more with one statement): a repeat within it
+     * and a repeat of a stored scan are duplicates, each new scan is counted once and its
+     * delivery sets the outcome; one unknown shipment among them refuses them all */
+    r = post("/v1/shipments", KEY_B, "{\"shipment_id\":\"S-BATCH\",\"carrier\":\"apex\","
+             "\"service\":\"ground\",\"origin\":\"R01\",\"destination\":\"R05\","
+             "\"created_at\":\"%s\",\"promised_at\":\"%s\"}", ts(t0, t0s), ts(t0 + 5 * 86400, t1s));
+    CHECK_MSG(r.status == 200, "%d %s", r.status, r.body);
+    resp_free(&r);
+    {
+        char a[4][DRISK_TS_BUF];
+        for (int i = 0; i < 4; i++)
+            ts(t0 + 3600 * (i + 1), a[i]);
+#define BATCH_FMT                                                                          \
+    "{\"scans\":[{\"shipment_id\":\"S-BATCH\",\"ts\":\"%s\",\"event\":\"picked_up\","            \
+    "\"location\":\"R01-WH\"},{\"shipment_id\":\"S-BATCH\",\"ts\":\"%s\",\"event\":"          \
+    "\"in_transit\",\"location\":\"R01-HUB\"},{\"shipment_id\":\"S-BATCH\",\"ts\":\"%s\","      \
+    "\"event\":\"picked_up\",\"location\":\"R01-WH\"},{\"shipment_id\":\"%s\",\"ts\":\"%s\","  \
+    "\"event\":\"delivered\",\"location\":\"R05-DS1\"}]}"
+        scans_before = count(st, 1);
+        r = post("/v1/scans", KEY_B, BATCH_FMT, a[0], a[1], a[0], "S-NOPE", a[3]);
+        CHECK_MSG(r.status == 422 && strcmp(error_code(&r), "unknown_shipment") == 0 &&
+                      strstr(r.body, "scans[3]"), "%d %s", r.status, r.body);
+        resp_free(&r);
+        CHECK(count(st, 1) == scans_before);
+        r = post("/v1/scans", KEY_B, BATCH_FMT, a[0], a[1], a[0], "S-BATCH", a[3]);
+        CHECK_MSG(r.status == 200 && num(r.json, "inserted") == 3 && num(r.json, "duplicates") == 1,
+                  "%d %s", r.status, r.body);
+        resp_free(&r);
+        r = post("/v1/scans", KEY_B, BATCH_FMT, a[2], a[1], a[2], "S-BATCH", a[3]);
+        CHECK_MSG(r.status == 200 && num(r.json, "inserted") == 1 && num(r.json, "duplicates") == 3,
+                  "%d %s", r.status, r.body);
+        resp_free(&r);
+#undef BATCH_FMT
+        CHECK(count(st, 1) == scans_before + 4);
+        r = http("GET", "/v1/shipments/S-BATCH", KEY_B, NULL, 0);
+        CHECK_MSG(r.status == 200 && strstr(r.body, "\"outcome\":\"delivered\""), "%d %s", r.status,
+                  r.body);
+        resp_free(&r);
+    }
     /* a merchant_id other than the key's is refused, not written to the other merchant */
     ships_before = count(st, 0);
     r = post("/v1/shipments", KEY_A, "{\"shipments\":[{\"shipment_id\":\"S-X\",\"merchant_id\":"
