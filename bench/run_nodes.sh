@@ -4,7 +4,7 @@
 #   bench/run_nodes.sh [N_SHIPMENTS] [DURATION]       (defaults 100000, 10s; REPEAT=3)
 # Builds a store (a simulated history of N shipments ending today, late / lost / eta
 # models), then, for 1, 2 and 3 nodes, runs wrk against every node at once, CONNS (48)
-# connections divided between them, POST /v1/score and POST /v1/scans (batches of 100
+# connections divided between them (one wrk per node: two threads for one node, else one), POST /v1/score and POST /v1/scans (batches of 100
 # new scans) alternating, REPEAT times; total requests/s, the worst node's p99, and every
 # acknowledged scan checked in the store. Then the failure: three nodes under /v1/scans
 # load, node 1 killed with kill -9 half-way; the others' errors and throughput, and every
@@ -69,10 +69,11 @@ trap 'stop_nodes' EXIT
 # its JSON line per node into $OUT/load_<tag>_<i>.json
 RUN=0
 load() {
-  local route=$1 k=$2 tag=$3 c=$((CONNS / $2)) ws=()
+  local route=$1 k=$2 tag=$3 c=$((CONNS / $2)) ws=() t=1
+  [ "$k" -eq 1 ] && t=2 # two load threads at least, as bench/run_server.sh
   for i in $(seq 0 $((k - 1))); do
     RUN=$((RUN + 1))
-    DRISK_RUN=$RUN wrk -t1 -c$c -d"$DUR" --timeout 10s -s bench/wrk/$route.lua \
+    DRISK_RUN=$RUN wrk -t$t -c$c -d"$DUR" --timeout 10s -s bench/wrk/$route.lua \
       http://127.0.0.1:$((BASE_PORT + i)) > "$OUT/wrk_${tag}_$i.txt" &
     ws+=($!)
   done

@@ -92,6 +92,7 @@ struct drisk_store {
     int64_t merchant_id;
     struct drisk_sql_stmt *live[DRISK_STORE_LIVE_STMTS]; /* data/live.c's, prepared on first use */
     struct drisk_sql_stmt *by_id; /* drisk_store_iterate of one shipment, prepared on first use */
+    struct drisk_sql_stmt *put_each; /* pg_put_scans_each's statement, prepared on first use */
     int pg;              /* a PostgreSQL store (else SQLite) */
     int lock_fd;         /* drisk_store_lock's file, -1 when none */
     char lock_name[32];
@@ -362,6 +363,7 @@ void drisk_store_free(struct drisk_store *store)
     for (int i = 0; i < DRISK_STORE_LIVE_STMTS; i++)
         drisk_sql_finalize(store->live[i]);
     drisk_sql_finalize(store->by_id);
+    drisk_sql_finalize(store->put_each);
     drisk_sql_close(store->db);
     if (store->lock_fd >= 0)
         close(store->lock_fd); /* releases the flock */
@@ -898,76 +900,111 @@ out:
     return rc;
 }
 
-/* A request's scans on PostgreSQL: staged with COPY, then one statement resolves their
- * shipments, inserts the new ones and returns, for each staged row, its shipment and
- * location ids, and each inserted row's key (kind 1), which marks the first row of that
- * key fresh. The staging table lives as long as the connection (no catalog churn per
- * request). */
+/* s as a JSON string literal (quotes, backslashes and control characters escaped). */
+static void json_str(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            fprintf(f, "\\%c", *p);
+        else if (*p < 0x20)
+            fprintf(f, "\\u%04x", *p);
+        else
+            fputc(*p, f);
+    }
+    fputc('"', f);
+}
+
+/* A request's scans on PostgreSQL in two round trips: the months' partitions, then one
+ * statement that takes the rows as one JSON array, resolves their shipments, adds new
+ * locations, inserts the new scans and returns, for each row, its shipment and location
+ * ids (kind 0), and each inserted row's key (kind 1), which marks the first row of that
+ * key fresh. */
 static enum drisk_status pg_put_scans_each(struct drisk_store *store,
                                            const struct drisk_scan_put *rows, size_t n,
                                            int *result, struct drisk_scan_put_out *out,
                                            size_t *inserted, struct drisk_error *err)
 {
     static const char put[] =
-        "WITH k AS (SELECT g.merchant, g.shipment_key, x.sid"
-        " FROM (SELECT DISTINCT merchant, shipment_key FROM drisk_req_scans) g,"
+        "WITH g AS (SELECT * FROM jsonb_to_recordset(CAST(?1 AS JSONB)) AS x(n INTEGER,"
+        " merchant TEXT, shipment_key TEXT, ts BIGINT, event INTEGER, location TEXT,"
+        " reason INTEGER, description TEXT)),"
+        " k AS (SELECT d.merchant, d.shipment_key, x.sid"
+        " FROM (SELECT DISTINCT merchant, shipment_key FROM g) d,"
         " LATERAL (SELECT min(s.id) AS sid FROM shipments s JOIN merchants m ON m.id = s.merchant_id"
-        " WHERE s.shipment_key = g.shipment_key AND m.name = g.merchant) x),"
+        " WHERE s.shipment_key = d.shipment_key AND m.name = d.merchant) x),"
+        " nl AS (INSERT INTO locations(code) SELECT DISTINCT location FROM g WHERE location <> ''"
+        " ON CONFLICT DO NOTHING RETURNING id, code),"
+        " l AS (SELECT id, code FROM locations WHERE code IN (SELECT location FROM g)"
+        " UNION ALL SELECT id, code FROM nl),"
         " w AS (INSERT INTO scans(shipment_id, ts, event, location_id, reason, description)"
         " SELECT k.sid, g.ts, g.event, coalesce(l.id, 0), g.reason, g.description"
-        " FROM drisk_req_scans g JOIN k ON k.merchant = g.merchant AND k.shipment_key = g.shipment_key"
-        " LEFT JOIN locations l ON l.code = g.location WHERE k.sid IS NOT NULL"
+        " FROM g JOIN k ON k.merchant = g.merchant AND k.shipment_key = g.shipment_key"
+        " LEFT JOIN l ON l.code = g.location WHERE k.sid IS NOT NULL"
         " ON CONFLICT DO NOTHING RETURNING shipment_id, ts, event, location_id)"
-        " SELECT 0, g.n, coalesce(k.sid, 0), coalesce(l.id, 0), 0, 0 FROM drisk_req_scans g"
+        " SELECT 0, g.n, coalesce(k.sid, 0), coalesce(l.id, 0), 0, 0 FROM g"
         " JOIN k ON k.merchant = g.merchant AND k.shipment_key = g.shipment_key"
-        " LEFT JOIN locations l ON l.code = g.location"
+        " LEFT JOIN l ON l.code = g.location"
         " UNION ALL SELECT 1, 0, shipment_id, location_id, ts, event FROM w";
-    struct drisk_sql_copy c = { 0 };
-    struct drisk_sql_stmt *st = NULL;
     enum drisk_status rc = DRISK_OK;
     int64_t lo = INT64_MAX, hi = INT64_MIN;
+    char *json = NULL;
+    size_t json_len = 0;
     int64_t *loc = calloc(n, sizeof *loc);
-    if (!loc)
+    FILE *f = loc ? open_memstream(&json, &json_len) : NULL;
+    if (!f) {
+        free(loc);
         return drisk_error_set(err, DRISK_ENOMEM, "out of memory storing scans");
+    }
+    fputc('[', f);
     for (size_t i = 0; i < n; i++) {
         const struct drisk_scan *sc = rows[i].scan;
-        drisk_sql_copy_int64(&c, (int64_t)i);
-        drisk_sql_copy_text(&c, rows[i].merchant ? rows[i].merchant : "");
-        drisk_sql_copy_text(&c, rows[i].shipment_id);
-        drisk_sql_copy_int64(&c, sc->ts);
-        drisk_sql_copy_int64(&c, sc->event);
-        drisk_sql_copy_text(&c, sc->location);
+        fprintf(f, "%s{\"n\":%zu,\"merchant\":", i ? "," : "", i);
+        json_str(f, rows[i].merchant);
+        fputs(",\"shipment_key\":", f);
+        json_str(f, rows[i].shipment_id);
+        fprintf(f, ",\"ts\":%lld,\"event\":%d,\"location\":", (long long)sc->ts, sc->event);
+        json_str(f, sc->location);
         if (sc->reason)
-            drisk_sql_copy_int64(&c, sc->reason);
-        else
-            drisk_sql_copy_text(&c, NULL);
-        drisk_sql_copy_text(&c, sc->description[0] ? sc->description : NULL);
-        drisk_sql_copy_row(&c);
+            fprintf(f, ",\"reason\":%d", sc->reason);
+        if (sc->description[0]) {
+            fputs(",\"description\":", f);
+            json_str(f, sc->description);
+        }
+        fputc('}', f);
         lo = sc->ts < lo ? sc->ts : lo;
         hi = sc->ts > hi ? sc->ts : hi;
         result[i] = DRISK_SCAN_PUT_NO_SHIPMENT;
         out[i] = (struct drisk_scan_put_out){ 0, 0 };
     }
-    char prep[320];
-    snprintf(prep, sizeof prep, "SELECT drisk_scan_partitions(%lld, %lld);"
-             " INSERT INTO locations(code) SELECT DISTINCT location FROM drisk_req_scans"
-             " WHERE location <> '' ON CONFLICT DO NOTHING", (long long)lo, (long long)hi);
+    fputc(']', f);
+    int bad = ferror(f);
+    if (fclose(f) || bad || !json) {
+        free(json);
+        free(loc);
+        return drisk_error_set(err, DRISK_ENOMEM, "out of memory storing scans");
+    }
     *inserted = 0;
-    if (drisk_sql_exec(store->db,
-                       "CREATE TEMP TABLE IF NOT EXISTS drisk_req_scans (n INTEGER,"
-                       " merchant TEXT, shipment_key TEXT, ts BIGINT, event INTEGER,"
-                       " location TEXT, reason INTEGER, description TEXT);"
-                       "DELETE FROM drisk_req_scans") ||
-        drisk_sql_copy_in(store->db, "COPY drisk_req_scans FROM STDIN", &c) ||
-        drisk_sql_exec(store->db, prep) || drisk_sql_prepare(store->db, put, 0, &st)) {
+    char parts[96];
+    snprintf(parts, sizeof parts, "SELECT drisk_scan_partitions(%lld, %lld)", (long long)lo,
+             (long long)hi);
+    if (drisk_sql_exec(store->db, parts)) {
         rc = db_error(store, err, "storing scans");
         goto out;
     }
+    struct drisk_sql_stmt *st = store->put_each;
+    if (!st && drisk_sql_prepare(store->db, put, DRISK_SQL_PERSISTENT, &store->put_each)) {
+        rc = db_error(store, err, "storing scans");
+        goto out;
+    }
+    st = store->put_each;
+    drisk_sql_clear(st);
+    drisk_sql_bind_text(st, 1, json);
     int r;
     while ((r = drisk_sql_step(st)) == DRISK_SQL_ROW) {
         int64_t i = drisk_sql_col_int64(st, 1), sid = drisk_sql_col_int64(st, 2);
         int64_t lid = drisk_sql_col_int64(st, 3);
-        if (drisk_sql_col_int(st, 0) == 0) { /* a staged row (these come first) */
+        if (drisk_sql_col_int(st, 0) == 0) { /* a row of the request */
             if (i >= 0 && (size_t)i < n && sid > 0) {
                 result[i] = DRISK_SCAN_PUT_STORED;
                 out[i].shipment = sid;
@@ -985,11 +1022,11 @@ static enum drisk_status pg_put_scans_each(struct drisk_store *store,
                 break;
             }
     }
+    drisk_sql_reset(st);
     if (r != DRISK_SQL_DONE)
         rc = db_error(store, err, "storing scans");
 out:
-    drisk_sql_finalize(st);
-    drisk_sql_copy_free(&c);
+    free(json);
     free(loc);
     return rc;
 }
