@@ -686,6 +686,69 @@ int svc_refresh(struct svc *s, struct drisk_store *st, struct svc_model_set *m, 
 
 /* ---- ingestion ---- */
 
+struct open_list {
+    struct svc_shipment *a;
+    size_t n, cap;
+};
+
+static int cmp_int64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+static int cmp_ship_id(const void *a, const void *b)
+{
+    int64_t x = ((const struct svc_shipment *)a)->sh.id, y = ((const struct svc_shipment *)b)->sh.id;
+    return (x > y) - (x < y);
+}
+
+static int collect_text(const struct drisk_shipment *sh, const struct drisk_scan *scans, size_t n,
+                        void *ctx, struct drisk_error *err)
+{
+    struct open_list *l = ctx;
+    if (l->n == l->cap) { /* sized by the caller: one per id asked for */
+        drisk_error_set(err, DRISK_EIO, "more shipments than asked for");
+        return -1;
+    }
+    if (copy_shipment(sh, scans, n, 1, &l->a[l->n])) {
+        drisk_error_set(err, DRISK_ENOMEM, "out of memory reading shipments");
+        return -1;
+    }
+    l->n++;
+    return 0;
+}
+
+#define READ_MANY_MAX 1000 /* shipments read in one query */
+
+/* Shipments ids[0..n) (distinct) with their scans, READ_MANY_MAX to a query, into *got
+ * (allocated here, sorted by id; free each with svc_shipment_free, then got->a). Those
+ * not found are left out. */
+static int read_many(struct drisk_store *st, const int64_t *ids, size_t n, struct open_list *got,
+                     struct drisk_error *err)
+{
+    memset(got, 0, sizeof *got);
+    if (!(got->a = calloc(n ? n : 1, sizeof *got->a))) {
+        drisk_error_set(err, DRISK_ENOMEM, "out of memory reading shipments");
+        return -1;
+    }
+    got->cap = n;
+    for (size_t from = 0; from < n; from += READ_MANY_MAX) {
+        struct drisk_store_filter f = { .ids = ids + from,
+                                        .n_ids = n - from < READ_MANY_MAX ? n - from : READ_MANY_MAX };
+        if (drisk_store_iterate(st, &f, collect_text, got, err))
+            return -1;
+    }
+    qsort(got->a, got->n, sizeof *got->a, cmp_ship_id);
+    return 0;
+}
+
+static struct svc_shipment *find_read(struct open_list *got, int64_t id)
+{
+    struct svc_shipment key = { .sh.id = id };
+    return got->n ? bsearch(&key, got->a, got->n, sizeof *got->a, cmp_ship_id) : NULL;
+}
+
 struct new_scan {
     int64_t row;
     size_t in;     /* index into the request */
@@ -833,15 +896,22 @@ int svc_ingest(struct svc *s, const char *merchant, const struct drisk_shipment 
     }
     res->n_touched = n_rows;
     struct api_error e2;
+    struct open_list got;
+    if (read_many(st, rows, n_rows, &got, &err))
+        DRISK_LOG(DRISK_LOG_WARN, "re-scoring after ingestion: %s", err.msg);
     for (size_t r = 0; r < n_rows; r++) {
+        struct svc_shipment *g = find_read(&got, rows[r]);
         res->touched[r].row = rows[r];
-        if (svc_read_shipment(st, rows[r], &ls[r], &e2)) {
-            ls[r].sh.id = 0;
-            continue;
-        }
+        if (!g)
+            continue; /* ls[r].sh.id stays 0: not re-scored */
+        ls[r] = *g; /* moved */
+        memset(g, 0, sizeof *g);
         snprintf(res->touched[r].shipment_id, sizeof res->touched[r].shipment_id, "%s",
                  ls[r].sh.shipment_id);
     }
+    for (size_t i = 0; i < got.n; i++)
+        svc_shipment_free(&got.a[i]);
+    free(got.a);
     pthread_rwlock_wrlock(&s->net_lock);
     for (size_t r = 0; r < n_rows; r++)
         for (size_t q = 0; q < n_ns; q++)
@@ -892,11 +962,6 @@ out:
 #define CHECKPOINT_EVERY_S (6 * 3600.0)
 
 /* ---- the sweep ---- */
-
-struct open_list {
-    struct svc_shipment *a;
-    size_t n, cap;
-};
 
 static int collect_open(const struct drisk_shipment *sh, const struct drisk_scan *scans, size_t n,
                         void *ctx, struct drisk_error *err)
@@ -1057,33 +1122,8 @@ static int collect_entry(const struct drisk_log_entry *e, void *ctx)
     return 0;
 }
 
-static int cmp_ship_id(const void *a, const void *b)
-{
-    int64_t x = ((const struct svc_shipment *)a)->sh.id, y = ((const struct svc_shipment *)b)->sh.id;
-    return (x > y) - (x < y);
-}
-
-static int collect_text(const struct drisk_shipment *sh, const struct drisk_scan *scans, size_t n,
-                        void *ctx, struct drisk_error *err)
-{
-    struct open_list *l = ctx;
-    if (l->n == l->cap) { /* sized by the caller: one per id asked for */
-        drisk_error_set(err, DRISK_EIO, "more shipments than asked for");
-        return -1;
-    }
-    if (copy_shipment(sh, scans, n, 1, &l->a[l->n])) {
-        drisk_error_set(err, DRISK_ENOMEM, "out of memory following the ingest log");
-        return -1;
-    }
-    l->n++;
-    return 0;
-}
-
-#define FOLLOW_READ_MAX 1000 /* shipments read in one query */
-
 /* Feeds the network what the other nodes logged since the last call: their scans as
- * svc_ingest feeds its own, and the late outcomes their sweeps saw. The shipments they
- * name are read FOLLOW_READ_MAX to a query. */
+ * svc_ingest feeds its own, and the late outcomes their sweeps saw. */
 static void follow(struct svc *s, struct drisk_store *st)
 {
     struct drisk_error err = { 0 };
@@ -1094,51 +1134,41 @@ static void follow(struct svc *s, struct drisk_store *st)
         free(l.a);
         return;
     }
-    int64_t ids[FOLLOW_READ_MAX];
-    struct open_list got = { .a = calloc(FOLLOW_READ_MAX, sizeof *got.a), .cap = FOLLOW_READ_MAX };
-    if (!got.a) {
-        DRISK_LOG(DRISK_LOG_WARN, "following the ingest log: out of memory");
-        l.n = 0;
+    /* the distinct shipments they name, read together */
+    int64_t *ids = malloc((l.n ? l.n : 1) * sizeof *ids);
+    size_t n_ids = 0;
+    for (size_t i = 0; ids && i < l.n; i++)
+        ids[n_ids++] = l.a[i].shipment;
+    if (ids) {
+        qsort(ids, n_ids, sizeof *ids, cmp_int64);
+        size_t u = 0;
+        for (size_t i = 0; i < n_ids; i++)
+            if (!u || ids[u - 1] != ids[i])
+                ids[u++] = ids[i];
+        n_ids = u;
     }
-    for (size_t from = 0; from < l.n;) {
-        /* the next entries naming at most FOLLOW_READ_MAX shipments */
-        size_t n_ids = 0, to = from;
-        for (; to < l.n; to++) {
-            size_t k = 0;
-            while (k < n_ids && ids[k] != l.a[to].shipment)
-                k++;
-            if (k == n_ids) {
-                if (n_ids == FOLLOW_READ_MAX)
-                    break;
-                ids[n_ids++] = l.a[to].shipment;
-            }
+    struct open_list got = { 0 };
+    if (!ids || read_many(st, ids, n_ids, &got, &err))
+        DRISK_LOG(DRISK_LOG_WARN, "following the ingest log: %s", ids ? err.msg : "out of memory");
+    pthread_rwlock_wrlock(&s->net_lock);
+    for (size_t i = 0; i < l.n; i++) {
+        const struct drisk_log_entry *le = &l.a[i];
+        const struct svc_shipment *ls = find_read(&got, le->shipment);
+        if (!ls)
+            continue; /* deleted since */
+        if (le->kind == DRISK_LOG_SCAN) {
+            struct drisk_scan sc = { .ts = le->ts, .event = le->event };
+            snprintf(sc.location, sizeof sc.location, "%s", le->location);
+            feed(s, ls, &sc, le->delivered);
+        } else if (le->kind == DRISK_LOG_LATE && le->ts > s->started) {
+            drisk_network_on_outcome(s->net, &ls->sh, ls->ev, ls->n, 1, le->ts);
         }
-        struct drisk_store_filter f = { .ids = ids, .n_ids = n_ids };
-        got.n = 0;
-        if (drisk_store_iterate(st, &f, collect_text, &got, &err))
-            DRISK_LOG(DRISK_LOG_WARN, "following the ingest log: %s", err.msg);
-        qsort(got.a, got.n, sizeof *got.a, cmp_ship_id);
-        pthread_rwlock_wrlock(&s->net_lock);
-        for (size_t i = from; i < to; i++) {
-            const struct drisk_log_entry *le = &l.a[i];
-            struct svc_shipment key = { .sh.id = le->shipment };
-            const struct svc_shipment *ls = bsearch(&key, got.a, got.n, sizeof *got.a, cmp_ship_id);
-            if (!ls)
-                continue; /* deleted since */
-            if (le->kind == DRISK_LOG_SCAN) {
-                struct drisk_scan sc = { .ts = le->ts, .event = le->event };
-                snprintf(sc.location, sizeof sc.location, "%s", le->location);
-                feed(s, ls, &sc, le->delivered);
-            } else if (le->kind == DRISK_LOG_LATE && le->ts > s->started) {
-                drisk_network_on_outcome(s->net, &ls->sh, ls->ev, ls->n, 1, le->ts);
-            }
-        }
-        pthread_rwlock_unlock(&s->net_lock);
-        for (size_t i = 0; i < got.n; i++)
-            svc_shipment_free(&got.a[i]);
-        from = to;
     }
+    pthread_rwlock_unlock(&s->net_lock);
+    for (size_t i = 0; i < got.n; i++)
+        svc_shipment_free(&got.a[i]);
     free(got.a);
+    free(ids);
     atomic_fetch_add(&s->counters.followed, (long long)l.n);
     free(l.a);
 }

@@ -73,7 +73,7 @@ load() {
   [ "$k" -eq 1 ] && t=2 # two load threads at least, as bench/run_server.sh
   for i in $(seq 0 $((k - 1))); do
     RUN=$((RUN + 1))
-    DRISK_RUN=$RUN wrk -t$t -c$c -d"$DUR" --timeout 10s -s bench/wrk/$route.lua \
+    DRISK_RUN=$RUN DRISK_OFFSET=$((i * 60013)) wrk -t$t -c$c -d"$DUR" --timeout 10s -s bench/wrk/$route.lua \
       http://127.0.0.1:$((BASE_PORT + i)) > "$OUT/wrk_${tag}_$i.txt" &
     ws+=($!)
   done

@@ -20,7 +20,9 @@ function init(args)
   location = "BENCH-RUN" .. (os.getenv("DRISK_RUN") or "0")
   base = os.time() - 25 * 86400 + tid * 1000000
   counter = 0
-  pos = (tid * 7919) % #ids
+  -- DRISK_OFFSET: where in the list this wrk process starts (several at once, one per
+  -- node, would otherwise walk the same shipments in step)
+  pos = (tid * 7919 + tonumber(os.getenv("DRISK_OFFSET") or "0")) % #ids
   headers = common.headers()
 end
 
