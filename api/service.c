@@ -733,14 +733,14 @@ static int read_many(struct drisk_store *st, const int64_t *ids, size_t n, struc
         return -1;
     }
     got->cap = n;
-    for (size_t from = 0; from < n; from += READ_MANY_MAX) {
+    int rc = 0;
+    for (size_t from = 0; from < n && !rc; from += READ_MANY_MAX) {
         struct drisk_store_filter f = { .ids = ids + from,
                                         .n_ids = n - from < READ_MANY_MAX ? n - from : READ_MANY_MAX };
-        if (drisk_store_iterate(st, &f, collect_text, got, err))
-            return -1;
+        rc = drisk_store_iterate(st, &f, collect_text, got, err) ? -1 : 0;
     }
-    qsort(got->a, got->n, sizeof *got->a, cmp_ship_id);
-    return 0;
+    qsort(got->a, got->n, sizeof *got->a, cmp_ship_id); /* what was read, even after a failure */
+    return rc;
 }
 
 static struct svc_shipment *find_read(struct open_list *got, int64_t id)
@@ -1002,24 +1002,22 @@ static void sweep_shard(struct svc *s, struct drisk_store *st, int shard, int64_
     /* a shard never swept logs only what passed since this start (what passed before,
      * the starts' replays fed) */
     int64_t since = prev ? prev : s->started;
-    int logged = 0;
-    for (size_t i = 0; i < l.n; i++) {
+    struct drisk_log_entry *late = malloc((l.n ? l.n : 1) * sizeof *late);
+    size_t n_late = 0;
+    for (size_t i = 0; late && i < l.n; i++) {
         const struct drisk_shipment *sh = &l.a[i].sh;
-        if (sh->promised_at <= since || sh->promised_at > now)
-            continue;
-        if (!logged && drisk_store_begin(st, &err))
-            break;
-        logged = 1;
-        struct drisk_log_entry le = { .node = s->node, .kind = DRISK_LOG_LATE,
-                                      .shipment = sh->id, .ts = sh->promised_at };
-        if (drisk_store_log_put(st, &le, now, &err))
-            break;
+        if (sh->promised_at > since && sh->promised_at <= now)
+            late[n_late++] = (struct drisk_log_entry){ .node = s->node, .kind = DRISK_LOG_LATE,
+                                                       .shipment = sh->id, .ts = sh->promised_at };
     }
-    if (logged && (err.msg[0] || drisk_store_commit(st, &err))) {
+    if (!late || (n_late && (drisk_store_begin(st, &err) ||
+                             drisk_store_log_put_many(st, late, n_late, now, &err) ||
+                             drisk_store_commit(st, &err)))) {
         drisk_store_rollback(st);
         DRISK_LOG(DRISK_LOG_WARN, "sweep: late outcomes not logged for the other nodes: %s",
-                  err.msg);
+                  late ? err.msg : "out of memory");
     }
+    free(late);
     pthread_rwlock_wrlock(&s->net_lock);
     for (size_t i = 0; i < l.n; i++) {
         const struct drisk_shipment *sh = &l.a[i].sh;
