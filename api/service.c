@@ -26,6 +26,7 @@
 #define SWEEP_CHUNK 256
 #define SWEEP_LEASE_S 600     /* a shard whose sweeper died is free again after this */
 #define FOLLOW_EVERY_S 0.25   /* how often a node reads the others' ingest log entries */
+#define UPKEEP_EVERY_S 600.0  /* drisk_store_maintain: partitions, the ingest log pruned */
 
 struct svc {
     char *db_path;
@@ -1171,11 +1172,15 @@ static void follow(struct svc *s, struct drisk_store *st)
     free(l.a);
 }
 
+/* The follower's thread: the other nodes' ingestion every FOLLOW_EVERY_S, and the model
+ * activations made elsewhere every second (here, not beside the sweep, which can take
+ * longer than that). */
 static void *follower(void *arg)
 {
     struct svc *s = arg;
     struct api_error e;
     struct drisk_store *st = svc_store(s, &e);
+    double next_reload = drisk_monotonic_s() + 1;
     pthread_mutex_lock(&s->bg_lock);
     while (!s->stopping && st) {
         struct timespec t;
@@ -1188,6 +1193,12 @@ static void *follower(void *arg)
             break;
         pthread_mutex_unlock(&s->bg_lock);
         follow(s, st);
+        if (drisk_monotonic_s() >= next_reload) {
+            struct api_error re;
+            if (reload_with(s, st, &re))
+                DRISK_LOG(DRISK_LOG_WARN, "model reload: %s", re.message);
+            next_reload = drisk_monotonic_s() + 1;
+        }
         pthread_mutex_lock(&s->bg_lock);
     }
     pthread_mutex_unlock(&s->bg_lock);
@@ -1212,12 +1223,11 @@ static void *background(void *arg)
         if (s->stopping || !st)
             break;
         pthread_mutex_unlock(&s->bg_lock);
-        struct api_error re;
         if (drisk_monotonic_s() >= next_upkeep) {
             struct drisk_error me = { 0 };
             if (drisk_store_maintain(st, wall_now(), &me))
                 DRISK_LOG(DRISK_LOG_WARN, "store upkeep: %s", me.msg);
-            next_upkeep = drisk_monotonic_s() + 3600;
+            next_upkeep = drisk_monotonic_s() + UPKEEP_EVERY_S;
         }
         if (drisk_monotonic_s() >= next_checkpoint) { /* the next start replays less */
             struct drisk_error ce = { 0 };
@@ -1230,8 +1240,6 @@ static void *background(void *arg)
                           cr.bytes, drisk_monotonic_s() - c0);
             next_checkpoint = drisk_monotonic_s() + CHECKPOINT_EVERY_S;
         }
-        if (reload_with(s, st, &re))
-            DRISK_LOG(DRISK_LOG_WARN, "model reload: %s", re.message);
         if (s->sweep_s > 0 && drisk_monotonic_s() >= next_sweep) {
             sweep(s, st);
             next_sweep = drisk_monotonic_s() + s->sweep_s;

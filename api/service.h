@@ -47,10 +47,10 @@ int api_fail(struct api_error *e, int status, const char *code, const char *fmt,
 int api_fail_from(struct api_error *e, int status, const char *code, const struct drisk_error *err);
 
 int svc_create(const char *db_path, struct svc **out, struct api_error *e);
-/* Starts the sweep / model-watch thread: re-scores open shipments every sweep_s seconds
- * (the shards due, divided with the other nodes of the store: data/live.h) and picks up
- * model activations made elsewhere (drisk models activate) within 1 s; and the follower,
- * which feeds the network statistics what the other nodes ingest, every 0.25 s. */
+/* Starts the sweep thread, which re-scores open shipments every sweep_s seconds (the
+ * shards due, divided with the other nodes of the store: data/live.h), and the follower,
+ * which feeds the network statistics what the other nodes ingest, every 0.25 s, and
+ * picks up model activations made elsewhere (drisk models activate) within 1 s. */
 int svc_start_background(struct svc *s, double sweep_s, struct api_error *e);
 void svc_free(struct svc *s);
 

@@ -321,11 +321,12 @@ enum drisk_status drisk_store_checkpoint_get(struct drisk_store *store, int64_t 
 enum drisk_status drisk_store_alive_since(struct drisk_store *store, int64_t t,
                                           int64_t *first, struct drisk_error *err);
 
-/* Housekeeping for a long-running process (the server: at start, then hourly): the
- * ingest log (data/live.h) keeps its last DRISK_LOG_KEEP_S seconds; on PostgreSQL, the
+/* Housekeeping for a long-running process (the server: at start, then every 10
+ * minutes): the ingest log (data/live.h) keeps its last DRISK_LOG_KEEP_S seconds (every
+ * node reads it within a second; a node paused longer misses what it did not read); on PostgreSQL, the
  * scan partitions of the past month and the next two exist afterwards, so live scans
  * land in their month's partition, not the default one. */
-#define DRISK_LOG_KEEP_S 3600
+#define DRISK_LOG_KEEP_S 600
 enum drisk_status drisk_store_maintain(struct drisk_store *store, int64_t now,
                                        struct drisk_error *err);
 

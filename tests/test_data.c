@@ -768,7 +768,7 @@ static void test_nodes(void)
         CHECK(drisk_store_log_follow(b, &c, see, &seen, &err) == DRISK_OK);
         CHECK(seen.n == 1 && seen.ts[0] == 4);
     }
-    /* upkeep keeps the last hour of the log */
+    /* upkeep keeps the log's last DRISK_LOG_KEEP_S seconds */
     CHECK(drisk_store_maintain(a, 1700000000 + DRISK_LOG_KEEP_S + 1, &err) == DRISK_OK);
     CHECK(drisk_store_log_position(b, &c, &err) == DRISK_OK);
     log_one(a, ship, 6);
