@@ -311,6 +311,15 @@ enum drisk_status drisk_network_replay(struct drisk_store *store, int64_t now,
 
 /* ---- checkpoints ---- */
 
+/* A fresh network fed the whole history up to now. */
+static enum drisk_status whole_replay(struct drisk_store *store, int64_t now,
+                                      struct drisk_network **net, struct drisk_error *err)
+{
+    if (!(*net = drisk_network_create()))
+        return drisk_error_set(err, DRISK_ENOMEM, "out of memory replaying history");
+    return drisk_network_replay(store, now, *net, err);
+}
+
 /* Feeds net, which holds every event up to from, the events in (from, now]: the
  * shipments that can have any (those still alive at from, found by the store) replayed
  * with only their later events pushed. In the same order as a whole replay's, so the
@@ -347,10 +356,7 @@ enum drisk_status drisk_network_start(struct drisk_store *store, int64_t now,
         if (!rc)
             DRISK_LOG(DRISK_LOG_WARN, "network checkpoint not used (%s): replaying the whole "
                       "history", cerr.msg[0] ? cerr.msg : "it is newer than now");
-        if (!(net = drisk_network_create()))
-            rc = drisk_error_set(err, DRISK_ENOMEM, "out of memory replaying history");
-        else
-            rc = drisk_network_replay(store, now, net, err);
+        rc = whole_replay(store, now, &net, err);
     }
     free(payload);
     if (rc) {
@@ -372,13 +378,8 @@ enum drisk_status drisk_network_checkpoint(struct drisk_store *store, int64_t no
     enum drisk_status rc;
     memset(res, 0, sizeof *res);
     res->from = DRISK_TS_NONE;
-    if (!rebuild) {
-        rc = drisk_network_start(store, as_of, &net, &res->from, err);
-    } else if (!(net = drisk_network_create())) {
-        rc = drisk_error_set(err, DRISK_ENOMEM, "out of memory replaying history");
-    } else {
-        rc = drisk_network_replay(store, as_of, net, err);
-    }
+    rc = rebuild ? whole_replay(store, as_of, &net, err)
+                 : drisk_network_start(store, as_of, &net, &res->from, err);
     if (!rc && (rc = drisk_network_save(net, &bytes, &len)))
         drisk_error_set(err, rc, "out of memory writing the network checkpoint");
     if (!rc)

@@ -92,7 +92,8 @@ struct drisk_store {
     int64_t merchant_id;
     struct drisk_sql_stmt *live[DRISK_STORE_LIVE_STMTS]; /* data/live.c's, prepared on first use */
     struct drisk_sql_stmt *by_id; /* drisk_store_iterate of one shipment, prepared on first use */
-    struct drisk_sql_stmt *put_each; /* pg_put_scans_each's statement, prepared on first use */
+    struct drisk_sql_stmt *put_each_prep, *put_each; /* pg_put_scans_each's two statements,
+                                                      * prepared on first use */
     int pg;              /* a PostgreSQL store (else SQLite) */
     int lock_fd;         /* drisk_store_lock's file, -1 when none */
     char lock_name[32];
@@ -363,6 +364,7 @@ void drisk_store_free(struct drisk_store *store)
     for (int i = 0; i < DRISK_STORE_LIVE_STMTS; i++)
         drisk_sql_finalize(store->live[i]);
     drisk_sql_finalize(store->by_id);
+    drisk_sql_finalize(store->put_each_prep);
     drisk_sql_finalize(store->put_each);
     drisk_sql_close(store->db);
     if (store->lock_fd >= 0)
@@ -915,47 +917,50 @@ static void json_str(FILE *f, const char *s)
     fputc('"', f);
 }
 
-/* A request's scans on PostgreSQL in two round trips: the months' partitions, then one
- * statement that takes the rows as one JSON array, resolves their shipments, adds new
- * locations, inserts the new scans and returns, for each row, its shipment and location
- * ids (kind 0), and each inserted row's key (kind 1), which marks the first row of that
- * key fresh. */
+/* The rows of a request's JSON array (pg_put_scans_each). */
+#define PG_REQ_ROWS                                                                        \
+    "g AS (SELECT * FROM jsonb_to_recordset(CAST(?1 AS JSONB)) AS x(n INTEGER,"            \
+    " merchant TEXT, shipment_key TEXT, ts BIGINT, event INTEGER, location TEXT,"         \
+    " reason INTEGER, description TEXT))"
+
+/* A request's scans on PostgreSQL in two round trips, the rows as one JSON array. The
+ * first statement adds the new locations and the months' partitions; it commits nothing,
+ * but a location another connection added meanwhile is waited for, so the second
+ * statement (a new snapshot) sees every location. The second resolves the shipments,
+ * inserts the new scans and returns each row's shipment (kind 0) and, for each inserted
+ * key, the first row that carried it (kind 1: that row is fresh, a later repeat not). */
 static enum drisk_status pg_put_scans_each(struct drisk_store *store,
                                            const struct drisk_scan_put *rows, size_t n,
                                            int *result, struct drisk_scan_put_out *out,
                                            size_t *inserted, struct drisk_error *err)
 {
+    static const char prep[] =
+        "WITH " PG_REQ_ROWS ", nl AS (INSERT INTO locations(code) SELECT DISTINCT location"
+        " FROM g WHERE location <> '' ON CONFLICT DO NOTHING)"
+        " SELECT drisk_scan_partitions(?2, ?3)";
     static const char put[] =
-        "WITH g AS (SELECT * FROM jsonb_to_recordset(CAST(?1 AS JSONB)) AS x(n INTEGER,"
-        " merchant TEXT, shipment_key TEXT, ts BIGINT, event INTEGER, location TEXT,"
-        " reason INTEGER, description TEXT)),"
+        "WITH " PG_REQ_ROWS ","
         " k AS (SELECT d.merchant, d.shipment_key, x.sid"
         " FROM (SELECT DISTINCT merchant, shipment_key FROM g) d,"
         " LATERAL (SELECT min(s.id) AS sid FROM shipments s JOIN merchants m ON m.id = s.merchant_id"
         " WHERE s.shipment_key = d.shipment_key AND m.name = d.merchant) x),"
-        " nl AS (INSERT INTO locations(code) SELECT DISTINCT location FROM g WHERE location <> ''"
-        " ON CONFLICT DO NOTHING RETURNING id, code),"
-        " l AS (SELECT id, code FROM locations WHERE code IN (SELECT location FROM g)"
-        " UNION ALL SELECT id, code FROM nl),"
+        " r AS (SELECT g.n, k.sid, coalesce(l.id, 0) AS lid, g.ts, g.event, g.reason,"
+        " g.description FROM g JOIN k ON k.merchant = g.merchant AND k.shipment_key = g.shipment_key"
+        " LEFT JOIN locations l ON l.code = g.location),"
         " w AS (INSERT INTO scans(shipment_id, ts, event, location_id, reason, description)"
-        " SELECT k.sid, g.ts, g.event, coalesce(l.id, 0), g.reason, g.description"
-        " FROM g JOIN k ON k.merchant = g.merchant AND k.shipment_key = g.shipment_key"
-        " LEFT JOIN l ON l.code = g.location WHERE k.sid IS NOT NULL"
+        " SELECT sid, ts, event, lid, reason, description FROM r WHERE sid IS NOT NULL"
         " ON CONFLICT DO NOTHING RETURNING shipment_id, ts, event, location_id)"
-        " SELECT 0, g.n, coalesce(k.sid, 0), coalesce(l.id, 0), 0, 0 FROM g"
-        " JOIN k ON k.merchant = g.merchant AND k.shipment_key = g.shipment_key"
-        " LEFT JOIN l ON l.code = g.location"
-        " UNION ALL SELECT 1, 0, shipment_id, location_id, ts, event FROM w";
+        " SELECT 0, n, coalesce(sid, 0) FROM r"
+        " UNION ALL SELECT 1, min(r.n), 0 FROM w JOIN r ON r.sid = w.shipment_id"
+        " AND r.ts = w.ts AND r.event = w.event AND r.lid = w.location_id"
+        " GROUP BY w.shipment_id, w.ts, w.event, w.location_id";
     enum drisk_status rc = DRISK_OK;
     int64_t lo = INT64_MAX, hi = INT64_MIN;
     char *json = NULL;
     size_t json_len = 0;
-    int64_t *loc = calloc(n, sizeof *loc);
-    FILE *f = loc ? open_memstream(&json, &json_len) : NULL;
-    if (!f) {
-        free(loc);
+    FILE *f = open_memstream(&json, &json_len);
+    if (!f)
         return drisk_error_set(err, DRISK_ENOMEM, "out of memory storing scans");
-    }
     fputc('[', f);
     for (size_t i = 0; i < n; i++) {
         const struct drisk_scan *sc = rows[i].scan;
@@ -981,53 +986,42 @@ static enum drisk_status pg_put_scans_each(struct drisk_store *store,
     int bad = ferror(f);
     if (fclose(f) || bad || !json) {
         free(json);
-        free(loc);
         return drisk_error_set(err, DRISK_ENOMEM, "out of memory storing scans");
     }
     *inserted = 0;
-    char parts[96];
-    snprintf(parts, sizeof parts, "SELECT drisk_scan_partitions(%lld, %lld)", (long long)lo,
-             (long long)hi);
-    if (drisk_sql_exec(store->db, parts)) {
-        rc = db_error(store, err, "storing scans");
-        goto out;
-    }
-    struct drisk_sql_stmt *st = store->put_each;
-    if (!st && drisk_sql_prepare(store->db, put, DRISK_SQL_PERSISTENT, &store->put_each)) {
-        rc = db_error(store, err, "storing scans");
-        goto out;
-    }
-    st = store->put_each;
-    drisk_sql_clear(st);
-    drisk_sql_bind_text(st, 1, json);
-    int r;
-    while ((r = drisk_sql_step(st)) == DRISK_SQL_ROW) {
-        int64_t i = drisk_sql_col_int64(st, 1), sid = drisk_sql_col_int64(st, 2);
-        int64_t lid = drisk_sql_col_int64(st, 3);
-        if (drisk_sql_col_int(st, 0) == 0) { /* a row of the request */
-            if (i >= 0 && (size_t)i < n && sid > 0) {
-                result[i] = DRISK_SCAN_PUT_STORED;
-                out[i].shipment = sid;
-                loc[i] = lid;
-            }
-            continue;
+    struct drisk_sql_stmt **slot[2] = { &store->put_each_prep, &store->put_each };
+    const char *sqls[2] = { prep, put };
+    for (int q = 0; q < 2 && !rc; q++) {
+        if (!*slot[q] && drisk_sql_prepare(store->db, sqls[q], DRISK_SQL_PERSISTENT, slot[q])) {
+            *slot[q] = NULL;
+            rc = db_error(store, err, "storing scans");
+            break;
         }
-        int64_t ts = drisk_sql_col_int64(st, 4);
-        int ev = drisk_sql_col_int(st, 5);
-        for (size_t j = 0; j < n; j++)
-            if (!out[j].fresh && out[j].shipment == sid && loc[j] == lid &&
-                rows[j].scan->ts == ts && rows[j].scan->event == ev) {
-                out[j].fresh = 1;
+        struct drisk_sql_stmt *st = *slot[q];
+        drisk_sql_clear(st);
+        drisk_sql_bind_text(st, 1, json);
+        if (q == 0) {
+            drisk_sql_bind_int64(st, 2, lo);
+            drisk_sql_bind_int64(st, 3, hi);
+        }
+        int r;
+        while ((r = drisk_sql_step(st)) == DRISK_SQL_ROW) {
+            int64_t i = q ? drisk_sql_col_int64(st, 1) : -1;
+            if (i < 0 || (size_t)i >= n)
+                continue;
+            if (drisk_sql_col_int(st, 0) == 1) { /* the first row of an inserted key */
+                out[i].fresh = 1;
                 ++*inserted;
-                break;
+            } else if (drisk_sql_col_int64(st, 2) > 0) {
+                result[i] = DRISK_SCAN_PUT_STORED;
+                out[i].shipment = drisk_sql_col_int64(st, 2);
             }
+        }
+        drisk_sql_reset(st);
+        if (r != DRISK_SQL_DONE)
+            rc = db_error(store, err, "storing scans");
     }
-    drisk_sql_reset(st);
-    if (r != DRISK_SQL_DONE)
-        rc = db_error(store, err, "storing scans");
-out:
     free(json);
-    free(loc);
     return rc;
 }
 

@@ -9,10 +9,11 @@ Checks: deliveries ingested through node A reach node B's network statistics wit
 not before: the check that the test can fail); a node started afterwards has them from
 its replay; two sweeping nodes divide the open shipments between them instead of each
 re-scoring all of them; after kill -9 of one node, the other keeps answering and every
-scan the dead node acknowledged is in the store."""
-import os, shutil, sys, time, urllib.request
+scan the dead node acknowledged is in the store; a promise that passes in flight, seen by
+one node's sweep, reaches a node that does not sweep."""
+import json, os, shutil, sys, time, urllib.request
 
-from drisk_harness import FAILS, Server, check, iso, key_for, store_target
+from drisk_harness import FAILS, Server, check, iso, key_for, store_target, wait_for
 
 DRISK, TMP = sys.argv[1], sys.argv[2]
 
@@ -131,6 +132,24 @@ def main():
         p, _ = promise_of(b, key, "R71", "R72")
         check(p == "lane_transit", "node B still scores after node A was killed")
     finally:
+        b.stop()
+
+    # a promise that passes with the parcel in flight: node A's sweep logs the late outcome
+    # and node B, which does not sweep, learns the lane's first outcome from the log
+    a = Server(DRISK, db, TMP, ("--sweep", "1"))
+    b = Server(DRISK, db, TMP)
+    try:
+        due = int(time.time()) + 2
+        for i in range(3):
+            ship(a, key, f"late-{i}", "R81", "R82", due - 86400, due)
+        probe = {"shipment_id": "probe", "carrier": "apex", "service": "ground", "origin": "R81",
+                 "destination": "R82", "created_at": iso(int(time.time()))} # no promise: warnings
+        unseen = lambda: "has no outcome history" in json.dumps(b.call("POST", "/v1/score", key, probe)[1])
+        check(unseen(), "node B knows an outcome of lane R81 > R82 before any promise passed")
+        wait_for(lambda: time.time() > due + 3 and not unseen(), 10,
+                 "node B to learn the late outcomes node A's sweep logged")
+    finally:
+        a.stop()
         b.stop()
     print(f"{len(FAILS)} failures", flush=True)
     sys.exit(1 if FAILS else 0)
