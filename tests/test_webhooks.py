@@ -138,8 +138,13 @@ def main():
     shutil.rmtree(TMP, ignore_errors=True)
     os.makedirs(TMP)
     db = store_target(TMP, "hooks.db")
-    # a small simulated history and models: recommendations need scores
-    for cmd in (["simulate", "--shipments", "3000"], ["train", "--target", "late"]):
+    # a small simulated history ending today and models: recommendations need scores. The
+    # history ends now so that the network state the parcels below are scored with is the
+    # same whatever the date (a history ending on a fixed day grows older every day, its
+    # outcome counts decay and the scores drift with the calendar)
+    start = time.strftime("%Y-%m-%d", time.gmtime(time.time() - 365 * 86400))
+    for cmd in (["simulate", "--shipments", "3000", "--start", start, "--days", "365"],
+                ["train", "--target", "late"]):
         subprocess.run([DRISK, cmd[0], "--db", db, "--quiet", *cmd[1:]], check=True,
                        capture_output=True)
     key_a, key_b = key_for(db, "shop-a"), key_for(db, "shop-b")
@@ -226,7 +231,9 @@ def main():
             "shipment_id": sid, "carrier": "apex", "service": "ground", "origin": "R01",
             "destination": "R02", "created_at": iso(now - 9 * 86400),
             "promised_at": iso(now - 3 * 86400)})
-        check(st == 200 and body["shipments"][0]["risk"]["risk_level"] == "high",
+        # scored, and not as low risk (its level is the model's: the recommendation below
+        # is what this part tests)
+        check(st == 200 and body["shipments"][0]["risk"]["risk_level"] in ("medium", "high"),
               f"an overdue parcel: {body}")
     scan(srv, key_a, "A-REC1", "lost", 3600)
     scan(srv, key_a, "A-REC2", "delivered", 60)
