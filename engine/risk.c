@@ -430,6 +430,14 @@ enum drisk_status drisk_risk_score(const struct drisk_scorer *sc, const struct d
         free(buf);
     if (rc)
         return rc;
+    /* past the promise and not delivered, late is no longer a forecast but the label (the
+     * late models never saw such a snapshot: they learn from snapshots before the promise) */
+    if (as_of > sh->promised_at) {
+        if (!isnan(out->p_late))
+            out->p_late = 1.0;
+        if (!isnan(out->shadow[DRISK_TARGET_LATE]))
+            out->shadow[DRISK_TARGET_LATE] = 1.0;
+    }
     out->level = drisk_risk_level(settings, out->p_late, out->p_lost);
     out->unseen = built ? progress.view.unseen : 0;
 
