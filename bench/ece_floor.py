@@ -31,17 +31,14 @@ def platt(z, a, b):
 
 
 def best_platt(z, y):
-    best = (ece(y, platt(z, 1.0, 0.0)), 1.0, 0.0)
-    for a_lo, a_hi, b_lo, b_hi, steps in ((0.5, 2.0, -1.5, 1.5, 31), (None,) * 4 + (21,)):
-        if a_lo is None:  # the finer grid around the coarse best
-            a_lo, a_hi = best[1] - 0.05, best[1] + 0.05
-            b_lo, b_hi = best[2] - 0.1, best[2] + 0.1
+    """The (ece, a, b) of the lowest-ECE map on a coarse grid, then a fine one around it."""
+    def grid(a_lo, a_hi, b_lo, b_hi, steps, best):
         for a in np.linspace(a_lo, a_hi, steps):
             for b in np.linspace(b_lo, b_hi, steps):
-                e = ece(y, platt(z, a, b))
-                if e < best[0]:
-                    best = (e, a, b)
-    return best
+                best = min(best, (ece(y, platt(z, a, b)), a, b))
+        return best
+    best = grid(0.5, 2.0, -1.5, 1.5, 31, (ece(y, platt(z, 1.0, 0.0)), 1.0, 0.0))
+    return grid(best[1] - 0.05, best[1] + 0.05, best[2] - 0.1, best[2] + 0.1, 21, best)
 
 
 def main():
